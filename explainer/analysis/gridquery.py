@@ -1,0 +1,129 @@
+"""Server-side paging, sorting and filtering for AG Grid's infinite row model (pure pandas).
+
+The grid sends ``{"startRow", "endRow", "sortModel", "filterModel"}``; we answer
+``{"rowData": [...], "rowCount": n}``. Doing it here keeps large tables on the server: the browser
+only ever holds the rows on screen.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+_TEXT_OPS = {
+    "contains": lambda s, v: s.str.contains(v, case=False, regex=False),
+    "notContains": lambda s, v: ~s.str.contains(v, case=False, regex=False),
+    "equals": lambda s, v: s.str.lower() == v.lower(),
+    "notEqual": lambda s, v: s.str.lower() != v.lower(),
+    "startsWith": lambda s, v: s.str.lower().str.startswith(v.lower()),
+    "endsWith": lambda s, v: s.str.lower().str.endswith(v.lower()),
+}
+_NUMBER_OPS = {
+    "equals": lambda s, v, _: s == v,
+    "notEqual": lambda s, v, _: s != v,
+    "lessThan": lambda s, v, _: s < v,
+    "lessThanOrEqual": lambda s, v, _: s <= v,
+    "greaterThan": lambda s, v, _: s > v,
+    "greaterThanOrEqual": lambda s, v, _: s >= v,
+    "inRange": lambda s, v, to: (s >= v) & (s <= to),
+}
+_BLANK_OPS = {"blank": lambda s: s.isna(), "notBlank": lambda s: s.notna()}
+
+
+def _condition_mask(series: pd.Series, condition: dict) -> pd.Series:
+    kind = condition.get("type")
+    if kind in _BLANK_OPS:
+        return _BLANK_OPS[kind](series)
+    value = condition.get("filter")
+    if value is None:
+        return pd.Series(True, index=series.index)
+    if condition.get("filterType") == "number":
+        op = _NUMBER_OPS.get(kind)
+        if op is None:
+            return pd.Series(True, index=series.index)
+        return op(pd.to_numeric(series, errors="coerce"), float(value), condition.get("filterTo"))
+    op = _TEXT_OPS.get(kind, _TEXT_OPS["contains"])
+    return op(series.astype("string").fillna(""), str(value)).fillna(False).astype(bool)
+
+
+def filter_frame(frame: pd.DataFrame, filter_model: dict | None) -> pd.DataFrame:
+    """Rows of ``frame`` that pass AG Grid's ``filterModel`` (text and number filters, AND/OR pairs).
+
+    Filters on columns the frame lacks are ignored rather than failing: URLs and old clients can
+    name columns that no longer exist.
+    """
+    if not filter_model:
+        return frame
+    mask = pd.Series(True, index=frame.index)
+    for column, model in filter_model.items():
+        if column not in frame.columns:
+            continue
+        if "conditions" in model:
+            parts = [_condition_mask(frame[column], {**model, **cond}) for cond in model["conditions"]]
+            combined = parts[0]
+            for part in parts[1:]:
+                combined = (combined | part) if model.get("operator") == "OR" else (combined & part)
+        else:
+            combined = _condition_mask(frame[column], model)
+        mask &= combined
+    return frame[mask]
+
+
+def sort_frame(frame: pd.DataFrame, sort_model: list | None) -> pd.DataFrame:
+    """``frame`` sorted by AG Grid's ``sortModel`` (stable, missing values last)."""
+    keys = [(s["colId"], s.get("sort") != "desc") for s in (sort_model or []) if s.get("colId") in frame.columns]
+    if not keys:
+        return frame
+    return frame.sort_values([k for k, _ in keys], ascending=[a for _, a in keys], kind="stable", na_position="last")
+
+
+def _jsonable(value):
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        return None if math.isnan(value) else round(float(value), 6)
+    if isinstance(value, (np.ndarray, list, tuple)):
+        return " ".join(map(str, value))
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if value is pd.NA or value is None:
+        return None
+    return value
+
+
+def page_rows(frame: pd.DataFrame, request: dict | None, *, max_rows: int = 1000) -> dict:
+    """Answer one ``getRowsRequest``: filter, sort, slice to ``[startRow, endRow)``.
+
+    ``max_rows`` bounds one answer whatever the request asks for (requests come from browsers).
+    """
+    request = request or {}
+    filtered = sort_frame(filter_frame(frame, request.get("filterModel")), request.get("sortModel"))
+    start = max(int(request.get("startRow") or 0), 0)
+    end = min(int(request.get("endRow") or start + 100), start + max_rows)
+    window = filtered.iloc[start:end]
+    rows = [{key: _jsonable(value) for key, value in row.items()} for row in window.to_dict("records")]
+    for position, row in zip(window.index, rows):
+        row.setdefault("row_id", _row_id(row, position))
+    return {"rowData": rows, "rowCount": int(len(filtered))}
+
+
+def _row_id(row: dict, position) -> str:
+    """A stable id the grid keys rows by; it also tells a click which example (and word) it hit."""
+    if "example_id" in row and "word_index" in row:
+        return f"{row['example_id']}:{row['word_index']}"
+    if "example_id" in row:
+        return str(row["example_id"])
+    return f"row{position}"
+
+
+def example_of_row_id(row_id: str | None) -> tuple[int | None, int | None]:
+    """Inverse of the row id: (example_id, word_index), either None when the row names none."""
+    if not row_id or row_id.startswith("row"):
+        return None, None
+    head, _, tail = str(row_id).partition(":")
+    try:
+        return int(head), (int(tail) if tail else None)
+    except ValueError:
+        return None, None

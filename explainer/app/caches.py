@@ -1,0 +1,61 @@
+"""The caches an app process serves: listed once, opened lazily, shared read-only by all threads.
+
+Users pick a cache by its *key* (its directory name under the root). Keys are only ever looked up
+in the listing, never joined onto a path, so no request can reach a file outside the cache root.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from explainer.cache.reader import list_caches, open_cache
+from explainer.errors import ExplainerError
+
+
+class CacheRegistry:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self._lock = threading.Lock()
+        self._open: dict[str, object] = {}
+
+    def keys(self) -> list[str]:
+        """Cache keys, sorted; re-read on every call so new builds appear without a restart."""
+        return [path.name for path in self._paths()]
+
+    def _paths(self) -> list[Path]:
+        if not self.root.exists():
+            return []
+        return list_caches(self.root)
+
+    def default_key(self) -> str | None:
+        keys = self.keys()
+        return keys[0] if keys else None
+
+    def get(self, key: str | None):
+        """The opened cache for ``key`` (default: the first one). Raises ExplainerError when absent."""
+        key = key or self.default_key()
+        paths = {path.name: path for path in self._paths()}
+        if key not in paths:
+            if not paths:
+                raise ExplainerError(
+                    f"no cache found under {self.root}: build one with `explainer build --model M --dataset D "
+                    f"--out {self.root}/NAME` and reload")
+            raise ExplainerError(f"no cache named {key!r}; choose one of: {', '.join(sorted(paths))}")
+        with self._lock:
+            cache = self._open.get(key)
+            if cache is None or not Path(cache.path).exists():
+                cache = open_cache(paths[key])
+                self._open[key] = cache
+            return cache
+
+    def options(self) -> list[dict]:
+        """Dropdown options: label 'model · dataset · split', value the key."""
+        options = []
+        for key in self.keys():
+            try:
+                label = self.get(key).describe()
+            except ExplainerError as error:
+                label = f"{key} (unreadable: {error})"
+            options.append({"label": label, "value": key})
+        return options

@@ -1,0 +1,73 @@
+"""Server-side AG Grid tables: the browser holds one page, the server filters, sorts and slices.
+
+A section declares a table with ``server_grid(name, columns)`` and registers the function that
+produces its rows with ``@grid_source(name)``: ``fn(cache, state) -> DataFrame``, where ``state`` is
+the URL query dict (so section filters outside the grid apply too). Rows that carry ``example_id``
+open the sample inspector when clicked (see ``explainer.app.factory``).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import dash_ag_grid as dag
+
+GRID_TYPE = "grid"
+_SOURCES: dict[str, Callable] = {}
+
+
+def grid_source(name: str):
+    """Register the row source of grid ``name`` (done once at import; read-only afterwards)."""
+    def decorate(fn):
+        _SOURCES[name] = fn
+        return fn
+    return decorate
+
+
+def source(name: str) -> Callable | None:
+    return _SOURCES.get(name)
+
+
+def grid_id(name: str) -> dict:
+    return {"type": GRID_TYPE, "name": name}
+
+
+def column(field: str, header: str | None = None, *, number: bool = False, decimals: int | None = None,
+           width: int | None = None, **extra) -> dict:
+    """A column definition with the filter that suits its kind."""
+    definition = {"field": field, "headerName": header or field.replace("_", " "),
+                  "filter": "agNumberColumnFilter" if number else "agTextColumnFilter", "sortable": True}
+    if decimals is not None:
+        definition["valueFormatter"] = {"function": f"params.value == null ? '' : d3.format('.{decimals}f')(params.value)"}
+    if width:
+        definition["width"] = width
+    definition.update(extra)
+    return definition
+
+
+def server_grid(name: str, columns: list[dict], *, page_size: int = 50, height: int = 520,
+                clickable: bool = True) -> dag.AgGrid:
+    """An AG Grid on the infinite row model whose rows come from the source registered as ``name``.
+
+    The initial order is set on a column (``column(..., sort="desc")``). Every row needs a
+    unique ``row_id``; ``page_rows`` adds one from ``example_id``/``word_index`` when absent.
+    """
+    options = {
+        "rowModelType": "infinite",
+        "pagination": True,
+        "paginationPageSize": page_size,
+        "paginationPageSizeSelector": False,
+        "cacheBlockSize": page_size,
+        "maxBlocksInCache": 20,
+        "rowSelection": {"mode": "singleRow", "checkboxes": False, "enableClickSelection": True} if clickable else None,
+        "suppressCellFocus": True,
+        "getRowId": {"function": "String(params.data.row_id)"},
+    }
+    return dag.AgGrid(
+        id=grid_id(name),
+        columnDefs=columns,
+        defaultColDef={"resizable": True, "floatingFilter": True, "flex": 1, "minWidth": 90},
+        dashGridOptions={key: value for key, value in options.items() if value is not None},
+        rowModelType="infinite",
+        style={"height": f"{height}px", "width": "100%"},
+    )

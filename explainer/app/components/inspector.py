@@ -1,0 +1,117 @@
+"""The sample inspector: one example with gold and predicted spans overlaid, and a per-word table.
+
+Every piece of dataset text goes in as component children (strings), which React escapes: a
+sentence containing ``<script>`` shows those characters, it never runs them.
+"""
+
+from __future__ import annotations
+
+import dash_bootstrap_components as dbc
+from dash import html
+
+from explainer.analysis.examples import ExampleView, span_error_by_word
+from explainer.cache.schema import CORRECT
+
+# Colour per entity type, assigned in sorted order so a type keeps its colour across views.
+PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#76b7b2", "#edc948", "#9c755f",
+           "#ff9da7", "#bab0ac", "#1f77b4", "#2ca02c"]
+ERROR_STYLE = {  # how each category marks a span: visible at a glance, explained by the legend
+    "missed": "3px dashed #d62728",
+    "spurious": "3px dotted #d62728",
+    "wrong type": "3px solid #d62728",
+    "boundary": "3px double #ff7f0e",
+    "type and boundary": "3px solid #ff7f0e",
+}
+
+
+def type_colours(types) -> dict[str, str]:
+    return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(sorted(set(types)))}
+
+
+def span_line(words: list[str], spans: list[tuple], *, colours: dict, marks: dict, highlight: int | None,
+              id_prefix: str) -> html.Div:
+    """Words as text, entity spans as coloured boxes with their type and error category."""
+    starts = {start: (start, end, kind) for start, end, kind in spans}
+    children, index = [], 0
+    while index < len(words):
+        if index in starts:
+            start, end, kind = starts[index]
+            category = marks.get((start, end), CORRECT)
+            style = {"backgroundColor": colours.get(kind, "#999") + "33", "borderBottom": f"3px solid {colours.get(kind, '#999')}",
+                     "padding": "1px 3px", "margin": "0 2px", "borderRadius": "3px"}
+            if category in ERROR_STYLE:
+                style["outline"] = ERROR_STYLE[category]
+            inner = [_word(words[i], i == highlight) for i in range(start, min(end, len(words)))]
+            label = kind if category == CORRECT else f"{kind} · {category}"
+            children.append(html.Span(_spaced(inner) + [html.Sup(label, className="ms-1 text-muted small")],
+                                      style=style, className=f"entity entity-{category.replace(' ', '-')}",
+                                      title=label))
+            index = end
+        else:
+            children.append(_word(words[index], index == highlight))
+            index += 1
+        children.append(" ")
+    return html.Div(children, id=id_prefix, className="span-line", style={"lineHeight": "2.2em"})
+
+
+def _word(text: str, highlighted: bool):
+    return html.Mark(text, className="word-highlight") if highlighted else html.Span(text)
+
+
+def _spaced(items: list) -> list:
+    out = []
+    for i, item in enumerate(items):
+        out += ([" "] if i else []) + [item]
+    return out
+
+
+def error_legend() -> html.Div:
+    return html.Div([html.Span(name, style={"outline": style, "padding": "0 4px", "margin": "0 6px"}, className="small")
+                     for name, style in ERROR_STYLE.items()], className="mb-2")
+
+
+def word_table(view: ExampleView, *, highlight: int | None) -> dbc.Table:
+    header = html.Thead(html.Tr([html.Th(h) for h in ("#", "word", "subwords", "gold", "predicted", "probability",
+                                                        "loss", "flags")]))
+    rows = []
+    for row in view.words.itertuples():
+        flags = []
+        if row.mismatch:
+            flags.append(dbc.Badge("gold ≠ predicted", color="danger", className="me-1"))
+        if row.low_probability:
+            flags.append(dbc.Badge("low probability", color="warning", text_color="dark"))
+        rows.append(html.Tr([
+            html.Td(row.word_index), html.Td(row.word), html.Td(row.subwords, className="text-muted"),
+            html.Td(row.gold), html.Td(row.pred), html.Td(f"{row.prob_pred:.3f}"), html.Td(f"{row.loss:.3f}"),
+            html.Td(flags),
+        ], className="table-warning" if row.word_index == highlight else ("table-danger" if row.mismatch else None)))
+    return dbc.Table([header, html.Tbody(rows)], size="sm", hover=True, bordered=False, className="inspector-words")
+
+
+def render_inspector(view: ExampleView | None, *, types, highlight: int | None = None):
+    """Title and body of the inspector for ``view`` (None: the example does not exist)."""
+    if view is None:
+        return "Example not found", dbc.Alert("There is no example with that id in this cache.", color="warning")
+    example = view.example
+    words = list(view.words["word"])
+    colours = type_colours(types)
+    title = f"Example {example['example_id']}"
+    summary = html.Div([
+        html.Span(f"source {example.get('source', '')}", className="me-3"),
+        html.Span(f"total loss {example['total_loss']:.3f}", className="me-3"),
+        html.Span(f"entity F1 {example['f1']:.2f}", className="me-3"),
+        html.Span(f"span errors {example['n_errors']}", className="me-3"),
+        dbc.Badge("windowed", color="info") if example.get("windowed") else None,
+    ], className="text-muted small mb-2")
+    body = html.Div([
+        summary,
+        html.H6("Gold"),
+        span_line(words, view.gold_spans, colours=colours, marks=span_error_by_word(view.errors, source="gold"),
+                  highlight=highlight, id_prefix="inspector-gold"),
+        html.H6("Predicted", className="mt-2"),
+        span_line(words, view.pred_spans, colours=colours, marks=span_error_by_word(view.errors, source="pred"),
+                  highlight=highlight, id_prefix="inspector-pred"),
+        error_legend(),
+        word_table(view, highlight=highlight),
+    ], id="inspector-content")
+    return title, body

@@ -1,0 +1,190 @@
+"""``create_app(settings)``: the Dash app over one cache or a root of caches.
+
+Page-level wiring lives here: the URL is the single source of view state (cache, tab, filters,
+selected sample). The tab content is rendered only for the active tab and only when the cache or
+the tab changes; filters write to the URL without re-rendering the tab.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import ALL, MATCH, Input, Output, State, dcc, html, no_update
+
+from explainer.analysis.examples import example_view
+from explainer.analysis.gridquery import example_of_row_id, page_rows
+from explainer.app.caches import CacheRegistry
+from explainer.app.components import grid as grids
+from explainer.app.components.inspector import render_inspector
+from explainer.app.sections import load_sections
+from explainer.app.settings import Settings
+from explainer.app.state import int_param, parse_query, update_query
+from explainer.errors import ExplainerError
+
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+DEFAULT_TAB = "metrics"
+
+
+@dataclass
+class AppContext:
+    """What callbacks share: read-only after start-up, so safe across gunicorn threads."""
+
+    settings: Settings
+    registry: CacheRegistry
+    sections: list
+
+    def cache(self, search_or_state):
+        """The cache the URL names (or the default one); raises ExplainerError with what to do."""
+        state = parse_query(search_or_state) if isinstance(search_or_state, (str, type(None))) else search_or_state
+        return self.registry.get(state.get("cache"))
+
+
+def error_alert(error: Exception) -> dbc.Alert:
+    """What a user sees when a view cannot be shown: the reason and what to do, no stack trace."""
+    return dbc.Alert(str(error), color="danger", className="m-3")
+
+
+def headline(cache) -> list:
+    numbers = cache.manifest.get("headline", {})
+    counts = cache.manifest.get("counts", {})
+    items = [("entity F1", f"{numbers.get('entity_f1', 0):.3f}"), ("examples", f"{counts.get('examples', 0):,}"),
+             ("span errors", f"{numbers.get('span_errors', 0):,}")]
+    return [html.Span([html.Small(label + " ", className="text-white-50"), html.Strong(value)],
+                      className="me-4 text-white", id=f"headline-{label.replace(' ', '-')}") for label, value in items]
+
+
+def make_layout(context: AppContext):
+    sections = context.sections
+    navbar = dbc.Navbar(dbc.Container([
+        dbc.NavbarBrand(context.settings.title, className="me-4"),
+        html.Div(dcc.Dropdown(id="cache-picker", options=[], clearable=False, placeholder="cache",
+                              style={"minWidth": "360px"}), className="me-4"),
+        html.Div(id="headline", className="d-flex"),
+    ], fluid=True), color="dark", dark=True, className="mb-2")
+    tabs = dbc.Tabs([dbc.Tab(label=s.label, tab_id=s.key) for s in sections], id="tabs", active_tab=DEFAULT_TAB)
+    inspector = dbc.Modal([dbc.ModalHeader(dbc.ModalTitle(id="inspector-title")),
+                           dbc.ModalBody(id="inspector-body")], id="inspector", size="xl", scrollable=True, is_open=False)
+    return html.Div([
+        dcc.Location(id="url", refresh=False),
+        dcc.Store(id="route"),
+        navbar,
+        dbc.Container([tabs, dcc.Loading(html.Div(id="tab-content", className="pt-3"), delay_show=300)], fluid=True),
+        inspector,
+    ])
+
+
+def create_app(settings: Settings | None = None) -> dash.Dash:
+    """The app for ``settings`` (default: from the environment). ``app.server`` is the Flask app."""
+    settings = settings or Settings.from_env()
+    context = AppContext(settings=settings, registry=CacheRegistry(settings.cache), sections=load_sections())
+    app = dash.Dash(
+        __name__, title=settings.title, assets_folder=str(ASSETS), serve_locally=True,
+        requests_pathname_prefix=settings.url_prefix, routes_pathname_prefix=settings.url_prefix,
+        suppress_callback_exceptions=True, update_title=None,
+    )
+    app.layout = lambda: make_layout(context)
+    app.server.config["EXPLAINER_CONTEXT"] = context
+    register_page_callbacks(app, context)
+    for section in context.sections:
+        if section.register:
+            section.register(app, context)
+    return app
+
+
+def register_page_callbacks(app: dash.Dash, context: AppContext) -> None:
+    sections = {s.key: s for s in context.sections}
+
+    @app.callback(Output("route", "data"), Output("tabs", "active_tab"), Output("cache-picker", "options"),
+                  Output("cache-picker", "value"), Input("url", "search"), State("route", "data"))
+    def route_from_url(search, route):
+        state = parse_query(search)
+        tab = state.get("tab") if state.get("tab") in sections else DEFAULT_TAB
+        key = state.get("cache") or context.registry.default_key()
+        new_route = {"cache": key, "tab": tab}
+        if route == new_route:
+            return no_update, no_update, no_update, no_update
+        return new_route, tab, context.registry.options(), key
+
+    @app.callback(Output("tab-content", "children"), Output("headline", "children"), Input("route", "data"),
+                  State("url", "search"))
+    def render_tab(route, search):
+        if not route:
+            return no_update, no_update
+        state = parse_query(search)
+        try:
+            cache = context.registry.get(route["cache"])
+            return sections[route["tab"]].layout(cache, state), headline(cache)
+        except ExplainerError as error:
+            return error_alert(error), []
+
+    @app.callback(Output("url", "search", allow_duplicate=True), Input("tabs", "active_tab"), State("url", "search"),
+                  prevent_initial_call=True)
+    def tab_to_url(tab, search):
+        if parse_query(search).get("tab", DEFAULT_TAB) == tab:
+            return no_update
+        return update_query(search, tab=tab)
+
+    @app.callback(Output("url", "search", allow_duplicate=True), Input("cache-picker", "value"),
+                  State("url", "search"), prevent_initial_call=True)
+    def cache_to_url(key, search):
+        state = parse_query(search)
+        if not key or state.get("cache", context.registry.default_key()) == key:
+            return no_update
+        return update_query(search, cache=key, sample=None, word=None)
+
+    @app.callback(Output("inspector", "is_open"), Output("inspector-title", "children"),
+                  Output("inspector-body", "children"), Input("url", "search"), State("inspector", "is_open"),
+                  State("inspector-title", "children"))
+    def open_inspector(search, is_open, title):
+        state = parse_query(search)
+        sample = int_param(state, "sample")
+        if sample is None:
+            return (False, no_update, no_update) if is_open else (no_update, no_update, no_update)
+        try:
+            cache = context.cache(state)
+        except ExplainerError as error:
+            return True, "Cannot open the example", error_alert(error)
+        view = example_view(examples=cache.examples, words=cache.words, subwords=cache.subwords, spans=cache.spans,
+                            span_errors=cache.span_errors, example_id=sample)
+        title_text, body = render_inspector(view, types=cache.metrics.get("entity_types", []),
+                                            highlight=int_param(state, "word"))
+        if is_open and title == title_text and "word" not in state:
+            return no_update, no_update, no_update
+        return True, title_text, body
+
+    @app.callback(Output("url", "search", allow_duplicate=True), Input("inspector", "is_open"),
+                  State("url", "search"), prevent_initial_call=True)
+    def close_inspector(is_open, search):
+        if is_open or "sample" not in parse_query(search):
+            return no_update
+        return update_query(search, sample=None, word=None)
+
+    @app.callback(Output(grids.grid_id(MATCH), "getRowsResponse"), Input(grids.grid_id(MATCH), "getRowsRequest"),
+                  State("url", "search"))
+    def serve_grid_rows(request, search):
+        name = dash.ctx.triggered_id["name"]
+        fn = grids.source(name)
+        if fn is None or request is None:
+            return no_update
+        state = parse_query(search)
+        try:
+            frame = fn(context.cache(state), state)
+        except ExplainerError:
+            return {"rowData": [], "rowCount": 0}
+        return page_rows(frame, request)
+
+    @app.callback(Output("url", "search", allow_duplicate=True), Input(grids.grid_id(ALL), "cellClicked"),
+                  State("url", "search"), prevent_initial_call=True)
+    def grid_click_opens_inspector(clicks, search):
+        triggered = dash.ctx.triggered_id
+        if not triggered or not any(clicks):
+            return no_update
+        index = [item["id"] for item in dash.ctx.inputs_list[0]].index(triggered)
+        click = clicks[index] or {}
+        example_id, word_index = example_of_row_id(click.get("rowId"))
+        if example_id is None or grids.source(triggered["name"]) is None:
+            return no_update
+        return update_query(search, sample=example_id, word=word_index)

@@ -1,0 +1,42 @@
+"""Inspect: the whole dataset as a table, filterable by id or text; a row opens the inspector."""
+
+from __future__ import annotations
+
+from dash import html
+
+from explainer.app.components.grid import column, grid_source, server_grid
+from explainer.app.sections.base import Section
+
+COLUMNS = ["example_id", "text", "n_words", "total_loss", "f1", "n_errors", "n_word_errors", "source"]
+
+
+@grid_source("inspect")
+def inspect_rows(cache, state):
+    frame = cache.table("examples", columns=COLUMNS)
+    text = state.get(SECTION.param("text"))
+    if text:  # a filter carried in the URL (e.g. from Loss by token), on top of the grid's own
+        frame = frame[frame["text"].str.contains(text, case=False, regex=False)]
+    return frame
+
+
+def layout(cache, state):
+    text = state.get(SECTION.param("text"))
+    note = html.P(["Examples containing ", html.Code(text), " (from the URL)."], className="text-muted") if text else None
+    return html.Div([
+        html.P("Every example of the dataset. Filter by id or text in the column headers; click a row to inspect it.",
+               className="text-muted small"),
+        note,
+        server_grid("inspect", [
+            column("example_id", "id", number=True, width=90, flex=0),
+            column("text", flex=4),
+            column("n_words", "words", number=True),
+            column("total_loss", "total loss", number=True, decimals=3),
+            column("f1", "entity F1", number=True, decimals=2),
+            column("n_errors", "span errors", number=True),
+            column("n_word_errors", "word errors", number=True),
+            column("source"),
+        ]),
+    ])
+
+
+SECTION = Section(key="inspect", label="Inspect", layout=layout, param_prefix="ins")

@@ -1,0 +1,41 @@
+"""View state in the URL query string: ``?cache=K&tab=metrics&sample=12&...``.
+
+Pure helpers (no Dash import), so the same parsing serves callbacks and tests.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlencode
+
+# Keys that belong to the page, not to a section; a section's own filters use its own prefix.
+PAGE_KEYS = ("cache", "tab", "sample", "word")
+
+
+def parse_query(search: str | None) -> dict[str, str]:
+    """'?a=1&b=x' -> {'a': '1', 'b': 'x'} (the last value wins; blank values dropped)."""
+    return {key: value for key, value in parse_qsl((search or "").lstrip("?"), keep_blank_values=False)}
+
+
+def build_query(state: dict) -> str:
+    """The inverse of ``parse_query``; None and '' values are left out, order is stable."""
+    items = [(key, str(value)) for key, value in state.items() if value is not None and value != ""]
+    return "?" + urlencode(items) if items else ""
+
+
+def update_query(search: str | None, **changes) -> str:
+    """``search`` with ``changes`` applied (a None value removes the key)."""
+    state = parse_query(search)
+    for key, value in changes.items():
+        if value is None or value == "":
+            state.pop(key, None)
+        else:
+            state[key] = value if isinstance(value, str) else str(value)
+    return build_query(state)
+
+
+def int_param(state: dict, key: str, default: int | None = None) -> int | None:
+    """An integer parameter, or ``default`` when absent or not a number (URLs are user input)."""
+    try:
+        return int(state[key])
+    except (KeyError, TypeError, ValueError):
+        return default

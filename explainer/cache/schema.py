@@ -1,0 +1,101 @@
+"""The on-disk cache format: the contract between ``explainer build`` (writer) and the app (reader).
+
+One cache directory per (model, dataset, split)::
+
+    manifest.json        written last; see MANIFEST_KEYS
+    examples.parquet     one row per example
+    words.parquet        one row per dataset word
+    subwords.parquet     one row per model token, special tokens included; row i <-> row i of the arrays
+    spans.parquet        gold and predicted entity spans
+    span_errors.parquet  every gold/predicted span classified (correct, missed, spurious, ...)
+    metrics.json         dataset-level results (seqeval report, confusion counts, error counts)
+    probs.npy            float32 [n_subwords, n_labels] softmax probabilities
+    hidden.npy           float16 [n_subwords, hidden_size] last hidden state
+
+Arrays are opened with ``np.load(path, mmap_mode="r", allow_pickle=False)``. Nothing is pickled.
+
+Columns (dtype) of each table
+-----------------------------
+examples.parquet
+    example_id (int64, 0..n-1, position in the loaded dataset after empty examples were skipped),
+    source (str: file:line or split[index]), words_hash (str, Example.words_hash),
+    text (str, words joined by a space), words (list<str>), gold_tags (list<str>), pred_tags (list<str>),
+    n_words (int32), n_subwords (int32, specials included), subword_offset (int64, first row of this
+    example in subwords.parquet / the arrays), word_offset (int64, first row in words.parquet),
+    windowed (bool, the example was longer than the model's maximum and was split into windows),
+    total_loss (float32, sum over the words' losses), mean_loss (float32),
+    n_gold_spans, n_pred_spans, n_correct_spans (int32), n_errors (int32, span errors of any category),
+    n_word_errors (int32, words whose predicted label differs from gold),
+    precision, recall, f1 (float32; entity-level for this example; f1 is 1.0 when both have no spans)
+
+words.parquet
+    example_id (int64), word_index (int32), word (str), gold (str), pred (str), gold_id (int16),
+    pred_id (int16), loss (float32, cross-entropy of the word's first subword against gold),
+    prob_pred (float32), prob_gold (float32), subword_row (int64, global row of the first subword),
+    n_subwords (int16)
+
+subwords.parquet
+    example_id (int64), position (int32, index within the example's stitched sequence),
+    token (str, the tokenizer's token string), input_id (int32), word_index (int32, -1 for special
+    tokens), label_id (int16, gold label id on a word's first subword, -100 = IGN elsewhere),
+    pred_id (int16), prob_pred (float32), prob_gold (float32, NaN on IGN), loss (float32, NaN on IGN),
+    window (int16, which window of the example produced this row's outputs; 0 if not windowed)
+
+spans.parquet
+    example_id (int64), source ("gold" | "pred"), start (int32, first word), end (int32, one past the
+    last word), type (str)
+
+span_errors.parquet
+    example_id (int64), category (one of ERROR_CATEGORIES), type (str: the gold type, or the
+    predicted type for spurious), gold_start, gold_end (Int32, null for spurious), gold_type (str|null),
+    pred_start, pred_end (Int32, null for missed), pred_type (str|null)
+
+metrics.json
+    {"labels": [...], "entity_types": [...],
+     "seqeval": {"<TYPE>": {"precision", "recall", "f1", "support"}, "micro avg": {...},
+                 "macro avg": {...}, "weighted avg": {...}},
+     "word_accuracy": float,
+     "confusion": {"labels": [...], "counts": [[int]]},   # rows gold, columns predicted (word level)
+     "error_counts": {"<category>": {"<TYPE>": int}}}
+"""
+
+SCHEMA_VERSION = 1
+
+MANIFEST = "manifest.json"
+EXAMPLES = "examples.parquet"
+WORDS = "words.parquet"
+SUBWORDS = "subwords.parquet"
+SPANS = "spans.parquet"
+SPAN_ERRORS = "span_errors.parquet"
+METRICS = "metrics.json"
+PROBS = "probs.npy"
+HIDDEN = "hidden.npy"
+
+TABLES = (EXAMPLES, WORDS, SUBWORDS, SPANS, SPAN_ERRORS)
+ARRAYS = (PROBS, HIDDEN)
+
+IGN = -100
+
+# Span error categories (DESIGN.md vocabulary, after nervaluate/MUC).
+CORRECT = "correct"
+MISSED = "missed"
+SPURIOUS = "spurious"
+WRONG_TYPE = "wrong type"
+BOUNDARY = "boundary"
+TYPE_AND_BOUNDARY = "type and boundary"
+ERROR_CATEGORIES = (CORRECT, MISSED, SPURIOUS, WRONG_TYPE, BOUNDARY, TYPE_AND_BOUNDARY)
+
+MANIFEST_KEYS = (
+    "schema_version",   # int, SCHEMA_VERSION
+    "tool_version",     # explainer.__version__
+    "created",          # ISO-8601 UTC
+    "model",            # {"id", "revision", "files_sha256", "model_type", "max_length", "hidden_size"}
+    "dataset",          # {"spec", "format", "split", "fingerprint", "label_map"}
+    "split",            # str | None
+    "labels",           # list[str], index = label id (the model's id2label)
+    "counts",           # {"examples", "words", "subwords", "gold_spans", "pred_spans", "skipped_empty", "windowed"}
+    "headline",         # {"entity_f1", "entity_precision", "entity_recall", "word_accuracy", "span_errors", "word_errors"}
+    "settings",         # build settings: batch_size, max_length, stride, device, ...
+    "timings",          # seconds per stage: load, tokenize, forward, write, total
+    "command",          # the command line that rebuilds this cache
+)

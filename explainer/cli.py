@@ -1,0 +1,49 @@
+"""The ``explainer`` command line.
+
+Each subcommand lives in ``explainer/commands/<name>.py`` with ``register(subparsers)`` (adds its
+parser and sets ``func``) so that adding a command is adding a file and a name below. Heavy imports
+(torch, transformers, dash) happen inside the commands, so ``explainer --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from explainer import __version__
+from explainer.errors import ExplainerError
+
+COMMANDS = ("build", "info", "serve", "train")
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="explainer", description="Error analysis for NER models and datasets.")
+    parser.add_argument("--version", action="version", version=f"explainer {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"explainer.commands.{name}")
+        except ModuleNotFoundError as error:
+            if error.name == f"explainer.commands.{name}":
+                continue  # command not written yet
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    try:
+        result = args.func(args)
+    except ExplainerError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted; nothing was written", file=sys.stderr)
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""Test fixtures made on the spot: a tiny randomly initialised BERT and dataset files.
+
+Nothing here touches the Hugging Face Hub.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
+
+# Words the fixtures use; anything else becomes [UNK] or is split into known pieces.
+VOCAB_WORDS = """the a an of in on at to and is was were by for with from that this it he she they
+we you i visited lives paris london berlin new york city john smith mary jones acme corp inc bank
+germany france europe monday weekend last where said told reporters company united nations emmanuel
+macron angela merkel google apple microsoft river street road world cup league match team won lost
+. , ! ? ' " - ( ) : ; 1 2 3 4 5 6 7 8 9 0 < > / script alert b x""".split()
+PIECES = ["##s", "##ed", "##ing", "##er", "##ly", "##a", "##e", "##i", "##o", "##n", "##t", "##r"]
+
+
+def make_tiny_model(directory: Path, *, labels=LABELS, max_position_embeddings: int = 64, hidden_size: int = 32,
+                    num_layers: int = 2, seed: int = 0) -> Path:
+    """Save a randomly initialised BertForTokenClassification and a fast tokenizer to ``directory``."""
+    import torch
+    from transformers import BertConfig, BertForTokenClassification, BertTokenizerFast
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(set(VOCAB_WORDS)) + PIECES
+    vocab += list("abcdefghijklmnopqrstuvwxyz") + ["##" + c for c in "bcdfghjklmpquvwxyz"]
+    vocab = {token: i for i, token in enumerate(dict.fromkeys(vocab))}
+    tokenizer = BertTokenizerFast(vocab=vocab, do_lower_case=True, model_max_length=max_position_embeddings)
+    tokenizer.save_pretrained(directory)
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=len(tokenizer), hidden_size=hidden_size, num_hidden_layers=num_layers, num_attention_heads=2,
+        intermediate_size=hidden_size * 2, max_position_embeddings=max_position_embeddings,
+        id2label=dict(enumerate(labels)), label2id={label: i for i, label in enumerate(labels)},
+    )
+    BertForTokenClassification(config).save_pretrained(directory)
+    return directory
+
+
+def write_conll(path: Path, sentences, *, separator: str = " ", docstart: bool = False) -> Path:
+    """Write ``[[(word, tag), ...], ...]`` as a CoNLL column file."""
+    lines = ["-DOCSTART- O", ""] if docstart else []
+    for sentence in sentences:
+        lines += [f"{word}{separator}{tag}" for word, tag in sentence]
+        lines.append("")
+    Path(path).write_text("\n".join(lines), encoding="utf-8")
+    return Path(path)
+
+
+def write_jsonl(path: Path, records) -> Path:
+    Path(path).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    return Path(path)
