@@ -1,0 +1,165 @@
+"""Entity spans of one example and how predicted spans relate to gold ones.
+
+A *span* is ``(start, end, type)`` over word positions, ``end`` exclusive. Spans are the chunks that
+seqeval's default (conlleval-compatible) mode sees, so every count here agrees with the seqeval report.
+
+Each gold span is classified into one error category (DESIGN.md, after nervaluate/MUC):
+
+- *correct*: a prediction with the same boundaries and type;
+- *wrong type*: a prediction with the same boundaries and another type;
+- *boundary*: an overlapping prediction of the same type with other boundaries;
+- *type and boundary*: an overlapping prediction of another type and other boundaries;
+- *missed*: no prediction overlaps it.
+
+A predicted span that overlaps no gold span is *spurious*.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from seqeval.metrics.sequence_labeling import get_entities
+
+from explainer.cache.schema import BOUNDARY, CORRECT, MISSED, SPURIOUS, TYPE_AND_BOUNDARY, WRONG_TYPE
+
+Span = tuple[int, int, str]  # (start word, end word exclusive, entity type)
+
+# When a gold span overlaps several predictions, the one that explains it best is recorded:
+# lower rank wins (the order of the categories below).
+_CATEGORY_RANK = {CORRECT: 0, WRONG_TYPE: 1, BOUNDARY: 2, TYPE_AND_BOUNDARY: 3}
+
+
+def extract_spans(tags: Sequence[str]) -> list[Span]:
+    """Entity spans of one tag sequence, exactly as seqeval's default mode chunks it.
+
+    Parameters
+    ----------
+    tags : sequence of str
+        One tag per word (``"O"``, ``"B-PER"``, ``"I-PER"``, ...). Ill-formed sequences such as
+        ``O I-PER`` or ``B-PER I-LOC`` are chunked the way seqeval (and conlleval) chunk them:
+        an ``I-X`` after ``O`` opens a span, a change of type closes one and opens another.
+
+    Returns
+    -------
+    list of (int, int, str)
+        ``(start, end, type)`` with ``end`` exclusive, ordered by start.
+    """
+    # get_entities needs a flat list of str (it appends ['O'] and flattens nested lists).
+    chunks = get_entities([str(tag) for tag in tags])
+    return [(start, end + 1, entity_type) for entity_type, start, end in chunks]
+
+
+def _overlaps(a: Span, b: Span) -> bool:
+    return max(a[0], b[0]) < min(a[1], b[1])
+
+
+def _overlap_length(a: Span, b: Span) -> int:
+    return max(0, min(a[1], b[1]) - max(a[0], b[0]))
+
+
+def _category(gold: Span, pred: Span) -> str:
+    same_boundaries = gold[:2] == pred[:2]
+    same_type = gold[2] == pred[2]
+    if same_boundaries:
+        return CORRECT if same_type else WRONG_TYPE
+    return BOUNDARY if same_type else TYPE_AND_BOUNDARY
+
+
+def _best_match(gold: Span, candidates: list[Span]) -> tuple[str, Span | None]:
+    """The category of ``gold`` and the overlapping prediction that explains it best."""
+    if not candidates:
+        return MISSED, None
+
+    def preference(pred: Span):
+        # Category first, then the larger overlap; position and type only make ties deterministic.
+        return (_CATEGORY_RANK[_category(gold, pred)], -_overlap_length(gold, pred), pred)
+
+    chosen = min(candidates, key=preference)
+    return _category(gold, chosen), chosen
+
+
+def _record(category: str, gold: Span | None, pred: Span | None) -> dict:
+    return {
+        "category": category,
+        "type": gold[2] if gold is not None else pred[2],
+        "gold_start": gold[0] if gold is not None else None,
+        "gold_end": gold[1] if gold is not None else None,
+        "gold_type": gold[2] if gold is not None else None,
+        "pred_start": pred[0] if pred is not None else None,
+        "pred_end": pred[1] if pred is not None else None,
+        "pred_type": pred[2] if pred is not None else None,
+    }
+
+
+def _record_order(record: dict):
+    """Sort key: by start position; the rest only makes ties (duplicate spans) deterministic."""
+    def position(key: str) -> int:
+        return -1 if record[key] is None else record[key]
+
+    start = position("gold_start") if record["gold_start"] is not None else position("pred_start")
+    end = position("gold_end") if record["gold_end"] is not None else position("pred_end")
+    return (start, end, record["category"], record["type"], position("pred_start"), position("pred_end"),
+            record["pred_type"] or "")
+
+
+def classify_spans(gold: Sequence[Span], pred: Sequence[Span]) -> list[dict]:
+    """Classify every gold span, and every predicted span that overlaps no gold span.
+
+    Parameters
+    ----------
+    gold, pred : sequence of (int, int, str)
+        Gold and predicted spans of one example, ``end`` exclusive (see :func:`extract_spans`).
+
+    Returns
+    -------
+    list of dict
+        One record per gold span, plus one *spurious* record per predicted span that overlaps no
+        gold span, ordered by start position. Keys: ``category``, ``type`` (the gold type, or the
+        predicted type for spurious), ``gold_start``, ``gold_end``, ``gold_type``, ``pred_start``,
+        ``pred_end``, ``pred_type`` (None where absent).
+
+    Notes
+    -----
+    A predicted span that overlaps a gold span is accounted for by that gold span's record and gets
+    none of its own. When a gold span overlaps several predictions, the recorded one is chosen by
+    category (correct > wrong type > boundary > type and boundary), then by the larger overlap,
+    then by the earlier prediction. A prediction overlapping two gold spans appears in both records.
+    """
+    gold = [tuple(span) for span in gold]
+    pred = [tuple(span) for span in pred]
+    records = []
+    for gold_span in gold:
+        candidates = [pred_span for pred_span in pred if _overlaps(gold_span, pred_span)]
+        category, chosen = _best_match(gold_span, candidates)
+        records.append(_record(category, gold_span, chosen))
+    for pred_span in pred:
+        if not any(_overlaps(gold_span, pred_span) for gold_span in gold):
+            records.append(_record(SPURIOUS, None, pred_span))
+    return sorted(records, key=_record_order)
+
+
+def example_scores(gold: Sequence[Span], pred: Sequence[Span]) -> dict:
+    """Exact-match entity precision, recall and F1 of one example.
+
+    Parameters
+    ----------
+    gold, pred : sequence of (int, int, str)
+        Gold and predicted spans of one example.
+
+    Returns
+    -------
+    dict
+        ``{"precision", "recall", "f1", "n_correct"}``. A predicted span counts when its boundaries
+        and type equal a gold span's (as in seqeval). An example with no gold and no predicted
+        span scores 1.0 everywhere (nothing to find, nothing wrongly found); when only one side is
+        empty every score is 0.0.
+    """
+    gold_set = {tuple(span) for span in gold}
+    pred_set = {tuple(span) for span in pred}
+    if not gold_set and not pred_set:
+        return {"precision": 1.0, "recall": 1.0, "f1": 1.0, "n_correct": 0}
+    n_correct = len(gold_set & pred_set)
+    precision = n_correct / len(pred_set) if pred_set else 0.0
+    recall = n_correct / len(gold_set) if gold_set else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1, "n_correct": n_correct}
