@@ -41,3 +41,21 @@ def pytest_setup_options():
     if chromium:
         options.binary_location = chromium
     return options
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory):
+    """A CoNLL file of 60 sentences with every entity type, a long sentence and hostile text."""
+    from helpers import fixture_sentences, write_conll
+
+    return write_conll(tmp_path_factory.mktemp("data") / "tiny.conll", fixture_sentences())
+
+
+@pytest.fixture(scope="session")
+def tiny_cache(tiny_model, tiny_dataset, tmp_path_factory):
+    """A cache built by `explainer build` from the tiny model and dataset (once per test run)."""
+    from explainer.cli import main
+
+    out = tmp_path_factory.mktemp("caches") / "tiny"
+    assert main(["build", "--model", str(tiny_model), "--dataset", str(tiny_dataset), "--out", str(out)]) == 0
+    return out

@@ -55,3 +55,37 @@ def write_conll(path: Path, sentences, *, separator: str = " ", docstart: bool =
 def write_jsonl(path: Path, records) -> Path:
     Path(path).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
     return Path(path)
+
+
+HOSTILE_WORDS = ["<script>alert(1)</script>", "<b>x</b>"]
+
+
+def fixture_sentences(n: int = 60, *, seed: int = 0):
+    """Seeded NER sentences over the fixture vocabulary, with a long one and one of hostile text."""
+    import random
+
+    rng = random.Random(seed)
+    people = [["John", "Smith"], ["Mary", "Jones"], ["Angela", "Merkel"], ["Emmanuel", "Macron"]]
+    orgs = [["Acme", "Corp"], ["Google"], ["United", "Nations"], ["Bank", "of", "France"]]
+    places = [["Paris"], ["London"], ["New", "York", "City"], ["Berlin"], ["Germany"]]
+    misc = [["World", "Cup"], ["Monday"]]
+    fillers = ["the", "said", "visited", "in", "on", "last", "weekend", "where", "lives", "told", "reporters", "."]
+
+    def entity(words, kind):
+        return [(w, ("B-" if i == 0 else "I-") + kind) for i, w in enumerate(words)]
+
+    sentences = []
+    for _ in range(n):
+        sentence = []
+        for _ in range(rng.randint(2, 5)):
+            sentence += [(w, "O") for w in rng.sample(fillers, rng.randint(1, 3))]
+            kind, pool = rng.choice([("PER", people), ("ORG", orgs), ("LOC", places), ("MISC", misc)])
+            sentence += entity(rng.choice(pool), kind)
+        sentence.append((".", "O"))
+        sentences.append(sentence)
+    long_sentence = []
+    while len(long_sentence) < 90:  # longer than the tiny model's 64 positions: built in windows
+        long_sentence += [("John", "B-PER"), ("Smith", "I-PER"), ("visited", "O"), ("Paris", "B-LOC"), (",", "O")]
+    sentences.append(long_sentence)
+    sentences.append([("He", "O"), ("wrote", "O")] + [(w, "O") for w in HOSTILE_WORDS] + [("in", "O"), ("Paris", "B-LOC")])
+    return sentences

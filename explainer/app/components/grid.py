@@ -61,7 +61,7 @@ def server_grid(name: str, columns: list[dict], *, page_size: int = 50, height: 
         "maxBlocksInCache": 20,
         "rowSelection": {"mode": "singleRow", "checkboxes": False, "enableClickSelection": True} if clickable else None,
         "suppressCellFocus": True,
-        "getRowId": {"function": "String(params.data.row_id)"},
+        "getRowId": {"function": "params.data.row_id"},  # dash-ag-grid's safe parser has no String()
     }
     return dag.AgGrid(
         id=grid_id(name),

@@ -73,7 +73,8 @@ def register(app, context):
     def confusion_cell_to_misclassified(click, search):
         if not click:
             return no_update, no_update
-        gold, pred, _ = click["points"][0]["customdata"]
+        point = click["points"][0]  # heatmap clicks carry x/y but not customdata
+        gold, pred = point["y"], point["x"]
         return update_query(search, tab="misclassified", mis_level="word", mis_gold=gold, mis_pred=pred,
                             mis_category=None, mis_type=None), None
 

@@ -1,0 +1,100 @@
+"""Loss by token / label: count, mean, median and total loss per word string and per gold label.
+
+Both tables are computed once per opened cache. A word row opens Inspect filtered to the examples
+containing that word (``ins_text``); a label row opens Misclassified filtered to that gold label.
+"""
+
+from __future__ import annotations
+
+import dash_ag_grid as dag
+from dash import Input, Output, State, html, no_update
+
+from explainer.analysis.tables import loss_by, per_cache
+from explainer.app.components.grid import column, grid_id, grid_source, server_grid
+from explainer.app.sections.base import Section
+from explainer.app.state import update_query
+
+WORD_GRID = "loss-words"
+WORD_ROW_PREFIX = "word:"  # not a number, so the grid's default click (open an example) ignores these rows
+
+
+def word_table(cache):
+    """Loss per word string, with a row id naming the word (memoised per cache)."""
+    def compute():
+        table = loss_by(cache.words, key="word")
+        table["row_id"] = WORD_ROW_PREFIX + table["word"].astype("str")
+        return table
+    return per_cache(cache, "loss-by-word", compute)
+
+
+def label_table(cache):
+    """Loss per gold label (memoised per cache)."""
+    return per_cache(cache, "loss-by-gold", lambda: loss_by(cache.words, key="gold"))
+
+
+@grid_source(WORD_GRID)
+def word_rows(cache, state):
+    return word_table(cache)
+
+
+def json_records(frame) -> list[dict]:
+    """Rows as JSON-safe dicts (NaN -> None: a label whose words have no loss)."""
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")
+
+
+def _stat_columns():
+    return [column("count", "words", number=True, width=110), column("mean_loss", "mean loss", number=True, decimals=3),
+            column("median_loss", "median loss", number=True, decimals=3),
+            column("total_loss", "total loss", number=True, decimals=2, sort="desc"),
+            column("errors", "misclassified", number=True)]
+
+
+def layout(cache, state):
+    labels = label_table(cache)
+    label_grid = dag.AgGrid(
+        id=SECTION.id("labels"), rowData=json_records(labels),
+        columnDefs=[column("gold", "gold label")] + _stat_columns(),
+        defaultColDef={"resizable": True, "flex": 1, "minWidth": 90},
+        dashGridOptions={"domLayout": "autoHeight", "getRowId": {"function": "params.data.gold"},
+                         "suppressCellFocus": True},
+    )
+    return html.Div([
+        html.P("Where the loss goes. Click a word to list the examples containing it (Inspect); click a label to "
+               "list its misclassified words. Sort by any column.", className="text-muted small"),
+        html.H5("By gold label"),
+        label_grid,
+        html.H5("By word", className="mt-4"),
+        server_grid(WORD_GRID, [column("word", width=200)] + _stat_columns(), height=560),
+    ])
+
+
+def word_clicked(click, search):
+    """Callback body: a word row -> the Inspect tab filtered to examples containing that word."""
+    row_id = (click or {}).get("rowId") or ""
+    if not row_id.startswith(WORD_ROW_PREFIX):
+        return no_update
+    return update_query(search, tab="inspect", ins_text=row_id[len(WORD_ROW_PREFIX):], sample=None, word=None)
+
+
+def label_clicked(click, search):
+    """Callback body: a label row -> Misclassified, word level, filtered to that gold label."""
+    label = (click or {}).get("rowId")
+    if not label:
+        return no_update
+    return update_query(search, tab="misclassified", mis_level="word", mis_gold=label, mis_pred=None,
+                        mis_category=None, mis_type=None, mis_text=None)
+
+
+def register(app, context):
+    @app.callback(Output("url", "search", allow_duplicate=True), Input(grid_id(WORD_GRID), "cellClicked"),
+                  State("url", "search"), prevent_initial_call=True)
+    def on_word(click, search):
+        return word_clicked(click, search)
+
+    @app.callback(Output("url", "search", allow_duplicate=True), Input(SECTION.id("labels"), "cellClicked"),
+                  State("url", "search"), prevent_initial_call=True)
+    def on_label(click, search):
+        return label_clicked(click, search)
+
+
+SECTION = Section(key="loss", label="Loss by token/label", layout=layout, register=register)

@@ -1,0 +1,190 @@
+"""Misclassified: every error, at word level (gold != predicted) or span level (span errors but correct).
+
+Dropdown filters live in the URL (``mis_level``, ``mis_category``, ``mis_type``, ``mis_gold``,
+``mis_pred``, ``mis_text``), so the Metrics section can link here and a filtered view can be shared;
+the grid's own column filters narrow further. A row opens the inspector on its example and word.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import Input, Output, State, dcc, html, no_update
+
+from explainer.analysis.tables import (entity_type, filter_span_errors, filter_word_errors, misclassified_spans,
+                                       misclassified_words, per_cache)
+from explainer.app.components.grid import column, grid_source, server_grid
+from explainer.app.sections.base import Section
+from explainer.app.state import build_query, parse_query, update_query
+from explainer.cache.schema import CORRECT, ERROR_CATEGORIES
+from explainer.errors import ExplainerError
+
+LEVELS = ("word", "span")
+FILTERS = ("category", "type", "gold", "pred", "text")
+SPAN_ONLY = ("category", "type")
+GRIDS = {"word": "misclassified-words", "span": "misclassified-spans"}
+CATEGORIES = [category for category in ERROR_CATEGORIES if category != CORRECT]
+
+
+def view_state(state: dict) -> dict:
+    """Level and filters from the URL (None where unset); word-level views ignore the span-only filters."""
+    level = state.get(SECTION.param("level"))
+    view = {"level": level if level in LEVELS else "word"}
+    for name in FILTERS:
+        view[name] = state.get(SECTION.param(name)) or None
+    if view["level"] == "word":
+        view.update({name: None for name in SPAN_ONLY})
+    return view
+
+
+def word_errors(cache):
+    """Every misclassified word with its context, built once per cache."""
+    return per_cache(cache, "misclassified-words", lambda: misclassified_words(cache.words))
+
+
+def span_errors(cache):
+    """Every span error with its texts, built once per cache."""
+    return per_cache(cache, "misclassified-spans", lambda: misclassified_spans(cache.span_errors, cache.words))
+
+
+@grid_source(GRIDS["word"])
+def word_rows(cache, state):
+    view = view_state(state)
+    return filter_word_errors(word_errors(cache), gold=view["gold"], pred=view["pred"], text=view["text"])
+
+
+@grid_source(GRIDS["span"])
+def span_rows(cache, state):
+    view = view_state(state)
+    return filter_span_errors(span_errors(cache), category=view["category"], entity=view["type"], gold=view["gold"],
+                              pred=view["pred"], text=view["text"])
+
+
+def rows(cache, state):
+    """The rows the grid of the URL's level starts from (before the grid's own column filters)."""
+    return (span_rows if view_state(state)["level"] == "span" else word_rows)(cache, state)
+
+
+WORD_COLUMNS = [
+    column("example_id", "example", number=True, width=100, flex=0),
+    column("word_index", "#", number=True, width=70, flex=0),
+    column("word"), column("gold"), column("pred", "predicted"),
+    column("prob_pred", "p(predicted)", number=True, decimals=3),
+    column("prob_gold", "p(gold)", number=True, decimals=3),
+    column("loss", number=True, decimals=3, sort="desc"),
+    column("context", flex=3),
+]
+SPAN_COLUMNS = [
+    column("category"), column("type"),
+    column("gold_text", "gold span", flex=2), column("pred_text", "predicted span", flex=2),
+    column("gold_type", "gold type"), column("pred_type", "predicted type"),
+    column("example_id", "example", number=True, width=100, flex=0),
+]
+
+
+def grid_block(view: dict) -> html.Div:
+    """The grid of ``view``'s level. Its wrapper's id changes with the filters: Dash keys components by
+    id, so a new id mounts a fresh grid, which asks the server for rows filtered the new way."""
+    digest = hashlib.sha1(build_query(view).encode("utf-8")).hexdigest()[:10]
+    level = view["level"]
+    columns = SPAN_COLUMNS if level == "span" else WORD_COLUMNS
+    return html.Div(server_grid(GRIDS[level], columns), id=SECTION.id(f"grid-{digest}"))
+
+
+def label_options(cache, level: str) -> list[dict]:
+    """Gold/predicted choices: entity types at span level; at word level every label plus each type
+    (a type matches its B- and I- labels)."""
+    types = list(cache.metrics.get("entity_types", []))
+    options = [{"label": f"{name} (any)" if level == "word" else name, "value": name} for name in types]
+    if level == "word":
+        options += [{"label": label, "value": label} for label in cache.labels]
+    return options
+
+
+def summary(cache, view: dict) -> str:
+    total = len(span_errors(cache) if view["level"] == "span" else word_errors(cache))
+    shown = len(rows(cache, {SECTION.param(k): v for k, v in view.items() if v}))
+    noun = "span errors" if view["level"] == "span" else "misclassified words"
+    return f"{shown:,} of {total:,} {noun} match these filters"
+
+
+def _dropdown(name: str, placeholder: str, options: list, value, *, disabled: bool = False) -> dcc.Dropdown:
+    return dcc.Dropdown(id=SECTION.id(name), options=options, value=value, placeholder=placeholder, clearable=True,
+                        disabled=disabled, style={"minWidth": "170px"}, className="me-2")
+
+
+def layout(cache, state):
+    view = view_state(state)
+    span_level = view["level"] == "span"
+    controls = html.Div([
+        dbc.RadioItems(id=SECTION.id("level"), value=view["level"], inline=True, className="me-3",
+                       options=[{"label": "words", "value": "word"}, {"label": "spans", "value": "span"}]),
+        _dropdown("category", "error category", CATEGORIES, view["category"], disabled=not span_level),
+        _dropdown("type", "span type", list(cache.metrics.get("entity_types", [])), view["type"],
+                  disabled=not span_level),
+        _dropdown("gold", "gold", label_options(cache, view["level"]), view["gold"]),
+        _dropdown("pred", "predicted", label_options(cache, view["level"]), view["pred"]),
+        dbc.Input(id=SECTION.id("text"), value=view["text"] or "", placeholder="text contains", debounce=True,
+                  size="sm", style={"maxWidth": "200px"}),
+    ], className="d-flex align-items-center flex-wrap mb-2")
+    return html.Div([
+        html.P("Every error. Words: gold label differs from predicted. Spans: every span error but correct. Filter "
+               "with the controls (kept in the URL) or the column headers; click a row to inspect its example.",
+               className="text-muted small"),
+        controls,
+        html.P(summary(cache, view), id=SECTION.id("summary"), className="small"),
+        html.Div(grid_block(view), id=SECTION.id("table")),
+    ])
+
+
+def update_filters(context, level, category, entity, gold, pred, text, search, *, trigger=None):
+    """Callback body: apply the controls and write them to the URL.
+
+    Returns the grid block, the summary, the URL, the gold/predicted options and values and whether
+    the span-only dropdowns are disabled. Switching level turns gold/predicted labels into their
+    entity types (``B-PER`` -> ``PER``) at span level, where labels mean nothing.
+    """
+    level = level if level in LEVELS else "word"
+    if trigger == SECTION.id("level") and level == "span":
+        gold, pred = (_span_value(gold), _span_value(pred))
+    values = {"level": level, "category": category, "type": entity, "gold": gold, "pred": pred,
+              "text": (text or "").strip() or None}
+    view = view_state({SECTION.param(k): v for k, v in values.items() if v})
+    new_search = update_query(search, **{SECTION.param(k): values[k] for k in ("level", "gold", "pred", "text")},
+                              **{SECTION.param(k): view[k] for k in SPAN_ONLY})
+    disabled = level != "span"
+    if trigger != SECTION.id("level") and view == view_state(parse_query(search)):  # echoing the URL
+        return (no_update,) * 9
+    try:
+        cache = context.cache(search)
+        options = label_options(cache, level)
+        return (grid_block(view), summary(cache, view), new_search, options, options, gold, pred, disabled, disabled)
+    except ExplainerError as error:
+        return (dbc.Alert(str(error), color="danger"), "", no_update, [], [], gold, pred, disabled, disabled)
+
+
+def _span_value(value: str | None) -> str | None:
+    kind = entity_type(value)
+    return None if kind in (None, "", "O") else kind
+
+
+def register(app, context):
+    @app.callback(Output(SECTION.id("table"), "children"), Output(SECTION.id("summary"), "children"),
+                  Output("url", "search", allow_duplicate=True),
+                  Output(SECTION.id("gold"), "options"), Output(SECTION.id("pred"), "options"),
+                  Output(SECTION.id("gold"), "value"), Output(SECTION.id("pred"), "value"),
+                  Output(SECTION.id("category"), "disabled"), Output(SECTION.id("type"), "disabled"),
+                  Input(SECTION.id("level"), "value"), Input(SECTION.id("category"), "value"),
+                  Input(SECTION.id("type"), "value"), Input(SECTION.id("gold"), "value"),
+                  Input(SECTION.id("pred"), "value"), Input(SECTION.id("text"), "value"),
+                  State("url", "search"), prevent_initial_call=True)
+    def on_filters(level, category, entity, gold, pred, text, search):
+        # Dash also calls this when the controls mount, listing every input: that is no user action.
+        trigger = dash.ctx.triggered_id if len(dash.ctx.triggered) == 1 else None
+        return update_filters(context, level, category, entity, gold, pred, text, search, trigger=trigger)
+
+
+SECTION = Section(key="misclassified", label="Misclassified", layout=layout, register=register,
+                  param_prefix="mis")

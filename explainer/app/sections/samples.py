@@ -1,0 +1,92 @@
+"""Samples by loss: the hardest examples first, ten per page, as aligned word/gold/predicted/loss rows.
+
+The order (total loss descending, or entity F1 ascending) and the page live in the URL
+(``smp_order``, ``smp_page``); each example has a button that opens the inspector (``sample=ID``).
+"""
+
+from __future__ import annotations
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import Input, Output, State, html, no_update
+
+from explainer.analysis.tables import ORDERS, order_examples, page_of, per_cache
+from explainer.app.components.aligned import example_cards, register_open_buttons
+from explainer.app.sections.base import Section
+from explainer.app.state import int_param, parse_query, update_query
+from explainer.errors import ExplainerError
+
+PER_PAGE = 10
+ORDER_OPTIONS = [{"label": "total loss, highest first", "value": "loss"},
+                 {"label": "entity F1, lowest first (review hardest)", "value": "f1"}]
+
+
+def view_state(state: dict) -> tuple[str, int]:
+    """(order, page) from the URL; anything unknown falls back to the defaults (loss, page 1)."""
+    order = state.get(SECTION.param("order"))
+    return (order if order in ORDERS else "loss"), max(int_param(state, SECTION.param("page"), 1), 1)
+
+
+def ordered_ids(cache, order: str):
+    """Example ids in ``order``, sorted once per cache."""
+    return per_cache(cache, f"samples-order-{order}", lambda: order_examples(cache.examples, order=order))
+
+
+def page_view(cache, *, order: str, page: int) -> tuple[list, int, int, str]:
+    """(cards, page, n_pages, summary) of one page; ``page`` is clamped into range."""
+    ids = ordered_ids(cache, order)
+    chosen, page, n_pages = page_of(ids, page=page, per_page=PER_PAGE)
+    first = (page - 1) * PER_PAGE
+    summary = f"examples {first + 1}–{first + len(chosen)} of {len(ids):,}" if len(chosen) else "no examples"
+    return example_cards(cache, chosen, section_key=SECTION.key), page, n_pages, summary
+
+
+def layout(cache, state):
+    order, page = view_state(state)
+    cards, page, n_pages, summary = page_view(cache, order=order, page=page)
+    controls = html.Div([
+        dbc.RadioItems(id=SECTION.id("order"), options=ORDER_OPTIONS, value=order, inline=True, className="me-4"),
+        dbc.Pagination(id=SECTION.id("page"), max_value=n_pages, active_page=page, fully_expanded=False,
+                       first_last=True, previous_next=True, size="sm", className="mb-0 me-3"),
+        html.Span(summary, id=SECTION.id("summary"), className="text-muted small"),
+    ], className="d-flex align-items-center flex-wrap mb-2")
+    return html.Div([
+        html.P("Examples ordered by how badly the model does on them. Greyed subwords are IGN (no label, "
+               "not scored); red cells are words whose predicted label differs from gold.",
+               className="text-muted small"),
+        controls,
+        html.Div(cards, id=SECTION.id("cards")),
+    ])
+
+
+def update_view(context, order, page, search, *, trigger):
+    """Callback body: re-render the page for new controls and write them to the URL.
+
+    A new order starts again at page 1.
+    """
+    order = order if order in ORDERS else "loss"
+    page = 1 if trigger == SECTION.id("order") else (page or 1)
+    if (order, page) == view_state(parse_query(search)):  # a control echoing the URL (e.g. on mount)
+        return (no_update,) * 5
+    try:
+        cards, page, n_pages, summary = page_view(context.cache(search), order=order, page=page)
+    except ExplainerError as error:
+        return dbc.Alert(str(error), color="danger"), no_update, no_update, "", no_update
+    new_search = update_query(search, **{SECTION.param("order"): order, SECTION.param("page"): page})
+    return cards, page, n_pages, summary, new_search
+
+
+def register(app, context):
+    @app.callback(Output(SECTION.id("cards"), "children"), Output(SECTION.id("page"), "active_page"),
+                  Output(SECTION.id("page"), "max_value"), Output(SECTION.id("summary"), "children"),
+                  Output("url", "search", allow_duplicate=True),
+                  Input(SECTION.id("order"), "value"), Input(SECTION.id("page"), "active_page"),
+                  State("url", "search"), prevent_initial_call=True)
+    def on_controls(order, page, search):
+        # Dash also calls this when the controls mount, listing every input: that is no user action.
+        trigger = dash.ctx.triggered_id if len(dash.ctx.triggered) == 1 else None
+        return update_view(context, order, page, search, trigger=trigger)
+    register_open_buttons(app, SECTION.key)
+
+
+SECTION = Section(key="samples", label="Samples by loss", layout=layout, register=register, param_prefix="smp")
