@@ -13,8 +13,6 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
-from seqeval.metrics import classification_report
-from sklearn.metrics import confusion_matrix
 
 from explainer.cache.schema import ERROR_CATEGORIES
 
@@ -57,6 +55,8 @@ def entity_report(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) 
     with warnings.catch_warnings():
         # The macro average over zero types is a mean of an empty slice; handled below.
         warnings.simplefilter("ignore", RuntimeWarning)
+        from seqeval.metrics import classification_report  # lazy: seqeval pulls in scikit-learn (~3 s)
+
         report = classification_report(gold_lists, pred_lists, output_dict=True, zero_division=0)
     return {
         row: {
@@ -116,6 +116,8 @@ def word_confusion(gold: Sequence[str], pred: Sequence[str], *, labels: Sequence
         # sklearn refuses empty input; no word means no count.
         counts = np.zeros((len(labels), len(labels)), dtype=np.int64)
     else:
+        from sklearn.metrics import confusion_matrix  # lazy, as above
+
         counts = confusion_matrix(gold_array, pred_array, labels=labels)
     return {"labels": labels, "counts": counts.astype(int).tolist()}
 

@@ -17,16 +17,17 @@ class CacheRegistry:
     def __init__(self, root: Path):
         self.root = Path(root)
         self._lock = threading.Lock()
-        self._open: dict[str, object] = {}
+        self._open: dict[str, tuple] = {}  # key -> (Cache, manifest stamp when opened)
 
     def keys(self) -> list[str]:
         """Cache keys, sorted; re-read on every call so new builds appear without a restart."""
         return [path.name for path in self._paths()]
 
     def _paths(self) -> list[Path]:
-        if not self.root.exists():
-            return []
-        return list_caches(self.root)
+        try:
+            return list_caches(self.root) if self.root.exists() else []
+        except PermissionError:
+            raise ExplainerError(f"the cache directory {self.root} is not readable by the app: fix its permissions")
 
     def default_key(self) -> str | None:
         keys = self.keys()
@@ -42,12 +43,14 @@ class CacheRegistry:
                     f"no cache found under {self.root}: build one with `explainer build --model M --dataset D "
                     f"--out {self.root}/NAME` and reload")
             raise ExplainerError(f"no cache named {key!r}; choose one of: {', '.join(sorted(paths))}")
+        stamp = _manifest_stamp(paths[key])
         with self._lock:
-            cache = self._open.get(key)
-            if cache is None or not Path(cache.path).exists():
-                cache = open_cache(paths[key])
-                self._open[key] = cache
-            return cache
+            opened = self._open.get(key)
+            # A rebuild swaps the directory and writes a new manifest: reopen instead of serving stale tables.
+            if opened is None or opened[1] != stamp:
+                opened = (open_cache(paths[key]), stamp)
+                self._open[key] = opened
+            return opened[0]
 
     def options(self) -> list[dict]:
         """Dropdown options: label 'model · dataset · split', value the key."""
@@ -59,3 +62,12 @@ class CacheRegistry:
                 label = f"{key} (unreadable: {error})"
             options.append({"label": label, "value": key})
         return options
+
+
+def _manifest_stamp(path: Path) -> tuple:
+    """Identity of a cache's current build: its manifest's inode and modification time."""
+    try:
+        stat = (Path(path) / "manifest.json").stat()
+        return stat.st_ino, stat.st_mtime_ns
+    except OSError:
+        return None, None

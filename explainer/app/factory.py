@@ -20,6 +20,7 @@ from explainer.app.caches import CacheRegistry
 from explainer.app.components import grid as grids
 from explainer.app.components.inspector import render_inspector
 from explainer.app.sections import load_sections
+from explainer.app.server import PAGE_ERROR_ID, callback_error_handler, configure_server, user_message
 from explainer.app.settings import Settings
 from explainer.app.state import int_param, parse_query, update_query
 from explainer.errors import ExplainerError
@@ -42,9 +43,9 @@ class AppContext:
         return self.registry.get(state.get("cache"))
 
 
-def error_alert(error: Exception) -> dbc.Alert:
-    """What a user sees when a view cannot be shown: the reason and what to do, no stack trace."""
-    return dbc.Alert(str(error), color="danger", className="m-3")
+def error_alert(error: Exception, *, cache_root=None) -> dbc.Alert:
+    """What a user sees when a view cannot be shown: the reason and what to do, no stack trace or path."""
+    return dbc.Alert(user_message(error, cache_root=cache_root), color="danger", className="m-3")
 
 
 def headline(cache) -> list:
@@ -71,6 +72,7 @@ def make_layout(context: AppContext):
         dcc.Location(id="url", refresh=False),
         dcc.Store(id="route"),
         navbar,
+        dbc.Alert(id=PAGE_ERROR_ID, color="danger", is_open=False, dismissable=True, className="mx-3"),
         dbc.Container([tabs, dcc.Loading(html.Div(id="tab-content", className="pt-3"), delay_show=300)], fluid=True),
         inspector,
     ])
@@ -82,8 +84,8 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     context = AppContext(settings=settings, registry=CacheRegistry(settings.cache), sections=load_sections())
     app = dash.Dash(
         __name__, title=settings.title, assets_folder=str(ASSETS), serve_locally=True,
-        requests_pathname_prefix=settings.url_prefix, routes_pathname_prefix=settings.url_prefix,
-        suppress_callback_exceptions=True, update_title=None,
+        requests_pathname_prefix=settings.url_prefix, routes_pathname_prefix=settings.routes_prefix,
+        suppress_callback_exceptions=True, update_title=None, on_error=callback_error_handler(settings),
     )
     app.layout = lambda: make_layout(context)
     app.server.config["EXPLAINER_CONTEXT"] = context
@@ -91,6 +93,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     for section in context.sections:
         if section.register:
             section.register(app, context)
+    configure_server(app, settings)  # last: the CSP hashes every inline script registered above
     return app
 
 
@@ -117,8 +120,10 @@ def register_page_callbacks(app: dash.Dash, context: AppContext) -> None:
         try:
             cache = context.registry.get(route["cache"])
             return sections[route["tab"]].layout(cache, state), headline(cache)
-        except ExplainerError as error:
-            return error_alert(error), []
+        except dash.exceptions.PreventUpdate:
+            raise
+        except Exception as error:  # noqa: BLE001 (one broken view must not break the page)
+            return error_alert(error, cache_root=context.settings.cache), []
 
     @app.callback(Output("url", "search", allow_duplicate=True), Input("tabs", "active_tab"), State("url", "search"),
                   prevent_initial_call=True)
@@ -145,10 +150,10 @@ def register_page_callbacks(app: dash.Dash, context: AppContext) -> None:
             return (False, no_update, no_update) if is_open else (no_update, no_update, no_update)
         try:
             cache = context.cache(state)
-        except ExplainerError as error:
-            return True, "Cannot open the example", error_alert(error)
-        view = example_view(examples=cache.examples, words=cache.words, subwords=cache.subwords, spans=cache.spans,
-                            span_errors=cache.span_errors, example_id=sample)
+            view = example_view(examples=cache.examples, words=cache.words, subwords=cache.subwords,
+                                spans=cache.spans, span_errors=cache.span_errors, example_id=sample)
+        except Exception as error:  # noqa: BLE001 (a missing or unreadable file: say so in the modal)
+            return True, "Cannot open the example", error_alert(error, cache_root=context.settings.cache)
         title_text, body = render_inspector(view, types=cache.metrics.get("entity_types", []),
                                             highlight=int_param(state, "word"))
         if is_open and title == title_text and "word" not in state:
@@ -165,14 +170,16 @@ def register_page_callbacks(app: dash.Dash, context: AppContext) -> None:
     @app.callback(Output(grids.grid_id(MATCH), "getRowsResponse"), Input(grids.grid_id(MATCH), "getRowsRequest"),
                   State("url", "search"))
     def serve_grid_rows(request, search):
-        name = dash.ctx.triggered_id["name"]
+        name = dash.ctx.outputs_list["id"]["name"]  # triggered_id is None on the grid's first request
         fn = grids.source(name)
         if fn is None or request is None:
             return no_update
         state = parse_query(search)
         try:
             frame = fn(context.cache(state), state)
-        except ExplainerError:
+        except (ExplainerError, OSError) as error:
+            dash.set_props(PAGE_ERROR_ID, {"children": user_message(error, cache_root=context.settings.cache),
+                                           "is_open": True})
             return {"rowData": [], "rowCount": 0}
         return page_rows(frame, request)
 

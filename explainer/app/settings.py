@@ -1,10 +1,29 @@
-"""App settings: environment variables first, CLI flags override them."""
+"""App settings: environment variables first, CLI flags override them.
+
+=================================  ===========================================================
+``EXPLAINER_CACHE``                one cache directory, or a root holding several (``caches``)
+``EXPLAINER_URL_PREFIX``           the public path of the app, e.g. ``/tools/ner/`` (``/``)
+``EXPLAINER_PROXY_STRIPS_PREFIX``  ``1`` when the proxy removes the prefix before forwarding (``0``)
+``EXPLAINER_FRAME_ANCESTORS``      origins allowed to frame the app, space-separated (``'self'``)
+``EXPLAINER_MAX_CONTENT_LENGTH``   largest request body in bytes; ``k``/``M`` suffixes allowed (``1M``)
+=================================  ===========================================================
+"""
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+from explainer.errors import ExplainerError
+
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off", ""}
+# A CSP source expression we accept for frame-ancestors: a keyword, or scheme://host[:port] (host may
+# start with '*.'). Nothing else, so the value can never smuggle another directive into the header.
+_ANCESTOR = re.compile(r"'self'|'none'|https?://(?:\*\.)?[A-Za-z0-9.-]+(?::\d{1,5})?/?")
+_SIZE = re.compile(r"\s*(\d+)\s*([kKmM]?)[bB]?\s*")
 
 
 @dataclass(frozen=True)
@@ -12,12 +31,22 @@ class Settings:
     """Everything ``create_app`` needs to know.
 
     ``cache`` is one cache directory or a root directory holding several (``EXPLAINER_CACHE``).
+    ``url_prefix`` is the path the browser sees; when ``proxy_strips_prefix`` is set, the proxy
+    forwards requests without it, so the app's routes live at ``/`` (see ``routes_prefix``).
     """
 
     cache: Path = field(default_factory=lambda: Path("caches"))
     url_prefix: str = "/"
     title: str = "NER explainer"
     page_size: int = 50  # rows per grid page and per samples page
+    proxy_strips_prefix: bool = False
+    frame_ancestors: tuple[str, ...] = ("'self'",)
+    max_content_length: int = 1024 * 1024
+
+    @property
+    def routes_prefix(self) -> str:
+        """The path prefix of the app's routes as the WSGI server receives them."""
+        return "/" if self.proxy_strips_prefix else self.url_prefix
 
     @classmethod
     def from_env(cls, environ=None, **overrides) -> "Settings":
@@ -27,6 +56,14 @@ class Settings:
             values["cache"] = Path(environ["EXPLAINER_CACHE"])
         if environ.get("EXPLAINER_URL_PREFIX"):
             values["url_prefix"] = normalise_prefix(environ["EXPLAINER_URL_PREFIX"])
+        if "EXPLAINER_PROXY_STRIPS_PREFIX" in environ:
+            values["proxy_strips_prefix"] = parse_flag(environ["EXPLAINER_PROXY_STRIPS_PREFIX"],
+                                                       name="EXPLAINER_PROXY_STRIPS_PREFIX")
+        if environ.get("EXPLAINER_FRAME_ANCESTORS"):
+            values["frame_ancestors"] = parse_frame_ancestors(environ["EXPLAINER_FRAME_ANCESTORS"])
+        if environ.get("EXPLAINER_MAX_CONTENT_LENGTH"):
+            values["max_content_length"] = parse_size(environ["EXPLAINER_MAX_CONTENT_LENGTH"],
+                                                      name="EXPLAINER_MAX_CONTENT_LENGTH")
         values.update({key: value for key, value in overrides.items() if value is not None})
         if "cache" in values:
             values["cache"] = Path(values["cache"])
@@ -37,3 +74,37 @@ def normalise_prefix(prefix: str) -> str:
     """'tools/ner' -> '/tools/ner/' (Dash wants a leading and a trailing slash)."""
     prefix = "/" + prefix.strip().strip("/")
     return prefix if prefix == "/" else prefix + "/"
+
+
+def parse_flag(value: str, *, name: str) -> bool:
+    """'1'/'true'/'yes'/'on' -> True, '0'/'false'/'no'/'off'/'' -> False; anything else is an error."""
+    word = value.strip().lower()
+    if word in TRUE_WORDS | FALSE_WORDS:
+        return word in TRUE_WORDS
+    raise ExplainerError(f"{name}={value!r} is not a yes/no value; use 1 or 0")
+
+
+def parse_frame_ancestors(value: str) -> tuple[str, ...]:
+    """Space- or comma-separated CSP sources, e.g. ``'self' https://portal.example.com``.
+
+    ``self`` and ``none`` may be written without quotes. Anything that is not a keyword or a
+    ``scheme://host[:port]`` origin is refused, since the value goes into a response header.
+    """
+    sources = []
+    for item in value.replace(",", " ").split():
+        source = f"'{item.lower()}'" if item.lower() in ("self", "none") else item
+        if not _ANCESTOR.fullmatch(source):
+            raise ExplainerError(f"EXPLAINER_FRAME_ANCESTORS: {item!r} is not an origin; use 'self', 'none' or "
+                                 f"scheme://host[:port], e.g. https://portal.example.com")
+        sources.append(source.rstrip("/"))
+    if "'none'" in sources and len(sources) > 1:
+        raise ExplainerError("EXPLAINER_FRAME_ANCESTORS: 'none' cannot be combined with other origins")
+    return tuple(dict.fromkeys(sources)) or ("'self'",)
+
+
+def parse_size(value: str, *, name: str) -> int:
+    """'1048576', '512k', '2M' -> bytes (k = 1024)."""
+    match = _SIZE.fullmatch(value)
+    if not match or int(match.group(1)) == 0:
+        raise ExplainerError(f"{name}={value!r} is not a size; use bytes or a number with k or M, e.g. 1M")
+    return int(match.group(1)) * {"": 1, "k": 1024, "m": 1024 * 1024}[match.group(2).lower()]

@@ -1,0 +1,89 @@
+"""Gunicorn settings for ``gunicorn app:server``, read from the environment.
+
+=======================  ====================================================================
+``EXPLAINER_BIND``       address(es) to listen on, comma-separated (default 127.0.0.1:8000,
+                         or 0.0.0.0:$PORT when PORT is set)
+``EXPLAINER_WORKERS``    worker processes (default: the cores, at most 4)
+``EXPLAINER_THREADS``    threads per worker (default 4); callbacks mostly wait on I/O and pandas
+``EXPLAINER_TIMEOUT``    seconds before a silent worker is killed and replaced (default 60)
+``EXPLAINER_TORCH_THREADS``  torch/OpenMP threads per worker (default: cores // workers, at least 1)
+``EXPLAINER_FORWARDED_ALLOW_IPS``  proxies trusted for X-Forwarded-* (default 127.0.0.1)
+``EXPLAINER_CONTROL_SOCKET``  path of gunicorn's control socket (default: none)
+=======================  ====================================================================
+
+The app is imported in each worker, never in the master (``preload_app = False``): torch and the
+caches' memory maps are not shared across ``fork``, and a master without torch stays small.
+"""
+
+import os
+import sys
+
+
+def _int_env(name: str, default: int, *, minimum: int = 1) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    if not value.isdigit() or int(value) < minimum:
+        raise SystemExit(f"error: {name}={value!r} is not a whole number >= {minimum}")
+    return int(value)
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # the cores this container may use, not the host's
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+CORES = _cores()
+
+if os.environ.get("EXPLAINER_BIND"):
+    bind = [address.strip() for address in os.environ["EXPLAINER_BIND"].split(",") if address.strip()]
+elif os.environ.get("PORT"):
+    bind = [f"0.0.0.0:{os.environ['PORT']}"]
+else:
+    bind = ["127.0.0.1:8000"]
+
+workers = _int_env("EXPLAINER_WORKERS", min(CORES, 4))
+threads = _int_env("EXPLAINER_THREADS", 4)
+worker_class = "gthread"
+timeout = _int_env("EXPLAINER_TIMEOUT", 60)
+graceful_timeout = 30
+keepalive = 5
+preload_app = False
+forwarded_allow_ips = os.environ.get("EXPLAINER_FORWARDED_ALLOW_IPS", "127.0.0.1")
+# The heartbeat file on a RAM disk where there is one: a slow overlay disk can make workers look dead.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+# gunicorn >= 27 opens a control socket in $HOME by default: off unless asked for (the image's user has
+# no writable home, and two instances on one machine would share the socket).
+if os.environ.get("EXPLAINER_CONTROL_SOCKET"):
+    control_socket = os.environ["EXPLAINER_CONTROL_SOCKET"]
+else:
+    control_socket_disable = True
+accesslog = "-"
+access_log_format = '%(h)s %(t)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'  # with the time each request took
+errorlog = "-"
+loglevel = os.environ.get("EXPLAINER_LOG_LEVEL", "info")
+# Bound the request line and headers (the app's state lives in the query string, well under this).
+limit_request_line = 8190
+limit_request_fields = 100
+
+# Workers × torch threads must fit the cores, or live probing thrashes. The variables are set here,
+# in the master, so every worker inherits them before anything imports torch.
+TORCH_THREADS = _int_env("EXPLAINER_TORCH_THREADS", max(1, CORES // workers))
+for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(variable, str(TORCH_THREADS))
+os.environ["EXPLAINER_TORCH_THREADS"] = str(TORCH_THREADS)
+os.environ.pop("FLASK_DEBUG", None)  # the debugger is never on under gunicorn
+
+
+def post_fork(server, worker):
+    """Bound torch's thread pools in each worker (a no-op unless something imported torch)."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(TORCH_THREADS)
+
+
+def when_ready(server):
+    server.log.info("explainer: %d workers x %d threads, %d torch threads each, on %s", workers, threads,
+                    TORCH_THREADS, ", ".join(bind))
