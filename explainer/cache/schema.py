@@ -90,10 +90,11 @@ MANIFEST_KEYS = (
     "tool_version",     # explainer.__version__
     "created",          # ISO-8601 UTC
     "model",            # {"id", "revision", "files_sha256", "model_type", "max_length", "hidden_size"}
-    "dataset",          # {"spec", "format", "split", "fingerprint", "label_map"}
+    "dataset",          # {"spec", "format", "split", "fingerprint", "label_map", "dropped_words"}
     "split",            # str | None
     "labels",           # list[str], index = label id (the model's id2label)
-    "counts",           # {"examples", "words", "subwords", "gold_spans", "pred_spans", "skipped_empty", "windowed"}
+    "counts",           # {"examples", "words", "subwords", "gold_spans", "pred_spans", "skipped_empty", "windowed",
+                        #  "words_replaced_by_unk" (words the tokenizer turned into no subword, read as [UNK])}
     "headline",         # {"entity_f1", "entity_precision", "entity_recall", "word_accuracy", "span_errors", "word_errors"}
     "settings",         # build settings: batch_size, max_length, stride, device, ...
     "timings",          # seconds per stage: load, tokenize, forward, write, total

@@ -1,0 +1,193 @@
+"""Benchmark `explainer build` against the bare forward pass and a naive one-example-at-a-time loop.
+
+The model is BERT-base-sized (12 layers, hidden 768, random weights, built from a config: there is
+no hub here) with a WordPiece vocabulary trained on the CoNLL-2003 training words, so words split
+into subwords roughly as with a real cased BERT. Measured on CoNLL-2003 validation (3250 examples):
+
+- bare forward: the same batches the build uses (sorted by length), ``model(**batch)`` only;
+- build: ``explainer build`` end to end (load, tokenise, forward, analysis, writing the cache);
+- naive: tokenise and run one example at a time, pick each word's first subword in a Python loop;
+  measured on every k-th example and extrapolated to the whole set (the table says so).
+
+Usage: ``.venv/bin/python bench/build.py [--limit N] [--naive-examples 300] [--results PATH]``; prints a markdown
+table and writes it to ``bench/results/build.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DATA = ROOT.parent / "shared" / "data" / "conll2003"
+RESULTS = ROOT / "bench" / "results" / "build.md"
+LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
+
+
+def make_model(directory: Path, *, layers: int, hidden: int, vocab_size: int) -> Path:
+    """A random BERT token classifier with a WordPiece vocabulary trained on the CoNLL train words."""
+    import torch
+    from tokenizers.implementations import BertWordPieceTokenizer
+    from transformers import BertConfig, BertForTokenClassification, BertTokenizer
+
+    from explainer.data.loaders import load_dataset
+
+    train = load_dataset(str(DATA / "train.txt"))
+    trainer = BertWordPieceTokenizer(lowercase=False)
+    trainer.train_from_iterator((" ".join(e.words) for e in train.examples), vocab_size=vocab_size,
+                                show_progress=False)
+    tokenizer = BertTokenizer(vocab=trainer.get_vocab(), do_lower_case=False, model_max_length=512)
+    tokenizer.save_pretrained(directory)
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers,
+                        num_attention_heads=max(1, hidden // 64), intermediate_size=hidden * 4,
+                        max_position_embeddings=512, id2label=dict(enumerate(LABELS)),
+                        label2id={label: i for i, label in enumerate(LABELS)})
+    BertForTokenClassification(config).save_pretrained(directory)
+    return directory
+
+
+def write_subset(source: Path, target: Path, *, limit: int) -> Path:
+    """The first ``limit`` examples of a CoNLL file, as a CoNLL file (words and tags only)."""
+    from explainer.data.loaders import load_dataset
+
+    examples = load_dataset(str(source)).examples[:limit]
+    target.write_text("\n\n".join("\n".join(f"{w} {t}" for w, t in zip(e.words, e.tags)) for e in examples) + "\n",
+                      encoding="utf-8")
+    return target
+
+
+def bare_forward(model_dir: Path, data: Path, *, batch_size: int) -> tuple[float, int]:
+    """Seconds for the forward passes alone over the build's own batches; number of subwords."""
+    import torch
+
+    from explainer.build.inference import pad_batch, plan_batches
+    from explainer.build.pipeline import BuildOptions, prepare
+
+    prepared = prepare(BuildOptions(model=str(model_dir), dataset=str(data), out="unused", batch_size=batch_size,
+                                    device="cpu"))
+    loaded = prepared.loaded
+    batches = plan_batches(prepared.alignment.inputs, batch_size=batch_size)
+    padded = [pad_batch(batch, pad_id=loaded.tokenizer.pad_token_id, with_token_types=True, device=loaded.device)
+              for batch in batches]
+    with torch.inference_mode():
+        loaded.model(**padded[-1])  # warm-up
+        started = time.perf_counter()
+        for tensors in padded:
+            loaded.model(**tensors)
+        return time.perf_counter() - started, prepared.alignment.n_subwords
+
+
+def whole_build(model_dir: Path, data: Path, out: Path, *, batch_size: int) -> dict:
+    from explainer.build.pipeline import BuildOptions, build_cache
+
+    return build_cache(BuildOptions(model=str(model_dir), dataset=str(data), out=str(out), batch_size=batch_size,
+                                    device="cpu"), progress=False)
+
+
+def naive(model_dir: Path, examples) -> float:
+    """Seconds for the one-example-at-a-time loop over ``examples``."""
+    import torch
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForTokenClassification.from_pretrained(model_dir).eval()
+    rows = []
+    started = time.perf_counter()
+    with torch.inference_mode():
+        for example in examples:
+            encoding = tokenizer(list(example.words), is_split_into_words=True, truncation=True, return_tensors="pt")
+            outputs = model(**encoding, output_hidden_states=True)
+            probs = outputs.logits[0].softmax(-1)
+            hidden = outputs.hidden_states[-1][0]
+            seen = set()
+            for position, word in enumerate(encoding.word_ids(0)):
+                if word is None or word in seen:
+                    continue
+                seen.add(word)
+                rows.append((word, int(probs[position].argmax()), float(probs[position].max()),
+                             hidden[position].half().numpy()))
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--limit", type=int, help="use only the first N validation examples (quick runs)")
+    parser.add_argument("--naive-examples", type=int, default=300, help="examples the naive loop is timed on")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--layers", type=int, default=12)
+    parser.add_argument("--hidden", type=int, default=768)
+    parser.add_argument("--vocab-size", type=int, default=16000)
+    parser.add_argument("--results", type=Path, default=RESULTS, help=f"markdown file to write (default: {RESULTS})")
+    args = parser.parse_args()
+
+    import torch
+
+    from explainer.build.model import quiet_transformers
+    from explainer.data.loaders import load_dataset
+
+    data = DATA / "validation.txt"
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="bench-build-") as scratch, quiet_transformers():
+        scratch = Path(scratch)
+        if args.limit:
+            data = write_subset(data, scratch / "subset.txt", limit=args.limit)
+        examples = load_dataset(str(data)).examples
+        model_dir = make_model(scratch / "model", layers=args.layers, hidden=args.hidden, vocab_size=args.vocab_size)
+
+        # Bare forward before and after the build: their spread shows how noisy the machine was.
+        before, n_subwords = bare_forward(model_dir, data, batch_size=args.batch_size)
+        print(f"bare forward: {before:.1f} s", flush=True)
+        manifest = whole_build(model_dir, data, scratch / "cache", batch_size=args.batch_size)
+        build_seconds = manifest["timings"]["total"]
+        print(f"build: {build_seconds:.1f} s {manifest['timings']}", flush=True)
+        after, _ = bare_forward(model_dir, data, batch_size=args.batch_size)
+        print(f"bare forward again: {after:.1f} s", flush=True)
+        forward_seconds = (before + after) / 2
+        step = max(1, len(examples) // args.naive_examples)
+        subset = examples[::step][:args.naive_examples]
+        naive_seconds = naive(model_dir, subset) * len(examples) / len(subset)
+        print(f"naive (extrapolated): {naive_seconds:.1f} s", flush=True)
+
+    load_after = os.getloadavg()[0]
+    n_words = sum(len(e.words) for e in examples)
+    timings = manifest["timings"]
+    rows = [
+        ("bare forward (same batches, sorted by length)", forward_seconds,
+         f"mean of two runs, before ({before:.1f} s) and after ({after:.1f} s) the build"),
+        ("`explainer build` (whole)", build_seconds,
+         f"measured; load {timings['load']:.1f} s, tokenize {timings['tokenize']:.1f} s, forward+stitch "
+         f"{timings['forward']:.1f} s, tables+metrics {timings['write']:.1f} s"),
+        ("naive, one example at a time", naive_seconds,
+         f"measured on {len(subset)} examples (every {step}th), extrapolated x{len(examples) / len(subset):.1f}"),
+    ]
+    lines = [
+        f"# `explainer build` benchmark\n",
+        f"CoNLL-2003 validation: {len(examples)} examples, {n_words} words, {n_subwords} subwords; "
+        f"BERT {args.layers} layers x {args.hidden} hidden (random weights, WordPiece vocabulary of "
+        f"{args.vocab_size} trained on CoNLL-2003 train), batch size {args.batch_size}, CPU "
+        f"({torch.get_num_threads()} torch threads, {platform.processor() or platform.machine()}), torch "
+        f"{torch.__version__}; 1-minute load average {load_before:.1f} at the start, {load_after:.1f} at the end. "
+        "One run; these machines are noisy, so read the ratios.\n",
+        "| what | seconds | examples/s | x bare forward | note |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for name, seconds, note in rows:
+        lines.append(f"| {name} | {seconds:.1f} | {len(examples) / seconds:.1f} | {seconds / forward_seconds:.2f} "
+                     f"| {note} |")
+    lines.append(f"\nBuild / bare forward = **{build_seconds / forward_seconds:.2f}** (goal <= 1.3); "
+                 f"naive / build = **{naive_seconds / build_seconds:.2f}**.")
+    table = "\n".join(lines) + "\n"
+    print(table)
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(table, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

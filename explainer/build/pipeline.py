@@ -1,0 +1,258 @@
+"""``explainer build``: load, tokenise, run the model, analyse, and write the cache atomically."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from explainer import __version__
+from explainer.build import tables
+from explainer.build.align import Alignment, align_examples, special_tokens_around
+from explainer.build.inference import plan_batches, run_inference
+from explainer.build.model import LoadedModel, load_model, quiet_transformers
+from explainer.cache import schema
+from explainer.cache.writer import CacheWriter, check_output
+from explainer.data.example import LoadedDataset
+from explainer.data.labels import align_labels, read_label_map
+from explainer.errors import ExplainerError
+
+
+@dataclass
+class BuildOptions:
+    """Everything ``explainer build`` is told (the CLI options, one field each)."""
+
+    model: str
+    dataset: str
+    out: str
+    split: str | None = None
+    tokens_column: str | None = None
+    tags_column: str | None = None
+    label_map: str | None = None
+    revision: str | None = None
+    trust_remote_code: bool = False
+    batch_size: int = 32
+    max_length: int | None = None
+    stride: int | None = None
+    device: str = "auto"
+    force: bool = False
+
+
+def rebuild_command(options: BuildOptions) -> str:
+    """The ``explainer build ...`` command line that rebuilds the cache, with absolute local paths."""
+    def local(value: str) -> str:
+        path = Path(value).expanduser()
+        return str(path.absolute()) if path.exists() else value
+
+    words = ["explainer", "build", "--model", local(options.model), "--dataset", local(options.dataset),
+             "--out", str(Path(options.out).expanduser().absolute())]
+    optional = [("--split", options.split), ("--tokens-column", options.tokens_column),
+                ("--tags-column", options.tags_column),
+                ("--label-map", options.label_map and str(Path(options.label_map).expanduser().absolute())),
+                ("--revision", options.revision), ("--max-length", options.max_length), ("--stride", options.stride)]
+    words += [item for flag, value in optional if value is not None for item in (flag, str(value))]
+    if options.batch_size != BuildOptions.batch_size:
+        words += ["--batch-size", str(options.batch_size)]
+    if options.device != BuildOptions.device:
+        words += ["--device", options.device]
+    if options.trust_remote_code:
+        words.append("--trust-remote-code")
+    return shlex.join(words)
+
+
+def window_settings(options: BuildOptions, loaded: LoadedModel, *, n_special: int) -> tuple[int, int]:
+    """The ``(max_length, stride)`` to use, checked against the model.
+
+    Default ``max_length`` is the model's maximum; default ``stride`` (least overlap of consecutive
+    windows, in subwords) is half of a window's room for words.
+    """
+    max_length = loaded.max_length if options.max_length is None else options.max_length
+    if max_length > loaded.max_length:
+        raise ExplainerError(f"--max-length {max_length} exceeds the model's maximum of {loaded.max_length} subwords; "
+                             "pass a smaller value or leave it out")
+    room = max_length - n_special
+    if room < 2:
+        raise ExplainerError(f"--max-length {max_length} leaves {room} subword(s) per window after {n_special} special "
+                             f"tokens; pass at least {n_special + 2}")
+    stride = room // 2 if options.stride is None else options.stride
+    if not 0 <= stride < room:
+        raise ExplainerError(f"--stride {stride} must be between 0 and {room - 1} (the words' room in a window of "
+                             f"--max-length {max_length})")
+    return max_length, stride
+
+
+@dataclass
+class Prepared:
+    """Everything checked and computed before the first byte is written."""
+
+    dataset: LoadedDataset        # as loaded (its fingerprint identifies the data)
+    aligned: LoadedDataset        # tags renamed to the model's labels
+    label_map: dict | None
+    loaded: LoadedModel
+    alignment: Alignment
+    settings: dict
+    timings: dict
+
+
+def prepare(options: BuildOptions) -> Prepared:
+    """Load and check the dataset, label map and model, and tokenise: every input error surfaces here.
+
+    Raises
+    ------
+    ExplainerError
+        On any input problem.
+    """
+    if options.batch_size < 1:
+        raise ExplainerError(f"--batch-size {options.batch_size}: must be at least 1")
+    started = time.perf_counter()
+    dataset, label_map = _load_data(options)
+    loaded = load_model(options.model, revision=options.revision, trust_remote_code=options.trust_remote_code,
+                        device=options.device)
+    aligned = align_labels(dataset, loaded.labels, label_map=label_map)
+    timings = {"load": time.perf_counter() - started}
+    n_special = sum(len(part) for part in special_tokens_around(loaded.tokenizer))
+    max_length, stride = window_settings(options, loaded, n_special=n_special)
+    alignment = align_examples(aligned.examples, loaded.tokenizer,
+                               label_ids={label: index for index, label in enumerate(loaded.labels)},
+                               max_length=max_length, stride=stride)
+    timings["tokenize"] = time.perf_counter() - started - timings["load"]
+    settings = {"batch_size": options.batch_size, "max_length": max_length, "stride": stride,
+                "device": str(loaded.device), "requested_device": options.device,
+                "trust_remote_code": options.trust_remote_code, "label_map": options.label_map,
+                "tokens_column": options.tokens_column, "tags_column": options.tags_column,
+                "model_inputs": len(alignment.inputs)}
+    return Prepared(dataset=dataset, aligned=aligned, label_map=label_map, loaded=loaded, alignment=alignment,
+                    settings=settings, timings=timings)
+
+
+def build_cache(options: BuildOptions, *, progress: bool = True) -> dict:
+    """Build the cache described by ``options`` and return its manifest.
+
+    Parameters
+    ----------
+    options : BuildOptions
+    progress : bool, default True
+        Show a tqdm progress bar on stderr during the forward passes.
+
+    Returns
+    -------
+    dict
+        The manifest written to ``<out>/manifest.json``.
+
+    Raises
+    ------
+    ExplainerError
+        On any input problem; nothing is written at ``options.out`` then.
+    """
+    started = time.perf_counter()
+    out = check_output(options.out, force=options.force)
+    with quiet_transformers():
+        prepared = prepare(options)
+        timings = prepared.timings
+        with CacheWriter(out, force=options.force) as writer:
+            mark = time.perf_counter()
+            predictions = _forward(prepared.loaded, prepared.alignment, writer, batch_size=options.batch_size,
+                                   progress=progress)
+            timings["forward"] = time.perf_counter() - mark
+            mark = time.perf_counter()
+            manifest = _write_results(writer, prepared.aligned, prepared.alignment, predictions, prepared.loaded)
+            manifest.update(_manifest_header(options, prepared))
+            manifest["settings"] = prepared.settings
+            timings["write"] = time.perf_counter() - mark
+            timings["total"] = time.perf_counter() - started
+            manifest["timings"] = {stage: round(seconds, 3) for stage, seconds in timings.items()}
+            writer.commit({key: manifest[key] for key in schema.MANIFEST_KEYS})
+    return manifest
+
+
+def _load_data(options: BuildOptions):
+    from explainer.data.loaders import load_dataset  # imports datasets: only when building
+
+    label_map = read_label_map(options.label_map) if options.label_map else None
+    dataset = load_dataset(options.dataset, split=options.split, tokens_column=options.tokens_column,
+                           tags_column=options.tags_column)
+    if not dataset.examples:
+        raise ExplainerError(f"dataset {options.dataset} has no example with words; check the file or --split")
+    return dataset, label_map
+
+
+def _forward(loaded: LoadedModel, alignment, writer: CacheWriter, *, batch_size: int, progress: bool):
+    from tqdm import tqdm
+
+    n_subwords, n_labels = alignment.n_subwords, len(loaded.labels)
+    arrays = {}
+
+    def allocate(hidden_size: int):
+        arrays["probs"] = writer.open_array(schema.PROBS, (n_subwords, n_labels), np.float32)
+        arrays["hidden"] = writer.open_array(schema.HIDDEN, (n_subwords, hidden_size), np.float16)
+        return arrays["probs"], arrays["hidden"]
+
+    tokenizer = loaded.tokenizer
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    batches = plan_batches(alignment.inputs, batch_size=batch_size)
+    with tqdm(total=len(alignment.inputs), desc="forward", unit="seq", file=sys.stderr, disable=not progress,
+              leave=False) as bar:
+        predictions = run_inference(loaded.model, batches, alignment, n_labels=n_labels, pad_id=pad_id,
+                                    with_token_types="token_type_ids" in tokenizer.model_input_names,
+                                    device=loaded.device, allocate=allocate, progress=bar.update)
+    for array in arrays.values():
+        array.flush()
+    arrays.clear()  # close the memory maps before the directory is renamed
+    return predictions
+
+
+def _write_results(writer: CacheWriter, dataset, alignment, predictions, loaded: LoadedModel) -> dict:
+    """Write tables and metrics; return the manifest's counts and headline."""
+    labels = loaded.labels
+    words = tables.word_results(alignment, predictions, labels)
+    analysis = tables.analyse_spans(words, alignment.word_offsets)
+    writer.write_table(schema.SUBWORDS, tables.subwords_table(alignment, predictions,
+                                                              _token_strings(loaded.tokenizer, alignment.input_ids)))
+    writer.write_table(schema.WORDS, tables.words_table(dataset.examples, alignment, predictions, words))
+    writer.write_table(schema.EXAMPLES, tables.examples_table(dataset.examples, alignment, words, analysis))
+    writer.write_table(schema.SPANS, analysis.spans)
+    writer.write_table(schema.SPAN_ERRORS, analysis.span_errors)
+    metrics = tables.dataset_metrics(labels, words, analysis)
+    writer.write_json(schema.METRICS, metrics)
+    span_sources = analysis.spans.column("source").to_numpy(zero_copy_only=False)
+    counts = {"examples": len(dataset.examples), "words": len(words.gold), "subwords": alignment.n_subwords,
+              "gold_spans": int((span_sources == "gold").sum()), "pred_spans": int((span_sources == "pred").sum()),
+              "skipped_empty": dataset.skipped_empty, "windowed": int(alignment.windowed.sum()),
+              "words_replaced_by_unk": alignment.words_replaced_by_unk}
+    return {"counts": counts, "headline": tables.headline(metrics, analysis, words)}
+
+
+def _token_strings(tokenizer, input_ids: np.ndarray) -> np.ndarray:
+    """The token string of every subword (converted once per distinct id)."""
+    unique, inverse = np.unique(input_ids, return_inverse=True)
+    names = np.asarray(tokenizer.convert_ids_to_tokens(unique.tolist()), dtype=object)
+    return names[inverse]
+
+
+def _manifest_header(options: BuildOptions, prepared: Prepared) -> dict:
+    dataset = prepared.dataset
+    return {
+        "schema_version": schema.SCHEMA_VERSION,
+        "tool_version": __version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "model": dict(prepared.loaded.info),
+        "dataset": {"spec": dataset.spec, "format": dataset.format, "split": dataset.split,
+                    "fingerprint": dataset.fingerprint(), "label_map": prepared.label_map,
+                    "dropped_words": dataset.extra.get("dropped_words", 0)},
+        "split": dataset.split,
+        "labels": list(prepared.loaded.labels),
+        "command": rebuild_command(options),
+    }
+
+
+def summary_line(manifest: dict, out: str | Path) -> str:
+    """One line: examples, words, entity F1, time, examples per second."""
+    counts, seconds = manifest["counts"], manifest["timings"]["total"]
+    rate = counts["examples"] / seconds if seconds else float("inf")
+    return (f"built {out}: {counts['examples']} examples, {counts['words']} words, "
+            f"entity F1 {manifest['headline']['entity_f1']:.4f}, {seconds:.1f} s ({rate:.1f} examples/s)")

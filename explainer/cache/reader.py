@@ -1,0 +1,252 @@
+"""Open a cache written by ``explainer build`` (read-only; what the app uses).
+
+Tables are read with pyarrow into pandas DataFrames on first use and kept (thread-safe: the app
+runs under gunicorn threads); arrays are memory-mapped. This module does not import torch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from explainer.cache import schema
+from explainer.errors import ExplainerError
+
+_TABLE_NAMES = {name.removesuffix(".parquet"): name for name in schema.TABLES}
+
+
+class Cache:
+    """One cache directory: manifest, metrics, tables (lazily, memoised) and memory-mapped arrays.
+
+    Use :func:`open_cache`, which checks the cache before returning one.
+    """
+
+    def __init__(self, path: Path, manifest: dict):
+        self.path = Path(path)
+        self.manifest = manifest
+        self._lock = threading.RLock()
+        self._memo: dict[str, object] = {}
+        # A rebuild swaps in a new directory at the same path: the inode tells the two apart.
+        self._identity = _directory_identity(self.path)
+
+    def is_current(self) -> bool:
+        """Whether ``path`` is still the directory that was opened (False once a rebuild replaced it)."""
+        return _directory_identity(self.path) == self._identity
+
+    def __repr__(self) -> str:
+        return f"Cache({str(self.path)!r})"
+
+    @property
+    def labels(self) -> list[str]:
+        """The model's labels, index = label id."""
+        return list(self.manifest["labels"])
+
+    @property
+    def command(self) -> str:
+        """The command line that rebuilds this cache."""
+        return self.manifest["command"]
+
+    @property
+    def metrics(self) -> dict:
+        """Contents of metrics.json."""
+        return self._memoised("metrics", lambda: json.loads((self.path / schema.METRICS).read_text(encoding="utf-8")))
+
+    def table(self, name: str, columns: list[str] | None = None):
+        """A table as a pandas DataFrame.
+
+        Parameters
+        ----------
+        name : str
+            ``"examples"``, ``"words"``, ``"subwords"``, ``"spans"`` or ``"span_errors"``
+            (the ``.parquet`` suffix is optional).
+        columns : list of str, optional
+            Read only these columns (not memoised unless the whole table already is).
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
+        file_name = _TABLE_NAMES.get(name.removesuffix(".parquet"))
+        if file_name is None:
+            raise ValueError(f"unknown table {name!r}; expected one of {sorted(_TABLE_NAMES)}")
+        if columns is None:
+            return self._memoised(file_name, lambda: self._read_table(file_name, None))
+        with self._lock:
+            whole = self._memo.get(file_name)
+        if whole is not None:
+            return whole[list(columns)]
+        self._check_current()
+        return self._read_table(file_name, list(columns))
+
+    @property
+    def examples(self):
+        return self.table("examples")
+
+    @property
+    def words(self):
+        return self.table("words")
+
+    @property
+    def subwords(self):
+        return self.table("subwords")
+
+    @property
+    def spans(self):
+        return self.table("spans")
+
+    @property
+    def span_errors(self):
+        return self.table("span_errors")
+
+    @property
+    def probs(self) -> np.ndarray:
+        """float32 ``[n_subwords, n_labels]`` softmax probabilities (memory-mapped, read-only)."""
+        return self._memoised(schema.PROBS, lambda: self._load_array(schema.PROBS))
+
+    @property
+    def hidden(self) -> np.ndarray:
+        """float16 ``[n_subwords, hidden_size]`` last hidden state (memory-mapped, read-only)."""
+        return self._memoised(schema.HIDDEN, lambda: self._load_array(schema.HIDDEN))
+
+    def describe(self) -> str:
+        """``"model · dataset · split"`` in short names, for pickers and titles."""
+        model = _short_name(self.manifest["model"].get("id") or "model")
+        dataset = _short_name(self.manifest["dataset"].get("spec") or "dataset")
+        split = self.manifest.get("split")
+        return " · ".join(part for part in (model, dataset, split) if part)
+
+    def _memoised(self, key: str, load):
+        with self._lock:
+            if key not in self._memo:
+                self._check_current()
+                self._memo[key] = load()
+            return self._memo[key]
+
+    def _check_current(self) -> None:
+        """Refuse to mix files of a rebuilt cache with the manifest and data already loaded."""
+        if not self.is_current():
+            raise ExplainerError(f"cache {self.path} was rebuilt or removed after it was opened; open it again")
+
+    def _read_table(self, file_name: str, columns: list[str] | None):
+        import pandas as pd
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            table = pq.read_table(self.path / file_name, columns=columns)
+        except (OSError, pa.ArrowInvalid) as error:
+            raise ExplainerError(f"cannot read {self.path / file_name} ({error}); rebuild it with: {self.command}") \
+                from None
+        # Only span_errors has integer columns with nulls; keep them integers (pandas Int32), not floats.
+        mapper = {pa.int32(): pd.Int32Dtype()}.get if file_name == schema.SPAN_ERRORS else None
+        return table.to_pandas(types_mapper=mapper)
+
+    def _load_array(self, name: str) -> np.ndarray:
+        array = np.load(self.path / name, mmap_mode="r", allow_pickle=False)
+        expected = self.manifest["counts"]["subwords"]
+        if array.ndim != 2 or array.shape[0] != expected:
+            raise ExplainerError(f"{self.path / name} has shape {array.shape} but the manifest counts {expected} "
+                                 f"subwords; rebuild it with: {self.command}")
+        return array
+
+
+def _directory_identity(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
+
+
+def _short_name(value: str) -> str:
+    """The last part of a path; a hub id (``owner/name``) is kept whole."""
+    path = Path(value)
+    return path.name if path.is_absolute() or value.startswith(".") or len(path.parts) > 2 else value
+
+
+def read_manifest(path: str | Path) -> dict:
+    """The manifest of cache directory ``path``, parsed but not checked.
+
+    Raises
+    ------
+    ExplainerError
+        If the directory or its manifest is missing or unreadable.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise ExplainerError(f"cache {path} does not exist or is not a directory; build one with "
+                             f"`explainer build --model M --dataset D --out {path}`")
+    manifest_path = path / schema.MANIFEST
+    if not manifest_path.is_file():
+        raise ExplainerError(f"{path} is not a complete explainer cache (no {schema.MANIFEST}); build it with "
+                             f"`explainer build --model M --dataset D --out {path}`")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ExplainerError(f"{manifest_path} is unreadable ({error}); rebuild the cache with `explainer build`") \
+            from None
+    if not isinstance(manifest, dict):
+        raise ExplainerError(f"{manifest_path} is not a JSON object; rebuild the cache with `explainer build`")
+    return manifest
+
+
+def open_cache(path: str | Path) -> Cache:
+    """Open and check a cache directory.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    Cache
+
+    Raises
+    ------
+    ExplainerError
+        If the cache is missing, of another schema version, or incomplete; the message carries the
+        command that rebuilds it.
+    """
+    path = Path(path).expanduser().absolute()
+    manifest = read_manifest(path)
+    command = manifest.get("command") or f"explainer build --model M --dataset D --out {path}"
+    version = manifest.get("schema_version")
+    if version != schema.SCHEMA_VERSION:
+        raise ExplainerError(f"cache {path} has schema version {version} but this explainer "
+                             f"({_tool_version()}) reads version {schema.SCHEMA_VERSION}; rebuild it with: {command}")
+    missing = [key for key in schema.MANIFEST_KEYS if key not in manifest]
+    missing += [name for name in (*schema.TABLES, *schema.ARRAYS, schema.METRICS) if not (path / name).is_file()]
+    if missing:
+        raise ExplainerError(f"cache {path} is incomplete (missing {', '.join(missing)}); rebuild it with: {command}")
+    return Cache(path, manifest)
+
+
+def _tool_version() -> str:
+    from explainer import __version__
+
+    return __version__
+
+
+def list_caches(root: str | Path) -> list[Path]:
+    """Cache directories at ``root``: ``root`` itself if it is one, else every cache directly under it.
+
+    Hidden directories (a build's temporary ones) are skipped. Sorted by path.
+
+    Raises
+    ------
+    ExplainerError
+        If ``root`` does not exist.
+    """
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise ExplainerError(f"{root} does not exist; pass a cache directory or a directory of caches")
+    if (root / schema.MANIFEST).is_file():
+        return [root]
+    if not root.is_dir():
+        return []
+    return sorted(child for child in root.iterdir()
+                  if child.is_dir() and not child.name.startswith(".") and (child / schema.MANIFEST).is_file())

@@ -1,0 +1,245 @@
+"""Reading caches and writing them atomically under a lock (explainer.cache.reader / writer)."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from explainer.cache import schema
+from explainer.cache.reader import list_caches, open_cache
+from explainer.cache.writer import CacheWriter, lock_path
+from explainer.cli import main
+from explainer.errors import ExplainerError
+from helpers import write_conll
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def cache_copy(tiny_cache, tmp_path):
+    return shutil.copytree(tiny_cache, tmp_path / "copy")
+
+
+def siblings(out: Path) -> list[str]:
+    """Hidden files a build keeps next to ``out`` (temporary dirs, moved-aside caches, the lock)."""
+    return sorted(p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}."))
+
+
+def build(model, data, out, *extra):
+    return main(["build", "--model", str(model), "--dataset", str(data), "--out", str(out), *map(str, extra)])
+
+
+# --- reader --------------------------------------------------------------------------------------
+
+def test_open_cache_exposes_everything(tiny_cache, tiny_model, tiny_dataset):
+    cache = open_cache(tiny_cache)
+    assert cache.path == tiny_cache and cache.labels == cache.manifest["labels"]
+    assert cache.metrics["labels"] == cache.labels
+    assert cache.describe() == f"{tiny_model.name} · {tiny_dataset.name}"
+    for name in ("examples", "words", "subwords", "spans", "span_errors"):
+        assert getattr(cache, name) is cache.table(name)  # memoised
+    assert isinstance(cache.probs, np.memmap) and not cache.probs.flags.writeable
+    assert isinstance(cache.hidden, np.memmap) and cache.hidden is cache.hidden
+    words = cache.table("words", columns=["word", "pred"])
+    assert list(words.columns) == ["word", "pred"] and len(words) == cache.manifest["counts"]["words"]
+
+
+def test_column_selection_reads_only_those_columns(cache_copy):
+    cache = open_cache(cache_copy)
+    assert list(cache.table("subwords.parquet", columns=["token"]).columns) == ["token"]
+    with pytest.raises(ValueError, match="unknown table"):
+        cache.table("nope")
+
+
+def test_memoisation_is_thread_safe(cache_copy):
+    cache = open_cache(cache_copy)
+    with ThreadPoolExecutor(8) as pool:
+        frames = list(pool.map(lambda _: cache.words, range(32)))
+    assert all(frame is frames[0] for frame in frames)
+
+
+def test_describe_uses_the_split_and_hub_ids(cache_copy):
+    manifest_path = cache_copy / schema.MANIFEST
+    manifest = json.loads(manifest_path.read_text())
+    manifest["model"]["id"], manifest["split"] = "dslim/bert-base-NER", "validation"
+    manifest_path.write_text(json.dumps(manifest))
+    assert open_cache(cache_copy).describe() == "dslim/bert-base-NER · tiny.conll · validation"
+
+
+def test_another_schema_version_is_refused_with_the_rebuild_command(cache_copy, capsys):
+    manifest_path = cache_copy / schema.MANIFEST
+    manifest = json.loads(manifest_path.read_text())
+    manifest["schema_version"] = schema.SCHEMA_VERSION + 1
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(ExplainerError, match="schema version") as raised:
+        open_cache(cache_copy)
+    assert manifest["command"] in str(raised.value)
+    assert main(["info", str(cache_copy)]) == 2
+    assert manifest["command"] in capsys.readouterr().err
+
+
+def test_an_incomplete_cache_is_refused_with_the_rebuild_command(cache_copy):
+    (cache_copy / schema.WORDS).unlink()
+    command = json.loads((cache_copy / schema.MANIFEST).read_text())["command"]
+    with pytest.raises(ExplainerError, match="incomplete .missing words.parquet.") as raised:
+        open_cache(cache_copy)
+    assert command in str(raised.value)
+
+
+def test_an_array_of_the_wrong_length_is_refused(cache_copy):
+    np.save(cache_copy / schema.PROBS, np.zeros((3, 9), dtype=np.float32))
+    with pytest.raises(ExplainerError, match="shape"):
+        open_cache(cache_copy).probs
+
+
+def test_a_directory_without_manifest_is_not_a_cache(tmp_path):
+    with pytest.raises(ExplainerError, match="no manifest.json"):
+        open_cache(tmp_path)
+    with pytest.raises(ExplainerError, match="does not exist"):
+        open_cache(tmp_path / "nothing")
+
+
+def test_list_caches(tiny_cache, tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    for name in ("b", "a"):
+        shutil.copytree(tiny_cache, root / name)
+    shutil.copytree(tiny_cache, root / ".a.tmp-123")  # a build in progress
+    (root / "notes").mkdir()
+    assert list_caches(root) == [root / "a", root / "b"]
+    assert list_caches(root / "a") == [root / "a"]
+    assert list_caches(root / "notes") == []
+    with pytest.raises(ExplainerError):
+        list_caches(tmp_path / "missing")
+
+
+def test_info_prints_the_summary_and_the_seqeval_table(tiny_cache, capsys):
+    assert main(["info", str(tiny_cache)]) == 0
+    text = capsys.readouterr().out
+    manifest = json.loads((tiny_cache / schema.MANIFEST).read_text())
+    assert f"{manifest['counts']['examples']} examples" in text
+    assert f"F1 {manifest['headline']['entity_f1']:.4f}" in text
+    assert manifest["command"] in text
+    for row in ("LOC", "MISC", "ORG", "PER", "micro avg", "macro avg", "weighted avg"):
+        assert any(line.startswith(row) for line in text.splitlines()), row
+
+
+def test_reader_does_not_import_torch():
+    code = "import sys, explainer.cache.reader; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+# --- writer --------------------------------------------------------------------------------------
+
+def test_a_failed_build_leaves_the_old_cache_and_no_leftovers(cache_copy):
+    before = (cache_copy / schema.MANIFEST).read_text()
+    with pytest.raises(RuntimeError):
+        with CacheWriter(cache_copy) as writer:
+            writer.write_json(schema.METRICS, {})
+            assert writer.path.name == f".copy.tmp-{os.getpid()}" and writer.path.is_dir()
+            raise RuntimeError("boom")
+    assert (cache_copy / schema.MANIFEST).read_text() == before
+    assert siblings(cache_copy) == []
+    open_cache(cache_copy)
+
+
+def test_commit_replaces_the_old_cache(cache_copy):
+    with CacheWriter(cache_copy) as writer:
+        (writer.path / "marker").write_text("new")
+        manifest = json.loads((cache_copy / schema.MANIFEST).read_text()) | {"created": "now"}
+        writer.commit(manifest)
+    assert (cache_copy / "marker").read_text() == "new" and not (cache_copy / schema.WORDS).exists()
+    assert siblings(cache_copy) == []
+
+
+def test_commit_refuses_an_incomplete_manifest(tmp_path):
+    with pytest.raises(ValueError, match="manifest lacks"):
+        with CacheWriter(tmp_path / "out") as writer:
+            writer.commit({"schema_version": 1})
+    assert not (tmp_path / "out").exists() and siblings(tmp_path / "out") == []
+
+
+def test_leftovers_of_a_killed_build_are_cleared_and_a_cache_moved_aside_is_restored(cache_copy):
+    # A build killed between the two renames of a commit: the old cache sits aside, nothing in place.
+    aside = cache_copy.parent / ".copy.old-999"
+    os.rename(cache_copy, aside)
+    (cache_copy.parent / ".copy.tmp-998").mkdir()
+    with pytest.raises(RuntimeError):
+        with CacheWriter(cache_copy):
+            raise RuntimeError("stop before writing")
+    assert siblings(cache_copy) == []
+    open_cache(cache_copy)
+
+
+def test_the_lock_stops_a_second_build(tiny_model, tiny_cache, tmp_path, capsys):
+    from filelock import FileLock
+
+    out = shutil.copytree(tiny_cache, tmp_path / "busy")
+    before = (out / schema.MANIFEST).read_text()
+    data = write_conll(tmp_path / "d.conll", [[("John", "B-PER")]])
+    with FileLock(str(lock_path(out))):
+        assert build(tiny_model, data, out) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: another build is writing") and "\n" not in error
+    assert (out / schema.MANIFEST).read_text() == before
+    assert build(tiny_model, data, out) == 0  # the lock is free again
+    assert open_cache(out).manifest["counts"]["examples"] == 1
+    assert siblings(out) == []
+
+
+def test_rebuilding_replaces_the_cache(tiny_model, tmp_path):
+    out = tmp_path / "cache"
+    first = write_conll(tmp_path / "one.conll", [[("John", "B-PER")]])
+    second = write_conll(tmp_path / "two.conll", [[("Paris", "B-LOC")], [("Acme", "B-ORG")]])
+    assert build(tiny_model, first, out) == 0
+    old = open_cache(out)
+    old_words = old.words
+    assert build(tiny_model, second, out) == 0
+    assert open_cache(out).manifest["counts"]["examples"] == 2
+    assert old_words.word.tolist() == ["John"]  # what a reader already loaded stays valid
+    assert siblings(out) == []
+    # ...but it never mixes in the new cache's files.
+    assert not old.is_current() and open_cache(out).is_current()
+    with pytest.raises(ExplainerError, match="rebuilt"):
+        old.spans
+
+
+@pytest.mark.slow
+def test_a_killed_build_leaves_the_old_cache_readable(tiny_model, tmp_path, capsys):
+    out = tmp_path / "cache"
+    assert build(tiny_model, write_conll(tmp_path / "small.conll", [[("John", "B-PER")]]), out) == 0
+    before = (out / schema.MANIFEST).read_text()
+    sentence = [("John", "B-PER"), ("Smith", "I-PER"), ("visited", "O"), ("Paris", "B-LOC")] * 5
+    big = write_conll(tmp_path / "big.conll", [sentence] * 3000)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "explainer", "build", "--model", str(tiny_model), "--dataset", str(big),
+         "--out", str(out), "--batch-size", "1"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    tmp = out.parent / f".cache.tmp-{process.pid}"
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp / schema.HIDDEN).exists():  # the forward passes have started
+            assert process.poll() is None, process.stderr.read().decode()
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        # A second build on the same directory meanwhile is refused.
+        assert build(tiny_model, big, out) == 2
+        assert "another build is writing" in capsys.readouterr().err
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        process.stderr.close()
+    assert process.returncode == -signal.SIGKILL
+    assert tmp.is_dir()  # what the killed build left
+    assert (out / schema.MANIFEST).read_text() == before
+    assert open_cache(out).words.word.tolist() == ["John"]
+    assert build(tiny_model, write_conll(tmp_path / "two.conll", [[("Paris", "B-LOC")], [("x", "O")]]), out) == 0
+    assert open_cache(out).manifest["counts"]["examples"] == 2
+    assert siblings(out) == []
