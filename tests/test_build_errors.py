@@ -173,3 +173,29 @@ def test_a_hub_model_that_cannot_be_loaded(capsys, data, tmp_path, monkeypatch):
     status, lines = run_build(capsys, "--model", "nobody/no-such-model", "--dataset", data, "--out", out)
     assert_refused(status, lines, "cannot load the config of model nobody/no-such-model")
     assert_nothing_written(out)
+
+
+def test_pickled_only_weights_are_refused_unless_allowed(tiny_model, tmp_path, capsys):
+    """Unpickling can run code: a model with only pytorch_model.bin needs --allow-pickle-weights."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file
+
+    from explainer.cli import main
+    from helpers import write_conll
+
+    model_dir = tmp_path / "pickled-model"
+    shutil.copytree(tiny_model, model_dir)
+    state = load_file(str(model_dir / "model.safetensors"))
+    (model_dir / "model.safetensors").unlink()
+    torch.save(state, model_dir / "pytorch_model.bin")  # writing, not loading: the file under test
+    data = write_conll(tmp_path / "d.conll", [[("John", "B-PER"), ("visited", "O"), ("Paris", "B-LOC")]])
+    out = tmp_path / "cache"
+    assert main(["build", "--model", str(model_dir), "--dataset", str(data), "--out", str(out)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error:") and "--allow-pickle-weights" in error and "\n" not in error
+    assert not out.exists()
+    assert main(["build", "--model", str(model_dir), "--dataset", str(data), "--out", str(out),
+                 "--allow-pickle-weights"]) == 0
+    assert (out / "manifest.json").is_file()

@@ -56,7 +56,7 @@ def resolve_device(device: str):
 
 
 def load_model(name: str, *, revision: str | None = None, trust_remote_code: bool = False,
-               device: str = "auto") -> LoadedModel:
+               device: str = "auto", allow_pickle_weights: bool = False) -> LoadedModel:
     """Load ``AutoModelForTokenClassification`` and ``AutoTokenizer`` from a hub id or a directory.
 
     Parameters
@@ -68,6 +68,9 @@ def load_model(name: str, *, revision: str | None = None, trust_remote_code: boo
     trust_remote_code : bool, default False
         Allow the model repository's own Python code to run (off unless asked for).
     device : {"auto", "cpu", "cuda"}
+    allow_pickle_weights : bool, default False
+        Accept a model whose weights exist only as pickled PyTorch files (``pytorch_model.bin``).
+        Unpickling can run code, so such models are refused unless the user trusts them.
 
     Returns
     -------
@@ -85,6 +88,8 @@ def load_model(name: str, *, revision: str | None = None, trust_remote_code: boo
     from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
 
     local = _local_model_dir(name)
+    if local and not allow_pickle_weights:
+        refuse_pickled_only(local)
     torch_device = resolve_device(device)
     options = {"revision": revision, "trust_remote_code": trust_remote_code}
     with quiet_transformers():
@@ -95,7 +100,7 @@ def load_model(name: str, *, revision: str | None = None, trust_remote_code: boo
                 f"model {name}: its tokenizer ({type(tokenizer).__name__}) is not a fast (Rust) tokenizer, and word "
                 "alignment needs word_ids(); use a model that ships a tokenizer.json")
         model = _load(AutoModelForTokenClassification.from_pretrained, name, "model", config=config,
-                      dtype=torch.float32, **options)
+                      dtype=torch.float32, use_safetensors=None if allow_pickle_weights else True, **options)
     model.to(torch_device).eval()
     labels = model_labels(config, name=name)
     max_length = model_max_length(tokenizer, config)
@@ -109,6 +114,18 @@ def load_model(name: str, *, revision: str | None = None, trust_remote_code: boo
     }
     return LoadedModel(model=model, tokenizer=tokenizer, labels=labels, device=torch_device, max_length=max_length,
                        info=info)
+
+
+def refuse_pickled_only(directory: Path) -> None:
+    """Raise unless ``directory`` has safetensors weights (pickled weights can run code when loaded)."""
+    if any(directory.glob("*.safetensors")):
+        return
+    pickled = sorted(p.name for p in directory.iterdir() if p.suffix in (".bin", ".pt", ".pth", ".ckpt"))
+    if pickled:
+        raise ExplainerError(
+            f"model directory {directory} has only pickled weights ({', '.join(pickled[:3])}); convert them to "
+            "safetensors (model.save_pretrained(dir, safe_serialization=True)) or, if you trust the files, pass "
+            "--allow-pickle-weights")
 
 
 def _local_model_dir(name: str) -> Path | None:

@@ -36,6 +36,7 @@ class BuildOptions:
     label_map: str | None = None
     revision: str | None = None
     trust_remote_code: bool = False
+    allow_pickle_weights: bool = False
     batch_size: int = 32
     max_length: int | None = None
     stride: int | None = None
@@ -62,6 +63,8 @@ def rebuild_command(options: BuildOptions) -> str:
         words += ["--device", options.device]
     if options.trust_remote_code:
         words.append("--trust-remote-code")
+    if options.allow_pickle_weights:
+        words.append("--allow-pickle-weights")
     return shlex.join(words)
 
 
@@ -112,7 +115,7 @@ def prepare(options: BuildOptions) -> Prepared:
     started = time.perf_counter()
     dataset, label_map = _load_data(options)
     loaded = load_model(options.model, revision=options.revision, trust_remote_code=options.trust_remote_code,
-                        device=options.device)
+                        device=options.device, allow_pickle_weights=options.allow_pickle_weights)
     aligned = align_labels(dataset, loaded.labels, label_map=label_map)
     timings = {"load": time.perf_counter() - started}
     n_special = sum(len(part) for part in special_tokens_around(loaded.tokenizer))

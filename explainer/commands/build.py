@@ -23,6 +23,8 @@ def register(subparsers) -> None:
     parser.add_argument("--revision", help="model revision on the Hub (branch, tag or commit)")
     parser.add_argument("--trust-remote-code", action="store_true",
                         help="allow the model repository's own Python code to run (off by default)")
+    parser.add_argument("--allow-pickle-weights", action="store_true",
+                        help="accept a model whose weights are only pickled (.bin); unpickling can run code")
     parser.add_argument("--batch-size", type=int, default=32, help="sequences per forward pass (default: 32)")
     parser.add_argument("--max-length", type=int,
                         help="most subwords per forward pass, special tokens included (default: the model's maximum)")
@@ -41,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     options = BuildOptions(
         model=args.model, dataset=args.dataset, out=args.out, split=args.split, tokens_column=args.tokens_column,
         tags_column=args.tags_column, label_map=args.label_map, revision=args.revision,
-        trust_remote_code=args.trust_remote_code, batch_size=args.batch_size, max_length=args.max_length,
+        trust_remote_code=args.trust_remote_code, allow_pickle_weights=args.allow_pickle_weights,
+        batch_size=args.batch_size, max_length=args.max_length,
         stride=args.stride, device=args.device, force=args.force)
     manifest = build_cache(options)
     print(summary_line(manifest, args.out), flush=True)
