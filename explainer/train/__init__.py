@@ -1,0 +1,1 @@
+"""Fine-tuning an encoder for token classification (``explainer train``) and the deterministic split."""
