@@ -38,5 +38,11 @@ demo:
 	$(MAKE) install EXTRAS=demo
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m explainer.demo $(DEMO_ARGS)
 
+# Benchmarks: each prints a table and writes bench/results/*.md (minutes to an hour on 2 cores).
+bench: install
+	$(PY) bench/build.py
+	$(PY) bench/attribution.py
+	$(PY) bench/app.py
+
 clean:
 	rm -rf $(VENV) build *.egg-info
