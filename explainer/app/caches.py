@@ -27,7 +27,7 @@ class CacheRegistry:
         try:
             return list_caches(self.root) if self.root.exists() else []
         except PermissionError:
-            raise ExplainerError(f"the cache directory {self.root} is not readable by the app: fix its permissions")
+            raise ExplainerError(f"the cache directory {self.root} is not readable by the app's user: fix its permissions")
 
     def default_key(self) -> str | None:
         keys = self.keys()

@@ -12,6 +12,7 @@ SECTION_MODULES = (
     "random_samples",
     "inspect",
     "raw_data",
+    "probing",
     "debug",
 )
 
