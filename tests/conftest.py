@@ -59,3 +59,22 @@ def tiny_cache(tiny_model, tiny_dataset, tmp_path_factory):
     out = tmp_path_factory.mktemp("caches") / "tiny"
     assert main(["build", "--model", str(tiny_model), "--dataset", str(tiny_dataset), "--out", str(out)]) == 0
     return out
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """As the app runs live inference (EXPLAINER_TORCH_THREADS defaults to 1); restored afterwards."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def live(tiny_model, one_torch_thread):
+    """The tiny model loaded the way the app's probing loads it."""
+    from explainer.live.model import LiveModel
+
+    return LiveModel.load(str(tiny_model))

@@ -17,18 +17,7 @@ from explainer.live.model import LiveModel
 SENTENCE = "We visited Paris last weekend, where Emmanuel Macron lives."
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """As the app runs live inference (EXPLAINER_TORCH_THREADS defaults to 1); restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def live(tiny_model):
-    return LiveModel.load(str(tiny_model))
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # fixtures in conftest.py
 
 
 @pytest.fixture(scope="module")

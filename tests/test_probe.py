@@ -19,18 +19,7 @@ from explainer.live.probe import probe, split_lines
 TWO_LINES = "We visited Paris last weekend, where Emmanuel Macron lives.\n\n   \nJohn Smith told reporters in Berlin!"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """As the app runs live inference (EXPLAINER_TORCH_THREADS defaults to 1); restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def live(tiny_model):
-    return LiveModel.load(str(tiny_model))
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # fixtures in conftest.py
 
 
 def direct_probabilities(live, text):
