@@ -12,7 +12,6 @@ from captum.attr import LayerIntegratedGradients
 from explainer.cli import main
 from explainer.errors import ExplainerError
 from explainer.live.attributions import PRESETS, baseline_ids, explain
-from explainer.live.model import LiveModel
 
 SENTENCE = "We visited Paris last weekend, where Emmanuel Macron lives."
 
