@@ -16,6 +16,7 @@ from explainer.build import tables
 from explainer.build.align import Alignment, align_examples, special_tokens_around
 from explainer.build.inference import plan_batches, run_inference
 from explainer.build.model import LoadedModel, load_model, quiet_transformers
+from explainer.build.steps import StepContext, check_step_options, run_steps
 from explainer.cache import schema
 from explainer.cache.writer import CacheWriter, check_output
 from explainer.data.example import LoadedDataset
@@ -42,6 +43,12 @@ class BuildOptions:
     stride: int | None = None
     device: str = "auto"
     force: bool = False
+    # Dataset-level analyses run after the forward pass (explainer/build/steps.py); each has its options here.
+    projection: str = "umap"               # umap | pca | none (issue 5)
+    projection_sample: int = 200_000       # UMAP is fitted on at most this many points, the rest transformed
+    label_quality: str = "self_confidence"  # cleanlab scoring method, or "none" (issue 8)
+    activations_sample: int = 200          # examples whose FFN activations are stored; 0 = none (issue 9)
+    seed: int = 0                          # seeds every sampled or randomised analysis
 
 
 def rebuild_command(options: BuildOptions) -> str:
@@ -61,6 +68,11 @@ def rebuild_command(options: BuildOptions) -> str:
         words += ["--batch-size", str(options.batch_size)]
     if options.device != BuildOptions.device:
         words += ["--device", options.device]
+    for field, flag in (("projection", "--projection"), ("projection_sample", "--projection-sample"),
+                        ("label_quality", "--label-quality"), ("activations_sample", "--activations-sample"),
+                        ("seed", "--seed")):
+        if getattr(options, field) != getattr(BuildOptions, field):
+            words += [flag, str(getattr(options, field))]
     if options.trust_remote_code:
         words.append("--trust-remote-code")
     if options.allow_pickle_weights:
@@ -112,6 +124,7 @@ def prepare(options: BuildOptions) -> Prepared:
     """
     if options.batch_size < 1:
         raise ExplainerError(f"--batch-size {options.batch_size}: must be at least 1")
+    check_step_options(options)
     started = time.perf_counter()
     dataset, label_map = _load_data(options)
     loaded = load_model(options.model, revision=options.revision, trust_remote_code=options.trust_remote_code,
@@ -128,7 +141,9 @@ def prepare(options: BuildOptions) -> Prepared:
                 "device": str(loaded.device), "requested_device": options.device,
                 "trust_remote_code": options.trust_remote_code, "label_map": options.label_map,
                 "tokens_column": options.tokens_column, "tags_column": options.tags_column,
-                "model_inputs": len(alignment.inputs)}
+                "model_inputs": len(alignment.inputs), "projection": options.projection,
+                "projection_sample": options.projection_sample, "label_quality": options.label_quality,
+                "activations_sample": options.activations_sample, "seed": options.seed}
     return Prepared(dataset=dataset, aligned=aligned, label_map=label_map, loaded=loaded, alignment=alignment,
                     settings=settings, timings=timings)
 
@@ -167,9 +182,11 @@ def build_cache(options: BuildOptions, *, progress: bool = True) -> dict:
             manifest.update(_manifest_header(options, prepared))
             manifest["settings"] = prepared.settings
             timings["write"] = time.perf_counter() - mark
+            manifest["analyses"] = run_steps(StepContext(options=options, prepared=prepared, writer=writer,
+                                                         predictions=predictions, progress=progress), timings)
             timings["total"] = time.perf_counter() - started
             manifest["timings"] = {stage: round(seconds, 3) for stage, seconds in timings.items()}
-            writer.commit({key: manifest[key] for key in schema.MANIFEST_KEYS})
+            writer.commit({key: manifest[key] for key in schema.MANIFEST_KEYS + schema.OPTIONAL_MANIFEST_KEYS})
     return manifest
 
 

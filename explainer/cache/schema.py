@@ -100,3 +100,8 @@ MANIFEST_KEYS = (
     "timings",          # seconds per stage: load, tokenize, forward, write, total
     "command",          # the command line that rebuilds this cache
 )
+
+# Optional manifest keys: a cache without them is still current (they were added within version 1).
+OPTIONAL_MANIFEST_KEYS = (
+    "analyses",         # {step name: summary} from explainer/build/steps.py (projection, label_quality, ...)
+)

@@ -34,6 +34,18 @@ def register(subparsers) -> None:
                         help="where to run the model (default: auto, cuda when available)")
     parser.add_argument("--force", action="store_true",
                         help="replace --out even if it is a non-empty directory that is not a cache")
+    analyses = parser.add_argument_group("dataset-level analyses (run after the forward pass)")
+    analyses.add_argument("--projection", choices=("umap", "pca", "none"), default="umap",
+                          help="2-D projection of word and example embeddings (default: umap, after PCA to 50)")
+    analyses.add_argument("--projection-sample", type=int, default=200_000, metavar="N",
+                          help="fit UMAP on a seeded sample of at most N points and place the rest (default: 200000)")
+    analyses.add_argument("--label-quality", default="self_confidence", metavar="METHOD",
+                          help="cleanlab label-quality method: self_confidence, normalized_margin, "
+                               "confidence_weighted_entropy, or none (default: self_confidence)")
+    analyses.add_argument("--activations-sample", type=int, default=200, metavar="N",
+                          help="examples whose feed-forward activations are stored for the Activations tab "
+                               "(default: 200; 0 = none)")
+    analyses.add_argument("--seed", type=int, default=0, help="seed of every sampled analysis (default: 0)")
     parser.set_defaults(func=run)
 
 
@@ -45,7 +57,9 @@ def run(args: argparse.Namespace) -> int:
         tags_column=args.tags_column, label_map=args.label_map, revision=args.revision,
         trust_remote_code=args.trust_remote_code, allow_pickle_weights=args.allow_pickle_weights,
         batch_size=args.batch_size, max_length=args.max_length,
-        stride=args.stride, device=args.device, force=args.force)
+        stride=args.stride, device=args.device, force=args.force, projection=args.projection,
+        projection_sample=args.projection_sample, label_quality=args.label_quality,
+        activations_sample=args.activations_sample, seed=args.seed)
     manifest = build_cache(options)
     print(summary_line(manifest, args.out), flush=True)
     return 0

@@ -12,7 +12,11 @@ SECTION_MODULES = (
     "random_samples",
     "inspect",
     "raw_data",
+    "embeddings",
+    "duplicates",
+    "review",
     "probing",
+    "activations",
     "debug",
 )
 
