@@ -27,8 +27,13 @@ def rows_of(frame: pd.DataFrame, example_id: int) -> pd.DataFrame:
 
 def example_view(*, examples: pd.DataFrame, words: pd.DataFrame, subwords: pd.DataFrame,
                  spans: pd.DataFrame, span_errors: pd.DataFrame, example_id: int,
-                 low_probability: float = LOW_PROBABILITY) -> ExampleView | None:
-    """Everything the inspector shows about ``example_id``, or None when there is no such example."""
+                 low_probability: float = LOW_PROBABILITY, label_quality: pd.DataFrame | None = None
+                 ) -> ExampleView | None:
+    """Everything the inspector shows about ``example_id``, or None when there is no such example.
+
+    ``label_quality`` (label_quality.parquet, when the cache has it) adds the words' ``label_quality``
+    and ``label_issue`` columns.
+    """
     if not 0 <= example_id < len(examples):
         return None
     example = examples.iloc[example_id].to_dict()
@@ -44,6 +49,10 @@ def example_view(*, examples: pd.DataFrame, words: pd.DataFrame, subwords: pd.Da
     word_rows["subwords"] = word_rows["word_index"].map(pieces).fillna("")
     word_rows["low_probability"] = word_rows["prob_pred"] < low_probability
     word_rows["mismatch"] = word_rows["gold"] != word_rows["pred"]
+    scored = None if label_quality is None else rows_of(label_quality, example_id)
+    if scored is not None and len(scored) == len(word_rows):  # both row-aligned with words.parquet
+        word_rows["label_quality"] = scored["label_quality"].to_numpy()
+        word_rows["label_issue"] = scored["label_issue"].to_numpy()
     example_spans = rows_of(spans, example_id)
     as_tuples = lambda source: [(int(r.start), int(r.end), str(r.type))
                                 for r in example_spans[example_spans["source"] == source].itertuples()]

@@ -16,6 +16,7 @@ from dash import ALL, MATCH, Input, Output, State, dcc, html, no_update
 
 from explainer.analysis.examples import example_view
 from explainer.analysis.gridquery import example_of_row_id, page_rows
+from explainer.analysis.label_quality import read_label_quality
 from explainer.app.caches import CacheRegistry
 from explainer.app.components import grid as grids
 from explainer.app.components.attributions import register_callbacks as register_explain_callbacks
@@ -152,8 +153,10 @@ def register_page_callbacks(app: dash.Dash, context: AppContext) -> None:
             return (False, no_update, no_update) if is_open else (no_update, no_update, no_update)
         try:
             cache = context.cache(state)
+            scores = read_label_quality(cache)
             view = example_view(examples=cache.examples, words=cache.words, subwords=cache.subwords,
-                                spans=cache.spans, span_errors=cache.span_errors, example_id=sample)
+                                spans=cache.spans, span_errors=cache.span_errors, example_id=sample,
+                                label_quality=scores.words if scores else None)
         except Exception as error:  # noqa: BLE001 (a missing or unreadable file: say so in the modal)
             return True, "Cannot open the example", error_alert(error, cache_root=context.settings.cache)
         title_text, body = render_inspector(view, types=cache.metrics.get("entity_types", []),

@@ -82,6 +82,14 @@ class Cache:
         self._check_current()
         return self._read_table(file_name, list(columns))
 
+    def optional_table(self, file_name: str):
+        """An optional Parquet file of the cache (e.g. ``schema.LABEL_QUALITY``) as a memoised DataFrame,
+        or None when this cache has none (an older cache, or its build option was off)."""
+        def load():
+            return self._read_table(file_name, None) if (self.path / file_name).is_file() else None
+
+        return self._memoised(file_name, load)
+
     @property
     def examples(self):
         return self.table("examples")

@@ -57,6 +57,17 @@ metrics.json
      "word_accuracy": float,
      "confusion": {"labels": [...], "counts": [[int]]},   # rows gold, columns predicted (word level)
      "error_counts": {"<category>": {"<TYPE>": int}}}
+
+Optional files (written by a build step of explainer/build/steps.py; the app copes without them)
+--------------------------------------------------------------------------------------------
+label_quality.parquet (``--label-quality METHOD``, not written for ``none``; explainer/build/label_quality.py)
+    one row per word, row i <-> row i of words.parquet: example_id (int64), label_quality (float32 in
+    [0, 1], cleanlab's token label-quality score of the gold label, low = likely wrong; NaN when the
+    word has no valid gold id), label_issue (bool, flagged by cleanlab's find_label_issues)
+example_label_quality.parquet (same option)
+    one row per example, row i <-> row i of examples.parquet: example_id (int64), label_quality
+    (float32, cleanlab's sentence score: the minimum over its words; NaN without a scored word),
+    n_label_issues (int32, its words flagged as label issues)
 """
 
 SCHEMA_VERSION = 1
@@ -73,6 +84,10 @@ HIDDEN = "hidden.npy"
 
 TABLES = (EXAMPLES, WORDS, SUBWORDS, SPANS, SPAN_ERRORS)
 ARRAYS = (PROBS, HIDDEN)
+
+# Optional files (see the docstring); their absence means the build option was off or older.
+LABEL_QUALITY = "label_quality.parquet"
+EXAMPLE_LABEL_QUALITY = "example_label_quality.parquet"
 
 IGN = -100
 

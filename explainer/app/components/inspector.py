@@ -7,9 +7,11 @@ sentence containing ``<script>`` shows those characters, it never runs them.
 from __future__ import annotations
 
 import dash_bootstrap_components as dbc
+import pandas as pd
 from dash import html
 
 from explainer.analysis.examples import ExampleView, span_error_by_word
+from explainer.analysis.label_quality import NOT_BUILT
 from explainer.app.components.attributions import explain_panel
 from explainer.cache.schema import CORRECT
 
@@ -72,11 +74,15 @@ def error_legend() -> html.Div:
 
 
 def word_table(view: ExampleView, *, highlight: int | None) -> dbc.Table:
+    scored = "label_quality" in view.words  # only caches built with --label-quality have scores
     header = html.Thead(html.Tr([html.Th(h) for h in ("#", "word", "subwords", "gold", "predicted", "probability",
-                                                        "loss", "flags")]))
+                                                        "loss", *(["label quality"] if scored else []), "flags")]))
     rows = []
     for row in view.words.itertuples():
         flags = []
+        if scored and row.label_issue:
+            flags.append(dbc.Badge("label issue?", color="primary", className="me-1 label-issue",
+                                   title="cleanlab's find_label_issues flags this word's gold label as likely wrong"))
         if row.mismatch:
             flags.append(dbc.Badge("gold ≠ predicted", color="danger", className="me-1"))
         if row.low_probability:
@@ -84,9 +90,21 @@ def word_table(view: ExampleView, *, highlight: int | None) -> dbc.Table:
         rows.append(html.Tr([
             html.Td(row.word_index), html.Td(row.word), html.Td(row.subwords, className="text-muted"),
             html.Td(row.gold), html.Td(row.pred), html.Td(f"{row.prob_pred:.3f}"), html.Td(f"{row.loss:.3f}"),
+            *([html.Td(_score(row.label_quality), className="label-quality")] if scored else []),
             html.Td(flags),
         ], className="table-warning" if row.word_index == highlight else ("table-danger" if row.mismatch else None)))
     return dbc.Table([header, html.Tbody(rows)], size="sm", hover=True, bordered=False, className="inspector-words")
+
+
+def label_quality_note(view: ExampleView):
+    """One line naming the build option when the cache has no label-quality scores, else None."""
+    if "label_quality" in view.words:
+        return None
+    return html.Div(NOT_BUILT, className="text-muted small mb-2 label-quality-note")
+
+
+def _score(value) -> str:
+    return "–" if pd.isna(value) else f"{value:.3f}"
 
 
 def render_inspector(view: ExampleView | None, *, types, highlight: int | None = None):
@@ -114,6 +132,7 @@ def render_inspector(view: ExampleView | None, *, types, highlight: int | None =
                   highlight=highlight, id_prefix="inspector-pred"),
         error_legend(),
         word_table(view, highlight=highlight),
+        label_quality_note(view),
         explain_panel("inspector", words=words),
     ], id="inspector-content")
     return title, body

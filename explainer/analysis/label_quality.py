@@ -1,0 +1,114 @@
+"""Label-quality scores of a cache: read them and rank examples and words by them (pure pandas).
+
+The build writes the scores (``explainer.build.label_quality``, option ``--label-quality``): per word
+cleanlab's label-quality score of the gold label (low = likely mislabelled) and whether
+``find_label_issues`` flagged it; per example cleanlab's sentence score (its lowest word). A cache
+built with ``--label-quality none`` or before the option existed has none: :func:`read_label_quality`
+returns None and the app shows :data:`NOT_BUILT`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from explainer.cache import schema
+from explainer.errors import ExplainerError
+
+NOT_BUILT = ("No label-quality scores in this cache: rebuild it with `--label-quality self_confidence` "
+             "(the default of explainer build).")
+
+
+@dataclass(frozen=True)
+class LabelQualityScores:
+    """The two score tables of a cache (see ``explainer/cache/schema.py``)."""
+
+    words: pd.DataFrame     # row i <-> words.parquet row i: example_id, label_quality, label_issue
+    examples: pd.DataFrame  # row i <-> examples.parquet row i: example_id, label_quality, n_label_issues
+    method: str | None      # the cleanlab scoring method, from the manifest
+
+
+def read_label_quality(cache) -> LabelQualityScores | None:
+    """The label-quality scores of an opened :class:`~explainer.cache.reader.Cache`, or None without them.
+
+    Raises
+    ------
+    ExplainerError
+        When the files do not match the cache's counts (left over from another build).
+    """
+    words = cache.optional_table(schema.LABEL_QUALITY)
+    examples = cache.optional_table(schema.EXAMPLE_LABEL_QUALITY)
+    if words is None or examples is None:
+        return None
+    counts = cache.manifest["counts"]
+    for frame, name, key in ((words, schema.LABEL_QUALITY, "words"), (examples, schema.EXAMPLE_LABEL_QUALITY, "examples")):
+        if len(frame) != counts[key]:
+            raise ExplainerError(f"{cache.path / name} has {len(frame)} rows but the cache has {counts[key]} {key}; "
+                                 f"rebuild it with: {cache.command}")
+    method = (cache.manifest.get("analyses") or {}).get("label_quality", {}).get("method")
+    return LabelQualityScores(words=words, examples=examples, method=method)
+
+
+def rank_examples(scores: LabelQualityScores, examples: pd.DataFrame, *, limit: int | None = None) -> pd.DataFrame:
+    """Examples by label-quality score, most suspicious first (unscored ones last).
+
+    Parameters
+    ----------
+    scores : LabelQualityScores
+    examples : pandas.DataFrame
+        examples.parquet (``example_id`` and ``text`` are used, when present).
+    limit : int, optional
+        Keep only the first ``limit`` rows.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``rank`` (1 = lowest score), ``example_id``, ``label_quality``, ``n_label_issues`` and ``text``.
+    """
+    frame = scores.examples[["example_id", "label_quality", "n_label_issues"]]
+    order = _ascending(frame["label_quality"].to_numpy(), frame["example_id"].to_numpy())
+    if limit is not None:
+        order = order[:limit]
+    ranked = frame.iloc[order].reset_index(drop=True)
+    if "text" in examples:
+        ranked["text"] = examples["text"].to_numpy()[order]
+    ranked.insert(0, "rank", np.arange(1, len(ranked) + 1))
+    return ranked
+
+
+def rank_words(scores: LabelQualityScores, words: pd.DataFrame, *, flagged_only: bool = False,
+               limit: int | None = None) -> pd.DataFrame:
+    """Words by label-quality score, most suspicious first (unscored ones last).
+
+    Parameters
+    ----------
+    scores : LabelQualityScores
+    words : pandas.DataFrame
+        words.parquet (row-aligned with ``scores.words``); its columns are carried along.
+    flagged_only : bool, default False
+        Only the words ``find_label_issues`` flagged.
+    limit : int, optional
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``rank``, the columns of ``words``, ``label_quality`` and ``label_issue``.
+    """
+    quality = scores.words["label_quality"].to_numpy()
+    issue = scores.words["label_issue"].to_numpy(dtype=bool)
+    candidates = np.flatnonzero(issue) if flagged_only else np.arange(len(quality))
+    order = candidates[_ascending(quality[candidates], candidates)]
+    if limit is not None:
+        order = order[:limit]
+    ranked = words.iloc[order].reset_index(drop=True)
+    ranked["label_quality"], ranked["label_issue"] = quality[order], issue[order]
+    ranked.insert(0, "rank", np.arange(1, len(ranked) + 1))
+    return ranked
+
+
+def _ascending(values: np.ndarray, tie_break: np.ndarray) -> np.ndarray:
+    """Positions sorted by value ascending, NaN last, ties by ``tie_break`` (a stable, reproducible order)."""
+    values = np.asarray(values, dtype=np.float64)
+    return np.lexsort((tie_break, np.where(np.isnan(values), np.inf, values), np.isnan(values)))
