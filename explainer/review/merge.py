@@ -1,0 +1,422 @@
+"""Corrections merged into the original dataset, leaving every other example byte-for-byte as it was.
+
+A decision applies to each example of the dataset whose words hash to its key and whose tags (renamed
+through the build's label map) still equal its ``original`` tags; an example whose tags changed since
+the review is *stale* and is left alone. Corrections are in the cache's label names and IOB2; they are
+written back in the dataset's own labels (through the inverse of the label map) and scheme (IOB1 files
+get IOB1 tags).
+
+When the output has the input's form (CoNLL in, CoNLL out; JSONL or Prodigy JSONL in, JSONL out), only
+the lines of corrected examples are rewritten:
+
+- CoNLL: only the last column (the tag) of each line of a corrected sentence changes; other columns,
+  separators, ``-DOCSTART-`` lines, blank lines, line ends and a BOM stay as they were.
+- JSONL: a corrected record's line is re-serialised with its tags (names, or ids of its label list)
+  replaced; Prodigy-style records get new ``spans``. Every other line is copied unchanged.
+
+Other combinations (a ``save_to_disk`` or Hub dataset, or ``--format`` other than the input's form) are
+written whole from the loaded examples, in IOB2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from explainer.data.example import Example, LoadedDataset
+from explainer.data.labels import map_tag, to_iob2
+from explainer.data.loaders import (DOCSTART, TAGS_COLUMNS, TOKENS_COLUMNS, ZERO_WIDTH, _prodigy_tokens,
+                                    detect_format, load_dataset)
+from explainer.errors import ExplainerError
+from explainer.review.corrections import latest_decisions
+from explainer.review.export import Item, conll_text, prodigy_jsonl, prodigy_record
+
+OUTPUT_FORMATS = ("conll", "jsonl")
+_REMOVE_ZERO_WIDTH = str.maketrans("", "", ZERO_WIDTH)
+_LAST_COLUMN = re.compile(r"^(.*[ \t])([^ \t]+)([ \t]*)$", re.DOTALL)
+_COLUMN_SEPARATOR = re.compile(r"[ \t]+")
+_LINE_END = re.compile(rb"(\r\n|\r|\n)$")
+
+
+@dataclass
+class MergeReport:
+    """What a merge did. ``corrected``: examples whose tags were rewritten; ``unchanged``: the others;
+    ``reviewed_unchanged``: matched decisions that keep the tags; ``unmatched``: keys of decisions that
+    match no example; ``stale``: sources of examples whose tags differ from the decision's original."""
+
+    n_examples: int
+    corrected: int
+    unchanged: int
+    reviewed_unchanged: int
+    unmatched: list[str] = field(default_factory=list)
+    stale: list[str] = field(default_factory=list)
+    output_format: str = "conll"
+    verbatim: bool = True
+    corrected_sources: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        way = ("other examples copied byte-for-byte" if self.verbatim
+               else f"written whole from the loaded examples as {self.output_format}")
+        lines = [f"examples corrected: {self.corrected}", f"examples unchanged: {self.unchanged} ({way})",
+                 f"reviewed and kept as they were: {self.reviewed_unchanged}",
+                 f"corrections that matched nothing: {len(self.unmatched)}"]
+        if self.unmatched:
+            lines.append("  keys: " + ", ".join(self.unmatched[:10]) + (" ..." if len(self.unmatched) > 10 else ""))
+        if self.stale:
+            lines.append(f"corrections not applied, the example's tags changed since the review: {len(self.stale)} "
+                         f"({', '.join(self.stale[:10])}{' ...' if len(self.stale) > 10 else ''})")
+        return lines
+
+
+@dataclass(frozen=True)
+class DatasetSource:
+    """How to load the dataset a cache was built from (from its manifest)."""
+
+    spec: str
+    split: str | None = None
+    tokens_column: str | None = None
+    tags_column: str | None = None
+    label_map: dict | None = None
+
+
+def source_of_manifest(manifest: dict) -> DatasetSource:
+    """The dataset options of the build that wrote ``manifest``; the spec is the absolute path the build's
+    command line recorded when the dataset was a local file."""
+    dataset = manifest.get("dataset", {})
+    options = {}
+    try:
+        words = shlex.split(manifest.get("command", ""))
+    except ValueError:
+        words = []
+    for flag in ("--dataset", "--split", "--tokens-column", "--tags-column"):
+        if flag in words[:-1]:
+            options[flag] = words[words.index(flag) + 1]
+    return DatasetSource(spec=options.get("--dataset") or dataset.get("spec", ""),
+                         split=options.get("--split", dataset.get("split")),
+                         tokens_column=options.get("--tokens-column"), tags_column=options.get("--tags-column"),
+                         label_map=dataset.get("label_map") or None)
+
+
+def label_map_of(decisions) -> dict | None:
+    """The label map the decisions were made under (from their ``identity``); one map for all, or an error."""
+    maps = {json.dumps((d.get("identity") or {}).get("label_map"), sort_keys=True) for d in decisions}
+    if len(maps) > 1:
+        raise ExplainerError("the corrections come from builds with different label maps; pass the right one "
+                             "with --label-map FILE")
+    return json.loads(maps.pop()) if maps else None
+
+
+# --- tags: the cache's labels and IOB2 -> the dataset's labels and scheme -------------------------------------
+
+
+def _model_tags(tags, label_map: dict | None) -> tuple:
+    return tuple(map_tag(tag, label_map) for tag in tags) if label_map else tuple(tags)
+
+
+def _inverse_map(dataset_tags: set[str], label_map: dict) -> dict[str, set[str]]:
+    """model tag -> the dataset tags (seen in the data, both prefixes of each type) that map to it."""
+    inverse: dict[str, set[str]] = {}
+    for tag in dataset_tags:
+        variants = {tag} if tag == "O" else {f"B-{tag[2:]}", f"I-{tag[2:]}"}
+        for variant in variants:
+            inverse.setdefault(map_tag(variant, label_map), set()).add(variant)
+    return inverse
+
+
+def dataset_tags(new_model: tuple, old_model: tuple, old_dataset: tuple, *, label_map: dict | None,
+                 inverse: dict | None, where: str) -> list[str]:
+    """Corrected tags in the dataset's label names (IOB2).
+
+    Words whose tag the correction kept keep their dataset tag (a type the map drops to ``O`` survives).
+    A changed tag is renamed through the inverse of the label map; when several dataset types map to it,
+    the word's own former type decides, else the merge stops and says so.
+    """
+    if not label_map:
+        return list(new_model)
+    out = []
+    for index, (new, old) in enumerate(zip(new_model, old_model)):
+        if new == old:
+            out.append(old_dataset[index])
+            continue
+        if new == "O":
+            out.append("O")
+            continue
+        candidates = set(inverse.get(new, ()))
+        if not candidates and map_tag(new, label_map) == new:
+            candidates = {new}  # a label the map leaves alone: the dataset may use it as it is
+        if len(candidates) > 1:
+            own = {tag for tag in candidates if tag[2:] == old_dataset[index][2:]}
+            candidates = own or candidates
+        if len(candidates) != 1:
+            found = ", ".join(sorted(candidates)) or "none"
+            raise ExplainerError(
+                f"{where}: the corrected tag {new} of word {index} cannot be written in the dataset's labels "
+                f"(dataset tags that the label map turns into it: {found}); add it to the label map or "
+                "merge with --format jsonl from the cache's labels")
+        out.append(candidates.pop())
+    return out
+
+
+def to_iob1(tags) -> list[str]:
+    """IOB2 -> IOB1: an entity opens with ``I-`` unless it directly follows one of its own type."""
+    out, previous = [], None
+    for tag in tags:
+        if tag.startswith("B-"):
+            out.append(tag if previous == tag[2:] else "I-" + tag[2:])
+            previous = tag[2:]
+        elif tag.startswith("I-"):
+            out.append(tag)
+            previous = tag[2:]
+        else:
+            out.append(tag)
+            previous = None
+    return out
+
+
+def in_file_scheme(new_iob2: list[str], old_iob2: list[str], old_raw: list[str], *, iob1: bool) -> list[str]:
+    """Tags as the file writes them: IOB1 files get IOB1, and a word whose tag and whose predecessor's tag
+    are unchanged keeps its raw tag exactly (in IOB1 a tag depends on nothing else)."""
+    written = to_iob1(new_iob2) if iob1 else list(new_iob2)
+    for index in range(len(written)):
+        if new_iob2[index] == old_iob2[index] and (index == 0 or new_iob2[index - 1] == old_iob2[index - 1]):
+            written[index] = old_raw[index]
+    return written
+
+
+def _kept(words) -> list[bool]:
+    """Which raw words the loaders keep (zero-width characters removed, empty words dropped)."""
+    flags = []
+    for word in words:
+        cleaned = word.translate(_REMOVE_ZERO_WIDTH) if isinstance(word, str) else ""
+        flags.append(bool(cleaned) and not cleaned.isspace())
+    return flags
+
+
+def expand_to_raw(tags: list[str], kept: list[bool]) -> list[str]:
+    """Tags of the kept words spread over all raw words; a dropped word inside an entity continues it."""
+    out, position = [], 0
+    for index, keep in enumerate(kept):
+        if keep:
+            out.append(tags[position])
+            position += 1
+            continue
+        previous = out[-1] if out else "O"
+        following = tags[position] if position < len(tags) else "O"
+        inside = previous != "O" and following == f"I-{previous[2:]}"
+        out.append(f"I-{previous[2:]}" if inside else "O")
+    return out
+
+
+# --- the merge ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Plan:
+    corrections: dict[int, tuple]   # example index -> corrected tags in the model's labels (IOB2)
+    report: MergeReport
+
+
+def _plan(dataset: LoadedDataset, latest: dict, *, label_map: dict | None) -> _Plan:
+    by_key: dict[str, list[int]] = {}
+    for index, example in enumerate(dataset.examples):
+        by_key.setdefault(example.words_hash, []).append(index)
+    corrections, unmatched, stale, reviewed_unchanged = {}, [], [], 0
+    for key, decision in latest.items():
+        indices = by_key.get(key)
+        if not indices:
+            unmatched.append(key)
+            continue
+        for index in indices:
+            example = dataset.examples[index]
+            if _model_tags(example.tags, label_map) != tuple(decision["original"]):
+                stale.append(example.source)
+            elif tuple(decision["corrected"]) != tuple(decision["original"]):
+                corrections[index] = tuple(decision["corrected"])
+            else:
+                reviewed_unchanged += 1
+    n = len(dataset.examples)
+    report = MergeReport(n_examples=n, corrected=len(corrections), unchanged=n - len(corrections),
+                         reviewed_unchanged=reviewed_unchanged, unmatched=unmatched, stale=stale,
+                         corrected_sources=[dataset.examples[i].source for i in sorted(corrections)])
+    return _Plan(corrections=corrections, report=report)
+
+
+def merge_bytes(spec: str, decisions, *, output_format: str | None = None, split: str | None = None,
+                tokens_column: str | None = None, tags_column: str | None = None,
+                label_map: dict | None = None) -> tuple[bytes, MergeReport]:
+    """The dataset ``spec`` with ``decisions`` applied, as bytes, and a report.
+
+    Parameters
+    ----------
+    spec : str
+        The dataset, as ``explainer build --dataset`` takes it.
+    decisions : list of dict
+        Decisions as read by :func:`explainer.review.corrections.read_decisions` (the last per key wins).
+    output_format : {"conll", "jsonl"}, optional
+        Default: the input's form (``jsonl`` for JSONL, Prodigy-style and datasets directories).
+    split, tokens_column, tags_column : str, optional
+        As for ``explainer build``.
+    label_map : dict, optional
+        The build's label map; default: the one recorded in the decisions.
+
+    Raises
+    ------
+    ExplainerError
+        On a dataset that does not load, an unknown format, or a corrected tag the dataset cannot hold.
+    """
+    form = detect_format(spec)
+    output_format = output_format or ("conll" if form == "conll" else "jsonl")
+    if output_format not in OUTPUT_FORMATS:
+        raise ExplainerError(f"unknown output format {output_format!r}; use conll or jsonl")
+    if label_map is None:
+        label_map = label_map_of(decisions)
+    dataset = load_dataset(spec, split=split, tokens_column=tokens_column, tags_column=tags_column)
+    plan = _plan(dataset, latest_decisions(decisions), label_map=label_map)
+    known = dataset.tag_set() | set(dataset.label_names or ())  # a label list may name types the data lacks
+    inverse = _inverse_map(known, label_map) if label_map else None
+    new_tags = {}  # example index -> corrected tags in the dataset's labels (IOB2)
+    for index, corrected in plan.corrections.items():
+        example = dataset.examples[index]
+        new_tags[index] = dataset_tags(corrected, _model_tags(example.tags, label_map), example.tags,
+                                       label_map=label_map, inverse=inverse, where=f"{spec}: {example.source}")
+    verbatim = (form == "conll") == (output_format == "conll") and form in ("conll", "jsonl", "prodigy")
+    plan.report.output_format, plan.report.verbatim = output_format, verbatim
+    if not verbatim:
+        items = [Item(words=example.words, tags=tuple(new_tags.get(index, example.tags)), source=example.source,
+                      key=example.words_hash) for index, example in enumerate(dataset.examples)]
+        text = conll_text(items) if output_format == "conll" else prodigy_jsonl(items)
+        return text.encode("utf-8"), plan.report
+    data = Path(spec).expanduser().read_bytes()
+    patch = {"conll": _patch_conll, "jsonl": _patch_jsonl, "prodigy": _patch_prodigy}[form]
+    return patch(data, dataset, new_tags, display=spec), plan.report
+
+
+def _line_number(example: Example) -> int:
+    return int(example.source.rsplit(":", 1)[1])
+
+
+def _split_lines(data: bytes) -> list[bytes]:
+    """Lines with their ends, numbered as the loaders number them (\\r\\n, \\r and \\n all end a line)."""
+    return data.splitlines(keepends=True)
+
+
+def _content_and_end(line: bytes) -> tuple[str, bytes]:
+    match = _LINE_END.search(line)
+    end = match.group(1) if match else b""
+    return line[:len(line) - len(end)].decode("utf-8"), end
+
+
+def _patch_conll(data: bytes, dataset: LoadedDataset, new_tags: dict, *, display: str) -> bytes:
+    lines = _split_lines(data)
+    bom = data.startswith(b"\xef\xbb\xbf")
+    blocks: dict[int, list[int]] = {}  # first line number -> line indices of the sentence
+    raw_tags: dict[int, list[str]] = {}
+    iob1, current = False, None
+    for index, line in enumerate(lines):
+        content, _ = _content_and_end(line[3:] if index == 0 and bom else line)
+        stripped = content.strip(" \t")
+        columns = _COLUMN_SEPARATOR.split(stripped) if stripped else []
+        if not columns or columns[0] == DOCSTART:
+            current = None
+            continue
+        if current is None:
+            current = index + 1
+            blocks[current], raw_tags[current] = [], []
+        blocks[current].append(index)
+        raw_tags[current].append(columns[-1])
+    iob1 = any(to_iob2(tags) != tags for tags in raw_tags.values())
+    for example_index, tags in new_tags.items():
+        example = dataset.examples[example_index]
+        first = _line_number(example)
+        indices = blocks.get(first)
+        if indices is None:
+            raise ExplainerError(f"{display}:{first}: the sentence of {example.source} is not where the loader "
+                                 "found it; was the file changed during the merge?")
+        words = [_COLUMN_SEPARATOR.split(_content_and_end(lines[i][3:] if i == 0 and bom else lines[i])[0]
+                                         .strip(" \t"))[0] for i in indices]
+        kept = _kept(words)
+        old_raw = raw_tags[first]
+        written = in_file_scheme(expand_to_raw(list(tags), kept), to_iob2(old_raw), old_raw, iob1=iob1)
+        for line_index, tag in zip(indices, written):
+            prefix = b"\xef\xbb\xbf" if line_index == 0 and bom else b""
+            content, end = _content_and_end(lines[line_index][len(prefix):])
+            match = _LAST_COLUMN.match(content)
+            lines[line_index] = prefix + f"{match.group(1)}{tag}{match.group(3)}".encode("utf-8") + end
+    return b"".join(lines)
+
+
+def _pick(record: dict, chosen: str | None, candidates) -> str:
+    return chosen if chosen is not None else next(key for key in candidates if key in record)
+
+
+def _patch_jsonl(data: bytes, dataset: LoadedDataset, new_tags: dict, *, display: str) -> bytes:
+    lines = _split_lines(data)
+    tokens_key = dataset.extra.get("tokens_column")
+    tags_key = dataset.extra.get("tags_column")
+    names = dataset.label_names
+    iob1 = False
+    for line in lines:  # the scheme is the file's: IOB1 if any record is not IOB2
+        if line.strip():
+            record = json.loads(line)
+            tags = record.get(_pick(record, tags_key, TAGS_COLUMNS))
+            if tags and all(isinstance(tag, int) and not isinstance(tag, bool) for tag in tags):
+                tags = [names[tag] for tag in tags]
+            if to_iob2(tags) != list(tags):
+                iob1 = True
+                break
+    for example_index, tags in new_tags.items():
+        example = dataset.examples[example_index]
+        number = _line_number(example)
+        content, end = _content_and_end(lines[number - 1])
+        record = json.loads(content)
+        words_key, record_tags_key = _pick(record, tokens_key, TOKENS_COLUMNS), _pick(record, tags_key, TAGS_COLUMNS)
+        old = record[record_tags_key]
+        as_ids = bool(old) and all(isinstance(tag, int) and not isinstance(tag, bool) for tag in old)
+        old_raw = [names[tag] for tag in old] if as_ids else list(old)
+        written = in_file_scheme(expand_to_raw(list(tags), _kept(record[words_key])), to_iob2(old_raw), old_raw,
+                                 iob1=iob1)
+        if as_ids:
+            missing = sorted({tag for tag in written if tag not in names})
+            if missing:
+                raise ExplainerError(f"{display}:{number}: the corrected tags {', '.join(missing)} are not in the "
+                                     "record's label list; add them to it or merge with --format conll")
+            written = [names.index(tag) for tag in written]
+        record[record_tags_key] = written
+        lines[number - 1] = json.dumps(record, ensure_ascii=False).encode("utf-8") + end
+    return b"".join(lines)
+
+
+def _patch_prodigy(data: bytes, dataset: LoadedDataset, new_tags: dict, *, display: str) -> bytes:
+    lines = _split_lines(data)
+    for example_index, tags in new_tags.items():
+        number = _line_number(dataset.examples[example_index])
+        content, end = _content_and_end(lines[number - 1])
+        record = json.loads(content)
+        words, starts, ends = _prodigy_tokens(record, record["text"], where=f"{display}:{number}")
+        raw = expand_to_raw(list(tags), _kept(words))
+        spans = prodigy_record(words, raw)["spans"]
+        for span in spans:  # character offsets of the record's own tokens, not of re-joined words
+            span["start"], span["end"] = starts[span["token_start"]], ends[span["token_end"]]
+        record["spans"] = spans
+        lines[number - 1] = json.dumps(record, ensure_ascii=False).encode("utf-8") + end
+    return b"".join(lines)
+
+
+def write_atomically(out: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``out`` through a temporary sibling renamed into place (nothing half-written)."""
+    out = Path(out)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, out)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
