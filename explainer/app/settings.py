@@ -6,6 +6,10 @@
 ``EXPLAINER_PROXY_STRIPS_PREFIX``  ``1`` when the proxy removes the prefix before forwarding (``0``)
 ``EXPLAINER_FRAME_ANCESTORS``      origins allowed to frame the app, space-separated (``'self'``)
 ``EXPLAINER_MAX_CONTENT_LENGTH``   largest request body in bytes; ``k``/``M`` suffixes allowed (``1M``)
+``EXPLAINER_REVIEWER``             reviewer name written with each review decision (none)
+``EXPLAINER_REVIEWER_HEADERS``     request headers naming the reviewer, first present wins; set by an
+                                   authenticating proxy (``X-Forwarded-User,X-Remote-User``; empty: none)
+``EXPLAINER_CORRECTIONS_DIR``      where corrections files go (default: beside each cache)
 =================================  ===========================================================
 """
 
@@ -42,6 +46,9 @@ class Settings:
     proxy_strips_prefix: bool = False
     frame_ancestors: tuple[str, ...] = ("'self'",)
     max_content_length: int = 1024 * 1024
+    reviewer: str | None = None  # review decisions: a header (reviewer_headers) wins over this name
+    reviewer_headers: tuple[str, ...] = ("X-Forwarded-User", "X-Remote-User")
+    corrections_dir: Path | None = None  # None: <cache>/../<cache name>.corrections.jsonl
 
     @property
     def routes_prefix(self) -> str:
@@ -64,6 +71,13 @@ class Settings:
         if environ.get("EXPLAINER_MAX_CONTENT_LENGTH"):
             values["max_content_length"] = parse_size(environ["EXPLAINER_MAX_CONTENT_LENGTH"],
                                                       name="EXPLAINER_MAX_CONTENT_LENGTH")
+        if environ.get("EXPLAINER_REVIEWER"):
+            values["reviewer"] = environ["EXPLAINER_REVIEWER"].strip() or None
+        if "EXPLAINER_REVIEWER_HEADERS" in environ:
+            values["reviewer_headers"] = tuple(name.strip() for name in environ["EXPLAINER_REVIEWER_HEADERS"].split(",")
+                                               if name.strip())
+        if environ.get("EXPLAINER_CORRECTIONS_DIR"):
+            values["corrections_dir"] = Path(environ["EXPLAINER_CORRECTIONS_DIR"])
         values.update({key: value for key, value in overrides.items() if value is not None})
         if "cache" in values:
             values["cache"] = Path(values["cache"])

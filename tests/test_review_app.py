@@ -1,0 +1,146 @@
+"""The Review section's callbacks, called directly on the tiny cache (no browser)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+
+from explainer.analysis.review import filter_queue, matching_examples, neighbour, queue_order
+from explainer.analysis.spans import extract_spans
+from explainer.app.factory import create_app
+from explainer.app.sections import review
+from explainer.app.settings import Settings
+from explainer.app.state import parse_query
+from explainer.cache.reader import open_cache
+from explainer.review.corrections import corrections_path, read_decisions
+
+SEARCH = "?tab=review"
+
+
+@pytest.fixture
+def context(tiny_cache, tmp_path):
+    app = create_app(Settings(cache=tiny_cache.parent, corrections_dir=tmp_path, reviewer="settings-name"))
+    return app.server.config["EXPLAINER_CONTEXT"]
+
+
+@pytest.fixture
+def cache(tiny_cache):
+    return open_cache(tiny_cache)
+
+
+def click(kind, index=None, value=1):
+    prop = json.dumps({"index": index, "type": kind}) if index is not None else kind
+    return [{"prop_id": f"{prop}.n_clicks", "value": value}]
+
+
+def first_draft(context, cache, search=SEARCH):
+    view, _queue, draft = review.navigate(cache, review.view_state(parse_query(search)), {})
+    return view, draft
+
+
+def test_queue_orders_filters_and_steps(cache):
+    examples = cache.examples
+    by_f1 = queue_order(examples, order="f1")
+    f1 = examples.set_index("example_id").loc[by_f1, "f1"].to_numpy()
+    assert (f1[:-1] <= f1[1:]).all()
+    quality = examples["total_loss"].to_numpy() * -1.0  # any score: lowest first
+    assert list(queue_order(examples, order="quality", quality=quality)) == list(queue_order(examples, order="loss"))
+    keep = matching_examples(spans=cache.spans, span_errors=cache.span_errors, entity="LOC")
+    with_loc = set(cache.spans.loc[cache.spans["type"] == "LOC", "example_id"])
+    assert set(keep) == with_loc
+    keys = examples["words_hash"].to_numpy(dtype=object)
+    done = {keys[by_f1[0]]}
+    todo = filter_queue(by_f1, keys=keys, reviewed=done, status="todo")
+    assert by_f1[0] not in todo and len(todo) == len(by_f1) - 1
+    # The example left the queue (reviewed), yet "next" still goes to the one after it.
+    assert neighbour(todo, by_f1, int(by_f1[0]), 1) == by_f1[1]
+    assert neighbour(todo, by_f1, int(by_f1[1]), -1) is None
+
+
+def test_layout_without_label_quality_says_which_build_option_adds_it(cache):
+    html = str(review.layout(cache, {"rev_order": "quality"}))
+    assert "--label-quality" in html and "Example " in html
+
+
+def test_navigation_writes_the_view_to_the_url(context, cache):
+    by_f1 = queue_order(cache.examples, order="f1")
+    search = SEARCH + f"&rev_ex={int(by_f1[0])}"
+    new_search, panel, draft, progress, note = review.on_navigate(context, ("f1", None, None, "all"), search,
+                                                                   trigger="review-next")
+    assert parse_query(new_search)["rev_ex"] == str(int(by_f1[1])) and draft["example_id"] == int(by_f1[1])
+    assert "example 2 of" in progress and note is None
+    # Controls echoing the URL change nothing.
+    assert review.on_navigate(context, ("f1", None, None, "all"), new_search, trigger=None)[0] is review.no_update
+    new_search, *_ = review.on_navigate(context, ("loss", "PER", "missed", "todo"), new_search, trigger="review-order")
+    state = parse_query(new_search)
+    assert (state["rev_order"], state["rev_type"], state["rev_cat"], state["rev_status"]) == ("loss", "PER", "missed", "todo")
+
+
+def test_editing_a_span_and_saving_writes_one_decision(context, cache, tmp_path):
+    _, draft = first_draft(context, cache)
+    words = draft["words"]
+    draft, message, _ = review.on_edit(context, draft, None, SEARCH, triggered=click(review.WORD, 0))
+    draft, message, _ = review.on_edit(context, draft, None, SEARCH, triggered=click(review.WORD, 1))
+    assert draft["selection"] == [0, 1]
+    draft, message, _ = review.on_edit(context, draft, "MISC", SEARCH, triggered=click("review-add"))
+    assert draft["tags"][:2] == ["B-MISC", "I-MISC"] and draft["dirty"]
+    assert not (tmp_path / f"{cache.path.name}.corrections.jsonl").exists()  # an edit is saved by Save
+    draft, message, progress = review.on_edit(context, draft, None, SEARCH, triggered=click("review-save"),
+                                              headers={"X-Forwarded-User": "alice"})
+    assert message == "" and not draft["dirty"] and progress.startswith("1 of")
+    [decision] = read_decisions(corrections_path(cache.path, tmp_path))
+    assert decision["kind"] == "edit" and decision["reviewer"] == "alice" and decision["words"] == words
+    assert decision["corrected"][:2] == ["B-MISC", "I-MISC"]
+    assert decision["key"] == cache.examples.iloc[draft["example_id"]]["words_hash"]
+    assert decision["identity"]["cache"] == cache.path.name and decision["identity"]["fingerprint"]
+    # Reopening the example starts from the saved correction and shows it reviewed.
+    reopened = review.new_draft(cache, draft["example_id"], review.latest_of(context, cache))
+    assert reopened["tags"] == decision["corrected"] and reopened["saved"]["kind"] == "edit"
+    assert "reviewed: edited by alice" in str(review.draft_view(reopened))
+
+
+def test_accept_buttons_save_at_once_and_the_browser_is_not_trusted(context, cache, tmp_path):
+    _, draft = first_draft(context, cache)
+    path = corrections_path(cache.path, tmp_path)
+    draft, _, _ = review.on_edit(context, draft, None, SEARCH, triggered=click("review-accept-all"), headers={})
+    decisions = read_decisions(path)
+    assert decisions[-1]["kind"] == "accept_all_predictions" and decisions[-1]["reviewer"] == "settings-name"
+    assert extract_spans(decisions[-1]["corrected"]) == extract_spans(draft["pred"])
+    draft, _, _ = review.on_edit(context, draft, None, SEARCH, triggered=click("review-accept-gold"), headers={})
+    assert read_decisions(path)[-1]["corrected"] == draft["gold"]
+    missing = review.edits.spans_to_accept(draft["tags"], draft["pred"])
+    if missing:
+        start, end, kind = missing[0]
+        draft, _, _ = review.on_edit(context, draft, None, SEARCH,
+                                     triggered=click(review.ACCEPT_SPAN, f"{start},{end},{kind}"), headers={})
+        assert read_decisions(path)[-1]["detail"] == {"span": [start, end, kind]}
+    n = len(read_decisions(path))
+    tampered = {**draft, "tags": ["B-EVIL"] + draft["tags"][1:]}
+    _, message, _ = review.on_edit(context, tampered, None, SEARCH, triggered=click("review-save"), headers={})
+    assert "does not know" in message and len(read_decisions(path)) == n
+
+
+def test_downloads_merge_into_the_original_conll(context, cache, tiny_dataset, tmp_path):
+    _, draft = first_draft(context, cache)
+    assert review.download(context, "corrections", SEARCH)[0] is None  # nothing reviewed yet
+    draft = review.click_word(review.click_word(draft, 0), 0)
+    draft, _ = review.edit_draft(draft, "add", entity="LOC")
+    review.save_decision(context, cache, draft, draft["tags"], kind="edit", detail=None, headers={})
+    data, note = review.download(context, "conll", SEARCH)
+    merged = base64.b64decode(data["content"]).decode("utf-8")
+    original = Path(tiny_dataset).read_text(encoding="utf-8")
+    changed = [(a, b) for a, b in zip(original.split("\n"), merged.split("\n")) if a != b]
+    assert len(merged) >= len(original) - 1 and "byte-for-byte" in note
+    assert changed and all(a.split()[0] == b.split()[0] for a, b in changed)
+    assert changed[0][1].split()[-1] == "B-LOC"
+    summary = json.loads(review.download(context, "summary", SEARCH)[0]["content"])
+    assert summary["corrected"] == 1 and sum(summary["changes"].values()) >= 1
+    jsonl, note = review.download(context, "jsonl", SEARCH)
+    first = json.loads(jsonl["content"].split("\n")[draft["example_id"]])
+    assert first["spans"][0]["token_start"] == 0 and first["spans"][0]["label"] == "LOC"
+    assert "model's labels" in note
+    corrections, _ = review.download(context, "corrections", SEARCH)
+    assert base64.b64decode(corrections["content"]).count(b"\n") == 1

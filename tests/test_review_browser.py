@@ -1,0 +1,56 @@
+"""The Review tab in headless Chromium: select words, add a span, save with the keyboard, export."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
+
+from explainer.app.factory import create_app
+from explainer.app.sections import review
+from explainer.app.settings import Settings
+from explainer.review.corrections import corrections_path, read_decisions
+
+pytestmark = pytest.mark.browser
+
+
+def test_edit_a_span_save_with_a_key_and_see_it_in_the_export(dash_duo, tiny_cache, tiny_dataset, tmp_path):
+    app = create_app(Settings(cache=tiny_cache.parent, corrections_dir=tmp_path))
+    dash_duo.start_server(app)
+    dash_duo.driver.get(dash_duo.server_url + "/?tab=review")
+    title = dash_duo.wait_for_element("#review-title", timeout=20).text
+    example_id = int(title.split()[-1])
+    chips = dash_duo.find_elements(".review-word")
+    words = [chip.text for chip in chips]
+    first_tag = chips[0].get_attribute("title").split(": ")[-1]
+    chips[0].click()
+    dash_duo.wait_for_contains_text("#review-selection", "selected words 0–0", timeout=10)
+    dash_duo.find_elements(".review-word")[1].click()
+    dash_duo.wait_for_contains_text("#review-selection", "selected words 0–1", timeout=10)
+    new_type = "MISC" if first_tag[2:] != "MISC" else "PER"  # a type the words do not have yet
+    Select(dash_duo.find_element("#review-new-type")).select_by_value(new_type)
+    dash_duo.find_element("#review-add").click()
+    try:
+        dash_duo.wait_for_contains_text("#review-state", "unsaved changes", timeout=10)
+    except Exception:
+        raise AssertionError(dash_duo.find_element("#review-root").text)
+    dash_duo.find_element("body").send_keys("s")  # the keyboard shortcut for Save
+    dash_duo.wait_for_contains_text("#review-state", "reviewed: edited", timeout=10)
+    dash_duo.wait_for_contains_text("#review-progress", "1 of", timeout=10)
+
+    [decision] = read_decisions(corrections_path(tiny_cache, tmp_path))
+    assert decision["example_id"] == example_id and decision["words"] == words
+    assert decision["corrected"][:2] == [f"B-{new_type}", f"I-{new_type}"]
+
+    dash_duo.find_element("#review-dl-conll").click()
+    dash_duo.wait_for_contains_text("#review-export-note", "1 examples corrected", timeout=15)
+    context = app.server.config["EXPLAINER_CONTEXT"]
+    data, _ = review.download(context, "conll", "?tab=review")
+    merged = base64.b64decode(data["content"]).decode("utf-8").split("\n")
+    original = tiny_dataset.read_text(encoding="utf-8").split("\n")
+    changed = [(old, new) for old, new in zip(original, merged) if old != new]
+    assert [new.split() for _, new in changed][:2] == [[words[0], f"B-{new_type}"], [words[1], f"I-{new_type}"]]
+    errors = [entry for entry in dash_duo.get_logs() if entry.get("level") == "SEVERE"]
+    assert errors == []
