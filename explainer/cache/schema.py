@@ -14,6 +14,14 @@ One cache directory per (model, dataset, split)::
 
 Arrays are opened with ``np.load(path, mmap_mode="r", allow_pickle=False)``. Nothing is pickled.
 
+Feed-forward activations (build step ``activations``, ``--activations-sample N``, 0 = none; the
+Activations tab says how to add them when absent; explainer/build/activations.py)::
+
+    activations.npy               float16 [n_layers, n_positions, d_ff] each layer's FFN output after the
+                                  non-linearity, for the word subwords of a seeded sample of examples
+    activation_positions.parquet  row i <-> activations[:, i]: example_id (int64), word_index (int32),
+                                  position (int32, in the example's stitched sequence), subword_row (int64)
+
 Columns (dtype) of each table
 -----------------------------
 examples.parquet
@@ -88,6 +96,8 @@ ARRAYS = (PROBS, HIDDEN)
 # Optional files (see the docstring); their absence means the build option was off or older.
 LABEL_QUALITY = "label_quality.parquet"
 EXAMPLE_LABEL_QUALITY = "example_label_quality.parquet"
+ACTIVATIONS = "activations.npy"
+ACTIVATION_POSITIONS = "activation_positions.parquet"
 
 IGN = -100
 

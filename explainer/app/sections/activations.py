@@ -1,0 +1,250 @@
+"""Activations: NMF components of the feed-forward neurons, shaded on an example's words (as Ecco does).
+
+Reads the sample of FFN activations the build stored (``--activations-sample``); the factorisation
+of the chosen layers is computed on demand and kept per opened cache in a small LRU
+(explainer/analysis/activations.py), so going back to a view is instant. Each worker process keeps
+its own LRU: workers share nothing, and writing results beside a cache would need a writable cache
+volume (the Docker image mounts it read-only), for a few seconds saved once per worker.
+
+URL state: ``act_layers`` (``all``, ``3`` or ``1-4``), ``act_k`` (2..10 components), ``act_example``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import dash_bootstrap_components as dbc
+import numpy as np
+from dash import Input, Output, State, dcc, html, no_update
+
+from explainer.analysis.activations import (DEFAULT_COMPONENTS, ENERGY_KEPT, MAX_COMPONENTS, MIN_COMPONENTS,
+                                            TOP_OCCURRENCES, ComponentView, FactorisationCache, component_view,
+                                            factorise, format_layers, parse_layers)
+from explainer.analysis.tables import per_cache
+from explainer.app.sections.base import Section
+from explainer.app.state import int_param, parse_query, update_query
+from explainer.cache import schema
+from explainer.errors import ExplainerError
+
+# One colour per component (Tableau 10), as RGB so a word's shade is the colour at its activation's alpha.
+COMPONENT_COLOURS = [(78, 121, 167), (242, 142, 43), (89, 161, 79), (225, 87, 89), (176, 122, 161),
+                     (118, 183, 178), (237, 201, 72), (156, 117, 95), (255, 157, 167), (186, 176, 172)]
+TOP_WORDS_SHOWN = 10
+LRU_SIZE = 16  # factorisations kept per opened cache (each is small: positions x components)
+OPTION_HINT = "--activations-sample N"
+
+
+@dataclass(frozen=True)
+class ActivationSample:
+    """The cache's stored activations: the memory map, its positions table and the build's summary."""
+
+    activations: np.ndarray   # float16 [n_layers, n_positions, d_ff], memory-mapped
+    positions: object         # DataFrame: example_id, word_index, position, subword_row
+    summary: dict
+
+    @property
+    def n_layers(self) -> int:
+        return int(self.activations.shape[0])
+
+    @property
+    def example_ids(self) -> list[int]:
+        return sorted(int(i) for i in self.positions["example_id"].unique())
+
+
+def build_summary(cache) -> dict:
+    return ((cache.manifest.get("analyses") or {}).get("activations")) or {}
+
+
+def unavailable_note(cache) -> str | None:
+    """Why this cache has no activations to show (one line), or None when it has them."""
+    status = str(build_summary(cache).get("status", ""))
+    if status.startswith("unsupported:"):
+        model_type = status.split(":", 1)[1].strip()
+        from explainer.build.activations import FFN_MODULES  # a table of names: imports no torch
+
+        return (f"FFN activations are not recorded for model type {model_type!r}: the build does not know where its "
+                f"feed-forward layers are (supported: {', '.join(sorted(FFN_MODULES))}).")
+    if not (cache.path / schema.ACTIVATIONS).is_file() or not (cache.path / schema.ACTIVATION_POSITIONS).is_file():
+        return (f"This cache has no feed-forward activations: rebuild it with {OPTION_HINT} (examples to record, "
+                f"e.g. 200), i.e. {cache.command} --activations-sample 200")
+    return None
+
+
+def open_sample(cache) -> ActivationSample:
+    """The stored activations of ``cache`` (opened once per process and cache; read-only)."""
+    def load():
+        import pandas as pd
+
+        path = cache.path / schema.ACTIVATIONS
+        try:
+            activations = np.load(path, mmap_mode="r", allow_pickle=False)
+            positions = pd.read_parquet(cache.path / schema.ACTIVATION_POSITIONS)
+        except (OSError, ValueError) as error:
+            raise ExplainerError(f"cannot read the activations of this cache ({error}); rebuild it with: "
+                                 f"{cache.command}") from None
+        if activations.ndim != 3 or activations.shape[1] != len(positions):
+            raise ExplainerError(f"{path.name} has shape {activations.shape} but {schema.ACTIVATION_POSITIONS} has "
+                                 f"{len(positions)} rows; rebuild the cache with: {cache.command}")
+        return ActivationSample(activations=activations, positions=positions, summary=build_summary(cache))
+    return per_cache(cache, "activations-sample", load)
+
+
+def components_for(cache, *, layers: tuple[int, ...], n_components: int) -> ComponentView:
+    """The factorisation view for these parameters, computed once per (opened cache, layers, components, seed)."""
+    sample = open_sample(cache)
+    seed = int(sample.summary.get("seed", cache.manifest.get("settings", {}).get("seed", 0)) or 0)
+    store = per_cache(cache, "activations-nmf", lambda: FactorisationCache(LRU_SIZE))
+
+    def compute():
+        factorisation = factorise(sample.activations, layers=layers, n_components=n_components, seed=seed)
+        words = cache.table("words", columns=["example_id", "word_index", "word"])
+        return component_view(factorisation, sample.positions, words)
+    return store.get((tuple(layers), n_components, seed), compute)
+
+
+def view_state(state: dict, sample: ActivationSample) -> tuple[tuple[int, ...], int, int | None]:
+    """(layers, components, example) from the URL, each made valid (URLs are user input)."""
+    layers = parse_layers(state.get(SECTION.param("layers")), sample.n_layers)
+    k = int_param(state, SECTION.param("k"), DEFAULT_COMPONENTS)
+    k = min(max(k, MIN_COMPONENTS), MAX_COMPONENTS)
+    ids = sample.example_ids
+    example = int_param(state, SECTION.param("example"))
+    if example not in ids:
+        example = ids[0] if ids else None
+    return layers, k, example
+
+
+def example_options(cache, sample: ActivationSample) -> list[dict]:
+    """Dropdown options for the sampled examples: '#id  text' (text as a plain string, never HTML)."""
+    examples = cache.table("examples", columns=["example_id", "text"]).set_index("example_id")["text"]
+    options = []
+    for example_id in sample.example_ids:
+        text = str(examples.get(example_id, ""))
+        options.append({"label": f"#{example_id}  {text[:100]}{'…' if len(text) > 100 else ''}",
+                        "value": example_id})
+    return options
+
+
+def layout(cache, state):
+    note = unavailable_note(cache)
+    if note:
+        return dbc.Alert(note, color="info", id=SECTION.id("note"))
+    sample = open_sample(cache)
+    layers, k, example = view_state(state, sample)
+    last = sample.n_layers - 1
+    summary = sample.summary
+    intro = html.P(
+        "Groups of feed-forward neurons that fire together, found by non-negative matrix factorisation of their "
+        f"activations (after the non-linearity, negatives clipped) over the {len(sample.example_ids):,} sampled "
+        f"examples ({len(sample.positions):,} subwords, {summary.get('neurons', sample.activations.shape[2]):,} "
+        f"neurons per layer). Each component is shaded on the example's words; below, the words that activate it "
+        "most across the sample. Layers count from 0.", className="text-muted small")
+    controls = dbc.Row([
+        dbc.Col([dbc.Label("Layers (both ends together: one layer)", className="small mb-0"),
+                 dcc.RangeSlider(id=SECTION.id("layers"), min=0, max=last, step=1, value=[layers[0], layers[-1]],
+                                 marks={i: str(i) for i in range(last + 1)}, allowCross=True)], lg=4),
+        dbc.Col([dbc.Label("Components", className="small mb-0"),
+                 dcc.Slider(id=SECTION.id("k"), min=MIN_COMPONENTS, max=MAX_COMPONENTS, step=1, value=k,
+                            marks={i: str(i) for i in range(MIN_COMPONENTS, MAX_COMPONENTS + 1)})], lg=3),
+        dbc.Col([dbc.Label("Example from the sample", className="small mb-0"),
+                 dcc.Dropdown(id=SECTION.id("example"), options=example_options(cache, sample), value=example,
+                              clearable=False, searchable=True, placeholder="search the sampled examples")], lg=5),
+    ], className="mb-2")
+    return html.Div([intro, controls, dcc.Loading(html.Div(id=SECTION.id("results")), delay_show=200)])
+
+
+def shade(colour: tuple[int, int, int], value: float) -> str:
+    red, green, blue = colour
+    return f"rgba({red}, {green}, {blue}, {max(0.0, min(1.0, float(value))):.2f})"
+
+
+def component_title(view: ComponentView, component: int) -> list:
+    colour = COMPONENT_COLOURS[component % len(COMPONENT_COLOURS)]
+    swatch = html.Span(style={"display": "inline-block", "width": "0.9em", "height": "0.9em", "marginRight": "0.4em",
+                              "backgroundColor": shade(colour, 1.0), "borderRadius": "2px"})
+    return [swatch, html.Strong(f"C{component + 1}"), html.Span(f"  {view.label(component)}", className="text-muted")]
+
+
+def example_rows(view: ComponentView, example_id: int) -> html.Table:
+    """One row per component: the example's words, each shaded by that component's activation."""
+    words = view.example(example_id)
+    rows = []
+    for component, column in enumerate(view.columns):
+        colour = COMPONENT_COLOURS[component % len(COMPONENT_COLOURS)]
+        spans = []
+        for word, value in zip(words["word"], words[column]):
+            spans += [html.Span(word, title=f"{value:.2f}", className="act-word",
+                                style={"backgroundColor": shade(colour, value), "padding": "1px 2px",
+                                       "borderRadius": "2px"}), " "]
+        rows.append(html.Tr([html.Td(component_title(view, component), className="text-nowrap pe-3 small"),
+                             html.Td(spans, style={"lineHeight": "1.9em"})], id=f"{SECTION.key}-row-{component}"))
+    return html.Table(html.Tbody(rows), className="table table-sm", id=SECTION.id("example-rows"))
+
+
+def top_word_cards(view: ComponentView) -> dbc.Row:
+    """Per component, the words among its strongest occurrences in the sample, with counts."""
+    cards = []
+    top = view.top_words
+    for component in range(view.factorisation.n_components):
+        rows = top[top["component"] == component].head(TOP_WORDS_SHOWN)
+        body = [html.Tr([html.Td(word), html.Td(int(count), className="text-end"),
+                         html.Td(int(occurrences), className="text-end text-muted"),
+                         html.Td(f"{mean:.2f}", className="text-end text-muted")])
+                for word, count, occurrences, mean in zip(rows["word"], rows["count"], rows["occurrences"],
+                                                          rows["mean"])]
+        table = dbc.Table([html.Thead(html.Tr([html.Th("word"), html.Th("count", className="text-end"),
+                                               html.Th("in sample", className="text-end"),
+                                               html.Th("mean", className="text-end")])), html.Tbody(body)],
+                          size="sm", className="mb-0 small")
+        cards.append(dbc.Col(dbc.Card([dbc.CardHeader(component_title(view, component), className="small"),
+                                       dbc.CardBody(table, className="p-1")], className="mb-3 act-component"),
+                             lg=3, md=4, sm=6))
+    return dbc.Row(cards, id=SECTION.id("top-words"))
+
+
+def results(cache, *, layers: tuple[int, ...], n_components: int, example_id: int | None) -> list:
+    sample = open_sample(cache)
+    view = components_for(cache, layers=layers, n_components=n_components)
+    factorisation = view.factorisation
+    span = f"layer {layers[0]}" if len(layers) == 1 else f"layers {layers[0]}–{layers[-1]}"
+    summary = html.P(
+        f"NMF of {span} ({len(layers) * sample.activations.shape[2]:,} neurons; fitted on the "
+        f"{len(factorisation.neurons):,} carrying {ENERGY_KEPT:.0%} of the activation and "
+        f"{factorisation.fitted_on:,} of {len(sample.positions):,} positions) into {n_components} components in "
+        f"{factorisation.seconds:.1f} s. Shade: the component's activation on the word (its largest over the "
+        "word's subwords) relative to its largest in the sample.", className="small", id=SECTION.id("summary"))
+    parts = [summary]
+    if example_id is not None:
+        parts += [html.H6(f"Example #{example_id}"), example_rows(view, example_id)]
+    parts += [html.H6(f"Top words per component (among its {TOP_OCCURRENCES} strongest word occurrences; "
+                      "'in sample': occurrences of the word in the sample)", className="mt-3"),
+              top_word_cards(view)]
+    return parts
+
+
+def update_view(context, layer_range, n_components, example_id, search):
+    """Callback body: render the results for the controls and keep them in the URL."""
+    try:
+        cache = context.cache(search)
+        sample = open_sample(cache)
+        first, last = sorted(int(v) for v in (layer_range or [0, sample.n_layers - 1]))
+        layers = parse_layers(f"{first}-{last}", sample.n_layers)
+        k = min(max(int(n_components or DEFAULT_COMPONENTS), MIN_COMPONENTS), MAX_COMPONENTS)
+        example = int(example_id) if example_id is not None and int(example_id) in sample.example_ids else None
+        children = results(cache, layers=layers, n_components=k, example_id=example)
+    except ExplainerError as error:
+        return [dbc.Alert(str(error), color="warning")], no_update
+    query = update_query(search, **{SECTION.param("layers"): format_layers(layers, sample.n_layers),
+                                    SECTION.param("k"): k, SECTION.param("example"): example})
+    return children, (no_update if parse_query(query) == parse_query(search) else query)
+
+
+def register(app, context):
+    @app.callback(Output(SECTION.id("results"), "children"), Output("url", "search", allow_duplicate=True),
+                  Input(SECTION.id("layers"), "value"), Input(SECTION.id("k"), "value"),
+                  Input(SECTION.id("example"), "value"), State("url", "search"), prevent_initial_call="initial_duplicate")
+    def on_controls(layer_range, n_components, example_id, search):
+        return update_view(context, layer_range, n_components, example_id, search)
+
+
+SECTION = Section(key="activations", label="Activations", layout=layout, register=register, param_prefix="act")
