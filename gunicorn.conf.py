@@ -9,6 +9,8 @@
 ``EXPLAINER_TORCH_THREADS``  torch/OpenMP threads per worker (default: cores // workers, at least 1)
 ``EXPLAINER_FORWARDED_ALLOW_IPS``  proxies trusted for X-Forwarded-* (default 127.0.0.1)
 ``EXPLAINER_CONTROL_SOCKET``  path of gunicorn's control socket (default: none)
+``EXPLAINER_WARM``       1 (default): each worker renders every tab of the default cache once at start,
+                         in a background thread, so the first visit to a tab is not a cold read; 0: off
 =======================  ====================================================================
 
 The app is imported in each worker, never in the master (``preload_app = False``): torch and the
@@ -82,6 +84,13 @@ def post_fork(server, worker):
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(TORCH_THREADS)
+
+
+def post_worker_init(worker):
+    """Render every tab once in a background thread, so no visitor waits for a cold read (EXPLAINER_WARM=0: off)."""
+    from explainer.app.warm import warm_in_background
+
+    warm_in_background(worker.wsgi, log_to=worker.log)
 
 
 def when_ready(server):

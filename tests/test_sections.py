@@ -303,6 +303,20 @@ class FakeCache:
 
     def __init__(self, **tables):
         self.__dict__.update(tables)
+        if "examples" in tables:
+            self.manifest = {"counts": {"examples": len(tables["examples"])}}
+
+    def table(self, name, columns=None):
+        frame = getattr(self, name)
+        return frame if columns is None else frame[list(columns)]
+
+    def example_rows(self, name, example_id, columns=None):
+        from explainer.analysis.examples import rows_of
+
+        return rows_of(self.table(name, columns), example_id)
+
+    def optional_table(self, file_name):
+        return None  # no precomputed views: the sections compute them, as on an older cache
 
 
 def synthetic_cache(n_words: int = 250_000, seed: int = 0):

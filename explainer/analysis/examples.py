@@ -34,14 +34,11 @@ def example_view(*, examples: pd.DataFrame, words: pd.DataFrame, subwords: pd.Da
     ``label_quality`` (label_quality.parquet, when the cache has it) adds the words' ``label_quality``
     and ``label_issue`` columns.
     """
-    if not 0 <= example_id < len(examples):
+    # The frames may be whole tables or only this example's rows (Cache.example_rows); both are sorted by id.
+    match = rows_of(examples, example_id)
+    if match.empty:
         return None
-    example = examples.iloc[example_id].to_dict()
-    if int(example["example_id"]) != example_id:  # tables are written in id order; stay honest if not
-        match = examples[examples["example_id"] == example_id]
-        if match.empty:
-            return None
-        example = match.iloc[0].to_dict()
+    example = match.iloc[0].to_dict()
     word_rows = rows_of(words, example_id).copy()
     sub = rows_of(subwords, example_id)
     sub = sub[sub["word_index"] >= 0]

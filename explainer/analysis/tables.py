@@ -49,6 +49,16 @@ def per_cache(cache, name: str, compute: Callable[[], object]):
         return store.setdefault(name, value)
 
 
+def precomputed(cache, file_name: str, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+    """The view the build wrote to ``file_name`` (build step ``views``), else ``compute()`` (older caches).
+
+    The file holds exactly what ``compute()`` returns, so the pages behave the same either way; it
+    spares each worker the whole words table the computation needs.
+    """
+    frame = cache.optional_table(file_name)
+    return compute() if frame is None else frame
+
+
 # --- labels ------------------------------------------------------------------------------------
 
 def entity_type(label: str | None) -> str | None:

@@ -154,8 +154,9 @@ def register_page_callbacks(app: dash.Dash, context: AppContext) -> None:
         try:
             cache = context.cache(state)
             scores = read_label_quality(cache)
-            view = example_view(examples=cache.examples, words=cache.words, subwords=cache.subwords,
-                                spans=cache.spans, span_errors=cache.span_errors, example_id=sample,
+            rows = {name: cache.example_rows(name, sample) for name in ("examples", "words", "subwords", "spans",
+                                                                         "span_errors")}
+            view = example_view(**rows, example_id=sample,
                                 label_quality=scores.words if scores else None)
         except Exception as error:  # noqa: BLE001 (a missing or unreadable file: say so in the modal)
             return True, "Cannot open the example", error_alert(error, cache_root=context.settings.cache)

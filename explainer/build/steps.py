@@ -19,6 +19,7 @@ from typing import Any
 # name -> "module:function"; run in this order. A step's check function (same module, ``check_options``)
 # is called before anything is loaded so a bad option fails fast with nothing written.
 STEPS: dict[str, str] = {
+    "views": "explainer.build.views:build_step",  # the app pages' aggregates (lazy reading, issue 10)
     "projection": "explainer.build.projection:build_step",
     "label_quality": "explainer.build.label_quality:build_step",
     "activations": "explainer.build.activations:build_step",

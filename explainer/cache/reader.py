@@ -1,7 +1,9 @@
 """Open a cache written by ``explainer build`` (read-only; what the app uses).
 
 Tables are read with pyarrow into pandas DataFrames on first use and kept (thread-safe: the app
-runs under gunicorn threads); arrays are memory-mapped. This module does not import torch.
+runs under gunicorn threads); arrays are memory-mapped. The rows of a few examples are read by row
+group (:meth:`Cache.example_rows`), so pages that show one example never load a whole table: a
+worker's memory grows with what its pages show, not with the cache. This module does not import torch.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +20,8 @@ from explainer.cache import schema
 from explainer.errors import ExplainerError
 
 _TABLE_NAMES = {name.removesuffix(".parquet"): name for name in schema.TABLES}
+# Decoded row groups kept per opened cache (least recently used dropped first), in bytes of Arrow data.
+ROW_GROUP_BUDGET = 64 * 2**20
 
 
 class Cache:
@@ -30,6 +35,7 @@ class Cache:
         self.manifest = manifest
         self._lock = threading.RLock()
         self._memo: dict[str, object] = {}
+        self._row_groups: OrderedDict[tuple[str, int], object] = OrderedDict()  # (file, index) -> pyarrow Table
         # A rebuild swaps in a new directory at the same path: the inode tells the two apart.
         self._identity = _directory_identity(self.path)
 
@@ -81,6 +87,90 @@ class Cache:
             return whole[list(columns)]
         self._check_current()
         return self._read_table(file_name, list(columns))
+
+    def example_rows(self, name: str, example_id: int, columns: list[str] | None = None):
+        """The rows of example ``example_id`` in table ``name``, read by row group.
+
+        Tables are sorted by ``example_id`` and written in row groups whose statistics give each
+        group's first and last id: only the groups holding this example are decoded, and the
+        decoded groups are kept (within ``ROW_GROUP_BUDGET``) for the next request. If the whole
+        table is already in memory, it is sliced instead.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The same columns and dtypes as :meth:`table`; empty when the example has no rows.
+        """
+        file_name = _TABLE_NAMES.get(name.removesuffix(".parquet"))
+        if file_name is None:
+            raise ValueError(f"unknown table {name!r}; expected one of {sorted(_TABLE_NAMES)}")
+        with self._lock:
+            whole = self._memo.get(file_name)
+        if whole is not None:
+            ids = whole["example_id"].to_numpy()
+            rows = whole.iloc[ids.searchsorted(example_id, "left"):ids.searchsorted(example_id, "right")]
+            return rows if columns is None else rows[list(columns)]
+        import pyarrow as pa
+
+        pieces = []
+        for index in self._groups_holding(file_name, int(example_id)):
+            group = self._row_group(file_name, index)
+            ids = group.column("example_id").to_numpy()
+            start, end = ids.searchsorted(example_id, "left"), ids.searchsorted(example_id, "right")
+            pieces.append(group.slice(start, end - start))
+        if not pieces:
+            pieces = [self._row_group(file_name, 0).slice(0, 0)]
+        table = pa.concat_tables(pieces) if len(pieces) > 1 else pieces[0]
+        if columns is not None:
+            table = table.select(list(columns))
+        return self._to_pandas(file_name, table)
+
+    def _groups_holding(self, file_name: str, example_id: int) -> list[int]:
+        """Row groups whose example_id range contains ``example_id`` (from the Parquet statistics)."""
+        bounds = self._memoised(f"{file_name}#bounds", lambda: self._row_group_bounds(file_name))
+        return [index for index, (low, high) in enumerate(bounds) if low <= example_id <= high]
+
+    def _row_group_bounds(self, file_name: str) -> list[tuple[float, float]]:
+        metadata = self._parquet_file(file_name).metadata
+        column = metadata.schema.to_arrow_schema().get_field_index("example_id")
+        bounds = []
+        for index in range(metadata.num_row_groups):
+            stats = metadata.row_group(index).column(column).statistics
+            # Without statistics a group may hold any id: it is read and searched.
+            bounds.append((stats.min, stats.max) if stats is not None and stats.has_min_max
+                          else (float("-inf"), float("inf")))
+        return bounds
+
+    def _row_group(self, file_name: str, index: int):
+        key = (file_name, index)
+        with self._lock:
+            group = self._row_groups.get(key)
+            if group is not None:
+                self._row_groups.move_to_end(key)
+                return group
+        self._check_current()
+        import pyarrow as pa
+
+        try:
+            group = self._parquet_file(file_name).read_row_group(index)
+        except (OSError, pa.ArrowInvalid) as error:
+            raise ExplainerError(f"cannot read {self.path / file_name} ({error}); rebuild it with: {self.command}") \
+                from None
+        with self._lock:
+            self._row_groups[key] = group
+            while len(self._row_groups) > 1 and sum(t.nbytes for t in self._row_groups.values()) > ROW_GROUP_BUDGET:
+                self._row_groups.popitem(last=False)
+        return group
+
+    def _parquet_file(self, file_name: str):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            return pq.ParquetFile(self.path / file_name, memory_map=True)
+        except (OSError, pa.ArrowInvalid) as error:
+            raise ExplainerError(f"cannot read {self.path / file_name} ({error}); rebuild it with: {self.command}") \
+                from None
 
     def optional_table(self, file_name: str):
         """An optional Parquet file of the cache (e.g. ``schema.LABEL_QUALITY``) as a memoised DataFrame,
@@ -140,7 +230,6 @@ class Cache:
             raise ExplainerError(f"cache {self.path} was rebuilt or removed after it was opened; open it again")
 
     def _read_table(self, file_name: str, columns: list[str] | None):
-        import pandas as pd
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -149,6 +238,13 @@ class Cache:
         except (OSError, pa.ArrowInvalid) as error:
             raise ExplainerError(f"cannot read {self.path / file_name} ({error}); rebuild it with: {self.command}") \
                 from None
+        return self._to_pandas(file_name, table)
+
+    @staticmethod
+    def _to_pandas(file_name: str, table):
+        import pandas as pd
+        import pyarrow as pa
+
         # Only span_errors has integer columns with nulls; keep them integers (pandas Int32), not floats.
         mapper = {pa.int32(): pd.Int32Dtype()}.get if file_name == schema.SPAN_ERRORS else None
         return table.to_pandas(types_mapper=mapper)

@@ -100,7 +100,8 @@ class CacheWriter:
         """Write a pyarrow Table as Parquet."""
         import pyarrow.parquet as pq
 
-        pq.write_table(table, self.tmp / name, compression="zstd")
+        # Row groups of ROW_GROUP_ROWS: the app reads one example's rows by row group, not the whole table.
+        pq.write_table(table, self.tmp / name, compression="zstd", row_group_size=schema.ROW_GROUP_ROWS)
 
     def write_json(self, name: str, payload: dict) -> None:
         path = self.tmp / name

@@ -15,7 +15,6 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, html, no_update
 
-from explainer.analysis.examples import rows_of
 from explainer.analysis.tables import IGN_LABEL, AlignedSubword, aligned_example
 from explainer.app.state import update_query
 
@@ -76,8 +75,8 @@ def aligned_table(columns: list[AlignedSubword]) -> html.Table:
 
 def example_card(cache, example_id: int, *, section_key: str) -> dbc.Card:
     """One example: a header with its scores and an inspect button, then its aligned rows."""
-    example = rows_of(cache.examples, example_id).iloc[0]
-    columns = aligned_example(rows_of(cache.words, example_id), rows_of(cache.subwords, example_id),
+    example = cache.example_rows("examples", example_id).iloc[0]
+    columns = aligned_example(cache.example_rows("words", example_id), cache.example_rows("subwords", example_id),
                               labels=cache.labels)
     header = html.Div([
         html.Strong(f"Example {example_id}", className="me-3"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dash import html
 
+from explainer.analysis.tables import per_cache
 from explainer.app.components.grid import column, grid_source, server_grid
 from explainer.app.sections.base import Section
 
@@ -12,7 +13,7 @@ COLUMNS = ["example_id", "text", "n_words", "total_loss", "f1", "n_errors", "n_w
 
 @grid_source("inspect")
 def inspect_rows(cache, state):
-    frame = cache.table("examples", columns=COLUMNS)
+    frame = per_cache(cache, "inspect-rows", lambda: cache.table("examples", columns=COLUMNS))
     text = state.get(SECTION.param("text"))
     if text:  # a filter carried in the URL (e.g. from Loss by token), on top of the grid's own
         frame = frame[frame["text"].str.contains(text, case=False, regex=False)]

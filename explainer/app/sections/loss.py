@@ -9,10 +9,11 @@ from __future__ import annotations
 import dash_ag_grid as dag
 from dash import Input, Output, State, html, no_update
 
-from explainer.analysis.tables import loss_by, per_cache
+from explainer.analysis.tables import loss_by, per_cache, precomputed
 from explainer.app.components.grid import column, grid_id, grid_source, server_grid
 from explainer.app.sections.base import Section
 from explainer.app.state import update_query
+from explainer.cache import schema
 
 WORD_GRID = "loss-words"
 WORD_ROW_PREFIX = "word:"  # not a number, so the grid's default click (open an example) ignores these rows
@@ -21,7 +22,7 @@ WORD_ROW_PREFIX = "word:"  # not a number, so the grid's default click (open an 
 def word_table(cache):
     """Loss per word string, with a row id naming the word (memoised per cache)."""
     def compute():
-        table = loss_by(cache.words, key="word")
+        table = precomputed(cache, schema.LOSS_BY_WORD, lambda: loss_by(cache.words, key="word"))
         table["row_id"] = WORD_ROW_PREFIX + table["word"].astype("str")
         return table
     return per_cache(cache, "loss-by-word", compute)
@@ -29,7 +30,8 @@ def word_table(cache):
 
 def label_table(cache):
     """Loss per gold label (memoised per cache)."""
-    return per_cache(cache, "loss-by-gold", lambda: loss_by(cache.words, key="gold"))
+    return per_cache(cache, "loss-by-gold",
+                     lambda: precomputed(cache, schema.LOSS_BY_LABEL, lambda: loss_by(cache.words, key="gold")))
 
 
 @grid_source(WORD_GRID)

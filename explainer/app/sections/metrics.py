@@ -11,6 +11,7 @@ import numpy as np
 from dash import Input, Output, State, dcc, html, no_update
 
 from explainer.analysis.metrics import normalise_confusion
+from explainer.analysis.tables import per_cache
 from explainer.app.sections.base import Section
 from explainer.app.state import parse_query, update_query
 from explainer.figures.metrics import confusion_figure, error_category_figure
@@ -24,11 +25,21 @@ def report_rows(report: dict) -> list[dict]:
             for key in types + averages]
 
 
-def confusion_view(cache, *, normalise: bool, zero_diagonal: bool):
-    confusion = cache.metrics["confusion"]
-    counts = np.asarray(confusion["counts"], dtype=float)
-    matrix = normalise_confusion(counts, normalise=normalise, zero_diagonal=zero_diagonal)
-    return confusion_figure(matrix, confusion["labels"], normalised=normalise, counts=counts)
+def confusion_view(cache, *, normalise: bool, zero_diagonal: bool) -> dict:
+    """The confusion figure as a plain dict, built once per cache and toggle state: building a plotly
+    Figure and serialising it costs ~50 ms a time, a dict is sent as it is."""
+    def build():
+        confusion = cache.metrics["confusion"]
+        counts = np.asarray(confusion["counts"], dtype=float)
+        matrix = normalise_confusion(counts, normalise=normalise, zero_diagonal=zero_diagonal)
+        return confusion_figure(matrix, confusion["labels"], normalised=normalise, counts=counts).to_plotly_json()
+    return per_cache(cache, f"metrics-confusion-{int(normalise)}-{int(zero_diagonal)}", build)
+
+
+def errors_view(cache) -> dict:
+    """The span error figure as a plain dict, built once per cache."""
+    return per_cache(cache, "metrics-errors", lambda: error_category_figure(cache.metrics["error_counts"])
+                     .to_plotly_json())
 
 
 def layout(cache, state):
@@ -49,7 +60,7 @@ def layout(cache, state):
         dbc.Col([html.H5("Entities (seqeval, conlleval mode)"), report,
                  html.H5("Span errors by type", className="mt-4"),
                  html.P("Click a bar to list those spans.", className="text-muted small"),
-                 dcc.Graph(id=SECTION.id("errors"), figure=error_category_figure(cache.metrics["error_counts"]),
+                 dcc.Graph(id=SECTION.id("errors"), figure=errors_view(cache),
                            config={"displaylogo": False})], lg=5),
         dbc.Col([html.H5("Word-level confusion (gold × predicted)"), controls,
                  html.P("Click a cell to list those words.", className="text-muted small"),

@@ -14,10 +14,11 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html, no_update
 
 from explainer.analysis.tables import (entity_type, filter_span_errors, filter_word_errors, misclassified_spans,
-                                       misclassified_words, per_cache)
+                                       misclassified_words, per_cache, precomputed)
 from explainer.app.components.grid import column, grid_source, server_grid
 from explainer.app.sections.base import Section
 from explainer.app.state import build_query, parse_query, update_query
+from explainer.cache import schema
 from explainer.cache.schema import CORRECT, ERROR_CATEGORIES
 from explainer.errors import ExplainerError
 
@@ -41,12 +42,14 @@ def view_state(state: dict) -> dict:
 
 def word_errors(cache):
     """Every misclassified word with its context, built once per cache."""
-    return per_cache(cache, "misclassified-words", lambda: misclassified_words(cache.words))
+    return per_cache(cache, "misclassified-words",
+                     lambda: precomputed(cache, schema.MISCLASSIFIED_WORDS, lambda: misclassified_words(cache.words)))
 
 
 def span_errors(cache):
     """Every span error with its texts, built once per cache."""
-    return per_cache(cache, "misclassified-spans", lambda: misclassified_spans(cache.span_errors, cache.words))
+    return per_cache(cache, "misclassified-spans", lambda: precomputed(
+        cache, schema.MISCLASSIFIED_SPANS, lambda: misclassified_spans(cache.span_errors, cache.words)))
 
 
 @grid_source(GRIDS["word"])

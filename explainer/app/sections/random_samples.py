@@ -12,7 +12,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, html, no_update
 
-from explainer.analysis.tables import random_draw
+from explainer.analysis.tables import per_cache, random_draw
 from explainer.app.components.aligned import example_cards, register_open_buttons
 from explainer.app.sections.base import Section
 from explainer.app.state import int_param, parse_query, update_query
@@ -32,8 +32,10 @@ def view_state(state: dict) -> tuple[int, int]:
 
 def draw_view(cache, *, seed: int, size: int) -> tuple[list, str]:
     """(cards, summary) of the draw made with ``seed``."""
-    ids = random_draw(cache.examples["example_id"].to_numpy(), seed=seed, size=size)
-    summary = f"{len(ids)} of {len(cache.examples):,} examples, seed {seed}"
+    every = per_cache(cache, "example-ids", lambda: cache.table("examples", columns=["example_id"])["example_id"]
+                      .to_numpy())
+    ids = random_draw(every, seed=seed, size=size)
+    summary = f"{len(ids)} of {len(every):,} examples, seed {seed}"
     return example_cards(cache, ids, section_key=SECTION.key), summary
 
 

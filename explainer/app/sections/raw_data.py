@@ -9,7 +9,6 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, html, no_update
 
-from explainer.analysis.examples import rows_of
 from explainer.analysis.tables import model_inputs, raw_example
 from explainer.app.sections.base import Section
 from explainer.app.state import int_param, parse_query, update_query
@@ -25,12 +24,12 @@ def chosen_id(state: dict) -> int:
 
 def raw_view(cache, example_id) -> list:
     """The content for ``example_id``: summary, the model's input lists, one row per subword."""
-    n_examples = len(cache.examples)
+    n_examples = int(cache.manifest["counts"]["examples"])
     if example_id is None or not 0 <= int(example_id) < n_examples:
         return [dbc.Alert(f"No example {example_id}: ids go from 0 to {n_examples - 1}.", color="warning")]
     example_id = int(example_id)
-    example = rows_of(cache.examples, example_id).iloc[0]
-    raw = raw_example(rows_of(cache.subwords, example_id), labels=cache.labels)
+    example = cache.example_rows("examples", example_id).iloc[0]
+    raw = raw_example(cache.example_rows("subwords", example_id), labels=cache.labels)
     words = list(example["words"])
     inputs = model_inputs(raw)
     summary = html.Div([
@@ -61,7 +60,7 @@ def _subword_row(row, words: list[str], word_id: int | None) -> html.Tr:
 def layout(cache, state):
     example_id = chosen_id(state)
     picker = dbc.InputGroup([dbc.InputGroupText("example id"),
-                             dbc.Input(id=SECTION.id("id"), type="number", min=0, max=max(len(cache.examples) - 1, 0),
+                             dbc.Input(id=SECTION.id("id"), type="number", min=0, max=max(int(cache.manifest["counts"]["examples"]) - 1, 0),
                                        step=1, value=example_id, debounce=True)],
                             size="sm", style={"width": "220px"}, className="mb-2")
     return html.Div([

@@ -29,7 +29,9 @@ def view_state(state: dict) -> tuple[str, int]:
 
 def ordered_ids(cache, order: str):
     """Example ids in ``order``, sorted once per cache."""
-    return per_cache(cache, f"samples-order-{order}", lambda: order_examples(cache.examples, order=order))
+    return per_cache(cache, f"samples-order-{order}",
+                     lambda: order_examples(cache.table("examples", columns=["example_id", "total_loss", "f1"]),
+                                            order=order))
 
 
 def page_view(cache, *, order: str, page: int) -> tuple[list, int, int, str]:

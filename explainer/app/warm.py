@@ -1,0 +1,77 @@
+"""Warm a worker before its first visitor: open the default cache and render every tab once.
+
+Without this, the first visit to each tab in each gunicorn worker pays for reading that tab's tables
+(seconds on a large cache) while the visitor waits. ``gunicorn.conf.py`` calls :func:`warm_in_background`
+once the worker has loaded the app; a daemon thread renders each section's default view, which fills
+the per-process memo (``explainer.analysis.tables.per_cache``) with exactly what the pages read later,
+so warming holds no more memory than a visitor clicking through every tab would. Set
+``EXPLAINER_WARM=0`` to turn it off.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+
+log = logging.getLogger(__name__)
+
+# Sections whose default view needs no warming or must not be warmed (probing loads a model).
+SKIP = frozenset({"probing", "debug"})
+
+
+def warm_context(context, *, log_to=log) -> dict[str, float]:
+    """Render each section's default view of the default cache; return seconds per section.
+
+    A section that fails is logged and skipped: warming must never take a worker down.
+    """
+    seconds: dict[str, float] = {}
+    try:
+        key = context.registry.default_key()
+        cache = context.registry.get(key) if key else None
+    except Exception as error:  # noqa: BLE001 (no cache yet: nothing to warm)
+        log_to.info("explainer: nothing to warm (%s)", error)
+        return seconds
+    if cache is None:
+        return seconds
+    for section in context.sections:
+        if section.key in SKIP:
+            continue
+        started = time.perf_counter()
+        try:
+            section.layout(cache, {})
+        except Exception as error:  # noqa: BLE001
+            log_to.warning("explainer: warming %s failed: %s", section.key, error)
+        seconds[section.key] = time.perf_counter() - started
+    # The rows behind each server-side grid (e.g. the span level of Misclassified, not shown by default).
+    from explainer.app.components import grid
+
+    started = time.perf_counter()
+    for name in grid.source_names():
+        try:
+            grid.source(name)(cache, {})
+        except Exception as error:  # noqa: BLE001
+            log_to.warning("explainer: warming grid %s failed: %s", name, error)
+    seconds["grids"] = time.perf_counter() - started
+    return seconds
+
+
+def warm_in_background(flask_app, *, log_to=log) -> threading.Thread | None:
+    """Start :func:`warm_context` in a daemon thread for the app's context (None when disabled)."""
+    if os.environ.get("EXPLAINER_WARM", "1").strip() in ("0", "false", "no", "off"):
+        return None
+    context = getattr(flask_app, "config", {}).get("EXPLAINER_CONTEXT")  # None if the app failed to load
+    if context is None:
+        return None
+
+    def run():
+        started = time.perf_counter()
+        seconds = warm_context(context, log_to=log_to)
+        if seconds:
+            log_to.info("explainer: worker %d warmed in %.1f s (%s)", os.getpid(), time.perf_counter() - started,
+                        ", ".join(f"{key} {value:.1f}" for key, value in seconds.items()))
+
+    thread = threading.Thread(target=run, name="explainer-warm", daemon=True)
+    thread.start()
+    return thread

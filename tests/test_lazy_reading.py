@@ -1,0 +1,91 @@
+"""Lazy reading (issue 10): rows of one example by row group, precomputed views, warming a worker."""
+
+from __future__ import annotations
+
+import shutil
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from explainer.analysis.examples import rows_of
+from explainer.cache import schema
+from explainer.cache.reader import open_cache
+
+TABLES = ("examples", "words", "subwords", "spans", "span_errors")
+
+
+@pytest.fixture(scope="module")
+def small_row_groups(tiny_cache, tmp_path_factory):
+    """A copy of the tiny cache whose tables have row groups of 7 rows (an example spans several)."""
+    copy = tmp_path_factory.mktemp("row-groups") / "tiny"
+    shutil.copytree(tiny_cache, copy)
+    for name in TABLES:
+        path = copy / f"{name}.parquet"
+        pq.write_table(pq.read_table(path), path, row_group_size=7)
+    assert pq.ParquetFile(copy / "words.parquet").metadata.num_row_groups > 10
+    return copy
+
+
+def test_example_rows_equal_the_rows_of_the_whole_table(small_row_groups):
+    lazy, whole = open_cache(small_row_groups), open_cache(small_row_groups)
+    n_examples = whole.manifest["counts"]["examples"]
+    for name in TABLES:
+        table = whole.table(name)
+        for example_id in (0, 1, n_examples // 2, n_examples - 1, n_examples + 5, -1):
+            rows = lazy.example_rows(name, example_id)
+            expected = rows_of(table, example_id)
+            pd.testing.assert_frame_equal(rows.reset_index(drop=True), expected.reset_index(drop=True))
+        pd.testing.assert_frame_equal(lazy.example_rows(name, 3, ["example_id"]).reset_index(drop=True),
+                                      rows_of(table, 3)[["example_id"]].reset_index(drop=True))
+    assert "words.parquet" not in lazy._memo  # nothing read a whole table
+
+
+def test_decoded_row_groups_stay_within_the_budget(small_row_groups, monkeypatch):
+    from explainer.cache import reader
+
+    cache = open_cache(small_row_groups)
+    monkeypatch.setattr(reader, "ROW_GROUP_BUDGET", 1)  # keeps only the group just read
+    for example_id in range(10):
+        cache.example_rows("subwords", example_id)
+    assert len(cache._row_groups) == 1
+
+
+def test_the_build_writes_the_views_the_pages_would_compute(tiny_cache):
+    from explainer.build.views import compute_views
+
+    cache = open_cache(tiny_cache)
+    assert set(cache.manifest["analyses"]["views"]) == {name.removesuffix(".parquet") for name in schema.VIEW_TABLES}
+    for name, frame in compute_views(cache.words, cache.span_errors).items():
+        pd.testing.assert_frame_equal(cache.optional_table(name), frame)
+    assert pq.ParquetFile(tiny_cache / "words.parquet").metadata.row_group(0).num_rows <= schema.ROW_GROUP_ROWS
+
+
+def test_sections_compute_the_views_of_a_cache_built_without_them(tiny_cache, tmp_path):
+    from explainer.app.sections import loss, misclassified
+
+    older = tmp_path / "older"
+    shutil.copytree(tiny_cache, older)
+    for name in schema.VIEW_TABLES:
+        (older / name).unlink()
+    stored, computed = open_cache(tiny_cache), open_cache(older)
+    pd.testing.assert_frame_equal(misclassified.word_errors(computed), misclassified.word_errors(stored))
+    pd.testing.assert_frame_equal(misclassified.span_errors(computed), misclassified.span_errors(stored))
+    pd.testing.assert_frame_equal(loss.word_table(computed), loss.word_table(stored))
+    assert "words.parquet" in computed._memo and "words.parquet" not in stored._memo
+
+
+def test_warming_renders_every_tab_once(tiny_cache, monkeypatch):
+    from explainer.analysis import tables
+    from explainer.app.factory import create_app
+    from explainer.app.settings import Settings
+    from explainer.app.warm import warm_context, warm_in_background
+
+    app = create_app(Settings(cache=tiny_cache.parent))
+    context = app.server.config["EXPLAINER_CONTEXT"]
+    seconds = warm_context(context)
+    assert {"metrics", "misclassified", "loss", "samples"} <= set(seconds) and "probing" not in seconds
+    memo = tables._MEMO[context.registry.get(None)]
+    assert {"misclassified-words", "misclassified-spans", "loss-by-word", "inspect-rows"} <= set(memo)
+    monkeypatch.setenv("EXPLAINER_WARM", "0")
+    assert warm_in_background(app.server) is None
