@@ -13,6 +13,17 @@ One cache directory per (model, dataset, split)::
     hidden.npy           float16 [n_subwords, hidden_size] last hidden state
 
 Arrays are opened with ``np.load(path, mmap_mode="r", allow_pickle=False)``. Nothing is pickled.
+Tables are written in row groups of ROW_GROUP_ROWS rows, sorted by example_id, so the app reads one
+example's rows by row group (lazy reading) instead of loading whole tables into every worker.
+
+Precomputed views (build step ``views``; optional, the app computes them when absent)::
+
+    misclassified_words.parquet   the Misclassified word grid: words with gold != predicted, with context
+                                  (example_id, word_index, word, gold, pred, prob_pred, prob_gold, loss, context)
+    misclassified_spans.parquet   the Misclassified span grid: span errors but correct, with gold_text and
+                                  pred_text, word_index (first word) and the span_errors columns
+    loss_by_word.parquet          Loss by token: word, count, mean_loss, median_loss, total_loss, errors
+    loss_by_label.parquet         Loss by label: gold, count, mean_loss, median_loss, total_loss, errors
 
 Feed-forward activations (build step ``activations``, ``--activations-sample N``, 0 = none; the
 Activations tab says how to add them when absent; explainer/build/activations.py)::
@@ -92,6 +103,16 @@ HIDDEN = "hidden.npy"
 
 TABLES = (EXAMPLES, WORDS, SUBWORDS, SPANS, SPAN_ERRORS)
 ARRAYS = (PROBS, HIDDEN)
+# Rows per Parquet row group: small enough that one example's rows are read without the whole table.
+ROW_GROUP_ROWS = 16_384
+
+# Aggregates the app's pages read instead of computing them from the whole tables (build step "views",
+# explainer/build/views.py); a cache without them still works, the app computes them on first use.
+MISCLASSIFIED_WORDS = "misclassified_words.parquet"
+MISCLASSIFIED_SPANS = "misclassified_spans.parquet"
+LOSS_BY_WORD = "loss_by_word.parquet"
+LOSS_BY_LABEL = "loss_by_label.parquet"
+VIEW_TABLES = (MISCLASSIFIED_WORDS, MISCLASSIFIED_SPANS, LOSS_BY_WORD, LOSS_BY_LABEL)
 
 # Optional files (see the docstring); their absence means the build option was off or older.
 LABEL_QUALITY = "label_quality.parquet"
