@@ -72,6 +72,9 @@ def test_navigation_writes_the_view_to_the_url(context, cache):
                                                                    trigger="review-next")
     assert parse_query(new_search)["rev_ex"] == str(int(by_f1[1])) and draft["example_id"] == int(by_f1[1])
     assert "example 2 of" in progress and note is None
+    # Before the URL names an example, Next goes from the one shown (the first of the queue).
+    assert review.on_navigate(context, ("f1", None, None, "all"), SEARCH, trigger="review-next",
+                              shown=int(by_f1[0]))[2]["example_id"] == int(by_f1[1])
     # Controls echoing the URL change nothing.
     assert review.on_navigate(context, ("f1", None, None, "all"), new_search, trigger=None)[0] is review.no_update
     new_search, *_ = review.on_navigate(context, ("loss", "PER", "missed", "todo"), new_search, trigger="review-order")

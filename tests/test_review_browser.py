@@ -2,18 +2,45 @@
 
 from __future__ import annotations
 
-import base64
+import time
+from pathlib import Path
 
 import pytest
+from selenium.common.exceptions import ElementClickInterceptedException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from explainer.app.factory import create_app
-from explainer.app.sections import review
 from explainer.app.settings import Settings
 from explainer.review.corrections import corrections_path, read_decisions
 
 pytestmark = pytest.mark.browser
+
+
+def downloaded(directory, *, timeout: float = 15.0) -> Path:
+    """The file the browser downloaded into ``directory`` (waits for it to be complete)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        files = [path for path in Path(directory).iterdir() if not path.name.endswith(".crdownload")]
+        if files:
+            return files[0]
+        time.sleep(0.2)
+    raise AssertionError(f"nothing was downloaded into {directory}")
+
+
+def click_when_free(dash_duo, selector: str, *, timeout: float = 10.0) -> None:
+    """Click ``selector`` once no loading overlay covers it (the tab shows one while a callback runs)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        element = dash_duo.find_element(selector)
+        dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
+        try:
+            element.click()
+            return
+        except ElementClickInterceptedException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def test_edit_a_span_save_with_a_key_and_see_it_in_the_export(dash_duo, tiny_cache, tiny_dataset, tmp_path):
@@ -32,10 +59,7 @@ def test_edit_a_span_save_with_a_key_and_see_it_in_the_export(dash_duo, tiny_cac
     new_type = "MISC" if first_tag[2:] != "MISC" else "PER"  # a type the words do not have yet
     Select(dash_duo.find_element("#review-new-type")).select_by_value(new_type)
     dash_duo.find_element("#review-add").click()
-    try:
-        dash_duo.wait_for_contains_text("#review-state", "unsaved changes", timeout=10)
-    except Exception:
-        raise AssertionError(dash_duo.find_element("#review-root").text)
+    dash_duo.wait_for_contains_text("#review-state", "unsaved changes", timeout=10)
     dash_duo.find_element("body").send_keys("s")  # the keyboard shortcut for Save
     dash_duo.wait_for_contains_text("#review-state", "reviewed: edited", timeout=10)
     dash_duo.wait_for_contains_text("#review-progress", "1 of", timeout=10)
@@ -44,13 +68,15 @@ def test_edit_a_span_save_with_a_key_and_see_it_in_the_export(dash_duo, tiny_cac
     assert decision["example_id"] == example_id and decision["words"] == words
     assert decision["corrected"][:2] == [f"B-{new_type}", f"I-{new_type}"]
 
-    dash_duo.find_element("#review-dl-conll").click()
-    dash_duo.wait_for_contains_text("#review-export-note", "1 examples corrected", timeout=15)
-    context = app.server.config["EXPLAINER_CONTEXT"]
-    data, _ = review.download(context, "conll", "?tab=review")
-    merged = base64.b64decode(data["content"]).decode("utf-8").split("\n")
+    click_when_free(dash_duo, "#review-dl-conll")
+    dash_duo.wait_for_contains_text("#review-export-note", "1 example corrected", timeout=15)
+    merged = downloaded(dash_duo.download_path).read_text(encoding="utf-8").split("\n")
     original = tiny_dataset.read_text(encoding="utf-8").split("\n")
+    assert len(merged) == len(original)
     changed = [(old, new) for old, new in zip(original, merged) if old != new]
     assert [new.split() for _, new in changed][:2] == [[words[0], f"B-{new_type}"], [words[1], f"I-{new_type}"]]
+    assert all(old.split()[0] == new.split()[0] for old, new in changed)  # only tags changed
+    dash_duo.find_element("body").send_keys("n")  # the keyboard shortcut for Next
+    WebDriverWait(dash_duo.driver, 10).until(lambda driver: driver.find_element(By.ID, "review-title").text != title)
     errors = [entry for entry in dash_duo.get_logs() if entry.get("level") == "SEVERE"]
     assert errors == []

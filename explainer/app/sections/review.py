@@ -398,10 +398,15 @@ def layout(cache, state):
 # --- callbacks ---------------------------------------------------------------------------------------------------
 
 
-def on_navigate(context, values: tuple, search: str | None, *, trigger: str | None, headers=None):
-    """Callback body for the controls and Previous/Next: new URL, panel, draft, progress and note."""
+def on_navigate(context, values: tuple, search: str | None, *, trigger: str | None, shown: int | None = None):
+    """Callback body for the controls and Previous/Next: new URL, panel, draft, progress and note.
+
+    ``shown`` is the example on screen (the URL may not name it yet: the first of the queue is shown then).
+    """
     order, entity, category, status = values
     current = view_state(parse_query(search))
+    if current.example is None and shown is not None:
+        current = View(current.order, current.entity, current.category, current.status, shown)
     step = {SECTION.id("next"): 1, SECTION.id("prev"): -1}.get(trigger, 0)
     wanted = View(order if order in ORDERS else "f1", entity or None, category or None,
                   status if status in ("all", "todo", "done") else "all",
@@ -473,6 +478,10 @@ def on_edit(context, draft: dict | None, entity: str | None, search: str | None,
     return new, message, progress_text(cache, queue, latest, new["example_id"])
 
 
+def plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
 def download(context, which: str, search: str | None) -> tuple[dict | None, str]:
     """Callback body for the downloads: (dcc.Download data, a note on how the file was made)."""
     from explainer.review.export import apply_corrections, change_summary, conll_text, prodigy_jsonl
@@ -491,7 +500,7 @@ def download(context, which: str, search: str | None) -> tuple[dict | None, str]
     if which == "summary":
         summary = change_summary(latest, n_examples=len(cache.examples))
         return dict(content=json.dumps(summary, ensure_ascii=False, indent=2), filename=f"{name}.changes.json"), \
-            f"{summary['corrected']} examples corrected, {summary['reviewed']} reviewed"
+            f"{plural(summary['corrected'], 'example')} corrected, {summary['reviewed']} reviewed"
     source = source_of_manifest(cache.manifest)
     wanted_forms = ("conll",) if which == "conll" else ("jsonl", "prodigy")
     reason = None
@@ -502,8 +511,8 @@ def download(context, which: str, search: str | None) -> tuple[dict | None, str]
                                        tokens_column=source.tokens_column, tags_column=source.tags_column,
                                        label_map=source.label_map)
             suffix = Path(source.spec).suffix or (".conll" if which == "conll" else ".jsonl")
-            note = (f"merged into {Path(source.spec).name}: {report.corrected} examples corrected, the others "
-                    "byte-for-byte as in the original")
+            note = (f"merged into {Path(source.spec).name}: {plural(report.corrected, 'example')} corrected, "
+                    "the others byte-for-byte as in the original")
             return dcc.send_bytes(data, f"{Path(source.spec).stem}.corrected{suffix}"), note
         reason = f"the dataset is not a {which.upper()} file"
     except ExplainerError as error:
@@ -512,7 +521,7 @@ def download(context, which: str, search: str | None) -> tuple[dict | None, str]
     text = conll_text(items) if which == "conll" else prodigy_jsonl(items)
     extension = "conll" if which == "conll" else "jsonl"
     note = (f"written from the cache's examples in the model's labels ({reason}); "
-            f"{sum(item.corrected for item in items)} examples corrected")
+            f"{plural(sum(item.corrected for item in items), 'example')} corrected")
     return dict(content=text, filename=f"{name}.corrected.{extension}"), note
 
 
@@ -525,10 +534,12 @@ def register(app, context):
                   Output(SECTION.id("draft"), "data"), Output(SECTION.id("progress"), "children"),
                   Output(SECTION.id("note"), "children"),
                   *controls, Input(SECTION.id("prev"), "n_clicks"), Input(SECTION.id("next"), "n_clicks"),
-                  State("url", "search"), prevent_initial_call=True)
-    def navigate_queue(order, entity, category, status, _prev, _next, search):
+                  State("url", "search"), State(SECTION.id("draft"), "data"), prevent_initial_call=True)
+    def navigate_queue(order, entity, category, status, _prev, _next, search, draft):
         trigger = dash.ctx.triggered_id if len(dash.ctx.triggered) == 1 else None
-        return on_navigate(context, (order, entity, category, status), search, trigger=trigger)
+        shown = draft.get("example_id") if isinstance(draft, dict) else None
+        return on_navigate(context, (order, entity, category, status), search, trigger=trigger,
+                           shown=shown if isinstance(shown, int) else None)
 
     @app.callback(Output(SECTION.id("draft"), "data", allow_duplicate=True),
                   Output(SECTION.id("message"), "children"),
