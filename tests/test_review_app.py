@@ -147,3 +147,22 @@ def test_downloads_merge_into_the_original_conll(context, cache, tiny_dataset, t
     assert "model's labels" in note
     corrections, _ = review.download(context, "corrections", SEARCH)
     assert base64.b64decode(corrections["content"]).count(b"\n") == 1
+
+
+def test_label_quality_order_uses_the_example_scores(tiny_cache, tmp_path):
+    import shutil
+
+    import numpy as np
+    import pandas as pd
+
+    copy = tmp_path / "caches" / "tiny"
+    shutil.copytree(tiny_cache, copy)
+    n = len(open_cache(copy).examples)
+    scores = np.random.default_rng(0).random(n).astype(np.float32)
+    pd.DataFrame({"example_id": np.arange(n), "label_quality": scores}).to_parquet(
+        copy / "example_label_quality.parquet")
+    cache = open_cache(copy)
+    view, queue, draft = review.navigate(cache, review.View(order="quality"), {})
+    assert queue.note is None and list(queue.ids) == list(np.argsort(scores, kind="stable"))
+    assert draft["example_id"] == int(np.argmin(scores))
+    assert "label quality" in str(review.example_panel(cache, draft))
