@@ -21,12 +21,25 @@ log = logging.getLogger(__name__)
 SKIP = frozenset({"probing", "debug"})
 
 
-def warm_context(context, *, log_to=log) -> dict[str, float]:
+def heap_mb() -> float:
+    """This process's anonymous resident memory (its heap, not memory-mapped files) in MB; 0 off Linux."""
+    try:
+        for line in open("/proc/self/status", encoding="ascii"):
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def warm_context(context, *, log_to=log, grown: dict | None = None) -> dict[str, float]:
     """Render each section's default view of the default cache; return seconds per section.
 
-    A section that fails is logged and skipped: warming must never take a worker down.
+    ``grown``, if given, receives the heap growth (MB) per section. A section that fails is logged
+    and skipped: warming must never take a worker down.
     """
     seconds: dict[str, float] = {}
+    grown = {} if grown is None else grown
     try:
         key = context.registry.default_key()
         cache = context.registry.get(key) if key else None
@@ -38,22 +51,22 @@ def warm_context(context, *, log_to=log) -> dict[str, float]:
     for section in context.sections:
         if section.key in SKIP:
             continue
-        started = time.perf_counter()
+        started, before = time.perf_counter(), heap_mb()
         try:
             section.layout(cache, {})
         except Exception as error:  # noqa: BLE001
             log_to.warning("explainer: warming %s failed: %s", section.key, error)
-        seconds[section.key] = time.perf_counter() - started
+        seconds[section.key], grown[section.key] = time.perf_counter() - started, heap_mb() - before
     # The rows behind each server-side grid (e.g. the span level of Misclassified, not shown by default).
     from explainer.app.components import grid
 
-    started = time.perf_counter()
+    started, before = time.perf_counter(), heap_mb()
     for name in grid.source_names():
         try:
             grid.source(name)(cache, {})
         except Exception as error:  # noqa: BLE001
             log_to.warning("explainer: warming grid %s failed: %s", name, error)
-    seconds["grids"] = time.perf_counter() - started
+    seconds["grids"], grown["grids"] = time.perf_counter() - started, heap_mb() - before
     return seconds
 
 
@@ -66,11 +79,12 @@ def warm_in_background(flask_app, *, log_to=log) -> threading.Thread | None:
         return None
 
     def run():
-        started = time.perf_counter()
-        seconds = warm_context(context, log_to=log_to)
+        started, grown = time.perf_counter(), {}
+        seconds = warm_context(context, log_to=log_to, grown=grown)
         if seconds:
-            log_to.info("explainer: worker %d warmed in %.1f s (%s)", os.getpid(), time.perf_counter() - started,
-                        ", ".join(f"{key} {value:.1f}" for key, value in seconds.items()))
+            log_to.info("explainer: worker %d warmed in %.1f s, heap %.0f MB (%s)", os.getpid(),
+                        time.perf_counter() - started, heap_mb(),
+                        ", ".join(f"{key} {value:.1f} s +{grown[key]:.0f} MB" for key, value in seconds.items()))
 
     thread = threading.Thread(target=run, name="explainer-warm", daemon=True)
     thread.start()
