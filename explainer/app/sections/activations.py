@@ -176,7 +176,8 @@ def example_rows(view: ComponentView, example_id: int) -> html.Table:
             spans += [html.Span(word, title=f"{value:.2f}", className="act-word",
                                 style={"backgroundColor": shade(colour, value), "padding": "1px 2px",
                                        "borderRadius": "2px"}), " "]
-        rows.append(html.Tr([html.Td(component_title(view, component), className="text-nowrap pe-3 small"),
+        rows.append(html.Tr([html.Td(component_title(view, component), className="text-nowrap pe-3 small",
+                                     style={"maxWidth": "280px", "overflow": "hidden", "textOverflow": "ellipsis"}),
                              html.Td(spans, style={"lineHeight": "1.9em"})], id=f"{SECTION.key}-row-{component}"))
     return html.Table(html.Tbody(rows), className="table table-sm", id=SECTION.id("example-rows"))
 
@@ -187,7 +188,7 @@ def top_word_cards(view: ComponentView) -> dbc.Row:
     top = view.top_words
     for component in range(view.factorisation.n_components):
         rows = top[top["component"] == component].head(TOP_WORDS_SHOWN)
-        body = [html.Tr([html.Td(word), html.Td(int(count), className="text-end"),
+        body = [html.Tr([html.Td(word, style={"wordBreak": "break-all"}), html.Td(int(count), className="text-end"),
                          html.Td(int(occurrences), className="text-end text-muted"),
                          html.Td(f"{mean:.2f}", className="text-end text-muted")])
                 for word, count, occurrences, mean in zip(rows["word"], rows["count"], rows["occurrences"],
@@ -196,7 +197,8 @@ def top_word_cards(view: ComponentView) -> dbc.Row:
                                                html.Th("in sample", className="text-end"),
                                                html.Th("mean", className="text-end")])), html.Tbody(body)],
                           size="sm", className="mb-0 small")
-        cards.append(dbc.Col(dbc.Card([dbc.CardHeader(component_title(view, component), className="small"),
+        header = dbc.CardHeader(component_title(view, component), className="small text-truncate")
+        cards.append(dbc.Col(dbc.Card([header,
                                        dbc.CardBody(table, className="p-1")], className="mb-3 act-component"),
                              lg=3, md=4, sm=6))
     return dbc.Row(cards, id=SECTION.id("top-words"))
@@ -215,7 +217,9 @@ def results(cache, *, layers: tuple[int, ...], n_components: int, example_id: in
         "word's subwords) relative to its largest in the sample.", className="small", id=SECTION.id("summary"))
     parts = [summary]
     if example_id is not None:
-        parts += [html.H6(f"Example #{example_id}"), example_rows(view, example_id)]
+        inspect = dbc.Button("open in the inspector", id=SECTION.id("inspect"), color="link", size="sm",
+                             className="p-0 ms-2 align-baseline", n_clicks=0)
+        parts += [html.H6([f"Example #{example_id}", inspect]), example_rows(view, example_id)]
     parts += [html.H6(f"Top words per component (among its {TOP_OCCURRENCES} strongest word occurrences; "
                       "'in sample': occurrences of the word in the sample)", className="mt-3"),
               top_word_cards(view)]
@@ -245,6 +249,13 @@ def register(app, context):
                   Input(SECTION.id("example"), "value"), State("url", "search"), prevent_initial_call="initial_duplicate")
     def on_controls(layer_range, n_components, example_id, search):
         return update_view(context, layer_range, n_components, example_id, search)
+
+    @app.callback(Output("url", "search", allow_duplicate=True), Input(SECTION.id("inspect"), "n_clicks"),
+                  State(SECTION.id("example"), "value"), State("url", "search"), prevent_initial_call=True)
+    def open_inspector(n_clicks, example_id, search):
+        if not n_clicks or example_id is None:
+            return no_update
+        return update_query(search, sample=int(example_id), word=None)
 
 
 SECTION = Section(key="activations", label="Activations", layout=layout, register=register, param_prefix="act")
