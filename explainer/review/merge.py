@@ -30,16 +30,14 @@ from pathlib import Path
 
 from explainer.data.example import Example, LoadedDataset
 from explainer.data.labels import map_tag, to_iob2
-from explainer.data.loaders import (DOCSTART, TAGS_COLUMNS, TOKENS_COLUMNS, ZERO_WIDTH, _prodigy_tokens,
-                                    detect_format, load_dataset)
+from explainer.data.loaders import (_COLUMN_SEPARATOR, _REMOVE_ZERO_WIDTH, DOCSTART, TAGS_COLUMNS, TOKENS_COLUMNS,
+                                    _prodigy_tokens, detect_format, load_dataset)
 from explainer.errors import ExplainerError
 from explainer.review.corrections import latest_decisions
 from explainer.review.export import Item, conll_text, prodigy_jsonl, prodigy_record
 
 OUTPUT_FORMATS = ("conll", "jsonl")
-_REMOVE_ZERO_WIDTH = str.maketrans("", "", ZERO_WIDTH)
 _LAST_COLUMN = re.compile(r"^(.*[ \t])([^ \t]+)([ \t]*)$", re.DOTALL)
-_COLUMN_SEPARATOR = re.compile(r"[ \t]+")
 _LINE_END = re.compile(rb"(\r\n|\r|\n)$")
 
 

@@ -234,6 +234,8 @@ def checked_tags(cache, draft: dict, tags) -> tuple[object, list[str]]:
 def save_decision(context, cache, draft: dict, tags, *, kind: str, detail: dict | None, headers) -> dict:
     """Append the decision for ``draft`` with ``tags`` to the corrections file; return the new draft."""
     row, tags = checked_tags(cache, draft, tags)
+    if kind == ACCEPT_GOLD:  # the cache's gold, not the browser's copy of it
+        tags = [str(tag) for tag in row["gold_tags"]]
     decision = make_decision(key=row["words_hash"], words=[str(w) for w in row["words"]],
                              original=[str(t) for t in row["gold_tags"]], corrected=tags, kind=kind,
                              example_id=int(row["example_id"]), source=str(row["source"]), detail=detail,
