@@ -45,7 +45,7 @@ class BuildOptions:
     force: bool = False
     # Dataset-level analyses run after the forward pass (explainer/build/steps.py); each has its options here.
     projection: str = "umap"               # umap | pca | none (issue 5)
-    projection_sample: int = 200_000       # UMAP is fitted on at most this many points, the rest transformed
+    projection_sample: int = 50_000        # UMAP is fitted on at most this many points, the rest transformed
     label_quality: str = "self_confidence"  # cleanlab scoring method, or "none" (issue 8)
     activations_sample: int = 200          # examples whose FFN activations are stored; 0 = none (issue 9)
     seed: int = 0                          # seeds every sampled or randomised analysis
@@ -169,24 +169,43 @@ def build_cache(options: BuildOptions, *, progress: bool = True) -> dict:
     """
     started = time.perf_counter()
     out = check_output(options.out, force=options.force)
+    from explainer.build import distributed
+
+    if distributed.world_size() > 1:  # launched by torchrun: this process builds one shard
+        return distributed.build_sharded(options, progress=progress, started=started)
     with quiet_transformers():
         prepared = prepare(options)
-        timings = prepared.timings
         with CacheWriter(out, force=options.force) as writer:
             mark = time.perf_counter()
+            # One process is the one-shard case: its outputs go straight into the cache's arrays.
             predictions = _forward(prepared.loaded, prepared.alignment, writer, batch_size=options.batch_size,
                                    progress=progress)
-            timings["forward"] = time.perf_counter() - mark
-            mark = time.perf_counter()
-            manifest = _write_results(writer, prepared.aligned, prepared.alignment, predictions, prepared.loaded)
-            manifest.update(_manifest_header(options, prepared))
-            manifest["settings"] = prepared.settings
-            timings["write"] = time.perf_counter() - mark
-            manifest["analyses"] = run_steps(StepContext(options=options, prepared=prepared, writer=writer,
-                                                         predictions=predictions, progress=progress), timings)
-            timings["total"] = time.perf_counter() - started
-            manifest["timings"] = {stage: round(seconds, 3) for stage, seconds in timings.items()}
-            writer.commit({key: manifest[key] for key in schema.MANIFEST_KEYS + schema.OPTIONAL_MANIFEST_KEYS})
+            prepared.timings["forward"] = time.perf_counter() - mark
+            return finish_cache(writer, options, prepared, predictions, started=started, progress=progress)
+
+
+def finish_cache(writer: CacheWriter, options: BuildOptions, prepared: Prepared, predictions, *, started: float,
+                 progress: bool = True, manifest_extra: dict | None = None) -> dict:
+    """Write tables, metrics and the dataset-level analyses, then commit the manifest; return it.
+
+    Called once ``probs.npy`` and ``hidden.npy`` of every example are in ``writer.path`` and
+    ``predictions`` covers every subword, whether one process computed them or shards were merged
+    (explainer/build/shards.py), so both kinds of build share everything from here on.
+    """
+    timings = prepared.timings
+    mark = time.perf_counter()
+    manifest = _write_results(writer, prepared.aligned, prepared.alignment, predictions, prepared.loaded)
+    manifest.update(_manifest_header(options, prepared))
+    manifest["settings"] = prepared.settings
+    manifest.update(manifest_extra or {})
+    timings["write"] = time.perf_counter() - mark
+    manifest["analyses"] = run_steps(StepContext(options=options, prepared=prepared, writer=writer,
+                                                 predictions=predictions, progress=progress), timings)
+    timings["total"] = time.perf_counter() - started
+    manifest["timings"] = {stage: round(seconds, 3) for stage, seconds in timings.items()}
+    manifest.setdefault("out_of_fold", False)  # the other optional keys are null when they do not apply
+    manifest = {key: manifest.get(key) for key in schema.MANIFEST_KEYS + schema.OPTIONAL_MANIFEST_KEYS}
+    writer.commit(manifest)
     return manifest
 
 
@@ -201,7 +220,8 @@ def _load_data(options: BuildOptions):
     return dataset, label_map
 
 
-def _forward(loaded: LoadedModel, alignment, writer: CacheWriter, *, batch_size: int, progress: bool):
+def _forward(loaded: LoadedModel, alignment, writer: CacheWriter, *, batch_size: int, progress: bool,
+             label: str = "forward"):
     from tqdm import tqdm
 
     n_subwords, n_labels = alignment.n_subwords, len(loaded.labels)
@@ -215,7 +235,7 @@ def _forward(loaded: LoadedModel, alignment, writer: CacheWriter, *, batch_size:
     tokenizer = loaded.tokenizer
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     batches = plan_batches(alignment.inputs, batch_size=batch_size)
-    with tqdm(total=len(alignment.inputs), desc="forward", unit="seq", file=sys.stderr, disable=not progress,
+    with tqdm(total=len(alignment.inputs), desc=label, unit="seq", file=sys.stderr, disable=not progress,
               leave=False) as bar:
         predictions = run_inference(loaded.model, batches, alignment, n_labels=n_labels, pad_id=pad_id,
                                     with_token_types="token_type_ids" in tokenizer.model_input_names,

@@ -87,6 +87,13 @@ example_label_quality.parquet (same option)
     one row per example, row i <-> row i of examples.parquet: example_id (int64), label_quality
     (float32, cleanlab's sentence score: the minimum over its words; NaN without a scored word),
     n_label_issues (int32, its words flagged as label issues)
+
+Out-of-fold caches (``explainer crossval``; manifest ``out_of_fold: true``, see OPTIONAL_MANIFEST_KEYS)
+-------------------------------------------------------------------------------------------------
+folds.npy
+    int16 [n_examples], row i <-> row i of examples.parquet: the fold of example i, i.e. the fold model
+    (``manifest["crossval"]["models"][fold]``) whose outputs the cache holds for it; that model was
+    trained on every other fold
 """
 
 SCHEMA_VERSION = 1
@@ -147,7 +154,12 @@ MANIFEST_KEYS = (
     "command",          # the command line that rebuilds this cache
 )
 
+FOLDS = "folds.npy"  # out-of-fold caches only (explainer crossval)
+
 # Optional manifest keys: a cache without them is still current (they were added within version 1).
 OPTIONAL_MANIFEST_KEYS = (
     "analyses",         # {step name: summary} from explainer/build/steps.py (projection, label_quality, ...)
+    "sharding",         # sharded build (torchrun): {"ranks", "backend", "examples", "subwords", "devices", "forward_seconds"}
+    "out_of_fold",      # true for an `explainer crossval` cache: each example's outputs from the fold model that did not see it
+    "crossval",         # {"folds", "seed", "assignment": FOLDS, "models": [per fold: model info, training set]}
 )

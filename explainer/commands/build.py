@@ -37,8 +37,9 @@ def register(subparsers) -> None:
     analyses = parser.add_argument_group("dataset-level analyses (run after the forward pass)")
     analyses.add_argument("--projection", choices=("umap", "pca", "none"), default="umap",
                           help="2-D projection of word and example embeddings (default: umap, after PCA to 50)")
-    analyses.add_argument("--projection-sample", type=int, default=200_000, metavar="N",
-                          help="fit UMAP on a seeded sample of at most N points and place the rest (default: 200000)")
+    analyses.add_argument("--projection-sample", type=int, default=50_000, metavar="N",
+                          help="fit UMAP on a seeded sample of at most N points and place the rest with its "
+                               "transform (default: 50000; the README says what it costs)")
     analyses.add_argument("--label-quality", default="self_confidence", metavar="METHOD",
                           help="cleanlab label-quality method: self_confidence, normalized_margin, "
                                "confidence_weighted_entropy, or none (default: self_confidence)")
@@ -61,5 +62,10 @@ def run(args: argparse.Namespace) -> int:
         projection_sample=args.projection_sample, label_quality=args.label_quality,
         activations_sample=args.activations_sample, seed=args.seed)
     manifest = build_cache(options)
+    if manifest is None:  # a rank other than 0 of a sharded build (torchrun): rank 0 writes the cache
+        from explainer.build.distributed import rank_note
+
+        print(rank_note(), flush=True)
+        return 0
     print(summary_line(manifest, args.out), flush=True)
     return 0
