@@ -79,6 +79,18 @@ metrics.json
 
 Optional files (written by a build step of explainer/build/steps.py; the app copes without them)
 --------------------------------------------------------------------------------------------
+example_embeddings.npy (build step ``projection``, always written; explainer/build/projection.py)
+    float32 [n_examples, hidden_size], row i <-> row i of examples.parquet: the mean of the example's
+    last hidden states over its non-special subwords, L2-normalised (zeros for an example without one);
+    Find duplicates compares these
+word_projection.npy (``--projection umap|pca``; not written for ``none``)
+    float32 [n_words, 2], row i <-> row i of words.parquet: each word's first subword projected to 2-D
+example_projection.npy (same option)
+    float32 [n_examples, 2], row i <-> row i of examples.parquet: the example embeddings projected to 2-D
+projection.json (same step, always written)
+    {"method": umap|pca|none, "seed", "max_fit" (--projection-sample),
+     "words": {"points", "fitted_on", "method", "pca_dimensions", "umap": {...}}, "examples": {...}};
+     "method" per projection is "pca" when there were fewer points than UMAP is used for
 label_quality.parquet (``--label-quality METHOD``, not written for ``none``; explainer/build/label_quality.py)
     one row per word, row i <-> row i of words.parquet: example_id (int64), label_quality (float32 in
     [0, 1], cleanlab's token label-quality score of the gold label, low = likely wrong; NaN when the
@@ -122,6 +134,10 @@ LOSS_BY_LABEL = "loss_by_label.parquet"
 VIEW_TABLES = (MISCLASSIFIED_WORDS, MISCLASSIFIED_SPANS, LOSS_BY_WORD, LOSS_BY_LABEL)
 
 # Optional files (see the docstring); their absence means the build option was off or older.
+EXAMPLE_EMBEDDINGS = "example_embeddings.npy"
+WORD_PROJECTION = "word_projection.npy"
+EXAMPLE_PROJECTION = "example_projection.npy"
+PROJECTION_INFO = "projection.json"
 LABEL_QUALITY = "label_quality.parquet"
 EXAMPLE_LABEL_QUALITY = "example_label_quality.parquet"
 ACTIVATIONS = "activations.npy"

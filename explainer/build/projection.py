@@ -1,0 +1,335 @@
+"""Two-dimensional projections and example embeddings: the build step ``projection``.
+
+``explainer build`` runs :func:`build_step` (registered in ``explainer/build/steps.py``) on its temporary
+cache directory once the hidden states and the tables are written, before the manifest. It adds these
+files (documented with the rest in ``explainer/cache/schema.py``)::
+
+    example_embeddings.npy  float32 [n_examples, hidden_size]  per example, the mean of the last hidden
+                            state over its non-special subwords, L2-normalised (row i <-> examples row i;
+                            an example without such subwords gets zeros); always written
+    word_projection.npy     float32 [n_words, 2]  each word's first subword projected to 2-D
+                            (row i <-> row i of words.parquet); not written for ``--projection none``
+    example_projection.npy  float32 [n_examples, 2]  the example embeddings projected the same way;
+                            not written for ``--projection none``
+    projection.json         {"method", "seed", "max_fit", "words": {...}, "examples": {...}}: how each
+                            projection was made (points, fitted_on, method, pca_dimensions, umap settings)
+
+Arrays are plain ``.npy`` (``np.load(..., mmap_mode="r", allow_pickle=False)``); nothing is pickled.
+
+``umap``: PCA to 50 dimensions, then UMAP to 2 (started from PCA), all seeded, so a rebuild draws
+the same picture. Beyond ``max_fit`` points (``--projection-sample``) UMAP is fitted on a seeded sample
+and the other points are placed with ``transform``. Fewer than ``UMAP_MIN_POINTS`` points are projected
+with PCA instead (``projection.json`` says which method each projection used). ``pca``: the first two
+principal components. The PCA itself is fitted on at most ``PCA_FIT_ROWS`` seeded rows, which estimates
+the components well and bounds the memory.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from explainer.cache.schema import EXAMPLE_EMBEDDINGS, EXAMPLE_PROJECTION, PROJECTION_INFO, WORD_PROJECTION
+from explainer.errors import ExplainerError
+
+METHODS = ("umap", "pca", "none")
+DEFAULT_MAX_FIT = 50_000  # --projection-sample (BuildOptions.projection_sample): see bench/results/projection.md
+PCA_DIMENSIONS = 50
+PCA_FIT_ROWS = 50_000
+CHUNK_ROWS = 32_768
+UMAP_NEIGHBOURS = 15
+UMAP_MIN_DIST = 0.1
+# UMAP's optimisation epochs (umap-learn's default is 200 above 10,000 points, 500 below): the layout
+# pass is most of a fit's time, and 100 epochs already separate the clusters. transform() runs a third.
+UMAP_EPOCHS = 100
+# Below this many points the projection is PCA even for --projection umap: UMAP compiles its numba kernels
+# in every build process (15 s on an idle machine, over a minute on a busy one), which would dwarf the
+# build of so small a dataset, and a linear classifier's hidden states separate by label in PCA too.
+UMAP_MIN_POINTS = 2_000
+
+FILES = (WORD_PROJECTION, EXAMPLE_PROJECTION, EXAMPLE_EMBEDDINGS, PROJECTION_INFO)
+
+
+def check_projection_options(method: str, max_fit: int, seed: int = 0) -> None:
+    """Refuse an unknown method, a sample too small or an unusable seed, before any costly work.
+
+    Raises
+    ------
+    ExplainerError
+    """
+    if method not in METHODS:
+        raise ExplainerError(f"--projection {method!r}: choose one of {', '.join(METHODS)}")
+    if not isinstance(max_fit, int) or max_fit < 2:
+        raise ExplainerError(f"--projection-sample {max_fit}: must be at least 2 (points UMAP is fitted on)")
+    if not isinstance(seed, int) or not 0 <= seed < 2 ** 32:  # numpy's and UMAP's seeds are 32-bit unsigned
+        raise ExplainerError(f"--seed {seed}: must be an integer from 0 to {2 ** 32 - 1}")
+
+
+def check_options(options) -> None:
+    """The build's early check of ``--projection``, ``--projection-sample`` and ``--seed`` (see steps.py)."""
+    check_projection_options(options.projection, options.projection_sample, options.seed)
+
+
+def build_step(context) -> dict:
+    """Write the example embeddings (always) and the projections (unless ``--projection none``) into the
+    build's temporary cache; the summary goes to ``manifest["analyses"]["projection"]``."""
+    options = context.options
+    return add_projections(context.writer.path, method=options.projection, max_fit=options.projection_sample,
+                           seed=options.seed, progress=context.progress)
+
+
+def add_projections(cache_dir: str | Path, *, hidden=None, words=None, examples=None, subwords=None,
+                    method: str = "umap", max_fit: int = DEFAULT_MAX_FIT, seed: int = 0,
+                    min_umap_points: int | None = None, progress: bool = False) -> dict:
+    """Write the example embeddings and the word and example projections into ``cache_dir``.
+
+    Parameters
+    ----------
+    cache_dir : str or Path
+        The (temporary) cache directory; ``hidden.npy`` and the tables must already be there when
+        the corresponding argument is not given.
+    hidden : array-like, optional
+        ``[n_subwords, hidden_size]`` last hidden state (the build's float16 memmap). Default: read
+        ``hidden.npy`` memory-mapped.
+    words, examples, subwords : pandas.DataFrame or pyarrow.Table, optional
+        The tables (only ``words.subword_row``, ``subwords.example_id``/``word_index`` and the number
+        of examples are used). Default: read from the Parquet files.
+    method : {"umap", "pca", "none"}
+        ``"none"`` writes only the example embeddings (Find duplicates needs them).
+    max_fit : int
+        Most points UMAP is fitted on; the rest are transformed.
+    seed : int
+        Seeds the samples, the PCA and UMAP.
+    min_umap_points : int, optional
+        Fewer points than this are projected with PCA even for ``"umap"`` (default ``UMAP_MIN_POINTS``).
+    progress : bool
+        A tqdm bar on stderr, one step per stage.
+
+    Returns
+    -------
+    dict
+        ``{"settings": {...}, "timings": {...}}`` for the manifest (settings as in projection.json,
+        seconds per stage: example_embeddings, word_projection (of which word_pca, word_fit,
+        word_transform), example_projection, total).
+
+    Raises
+    ------
+    ExplainerError
+        On an unknown method, a ``max_fit`` below 2, or arrays that do not match the tables.
+    """
+    check_projection_options(method, max_fit, seed)
+    cache_dir = Path(cache_dir)
+    hidden = np.load(cache_dir / "hidden.npy", mmap_mode="r", allow_pickle=False) if hidden is None else hidden
+    subword_rows = _column(words if words is not None else _read(cache_dir, "words", ["subword_row"]), "subword_row")
+    subword_table = subwords if subwords is not None else _read(cache_dir, "subwords", ["example_id", "word_index"])
+    example_of_subword = _column(subword_table, "example_id")
+    special = _column(subword_table, "word_index") < 0
+    n_examples = _n_rows(examples if examples is not None else _read(cache_dir, "examples", ["example_id"]))
+    _check_shapes(hidden, n_subwords=len(example_of_subword), subword_rows=subword_rows)
+    min_umap_points = UMAP_MIN_POINTS if min_umap_points is None else min_umap_points
+
+    from tqdm import tqdm
+
+    n_steps = 1 if method == "none" else 1 + sum(_steps(n, method, max_fit, min_umap_points)
+                                                 for n in (len(subword_rows), n_examples))
+    with tqdm(total=n_steps, desc="projection", unit="step", file=sys.stderr, disable=not progress,
+              leave=False) as bar:
+        def report(stage: str) -> None:
+            bar.set_postfix_str(stage, refresh=False)
+            bar.update(1)
+
+        timings = {}
+        started = time.perf_counter()
+        embeddings = example_embeddings(hidden, example_ids=example_of_subword, keep=~special, n_examples=n_examples)
+        np.save(cache_dir / EXAMPLE_EMBEDDINGS, embeddings, allow_pickle=False)
+        timings["example_embeddings"] = time.perf_counter() - started
+        report("example embeddings")
+        settings = {"method": method, "seed": seed, "max_fit": max_fit}
+        if method != "none":
+            options = {"method": method, "max_fit": max_fit, "seed": seed, "min_umap_points": min_umap_points}
+            mark = time.perf_counter()
+            gather_words = lambda rows: np.asarray(hidden[subword_rows[rows]], dtype=np.float32)
+            stages = {}
+            coords, settings["words"] = project(gather_words, len(subword_rows), report=report, timings=stages,
+                                                **options)
+            np.save(cache_dir / WORD_PROJECTION, coords, allow_pickle=False)
+            timings["word_projection"] = time.perf_counter() - mark
+            timings.update({f"word_{stage}": seconds for stage, seconds in stages.items()})
+            mark = time.perf_counter()
+            coords, settings["examples"] = project(lambda rows: embeddings[rows], n_examples, report=report, **options)
+            np.save(cache_dir / EXAMPLE_PROJECTION, coords, allow_pickle=False)
+            timings["example_projection"] = time.perf_counter() - mark
+        (cache_dir / PROJECTION_INFO).write_text(json.dumps(settings, indent=1), encoding="utf-8")
+        timings["total"] = time.perf_counter() - started
+    return {"settings": settings, "timings": {stage: round(seconds, 3) for stage, seconds in timings.items()}}
+
+
+def example_embeddings(hidden, *, example_ids: np.ndarray, keep: np.ndarray, n_examples: int,
+                       chunk_rows: int = CHUNK_ROWS) -> np.ndarray:
+    """Per example, the L2-normalised mean of the hidden states of its kept subwords.
+
+    Parameters
+    ----------
+    hidden : array-like
+        ``[n_subwords, hidden_size]``, read ``chunk_rows`` rows at a time (a memmap stays on disk).
+    example_ids : ndarray of int
+        The example of each subword row (rows of one example are contiguous, as in the cache).
+    keep : ndarray of bool
+        Subwords that count (the build passes: not a special token).
+    n_examples : int
+
+    Returns
+    -------
+    ndarray
+        float32 ``[n_examples, hidden_size]``; rows of unit length, or zeros for an example with no
+        kept subword. (Normalising the sum equals normalising the mean.)
+    """
+    from scipy.sparse import csr_matrix
+
+    example_ids = np.asarray(example_ids, dtype=np.int64)
+    sums = np.zeros((n_examples, hidden.shape[1]), dtype=np.float64)
+    for start in range(0, len(example_ids), chunk_rows):
+        stop = min(start + chunk_rows, len(example_ids))
+        kept = np.flatnonzero(keep[start:stop])
+        if len(kept) == 0:
+            continue
+        ids = example_ids[start:stop][kept]
+        first = int(ids.min())
+        # A 0/1 matrix [examples in this chunk, kept rows] sums each example's rows in one product.
+        indicator = csr_matrix((np.ones(len(kept)), (ids - first, np.arange(len(kept)))),
+                               shape=(int(ids.max()) - first + 1, len(kept)))
+        block = np.asarray(hidden[start:stop], dtype=np.float64)[kept]
+        sums[first:first + indicator.shape[0]] += indicator @ block
+    norms = np.linalg.norm(sums, axis=1, keepdims=True)
+    return np.divide(sums, norms, out=np.zeros_like(sums), where=norms > 0).astype(np.float32)
+
+
+def project(gather: Callable[[np.ndarray], np.ndarray], n_points: int, *, method: str, max_fit: int = DEFAULT_MAX_FIT,
+            seed: int = 0, min_umap_points: int = UMAP_MIN_POINTS, chunk_rows: int = CHUNK_ROWS,
+            report: Callable[[str], None] | None = None, timings: dict | None = None) -> tuple[np.ndarray, dict]:
+    """Project ``n_points`` vectors to two dimensions.
+
+    Parameters
+    ----------
+    gather : callable
+        ``gather(rows) -> float32 [len(rows), dim]``: the vectors of the given (sorted) row numbers,
+        so the caller never holds all of them in memory at full width.
+    n_points : int
+    method : {"umap", "pca"}
+    max_fit, seed : int
+        See :func:`add_projections`.
+    min_umap_points : int
+        Below this many points ``"umap"`` falls back to PCA (see ``UMAP_MIN_POINTS``).
+    report : callable, optional
+        Called with the name of each finished stage (``_steps`` of them), for a progress bar.
+    timings : dict, optional
+        Filled with the seconds of each stage: ``pca``, and for UMAP ``fit`` and ``transform``.
+
+    Returns
+    -------
+    coords : ndarray
+        float32 ``[n_points, 2]``.
+    info : dict
+        ``{"points", "fitted_on", "method", "pca_dimensions"}`` (and UMAP's settings); ``method`` is
+        ``"pca"`` when UMAP had too few points.
+    """
+    from sklearn.decomposition import PCA
+
+    report = report or (lambda stage: None)
+    timings = {} if timings is None else timings
+    started = time.perf_counter()
+    if n_points < 2:  # nothing to spread out: a lone point sits at the origin
+        report("pca")
+        return np.zeros((n_points, 2), dtype=np.float32), {"points": n_points, "fitted_on": 0, "method": "pca"}
+    use_umap = method == "umap" and n_points >= max(min_umap_points, UMAP_NEIGHBOURS + 2)
+    rng = np.random.default_rng(seed)
+    pca_rows = _sample(rng, n_points, PCA_FIT_ROWS)
+    fit_vectors = gather(pca_rows)
+    wanted = PCA_DIMENSIONS if use_umap else 2
+    dimensions = max(1, min(wanted, len(pca_rows), fit_vectors.shape[1]))
+    pca = PCA(n_components=dimensions, random_state=seed).fit(fit_vectors)
+    reduced = np.concatenate([pca.transform(gather(np.arange(start, min(start + chunk_rows, n_points))))
+                              for start in range(0, n_points, chunk_rows)]).astype(np.float32)
+    report("pca")
+    timings["pca"] = time.perf_counter() - started
+    if not use_umap:
+        return _two_columns(reduced), {"points": n_points, "fitted_on": len(pca_rows), "method": "pca",
+                                       "pca_dimensions": dimensions}
+    fit_rows = _sample(rng, n_points, max_fit)
+    coords = np.empty((n_points, 2), dtype=np.float32)
+    reducer = _umap(seed)
+    mark = time.perf_counter()
+    coords[fit_rows] = reducer.fit_transform(reduced[fit_rows])
+    report(f"umap fit on {len(fit_rows):,}")
+    timings["fit"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    rest = np.setdiff1d(np.arange(n_points), fit_rows, assume_unique=True)
+    for start in range(0, len(rest), chunk_rows):
+        rows = rest[start:start + chunk_rows]
+        coords[rows] = reducer.transform(reduced[rows])
+        report("umap transform")
+    timings["transform"] = time.perf_counter() - mark
+    return coords, {"points": n_points, "fitted_on": len(fit_rows), "method": "umap", "pca_dimensions": dimensions,
+                    "umap": {"n_neighbors": UMAP_NEIGHBOURS, "min_dist": UMAP_MIN_DIST, "n_epochs": UMAP_EPOCHS}}
+
+
+def _steps(n_points: int, method: str, max_fit: int, min_umap_points: int, chunk_rows: int = CHUNK_ROWS) -> int:
+    """How many times :func:`project` reports a stage for these settings."""
+    if method != "umap" or n_points < max(min_umap_points, UMAP_NEIGHBOURS + 2):
+        return 1
+    return 2 + math.ceil(max(n_points - max_fit, 0) / chunk_rows)
+
+
+def _umap(seed: int):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # numba and umap announce their own internals at import
+        from umap import UMAP
+    # n_jobs=1: a seeded UMAP runs single-threaded anyway (it warns otherwise). init="pca": the default
+    # spectral start took 110 of 175 s on 50k CoNLL words, and fails on a random model's hidden states.
+    # low_memory=False: the nearest-neighbour descent is faster for the little memory of 50 dimensions.
+    return UMAP(n_components=2, n_neighbors=UMAP_NEIGHBOURS, min_dist=UMAP_MIN_DIST, n_epochs=UMAP_EPOCHS, init="pca",
+                low_memory=False, random_state=seed, transform_seed=seed, n_jobs=1, verbose=False)
+
+
+def _sample(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
+    """``min(size, n)`` distinct sorted row numbers (all of them when ``n <= size``)."""
+    if n <= size:
+        return np.arange(n)
+    return np.sort(rng.choice(n, size=size, replace=False))
+
+
+def _two_columns(reduced: np.ndarray) -> np.ndarray:
+    """The first two columns, zero-padded when there is only one (a single point or a 1-D hidden state)."""
+    coords = np.zeros((len(reduced), 2), dtype=np.float32)
+    coords[:, :min(2, reduced.shape[1])] = reduced[:, :2]
+    return coords
+
+
+def _check_shapes(hidden, *, n_subwords: int, subword_rows: np.ndarray) -> None:
+    if getattr(hidden, "ndim", 0) != 2 or hidden.shape[0] != n_subwords:
+        raise ExplainerError(f"hidden states of shape {getattr(hidden, 'shape', None)} do not match the "
+                             f"{n_subwords} subwords of the subwords table; rebuild the cache")
+    if len(subword_rows) and (subword_rows.min() < 0 or subword_rows.max() >= n_subwords):
+        raise ExplainerError("words.subword_row points outside the subwords table; rebuild the cache")
+
+
+def _read(cache_dir: Path, table: str, columns: list[str]):
+    import pyarrow.parquet as pq
+
+    return pq.read_table(cache_dir / f"{table}.parquet", columns=columns)
+
+
+def _column(table, name: str) -> np.ndarray:
+    """A column of a pandas DataFrame or a pyarrow Table as a numpy array."""
+    return np.asarray(table[name].to_numpy())  # a pandas Series and a pyarrow ChunkedArray both have it
+
+
+def _n_rows(table) -> int:
+    return int(table.num_rows) if hasattr(table, "num_rows") else len(table)
