@@ -14,7 +14,7 @@ import sys
 from explainer import __version__
 from explainer.errors import ExplainerError
 
-COMMANDS = ("build", "info", "serve", "train", "explain", "merge")
+COMMANDS = ("build", "info", "serve", "train", "explain", "merge", "crossval")
 
 
 def make_parser() -> argparse.ArgumentParser:
