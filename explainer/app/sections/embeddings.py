@@ -1,0 +1,332 @@
+"""Embeddings: every word (or example) placed by the 2-D projection of its hidden state.
+
+Colour by gold label, predicted label, error category or loss; misclassified points have a black
+outline. Clicking a point opens the inspector on its example and word (ids come from the point's
+``customdata``). A lasso or box selection lists the words inside it, with counts by gold and
+predicted label; a row opens the inspector. Filters and the selected region live in the URL
+(``emb_mode``, ``emb_colour``, ``emb_labels``, ``emb_errors``, ``emb_loss``, ``emb_sel``).
+
+Plotly's ``selectedData`` holds every selected point with its hover text, which can exceed the
+server's request limit; a clientside callback keeps only the selection's geometry (the box or the
+lasso path) and the server applies it to all filtered points, drawn or not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import Input, Output, State, dcc, html, no_update
+
+from explainer.analysis import embeddings as emb
+from explainer.analysis.tables import per_cache, word_context
+from explainer.app.components.grid import column, grid_source, server_grid
+from explainer.app.components.wording import counted
+from explainer.app.sections.base import Section
+from explainer.app.state import build_query, parse_query, update_query
+from explainer.errors import ExplainerError
+from explainer.figures.embeddings import embedding_figure
+
+MAX_POINTS = 30_000      # drawn at most; more is downsampled (seeded, errors first)
+MAX_TABLE_ROWS = 5_000   # selected rows listed, highest loss first
+DISPLAY_SEED = 0
+NO_LABELS = "~"          # URL value of an empty label choice (an absent parameter means all labels)
+GRIDS = {emb.WORD: "embeddings-words", emb.EXAMPLE: "embeddings-examples"}
+COLOUR_NAMES = {"gold": "gold label", "pred": "predicted label", "category": "error category", "loss": "loss"}
+
+# Keep only the geometry of a selection: the full selectedData repeats every point's hover text.
+# A deselection (double click) becomes {cleared: true}: the store's own null is only its mounting.
+SELECTION_GEOMETRY_JS = """
+function (selected) {
+    if (!selected) { return {cleared: true}; }
+    return {range: selected.range || null, lassoPoints: selected.lassoPoints || null,
+            points: (selected.points || []).length};
+}
+"""
+
+
+# --- data, once per cache ----------------------------------------------------------------------
+
+def projections(cache) -> emb.Projections | None:
+    """The cache's projections (memory-mapped), or None when it was built without them."""
+    counts = cache.manifest.get("counts", {})
+    return per_cache(cache, "embeddings-projections", lambda: emb.read_projections(
+        cache.path, n_words=int(counts.get("words", 0)), n_examples=int(counts.get("examples", 0))))
+
+
+def all_points(cache, mode: str):
+    """Every word (or example) point of the cache, with its colouring columns (built once per cache)."""
+    found = projections(cache)
+    if mode == emb.EXAMPLE:
+        return per_cache(cache, "embeddings-example-points",
+                         lambda: emb.example_points(cache.examples, found.examples))
+
+    def compute():
+        words = cache.words
+        return emb.word_points(words, found.words, emb.word_error_categories(words, cache.span_errors))
+    return per_cache(cache, "embeddings-word-points", compute)
+
+
+def rebuild_hint(cache) -> str:
+    """The build command of this cache with ``--projection umap`` (replacing any other choice)."""
+    command = re.sub(r"\s--projection(?:=|\s+)\S+", "", cache.command)
+    return f"{command} --projection umap"
+
+
+# --- view state --------------------------------------------------------------------------------
+
+def view_state(state: dict, labels: list[str]) -> dict:
+    """Mode, colouring and filters from the URL, each checked (anything unknown falls back)."""
+    mode = state.get(SECTION.param("mode"))
+    mode = mode if mode in emb.MODES else emb.WORD
+    colour = state.get(SECTION.param("colour"))
+    colour = colour if colour in emb.COLOURINGS[mode] else emb.COLOURINGS[mode][0]
+    raw_labels = state.get(SECTION.param("labels"))
+    if raw_labels is None:
+        chosen = None
+    elif raw_labels == NO_LABELS:
+        chosen = []
+    else:
+        chosen = [label for label in raw_labels.split(",") if label in labels]
+    try:
+        min_loss = float(state[SECTION.param("loss")])
+        min_loss = min_loss if math.isfinite(min_loss) else None
+    except (KeyError, TypeError, ValueError):
+        min_loss = None
+    return {"mode": mode, "colour": colour, "labels": chosen, "errors": state.get(SECTION.param("errors")) == "1",
+            "loss": min_loss, "region": emb.parse_region(state.get(SECTION.param("sel")))}
+
+
+def query_values(view: dict, labels: list[str]) -> dict:
+    """``view`` as URL parameters (defaults left out)."""
+    chosen = view["labels"]
+    label_value = None if chosen is None or set(chosen) >= set(labels) else (",".join(chosen) or NO_LABELS)
+    return {SECTION.param("mode"): None if view["mode"] == emb.WORD else view["mode"],
+            SECTION.param("colour"): view["colour"] if view["colour"] != emb.COLOURINGS[view["mode"]][0] else None,
+            SECTION.param("labels"): label_value, SECTION.param("errors"): "1" if view["errors"] else None,
+            SECTION.param("loss"): None if view["loss"] is None else f"{view['loss']:g}",
+            SECTION.param("sel"): emb.format_region(view["region"])}
+
+
+def filtered(cache, view: dict):
+    """The points of ``view``'s mode that pass its filters (before downsampling)."""
+    return emb.filter_points(all_points(cache, view["mode"]), labels=view["labels"], errors_only=view["errors"],
+                             min_loss=view["loss"], words=cache.words if view["mode"] == emb.EXAMPLE else None)
+
+
+# --- pieces of the page ------------------------------------------------------------------------
+
+def figure_and_note(cache, view: dict):
+    """The scatter of ``view`` and a note saying what is drawn."""
+    points = filtered(cache, view)
+    drawn, note = emb.display_sample(points, max_points=MAX_POINTS, seed=DISPLAY_SEED)
+    hover = emb.hover_texts(drawn, cache.words if view["mode"] == emb.WORD else None)
+    figure = embedding_figure(drawn, hover, colour_by=view["colour"], labels=cache.labels,
+                              method=projections(cache).method(view["mode"]), region=view["region"])
+    noun = "word" if view["mode"] == emb.WORD else "example"
+    total = len(all_points(cache, view["mode"]))
+    if not len(points):
+        note = f"No {noun} passes these filters (of {counted(total, noun)})."
+    note = note or f"Showing every {noun} that passes the filters: {len(points):,} of {total:,}."
+    return figure, note
+
+
+@grid_source(GRIDS[emb.WORD])
+def selected_word_rows(cache, state):
+    """Words inside the URL's selected region, highest loss first (at most MAX_TABLE_ROWS), with context."""
+    view = view_state(state, cache.labels)
+    chosen = emb.selected_points(filtered(cache, {**view, "mode": emb.WORD}), view["region"])
+    top = chosen.sort_values("loss", ascending=False, kind="stable", na_position="last").head(MAX_TABLE_ROWS)
+    frame = top[["example_id", "word_index", "word", "gold", "pred", "loss", "category"]].reset_index(drop=True)
+    frame["context"] = word_context(cache.words, top["row"].to_numpy(), size=4)
+    return frame
+
+
+@grid_source(GRIDS[emb.EXAMPLE])
+def selected_example_rows(cache, state):
+    """Examples inside the URL's selected region, highest mean loss first (at most MAX_TABLE_ROWS)."""
+    view = view_state(state, cache.labels)
+    chosen = emb.selected_points(filtered(cache, {**view, "mode": emb.EXAMPLE}), view["region"])
+    top = chosen.sort_values("loss", ascending=False, kind="stable", na_position="last").head(MAX_TABLE_ROWS)
+    return top[["example_id", "text", "n_errors", "loss"]].reset_index(drop=True)
+
+
+WORD_COLUMNS = [column("example_id", "example", number=True, width=100, flex=0),
+                column("word_index", "#", number=True, width=70, flex=0), column("word"), column("gold"),
+                column("pred", "predicted"), column("loss", number=True, decimals=3), column("category", "error"),
+                column("context", flex=3)]
+EXAMPLE_COLUMNS = [column("example_id", "example", number=True, width=100, flex=0), column("text", flex=4),
+                   column("n_errors", "span errors", number=True), column("loss", "mean loss", number=True, decimals=3)]
+
+
+def selection_block(cache, view: dict) -> html.Div:
+    """What the selected region holds: counts by gold and predicted label, and a table of its points."""
+    if not view["region"]:
+        return html.Div(html.P("Draw a lasso or a box around points (tools at the top right of the plot) to list "
+                               "them here.", className="text-muted small"), id=SECTION.id("selection-summary"))
+    points = emb.selected_points(filtered(cache, view), view["region"])
+    words = points if view["mode"] == emb.WORD else emb.words_of_examples(cache.words, points["example_id"])
+    noun = "word" if view["mode"] == emb.WORD else "example"
+    counts = emb.label_counts(words, cache.labels)
+    summary = (f"{counted(len(points), noun)} in the selection, {int(points['wrong'].sum()):,} of them with "
+               f"misclassified words; counts by label over {counted(len(words), 'word')}.")
+    if len(points) > MAX_TABLE_ROWS:
+        summary += f" The table lists the {MAX_TABLE_ROWS:,} of highest loss."
+    table = html.Table([
+        html.Thead(html.Tr([html.Th("label"), html.Th("gold"), html.Th("predicted")])),
+        html.Tbody([html.Tr([html.Td(row.label), html.Td(f"{row.gold:,}"), html.Td(f"{row.predicted:,}")])
+                    for row in counts.itertuples()]),
+    ], className="table table-sm small", id=SECTION.id("counts"), style={"width": "auto"})
+    digest = hashlib.sha1(build_query(query_values(view, cache.labels)).encode("utf-8")).hexdigest()[:10]
+    grid = server_grid(GRIDS[view["mode"]], WORD_COLUMNS if view["mode"] == emb.WORD else EXAMPLE_COLUMNS,
+                       height=420)
+    return html.Div([
+        html.P(summary, id=SECTION.id("selection-summary"), className="small"),
+        dbc.Row([dbc.Col(table, md=3), dbc.Col(html.Div(grid, id=SECTION.id(f"grid-{digest}")), md=9)]),
+    ])
+
+
+def controls(cache, view: dict) -> html.Div:
+    return html.Div([
+        dbc.RadioItems(id=SECTION.id("mode"), value=view["mode"], inline=True, className="me-3",
+                       options=[{"label": "words", "value": emb.WORD}, {"label": "examples", "value": emb.EXAMPLE}]),
+        html.Span("colour by", className="small me-1"),
+        dcc.Dropdown(id=SECTION.id("colour"), options=colour_options(view["mode"]), value=view["colour"],
+                     clearable=False, style={"minWidth": "170px"}, className="me-3"),
+        dcc.Dropdown(id=SECTION.id("labels"), options=cache.labels, multi=True, placeholder="gold labels shown",
+                     value=cache.labels if view["labels"] is None else view["labels"],
+                     style={"minWidth": "280px"}, className="me-3"),
+        dbc.Switch(id=SECTION.id("errors"), label="errors only", value=view["errors"], className="me-3"),
+        dbc.Input(id=SECTION.id("loss"), type="number", min=0, step=0.1, debounce=True, size="sm",
+                  placeholder="loss above", value=view["loss"], style={"maxWidth": "130px"}),
+    ], className="d-flex align-items-center flex-wrap mb-2")
+
+
+def colour_options(mode: str) -> list[dict]:
+    return [{"label": COLOUR_NAMES[value], "value": value} for value in emb.COLOURINGS[mode]]
+
+
+def caption(found: emb.Projections) -> str:
+    """What the points are and how they were placed (small sets fall back to PCA, so say which)."""
+    words, examples = (found.method(mode).upper() for mode in emb.MODES)
+    how = f"projected to 2-D with {words}" if words == examples else \
+        f"projected to 2-D with {words} (words) and {examples} (examples)"
+    return (f"Each point is a word (its first subword's last hidden state) or an example (mean over its subwords), "
+            f"{how}. Black outline: gold and predicted differ. Click a point to inspect it; draw a lasso or a box "
+            "to list the points inside.")
+
+
+def layout(cache, state):
+    found = projections(cache)
+    if found is None:
+        return dbc.Alert([html.P("This cache has no projections (it was built with --projection none, or before "
+                                 "projections existed). Rebuild it with:", className="mb-1"),
+                          html.Code(rebuild_hint(cache))], color="warning", id=SECTION.id("missing"))
+    view = view_state(state, cache.labels)
+    figure, note = figure_and_note(cache, view)
+    return html.Div([
+        html.P(caption(found), className="text-muted small", id=SECTION.id("caption")),
+        controls(cache, view),
+        html.P(note, id=SECTION.id("note"), className="small text-muted mb-1"),
+        dcc.Graph(id=SECTION.id("graph"), figure=figure, config={"displaylogo": False, "scrollZoom": True}),
+        dcc.Store(id=SECTION.id("selection")),
+        html.Div(selection_block(cache, view), id=SECTION.id("selection-block"), className="mt-2"),
+    ])
+
+
+# --- callback bodies ---------------------------------------------------------------------------
+
+def update_filters(context, mode, colour, labels, errors, loss, search):
+    """Controls changed: redraw, refresh the selection table, write the URL.
+
+    Returns figure, note, selection block, URL, colour options and colour value (no_update for
+    all when the controls only echo the URL, as when they mount).
+    """
+    cache = context.cache(search)
+    state = parse_query(search)
+    current = view_state(state, cache.labels)
+    mode = mode if mode in emb.MODES else emb.WORD
+    view = {**current, "mode": mode, "colour": colour if colour in emb.COLOURINGS[mode] else emb.COLOURINGS[mode][0],
+            "labels": None if labels is None or set(labels) >= set(cache.labels) else list(labels),
+            "errors": bool(errors), "loss": _number(loss)}
+    if mode != current["mode"]:
+        view["region"] = None  # a region drawn over words means nothing over examples
+    if view == current:
+        return (no_update,) * 6
+    figure, note = figure_and_note(cache, view)
+    new_search = update_query(search, **query_values(view, cache.labels))
+    return (figure, note, selection_block(cache, view), new_search, colour_options(mode), view["colour"])
+
+
+def update_selection(context, geometry, search):
+    """A new lasso/box selection (or none): store its region in the URL and list its points.
+
+    ``geometry`` is what the clientside callback kept of plotly's ``selectedData``; None is the
+    store mounting with the tab, which must not clear a selection restored from the URL.
+    """
+    if geometry is None:
+        return no_update, no_update
+    cache = context.cache(search)
+    view = view_state(parse_query(search), cache.labels)
+    region = emb.region_from_selection(geometry)
+    if emb.format_region(region) == emb.format_region(view["region"]):
+        return no_update, no_update
+    view["region"] = region
+    return selection_block(cache, view), update_query(search, **{SECTION.param("sel"): emb.format_region(region)})
+
+
+def open_clicked_point(click, search):
+    """A click on a point: the URL opens the inspector on its example and word; clickData is reset."""
+    points = (click or {}).get("points") or []
+    data = points[0].get("customdata") if points else None
+    if not isinstance(data, (list, tuple)) or len(data) < 2:
+        return no_update, None
+    try:
+        example_id, word_index = int(data[0]), int(data[1])
+    except (TypeError, ValueError):
+        return no_update, None
+    return update_query(search, sample=example_id, word=word_index if word_index >= 0 else None), None
+
+
+def _number(value):
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def register(app, context):
+    @app.callback(Output(SECTION.id("graph"), "figure"), Output(SECTION.id("note"), "children"),
+                  Output(SECTION.id("selection-block"), "children"), Output("url", "search", allow_duplicate=True),
+                  Output(SECTION.id("colour"), "options"), Output(SECTION.id("colour"), "value"),
+                  Input(SECTION.id("mode"), "value"), Input(SECTION.id("colour"), "value"),
+                  Input(SECTION.id("labels"), "value"), Input(SECTION.id("errors"), "value"),
+                  Input(SECTION.id("loss"), "value"), State("url", "search"), prevent_initial_call=True)
+    def on_filters(mode, colour, labels, errors, loss, search):
+        try:
+            return update_filters(context, mode, colour, labels, errors, loss, search)
+        except ExplainerError as error:
+            return no_update, str(error), no_update, no_update, no_update, no_update
+
+    app.clientside_callback(SELECTION_GEOMETRY_JS, Output(SECTION.id("selection"), "data"),
+                            Input(SECTION.id("graph"), "selectedData"), prevent_initial_call=True)
+
+    @app.callback(Output(SECTION.id("selection-block"), "children", allow_duplicate=True),
+                  Output("url", "search", allow_duplicate=True), Input(SECTION.id("selection"), "data"),
+                  State("url", "search"), prevent_initial_call=True)
+    def on_selection(geometry, search):
+        return update_selection(context, geometry, search)
+
+    @app.callback(Output("url", "search", allow_duplicate=True), Output(SECTION.id("graph"), "clickData"),
+                  Input(SECTION.id("graph"), "clickData"), State("url", "search"), prevent_initial_call=True)
+    def on_click(click, search):
+        if not click:
+            return no_update, no_update
+        return open_clicked_point(click, search)
+
+
+SECTION = Section(key="embeddings", label="Embeddings", layout=layout, register=register, param_prefix="emb")

@@ -1,0 +1,134 @@
+"""The Embeddings scatter (pure: points in, plotly Figure out).
+
+WebGL (``go.Scattergl``) so that tens of thousands of points stay fluid. Every point carries
+``customdata=[example_id, word_index]`` (word_index -1 for an example point): clicks and
+selections read ids from there, never from the hover text.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from explainer.analysis.embeddings import EXAMPLE_CATEGORIES, WORD_CATEGORIES, WRONG_LABEL
+from explainer.analysis.tables import entity_type
+from explainer.figures.metrics import CATEGORY_COLOURS
+
+PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#76b7b2", "#edc948", "#9c755f",
+           "#ff9da7", "#bab0ac"]
+OUTSIDE_COLOUR = "#c9c9c9"  # the O label, and correct words: the background the errors stand out from
+CATEGORY_POINT_COLOURS = {**CATEGORY_COLOURS, "correct": OUTSIDE_COLOUR, WRONG_LABEL: "#7f7f7f",
+                          "no span errors": OUTSIDE_COLOUR, "with span errors": "#e15759"}
+AXIS_NAMES = {"umap": "UMAP", "pca": "PCA"}
+
+
+def label_colours(labels: list[str]) -> dict[str, str]:
+    """A colour per label: one hue per entity type (B- darker, I- lighter), grey for O."""
+    types = sorted({entity_type(label) for label in labels if label != "O"})
+    hues = {kind: PALETTE[i % len(PALETTE)] for i, kind in enumerate(types)}
+    colours = {}
+    for label in labels:
+        if label == "O":
+            colours[label] = OUTSIDE_COLOUR
+        else:
+            hue = hues[entity_type(label)]
+            colours[label] = _lighter(hue, 0.45) if label.startswith(("I-", "E-", "L-")) else hue
+    return colours
+
+
+def _lighter(colour: str, amount: float) -> str:
+    rgb = [int(colour[i:i + 2], 16) for i in (1, 3, 5)]
+    return "#" + "".join(f"{round(c + (255 - c) * amount):02x}" for c in rgb)
+
+
+def embedding_figure(points: pd.DataFrame, hover: list[str], *, colour_by: str, labels: list[str],
+                     method: str = "umap", region: dict | None = None, height: int = 640) -> go.Figure:
+    """Scatter of ``points`` (``x, y, example_id, word_index, wrong`` and the column ``colour_by``).
+
+    Parameters
+    ----------
+    points : DataFrame
+        The points to draw (already filtered and downsampled).
+    hover : list of str
+        One hover text per point (already escaped).
+    colour_by : {"gold", "pred", "category", "loss"}
+        A categorical column (one trace per value, so the legend toggles them) or the loss (one
+        trace, a colour scale; points without a loss in grey).
+    labels : list of str
+        The model's labels, for the order and colours of ``gold``/``pred``.
+    method : str
+        Names the axes (``UMAP 1`` ...).
+    region : dict, optional
+        A selection to draw (from the URL), ``{"box": [...]}`` or ``{"lasso": [...]}``.
+
+    Notes
+    -----
+    Misclassified points (``wrong``) get a thin black outline in every colouring.
+    """
+    hover = np.asarray(hover, dtype=object)
+    size = 4 if len(points) > 20_000 else 6
+    figure = go.Figure()
+    if colour_by == "loss":
+        loss = points["loss"].to_numpy(dtype=np.float64, na_value=np.nan)
+        known = ~np.isnan(loss)
+        _add_trace(figure, points[known], hover[known], name="loss", size=size,
+                   marker={"color": loss[known], "colorscale": "Viridis", "showscale": True,
+                           "colorbar": {"title": {"text": "loss"}, "thickness": 12}})
+        if (~known).any():
+            _add_trace(figure, points[~known], hover[~known], name="no loss", size=size,
+                       marker={"color": OUTSIDE_COLOUR})
+    else:
+        values = points[colour_by].astype("str").to_numpy()
+        colours, order = _categories(colour_by, labels, values)
+        for value in order:
+            mask = values == value
+            if mask.any():
+                _add_trace(figure, points[mask], hover[mask], name=str(value), size=size,
+                           marker={"color": colours.get(value, "#7f7f7f")})
+    axis = AXIS_NAMES.get(method, method.upper())
+    figure.update_layout(
+        height=height, margin={"l": 40, "r": 20, "t": 30, "b": 40}, dragmode="lasso", clickmode="event",
+        hovermode="closest", uirevision="embeddings", plot_bgcolor="white", legend={"itemsizing": "constant"},
+        xaxis={"title": {"text": f"{axis} 1"}, "showticklabels": False, "zeroline": False, "showgrid": False},
+        yaxis={"title": {"text": f"{axis} 2"}, "showticklabels": False, "zeroline": False, "showgrid": False},
+        selections=[_selection_shape(region)] if region else [],
+    )
+    return figure
+
+
+def _categories(colour_by: str, labels: list[str], values: np.ndarray) -> tuple[dict, list]:
+    """Colours and legend order of a categorical colouring; values not in the known order go last."""
+    if colour_by in ("gold", "pred"):
+        colours, known = label_colours(labels), list(labels)
+    elif "with span errors" in values or "no span errors" in values:
+        colours, known = CATEGORY_POINT_COLOURS, list(EXAMPLE_CATEGORIES)
+    else:
+        colours, known = CATEGORY_POINT_COLOURS, list(WORD_CATEGORIES)
+    present = set(values.tolist())
+    return colours, [value for value in known if value in present] + sorted(present - set(known))
+
+
+def _add_trace(figure: go.Figure, points: pd.DataFrame, hover: np.ndarray, *, name: str, size: int,
+               marker: dict) -> None:
+    wrong = points["wrong"].to_numpy(dtype=bool)
+    customdata = np.column_stack([points["example_id"].to_numpy(dtype=np.int64),
+                                  points["word_index"].to_numpy(dtype=np.int64)]).tolist()
+    figure.add_trace(go.Scattergl(
+        x=points["x"].to_numpy(dtype=np.float64).round(4), y=points["y"].to_numpy(dtype=np.float64).round(4),
+        mode="markers", name=name, text=hover.tolist(), customdata=customdata,
+        hovertemplate="%{text}<extra>%{fullData.name}</extra>",
+        marker={"size": size, "opacity": 0.85, **marker,
+                "line": {"color": "black", "width": np.where(wrong, 1.0 if size > 4 else 0.6, 0.0).tolist()}},
+        selected={"marker": {"opacity": 1.0}}, unselected={"marker": {"opacity": 0.25}},
+    ))
+
+
+def _selection_shape(region: dict) -> dict:
+    """A plotly layout selection drawing ``region`` (a rectangle, or a closed path for a lasso)."""
+    style = {"line": {"color": "#333", "width": 1, "dash": "dot"}}
+    if "box" in region:
+        x0, x1, y0, y1 = region["box"]
+        return {"type": "rect", "xref": "x", "yref": "y", "x0": x0, "x1": x1, "y0": y0, "y1": y1, **style}
+    path = "M" + "L".join(f"{x},{y}" for x, y in region["lasso"]) + "Z"
+    return {"type": "path", "xref": "x", "yref": "y", "path": path, **style}
