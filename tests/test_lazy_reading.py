@@ -38,6 +38,12 @@ def test_example_rows_equal_the_rows_of_the_whole_table(small_row_groups):
             pd.testing.assert_frame_equal(rows.reset_index(drop=True), expected.reset_index(drop=True))
         pd.testing.assert_frame_equal(lazy.example_rows(name, 3, ["example_id"]).reset_index(drop=True),
                                       rows_of(table, 3)[["example_id"]].reset_index(drop=True))
+        several = [n_examples - 1, 2, 2, n_examples + 3, 5]  # unsorted, repeated, one missing
+        expected = table[table["example_id"].isin(several)]
+        pd.testing.assert_frame_equal(lazy.example_rows(name, several).reset_index(drop=True),
+                                      expected.reset_index(drop=True))
+        pd.testing.assert_frame_equal(whole.example_rows(name, several).reset_index(drop=True),
+                                      expected.reset_index(drop=True))
     assert "words.parquet" not in lazy._memo  # nothing read a whole table
 
 

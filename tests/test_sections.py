@@ -313,7 +313,10 @@ class FakeCache:
     def example_rows(self, name, example_id, columns=None):
         from explainer.analysis.examples import rows_of
 
-        return rows_of(self.table(name, columns), example_id)
+        frame = self.table(name, columns)
+        if isinstance(example_id, (list, tuple)):
+            return frame[frame["example_id"].isin(example_id)]
+        return rows_of(frame, example_id)
 
     def optional_table(self, file_name):
         return None  # no precomputed views: the sections compute them, as on an older cache

@@ -88,8 +88,8 @@ class Cache:
         self._check_current()
         return self._read_table(file_name, list(columns))
 
-    def example_rows(self, name: str, example_id: int, columns: list[str] | None = None):
-        """The rows of example ``example_id`` in table ``name``, read by row group.
+    def example_rows(self, name: str, example_id, columns: list[str] | None = None):
+        """The rows of example ``example_id`` (an id, or a list of ids) in table ``name``, read by row group.
 
         Tables are sorted by ``example_id`` and written in row groups whose statistics give each
         group's first and last id: only the groups holding this example are decoded, and the
@@ -99,25 +99,31 @@ class Cache:
         Returns
         -------
         pandas.DataFrame
-            The same columns and dtypes as :meth:`table`; empty when the example has no rows.
+            The same columns and dtypes as :meth:`table`, rows in id order (one conversion for all
+            the ids: a page of examples asks once per table); empty when no example has rows.
         """
         file_name = _TABLE_NAMES.get(name.removesuffix(".parquet"))
         if file_name is None:
             raise ValueError(f"unknown table {name!r}; expected one of {sorted(_TABLE_NAMES)}")
+        wanted = sorted({int(i) for i in example_id}) if isinstance(example_id, (list, tuple)) else [int(example_id)]
         with self._lock:
             whole = self._memo.get(file_name)
         if whole is not None:
             ids = whole["example_id"].to_numpy()
-            rows = whole.iloc[ids.searchsorted(example_id, "left"):ids.searchsorted(example_id, "right")]
+            positions = [range(ids.searchsorted(i, "left"), ids.searchsorted(i, "right")) for i in wanted]
+            rows = whole.iloc[[row for span in positions for row in span]] if len(wanted) > 1 else \
+                whole.iloc[positions[0].start:positions[0].stop]
             return rows if columns is None else rows[list(columns)]
         import pyarrow as pa
 
         pieces = []
-        for index in self._groups_holding(file_name, int(example_id)):
-            group = self._row_group(file_name, index)
-            ids = group.column("example_id").to_numpy()
-            start, end = ids.searchsorted(example_id, "left"), ids.searchsorted(example_id, "right")
-            pieces.append(group.slice(start, end - start))
+        for wanted_id in wanted:
+            for index in self._groups_holding(file_name, wanted_id):
+                group = self._row_group(file_name, index)
+                ids = group.column("example_id").to_numpy()
+                start, end = ids.searchsorted(wanted_id, "left"), ids.searchsorted(wanted_id, "right")
+                if end > start:
+                    pieces.append(group.slice(start, end - start))
         if not pieces:
             pieces = [self._row_group(file_name, 0).slice(0, 0)]
         table = pa.concat_tables(pieces) if len(pieces) > 1 else pieces[0]

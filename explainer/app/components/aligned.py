@@ -15,12 +15,14 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, html, no_update
 
+from explainer.analysis.examples import rows_of
 from explainer.analysis.tables import IGN_LABEL, AlignedSubword, aligned_example
 from explainer.app.state import update_query
 
 OPEN_TYPE = "open-sample"
 ROW_HEADERS = ("word", "subword", "gold", "predicted", "loss")
 IGN_STYLE = {"color": "#999", "fontStyle": "italic"}
+CARD_TABLES = ("examples", "words", "subwords")
 
 
 def open_button_id(section_key: str, example_id) -> dict:
@@ -73,10 +75,14 @@ def aligned_table(columns: list[AlignedSubword]) -> html.Table:
                       style={"width": "auto", "whiteSpace": "nowrap"})
 
 
-def example_card(cache, example_id: int, *, section_key: str) -> dbc.Card:
-    """One example: a header with its scores and an inspect button, then its aligned rows."""
-    example = cache.example_rows("examples", example_id).iloc[0]
-    columns = aligned_example(cache.example_rows("words", example_id), cache.example_rows("subwords", example_id),
+def example_card(cache, example_id: int, *, section_key: str, rows: dict | None = None) -> dbc.Card:
+    """One example: a header with its scores and an inspect button, then its aligned rows.
+
+    ``rows``: the examples/words/subwords rows of a page of examples read at once (else read here).
+    """
+    rows = rows or {name: cache.example_rows(name, example_id) for name in CARD_TABLES}
+    example = rows_of(rows["examples"], example_id).iloc[0]
+    columns = aligned_example(rows_of(rows["words"], example_id), rows_of(rows["subwords"], example_id),
                               labels=cache.labels)
     header = html.Div([
         html.Strong(f"Example {example_id}", className="me-3"),
@@ -95,7 +101,9 @@ def example_card(cache, example_id: int, *, section_key: str) -> dbc.Card:
 
 def example_cards(cache, example_ids, *, section_key: str) -> list:
     """Cards for ``example_ids`` in that order (an empty note when there are none)."""
-    cards = [example_card(cache, int(example_id), section_key=section_key) for example_id in example_ids]
+    example_ids = [int(example_id) for example_id in example_ids]
+    rows = {name: cache.example_rows(name, example_ids) for name in CARD_TABLES} if example_ids else None
+    cards = [example_card(cache, example_id, section_key=section_key, rows=rows) for example_id in example_ids]
     return cards or [dbc.Alert("No examples to show.", color="secondary")]
 
 
