@@ -166,3 +166,12 @@ def test_label_quality_order_uses_the_example_scores(tiny_cache, tmp_path):
     assert queue.note is None and list(queue.ids) == list(np.argsort(scores, kind="stable"))
     assert draft["example_id"] == int(np.argmin(scores))
     assert "label quality" in str(review.example_panel(cache, draft))
+
+
+def test_reviewer_and_corrections_settings_from_the_environment():
+    settings = Settings.from_env({"EXPLAINER_REVIEWER": "bob", "EXPLAINER_REVIEWER_HEADERS": "X-User, X-Other",
+                                  "EXPLAINER_CORRECTIONS_DIR": "/srv/reviews"})
+    assert settings.reviewer_headers == ("X-User", "X-Other") and settings.corrections_dir == Path("/srv/reviews")
+    assert review.reviewer_name(settings, {"X-Other": " carol\n"}) == "carol"
+    assert review.reviewer_name(settings, {"X-Forwarded-User": "mallory"}) == "bob"  # not a configured header
+    assert Settings.from_env({"EXPLAINER_REVIEWER_HEADERS": ""}).reviewer_headers == ()

@@ -121,6 +121,11 @@ def latest_of(context, cache) -> dict:
     return reviewed(corrections_file(context, cache)).latest
 
 
+def example_keys(cache) -> np.ndarray:
+    """The examples' words hashes (the corrections' keys), indexed by example id."""
+    return per_cache(cache, "review-keys", lambda: cache.examples["words_hash"].to_numpy(dtype=object))
+
+
 @dataclass
 class Queue:
     ids: np.ndarray         # the filtered queue, in order
@@ -136,14 +141,14 @@ def build_queue(cache, view: View, latest: dict) -> Queue:
     full = per_cache(cache, f"review-order-{order}", lambda: queue_order(cache.examples, order=order, quality=quality))
     keep = matching_examples(spans=cache.spans, span_errors=cache.span_errors, entity=view.entity,
                              category=view.category)
-    keys = per_cache(cache, "review-keys", lambda: cache.examples["words_hash"].to_numpy(dtype=object))
+    keys = example_keys(cache)
     ids = filter_queue(full, keep=keep, keys=keys, reviewed=set(latest), status=view.status)
     return Queue(ids=ids, full=full, note=note)
 
 
 def progress_text(cache, queue: Queue, latest: dict, example: int | None) -> str:
-    keys = per_cache(cache, "review-key-set", lambda: frozenset(cache.examples["words_hash"]))
-    done = sum(1 for key in latest if key in keys)
+    keys = example_keys(cache)
+    done = int(np.isin(keys, list(latest)).sum()) if latest else 0  # duplicates of a sentence share its decision
     position = position_in(queue.ids, example)
     where = f"example {position} of {len(queue.ids):,} in this queue" if position else f"{len(queue.ids):,} in this queue"
     return f"{done:,} of {len(keys):,} examples reviewed · {where}"
@@ -384,10 +389,10 @@ def layout(cache, state):
         html.Span(id=SECTION.id("export-note"), className="small text-muted ms-2"),
     ], className="d-flex align-items-center flex-wrap border-top pt-2")
     return html.Div([
-        html.P("Review the examples the model finds hardest and correct their labels. Each accept or save is "
-               "written at once to the corrections file beside the cache; `explainer merge` applies it to the "
-               "original dataset. Keys: a accept gold, p accept all predictions, s save, n next, b previous.",
-               className="text-muted small"),
+        html.P(["Review the examples the model finds hardest and correct their labels. Each accept or save is "
+                "written at once to the corrections file beside the cache; ", html.Code("explainer merge"),
+                " applies it to the original dataset. Keys: a accept gold, p accept all predictions, s save, "
+                "n next, b previous."], className="text-muted small"),
         controls,
         html.Div(queue.note, id=SECTION.id("note"), className="small text-warning mb-2"),
         navigation,
