@@ -12,6 +12,10 @@ One cache directory per (model, dataset, split)::
     probs.npy            float32 [n_subwords, n_labels] softmax probabilities
     hidden.npy           float16 [n_subwords, hidden_size] last hidden state
 
+Beside the cache, not in it (a rebuild replaces the directory): ``<cache name>.corrections.jsonl``, the
+Review tab's decisions, one JSON line each, appended under the lock ``.<cache name>.corrections.jsonl.lock``
+(format in explainer/review/corrections.py; ``EXPLAINER_CORRECTIONS_DIR`` moves both).
+
 Arrays are opened with ``np.load(path, mmap_mode="r", allow_pickle=False)``. Nothing is pickled.
 Tables are written in row groups of ROW_GROUP_ROWS rows, sorted by example_id, so the app reads one
 example's rows by row group (lazy reading) instead of loading whole tables into every worker.
