@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 from explainer.errors import ExplainerError
@@ -29,7 +30,8 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from explainer.data.labels import read_label_map
-    from explainer.review.corrections import read_decisions
+    from explainer.data.loaders import detect_format
+    from explainer.review.corrections import CorrectionsWarning, read_decisions
     from explainer.review.merge import merge_bytes, write_atomically
 
     corrections, out = Path(args.corrections).expanduser(), Path(args.out).expanduser()
@@ -44,7 +46,12 @@ def run(args: argparse.Namespace) -> int:
         raise ExplainerError(f"--out {out} is a directory; pass a file name")
     if not out.parent.is_dir():
         raise ExplainerError(f"--out {out}: the directory {out.parent} does not exist; create it first")
-    decisions = read_decisions(corrections)
+    detect_format(args.dataset)  # a dataset that does not exist is named before anything else
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CorrectionsWarning)
+        decisions = read_decisions(corrections)
+    for warning in caught:
+        print(f"warning: {warning.message}", file=sys.stderr)
     if not decisions:
         raise ExplainerError(f"{corrections} holds no decisions; review some examples first")
     label_map = read_label_map(args.label_map) if args.label_map else None
