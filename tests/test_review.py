@@ -247,3 +247,13 @@ def test_merge_command_reports_and_refuses_to_overwrite_its_input(tmp_path, caps
     assert main(["merge", "--dataset", str(source), "--corrections", str(corrections), "--out", str(jsonl),
                  "--format", "jsonl"]) == 0
     assert [e.tags for e in load_dataset(str(jsonl)).examples][-1] == ("B-ORG", "O")
+
+
+def test_merge_keeps_a_dropped_zero_width_word_inside_its_entity(tmp_path):
+    source = tmp_path / "zw.conll"
+    text = "New B-LOC\n\u200b I-LOC\nYork I-LOC\nrocks O\n"
+    source.write_text(text, encoding="utf-8")
+    assert load_dataset(str(source)).examples[0].words == ("New", "York", "rocks")
+    data, report = merge_bytes(str(source), [decision(["New", "York", "rocks"], ["B-LOC", "I-LOC", "O"],
+                                                      ["B-ORG", "I-ORG", "O"])])
+    assert data.decode("utf-8") == text.replace("LOC", "ORG") and report.corrected == 1
