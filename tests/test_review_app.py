@@ -60,8 +60,13 @@ def test_queue_orders_filters_and_steps(cache):
     assert neighbour(todo, by_f1, int(by_f1[1]), -1) is None
 
 
-def test_layout_without_label_quality_says_which_build_option_adds_it(cache):
-    html = str(review.layout(cache, {"rev_order": "quality"}))
+def test_layout_without_label_quality_says_which_build_option_adds_it(tiny_cache, tmp_path):
+    import shutil
+
+    copy = tmp_path / "caches" / "older"  # as built before label quality, or with --label-quality none
+    shutil.copytree(tiny_cache, copy)
+    (copy / "example_label_quality.parquet").unlink(missing_ok=True)
+    html = str(review.layout(open_cache(copy), {"rev_order": "quality"}))
     assert "--label-quality" in html and "Example " in html
 
 
