@@ -166,11 +166,16 @@ def test_label_quality_order_uses_the_example_scores(tiny_cache, tmp_path):
     scores = np.random.default_rng(0).random(n).astype(np.float32)
     pd.DataFrame({"example_id": np.arange(n), "label_quality": scores}).to_parquet(
         copy / "example_label_quality.parquet")
+    words = open_cache(copy).words
+    pd.DataFrame({"example_id": words["example_id"], "label_quality": np.float32(0.5),
+                  "label_issue": words["word_index"].to_numpy() == 1}).to_parquet(copy / "label_quality.parquet")
     cache = open_cache(copy)
     view, queue, draft = review.navigate(cache, review.View(order="quality"), {})
     assert queue.note is None and list(queue.ids) == list(np.argsort(scores, kind="stable"))
     assert draft["example_id"] == int(np.argmin(scores))
     assert "label quality" in str(review.example_panel(cache, draft))
+    assert draft["issues"] == [index == 1 for index in range(len(draft["words"]))]  # flagged words, marked
+    assert str(review.draft_view(draft)).count("review-label-issue") == 1
 
 
 def test_reviewer_and_corrections_settings_from_the_environment():

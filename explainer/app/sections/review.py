@@ -56,6 +56,7 @@ REMOVE_SPAN = "review-remove-span"
 QUALITY_NOTE = ("This cache has no label-quality scores, so the queue is ordered by entity F1; rebuild it with "
                 "`explainer build ... --label-quality self_confidence` to add them.")
 SELECTED_STYLE = {"outline": "2px solid #0d6efd", "outlineOffset": "1px"}
+ISSUE_STYLE = {"textDecoration": "underline wavy #d62728"}  # cleanlab flags the gold label as a likely issue
 
 
 @dataclass(frozen=True)
@@ -88,17 +89,28 @@ def view_state(state: dict) -> View:
 def example_quality(cache) -> np.ndarray | None:
     """The example-level label-quality score per example (row-aligned), or None when the cache has none."""
     def load():
-        name = getattr(schema, "EXAMPLE_LABEL_QUALITY", "example_label_quality.parquet")
-        if not (cache.path / name).is_file():
-            return None
-        import pandas as pd
-
-        frame = pd.read_parquet(cache.path / name)
-        if "label_quality" not in frame or len(frame) != len(cache.examples):
+        frame = cache.optional_table(schema.EXAMPLE_LABEL_QUALITY)
+        if frame is None or "label_quality" not in frame or len(frame) != len(cache.examples):
             return None
         return frame["label_quality"].to_numpy(dtype=np.float64)
 
     return per_cache(cache, "review-example-quality", load)
+
+
+def word_issues(cache, example_id: int) -> list[bool] | None:
+    """Which words of ``example_id`` cleanlab flags as likely label issues (None without label quality)."""
+    def load():
+        frame = cache.optional_table(schema.LABEL_QUALITY)
+        if frame is None or "label_issue" not in frame:
+            return None
+        return frame["label_issue"].to_numpy(dtype=bool)
+
+    flags = per_cache(cache, "review-word-issues", load)
+    row = cache.examples.iloc[example_id]
+    start, n_words = int(row["word_offset"]), int(row["n_words"])
+    if flags is None or start + n_words > len(flags):
+        return None
+    return [bool(flag) for flag in flags[start:start + n_words]]
 
 
 def entity_types(cache) -> list[str]:
@@ -185,7 +197,8 @@ def new_draft(cache, example_id: int, latest: dict) -> dict:
     return {"example_id": int(example_id), "key": row["words_hash"], "words": [str(w) for w in row["words"]],
             "gold": gold, "pred": [str(tag) for tag in row["pred_tags"]],
             "tags": list(current["corrected"]) if current else gold, "anchor": None, "selection": None,
-            "dirty": False, "types": entity_types(cache), "saved": _saved_info(current)}
+            "dirty": False, "types": entity_types(cache), "saved": _saved_info(current),
+            "issues": word_issues(cache, example_id)}
 
 
 def _saved_info(decision: dict | None) -> dict | None:
@@ -259,6 +272,7 @@ def draft_view(draft: dict | None) -> list:
         return []
     colours = type_colours(draft["types"])
     tags, words, selection = draft["tags"], draft["words"], draft.get("selection")
+    issues = draft.get("issues")
     spans = {start: (start, end, kind) for start, end, kind in extract_spans(tags)}
     ends = {end - 1: (start, end, kind) for start, end, kind in spans.values()}
     chips = []
@@ -270,8 +284,12 @@ def draft_view(draft: dict | None) -> list:
             style.update(background=colours.get(kind, "#999") + "33", borderBottom=f"3px solid {colours.get(kind, '#999')}")
         if selection and selection[0] <= index <= selection[1]:
             style.update(SELECTED_STYLE)
+        flagged = bool(issues and issues[index])
+        if flagged:
+            style.update(ISSUE_STYLE)
         chips.append(html.Button(word, id={"type": WORD, "index": index}, n_clicks=0, style=style,
-                                 className="review-word btn btn-sm", title=f"word {index}: {tags[index]}"))
+                                 className="review-word btn btn-sm" + (" review-label-issue" if flagged else ""),
+                                 title=f"word {index}: {tags[index]}" + (" · likely label issue (cleanlab)" if flagged else "")))
         if index in ends:
             start, end, kind = ends[index]
             chips.append(html.Span([html.Sup(kind, className="text-muted"),
@@ -315,7 +333,10 @@ def example_panel(cache, draft: dict | None) -> html.Div:
         html.Span(f"source {row['source']}", className="me-3"),
         html.Span(f"entity F1 {row['f1']:.2f}", className="me-3"),
         html.Span(f"total loss {row['total_loss']:.2f}", className="me-3"),
-        html.Span(f"label quality {quality[example_id]:.3f}", className="me-3") if quality is not None else None,
+        html.Span(f"label quality {quality[example_id]:.3f}", className="me-3",
+                  title="cleanlab's score of the example's labels (its worst word); low = suspicious; words "
+                        "flagged as likely label issues are underlined in the correction")
+        if quality is not None else None,
         dbc.Button("Inspect", id=open_button_id(SECTION.key, example_id), size="sm", color="secondary", outline=True,
                    className="ms-auto"),
     ], className="d-flex align-items-center small")
