@@ -257,3 +257,15 @@ def test_merge_keeps_a_dropped_zero_width_word_inside_its_entity(tmp_path):
     data, report = merge_bytes(str(source), [decision(["New", "York", "rocks"], ["B-LOC", "I-LOC", "O"],
                                                       ["B-ORG", "I-ORG", "O"])])
     assert data.decode("utf-8") == text.replace("LOC", "ORG") and report.corrected == 1
+
+
+def test_merge_jsonl_with_named_columns_keeps_other_fields(tmp_path):
+    records = [{"id": 7, "toks": ["Anna", "sang"], "labs": ["O", "O"], "tags": "not the tags"},
+               {"id": 8, "toks": ["Bob", "ran"], "labs": ["B-PER", "O"], "tags": "x"}]
+    source = tmp_path / "named.jsonl"
+    lines = [json.dumps(record, ensure_ascii=False) for record in records]
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    data, report = merge_bytes(str(source), [decision(["Anna", "sang"], ["O", "O"], ["B-PER", "O"])],
+                               tokens_column="toks", tags_column="labs")
+    out = data.decode("utf-8").split("\n")
+    assert json.loads(out[0]) == {**records[0], "labs": ["B-PER", "O"]} and out[1] == lines[1]

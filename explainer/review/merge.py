@@ -290,7 +290,10 @@ def merge_bytes(spec: str, decisions, *, output_format: str | None = None, split
         text = conll_text(items) if output_format == "conll" else prodigy_jsonl(items)
         return text.encode("utf-8"), plan.report
     data = Path(spec).expanduser().read_bytes()
-    patch = {"conll": _patch_conll, "jsonl": _patch_jsonl, "prodigy": _patch_prodigy}[form]
+    if form == "jsonl":
+        return _patch_jsonl(data, dataset, new_tags, display=spec, tokens_key=tokens_column,
+                            tags_key=tags_column), plan.report
+    patch = _patch_conll if form == "conll" else _patch_prodigy
     return patch(data, dataset, new_tags, display=spec), plan.report
 
 
@@ -352,10 +355,9 @@ def _pick(record: dict, chosen: str | None, candidates) -> str:
     return chosen if chosen is not None else next(key for key in candidates if key in record)
 
 
-def _patch_jsonl(data: bytes, dataset: LoadedDataset, new_tags: dict, *, display: str) -> bytes:
+def _patch_jsonl(data: bytes, dataset: LoadedDataset, new_tags: dict, *, display: str, tokens_key: str | None,
+                 tags_key: str | None) -> bytes:
     lines = _split_lines(data)
-    tokens_key = dataset.extra.get("tokens_column")
-    tags_key = dataset.extra.get("tags_column")
     names = dataset.label_names
     iob1 = False
     for line in lines:  # the scheme is the file's: IOB1 if any record is not IOB2
