@@ -410,13 +410,20 @@ def _patch_prodigy(data: bytes, dataset: LoadedDataset, new_tags: dict, *, displ
 def write_atomically(out: str | Path, data: bytes) -> None:
     """Write ``data`` to ``out`` through a temporary sibling renamed into place (nothing half-written)."""
     out = Path(out)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        descriptor, temporary = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    except OSError as error:
+        raise ExplainerError(f"--out {out}: cannot write in {out.parent} ({error.strerror}); "
+                             "choose a writable directory") from None
     try:
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, out)
-    except BaseException:
+    except BaseException as error:
         Path(temporary).unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise ExplainerError(f"--out {out}: cannot write the merged dataset ({error.strerror}); "
+                                 "nothing was written") from None
         raise
