@@ -229,11 +229,11 @@ def test_nmf_refuses_bad_parameters():
 
 
 def test_energetic_neurons_keep_the_requested_share():
-    matrix = np.array([[3.0, 1.0, 0.0, 2.0]])
-    assert list(energetic_neurons(matrix, energy=0.6)) == [0]
-    assert list(energetic_neurons(matrix, energy=0.9)) == [0, 3]
-    assert list(energetic_neurons(matrix, energy=1.0)) == [0, 1, 3]  # the all-zero column never
-    assert list(energetic_neurons(matrix, energy=0.1, at_least=2)) == [0, 3]
+    squares = np.array([9.0, 1.0, 0.0, 4.0])
+    assert list(energetic_neurons(squares, energy=0.6)) == [0]
+    assert list(energetic_neurons(squares, energy=0.9)) == [0, 3]
+    assert list(energetic_neurons(squares, energy=1.0)) == [0, 1, 3]  # the neuron that never fires, never
+    assert list(energetic_neurons(squares, energy=0.1, at_least=2)) == [0, 3]
 
 
 def test_layer_specs_round_trip_and_bad_ones_mean_all():

@@ -134,8 +134,11 @@ def factorise(activations, *, layers: tuple[int, ...], n_components: int = DEFAU
     rng = np.random.default_rng(seed)
     fit_rows = np.arange(n_positions) if n_positions <= fit_positions else \
         np.sort(rng.choice(n_positions, size=fit_positions, replace=False))
-    sample = gather(activations, layers, fit_rows)
-    neurons = energetic_neurons(sample, energy=energy, at_least=n_components)
+    # Energies one layer at a time, then only the chosen neurons in float32: a BERT-base sample of all
+    # 12 x 3,072 neurons would otherwise pass through memory whole.
+    squares = np.concatenate([_squared_sums(activations, layer, fit_rows) for layer in layers])
+    neurons = energetic_neurons(squares, energy=energy, at_least=n_components)
+    sample = gather(activations, layers, fit_rows, neurons)
     if len(fit_rows) < n_components or len(neurons) < n_components:
         raise ExplainerError(f"the activation sample has {len(fit_rows)} positions and {len(neurons)} active "
                              f"neurons, too few for {n_components} components; rebuild with a larger "
@@ -143,7 +146,7 @@ def factorise(activations, *, layers: tuple[int, ...], n_components: int = DEFAU
     model = NMF(n_components=n_components, init="nndsvda", solver="cd", tol=1e-3, max_iter=200, random_state=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # a few components of the sample need no exact optimum
-        model.fit(sample[:, neurons])
+        model.fit(sample)
         weights = np.concatenate([
             model.transform(gather(activations, layers, np.arange(start, min(start + CHUNK_ROWS, n_positions)),
                                    neurons))
@@ -153,12 +156,18 @@ def factorise(activations, *, layers: tuple[int, ...], n_components: int = DEFAU
                          fitted_on=len(fit_rows), seconds=time.perf_counter() - started)
 
 
-def energetic_neurons(matrix: np.ndarray, *, energy: float, at_least: int = 1) -> np.ndarray:
-    """Sorted columns that together carry ``energy`` of the matrix's squared sum (the largest first).
+def _squared_sums(activations, layer: int, rows: np.ndarray) -> np.ndarray:
+    block = np.maximum(np.asarray(activations[layer, rows], dtype=np.float32), 0)
+    return np.einsum("ij,ij->j", block, block, dtype=np.float64)
 
-    Columns that are zero everywhere are never kept; at least ``at_least`` columns are when they exist.
+
+def energetic_neurons(squares: np.ndarray, *, energy: float, at_least: int = 1) -> np.ndarray:
+    """Sorted neurons that together carry ``energy`` of the total, given each one's sum of squared activations.
+
+    The largest are taken first; neurons that never fire are never kept; at least ``at_least`` are when
+    that many fire.
     """
-    squares = np.einsum("ij,ij->j", matrix, matrix, dtype=np.float64)
+    squares = np.asarray(squares, dtype=np.float64)
     order = np.argsort(-squares, kind="stable")
     total = squares.sum()
     if total <= 0:
