@@ -61,9 +61,9 @@ def test_the_build_writes_the_views_the_pages_would_compute(tiny_cache):
     from explainer.build.views import compute_views
 
     cache = open_cache(tiny_cache)
-    assert set(cache.manifest["analyses"]["views"]) == {name.removesuffix(".parquet") for name in schema.VIEW_TABLES}
+    assert set(cache.manifest["analyses"]["views"]) == {name.removesuffix(".arrow") for name in schema.VIEW_TABLES}
     for name, frame in compute_views(cache.words, cache.span_errors).items():
-        pd.testing.assert_frame_equal(cache.optional_table(name), frame)
+        pd.testing.assert_frame_equal(cache.mapped_table(name), frame)
     assert pq.ParquetFile(tiny_cache / "words.parquet").metadata.row_group(0).num_rows <= schema.ROW_GROUP_ROWS
 
 

@@ -318,7 +318,7 @@ class FakeCache:
             return frame[frame["example_id"].isin(example_id)]
         return rows_of(frame, example_id)
 
-    def optional_table(self, file_name):
+    def mapped_table(self, file_name):
         return None  # no precomputed views: the sections compute them, as on an older cache
 
 

@@ -55,7 +55,7 @@ def precomputed(cache, file_name: str, compute: Callable[[], pd.DataFrame]) -> p
     The file holds exactly what ``compute()`` returns, so the pages behave the same either way; it
     spares each worker the whole words table the computation needs.
     """
-    frame = cache.optional_table(file_name)
+    frame = cache.mapped_table(file_name)
     return compute() if frame is None else frame
 
 

@@ -178,6 +178,27 @@ class Cache:
             raise ExplainerError(f"cannot read {self.path / file_name} ({error}); rebuild it with: {self.command}") \
                 from None
 
+    def mapped_table(self, file_name: str):
+        """An Arrow IPC file of the cache (``schema.VIEW_TABLES``) as a memoised DataFrame over a memory
+        map, or None when the cache has no such file.
+
+        The frame's columns point into the mapped file (no copy): its pages live in the OS page
+        cache, shared by every worker process, and count as file-backed, not heap, memory.
+        """
+        def load():
+            path = self.path / file_name
+            if not path.is_file():
+                return None
+            import pyarrow as pa
+
+            try:
+                table = pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+            except (OSError, pa.ArrowInvalid) as error:
+                raise ExplainerError(f"cannot read {path} ({error}); rebuild it with: {self.command}") from None
+            return table.to_pandas(split_blocks=True)
+
+        return self._memoised(file_name, load)
+
     def optional_table(self, file_name: str):
         """An optional Parquet file of the cache (e.g. ``schema.LABEL_QUALITY``) as a memoised DataFrame,
         or None when this cache has none (an older cache, or its build option was off)."""

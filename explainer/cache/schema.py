@@ -20,14 +20,16 @@ Arrays are opened with ``np.load(path, mmap_mode="r", allow_pickle=False)``. Not
 Tables are written in row groups of ROW_GROUP_ROWS rows, sorted by example_id, so the app reads one
 example's rows by row group (lazy reading) instead of loading whole tables into every worker.
 
-Precomputed views (build step ``views``; optional, the app computes them when absent)::
+Precomputed views (build step ``views``; optional, the app computes them when absent). Arrow IPC
+files, uncompressed, so the app memory-maps them: their data stays in the page cache, shared by
+every worker, instead of being copied into each worker's heap::
 
-    misclassified_words.parquet   the Misclassified word grid: words with gold != predicted, with context
+    misclassified_words.arrow     the Misclassified word grid: words with gold != predicted, with context
                                   (example_id, word_index, word, gold, pred, prob_pred, prob_gold, loss, context)
-    misclassified_spans.parquet   the Misclassified span grid: span errors but correct, with gold_text and
+    misclassified_spans.arrow     the Misclassified span grid: span errors but correct, with gold_text and
                                   pred_text, word_index (first word) and the span_errors columns
-    loss_by_word.parquet          Loss by token: word, count, mean_loss, median_loss, total_loss, errors
-    loss_by_label.parquet         Loss by label: gold, count, mean_loss, median_loss, total_loss, errors
+    loss_by_word.arrow            Loss by token: word, count, mean_loss, median_loss, total_loss, errors
+    loss_by_label.arrow           Loss by label: gold, count, mean_loss, median_loss, total_loss, errors
 
 Feed-forward activations (build step ``activations``, ``--activations-sample N``, 0 = none; the
 Activations tab says how to add them when absent; explainer/build/activations.py)::
@@ -131,10 +133,10 @@ ROW_GROUP_ROWS = 16_384
 
 # Aggregates the app's pages read instead of computing them from the whole tables (build step "views",
 # explainer/build/views.py); a cache without them still works, the app computes them on first use.
-MISCLASSIFIED_WORDS = "misclassified_words.parquet"
-MISCLASSIFIED_SPANS = "misclassified_spans.parquet"
-LOSS_BY_WORD = "loss_by_word.parquet"
-LOSS_BY_LABEL = "loss_by_label.parquet"
+MISCLASSIFIED_WORDS = "misclassified_words.arrow"
+MISCLASSIFIED_SPANS = "misclassified_spans.arrow"
+LOSS_BY_WORD = "loss_by_word.arrow"
+LOSS_BY_LABEL = "loss_by_label.arrow"
 VIEW_TABLES = (MISCLASSIFIED_WORDS, MISCLASSIFIED_SPANS, LOSS_BY_WORD, LOSS_BY_LABEL)
 
 # Optional files (see the docstring); their absence means the build option was off or older.

@@ -23,8 +23,7 @@ def word_table(cache):
     """Loss per word string, with a row id naming the word (memoised per cache)."""
     def compute():
         table = precomputed(cache, schema.LOSS_BY_WORD, lambda: loss_by(cache.words, key="word"))
-        table["row_id"] = WORD_ROW_PREFIX + table["word"].astype("str")
-        return table
+        return table.assign(row_id=WORD_ROW_PREFIX + table["word"].astype("str"))  # a new frame: the view is shared
     return per_cache(cache, "loss-by-word", compute)
 
 
