@@ -193,6 +193,19 @@ def test_build_with_activations_sample_0_writes_nothing(tiny_model, tiny_dataset
     assert "activations" not in json.loads((out / schema.MANIFEST).read_text()).get("analyses", {})
 
 
+def test_an_empty_sample_is_written_and_the_section_says_why(tiny_model, tiny_dataset, tmp_path, monkeypatch):
+    from explainer.app.sections import activations as section
+    from explainer.build import activations as step
+
+    monkeypatch.setattr(step, "BUDGET_BYTES", 10)  # smaller than any example's activations
+    out = build_activation_cache(tiny_model, tiny_dataset, tmp_path / "empty")
+    cache = open_cache(out)
+    assert cache.manifest["analyses"]["activations"]["positions"] == 0
+    assert np.load(out / schema.ACTIVATIONS, allow_pickle=False).shape == (2, 0, 64)
+    assert len(pd.read_parquet(out / schema.ACTIVATION_POSITIONS)) == 0
+    assert "empty" in section.layout(cache, {}).children
+
+
 # --- NMF ----------------------------------------------------------------------------------------
 
 def planted(n_positions=300, d_ff=40, n_layers=2, seed=0):

@@ -179,7 +179,8 @@ def build_step(context) -> dict | None:
         print(f"note: FFN activations not recorded: {error}", file=sys.stderr)
         return {"status": f"unsupported: {error.model_type}"}
     return record_activations(loaded, alignment, modules, writer=context.writer, size=options.activations_sample,
-                              seed=options.seed, batch_size=options.batch_size, progress=context.progress)
+                              seed=options.seed, batch_size=options.batch_size, progress=context.progress,
+                              budget_bytes=BUDGET_BYTES)
 
 
 def record_activations(loaded, alignment, modules, *, writer, size: int, seed: int, batch_size: int = 32,

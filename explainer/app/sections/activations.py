@@ -67,6 +67,9 @@ def unavailable_note(cache) -> str | None:
     if not (cache.path / schema.ACTIVATIONS).is_file() or not (cache.path / schema.ACTIVATION_POSITIONS).is_file():
         return (f"This cache has no feed-forward activations: rebuild it with {OPTION_HINT} (examples to record, "
                 f"e.g. 200), i.e. {cache.command} --activations-sample 200")
+    if build_summary(cache).get("positions") == 0:
+        return (f"The activation sample of this cache is empty: every example was larger than the build's budget "
+                f"of {build_summary(cache).get('budget_bytes', 0) / 2**20:.0f} MiB of activations.")
     return None
 
 
