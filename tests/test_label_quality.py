@@ -6,6 +6,7 @@ The reference is cleanlab itself, called here on the cache's own probabilities a
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -141,3 +142,26 @@ def test_ranking_puts_the_lowest_scores_first_and_unscored_last():
     words = pd.DataFrame({"word": ["x", "y", "z"]})
     assert list(rank_words(scores, words)["word"]) == ["z", "x", "y"]
     assert list(rank_words(scores, words, flagged_only=True)["word"]) == ["z", "x"]
+
+
+def test_embeddings_colour_by_label_quality_marks_flagged_words(tiny_cache, tmp_path):
+    from explainer.app.sections import embeddings as section
+
+    cache = open_cache(tiny_cache)
+    assert section.projections(cache) is not None, "the default build writes projections"
+    view = {**section.view_state({}, cache.labels), "colour": "label_quality"}
+    figure, note = section.figure_and_note(cache, view)
+    flagged = pq.read_table(tiny_cache / schema.LABEL_QUALITY).column("label_issue").to_numpy()
+    diamonds = [trace for trace in figure.data if trace.name == "likely label issue"]
+    assert len(diamonds) == 1 and diamonds[0].marker.symbol == "diamond"
+    assert len(diamonds[0].x) == flagged.sum() > 0
+    assert sum(len(trace.x) for trace in figure.data) == len(flagged)
+    assert section.LABEL_QUALITY_NOTE in note
+
+    bare = tmp_path / "bare"  # the same cache as one built with --label-quality none
+    shutil.copytree(tiny_cache, bare)
+    for name in (schema.LABEL_QUALITY, schema.EXAMPLE_LABEL_QUALITY):
+        (bare / name).unlink()
+    for mode in ("word", "example"):
+        figure, note = section.figure_and_note(open_cache(bare), {**view, "mode": mode})
+        assert [trace.name for trace in figure.data] == ["no label-quality score"] and NOT_BUILT in note

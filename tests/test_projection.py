@@ -286,7 +286,7 @@ def test_filters_go_to_the_url_and_narrow_the_points(context, cache):
 def test_example_mode_colours_by_error_and_selection_lists_examples(context, cache):
     figure, *_ , new_search, options, colour = section.update_filters(context, "example", "gold", None, False, None,
                                                                      "?cache=tiny&tab=embeddings")
-    assert colour == "category" and [o["value"] for o in options] == ["category", "loss"]
+    assert colour == "category" and [o["value"] for o in options] == ["category", "loss", "label_quality"]
     assert sum(len(trace.x) for trace in figure.data) == len(cache.examples)
     coords = np.load(cache.path / EXAMPLE_PROJECTION)
     box = {"range": {"x": [float(coords[:, 0].min()) - 1, float(np.median(coords[:, 0]))],

@@ -26,7 +26,7 @@ WRONG_LABEL = "wrong label"  # a misclassified word whose span category is not o
 WORD_CATEGORIES = (*ERROR_CATEGORIES, WRONG_LABEL)
 WITH_ERRORS, WITHOUT_ERRORS = "with span errors", "no span errors"
 EXAMPLE_CATEGORIES = (WITHOUT_ERRORS, WITH_ERRORS)
-COLOURINGS = {WORD: ("gold", "pred", "category", "loss"), EXAMPLE: ("category", "loss")}
+COLOURINGS = {WORD: ("gold", "pred", "category", "loss", "label_quality"), EXAMPLE: ("category", "loss", "label_quality")}
 MAX_LASSO_VERTICES = 64
 
 

@@ -112,3 +112,27 @@ def _ascending(values: np.ndarray, tie_break: np.ndarray) -> np.ndarray:
     """Positions sorted by value ascending, NaN last, ties by ``tie_break`` (a stable, reproducible order)."""
     values = np.asarray(values, dtype=np.float64)
     return np.lexsort((tie_break, np.where(np.isnan(values), np.inf, values), np.isnan(values)))
+
+
+def with_scores(points: pd.DataFrame, scores: LabelQualityScores | None, *, level: str) -> pd.DataFrame:
+    """``points`` with ``label_quality`` and ``label_issue`` columns (NaN and False without scores).
+
+    Parameters
+    ----------
+    points : pandas.DataFrame
+        Word or example points whose ``row`` column is the row in words.parquet or examples.parquet.
+    scores : LabelQualityScores or None
+    level : {"word", "example"}
+        Word points take the word's score and flag; example points the example's score, flagged when
+        any of its words is.
+    """
+    rows = points["row"].to_numpy()
+    if scores is None:
+        quality, issue = np.full(len(points), np.nan, dtype=np.float32), np.zeros(len(points), dtype=bool)
+    elif level == "word":
+        quality = scores.words["label_quality"].to_numpy()[rows]
+        issue = scores.words["label_issue"].to_numpy(dtype=bool)[rows]
+    else:
+        quality = scores.examples["label_quality"].to_numpy()[rows]
+        issue = scores.examples["n_label_issues"].to_numpy()[rows] > 0
+    return points.assign(label_quality=quality, label_issue=issue)

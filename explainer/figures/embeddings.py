@@ -52,9 +52,10 @@ def embedding_figure(points: pd.DataFrame, hover: list[str], *, colour_by: str, 
         The points to draw (already filtered and downsampled).
     hover : list of str
         One hover text per point (already escaped).
-    colour_by : {"gold", "pred", "category", "loss"}
+    colour_by : {"gold", "pred", "category", "loss", "label_quality"}
         A categorical column (one trace per value, so the legend toggles them) or the loss (one
-        trace, a colour scale; points without a loss in grey).
+        trace, a colour scale; points without a loss in grey), or the label-quality score (a
+        red-to-green scale, ``label_issue`` points as diamonds; points without a score in grey).
     labels : list of str
         The model's labels, for the order and colours of ``gold``/``pred``.
     method : str
@@ -69,7 +70,9 @@ def embedding_figure(points: pd.DataFrame, hover: list[str], *, colour_by: str, 
     hover = np.asarray(hover, dtype=object)
     size = 4 if len(points) > 20_000 else 6
     figure = go.Figure()
-    if colour_by == "loss":
+    if colour_by == "label_quality":
+        _add_label_quality_traces(figure, points, hover, size=size)
+    elif colour_by == "loss":
         loss = points["loss"].to_numpy(dtype=np.float64, na_value=np.nan)
         known = ~np.isnan(loss)
         _add_trace(figure, points[known], hover[known], name="loss", size=size,
@@ -95,6 +98,23 @@ def embedding_figure(points: pd.DataFrame, hover: list[str], *, colour_by: str, 
         selections=[_selection_shape(region)] if region else [],
     )
     return figure
+
+
+def _add_label_quality_traces(figure: go.Figure, points: pd.DataFrame, hover: np.ndarray, *, size: int) -> None:
+    """Points coloured by label-quality score (red = low), those flagged as likely label issues as diamonds."""
+    quality = points["label_quality"].to_numpy(dtype=np.float64, na_value=np.nan)
+    flagged = points["label_issue"].to_numpy(dtype=bool)
+    known = ~np.isnan(quality)
+    scale = {"colorscale": "RdYlGn", "cmin": 0.0, "cmax": 1.0}
+    colour_bar = {"showscale": True, "colorbar": {"title": {"text": "label quality"}, "thickness": 12}}
+    for mask, name, extra in ((known & ~flagged, "label quality", colour_bar),
+                              (known & flagged, "likely label issue", {"symbol": "diamond", "size": size + 3})):
+        if mask.any():
+            _add_trace(figure, points[mask], hover[mask], name=name, size=size,
+                       marker={"color": quality[mask], **scale, **extra})
+    if (~known).any():
+        _add_trace(figure, points[~known], hover[~known], name="no label-quality score", size=size,
+                   marker={"color": OUTSIDE_COLOUR})
 
 
 def _categories(colour_by: str, labels: list[str], values: np.ndarray) -> tuple[dict, list]:

@@ -22,6 +22,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html, no_update
 
 from explainer.analysis import embeddings as emb
+from explainer.analysis.label_quality import NOT_BUILT, read_label_quality, with_scores
 from explainer.analysis.tables import per_cache, word_context
 from explainer.app.components.grid import column, grid_source, server_grid
 from explainer.app.components.wording import counted
@@ -35,7 +36,10 @@ MAX_TABLE_ROWS = 5_000   # selected rows listed, highest loss first
 DISPLAY_SEED = 0
 NO_LABELS = "~"          # URL value of an empty label choice (an absent parameter means all labels)
 GRIDS = {emb.WORD: "embeddings-words", emb.EXAMPLE: "embeddings-examples"}
-COLOUR_NAMES = {"gold": "gold label", "pred": "predicted label", "category": "error category", "loss": "loss"}
+LABEL_QUALITY_NOTE = ("Label quality: cleanlab's score of the gold label (red = likely wrong); diamonds are flagged as "
+                      "likely label issues.")
+COLOUR_NAMES = {"gold": "gold label", "pred": "predicted label", "category": "error category", "loss": "loss",
+                "label_quality": "label quality"}
 
 # Keep only the geometry of a selection: the full selectedData repeats every point's hover text.
 # A deselection (double click) becomes {cleared: true}: the store's own null is only its mounting.
@@ -61,12 +65,13 @@ def all_points(cache, mode: str):
     """Every word (or example) point of the cache, with its colouring columns (built once per cache)."""
     found = projections(cache)
     if mode == emb.EXAMPLE:
-        return per_cache(cache, "embeddings-example-points",
-                         lambda: emb.example_points(cache.examples, found.examples))
+        return per_cache(cache, "embeddings-example-points", lambda: with_scores(
+            emb.example_points(cache.examples, found.examples), read_label_quality(cache), level=emb.EXAMPLE))
 
     def compute():
         words = cache.words
-        return emb.word_points(words, found.words, emb.word_error_categories(words, cache.span_errors))
+        points = emb.word_points(words, found.words, emb.word_error_categories(words, cache.span_errors))
+        return with_scores(points, read_label_quality(cache), level=emb.WORD)
     return per_cache(cache, "embeddings-word-points", compute)
 
 
@@ -131,6 +136,8 @@ def figure_and_note(cache, view: dict):
     if not len(points):
         note = f"No {noun} passes these filters (of {counted(total, noun)})."
     note = note or f"Showing every {noun} that passes the filters: {len(points):,} of {total:,}."
+    if view["colour"] == "label_quality":
+        note += " " + (LABEL_QUALITY_NOTE if read_label_quality(cache) else NOT_BUILT)
     return figure, note
 
 
