@@ -61,7 +61,8 @@ def main(argv=None) -> int:
 
     cache = open_cache(args.cache)
     sample = measure("open the sample (memory map, positions) and the words table",
-                     lambda: (open_sample(cache), cache.table("words", columns=["example_id", "word_index", "word"])))[0]
+                     lambda: (open_sample(cache),
+                              cache.table("words", columns=["example_id", "word_index", "word"])))[0]
     n_layers, n_positions, d_ff = sample.activations.shape
     everything = tuple(range(n_layers))
     k = args.components

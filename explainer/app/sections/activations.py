@@ -249,7 +249,8 @@ def update_view(context, layer_range, n_components, example_id, search):
 def register(app, context):
     @app.callback(Output(SECTION.id("results"), "children"), Output("url", "search", allow_duplicate=True),
                   Input(SECTION.id("layers"), "value"), Input(SECTION.id("k"), "value"),
-                  Input(SECTION.id("example"), "value"), State("url", "search"), prevent_initial_call="initial_duplicate")
+                  Input(SECTION.id("example"), "value"), State("url", "search"),
+                  prevent_initial_call="initial_duplicate")  # renders on mount, and may write the URL
     def on_controls(layer_range, n_components, example_id, search):
         return update_view(context, layer_range, n_components, example_id, search)
 
