@@ -43,7 +43,6 @@ bench: install
 	$(PY) bench/build.py
 	$(PY) bench/attribution.py
 	$(PY) bench/app.py
-	$(PY) bench/projection.py
 	$(MAKE) demo DEMO_ARGS=--no-serve  # the demo model (skipped when up to date) for bench/label_quality.py
 	$(PY) bench/label_quality.py
 
