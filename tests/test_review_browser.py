@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
-from selenium.common.exceptions import ElementClickInterceptedException
+from selenium.common.exceptions import ElementClickInterceptedException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -29,7 +29,7 @@ def downloaded(directory, *, timeout: float = 15.0) -> Path:
 
 
 def click_when_free(dash_duo, selector: str, *, timeout: float = 10.0) -> None:
-    """Click ``selector`` once no loading overlay covers it (the tab shows one while a callback runs)."""
+    """Click ``selector`` once no loading overlay covers it and it is not being re-rendered."""
     deadline = time.monotonic() + timeout
     while True:
         element = dash_duo.find_element(selector)
@@ -37,7 +37,7 @@ def click_when_free(dash_duo, selector: str, *, timeout: float = 10.0) -> None:
         try:
             element.click()
             return
-        except ElementClickInterceptedException:
+        except (ElementClickInterceptedException, StaleElementReferenceException):
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
@@ -52,13 +52,13 @@ def test_edit_a_span_save_with_a_key_and_see_it_in_the_export(dash_duo, tiny_cac
     chips = dash_duo.find_elements(".review-word")
     words = [chip.text for chip in chips]
     first_tag = chips[0].get_attribute("title").split(": ")[-1]
-    chips[0].click()
+    click_when_free(dash_duo, "#review-chips > button:nth-of-type(1)")
     dash_duo.wait_for_contains_text("#review-selection", "selected words 0–0", timeout=10)
-    dash_duo.find_elements(".review-word")[1].click()
+    click_when_free(dash_duo, "#review-chips > button:nth-of-type(2)")
     dash_duo.wait_for_contains_text("#review-selection", "selected words 0–1", timeout=10)
     new_type = "MISC" if first_tag[2:] != "MISC" else "PER"  # a type the words do not have yet
     Select(dash_duo.find_element("#review-new-type")).select_by_value(new_type)
-    dash_duo.find_element("#review-add").click()
+    click_when_free(dash_duo, "#review-add")
     dash_duo.wait_for_contains_text("#review-state", "unsaved changes", timeout=10)
     dash_duo.find_element("body").send_keys("s")  # the keyboard shortcut for Save
     dash_duo.wait_for_contains_text("#review-state", "reviewed: edited", timeout=10)
@@ -77,6 +77,7 @@ def test_edit_a_span_save_with_a_key_and_see_it_in_the_export(dash_duo, tiny_cac
     assert [new.split() for _, new in changed][:2] == [[words[0], f"B-{new_type}"], [words[1], f"I-{new_type}"]]
     assert all(old.split()[0] == new.split()[0] for old, new in changed)  # only tags changed
     dash_duo.find_element("body").send_keys("n")  # the keyboard shortcut for Next
-    WebDriverWait(dash_duo.driver, 10).until(lambda driver: driver.find_element(By.ID, "review-title").text != title)
+    WebDriverWait(dash_duo.driver, 15, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda driver: driver.find_element(By.ID, "review-title").text != title)  # the panel is re-rendered
     errors = [entry for entry in dash_duo.get_logs() if entry.get("level") == "SEVERE"]
     assert errors == []
