@@ -49,6 +49,8 @@ def test_section_shows_components_on_an_example_and_keeps_the_view_in_the_url(da
     assert "layer 1 " in dash_duo.find_element("#activations-summary").text
     state = parse_query(dash_duo.driver.execute_script("return window.location.search"))
     assert (state["act_k"], state["act_layers"], state["act_example"]) == ("3", "1", str(hostile))
+    dash_duo.find_element("#activations-inspect").click()
+    dash_duo.wait_for_text_to_equal("#inspector-title", f"Example {hostile}", timeout=15)
     no_console_errors(dash_duo)
 
 
