@@ -45,6 +45,7 @@ bench: install
 	$(PY) bench/app.py
 	$(MAKE) demo DEMO_ARGS=--no-serve  # the demo model (skipped when up to date) for bench/label_quality.py
 	$(PY) bench/label_quality.py
+	$(PY) bench/activations.py demo/cache/wnut16-heldout-minilm  # NMF timing on the demo's activation sample
 
 clean:
 	rm -rf $(VENV) build *.egg-info

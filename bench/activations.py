@@ -8,7 +8,8 @@ Measured in one process, one run each, with the load average printed beside ever
 - the same all-layer factorisation without the two shortcuts (fit on every position and every
   neuron, as Ecco would), for the ratio. ``--no-baseline`` skips it (it takes a minute or more).
 
-The cache must have been built with ``--activations-sample`` > 0. Usage::
+A cache built without activations (``--activations-sample 0``, or before they existed) is rebuilt
+with them into ``--work`` first, from the command in its manifest. Usage::
 
     .venv/bin/python bench/activations.py demo/cache/wnut16-heldout-minilm [--components 8]
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -33,18 +35,34 @@ def load() -> str:
     return "/".join(f"{value:.1f}" for value in os.getloadavg())
 
 
+def with_activations(cache, work: Path) -> Path:
+    """Rebuild ``cache`` (its manifest's command) into ``work`` with the default activation sample."""
+    from explainer.cli import main as cli
+
+    words = shlex.split(cache.command)[1:]
+    out = work / f"{cache.path.name}-activations"
+    words[words.index("--out") + 1] = str(out)
+    words = [word for word in words if word != "--force"] + ["--force", "--activations-sample", "200"]
+    print(f"{cache.path.name} has no activations: building {out}", flush=True)
+    if cli(words) != 0:
+        raise SystemExit(f"could not build {out}")
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("cache")
     parser.add_argument("--components", type=int, default=8)
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--work", default="/tmp/bench-caches",
+                        help="where a copy with activations is built when the cache has none")
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
     import sklearn  # noqa: F401  (imported once per worker in the app; not part of a view's time)
 
     from explainer.analysis.activations import component_view, factorise
-    from explainer.app.sections.activations import components_for, open_sample
+    from explainer.app.sections.activations import components_for, open_sample, unavailable_note
     from explainer.cache.reader import open_cache
     import_seconds = time.perf_counter() - started
 
@@ -60,6 +78,8 @@ def main(argv=None) -> int:
         return result
 
     cache = open_cache(args.cache)
+    if unavailable_note(cache):  # e.g. a demo cache built before activations existed: build a copy that has them
+        cache = open_cache(with_activations(cache, Path(args.work)))
     sample = measure("open the sample (memory map, positions) and the words table",
                      lambda: (open_sample(cache),
                               cache.table("words", columns=["example_id", "word_index", "word"])))[0]
