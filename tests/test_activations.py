@@ -340,3 +340,8 @@ def test_section_notes_a_cache_without_activations_or_an_unsupported_model(act_c
     (bare / schema.MANIFEST).write_text(json.dumps(manifest))
     layout = section.layout(open_cache(bare), {})
     assert "'gpt2'" in layout.children and "not recorded" in layout.children
+    del manifest["analyses"]["activations"]
+    manifest["out_of_fold"] = True
+    (bare / schema.MANIFEST).write_text(json.dumps(manifest))
+    layout = section.layout(open_cache(bare), {})
+    assert "cross-validation" in layout.children and "--activations-sample" in layout.children

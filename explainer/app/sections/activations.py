@@ -64,7 +64,12 @@ def unavailable_note(cache) -> str | None:
 
         return (f"FFN activations are not recorded for model type {model_type!r}: the build does not know where its "
                 f"feed-forward layers are (supported: {', '.join(sorted(FFN_MODULES))}).")
-    if not (cache.path / schema.ACTIVATIONS).is_file() or not (cache.path / schema.ACTIVATION_POSITIONS).is_file():
+    missing = not (cache.path / schema.ACTIVATIONS).is_file() or not (cache.path / schema.ACTIVATION_POSITIONS).is_file()
+    if missing and cache.manifest.get("out_of_fold"):
+        return ("This cross-validation cache has no feed-forward activations: they belong to one model, and its "
+                "examples were run by one model per fold. Build a cache of one model with explainer build "
+                f"{OPTION_HINT} to see them.")
+    if missing:
         return (f"This cache has no feed-forward activations: rebuild it with {OPTION_HINT} (examples to record, "
                 f"e.g. 200), i.e. {cache.command} --activations-sample 200")
     if build_summary(cache).get("positions") == 0:
