@@ -64,7 +64,7 @@ def unavailable_note(cache) -> str | None:
 
         return (f"FFN activations are not recorded for model type {model_type!r}: the build does not know where its "
                 f"feed-forward layers are (supported: {', '.join(sorted(FFN_MODULES))}).")
-    missing = not (cache.path / schema.ACTIVATIONS).is_file() or not (cache.path / schema.ACTIVATION_POSITIONS).is_file()
+    missing = not all((cache.path / name).is_file() for name in (schema.ACTIVATIONS, schema.ACTIVATION_POSITIONS))
     if missing and cache.manifest.get("out_of_fold"):
         return ("This cross-validation cache has no feed-forward activations: they belong to one model, and its "
                 "examples were run by one model per fold. Build a cache of one model with explainer build "
