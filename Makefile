@@ -41,6 +41,7 @@ demo:
 # Benchmarks: each prints a table and writes bench/results/*.md (minutes to an hour on 2 cores).
 bench: install
 	$(PY) bench/build.py
+	$(PY) bench/sharded_build.py  # torchrun with 2 processes vs 1 (a few minutes)
 	$(PY) bench/attribution.py
 	$(PY) bench/app.py
 	$(MAKE) demo DEMO_ARGS=--no-serve  # the demo model (skipped when up to date) for bench/label_quality.py
