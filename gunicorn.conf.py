@@ -77,6 +77,9 @@ for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(variable, str(TORCH_THREADS))
 os.environ["EXPLAINER_TORCH_THREADS"] = str(TORCH_THREADS)
 os.environ.pop("FLASK_DEBUG", None)  # the debugger is never on under gunicorn
+# pyarrow's default pool (mimalloc) keeps what Parquet decoding freed; the system allocator gives it
+# back, which keeps a worker's heap near what its pages hold (measured: -40 MB per worker at 1M subwords).
+os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
 
 def post_fork(server, worker):

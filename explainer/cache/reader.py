@@ -21,7 +21,7 @@ from explainer.errors import ExplainerError
 
 _TABLE_NAMES = {name.removesuffix(".parquet"): name for name in schema.TABLES}
 # Decoded row groups kept per opened cache (least recently used dropped first), in bytes of Arrow data.
-ROW_GROUP_BUDGET = 64 * 2**20
+ROW_GROUP_BUDGET = 32 * 2**20
 
 
 class Cache:
