@@ -178,8 +178,9 @@ def selection_block(cache, view: dict) -> html.Div:
     words = points if view["mode"] == emb.WORD else emb.words_of_examples(cache.words, points["example_id"])
     noun = "word" if view["mode"] == emb.WORD else "example"
     counts = emb.label_counts(words, cache.labels)
-    summary = (f"{counted(len(points), noun)} in the selection, {int(points['wrong'].sum()):,} of them with "
-               f"misclassified words; counts by label over {counted(len(words), 'word')}.")
+    wrong = "misclassified" if noun == "word" else "with misclassified words"
+    summary = (f"{counted(len(points), noun)} in the selection, {int(points['wrong'].sum()):,} of them {wrong}; "
+               f"counts by label over {counted(len(words), 'word')}.")
     if len(points) > MAX_TABLE_ROWS:
         summary += f" The table lists the {MAX_TABLE_ROWS:,} of highest loss."
     table = html.Table([
@@ -205,7 +206,7 @@ def controls(cache, view: dict) -> html.Div:
                      clearable=False, style={"minWidth": "170px"}, className="me-3"),
         dcc.Dropdown(id=SECTION.id("labels"), options=cache.labels, multi=True, placeholder="gold labels shown",
                      value=cache.labels if view["labels"] is None else view["labels"],
-                     style={"minWidth": "280px"}, className="me-3"),
+                     style={"minWidth": "280px", "maxWidth": "420px"}, className="me-3"),
         dbc.Switch(id=SECTION.id("errors"), label="errors only", value=view["errors"], className="me-3"),
         dbc.Input(id=SECTION.id("loss"), type="number", min=0, step=0.1, debounce=True, size="sm",
                   placeholder="loss above", value=view["loss"], style={"maxWidth": "130px"}),
