@@ -83,10 +83,27 @@ os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
 
 def post_fork(server, worker):
-    """Bound torch's thread pools in each worker (a no-op unless something imported torch)."""
+    """Bound torch's thread pools in each worker (a no-op unless something imported torch); give freed
+    memory back to the system."""
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(TORCH_THREADS)
+    _return_freed_memory()
+
+
+def _return_freed_memory():
+    """glibc: large blocks (the temporary frames of a filtered grid) always from mmap, so freeing them
+    gives them back at once, and 2 malloc arenas rather than one per thread. Without this a worker
+    kept ~300 MB of freed frames after a few hundred requests on a 1M-subword cache."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD: 1 MB, fixed (no dynamic raise after a free)
+        libc.mallopt(-8, 2)        # M_ARENA_MAX
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to tune
+        pass
 
 
 def post_worker_init(worker):

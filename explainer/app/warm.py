@@ -19,6 +19,26 @@ log = logging.getLogger(__name__)
 
 # Sections whose default view needs no warming or must not be warmed (probing loads a model).
 SKIP = frozenset({"probing", "debug"})
+EXTRA_GRIDS = frozenset({"misclassified-spans"})
+
+
+def grid_names(component) -> set[str]:
+    """Names of the server-side grids (``components.grid``) in a layout tree."""
+    from explainer.app.components.grid import GRID_TYPE
+
+    names, stack = set(), [component]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (list, tuple)):
+            stack.extend(node)
+            continue
+        ident = getattr(node, "id", None)
+        if isinstance(ident, dict) and ident.get("type") == GRID_TYPE:
+            names.add(ident["name"])
+        children = getattr(node, "children", None)
+        if children is not None and not isinstance(children, str):
+            stack.append(children)
+    return names
 
 
 def heap_mb() -> float:
@@ -48,20 +68,24 @@ def warm_context(context, *, log_to=log, grown: dict | None = None) -> dict[str,
         return seconds
     if cache is None:
         return seconds
+    shown_grids: set[str] = set()
     for section in context.sections:
         if section.key in SKIP:
             continue
         started, before = time.perf_counter(), heap_mb()
         try:
-            section.layout(cache, {})
+            shown_grids.update(grid_names(section.layout(cache, {})))
         except Exception as error:  # noqa: BLE001
             log_to.warning("explainer: warming %s failed: %s", section.key, error)
         seconds[section.key], grown[section.key] = time.perf_counter() - started, heap_mb() - before
-    # The rows behind each server-side grid (e.g. the span level of Misclassified, not shown by default).
+    # The rows behind the server-side grids the tabs show, and the span level of Misclassified (one
+    # click away); not the grids of views that need files this cache lacks.
     from explainer.app.components import grid
 
     started, before = time.perf_counter(), heap_mb()
-    for name in grid.source_names():
+    for name in sorted(shown_grids | EXTRA_GRIDS):
+        if grid.source(name) is None:
+            continue
         try:
             grid.source(name)(cache, {})
         except Exception as error:  # noqa: BLE001

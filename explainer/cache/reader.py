@@ -119,13 +119,13 @@ class Cache:
         pieces = []
         for wanted_id in wanted:
             for index in self._groups_holding(file_name, wanted_id):
-                group = self._row_group(file_name, index)
+                group = self._row_group(file_name, index, columns)
                 ids = group.column("example_id").to_numpy()
                 start, end = ids.searchsorted(wanted_id, "left"), ids.searchsorted(wanted_id, "right")
                 if end > start:
                     pieces.append(group.slice(start, end - start))
         if not pieces:
-            pieces = [self._row_group(file_name, 0).slice(0, 0)]
+            pieces = [self._row_group(file_name, 0, columns).slice(0, 0)]
         table = pa.concat_tables(pieces) if len(pieces) > 1 else pieces[0]
         if columns is not None:
             table = table.select(list(columns))
@@ -147,8 +147,10 @@ class Cache:
                           else (float("-inf"), float("inf")))
         return bounds
 
-    def _row_group(self, file_name: str, index: int):
-        key = (file_name, index)
+    def _row_group(self, file_name: str, index: int, columns: list[str] | None = None):
+        """Row group ``index`` (only ``columns`` and example_id, if given: fewer columns to decode)."""
+        columns = None if columns is None else sorted({"example_id", *columns})
+        key = (file_name, index, None if columns is None else tuple(columns))
         with self._lock:
             group = self._row_groups.get(key)
             if group is not None:
@@ -158,7 +160,7 @@ class Cache:
         import pyarrow as pa
 
         try:
-            group = self._parquet_file(file_name).read_row_group(index)
+            group = self._parquet_file(file_name).read_row_group(index, columns=columns)
         except (OSError, pa.ArrowInvalid) as error:
             raise ExplainerError(f"cannot read {self.path / file_name} ({error}); rebuild it with: {self.command}") \
                 from None

@@ -22,7 +22,12 @@ from explainer.app.state import update_query
 OPEN_TYPE = "open-sample"
 ROW_HEADERS = ("word", "subword", "gold", "predicted", "loss")
 IGN_STYLE = {"color": "#999", "fontStyle": "italic"}
-CARD_TABLES = ("examples", "words", "subwords")
+# The columns a card shows, per table: reading only these decodes far less than whole row groups.
+CARD_COLUMNS = {
+    "examples": ["example_id", "total_loss", "f1", "n_errors", "n_word_errors", "windowed"],
+    "words": ["example_id", "word_index", "word", "gold", "pred", "loss"],
+    "subwords": ["example_id", "word_index", "position", "token", "label_id", "pred_id", "loss"],
+}
 
 
 def open_button_id(section_key: str, example_id) -> dict:
@@ -80,7 +85,7 @@ def example_card(cache, example_id: int, *, section_key: str, rows: dict | None 
 
     ``rows``: the examples/words/subwords rows of a page of examples read at once (else read here).
     """
-    rows = rows or {name: cache.example_rows(name, example_id) for name in CARD_TABLES}
+    rows = rows or {name: cache.example_rows(name, example_id, columns) for name, columns in CARD_COLUMNS.items()}
     example = rows_of(rows["examples"], example_id).iloc[0]
     columns = aligned_example(rows_of(rows["words"], example_id), rows_of(rows["subwords"], example_id),
                               labels=cache.labels)
@@ -102,7 +107,8 @@ def example_card(cache, example_id: int, *, section_key: str, rows: dict | None 
 def example_cards(cache, example_ids, *, section_key: str) -> list:
     """Cards for ``example_ids`` in that order (an empty note when there are none)."""
     example_ids = [int(example_id) for example_id in example_ids]
-    rows = {name: cache.example_rows(name, example_ids) for name in CARD_TABLES} if example_ids else None
+    rows = ({name: cache.example_rows(name, example_ids, columns) for name, columns in CARD_COLUMNS.items()}
+            if example_ids else None)
     cards = [example_card(cache, example_id, section_key=section_key, rows=rows) for example_id in example_ids]
     return cards or [dbc.Alert("No examples to show.", color="secondary")]
 
