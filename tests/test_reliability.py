@@ -187,7 +187,10 @@ def faulty(tiny_cache):
     _copy(tiny_cache, root, "broken")
     permissions_apply = os.geteuid() != 0 or stack.can_drop_root_file_access()
     try:
-        with stack.Gunicorn(cache=root, workers=2, honour_permissions=permissions_apply, timeout=20) as app, \
+        # Faults are injected after start: a worker that warmed every tab would already hold the files the
+        # tests break, so these workers start cold and read them as a visitor's first request does.
+        with stack.Gunicorn(cache=root, workers=2, honour_permissions=permissions_apply, timeout=20,
+                            env={"EXPLAINER_WARM": "0"}) as app, \
                 stack.Nginx(upstream_port=app.port) as proxy:
             yield {"app": app, "proxy": proxy, "root": root, "base": base, "permissions_apply": permissions_apply}
     finally:
