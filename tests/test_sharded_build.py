@@ -169,3 +169,21 @@ def test_torchrun_with_two_ranks_builds_the_single_process_cache_and_a_failed_ra
     assert "error: sharded build failed on rank 1 of 2: RuntimeError: fault injected" in failed.stderr
     assert {path.name: path.read_bytes() for path in out.iterdir()} == before
     assert sorted(path.name for path in out.parent.iterdir() if path.name.startswith(f".{out.name}.")) == []
+
+
+@pytest.mark.slow
+def test_a_rank_killed_outright_leaves_the_old_cache_intact(single_build, tiny_model, tiny_dataset):
+    """Rank 1 dies with SIGKILL after its forward pass: torchrun stops rank 0 (SIGTERM), which cleans up."""
+    out = single_build
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    killed = torchrun(tiny_model, tiny_dataset, out, extra_env={"EXPLAINER_TEST_FAULT": "1:kill"},
+                      flags=["--projection", "none", "--label-quality", "none", "--activations-sample", "0"])
+    assert killed.returncode != 0
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+    # Whatever a killed rank 0 could not remove, the next build of the same cache clears.
+    from explainer.cli import main
+
+    (out.parent / f".{out.name}.shards-999999" / "rank-1").mkdir(parents=True, exist_ok=True)
+    assert main(["build", "--model", str(tiny_model), "--dataset", str(tiny_dataset), "--out", str(out),
+                 *BUILD_FLAGS]) == 0
+    assert sorted(path.name for path in out.parent.iterdir() if path.name.startswith(f".{out.name}.")) == []

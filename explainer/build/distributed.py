@@ -42,18 +42,19 @@ def world_size() -> int:
         return 1
 
 
-def shard_root(out: Path, token: str) -> Path:
-    """The directory beside the cache where the ranks write their shards."""
-    return out.parent / f".{out.name}.shards-{token}"
-
-
 def _fault(rank: int) -> str | None:
     value = os.environ.get(FAULT_VARIABLE, "")
     target, _, action = value.partition(":")
     return action if target == str(rank) and action in ("raise", "kill") else None
 
 
-def _raise_interrupt(signum, frame):  # torchrun stops the others with SIGTERM when one rank dies
+def _raise_interrupt(signum, frame):
+    """torchrun stops the other ranks with SIGTERM when one dies: unwind so rank 0 removes its temporary files.
+
+    Later SIGTERMs are ignored, so that they cannot cut the clean-up short (torchrun sends SIGKILL if it
+    takes too long).
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
@@ -108,9 +109,8 @@ def build_sharded(options, *, progress: bool = True, started: float | None = Non
                 prepared = pipeline.prepare(options)
                 if rank == 0:
                     writer = stack.enter_context(CacheWriter(out, force=options.force))
-                    for leftover in out.parent.glob(f".{out.name}.shards-*"):  # of killed builds; we hold the lock
-                        shutil.rmtree(leftover, ignore_errors=True)
-                    root = shard_root(out, f"{os.getpid()}")
+                    shards.clear_leftover_shards(out)  # of killed builds; we hold the lock
+                    root = shards.shard_root(out, f"{os.getpid()}")
                     root.mkdir()
                     stack.callback(shutil.rmtree, root, ignore_errors=True)
             except BaseException as caught:  # noqa: BLE001 - every failure must reach the other ranks

@@ -176,6 +176,9 @@ def build_cache(options: BuildOptions, *, progress: bool = True) -> dict:
     with quiet_transformers():
         prepared = prepare(options)
         with CacheWriter(out, force=options.force) as writer:
+            from explainer.build.shards import clear_leftover_shards
+
+            clear_leftover_shards(out)  # of a killed sharded build (we hold the lock now)
             mark = time.perf_counter()
             # One process is the one-shard case: its outputs go straight into the cache's arrays.
             predictions = _forward(prepared.loaded, prepared.alignment, writer, batch_size=options.batch_size,

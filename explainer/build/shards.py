@@ -40,6 +40,19 @@ PREDICTION_FIELDS = ("pred_id", "prob_pred", "prob_gold", "loss")
 COPY_ROWS = 65_536  # rows copied at a time when merging, so a shard's hidden states are never all in memory
 
 
+def shard_root(out: Path, token: str) -> Path:
+    """The directory beside cache ``out`` where the ranks of a sharded build write their shards."""
+    return out.parent / f".{out.name}.shards-{token}"
+
+
+def clear_leftover_shards(out: Path) -> None:
+    """Remove the shards that a killed sharded build of ``out`` left (call with the cache's lock held)."""
+    import shutil
+
+    for leftover in out.parent.glob(f".{out.name}.shards-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
 def concatenated_ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
     """``np.concatenate([np.arange(a, b) for a, b in zip(starts, stops)])``, vectorised."""
     starts, stops = np.asarray(starts, dtype=np.int64), np.asarray(stops, dtype=np.int64)
