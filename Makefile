@@ -44,6 +44,7 @@ bench: install
 	$(PY) bench/sharded_build.py  # torchrun with 2 processes vs 1 (a few minutes)
 	$(PY) bench/attribution.py
 	$(PY) bench/app.py
+	$(PY) bench/projection.py
 	$(MAKE) demo DEMO_ARGS=--no-serve  # the demo model (skipped when up to date) for bench/label_quality.py
 	$(PY) bench/label_quality.py
 	$(PY) bench/activations.py demo/cache/wnut16-heldout-minilm  # NMF timing on the demo's activation sample
