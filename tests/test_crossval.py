@@ -122,3 +122,18 @@ def test_a_rerun_skips_finished_folds_redoes_an_incomplete_one_and_refuses_other
 
     assert main([*args, "--fold-seed", "1"]) == 2
     assert "holds folds made from other inputs (changed: fold_seed)" in capsys.readouterr().err
+
+
+def test_an_interrupted_run_says_how_to_resume_and_writes_no_cache(crossval_run, tiny_model, tmp_path, monkeypatch,
+                                                                   capsys):
+    import explainer.train.trainer as trainer
+
+    def interrupted(**kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer, "train_model", interrupted)
+    dataset, _, _ = crossval_run
+    out = tmp_path / "oof"
+    assert main(["crossval", "--base", str(tiny_model), "--dataset", str(dataset), "--out", str(out), *QUICK]) == 130
+    assert f"kept in {tmp_path / 'oof-folds'}: run the same command again to resume" in capsys.readouterr().err
+    assert not out.exists()

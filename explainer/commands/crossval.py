@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def register(subparsers) -> None:
@@ -52,7 +53,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from explainer.build.pipeline import summary_line
-    from explainer.train.crossval import CrossvalOptions, run_crossval
+    from explainer.train.crossval import CrossvalOptions, run_crossval, work_directory
     from explainer.train.trainer import TrainSettings
 
     settings = TrainSettings(epochs=args.epochs, learning_rate=args.lr, batch_size=args.train_batch_size,
@@ -63,6 +64,11 @@ def run(args: argparse.Namespace) -> int:
         work=args.work, split=args.split, tokens_column=args.tokens_column, tags_column=args.tags_column,
         train=settings, batch_size=args.batch_size, max_length=args.max_length, device=args.device,
         projection=args.projection, label_quality=args.label_quality, seed=args.seed, force=args.force)
-    manifest = run_crossval(options)
+    try:
+        manifest = run_crossval(options)
+    except KeyboardInterrupt:
+        print(f"error: interrupted; the folds finished so far are kept in {work_directory(options)}: run the same "
+              "command again to resume", file=sys.stderr)
+        return 130
     print(f"{summary_line(manifest, args.out)}; out-of-fold over {args.folds} folds", flush=True)
     return 0
