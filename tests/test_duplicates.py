@@ -68,6 +68,15 @@ def test_exact_groups_are_the_planted_ones_inconsistent_first():
     assert variants == [(["B-PER", "I-PER", "O", "B-LOC", "O"], [0, 1]), (["B-PER", "I-PER", "O", "B-ORG", "O"], [2])]
 
 
+def test_exact_groups_from_text_and_joined_tags_equal_those_from_the_lists():
+    # What the app reads at scale: the text column and the tags joined, not a list per example.
+    examples, _ = planted()
+    light = pd.DataFrame({"example_id": examples["example_id"],
+                          "text": [" ".join(words) for words in examples["words"]]})
+    keys = [" ".join(tags) for tags in examples["gold_tags"]]
+    pd.testing.assert_frame_equal(dup.exact_duplicate_groups(light, tag_keys=keys), dup.exact_duplicate_groups(examples))
+
+
 def test_near_pairs_are_the_planted_ones_conflicts_first():
     examples, vectors = planted()
     index = dup.duplicate_index(examples, vectors)

@@ -37,8 +37,18 @@ def normalise_text(words) -> str:
 
 
 def normalised_texts(examples: pd.DataFrame) -> np.ndarray:
-    """:func:`normalise_text` of every example (from its ``words`` column)."""
+    """:func:`normalise_text` of every example (from its ``words`` column, or else from its ``text``
+    column: the words joined by spaces, which normalises the same and holds no list per example)."""
+    if "words" not in examples.columns:
+        return np.array([_SPACE.sub(" ", str(text)).strip().casefold() for text in examples["text"]], dtype=object)
     return np.array([normalise_text(words) for words in examples["words"]], dtype=object)
+
+
+def _joined(examples: pd.DataFrame, position: int) -> str:
+    """Example ``position``'s words joined by spaces (its ``text`` column when it has no ``words``)."""
+    if "words" not in examples.columns:
+        return str(examples["text"].iloc[position])
+    return " ".join(map(str, examples["words"].iloc[position]))
 
 
 def _tag_key(tags) -> str:
@@ -47,7 +57,8 @@ def _tag_key(tags) -> str:
 
 # --- exact duplicates ---------------------------------------------------------------------------
 
-def exact_duplicate_groups(examples: pd.DataFrame, *, texts: np.ndarray | None = None) -> pd.DataFrame:
+def exact_duplicate_groups(examples: pd.DataFrame, *, texts: np.ndarray | None = None,
+                           tag_keys=None) -> pd.DataFrame:
     """Groups of examples with the same normalised text.
 
     Parameters
@@ -56,6 +67,9 @@ def exact_duplicate_groups(examples: pd.DataFrame, *, texts: np.ndarray | None =
         ``example_id, words, gold_tags`` (the cache's examples table).
     texts : ndarray, optional
         :func:`normalised_texts` of ``examples``, when already computed.
+    tag_keys : sequence of str, optional
+        Each example's gold tags joined by spaces, when already computed (then ``gold_tags`` is not
+        read, and ``examples`` may hold ``example_id, text`` only).
 
     Returns
     -------
@@ -68,7 +82,8 @@ def exact_duplicate_groups(examples: pd.DataFrame, *, texts: np.ndarray | None =
     texts = normalised_texts(examples) if texts is None else texts
     ids = examples["example_id"].to_numpy(dtype=np.int64)
     frame = pd.DataFrame({"key": texts, "example_id": ids,
-                          "tags": [_tag_key(tags) for tags in examples["gold_tags"]]})
+                          "tags": [_tag_key(tags) for tags in examples["gold_tags"]] if tag_keys is None
+                          else np.asarray(tag_keys, dtype=object)})
     sizes = frame.groupby("key", sort=False)["example_id"].transform("size")
     repeated = frame[sizes.to_numpy() > 1]
     columns = ["group", "text", "size", "example_ids", "variants", "inconsistent"]
@@ -80,7 +95,7 @@ def exact_duplicate_groups(examples: pd.DataFrame, *, texts: np.ndarray | None =
     grouped = grouped.reset_index(drop=True)
     first = grouped["example_ids"].map(lambda members: members[0]).to_numpy()
     position = pd.Series(np.arange(len(ids)), index=ids)
-    grouped["text"] = [" ".join(map(str, examples["words"].iloc[position[e]])) for e in first]
+    grouped["text"] = [_joined(examples, position[e]) for e in first]
     grouped["inconsistent"] = grouped["variants"] > 1
     grouped["first"] = first
     grouped = grouped.sort_values(["inconsistent", "size", "first"], ascending=[False, False, True], kind="stable")
@@ -252,13 +267,14 @@ class DuplicateIndex:
 
 def duplicate_index(examples: pd.DataFrame, embeddings: np.ndarray | None, *,
                     min_similarity: float = LOWEST_THRESHOLD, n_neighbors: int = DEFAULT_NEIGHBOURS,
-                    centre: bool = True) -> DuplicateIndex:
+                    centre: bool = True, tag_keys=None) -> DuplicateIndex:
     """Exact groups, and near-duplicate candidate pairs among one member per exact group.
 
     ``embeddings`` (row i <-> examples row i) may be None: then only exact groups are found.
+    ``tag_keys``: see :func:`exact_duplicate_groups`.
     """
     texts = normalised_texts(examples)
-    groups = exact_duplicate_groups(examples, texts=texts)
+    groups = exact_duplicate_groups(examples, texts=texts, tag_keys=tag_keys)
     if embeddings is None:
         return DuplicateIndex(groups=groups, pairs=neighbour_pairs(np.zeros((0, 1))), has_embeddings=False)
     # One representative row per distinct text: a group joins near pairs once, not size^2 times.

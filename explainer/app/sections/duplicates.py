@@ -21,6 +21,7 @@ import dash
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 import numpy as np
+import pandas as pd
 from dash import ALL, Input, Output, State, dcc, html, no_update
 
 from explainer.analysis import duplicates as dup
@@ -28,7 +29,7 @@ from explainer.analysis.tables import per_cache
 from explainer.app.components.wording import counted
 from explainer.app.sections.base import Section
 from explainer.app.state import int_param, parse_query, update_query
-from explainer.cache.schema import EXAMPLE_EMBEDDINGS
+from explainer.cache.schema import EXAMPLE_EMBEDDINGS, EXAMPLES
 from explainer.errors import ExplainerError
 
 PER_PAGE = 20
@@ -56,19 +57,56 @@ def example_embeddings(cache) -> np.ndarray | None:
     return per_cache(cache, "duplicates-embeddings", load)
 
 
+# The columns the index and the cards need: not pred_tags nor the per-example scores.
+EXAMPLE_COLUMNS = ["example_id", "words", "gold_tags"]
+
+
+def _gold_tag_keys(cache) -> np.ndarray:
+    """Each example's gold tags joined by spaces, joined in Arrow (no Python list per example)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    path = Path(cache.path) / EXAMPLES
+    try:
+        tags = pq.read_table(path, columns=["gold_tags"]).column("gold_tags")
+    except (OSError, pa.ArrowInvalid, KeyError) as error:
+        raise ExplainerError(f"cannot read {path} ({error}); rebuild it with: {cache.command}") from None
+    return pc.binary_join(tags, " ").to_numpy(zero_copy_only=False)
+
+
+def _index_and_near(cache) -> tuple[dup.DuplicateIndex, object]:
+    """The index and the near pairs at the lowest threshold (with their label conflicts), computed once.
+
+    Exact groups need only each example's text and joined gold tags; words and tags as lists are
+    read only for the near pairs' label conflicts (a cache with embeddings), then dropped: the
+    cards read their few rows by row group.
+    """
+    embeddings = example_embeddings(cache)
+    if embeddings is None:
+        found = dup.duplicate_index(cache.table("examples", ["example_id", "text"]), None,
+                                    tag_keys=_gold_tag_keys(cache))
+        return found, found.near(pd.DataFrame({name: [] for name in EXAMPLE_COLUMNS}), threshold=dup.LOWEST_THRESHOLD)
+    examples = cache.table("examples", EXAMPLE_COLUMNS)
+    found = dup.duplicate_index(examples, embeddings, min_similarity=dup.LOWEST_THRESHOLD)
+    return found, found.near(examples, threshold=dup.LOWEST_THRESHOLD)
+
+
 def index(cache) -> dup.DuplicateIndex:
     """Exact groups and neighbour pairs at the lowest threshold, computed once per cache."""
-    return per_cache(cache, "duplicates-index",
-                     lambda: dup.duplicate_index(cache.examples, example_embeddings(cache),
-                                                 min_similarity=dup.LOWEST_THRESHOLD))
+    return per_cache(cache, "duplicates-index", lambda: _index_and_near(cache))[0]
 
 
 def near_pairs(cache, threshold: float):
     """Near-duplicate pairs at ``threshold``: a filter of those at the lowest threshold, whose label
     conflicts are computed once per cache."""
-    every = per_cache(cache, "duplicates-near", lambda: index(cache).near(cache.examples,
-                                                                          threshold=dup.LOWEST_THRESHOLD))
+    every = per_cache(cache, "duplicates-index", lambda: _index_and_near(cache))[1]
     return every[every["similarity"] >= threshold - 1e-6]
+
+
+def example_rows(cache, example_ids):
+    """The examples with these ids (columns of ``EXAMPLE_COLUMNS``), in that order, read by row group."""
+    return dup.example_rows(cache.example_rows("examples", list(example_ids), EXAMPLE_COLUMNS), example_ids)
 
 
 def same_model(cache, other) -> bool:
@@ -85,7 +123,7 @@ def leaked(cache, other, threshold: float):
     comparable = same_model(cache, other)
     key = f"duplicates-leak-{other.path}-{other.manifest.get('created')}-{threshold:.2f}-{comparable}"
     return per_cache(cache, key, lambda: dup.leakage(
-        cache.examples, other.examples, threshold=threshold,
+        cache.table("examples", EXAMPLE_COLUMNS), other.table("examples", EXAMPLE_COLUMNS), threshold=threshold,
         evaluation_embeddings=example_embeddings(cache) if comparable else None,
         training_embeddings=example_embeddings(other) if comparable else None))
 
@@ -105,23 +143,38 @@ def view_state(state: dict) -> dict:
             "page": max(int_param(state, SECTION.param("page"), 1), 1), "with": state.get(SECTION.param("with"))}
 
 
-def findings(cache, view: dict) -> list[dict]:
-    """Exact groups and near pairs in the order shown: label inconsistencies first.
-
-    Each finding is ``{"kind": "exact", "group": row}`` or ``{"kind": "near", "pair": row}``.
-    """
+def _finding_blocks(cache, view: dict) -> list[tuple[str, object]]:
+    """The findings of ``view`` as consecutive blocks ``(kind, frame)`` in the order shown."""
     groups = index(cache).groups
     pairs = near_pairs(cache, view["threshold"]) if index(cache).has_embeddings else None
-    items = []
+    blocks = []
     for inconsistent in (True, False):
         if view["only"] and not inconsistent:
             break
-        items += [{"kind": "exact", "group": row} for row in groups[groups["inconsistent"] == inconsistent]
-                  .to_dict("records")]
+        blocks.append(("exact", groups[groups["inconsistent"] == inconsistent]))
         if pairs is not None:
-            items += [{"kind": "near", "pair": row} for row in pairs[pairs["inconsistent"] == inconsistent]
-                      .to_dict("records")]
+            blocks.append(("near", pairs[pairs["inconsistent"] == inconsistent]))
+    return blocks
+
+
+def findings(cache, view: dict, start: int = 0, stop: int | None = None) -> list[dict]:
+    """Exact groups and near pairs in the order shown (label inconsistencies first), items
+    ``start:stop`` of them (only those are turned into dicts: a page of a long list stays cheap).
+
+    Each finding is ``{"kind": "exact", "group": row}`` or ``{"kind": "near", "pair": row}``.
+    """
+    items, offset = [], 0
+    for kind, frame in _finding_blocks(cache, view):
+        low, high = max(start - offset, 0), len(frame) if stop is None else min(stop - offset, len(frame))
+        offset += len(frame)
+        if high > low:
+            items += [{"kind": kind, "group" if kind == "exact" else "pair": row}
+                      for row in frame.iloc[low:high].to_dict("records")]
     return items
+
+
+def count_findings(cache, view: dict) -> int:
+    return sum(len(frame) for _, frame in _finding_blocks(cache, view))
 
 
 def summary(cache, view: dict) -> str:
@@ -166,7 +219,8 @@ def words_table(words, rows: list[tuple[str, list, set]], *, unmatched: set = fr
 
 def group_card(cache, group: dict, card: int) -> dbc.Card:
     """An exact-duplicate group: its words once, each distinct gold label sequence below them."""
-    variants = dup.label_variants(cache.examples, group["example_ids"])
+    members = example_rows(cache, group["example_ids"])
+    variants = dup.label_variants(members, group["example_ids"])
     first_tags = variants[0][0]
     rows, owners = [], []
     for number, (tags, ids) in enumerate(variants, start=1):
@@ -176,7 +230,7 @@ def group_card(cache, group: dict, card: int) -> dbc.Card:
         more = f" and {len(ids) - 8} more" if len(ids) > 8 else ""
         owners.append(html.Div([html.Span(f"gold {number}: ", className="text-muted me-1"), *shown, more],
                                className="small"))
-    words = dup.example_rows(cache.examples, group["example_ids"][:1])["words"].iloc[0]
+    words = members["words"].iloc[0]
     badges = [dbc.Badge(f"exact ×{group['size']}", color="secondary", className="me-2")]
     if group["inconsistent"]:
         badges.append(dbc.Badge(f"{group['variants']} different labellings", color="danger", className="me-2"))
@@ -187,7 +241,7 @@ def group_card(cache, group: dict, card: int) -> dbc.Card:
 
 def pair_card(cache, pair: dict, card: int) -> dbc.Card:
     """A near-duplicate pair side by side, aligned words labelled differently in red."""
-    a, b = (row for _, row in dup.example_rows(cache.examples, [pair["a"], pair["b"]]).iterrows())
+    a, b = (row for _, row in example_rows(cache, [pair["a"], pair["b"]]).iterrows())
     conflicts = dup.label_conflicts(a["words"], a["gold_tags"], b["words"], b["gold_tags"])
     matched_a, matched_b = _matched_positions(a["words"], b["words"])
     sides = []
@@ -217,12 +271,12 @@ def _matched_positions(words_a, words_b) -> tuple[set, set]:
 
 def page_of_findings(cache, view: dict) -> tuple[list, int, int]:
     """(cards, page, n_pages) of the findings of ``view``."""
-    items = findings(cache, view)
-    n_pages = max(1, math.ceil(len(items) / PER_PAGE))
+    n_pages = max(1, math.ceil(count_findings(cache, view) / PER_PAGE))
     page = min(view["page"], n_pages)
     start = (page - 1) * PER_PAGE
     cards = [group_card(cache, item["group"], start + n) if item["kind"] == "exact" else
-             pair_card(cache, item["pair"], start + n) for n, item in enumerate(items[start:start + PER_PAGE])]
+             pair_card(cache, item["pair"], start + n)
+             for n, item in enumerate(findings(cache, view, start, start + PER_PAGE))]
     if not cards:
         cards = [dbc.Alert("No duplicates at this threshold." if not view["only"] else
                            "No label inconsistencies among the duplicates at this threshold.", color="secondary")]
@@ -237,7 +291,8 @@ def leak_block(context, cache, view: dict):
     other = context.registry.get(view["with"])
     frame = leaked(cache, other, view["threshold"])
     exact = frame[frame["kind"] == "exact"]
-    text = (f"{len(frame):,} of the {counted(len(cache.examples), 'example')} of this cache also occur in "
+    n_examples = int(cache.manifest["counts"]["examples"])
+    text = (f"{len(frame):,} of the {counted(n_examples, 'example')} of this cache also occur in "
             f"{other.describe()}: {len(exact):,} exactly "
             f"({counted(exact['text'].str.casefold().nunique(), 'distinct text')}), "
             f"{len(frame) - len(exact):,} nearly (cosine ≥ {view['threshold']:.2f}).")
