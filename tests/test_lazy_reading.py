@@ -95,3 +95,17 @@ def test_warming_renders_every_tab_once(tiny_cache, monkeypatch):
     assert {"misclassified-words", "misclassified-spans", "loss-by-word", "inspect-rows"} <= set(memo)
     monkeypatch.setenv("EXPLAINER_WARM", "0")
     assert warm_in_background(app.server) is None
+
+
+def test_duplicates_and_review_do_not_keep_the_whole_examples_table(tiny_cache):
+    from explainer.app.sections import duplicates, review
+
+    cache = open_cache(tiny_cache)
+    first = int(pq.read_table(tiny_cache / "examples.parquet", columns=["example_id"])["example_id"][0].as_py())
+    duplicates.layout(cache, {})
+    review.layout(cache, {})
+    _, queue, draft = review.navigate(cache, review.view_state({}), {})
+    assert draft["example_id"] == int(queue.ids[0]) and f"Example {draft['example_id']}" in \
+        str(review.example_panel(cache, draft))
+    assert review.new_draft(cache, first, {})["words"]
+    assert "examples.parquet" not in cache._memo

@@ -85,12 +85,28 @@ def view_state(state: dict) -> View:
 
 # --- data behind the queue --------------------------------------------------------------------------------------
 
+# The queue needs these columns of the examples table only; a shown example's row is read by row group.
+ORDER_COLUMNS = ["example_id", "total_loss", "f1"]
+
+
+def n_examples(cache) -> int:
+    return int(cache.manifest["counts"]["examples"])
+
+
+def example_row(cache, example_id: int):
+    """Example ``example_id``'s row of the examples table (read by row group, not the whole table)."""
+    rows = cache.example_rows("examples", int(example_id))
+    if rows.empty:
+        raise ExplainerError("the example being reviewed is not in this cache; reload the page")
+    return rows.iloc[0]
+
+
 
 def example_quality(cache) -> np.ndarray | None:
     """The example-level label-quality score per example (row-aligned), or None when the cache has none."""
     def load():
         frame = cache.optional_table(schema.EXAMPLE_LABEL_QUALITY)
-        if frame is None or "label_quality" not in frame or len(frame) != len(cache.examples):
+        if frame is None or "label_quality" not in frame or len(frame) != n_examples(cache):
             return None
         return frame["label_quality"].to_numpy(dtype=np.float64)
 
@@ -106,7 +122,7 @@ def word_issues(cache, example_id: int) -> list[bool] | None:
         return frame["label_issue"].to_numpy(dtype=bool)
 
     flags = per_cache(cache, "review-word-issues", load)
-    row = cache.examples.iloc[example_id]
+    row = example_row(cache, example_id)
     start, n_words = int(row["word_offset"]), int(row["n_words"])
     if flags is None or start + n_words > len(flags):
         return None
@@ -135,7 +151,7 @@ def latest_of(context, cache) -> dict:
 
 def example_keys(cache) -> np.ndarray:
     """The examples' words hashes (the corrections' keys), indexed by example id."""
-    return per_cache(cache, "review-keys", lambda: cache.examples["words_hash"].to_numpy(dtype=object))
+    return per_cache(cache, "review-keys", lambda: cache.table("examples", ["words_hash"])["words_hash"].to_numpy(dtype=object))
 
 
 @dataclass
@@ -150,7 +166,8 @@ def build_queue(cache, view: View, latest: dict) -> Queue:
     order, note = view.order, None
     if order == "quality" and quality is None:
         order, note = "f1", QUALITY_NOTE
-    full = per_cache(cache, f"review-order-{order}", lambda: queue_order(cache.examples, order=order, quality=quality))
+    full = per_cache(cache, f"review-order-{order}",
+                     lambda: queue_order(cache.table("examples", ORDER_COLUMNS), order=order, quality=quality))
     keep = matching_examples(spans=cache.spans, span_errors=cache.span_errors, entity=view.entity,
                              category=view.category)
     keys = example_keys(cache)
@@ -190,7 +207,7 @@ def reviewer_name(settings, headers) -> str | None:
 
 def new_draft(cache, example_id: int, latest: dict) -> dict:
     """The correction of ``example_id`` to start from: its last decision if it still applies, else gold."""
-    row = cache.examples.iloc[example_id]
+    row = example_row(cache, example_id)
     gold = [str(tag) for tag in row["gold_tags"]]
     decision = latest.get(row["words_hash"])
     current = decision if decision is not None and decision["original"] == gold else None
@@ -237,9 +254,9 @@ def edit_draft(draft: dict, action: str, *, argument=None, entity: str | None = 
 def checked_tags(cache, draft: dict, tags) -> tuple[object, list[str]]:
     """The cache's row of the draft's example and ``tags`` validated against it (the browser is not trusted)."""
     example_id = draft.get("example_id")
-    if not isinstance(example_id, int) or not 0 <= example_id < len(cache.examples):
+    if not isinstance(example_id, int) or not 0 <= example_id < n_examples(cache):
         raise ExplainerError("the example being reviewed is not in this cache; reload the page")
-    row = cache.examples.iloc[example_id]
+    row = example_row(cache, example_id)
     types = set(entity_types(cache))
     tags = [str(tag) for tag in tags]
     if row["words_hash"] != draft.get("key") or len(tags) != len(row["words"]):
@@ -323,7 +340,7 @@ def example_panel(cache, draft: dict | None) -> html.Div:
     if draft is None:
         return dbc.Alert("No example matches these filters.", color="secondary")
     example_id = draft["example_id"]
-    row = cache.examples.iloc[example_id]
+    row = example_row(cache, example_id)
     quality = example_quality(cache)
     colours = type_colours(draft["types"])
     errors = rows_of(cache.span_errors, example_id)
@@ -374,7 +391,7 @@ def navigate(cache, view: View, latest: dict, *, step: int = 0) -> tuple[View, Q
     if step:
         moved = neighbour(queue.ids, queue.full, example, step)
         example = example if moved is None else moved
-    elif example is None or not 0 <= example < len(cache.examples):
+    elif example is None or not 0 <= example < n_examples(cache):
         example = int(queue.ids[0]) if len(queue.ids) else None
     view = View(view.order, view.entity, view.category, view.status, example)
     return view, queue, None if example is None else new_draft(cache, example, latest)
@@ -526,7 +543,7 @@ def download(context, which: str, search: str | None) -> tuple[dict | None, str]
         return dcc.send_bytes(path.read_bytes(), path.name), f"{path.name}"
     latest = latest_of(context, cache)
     if which == "summary":
-        summary = change_summary(latest, n_examples=len(cache.examples))
+        summary = change_summary(latest, n_examples=n_examples(cache))
         return dict(content=json.dumps(summary, ensure_ascii=False, indent=2), filename=f"{name}.changes.json"), \
             f"{plural(summary['corrected'], 'example')} corrected, {summary['reviewed']} reviewed"
     source = source_of_manifest(cache.manifest)
@@ -545,7 +562,9 @@ def download(context, which: str, search: str | None) -> tuple[dict | None, str]
         reason = f"the dataset is not a {which.upper()} file"
     except ExplainerError as error:
         reason = str(error)
-    items = apply_corrections(cache.examples.itertuples(), latest)
+    # Read for this download only (not kept in the worker): the columns the export uses.
+    items = apply_corrections(cache.table("examples", ["words", "gold_tags", "words_hash", "source"]).itertuples(),
+                              latest)
     text = conll_text(items) if which == "conll" else prodigy_jsonl(items)
     extension = "conll" if which == "conll" else "jsonl"
     note = (f"written from the cache's examples in the model's labels ({reason}); "
