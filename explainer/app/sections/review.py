@@ -168,8 +168,13 @@ def build_queue(cache, view: View, latest: dict) -> Queue:
         order, note = "f1", QUALITY_NOTE
     full = per_cache(cache, f"review-order-{order}",
                      lambda: queue_order(cache.table("examples", ORDER_COLUMNS), order=order, quality=quality))
-    keep = matching_examples(spans=cache.spans, span_errors=cache.span_errors, entity=view.entity,
-                             category=view.category)
+    keep = None
+    if view.entity or view.category:
+        # The filters need a few columns of the span tables, read once and kept (not the whole tables).
+        spans = per_cache(cache, "review-spans", lambda: cache.table("spans", ["example_id", "type"]))
+        span_errors = per_cache(cache, "review-span-errors", lambda: cache.table(
+            "span_errors", ["example_id", "category", "gold_type", "pred_type"]))
+        keep = matching_examples(spans=spans, span_errors=span_errors, entity=view.entity, category=view.category)
     keys = example_keys(cache)
     ids = filter_queue(full, keep=keep, keys=keys, reviewed=set(latest), status=view.status)
     return Queue(ids=ids, full=full, note=note)
@@ -343,7 +348,7 @@ def example_panel(cache, draft: dict | None) -> html.Div:
     row = example_row(cache, example_id)
     quality = example_quality(cache)
     colours = type_colours(draft["types"])
-    errors = rows_of(cache.span_errors, example_id)
+    errors = rows_of(cache.example_rows("span_errors", example_id), example_id)
     words = draft["words"]
     header = html.Div([
         html.Strong(f"Example {example_id}", className="me-3", id=SECTION.id("title")),
