@@ -104,9 +104,12 @@ def near_pairs(cache, threshold: float):
     return every[every["similarity"] >= threshold - 1e-6]
 
 
-def example_rows(cache, example_ids):
-    """The examples with these ids (columns of ``EXAMPLE_COLUMNS``), in that order, read by row group."""
-    return dup.example_rows(cache.example_rows("examples", list(example_ids), EXAMPLE_COLUMNS), example_ids)
+def example_rows(cache, example_ids, page_rows=None):
+    """The examples with these ids (columns of ``EXAMPLE_COLUMNS``), in that order: from ``page_rows``
+    (the rows of a whole page, read at once) or else read by row group."""
+    if page_rows is None:
+        page_rows = cache.example_rows("examples", list(example_ids), EXAMPLE_COLUMNS)
+    return dup.example_rows(page_rows, example_ids)
 
 
 def same_model(cache, other) -> bool:
@@ -217,9 +220,9 @@ def words_table(words, rows: list[tuple[str, list, set]], *, unmatched: set = fr
                                style={"width": "auto", "whiteSpace": "nowrap"}), style={"overflowX": "auto"})
 
 
-def group_card(cache, group: dict, card: int) -> dbc.Card:
+def group_card(cache, group: dict, card: int, page_rows=None) -> dbc.Card:
     """An exact-duplicate group: its words once, each distinct gold label sequence below them."""
-    members = example_rows(cache, group["example_ids"])
+    members = example_rows(cache, group["example_ids"], page_rows)
     variants = dup.label_variants(members, group["example_ids"])
     first_tags = variants[0][0]
     rows, owners = [], []
@@ -239,9 +242,9 @@ def group_card(cache, group: dict, card: int) -> dbc.Card:
                                                                         if group["inconsistent"] else ""))
 
 
-def pair_card(cache, pair: dict, card: int) -> dbc.Card:
+def pair_card(cache, pair: dict, card: int, page_rows=None) -> dbc.Card:
     """A near-duplicate pair side by side, aligned words labelled differently in red."""
-    a, b = (row for _, row in example_rows(cache, [pair["a"], pair["b"]]).iterrows())
+    a, b = (row for _, row in example_rows(cache, [pair["a"], pair["b"]], page_rows).iterrows())
     conflicts = dup.label_conflicts(a["words"], a["gold_tags"], b["words"], b["gold_tags"])
     matched_a, matched_b = _matched_positions(a["words"], b["words"])
     sides = []
@@ -274,9 +277,13 @@ def page_of_findings(cache, view: dict) -> tuple[list, int, int]:
     n_pages = max(1, math.ceil(count_findings(cache, view) / PER_PAGE))
     page = min(view["page"], n_pages)
     start = (page - 1) * PER_PAGE
-    cards = [group_card(cache, item["group"], start + n) if item["kind"] == "exact" else
-             pair_card(cache, item["pair"], start + n)
-             for n, item in enumerate(findings(cache, view, start, start + PER_PAGE))]
+    items = findings(cache, view, start, start + PER_PAGE)
+    # One read (and one conversion) for every example the page shows.
+    shown = {int(i) for item in items for i in (item["group"]["example_ids"] if item["kind"] == "exact"
+                                               else (item["pair"]["a"], item["pair"]["b"]))}
+    rows = cache.example_rows("examples", sorted(shown), EXAMPLE_COLUMNS) if shown else None
+    cards = [group_card(cache, item["group"], start + n, rows) if item["kind"] == "exact" else
+             pair_card(cache, item["pair"], start + n, rows) for n, item in enumerate(items)]
     if not cards:
         cards = [dbc.Alert("No duplicates at this threshold." if not view["only"] else
                            "No label inconsistencies among the duplicates at this threshold.", color="secondary")]
