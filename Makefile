@@ -38,16 +38,10 @@ demo:
 	$(MAKE) install EXTRAS=demo
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m explainer.demo $(DEMO_ARGS)
 
-# Benchmarks: each prints a table and writes bench/results/*.md (minutes to an hour on 2 cores).
+# Benchmarks: every script of bench/ in turn, each step timed (bench/results/all.md); each writes its
+# bench/results/*.md. Inputs are kept under /tmp/bench-caches and demo/; BENCH_ARGS=--fresh starts from nothing.
 bench: install
-	$(PY) bench/build.py
-	$(PY) bench/sharded_build.py  # torchrun with 2 processes vs 1 (a few minutes)
-	$(PY) bench/attribution.py
-	$(PY) bench/app.py
-	$(PY) bench/projection.py
-	$(MAKE) demo DEMO_ARGS=--no-serve  # the demo model (skipped when up to date) for bench/label_quality.py
-	$(PY) bench/label_quality.py
-	$(PY) bench/activations.py demo/cache/wnut16-heldout-minilm  # NMF timing on the demo's activation sample
+	$(PY) bench/all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -9,7 +9,7 @@ into subwords roughly as with a real cased BERT. Measured on CoNLL-2003 validati
 - naive: tokenise and run one example at a time, pick each word's first subword in a Python loop;
   measured on every k-th example and extrapolated to the whole set (the table says so).
 
-Usage: ``.venv/bin/python bench/build.py [--limit N] [--naive-examples 300] [--results PATH]``; prints a markdown
+Usage: ``.venv/bin/python bench/build.py [--limit N] [--naive-examples 150] [--forward-twice] [--results PATH]``; prints a markdown
 table and writes it to ``bench/results/build.md``.
 """
 
@@ -119,7 +119,8 @@ def naive(model_dir: Path, examples) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, help="use only the first N validation examples (quick runs)")
-    parser.add_argument("--naive-examples", type=int, default=300, help="examples the naive loop is timed on")
+    parser.add_argument("--naive-examples", type=int, default=150, help="examples the naive loop is timed on")
+    parser.add_argument("--forward-twice", action="store_true", help="time the bare forward again after the build")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--layers", type=int, default=12)
     parser.add_argument("--hidden", type=int, default=768)
@@ -141,15 +142,18 @@ def main() -> None:
         examples = load_dataset(str(data)).examples
         model_dir = make_model(scratch / "model", layers=args.layers, hidden=args.hidden, vocab_size=args.vocab_size)
 
-        # Bare forward before and after the build: their spread shows how noisy the machine was.
+        # Bare forward before the build and, with --forward-twice, after it: their spread shows how
+        # noisy the machine was (one run by default: each takes minutes on 2 cores).
         before, n_subwords = bare_forward(model_dir, data, batch_size=args.batch_size)
         print(f"bare forward: {before:.1f} s", flush=True)
         manifest = whole_build(model_dir, data, scratch / "cache", batch_size=args.batch_size)
         build_seconds = manifest["timings"]["total"]
         print(f"build: {build_seconds:.1f} s {manifest['timings']}", flush=True)
-        after, _ = bare_forward(model_dir, data, batch_size=args.batch_size)
-        print(f"bare forward again: {after:.1f} s", flush=True)
-        forward_seconds = (before + after) / 2
+        after = None
+        if args.forward_twice:
+            after, _ = bare_forward(model_dir, data, batch_size=args.batch_size)
+            print(f"bare forward again: {after:.1f} s", flush=True)
+        forward_seconds = before if after is None else (before + after) / 2
         step = max(1, len(examples) // args.naive_examples)
         subset = examples[::step][:args.naive_examples]
         naive_seconds = naive(model_dir, subset) * len(examples) / len(subset)
@@ -160,6 +164,7 @@ def main() -> None:
     timings = manifest["timings"]
     rows = [
         ("bare forward (same batches, sorted by length)", forward_seconds,
+         "one run, before the build" if after is None else
          f"mean of two runs, before ({before:.1f} s) and after ({after:.1f} s) the build"),
         ("`explainer build` (whole)", build_seconds,
          f"measured; load {timings['load']:.1f} s, tokenize {timings['tokenize']:.1f} s, forward+stitch "

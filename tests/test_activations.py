@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from explainer.analysis.activations import (ComponentView, FactorisationCache, component_view, energetic_neurons,
+from explainer.analysis.activations import (ComponentView, component_view, energetic_neurons,
                                             factorise, format_layers, parse_layers)
+from explainer.analysis.tables import LruMemo
 from explainer.build.activations import (FFN_MODULES, FfnRecorder, UnsupportedModel, build_step, check_options,
                                          ffn_modules, sample_examples)
 from explainer.cache import schema
@@ -281,7 +282,7 @@ def test_component_view_shades_words_and_counts_top_words():
 
 def test_factorisation_cache_is_keyed_by_its_parameters():
     calls = []
-    store = FactorisationCache(maxsize=2)
+    store = LruMemo(maxsize=2)
 
     def compute(key):
         def run():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,7 @@ import pytest
 from dash import dcc, html, no_update
 
 from explainer.analysis.gridquery import example_of_row_id, page_rows
+from explainer.app.components import aligned
 from explainer.app.components.aligned import open_button_id, open_sample
 from explainer.app.components.grid import source
 from explainer.app.factory import create_app
@@ -240,6 +242,30 @@ def test_aligned_rows_show_ign_subwords_and_escape_text(cache):
     n_subwords = int((cache.subwords.query("example_id == @hostile")["word_index"] >= 0).sum())
     token_row = [row for row in walk(card) if isinstance(row, html.Tr) and row.children[0].children == "subword"][0]
     assert len(token_row.children) - 1 == n_subwords
+
+
+def test_aligned_cells_are_styled_by_classes_the_stylesheet_defines(cache):
+    example_id = int(cache.examples["n_subwords"].idxmax())
+    card = random_samples.example_cards(cache, [example_id], section_key="samples")[0]
+    cells = [node for node in walk(card) if isinstance(node, dict) and node.get("type") == "Td"]
+    assert cells and not any("style" in cell["props"] for cell in cells)  # no inline styles: a third of the JSON
+    used = {name for cell in cells for name in cell["props"].get("className", "").split()}
+    stylesheet = (Path(__file__).resolve().parents[1] / "assets" / "explainer.css").read_text()
+    for name in used - {"table-danger"}:  # table-danger is Bootstrap's
+        assert f"td.{name} " in stylesheet, name
+    assert [aligned.loss_class(loss) for loss in (0.0, 0.39, 0.41, 2.0, 3.9, 40.0)] == \
+        [None, None, "loss-1", "loss-3", "loss-5", "loss-5"]
+
+
+def test_samples_pages_are_rendered_once_per_cache(cache):
+    first, *_ = samples.page_view(cache, order="loss", page=1)
+    assert samples.page_view(cache, order="loss", page=1)[0] is first
+    other, *_ = samples.page_view(cache, order="f1", page=1)
+    assert other is not first
+    for page in range(2, samples.RENDERED_PAGES + 2):  # more pages than are kept: page 1 of loss is dropped
+        samples.page_view(cache, order="loss", page=page)
+    again, *_ = samples.page_view(cache, order="loss", page=1)
+    assert again is not first and card_ids(again) == card_ids(first)
 
 
 def test_an_inspect_button_sets_the_sample(context):

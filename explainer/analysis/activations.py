@@ -12,18 +12,15 @@ activation (most neurons barely fire: on the demo model 3,192 of 9,216 hold 90%)
 is placed with ``transform``. The component activations are what the app shows, per word (the
 largest over the word's subwords), scaled so that each component's largest value in the sample is 1.
 
-Results are memoised in a small thread-safe LRU (:class:`FactorisationCache`); the app keeps one per
+Results are memoised in a small thread-safe LRU (:class:`explainer.analysis.tables.LruMemo`); the app keeps one per
 opened cache, so the key is (layers, components, seed) and a rebuilt cache starts afresh.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 import warnings
-from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -245,37 +242,3 @@ def component_view(factorisation: Factorisation, positions: pd.DataFrame, words:
         tables.append(grouped.rename(columns={"key": "word"}))
     top = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
     return ComponentView(factorisation=factorisation, words=per_word, top_words=top)
-
-
-class FactorisationCache:
-    """A small thread-safe LRU of computed values (least recently used evicted beyond ``maxsize``).
-
-    ``get(key, compute)`` returns the stored value or stores ``compute()``; two threads asking for a
-    missing key at once may both compute it, and the first result is kept.
-    """
-
-    def __init__(self, maxsize: int = 16):
-        self.maxsize = maxsize
-        self._items: OrderedDict = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key, compute: Callable[[], object]):
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        value = compute()  # outside the lock: seconds of NMF must not block the other keys
-        with self._lock:
-            value = self._items.setdefault(key, value)
-            self._items.move_to_end(key)
-            while len(self._items) > self.maxsize:
-                self._items.popitem(last=False)
-            return value
-
-    def __contains__(self, key) -> bool:
-        with self._lock:
-            return key in self._items
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._items)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import threading
 import weakref
+from collections import OrderedDict
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -47,6 +48,40 @@ def per_cache(cache, name: str, compute: Callable[[], object]):
     value = compute()  # outside the lock: a slow table must not block other caches
     with _MEMO_LOCK:
         return store.setdefault(name, value)
+
+
+class LruMemo:
+    """A small thread-safe LRU of computed values (least recently used evicted beyond ``maxsize``).
+
+    ``get(key, compute)`` returns the stored value or stores ``compute()``; two threads asking for a
+    missing key at once may both compute it, and the first result is kept.
+    """
+
+    def __init__(self, maxsize: int = 16):
+        self.maxsize = maxsize
+        self._items: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key, compute: Callable[[], object]):
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = compute()  # outside the lock: a slow value must not block the other keys
+        with self._lock:
+            value = self._items.setdefault(key, value)
+            self._items.move_to_end(key)
+            while len(self._items) > self.maxsize:
+                self._items.popitem(last=False)
+            return value
+
+    def __contains__(self, key) -> bool:
+        with self._lock:
+            return key in self._items
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
 
 
 def precomputed(cache, file_name: str, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:

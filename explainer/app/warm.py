@@ -10,6 +10,7 @@ so warming holds no more memory than a visitor clicking through every tab would.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import threading
@@ -94,9 +95,26 @@ def warm_context(context, *, log_to=log, grown: dict | None = None) -> dict[str,
     return seconds
 
 
+def freeze_long_lived() -> int:
+    """Move every object alive now (modules, the app, the memos warm-up filled) out of the collector's reach.
+
+    A full collection walks every tracked object: ~170,000 after the imports and warm-up, 150–220 ms
+    per pass measured on the 250k bench cache, a pause any request in the worker may hit. Frozen
+    objects are never walked again (they live as long as the worker anyway), so later passes take a
+    few ms. Garbage is collected first so no dead cycle is frozen. Returns the number frozen.
+    """
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
+
+
 def warm_in_background(flask_app, *, log_to=log) -> threading.Thread | None:
-    """Start :func:`warm_context` in a daemon thread for the app's context (None when disabled)."""
+    """Start :func:`warm_context` in a daemon thread for the app's context, then :func:`freeze_long_lived`.
+
+    With warming off (``EXPLAINER_WARM=0``), freezes what the app holds after loading and returns None.
+    """
     if os.environ.get("EXPLAINER_WARM", "1").strip() in ("0", "false", "no", "off"):
+        freeze_long_lived()
         return None
     context = getattr(flask_app, "config", {}).get("EXPLAINER_CONTEXT")  # None if the app failed to load
     if context is None:
@@ -105,9 +123,10 @@ def warm_in_background(flask_app, *, log_to=log) -> threading.Thread | None:
     def run():
         started, grown = time.perf_counter(), {}
         seconds = warm_context(context, log_to=log_to, grown=grown)
+        frozen = freeze_long_lived()
         if seconds:
-            log_to.info("explainer: worker %d warmed in %.1f s, heap %.0f MB (%s)", os.getpid(),
-                        time.perf_counter() - started, heap_mb(),
+            log_to.info("explainer: worker %d warmed in %.1f s, heap %.0f MB, %d objects frozen (%s)", os.getpid(),
+                        time.perf_counter() - started, heap_mb(), frozen,
                         ", ".join(f"{key} {value:.1f} s +{grown[key]:.0f} MB" for key, value in seconds.items()))
 
     thread = threading.Thread(target=run, name="explainer-warm", daemon=True)

@@ -21,7 +21,9 @@ from explainer.app.state import update_query
 
 OPEN_TYPE = "open-sample"
 ROW_HEADERS = ("word", "subword", "gold", "predicted", "loss")
-IGN_STYLE = {"color": "#999", "fontStyle": "italic"}
+# Loss cells are shaded in LOSS_SHADES steps up to LOSS_SATURATION (classes loss-1..loss-5 in assets/explainer.css).
+LOSS_SATURATION = 4.0
+LOSS_SHADES = 5
 # The columns a card shows, per table: reading only these decodes far less than whole row groups.
 CARD_COLUMNS = {
     "examples": ["example_id", "total_loss", "f1", "n_errors", "n_word_errors", "windowed"],
@@ -35,49 +37,55 @@ def open_button_id(section_key: str, example_id) -> dict:
     return {"type": OPEN_TYPE, "section": section_key, "index": example_id}
 
 
-def _cell(text, *, style: dict | None = None, **props) -> dict:
+def _cell(text, class_name: str | None = None, **props) -> dict:
     """A ``<td>`` in the serialised form Dash sends to the browser (what ``html.Td(...)`` becomes).
 
-    A page holds ~1,500 cells and building each as a Dash component object costs ~50 µs, a third
-    of the page's time; the renderer reads this form directly. ``text`` is still a plain child
-    string, which React escapes.
+    The first page of Samples by loss holds the longest examples, thousands of cells: building each
+    as a Dash component object costs ~50 µs, and the renderer reads this form directly. Styles are
+    classes (``assets/explainer.css``), not inline: a third of the JSON otherwise. ``text`` is still a
+    plain child string, which React escapes.
     """
     props = {key: value for key, value in props.items() if value is not None}
-    if style:
-        props["style"] = style
+    if class_name:
+        props["className"] = class_name
     return {"type": "Td", "namespace": "dash_html_components", "props": {"children": text, **props}}
+
+
+def loss_class(loss: float) -> str | None:
+    """The shade of a loss cell: the nearest of ``loss-1`` (0.8) to ``loss-5`` (4 or more); None below 0.4."""
+    shade = math.floor(min(loss / LOSS_SATURATION, 1.0) * LOSS_SHADES + 0.5)
+    return f"loss-{shade}" if shade > 0 else None
 
 
 def _loss_cell(loss: float, ignored: bool) -> dict:
     if ignored or math.isnan(loss):
-        return _cell(IGN_LABEL, style=IGN_STYLE)
-    # Shade by loss so the costly words stand out (saturating at a loss of 4).
-    alpha = min(loss / 4.0, 1.0) * 0.55
-    return _cell(f"{loss:.2f}", style={"backgroundColor": f"rgba(214, 39, 40, {alpha:.2f})"})
+        return _cell(IGN_LABEL, "ign")
+    return _cell(f"{loss:.2f}", loss_class(loss))
 
 
 def aligned_table(columns: list[AlignedSubword]) -> html.Table:
-    """The aligned rows of one example (``columns`` from ``explainer.analysis.tables.aligned_example``)."""
+    """The aligned rows of one example (``columns`` from ``explainer.analysis.tables.aligned_example``).
+
+    Subwords after a word's first have the class ``ign`` (greyed); a predicted label that differs
+    from gold is ``table-danger``.
+    """
     word_cells = []
     for position, column in enumerate(columns):
         if column.first:
             width = 1
             while position + width < len(columns) and not columns[position + width].first:
                 width += 1
-            word_cells.append(_cell(column.word, colSpan=width, className="fw-semibold",
-                                    title=f"word {column.word_index}"))
+            word_cells.append(_cell(column.word, colSpan=width if width > 1 else None))
     token_cells, gold_cells, pred_cells, loss_cells = [], [], [], []
     for column in columns:
-        muted = None if column.first else IGN_STYLE
-        token_cells.append(_cell(column.token, style=muted))
-        gold_cells.append(_cell(column.gold, style=muted))
-        pred_cells.append(_cell(column.pred, style=muted, title=None if column.first else "not scored (IGN)",
-                                className="table-danger" if column.mismatch else None))
+        muted = None if column.first else "ign"
+        token_cells.append(_cell(column.token, muted))
+        gold_cells.append(_cell(column.gold, muted))
+        pred_cells.append(_cell(column.pred, "table-danger" if column.mismatch else muted))
         loss_cells.append(_loss_cell(column.loss, not column.first))
-    body = [html.Tr([html.Th(header, className="text-muted small")] + cells)
+    body = [html.Tr([html.Th(header, className="text-muted small")] + cells, className=f"aligned-{header}")
             for header, cells in zip(ROW_HEADERS, (word_cells, token_cells, gold_cells, pred_cells, loss_cells))]
-    return html.Table(html.Tbody(body), className="table table-sm table-bordered aligned-example mb-0 small",
-                      style={"width": "auto", "whiteSpace": "nowrap"})
+    return html.Table(html.Tbody(body), className="table table-sm table-bordered aligned-example mb-0 small")
 
 
 def example_card(cache, example_id: int, *, section_key: str, rows: dict | None = None) -> dbc.Card:

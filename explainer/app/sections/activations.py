@@ -18,9 +18,9 @@ import numpy as np
 from dash import Input, Output, State, dcc, html, no_update
 
 from explainer.analysis.activations import (DEFAULT_COMPONENTS, ENERGY_KEPT, MAX_COMPONENTS, MIN_COMPONENTS,
-                                            TOP_OCCURRENCES, ComponentView, FactorisationCache, component_view,
+                                            TOP_OCCURRENCES, ComponentView, component_view,
                                             factorise, format_layers, parse_layers)
-from explainer.analysis.tables import per_cache
+from explainer.analysis.tables import LruMemo, per_cache
 from explainer.app.sections.base import Section
 from explainer.app.state import int_param, parse_query, update_query
 from explainer.cache import schema
@@ -101,7 +101,7 @@ def components_for(cache, *, layers: tuple[int, ...], n_components: int) -> Comp
     """The factorisation view for these parameters, computed once per (opened cache, layers, components, seed)."""
     sample = open_sample(cache)
     seed = int(sample.summary.get("seed", cache.manifest.get("settings", {}).get("seed", 0)) or 0)
-    store = per_cache(cache, "activations-nmf", lambda: FactorisationCache(LRU_SIZE))
+    store = per_cache(cache, "activations-nmf", lambda: LruMemo(LRU_SIZE))
 
     def compute():
         factorisation = factorise(sample.activations, layers=layers, n_components=n_components, seed=seed)

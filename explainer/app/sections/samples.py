@@ -10,13 +10,15 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, html, no_update
 
-from explainer.analysis.tables import ORDERS, order_examples, page_of, per_cache
+from explainer.analysis.tables import ORDERS, LruMemo, order_examples, page_of, per_cache
 from explainer.app.components.aligned import example_cards, register_open_buttons
 from explainer.app.sections.base import Section
 from explainer.app.state import int_param, parse_query, update_query
 from explainer.errors import ExplainerError
 
 PER_PAGE = 10
+# Rendered pages kept per cache (~2.5 MB each): the tab opens on page 1 of an order, the same thousands of cells.
+RENDERED_PAGES = 4
 ORDER_OPTIONS = [{"label": "total loss, highest first", "value": "loss"},
                  {"label": "entity F1, lowest first (review hardest)", "value": "f1"}]
 
@@ -40,7 +42,9 @@ def page_view(cache, *, order: str, page: int) -> tuple[list, int, int, str]:
     chosen, page, n_pages = page_of(ids, page=page, per_page=PER_PAGE)
     first = (page - 1) * PER_PAGE
     summary = f"examples {first + 1}–{first + len(chosen)} of {len(ids):,}" if len(chosen) else "no examples"
-    return example_cards(cache, chosen, section_key=SECTION.key), page, n_pages, summary
+    rendered = per_cache(cache, "samples-rendered", lambda: LruMemo(RENDERED_PAGES))
+    cards = rendered.get((order, page), lambda: example_cards(cache, chosen, section_key=SECTION.key))
+    return cards, page, n_pages, summary
 
 
 def layout(cache, state):
