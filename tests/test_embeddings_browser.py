@@ -34,7 +34,7 @@ var gd = document.querySelector(arguments[0]);
 var xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, points = [];
 gd._fullData.forEach(function (trace) {
     for (var i = 0; i < trace.x.length; i++) {
-        points.push({px: xa.l2p(trace.x[i]), py: ya.l2p(trace.y[i]), ids: Array.from(trace.customdata[i])});
+        points.push({px: xa.l2p(trace.x[i]), py: ya.l2p(trace.y[i]), ids: String(trace.customdata[i]).split(':').map(Number)});
     }
 });
 var best = null, bestGap = -1;

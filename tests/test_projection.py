@@ -27,6 +27,7 @@ from explainer.build.projection import (DEFAULT_MAX_FIT, EXAMPLE_EMBEDDINGS, EXA
                                         example_embeddings, project)
 from explainer.cache.reader import open_cache
 from explainer.errors import ExplainerError
+from explainer.figures.embeddings import parse_point_id
 
 
 def copy_cache(source, target, *, bare: bool = False):
@@ -261,12 +262,13 @@ def test_layout_draws_every_word_with_ids_in_customdata(cache):
     assert drawn == len(cache.words) and note == f"Showing every word that passes the filters: {drawn:,} of {drawn:,}."
     words = cache.words.set_index(["example_id", "word_index"])
     trace = traces[0]
-    for (example_id, word_index), text in list(zip(trace.customdata, trace.text))[:20]:
+    ids = [[parse_point_id(value) for value in trace.customdata] for trace in traces]
+    for (example_id, word_index), text in list(zip(ids[0], trace.text))[:20]:
         assert words.loc[(example_id, word_index), "gold"] == trace.name
         assert text.split("<br>")[0] == f"<b>{html.escape(words.loc[(example_id, word_index), 'word'])}</b>"
     outlined = np.concatenate([np.asarray(trace.marker.line.width) for trace in traces]) > 0
-    wrong = np.concatenate([[words.loc[tuple(ids), "gold"] != words.loc[tuple(ids), "pred"] for ids in trace.customdata]
-                            for trace in traces])
+    wrong = np.concatenate([[words.loc[pair, "gold"] != words.loc[pair, "pred"] for pair in trace_ids]
+                            for trace_ids in ids])
     assert np.array_equal(outlined, wrong)
 
 
@@ -324,15 +326,31 @@ def test_a_selection_counts_the_words_inside_it_by_label(context, cache):
 
 
 def test_clicking_a_point_opens_its_example_and_word_and_resets_the_click():
-    click = {"points": [{"customdata": [7, 3], "text": "ignored"}]}
+    click = {"points": [{"customdata": "7:3", "text": "ignored"}]}
     search, reset = section.open_clicked_point(click, "?tab=embeddings")
     assert parse_query(search) == {"tab": "embeddings", "sample": "7", "word": "3"} and reset is None
-    search, _ = section.open_clicked_point({"points": [{"customdata": [4, -1]}]}, "?tab=embeddings&word=2")
+    search, _ = section.open_clicked_point({"points": [{"customdata": "4:-1"}]}, "?tab=embeddings&word=2")
     assert parse_query(search) == {"tab": "embeddings", "sample": "4"}
     assert section.open_clicked_point({"points": [{"x": 1}]}, "?tab=embeddings") == (no_update, None)
+    for junk in ("7", "a:3", "7:b", None, [7, 3]):
+        assert section.open_clicked_point({"points": [{"customdata": junk}]}, "?tab=embeddings") == (no_update, None)
 
 
 def test_a_cache_without_projections_says_how_to_rebuild(context):
     bare = context.registry.get("bare")
     text = str(section.layout(bare, {}))
     assert "--projection umap" in text and bare.command.split()[0] in text
+
+
+def test_the_scatter_is_drawn_once_per_view_without_keeping_the_whole_words_table(tiny_cache, tmp_path):
+    copy = tmp_path / "cache"
+    shutil.copytree(tiny_cache, copy)
+    add_projections(copy, method="pca")
+    cache = open_cache(copy)
+    view = section.view_state({}, cache.labels)
+    figure, note = section.figure_and_note(cache, view)
+    assert section.figure_and_note(cache, dict(view))[0] is figure  # the same view: the kept figure
+    errors_only = section.figure_and_note(cache, {**view, "errors": True})[0]
+    assert errors_only is not figure and sum(len(t.x) for t in errors_only.data) < sum(len(t.x) for t in figure.data)
+    section.selection_block(cache, {**view, "region": {"box": [-1e9, 1e9, -1e9, 1e9]}})
+    assert "words.parquet" not in cache._memo and "examples.parquet" not in cache._memo

@@ -1,7 +1,7 @@
 """The Embeddings scatter (pure: points in, plotly Figure out).
 
 WebGL (``go.Scattergl``) so that tens of thousands of points stay fluid. Every point carries
-``customdata=[example_id, word_index]`` (word_index -1 for an example point): clicks and
+``customdata="example_id:word_index"`` (word_index -1 for an example point): clicks and
 selections read ids from there, never from the hover text.
 """
 
@@ -131,17 +131,34 @@ def _categories(colour_by: str, labels: list[str], values: np.ndarray) -> tuple[
 
 def _add_trace(figure: go.Figure, points: pd.DataFrame, hover: np.ndarray, *, name: str, size: int,
                marker: dict) -> None:
+    # numpy arrays, not lists: plotly checks a list element by element (a second for 30,000 points)
+    # and sends numeric arrays base64-encoded (a fraction of the JSON). The ids are one string per
+    # point: pairs would be a list of lists (slow to check and to encode) or a 2-D typed array, whose
+    # rows reach clickData as typed arrays that do not survive Dash's JSON.
     wrong = points["wrong"].to_numpy(dtype=bool)
-    customdata = np.column_stack([points["example_id"].to_numpy(dtype=np.int64),
-                                  points["word_index"].to_numpy(dtype=np.int64)]).tolist()
+    customdata = point_ids(points["example_id"].to_numpy(dtype=np.int64), points["word_index"].to_numpy(dtype=np.int64))
     figure.add_trace(go.Scattergl(
-        x=points["x"].to_numpy(dtype=np.float64).round(4), y=points["y"].to_numpy(dtype=np.float64).round(4),
-        mode="markers", name=name, text=hover.tolist(), customdata=customdata,
+        x=points["x"].to_numpy(dtype=np.float32), y=points["y"].to_numpy(dtype=np.float32),
+        mode="markers", name=name, text=hover, customdata=customdata,
         hovertemplate="%{text}<extra>%{fullData.name}</extra>",
         marker={"size": size, "opacity": 0.85, **marker,
-                "line": {"color": "black", "width": np.where(wrong, 1.0 if size > 4 else 0.6, 0.0).tolist()}},
+                "line": {"color": "black", "width": np.where(wrong, 1.0 if size > 4 else 0.6, 0.0).astype(np.float32)}},
         selected={"marker": {"opacity": 1.0}}, unselected={"marker": {"opacity": 0.25}},
     ))
+
+
+def point_ids(example_ids: np.ndarray, word_indices: np.ndarray) -> np.ndarray:
+    """Each point's ``customdata``: ``"example_id:word_index"`` (word_index -1 for an example point)."""
+    return np.char.add(np.char.add(example_ids.astype(str), ":"), word_indices.astype(str)).astype(object)
+
+
+def parse_point_id(value) -> tuple[int, int] | None:
+    """(example_id, word_index) from a point's ``customdata``, or None if it is not one."""
+    example_id, sep, word_index = str(value).partition(":")
+    try:
+        return (int(example_id), int(word_index)) if sep else None
+    except ValueError:
+        return None
 
 
 def _selection_shape(region: dict) -> dict:

@@ -23,16 +23,17 @@ from dash import Input, Output, State, dcc, html, no_update
 
 from explainer.analysis import embeddings as emb
 from explainer.analysis.label_quality import NOT_BUILT, read_label_quality, with_scores
-from explainer.analysis.tables import per_cache, word_context
+from explainer.analysis.tables import LruMemo, per_cache, word_context
 from explainer.app.components.grid import column, grid_source, server_grid
 from explainer.app.components.wording import counted
 from explainer.app.sections.base import Section
 from explainer.app.state import build_query, parse_query, update_query
 from explainer.errors import ExplainerError
-from explainer.figures.embeddings import embedding_figure
+from explainer.figures.embeddings import embedding_figure, parse_point_id
 
 MAX_POINTS = 30_000      # drawn at most; more is downsampled (seeded, errors first)
 MAX_TABLE_ROWS = 5_000   # selected rows listed, highest loss first
+RENDERED_VIEWS = 4       # figures kept per cache (the tab opens on the URL's view, mostly the default)
 DISPLAY_SEED = 0
 NO_LABELS = "~"          # URL value of an empty label choice (an absent parameter means all labels)
 GRIDS = {emb.WORD: "embeddings-words", emb.EXAMPLE: "embeddings-examples"}
@@ -61,17 +62,30 @@ def projections(cache) -> emb.Projections | None:
         cache.path, n_words=int(counts.get("words", 0)), n_examples=int(counts.get("examples", 0))))
 
 
+# The columns of the cache's tables this section reads: not whole tables (the words table alone held
+# ~200 MB per worker at 1M subwords).
+WORD_COLUMNS_READ = ["example_id", "word_index", "word", "gold", "pred", "gold_id", "pred_id", "loss"]
+EXAMPLE_COLUMNS_READ = ["example_id", "text", "mean_loss", "n_word_errors", "n_errors"]
+SPAN_ERROR_COLUMNS_READ = ["example_id", "category", "gold_start", "gold_end", "pred_start", "pred_end"]
+
+
+def section_words(cache):
+    """The words table's columns this section needs (row order kept: point ``row`` indexes it), once per cache."""
+    return per_cache(cache, "embeddings-words", lambda: cache.table("words", WORD_COLUMNS_READ))
+
+
 def all_points(cache, mode: str):
     """Every word (or example) point of the cache, with its colouring columns (built once per cache)."""
     found = projections(cache)
     if mode == emb.EXAMPLE:
         return per_cache(cache, "embeddings-example-points", lambda: with_scores(
-            emb.example_points(cache.examples, found.examples), read_label_quality(cache), level=emb.EXAMPLE))
+            emb.example_points(cache.table("examples", EXAMPLE_COLUMNS_READ), found.examples),
+            read_label_quality(cache), level=emb.EXAMPLE))
 
     def compute():
-        words = cache.words
-        points = emb.word_points(words, found.words, emb.word_error_categories(words, cache.span_errors))
-        return with_scores(points, read_label_quality(cache), level=emb.WORD)
+        words = section_words(cache)
+        categories = emb.word_error_categories(words, cache.table("span_errors", SPAN_ERROR_COLUMNS_READ))
+        return with_scores(emb.word_points(words, found.words, categories), read_label_quality(cache), level=emb.WORD)
     return per_cache(cache, "embeddings-word-points", compute)
 
 
@@ -119,16 +133,22 @@ def query_values(view: dict, labels: list[str]) -> dict:
 def filtered(cache, view: dict):
     """The points of ``view``'s mode that pass its filters (before downsampling)."""
     return emb.filter_points(all_points(cache, view["mode"]), labels=view["labels"], errors_only=view["errors"],
-                             min_loss=view["loss"], words=cache.words if view["mode"] == emb.EXAMPLE else None)
+                             min_loss=view["loss"], words=section_words(cache) if view["mode"] == emb.EXAMPLE else None)
 
 
 # --- pieces of the page ------------------------------------------------------------------------
 
 def figure_and_note(cache, view: dict):
-    """The scatter of ``view`` and a note saying what is drawn."""
+    """The scatter of ``view`` and a note saying what is drawn; the last ``RENDERED_VIEWS`` are kept per cache
+    (a scatter of 30,000 points with their hover texts takes ~0.5 s to build at 250k subwords)."""
+    rendered = per_cache(cache, "embeddings-rendered", lambda: LruMemo(RENDERED_VIEWS))
+    return rendered.get(build_query(query_values(view, cache.labels)), lambda: _figure_and_note(cache, view))
+
+
+def _figure_and_note(cache, view: dict):
     points = filtered(cache, view)
     drawn, note = emb.display_sample(points, max_points=MAX_POINTS, seed=DISPLAY_SEED)
-    hover = emb.hover_texts(drawn, cache.words if view["mode"] == emb.WORD else None)
+    hover = emb.hover_texts(drawn, section_words(cache) if view["mode"] == emb.WORD else None)
     figure = embedding_figure(drawn, hover, colour_by=view["colour"], labels=cache.labels,
                               method=projections(cache).method(view["mode"]), region=view["region"])
     noun = "word" if view["mode"] == emb.WORD else "example"
@@ -148,7 +168,7 @@ def selected_word_rows(cache, state):
     chosen = emb.selected_points(filtered(cache, {**view, "mode": emb.WORD}), view["region"])
     top = chosen.sort_values("loss", ascending=False, kind="stable", na_position="last").head(MAX_TABLE_ROWS)
     frame = top[["example_id", "word_index", "word", "gold", "pred", "loss", "category"]].reset_index(drop=True)
-    frame["context"] = word_context(cache.words, top["row"].to_numpy(), size=4)
+    frame["context"] = word_context(section_words(cache), top["row"].to_numpy(), size=4)
     return frame
 
 
@@ -175,7 +195,7 @@ def selection_block(cache, view: dict) -> html.Div:
         return html.Div(html.P("Draw a lasso or a box around points (tools at the top right of the plot) to list "
                                "them here.", className="text-muted small"), id=SECTION.id("selection-summary"))
     points = emb.selected_points(filtered(cache, view), view["region"])
-    words = points if view["mode"] == emb.WORD else emb.words_of_examples(cache.words, points["example_id"])
+    words = points if view["mode"] == emb.WORD else emb.words_of_examples(section_words(cache), points["example_id"])
     noun = "word" if view["mode"] == emb.WORD else "example"
     counts = emb.label_counts(words, cache.labels)
     wrong = "misclassified" if noun == "word" else "with misclassified words"
@@ -289,13 +309,10 @@ def update_selection(context, geometry, search):
 def open_clicked_point(click, search):
     """A click on a point: the URL opens the inspector on its example and word; clickData is reset."""
     points = (click or {}).get("points") or []
-    data = points[0].get("customdata") if points else None
-    if not isinstance(data, (list, tuple)) or len(data) < 2:
+    ids = parse_point_id(points[0].get("customdata")) if points else None
+    if ids is None:
         return no_update, None
-    try:
-        example_id, word_index = int(data[0]), int(data[1])
-    except (TypeError, ValueError):
-        return no_update, None
+    example_id, word_index = ids
     return update_query(search, sample=example_id, word=word_index if word_index >= 0 else None), None
 
 
