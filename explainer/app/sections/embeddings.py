@@ -31,7 +31,8 @@ from explainer.app.state import build_query, parse_query, update_query
 from explainer.errors import ExplainerError
 from explainer.figures.embeddings import embedding_figure, parse_point_id
 
-MAX_POINTS = 30_000      # drawn at most; more is downsampled (seeded, errors first)
+MAX_POINTS = 20_000      # drawn at most; more is downsampled (seeded, errors first)
+HOVER_CONTEXT = 3        # words either side in a point's hover text (the text is most of the figure's bytes)
 MAX_TABLE_ROWS = 5_000   # selected rows listed, highest loss first
 RENDERED_VIEWS = 4       # figures kept per cache (the tab opens on the URL's view, mostly the default)
 DISPLAY_SEED = 0
@@ -70,8 +71,12 @@ SPAN_ERROR_COLUMNS_READ = ["example_id", "category", "gold_start", "gold_end", "
 
 
 def section_words(cache):
-    """The words table's columns this section needs (row order kept: point ``row`` indexes it), once per cache."""
-    return per_cache(cache, "embeddings-words", lambda: cache.table("words", WORD_COLUMNS_READ))
+    """The words (``example_id, word_index, word, gold, pred, loss``, in table order: a point's ``row``
+    indexes them): the word points themselves when every word has one (kept anyway), else read again."""
+    points = all_points(cache, emb.WORD)
+    if len(points) == int(cache.manifest.get("counts", {}).get("words", -1)):
+        return points
+    return cache.table("words", WORD_COLUMNS_READ)
 
 
 def all_points(cache, mode: str):
@@ -83,7 +88,7 @@ def all_points(cache, mode: str):
             read_label_quality(cache), level=emb.EXAMPLE))
 
     def compute():
-        words = section_words(cache)
+        words = cache.table("words", WORD_COLUMNS_READ)  # not kept: the points hold what the section needs
         categories = emb.word_error_categories(words, cache.table("span_errors", SPAN_ERROR_COLUMNS_READ))
         return with_scores(emb.word_points(words, found.words, categories), read_label_quality(cache), level=emb.WORD)
     return per_cache(cache, "embeddings-word-points", compute)
@@ -148,7 +153,8 @@ def figure_and_note(cache, view: dict):
 def _figure_and_note(cache, view: dict):
     points = filtered(cache, view)
     drawn, note = emb.display_sample(points, max_points=MAX_POINTS, seed=DISPLAY_SEED)
-    hover = emb.hover_texts(drawn, section_words(cache) if view["mode"] == emb.WORD else None)
+    hover = emb.hover_texts(drawn, section_words(cache) if view["mode"] == emb.WORD else None,
+                            context_size=HOVER_CONTEXT)
     figure = embedding_figure(drawn, hover, colour_by=view["colour"], labels=cache.labels,
                               method=projections(cache).method(view["mode"]), region=view["region"])
     noun = "word" if view["mode"] == emb.WORD else "example"
@@ -168,7 +174,7 @@ def selected_word_rows(cache, state):
     chosen = emb.selected_points(filtered(cache, {**view, "mode": emb.WORD}), view["region"])
     top = chosen.sort_values("loss", ascending=False, kind="stable", na_position="last").head(MAX_TABLE_ROWS)
     frame = top[["example_id", "word_index", "word", "gold", "pred", "loss", "category"]].reset_index(drop=True)
-    frame["context"] = word_context(section_words(cache), top["row"].to_numpy(), size=4)
+    frame["context"] = word_context(section_words(cache), top["row"].to_numpy(), size=HOVER_CONTEXT)
     return frame
 
 
