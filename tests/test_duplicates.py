@@ -209,6 +209,15 @@ def test_the_section_finds_the_planted_groups_inconsistent_first(context):
     assert "different labellings" in text
 
 
+def test_a_page_of_findings_is_rendered_once_per_view(context):
+    cache = context.registry.get("train")
+    view = section.view_state({})
+    cards, page, n_pages = section.page_of_findings(cache, view)
+    assert section.page_of_findings(cache, dict(view))[0] is cards
+    only = section.page_of_findings(cache, {**view, "only": True})[0]
+    assert only is not cards and len(only) < len(cards)
+
+
 def test_threshold_and_filter_go_to_the_url(context):
     search = "?cache=train&tab=duplicates"
     cards, summary, page, n_pages, new_search = section.update_findings(context, 0.9, True, 1, search,

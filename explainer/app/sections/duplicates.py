@@ -25,7 +25,7 @@ import pandas as pd
 from dash import ALL, Input, Output, State, dcc, html, no_update
 
 from explainer.analysis import duplicates as dup
-from explainer.analysis.tables import per_cache
+from explainer.analysis.tables import LruMemo, per_cache
 from explainer.app.components.wording import counted
 from explainer.app.sections.base import Section
 from explainer.app.state import int_param, parse_query, update_query
@@ -33,6 +33,7 @@ from explainer.cache.schema import EXAMPLE_EMBEDDINGS, EXAMPLES
 from explainer.errors import ExplainerError
 
 PER_PAGE = 20
+RENDERED_PAGES = 4
 STEP = 0.01
 OPEN_TYPE = "duplicates-open"
 MAX_LEAK_ROWS = 5_000
@@ -273,7 +274,15 @@ def _matched_positions(words_a, words_b) -> tuple[set, set]:
 
 
 def page_of_findings(cache, view: dict) -> tuple[list, int, int]:
-    """(cards, page, n_pages) of the findings of ``view``."""
+    """(cards, page, n_pages) of the findings of ``view``; the last ``RENDERED_PAGES`` are kept per cache
+    (the tab opens on the URL's page, mostly the first: its examples' row groups are often no longer in
+    memory by then)."""
+    rendered = per_cache(cache, "duplicates-rendered", lambda: LruMemo(RENDERED_PAGES))
+    key = (view["threshold"], view["only"], view["page"])
+    return rendered.get(key, lambda: _page_of_findings(cache, view))
+
+
+def _page_of_findings(cache, view: dict) -> tuple[list, int, int]:
     n_pages = max(1, math.ceil(count_findings(cache, view) / PER_PAGE))
     page = min(view["page"], n_pages)
     start = (page - 1) * PER_PAGE
