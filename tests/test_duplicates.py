@@ -14,6 +14,7 @@ import pytest
 from dash import no_update
 
 from explainer.analysis import duplicates as dup
+from explainer.app.components.aligned import clicked_example
 from explainer.app.factory import create_app
 from explainer.app.sections import duplicates as section
 from explainer.app.settings import Settings
@@ -251,6 +252,6 @@ def test_a_cache_without_embeddings_still_lists_exact_duplicates(context):
 
 def test_inspect_buttons_name_their_example():
     triggered = [{"prop_id": '{"card":3,"example":17,"type":"duplicates-open"}.n_clicks', "value": 1}]
-    assert section.clicked_example(triggered) == 17
-    assert section.clicked_example([{"prop_id": '{"card":3,"example":17,"type":"duplicates-open"}.n_clicks',
-                                     "value": None}]) is None
+    assert clicked_example(triggered, key="example") == 17
+    assert clicked_example([{"prop_id": '{"card":3,"example":17,"type":"duplicates-open"}.n_clicks',
+                             "value": None}], key="example") is None

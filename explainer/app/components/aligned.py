@@ -121,8 +121,9 @@ def example_cards(cache, example_ids, *, section_key: str) -> list:
     return cards or [dbc.Alert("No examples to show.", color="secondary")]
 
 
-def clicked_example(triggered: list[dict] | None) -> int | None:
-    """The example id of the open button that fired, or None when none was really clicked.
+def clicked_example(triggered: list[dict] | None, key: str = "index") -> int | None:
+    """The example id (the button id's ``key``) of the open button that fired, or None when none was
+    really clicked.
 
     Dash also fires an ``ALL`` callback when new buttons appear (``n_clicks`` None); that is no click.
     """
@@ -130,15 +131,15 @@ def clicked_example(triggered: list[dict] | None) -> int | None:
         prop_id, value = item.get("prop_id", ""), item.get("value")
         if value and prop_id.endswith(".n_clicks"):
             try:
-                return int(json.loads(prop_id.rsplit(".", 1)[0])["index"])
+                return int(json.loads(prop_id.rsplit(".", 1)[0])[key])
             except (ValueError, KeyError, TypeError):
                 return None
     return None
 
 
-def open_sample(search: str | None, triggered: list[dict] | None):
+def open_sample(search: str | None, triggered: list[dict] | None, key: str = "index"):
     """Callback body: the URL with ``sample`` set to the clicked example (no_update if none was clicked)."""
-    example_id = clicked_example(triggered)
+    example_id = clicked_example(triggered, key)
     return no_update if example_id is None else update_query(search, sample=example_id, word=None)
 
 

@@ -13,7 +13,6 @@ filters. URL parameters: ``dup_threshold``, ``dup_only`` (inconsistencies only),
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from dash import ALL, Input, Output, State, dcc, html, no_update
 
 from explainer.analysis import duplicates as dup
 from explainer.analysis.tables import LruMemo, per_cache
+from explainer.app.components.aligned import open_sample
 from explainer.app.components.wording import counted
 from explainer.app.sections.base import Section
 from explainer.app.state import int_param, parse_query, update_query
@@ -411,18 +411,6 @@ def update_leak(context, other_key, threshold, search):
     return options, leak_block(context, cache, view), new_search if new_search != (search or "") else no_update
 
 
-def clicked_example(triggered: list[dict] | None) -> int | None:
-    """The example of the Inspect button that fired (None for a button that only appeared)."""
-    for item in triggered or []:
-        prop_id, value = item.get("prop_id", ""), item.get("value")
-        if value and prop_id.endswith(".n_clicks"):
-            try:
-                return int(json.loads(prop_id.rsplit(".", 1)[0])["example"])
-            except (ValueError, KeyError, TypeError):
-                return None
-    return None
-
-
 def register(app, context):
     @app.callback(Output(SECTION.id("cards"), "children"), Output(SECTION.id("summary"), "children"),
                   Output(SECTION.id("page"), "active_page"), Output(SECTION.id("page"), "max_value"),
@@ -447,8 +435,7 @@ def register(app, context):
                                                                        "n_clicks"),
                   State("url", "search"), prevent_initial_call=True)
     def on_open(_clicks, search):
-        example_id = clicked_example(dash.ctx.triggered)
-        return no_update if example_id is None else update_query(search, sample=example_id, word=None)
+        return open_sample(search, dash.ctx.triggered, key="example")  # ids: {type, card, example}
 
     @app.callback(Output("url", "search", allow_duplicate=True), Input(SECTION.id("leaks"), "cellClicked"),
                   State("url", "search"), prevent_initial_call=True)
