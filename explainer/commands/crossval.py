@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from explainer.commands.train import add_base_argument, add_training_arguments, training_settings
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -14,8 +16,7 @@ def register(subparsers) -> None:
                     "k, and merge the outputs into ONE cache for the whole dataset whose manifest says "
                     "out_of_fold: true. Honest losses and label-quality scores for training data. Resumable: "
                     "a rerun skips the folds finished in --work.")
-    parser.add_argument("--base", required=True, metavar="MODEL",
-                        help="base encoder: a local model directory or a model id in your Hugging Face cache")
+    add_base_argument(parser)
     parser.add_argument("--dataset", required=True, metavar="SPEC",
                         help="the data to score: CoNLL/JSONL/Prodigy file, save_to_disk directory or hub name")
     parser.add_argument("--out", required=True, help="cache directory to write (replaced if it is a cache)")
@@ -27,13 +28,8 @@ def register(subparsers) -> None:
     parser.add_argument("--tokens-column", help="field/column holding the words (JSONL, datasets)")
     parser.add_argument("--tags-column", help="field/column holding the tags (JSONL, datasets)")
     training = parser.add_argument_group("training of each fold model (as explainer train)")
-    training.add_argument("--epochs", type=int, default=3, help="passes over the training folds (default 3)")
-    training.add_argument("--lr", type=float, default=5e-5, help="peak learning rate of AdamW (default 5e-5)")
-    training.add_argument("--train-batch-size", type=int, default=16, help="examples per step (default 16)")
-    training.add_argument("--train-seed", type=int, default=0, help="seed of initialisation and shuffling (default 0)")
-    training.add_argument("--max-steps", type=int, help="stop each fold after this many steps (quick runs, tests)")
-    training.add_argument("--freeze-embeddings", action="store_true",
-                          help="keep the word-embedding matrix fixed: several times faster on a CPU")
+    add_training_arguments(training, what="the training folds", batch_size_flag="--train-batch-size",
+                           seed_flag="--train-seed", steps="stop each fold after this many steps")
     building = parser.add_argument_group("the cache")
     building.add_argument("--batch-size", type=int, default=32, help="sequences per forward pass (default 32)")
     building.add_argument("--max-length", type=int,
@@ -54,11 +50,8 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from explainer.build.pipeline import summary_line
     from explainer.train.crossval import CrossvalOptions, run_crossval, work_directory
-    from explainer.train.trainer import TrainSettings
 
-    settings = TrainSettings(epochs=args.epochs, learning_rate=args.lr, batch_size=args.train_batch_size,
-                             max_length=args.max_length, seed=args.train_seed, max_steps=args.max_steps,
-                             freeze_embeddings=args.freeze_embeddings)
+    settings = training_settings(args)
     options = CrossvalOptions(
         base=args.base, dataset=args.dataset, out=args.out, folds=args.folds, fold_seed=args.fold_seed,
         work=args.work, split=args.split, tokens_column=args.tokens_column, tags_column=args.tags_column,
