@@ -84,6 +84,12 @@ class LruMemo:
             return len(self._items)
 
 
+def per_cache_lru(cache, name: str, key, compute: Callable[[], object], *, maxsize: int):
+    """``compute()`` for ``key``, kept per opened cache among the last ``maxsize`` keys asked under ``name``
+    (rendered pages and figures, factorisations: too many variants to keep them all)."""
+    return per_cache(cache, name, lambda: LruMemo(maxsize)).get(key, compute)
+
+
 def precomputed(cache, file_name: str, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
     """The view the build wrote to ``file_name`` (build step ``views``), else ``compute()`` (older caches).
 

@@ -98,7 +98,7 @@ def warm_context(context, *, log_to=log, grown: dict | None = None) -> dict[str,
 def freeze_long_lived() -> int:
     """Move every object alive now (modules, the app, the memos warm-up filled) out of the collector's reach.
 
-    A full collection walks every tracked object: ~170,000 after the imports and warm-up, 150–220 ms
+    A full collection walks every tracked object: ~210,000 in a warmed worker on the bench caches, 150–220 ms
     per pass measured on the 250k bench cache, a pause any request in the worker may hit. Frozen
     objects are never walked again (they live as long as the worker anyway), so later passes take a
     few ms. Garbage is collected first so no dead cycle is frozen. Returns the number frozen.

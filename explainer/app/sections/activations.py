@@ -20,7 +20,7 @@ from dash import Input, Output, State, dcc, html, no_update
 from explainer.analysis.activations import (DEFAULT_COMPONENTS, ENERGY_KEPT, MAX_COMPONENTS, MIN_COMPONENTS,
                                             TOP_OCCURRENCES, ComponentView, component_view,
                                             factorise, format_layers, parse_layers)
-from explainer.analysis.tables import LruMemo, per_cache
+from explainer.analysis.tables import per_cache, per_cache_lru
 from explainer.app.sections.base import Section
 from explainer.app.state import int_param, parse_query, update_query
 from explainer.cache import schema
@@ -101,13 +101,12 @@ def components_for(cache, *, layers: tuple[int, ...], n_components: int) -> Comp
     """The factorisation view for these parameters, computed once per (opened cache, layers, components, seed)."""
     sample = open_sample(cache)
     seed = int(sample.summary.get("seed", cache.manifest.get("settings", {}).get("seed", 0)) or 0)
-    store = per_cache(cache, "activations-nmf", lambda: LruMemo(LRU_SIZE))
 
     def compute():
         factorisation = factorise(sample.activations, layers=layers, n_components=n_components, seed=seed)
         words = cache.table("words", columns=["example_id", "word_index", "word"])
         return component_view(factorisation, sample.positions, words)
-    return store.get((tuple(layers), n_components, seed), compute)
+    return per_cache_lru(cache, "activations-nmf", (tuple(layers), n_components, seed), compute, maxsize=LRU_SIZE)
 
 
 def view_state(state: dict, sample: ActivationSample) -> tuple[tuple[int, ...], int, int | None]:

@@ -24,7 +24,7 @@ import pandas as pd
 from dash import ALL, Input, Output, State, dcc, html, no_update
 
 from explainer.analysis import duplicates as dup
-from explainer.analysis.tables import LruMemo, per_cache
+from explainer.analysis.tables import per_cache, per_cache_lru
 from explainer.app.components.aligned import open_sample
 from explainer.app.components.wording import counted
 from explainer.app.sections.base import Section
@@ -277,9 +277,8 @@ def page_of_findings(cache, view: dict) -> tuple[list, int, int]:
     """(cards, page, n_pages) of the findings of ``view``; the last ``RENDERED_PAGES`` are kept per cache
     (the tab opens on the URL's page, mostly the first: its examples' row groups are often no longer in
     memory by then)."""
-    rendered = per_cache(cache, "duplicates-rendered", lambda: LruMemo(RENDERED_PAGES))
-    key = (view["threshold"], view["only"], view["page"])
-    return rendered.get(key, lambda: _page_of_findings(cache, view))
+    return per_cache_lru(cache, "duplicates-rendered", (view["threshold"], view["only"], view["page"]),
+                         lambda: _page_of_findings(cache, view), maxsize=RENDERED_PAGES)
 
 
 def _page_of_findings(cache, view: dict) -> tuple[list, int, int]:

@@ -10,7 +10,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, html, no_update
 
-from explainer.analysis.tables import ORDERS, LruMemo, order_examples, page_of, per_cache
+from explainer.analysis.tables import ORDERS, order_examples, page_of, per_cache, per_cache_lru
 from explainer.app.components.aligned import example_cards, register_open_buttons
 from explainer.app.sections.base import Section
 from explainer.app.state import int_param, parse_query, update_query
@@ -42,8 +42,8 @@ def page_view(cache, *, order: str, page: int) -> tuple[list, int, int, str]:
     chosen, page, n_pages = page_of(ids, page=page, per_page=PER_PAGE)
     first = (page - 1) * PER_PAGE
     summary = f"examples {first + 1}–{first + len(chosen)} of {len(ids):,}" if len(chosen) else "no examples"
-    rendered = per_cache(cache, "samples-rendered", lambda: LruMemo(RENDERED_PAGES))
-    cards = rendered.get((order, page), lambda: example_cards(cache, chosen, section_key=SECTION.key))
+    cards = per_cache_lru(cache, "samples-rendered", (order, page),
+                          lambda: example_cards(cache, chosen, section_key=SECTION.key), maxsize=RENDERED_PAGES)
     return cards, page, n_pages, summary
 
 
