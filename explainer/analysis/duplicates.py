@@ -31,16 +31,20 @@ DEFAULT_NEIGHBOURS = 10
 _SPACE = re.compile(r"\s+")
 
 
+def _normalise(text: str) -> str:
+    return _SPACE.sub(" ", text).strip().casefold()
+
+
 def normalise_text(words) -> str:
     """The words of an example joined by single spaces, whitespace collapsed, case folded."""
-    return _SPACE.sub(" ", " ".join(str(word) for word in words)).strip().casefold()
+    return _normalise(" ".join(str(word) for word in words))
 
 
 def normalised_texts(examples: pd.DataFrame) -> np.ndarray:
     """:func:`normalise_text` of every example (from its ``words`` column, or else from its ``text``
     column: the words joined by spaces, which normalises the same and holds no list per example)."""
     if "words" not in examples.columns:
-        return np.array([_SPACE.sub(" ", str(text)).strip().casefold() for text in examples["text"]], dtype=object)
+        return np.array([_normalise(str(text)) for text in examples["text"]], dtype=object)
     return np.array([normalise_text(words) for words in examples["words"]], dtype=object)
 
 
@@ -332,7 +336,7 @@ def leakage(evaluation: pd.DataFrame, training: pd.DataFrame, *, evaluation_embe
                                  rows=np.flatnonzero(~exact), threshold=threshold)
     frame = pd.DataFrame(records, columns=["position", "match", "kind", "similarity", "matches", "same_labels"])
     frame.insert(0, "example_id", evaluation["example_id"].to_numpy(dtype=np.int64)[frame["position"].to_numpy(dtype=np.int64)])
-    frame["text"] = [" ".join(map(str, evaluation["words"].iloc[p])) for p in frame["position"]]
+    frame["text"] = [_joined(evaluation, p) for p in frame["position"]]
     frame["match_id"] = train_ids[frame["match"].to_numpy(dtype=np.int64)]
     frame = frame.sort_values(["kind", "similarity", "example_id"], ascending=[True, False, True], kind="stable")
     return frame[["example_id", "text", "match_id", "kind", "similarity", "matches", "same_labels"]] \
@@ -345,11 +349,12 @@ def _near_matches(evaluation, training, evaluation_embeddings, training_embeddin
     train_vectors = np.asarray(training_embeddings, dtype=np.float32)
     usable = np.flatnonzero(np.linalg.norm(train_vectors, axis=1) > 0)
     queries = np.asarray(evaluation_embeddings[rows], dtype=np.float32)
-    rows = rows[np.linalg.norm(queries, axis=1) > 0]
+    has_direction = np.linalg.norm(queries, axis=1) > 0
+    rows, queries = rows[has_direction], queries[has_direction]
     if len(usable) == 0 or len(rows) == 0:
         return []
     index = NearestNeighbors(n_neighbors=1, metric="cosine", algorithm="brute").fit(train_vectors[usable])
-    distances, neighbours = index.kneighbors(np.asarray(evaluation_embeddings[rows], dtype=np.float32))
+    distances, neighbours = index.kneighbors(queries)
     records = []
     for position, distance, neighbour in zip(rows, distances[:, 0], neighbours[:, 0]):
         similarity = 1.0 - float(distance)
