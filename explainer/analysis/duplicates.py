@@ -193,19 +193,21 @@ def neighbour_pairs(embeddings: np.ndarray, *, min_similarity: float = LOWEST_TH
         .reset_index(drop=True) if len(pairs) else empty
 
 
-def label_conflicts(words_a, tags_a, words_b, tags_b) -> list[tuple[int, int]]:
+def aligned_positions(words_a, words_b) -> list[tuple[int, int]]:
     """Positions ``(i, j)`` where word i of A and word j of B are the same word in aligned places
-    (case-insensitive, difflib's matching blocks) but carry different gold labels."""
+    (case-insensitive, difflib's matching blocks), in order."""
     folded_a = [str(word).casefold() for word in words_a]
     folded_b = [str(word).casefold() for word in words_b]
     matcher = difflib.SequenceMatcher(a=folded_a, b=folded_b, autojunk=False)
-    conflicts = []
-    for block in matcher.get_matching_blocks():
-        for offset in range(block.size):
-            i, j = block.a + offset, block.b + offset
-            if tags_a[i] != tags_b[j]:
-                conflicts.append((i, j))
-    return conflicts
+    return [(block.a + offset, block.b + offset) for block in matcher.get_matching_blocks()
+            for offset in range(block.size)]
+
+
+def label_conflicts(words_a, tags_a, words_b, tags_b, *, aligned=None) -> list[tuple[int, int]]:
+    """The :func:`aligned_positions` ``(i, j)`` (pass them as ``aligned`` if already known) whose words
+    carry different gold labels."""
+    aligned = aligned_positions(words_a, words_b) if aligned is None else aligned
+    return [(i, j) for i, j in aligned if tags_a[i] != tags_b[j]]
 
 
 def near_duplicate_pairs(pairs: pd.DataFrame, examples: pd.DataFrame, *, threshold: float) -> pd.DataFrame:

@@ -246,8 +246,9 @@ def group_card(cache, group: dict, card: int, page_rows=None) -> dbc.Card:
 def pair_card(cache, pair: dict, card: int, page_rows=None) -> dbc.Card:
     """A near-duplicate pair side by side, aligned words labelled differently in red."""
     a, b = (row for _, row in example_rows(cache, [pair["a"], pair["b"]], page_rows).iterrows())
-    conflicts = dup.label_conflicts(a["words"], a["gold_tags"], b["words"], b["gold_tags"])
-    matched_a, matched_b = _matched_positions(a["words"], b["words"])
+    aligned = dup.aligned_positions(a["words"], b["words"])
+    conflicts = dup.label_conflicts(a["words"], a["gold_tags"], b["words"], b["gold_tags"], aligned=aligned)
+    matched_a, matched_b = {i for i, _ in aligned}, {j for _, j in aligned}
     sides = []
     for example_id, row, conflict_positions, matched in ((pair["a"], a, {i for i, _ in conflicts}, matched_a),
                                                          (pair["b"], b, {j for _, j in conflicts}, matched_b)):
@@ -261,16 +262,6 @@ def pair_card(cache, pair: dict, card: int, page_rows=None) -> dbc.Card:
     return dbc.Card([dbc.CardHeader(badges), dbc.CardBody(dbc.Row(sides), className="p-2")],
                     className="mb-3 duplicate-card duplicate-near" + (" duplicate-inconsistent"
                                                                        if pair["inconsistent"] else ""))
-
-
-def _matched_positions(words_a, words_b) -> tuple[set, set]:
-    import difflib
-
-    matcher = difflib.SequenceMatcher(a=[str(w).casefold() for w in words_a], b=[str(w).casefold() for w in words_b],
-                                      autojunk=False)
-    blocks = matcher.get_matching_blocks()
-    return ({block.a + k for block in blocks for k in range(block.size)},
-            {block.b + k for block in blocks for k in range(block.size)})
 
 
 def page_of_findings(cache, view: dict) -> tuple[list, int, int]:
