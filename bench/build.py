@@ -64,6 +64,13 @@ def write_subset(source: Path, target: Path, *, limit: int) -> Path:
     return target
 
 
+def write_results(table: str, path: Path) -> None:
+    """Print a results table and write it to ``path`` (also used by bench/sharded_build.py)."""
+    print(table)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(table, encoding="utf-8")
+
+
 def bare_forward(model_dir: Path, data: Path, *, batch_size: int) -> tuple[float, int]:
     """Seconds for the forward passes alone over the build's own batches; number of subwords."""
     import torch
@@ -203,10 +210,7 @@ def main() -> None:
     lines.append(f"\nBuild / bare forward = **{build_seconds / forward_seconds:.2f}** with the defaults, "
                  f"**{pca_seconds / forward_seconds:.2f}** with `--projection pca` (goal <= 1.3); "
                  f"naive / build = **{naive_seconds / build_seconds:.2f}**.")
-    table = "\n".join(lines) + "\n"
-    print(table)
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(table, encoding="utf-8")
+    write_results("\n".join(lines) + "\n", args.results)
 
 
 if __name__ == "__main__":

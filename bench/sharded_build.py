@@ -107,10 +107,7 @@ def main() -> None:
             forward += f" (ranks: {', '.join(f'{s:.1f}' for s in row['sharding']['forward_seconds'])})"
         lines.append(f"| {name} | {row['wall']:.1f} | {row['wall'] / baseline:.2f} | {forward} | {merge} | "
                      f"{row['load'][0]:.1f} → {row['load'][1]:.1f} | {row['f1']:.4f} |")
-    table = "\n".join(lines) + "\n"
-    print(table)
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(table, encoding="utf-8")
+    bench_build.write_results("\n".join(lines) + "\n", args.results)
 
 
 if __name__ == "__main__":
