@@ -8,7 +8,7 @@ TORCH := torch==2.13.0
 EXTRAS ?= dev
 STAMP := $(VENV)/.installed-$(EXTRAS)
 
-.PHONY: install test demo bench browser-deps clean
+.PHONY: install lint format test demo bench browser-deps clean
 
 install: $(STAMP)
 
@@ -30,7 +30,17 @@ browser-deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-test: install browser-deps
+# ruff (lint and format check) and mypy (strict for cache/, data/ and analysis/): pyproject.toml configures both.
+lint: install
+	$(VENV)/bin/ruff check explainer tests bench app.py gunicorn.conf.py
+	$(VENV)/bin/ruff format --check explainer tests bench app.py gunicorn.conf.py
+	$(VENV)/bin/mypy
+
+format: install
+	$(VENV)/bin/ruff check --fix explainer tests bench app.py gunicorn.conf.py
+	$(VENV)/bin/ruff format explainer tests bench app.py gunicorn.conf.py
+
+test: lint browser-deps
 	$(PY) -m pytest -q
 
 # Offline end to end: fine-tune the packaged encoder, build the held-out cache, serve it on :8050.

@@ -114,5 +114,10 @@ def post_worker_init(worker):
 
 
 def when_ready(server):
-    server.log.info("explainer: %d workers x %d threads, %d torch threads each, on %s", workers, threads,
-                    TORCH_THREADS, ", ".join(bind))
+    server.log.info(
+        "explainer: %d workers x %d threads, %d torch threads each, on %s",
+        workers,
+        threads,
+        TORCH_THREADS,
+        ", ".join(bind),
+    )

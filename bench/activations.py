@@ -54,8 +54,9 @@ def main(argv=None) -> int:
     parser.add_argument("cache")
     parser.add_argument("--components", type=int, default=8)
     parser.add_argument("--no-baseline", action="store_true")
-    parser.add_argument("--work", default="/tmp/bench-caches",
-                        help="where a copy with activations is built when the cache has none")
+    parser.add_argument(
+        "--work", default="/tmp/bench-caches", help="where a copy with activations is built when the cache has none"
+    )
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
@@ -64,6 +65,7 @@ def main(argv=None) -> int:
     from explainer.analysis.activations import component_view, factorise
     from explainer.app.sections.activations import components_for, open_sample, unavailable_note
     from explainer.cache.reader import open_cache
+
     import_seconds = time.perf_counter() - started
 
     rows = []
@@ -80,44 +82,63 @@ def main(argv=None) -> int:
     cache = open_cache(args.cache)
     if unavailable_note(cache):  # e.g. a demo cache built before activations existed: build a copy that has them
         cache = open_cache(with_activations(cache, Path(args.work)))
-    sample = measure("open the sample (memory map, positions) and the words table",
-                     lambda: (open_sample(cache),
-                              cache.table("words", columns=["example_id", "word_index", "word"])))[0]
+    sample = measure(
+        "open the sample (memory map, positions) and the words table",
+        lambda: (open_sample(cache), cache.table("words", columns=["example_id", "word_index", "word"])),
+    )[0]
     n_layers, n_positions, d_ff = sample.activations.shape
     everything = tuple(range(n_layers))
     k = args.components
-    first = measure(f"first view, all {n_layers} layers, {k} components (NMF + words + top words)",
-                    lambda: components_for(cache, layers=everything, n_components=k),
-                    lambda view: f"NMF {view.factorisation.seconds:.2f} s, fitted on {view.factorisation.fitted_on:,} "
-                                 f"positions x {len(view.factorisation.neurons):,} neurons")
-    measure("the same view again (LRU)", lambda: components_for(cache, layers=everything, n_components=k),
-            lambda view: "same object" if view is first else "recomputed!")
-    measure(f"first view, layer {n_layers // 2} alone, {k} components",
-            lambda: components_for(cache, layers=(n_layers // 2,), n_components=k),
-            lambda view: f"{len(view.factorisation.neurons):,} of {d_ff:,} neurons")
+    first = measure(
+        f"first view, all {n_layers} layers, {k} components (NMF + words + top words)",
+        lambda: components_for(cache, layers=everything, n_components=k),
+        lambda view: (
+            f"NMF {view.factorisation.seconds:.2f} s, fitted on {view.factorisation.fitted_on:,} "
+            f"positions x {len(view.factorisation.neurons):,} neurons"
+        ),
+    )
+    measure(
+        "the same view again (LRU)",
+        lambda: components_for(cache, layers=everything, n_components=k),
+        lambda view: "same object" if view is first else "recomputed!",
+    )
+    measure(
+        f"first view, layer {n_layers // 2} alone, {k} components",
+        lambda: components_for(cache, layers=(n_layers // 2,), n_components=k),
+        lambda view: f"{len(view.factorisation.neurons):,} of {d_ff:,} neurons",
+    )
     ratio = ""
     if not args.no_baseline:
         words = cache.table("words", columns=["example_id", "word_index", "word"])
-        full = measure(f"baseline: all layers, every position and neuron ({n_positions:,} x {n_layers * d_ff:,})",
-                       lambda: component_view(factorise(sample.activations, layers=everything, n_components=k,
-                                                        fit_positions=n_positions, energy=1.0),
-                                              sample.positions, words))
-        ratio = (f"\n\nThe baseline takes {rows[-1][1] / rows[1][1]:.1f}× as long as the first view in wall time "
-                 f"({rows[-1][1]:.1f} s vs {rows[1][1]:.1f} s) and {rows[-1][2] / rows[1][2]:.1f}× its CPU time "
-                 f"({rows[-1][2]:.1f} s vs {rows[1][2]:.1f} s), one run.")
+        full = measure(
+            f"baseline: all layers, every position and neuron ({n_positions:,} x {n_layers * d_ff:,})",
+            lambda: component_view(
+                factorise(sample.activations, layers=everything, n_components=k, fit_positions=n_positions, energy=1.0),
+                sample.positions,
+                words,
+            ),
+        )
+        ratio = (
+            f"\n\nThe baseline takes {rows[-1][1] / rows[1][1]:.1f}× as long as the first view in wall time "
+            f"({rows[-1][1]:.1f} s vs {rows[1][1]:.1f} s) and {rows[-1][2] / rows[1][2]:.1f}× its CPU time "
+            f"({rows[-1][2]:.1f} s vs {rows[1][2]:.1f} s), one run."
+        )
         del full
 
     summary = sample.summary
-    header = (f"# Activations: NMF timing\n\nCache `{Path(args.cache).name}`: {summary.get('examples')} sampled "
-              f"examples, {n_positions:,} positions, {n_layers} layers x {d_ff:,} neurons "
-              f"({summary.get('megabytes')} MB float16), model type {summary.get('model_type')}. "
-              f"{platform.machine()}, {os.cpu_count()} cores, scikit-learn {sklearn.__version__}; importing "
-              f"scikit-learn and the app modules took {import_seconds:.1f} s (once per worker, not counted). "
-              "CPU s: this process's CPU time, all threads (less sensitive to the other jobs than wall time). "
-              "Load average (1/5/15 min) before → after each step: the machine is shared with other jobs.\n")
+    header = (
+        f"# Activations: NMF timing\n\nCache `{Path(args.cache).name}`: {summary.get('examples')} sampled "
+        f"examples, {n_positions:,} positions, {n_layers} layers x {d_ff:,} neurons "
+        f"({summary.get('megabytes')} MB float16), model type {summary.get('model_type')}. "
+        f"{platform.machine()}, {os.cpu_count()} cores, scikit-learn {sklearn.__version__}; importing "
+        f"scikit-learn and the app modules took {import_seconds:.1f} s (once per worker, not counted). "
+        "CPU s: this process's CPU time, all threads (less sensitive to the other jobs than wall time). "
+        "Load average (1/5/15 min) before → after each step: the machine is shared with other jobs.\n"
+    )
     table = ["| step | wall s | CPU s | detail | load |", "|---|---:|---:|---|---|"]
-    table += [f"| {what} | {seconds:.2f} | {cpu:.2f} | {note} | {average} |"
-              for what, seconds, cpu, note, average in rows]
+    table += [
+        f"| {what} | {seconds:.2f} | {cpu:.2f} | {note} | {average} |" for what, seconds, cpu, note, average in rows
+    ]
     text = header + "\n" + "\n".join(table) + ratio + "\n"
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(text, encoding="utf-8")

@@ -33,13 +33,22 @@ def steps(work: Path) -> list[tuple[str, list[str], str]]:
         ("sharded_build", [python, "bench/sharded_build.py"], "torchrun 2 processes vs 1"),
         ("attribution", [python, "bench/attribution.py"], "ours vs transformers-interpret's algorithm"),
         ("app", [python, "bench/app.py", "--work", str(work)], "250k and 1M caches (built if missing), HTTP latency"),
-        ("projection", [python, "bench/projection.py", "--work", str(work / "projection"), "--full-fit"],
-         "UMAP and PCA, duplicate index, leakage on CoNLL-2003 train"),
+        (
+            "projection",
+            [python, "bench/projection.py", "--work", str(work / "projection"), "--full-fit"],
+            "UMAP and PCA, duplicate index, leakage on CoNLL-2003 train",
+        ),
         ("demo", [python, "-m", "explainer.demo", "--no-serve"], "the demo model and cache (skipped when up to date)"),
-        ("label_quality", [python, "bench/label_quality.py", "--work", str(work / "label-quality")],
-         "planted label swaps in WNUT-17 train, two models"),
-        ("activations", [python, "bench/activations.py", str(demo_cache), "--work", str(work)],
-         "NMF on the demo cache's activation sample"),
+        (
+            "label_quality",
+            [python, "bench/label_quality.py", "--work", str(work / "label-quality")],
+            "planted label swaps in WNUT-17 train, two models",
+        ),
+        (
+            "activations",
+            [python, "bench/activations.py", str(demo_cache), "--work", str(work)],
+            "NMF on the demo cache's activation sample",
+        ),
     ]
 
 
@@ -55,8 +64,11 @@ def main(argv=None) -> int:
         wanted = {name.strip() for name in args.only.split(",") if name.strip()}
         unknown = wanted - {name for name, _, _ in chosen}
         if unknown:
-            print(f"error: unknown step(s) {', '.join(sorted(unknown))}; choose from "
-                  f"{', '.join(name for name, _, _ in chosen)}", file=sys.stderr)
+            print(
+                f"error: unknown step(s) {', '.join(sorted(unknown))}; choose from "
+                f"{', '.join(name for name, _, _ in chosen)}",
+                file=sys.stderr,
+            )
             return 2
         chosen = [step for step in chosen if step[0] in wanted]
     if args.fresh:
@@ -78,10 +90,13 @@ def main(argv=None) -> int:
         print(f"=== {name}: {seconds / 60:.1f} min, exit {code}", file=sys.stderr, flush=True)
     total = time.perf_counter() - started_all
 
-    lines = ["# `make bench`: every benchmark, timed\n",
-             f"{'From nothing (`--fresh`: no caches, no demo model)' if args.fresh else 'Inputs found under ' + str(args.work) + ' and demo/ were reused'}; "
-             f"{os.cpu_count()} cores; 1-minute load average before and after each step.\n",
-             "| step | measures | minutes | exit | load |", "|---|---|---:|---:|---|"]
+    lines = [
+        "# `make bench`: every benchmark, timed\n",
+        f"{'From nothing (`--fresh`: no caches, no demo model)' if args.fresh else 'Inputs found under ' + str(args.work) + ' and demo/ were reused'}; "
+        f"{os.cpu_count()} cores; 1-minute load average before and after each step.\n",
+        "| step | measures | minutes | exit | load |",
+        "|---|---|---:|---:|---|",
+    ]
     for name, what, seconds, code, before, after in rows:
         lines.append(f"| {name} | {what} | {seconds / 60:.1f} | {code} | {before:.1f} → {after:.1f} |")
     lines.append(f"| **all** | | **{total / 60:.1f}** | | |")

@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).parent))
 
 GOALS_MS = {"250k": 150, "1m": 400}  # p95 per callback (issues 3 and 10)
-MEMORY_GOAL_MB = 600                  # per worker at 1M subwords (issue 10)
+MEMORY_GOAL_MB = 600  # per worker at 1M subwords (issue 10)
 CACHES = {"250k": ("conll-train", 1), "1m": ("conll-train-x4", 4)}  # name, repeats of CoNLL-2003 train
 
 
@@ -45,6 +45,7 @@ def load_bench(name: str):
 
 
 # --- caches -------------------------------------------------------------------------------------
+
 
 def ensure_cache(model: Path, work: Path, size: str) -> Path:
     """The cache for ``size`` under ``work/caches-<size>/``, built with ``explainer build`` if missing."""
@@ -58,14 +59,29 @@ def ensure_cache(model: Path, work: Path, size: str) -> Path:
         if not data.is_file():
             text = (DATA / "train.txt").read_text(encoding="utf-8")
             data.write_text("\n".join([text] * repeats), encoding="utf-8")
-    command = [sys.executable, "-m", "explainer.cli", "build", "--model", str(model), "--dataset", str(data),
-               "--out", str(out), "--batch-size", "64", "--projection", "pca"]
+    command = [
+        sys.executable,
+        "-m",
+        "explainer.cli",
+        "build",
+        "--model",
+        str(model),
+        "--dataset",
+        str(data),
+        "--out",
+        str(out),
+        "--batch-size",
+        "64",
+        "--projection",
+        "pca",
+    ]
     print("building:", " ".join(command), file=sys.stderr)
     subprocess.run(command, check=True, cwd=ROOT)
     return out
 
 
 # --- memory of a process (Linux /proc) -----------------------------------------------------------
+
 
 def memory_mb(pid: int) -> dict[str, float]:
     """RSS and its anonymous/file parts (/proc/PID/status); USS and PSS (/proc/PID/smaps_rollup)."""
@@ -87,16 +103,21 @@ def memory_mb(pid: int) -> dict[str, float]:
 
 
 def memory_table(snapshots: dict[str, list[dict]]) -> str:
-    lines = ["| when | worker | RSS MB | anonymous MB | file-backed MB | USS MB | PSS MB |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| when | worker | RSS MB | anonymous MB | file-backed MB | USS MB | PSS MB |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for when, workers in snapshots.items():
         for index, values in enumerate(workers):
-            lines.append(f"| {when} | {index + 1} | {values.get('VmRSS', 0):.0f} | {values.get('RssAnon', 0):.0f} | "
-                         f"{values.get('RssFile', 0):.0f} | {values.get('USS', 0):.0f} | {values.get('PSS', 0):.0f} |")
+            lines.append(
+                f"| {when} | {index + 1} | {values.get('VmRSS', 0):.0f} | {values.get('RssAnon', 0):.0f} | "
+                f"{values.get('RssFile', 0):.0f} | {values.get('USS', 0):.0f} | {values.get('PSS', 0):.0f} |"
+            )
     return "\n".join(lines)
 
 
 # --- the callbacks of each section, as the browser sends them -------------------------------------
+
 
 class Actions:
     """One user's requests: ``actions()`` lists (name, function) for the sections the app has."""
@@ -113,8 +134,9 @@ class Actions:
         route.raise_for_status()
         self.key = route.json()["response"]["cache-picker"]["value"]
         self.rng = random.Random(seed)
-        self.n_examples = self._grid("inspect", {"startRow": 0, "endRow": 1, "sortModel": [], "filterModel": {}},
-                                     tab="inspect")["rowCount"]
+        self.n_examples = self._grid(
+            "inspect", {"startRow": 0, "endRow": 1, "sortModel": [], "filterModel": {}}, tab="inspect"
+        )["rowCount"]
         self.grids: dict[str, str] = {}  # grid name -> the tab it is on (found in rendered tabs)
         self.exploring = True
 
@@ -127,15 +149,21 @@ class Actions:
         outputs = []
         for item in output.strip(".").split("..."):
             component, _, prop = item.rpartition(".")
-            outputs.append({"id": json.loads(component) if component.startswith("{") else component,
-                            "property": prop})
+            outputs.append({"id": json.loads(component) if component.startswith("{") else component, "property": prop})
         from load import _prop_id
 
         changed = changed or [_prop_id(item) for item in inputs]
-        body = {"output": output, "outputs": outputs if len(outputs) > 1 else outputs[0], "inputs": inputs,
-                "changedPropIds": changed, "parsedChangedPropsIds": changed, "state": state}
-        response = self.client.session.post(self.client.base + "_dash-update-component", json=body,
-                                            timeout=self.client.timeout)
+        body = {
+            "output": output,
+            "outputs": outputs if len(outputs) > 1 else outputs[0],
+            "inputs": inputs,
+            "changedPropIds": changed,
+            "parsedChangedPropsIds": changed,
+            "state": state,
+        }
+        response = self.client.session.post(
+            self.client.base + "_dash-update-component", json=body, timeout=self.client.timeout
+        )
         if response.status_code not in (200, 204):
             raise RuntimeError(f"{parts}: HTTP {response.status_code} {response.text[:200]}")
         return response.json() if response.status_code == 200 else {}
@@ -172,18 +200,33 @@ class Actions:
     # Section callbacks (each one what a click or a filter sends).
 
     def metrics_toggle(self):
-        self._call("metrics-confusion.figure", inputs=[
-            {"id": "metrics-norm", "property": "value", "value": self.rng.random() < 0.5},
-            {"id": "metrics-zero", "property": "value", "value": self.rng.random() < 0.5}],
-            state=[{"id": "url", "property": "search", "value": self.search(tab="metrics")}])
+        self._call(
+            "metrics-confusion.figure",
+            inputs=[
+                {"id": "metrics-norm", "property": "value", "value": self.rng.random() < 0.5},
+                {"id": "metrics-zero", "property": "value", "value": self.rng.random() < 0.5},
+            ],
+            state=[{"id": "url", "property": "search", "value": self.search(tab="metrics")}],
+        )
 
     def misclassified_filter(self):
         gold = self.rng.choice(["B-PER", "I-ORG", "B-LOC", "PER", "MISC", "O"])
-        inputs = [{"id": f"misclassified-{name}", "property": "value", "value": value} for name, value in
-                  (("level", "word"), ("category", None), ("type", None), ("gold", gold), ("pred", None),
-                   ("text", None))]
-        self._call("misclassified-summary.children", inputs=inputs,
-                   state=[{"id": "url", "property": "search", "value": self.search(tab="misclassified")}])
+        inputs = [
+            {"id": f"misclassified-{name}", "property": "value", "value": value}
+            for name, value in (
+                ("level", "word"),
+                ("category", None),
+                ("type", None),
+                ("gold", gold),
+                ("pred", None),
+                ("text", None),
+            )
+        ]
+        self._call(
+            "misclassified-summary.children",
+            inputs=inputs,
+            state=[{"id": "url", "property": "search", "value": self.search(tab="misclassified")}],
+        )
 
     def grid_page(self, name: str, query: dict, request: dict):
         answer = self._grid(name, request, **query)
@@ -192,23 +235,33 @@ class Actions:
 
     def samples_page(self):
         page = self.rng.randrange(2, 200)
-        self._call("samples-cards.children", inputs=[
-            {"id": "samples-order", "property": "value", "value": self.rng.choice(["loss", "f1"])},
-            {"id": "samples-page", "property": "active_page", "value": page}],
+        self._call(
+            "samples-cards.children",
+            inputs=[
+                {"id": "samples-order", "property": "value", "value": self.rng.choice(["loss", "f1"])},
+                {"id": "samples-page", "property": "active_page", "value": page},
+            ],
             state=[{"id": "url", "property": "search", "value": self.search(tab="samples", smp_page=1)}],
-            changed=["samples-page.active_page"])
+            changed=["samples-page.active_page"],
+        )
 
     def random_draw(self):
-        self._call("random_samples-cards.children", inputs=[
-            {"id": "random_samples-draw", "property": "n_clicks", "value": 1},
-            {"id": "random_samples-n", "property": "value", "value": 10}],
+        self._call(
+            "random_samples-cards.children",
+            inputs=[
+                {"id": "random_samples-draw", "property": "n_clicks", "value": 1},
+                {"id": "random_samples-n", "property": "value", "value": 10},
+            ],
             state=[{"id": "url", "property": "search", "value": self.search(tab="random_samples")}],
-            changed=["random_samples-draw.n_clicks"])
+            changed=["random_samples-draw.n_clicks"],
+        )
 
     def raw_example(self):
-        self._call("raw_data-content.children", inputs=[
-            {"id": "raw_data-id", "property": "value", "value": self.rng.randrange(1, self.n_examples)}],
-            state=[{"id": "url", "property": "search", "value": self.search(tab="raw_data")}])
+        self._call(
+            "raw_data-content.children",
+            inputs=[{"id": "raw_data-id", "property": "value", "value": self.rng.randrange(1, self.n_examples)}],
+            state=[{"id": "url", "property": "search", "value": self.search(tab="raw_data")}],
+        )
 
     def page_of_50(self) -> dict:
         """One block of the grid's infinite row model (cacheBlockSize 50), somewhere in the first 20."""
@@ -227,34 +280,87 @@ class Actions:
         if "misclassified" in has:
             plan += [
                 ("misclassified: filter controls", self.misclassified_filter),
-                ("misclassified: word grid, text filter", lambda: self.grid_page(
-                    "misclassified-words", {"tab": "misclassified"},
-                    {"startRow": 0, "endRow": 50, "sortModel": sort_loss,
-                     "filterModel": {"word": {"filterType": "text", "type": "contains", "filter": word()}}})),
-                ("misclassified: span grid, category", lambda: self.grid_page(
-                    "misclassified-spans", {"tab": "misclassified", "mis_level": "span",
-                                            "mis_category": self.rng.choice(["missed", "spurious", "boundary"])},
-                    {"startRow": 0, "endRow": 50, "sortModel": [], "filterModel": {}})),
+                (
+                    "misclassified: word grid, text filter",
+                    lambda: self.grid_page(
+                        "misclassified-words",
+                        {"tab": "misclassified"},
+                        {
+                            "startRow": 0,
+                            "endRow": 50,
+                            "sortModel": sort_loss,
+                            "filterModel": {"word": {"filterType": "text", "type": "contains", "filter": word()}},
+                        },
+                    ),
+                ),
+                (
+                    "misclassified: span grid, category",
+                    lambda: self.grid_page(
+                        "misclassified-spans",
+                        {
+                            "tab": "misclassified",
+                            "mis_level": "span",
+                            "mis_category": self.rng.choice(["missed", "spurious", "boundary"]),
+                        },
+                        {"startRow": 0, "endRow": 50, "sortModel": [], "filterModel": {}},
+                    ),
+                ),
             ]
         if "loss" in has:
-            plan.append(("loss: word grid, sorted page", lambda: self.grid_page(
-                "loss-words", {"tab": "loss"},
-                {**self.page_of_50(), "sortModel": [{"colId": self.rng.choice(["mean_loss", "count", "total_loss"]), "sort": "desc"}],
-                 "filterModel": {}})))
+            plan.append(
+                (
+                    "loss: word grid, sorted page",
+                    lambda: self.grid_page(
+                        "loss-words",
+                        {"tab": "loss"},
+                        {
+                            **self.page_of_50(),
+                            "sortModel": [
+                                {"colId": self.rng.choice(["mean_loss", "count", "total_loss"]), "sort": "desc"}
+                            ],
+                            "filterModel": {},
+                        },
+                    ),
+                )
+            )
         if "samples" in has:
             plan.append(("samples: next page", self.samples_page))
         if "random_samples" in has:
             plan.append(("random samples: new draw", self.random_draw))
         if "inspect" in has:
             plan += [
-                ("inspect: text filter, sorted", lambda: self.grid_page(
-                    "inspect", {"tab": "inspect"},
-                    {"startRow": 0, "endRow": 50, "sortModel": [{"colId": "total_loss", "sort": "desc"}],
-                     "filterModel": {"text": {"filterType": "text", "type": "contains", "filter": word()}}})),
-                ("inspect: id filter", lambda: self.grid_page(
-                    "inspect", {"tab": "inspect"},
-                    {"startRow": 0, "endRow": 50, "sortModel": [], "filterModel": {"example_id": {
-                        "filterType": "number", "type": "equals", "filter": self.rng.randrange(self.n_examples)}}})),
+                (
+                    "inspect: text filter, sorted",
+                    lambda: self.grid_page(
+                        "inspect",
+                        {"tab": "inspect"},
+                        {
+                            "startRow": 0,
+                            "endRow": 50,
+                            "sortModel": [{"colId": "total_loss", "sort": "desc"}],
+                            "filterModel": {"text": {"filterType": "text", "type": "contains", "filter": word()}},
+                        },
+                    ),
+                ),
+                (
+                    "inspect: id filter",
+                    lambda: self.grid_page(
+                        "inspect",
+                        {"tab": "inspect"},
+                        {
+                            "startRow": 0,
+                            "endRow": 50,
+                            "sortModel": [],
+                            "filterModel": {
+                                "example_id": {
+                                    "filterType": "number",
+                                    "type": "equals",
+                                    "filter": self.rng.randrange(self.n_examples),
+                                }
+                            },
+                        },
+                    ),
+                ),
             ]
         if "raw_data" in has:
             plan.append(("raw data: example id", self.raw_example))
@@ -263,9 +369,18 @@ class Actions:
     def other_grids(self) -> list[tuple[str, object]]:
         """First pages of the grids found in tabs that the plan above does not cover (other sections)."""
         covered = {"misclassified-words", "misclassified-spans", "loss-words", "inspect"}
-        return [(f"{tab}: grid {name}", (lambda name=name, tab=tab: self.grid_page(
-                    name, {"tab": tab}, {"startRow": 0, "endRow": 50, "sortModel": [], "filterModel": {}})))
-                for name, tab in sorted(self.grids.items()) if name not in covered]
+        return [
+            (
+                f"{tab}: grid {name}",
+                (
+                    lambda name=name, tab=tab: self.grid_page(
+                        name, {"tab": tab}, {"startRow": 0, "endRow": 50, "sortModel": [], "filterModel": {}}
+                    )
+                ),
+            )
+            for name, tab in sorted(self.grids.items())
+            if name not in covered
+        ]
 
 
 def _grid_names(node) -> list[str]:
@@ -325,27 +440,34 @@ def play(actions: Actions, rounds: int, *, server_pids: list[int]):
 def latency_table(times: dict[str, list[float]], cpu: dict[str, list[float]], goal_ms: float) -> str:
     from load import _percentile
 
-    lines = ["| callback | n | p50 ms | p95 ms | max ms | p95 < goal | server CPU p50 / p95 ms |",
-             "|---|---:|---:|---:|---:|---|---:|"]
+    lines = [
+        "| callback | n | p50 ms | p95 ms | max ms | p95 < goal | server CPU p50 / p95 ms |",
+        "|---|---:|---:|---:|---:|---|---:|",
+    ]
     every, every_cpu = [], []
     for name in sorted(times, key=lambda n: (not n.startswith("tab "), n)):
         values, used = sorted(times[name]), sorted(cpu[name])
         every += values
         every_cpu += used
         p95 = _percentile(values, 95)
-        lines.append(f"| {name} | {len(values)} | {_percentile(values, 50):.0f} | {p95:.0f} | {values[-1]:.0f} | "
-                     f"{'yes' if p95 < goal_ms else '**no**'} | "
-                     f"{_percentile(used, 50):.0f} / {_percentile(used, 95):.0f} |")
+        lines.append(
+            f"| {name} | {len(values)} | {_percentile(values, 50):.0f} | {p95:.0f} | {values[-1]:.0f} | "
+            f"{'yes' if p95 < goal_ms else '**no**'} | "
+            f"{_percentile(used, 50):.0f} / {_percentile(used, 95):.0f} |"
+        )
     every.sort()
     every_cpu.sort()
     if every:
-        lines.append(f"| all | {len(every)} | {_percentile(every, 50):.0f} | {_percentile(every, 95):.0f} | "
-                     f"{every[-1]:.0f} | {'yes' if _percentile(every, 95) < goal_ms else '**no**'} | "
-                     f"{_percentile(every_cpu, 50):.0f} / {_percentile(every_cpu, 95):.0f} |")
+        lines.append(
+            f"| all | {len(every)} | {_percentile(every, 50):.0f} | {_percentile(every, 95):.0f} | "
+            f"{every[-1]:.0f} | {'yes' if _percentile(every, 95) < goal_ms else '**no**'} | "
+            f"{_percentile(every_cpu, 50):.0f} / {_percentile(every_cpu, 95):.0f} |"
+        )
     return "\n".join(lines)
 
 
 # --- one cache under gunicorn ---------------------------------------------------------------------
+
 
 def wait_for_warm_up(app, workers: int, timeout: float) -> tuple[float, list[str]]:
     """Seconds until every worker logged its warm-up, and those log lines."""
@@ -366,11 +488,15 @@ def bench_cache(cache: Path, size: str, *, rounds: int, users4: float) -> str:
     manifest = open_cache(cache).manifest
     counts = manifest["counts"]
     on_disk = sum(path.stat().st_size for path in cache.iterdir() if path.is_file()) / 2**20
-    text = [f"## {size}: {counts['examples']:,} examples, {counts['words']:,} words, {counts['subwords']:,} subwords "
-            f"({on_disk:,.0f} MB on disk)\n"]
+    text = [
+        f"## {size}: {counts['examples']:,} examples, {counts['words']:,} words, {counts['subwords']:,} subwords "
+        f"({on_disk:,.0f} MB on disk)\n"
+    ]
     workers = 2
-    with Gunicorn(cache=cache.parent, workers=workers, strips_prefix=False, timeout=120) as app, \
-            Nginx(upstream_port=app.port, strips_prefix=False) as proxy:
+    with (
+        Gunicorn(cache=cache.parent, workers=workers, strips_prefix=False, timeout=120) as app,
+        Nginx(upstream_port=app.port, strips_prefix=False) as proxy,
+    ):
         pids = app.worker_pids()
         started_memory = [memory_mb(pid) for pid in pids]
         warm_seconds, warm_lines = wait_for_warm_up(app, workers, timeout=900)
@@ -380,11 +506,15 @@ def bench_cache(cache: Path, size: str, *, rounds: int, users4: float) -> str:
         times, cpu, failures = play(actions, rounds, server_pids=pids)
         load_after = os.getloadavg()
         snapshots[f"after {rounds} rounds"] = [memory_mb(pid) for pid in pids]
-        text.append(f"Workers warmed up in {warm_seconds:.0f} s (each renders every tab once in a background thread; "
-                    f"the seconds per tab are its cold read):\n")
+        text.append(
+            f"Workers warmed up in {warm_seconds:.0f} s (each renders every tab once in a background thread; "
+            f"the seconds per tab are its cold read):\n"
+        )
         text += [f"    {re.sub(r'^.*explainer: ', '', line)}" for line in warm_lines]
-        text.append(f"\nOne user, {rounds} rounds of every callback in a shuffled order; load average "
-                    f"{load_before[0]:.1f} before, {load_after[0]:.1f} after (2 cores).\n")
+        text.append(
+            f"\nOne user, {rounds} rounds of every callback in a shuffled order; load average "
+            f"{load_before[0]:.1f} before, {load_after[0]:.1f} after (2 cores).\n"
+        )
         text.append(latency_table(times, cpu, GOALS_MS[size]))
         if failures:
             text.append(f"\n{len(failures)} failed requests, e.g.: " + "; ".join(failures[:3]))
@@ -392,8 +522,9 @@ def bench_cache(cache: Path, size: str, *, rounds: int, users4: float) -> str:
             from load import run_load
 
             report = run_load(proxy.url, users=4, duration=users4, think=0.05)
-            text.append(f"\n4 users at once (bench/load.py's mix), load average {os.getloadavg()[0]:.1f}:\n\n"
-                        f"{report.table()}")
+            text.append(
+                f"\n4 users at once (bench/load.py's mix), load average {os.getloadavg()[0]:.1f}:\n\n{report.table()}"
+            )
             snapshots["after 4 users"] = [memory_mb(pid) for pid in pids]
         text.append(f"\nMemory per worker (goal at 1M: RSS < {MEMORY_GOAL_MB} MB):\n\n{memory_table(snapshots)}\n")
     return "\n".join(text)
@@ -401,12 +532,17 @@ def bench_cache(cache: Path, size: str, *, rounds: int, users4: float) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work", type=Path, default=Path("/tmp/bench-caches"),
-                        help="directory for the model and caches, kept and reused (default /tmp/bench-caches)")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=Path("/tmp/bench-caches"),
+        help="directory for the model and caches, kept and reused (default /tmp/bench-caches)",
+    )
     parser.add_argument("--rounds", type=int, default=30, help="rounds of every callback per cache")
     parser.add_argument("--sizes", default="250k,1m", help="caches to measure: 250k, 1m or both")
-    parser.add_argument("--users4", type=float, default=20.0,
-                        help="seconds of 4 users at once on the 250k cache (0: skip)")
+    parser.add_argument(
+        "--users4", type=float, default=20.0, help="seconds of 4 users at once on the 250k cache (0: skip)"
+    )
     args = parser.parse_args(argv)
     started = time.monotonic()
     args.work.mkdir(parents=True, exist_ok=True)
@@ -415,14 +551,16 @@ def main(argv=None) -> int:
         load_bench("build").make_model(model, layers=2, hidden=128, vocab_size=16000)
     sizes = [size.strip().lower() for size in args.sizes.split(",") if size.strip()]
     caches = {size: ensure_cache(model, args.work, size) for size in sizes}
-    sections = ["# App latency and worker memory\n",
-                "nginx -> gunicorn (`gunicorn.conf.py`: 2 workers x 4 threads, warm-up on) on 127.0.0.1; the load "
-                "generator on the same 2 cores; a config-built 2-layer BERT (random predictions: nearly every word "
-                f"is an error, the worst case for Misclassified). Goals: p95 < {GOALS_MS['250k']} ms at ~250k "
-                f"subwords, < {GOALS_MS['1m']} ms at ~1M; RSS per worker < {MEMORY_GOAL_MB} MB at 1M. "
-                "Latency is wall time at the client; *server CPU* is the CPU time the workers spent on the "
-                "request (all threads, /proc/PID/task/*/schedstat), close to what it would take on an idle core "
-                "when other jobs load the machine.\n"]
+    sections = [
+        "# App latency and worker memory\n",
+        "nginx -> gunicorn (`gunicorn.conf.py`: 2 workers x 4 threads, warm-up on) on 127.0.0.1; the load "
+        "generator on the same 2 cores; a config-built 2-layer BERT (random predictions: nearly every word "
+        f"is an error, the worst case for Misclassified). Goals: p95 < {GOALS_MS['250k']} ms at ~250k "
+        f"subwords, < {GOALS_MS['1m']} ms at ~1M; RSS per worker < {MEMORY_GOAL_MB} MB at 1M. "
+        "Latency is wall time at the client; *server CPU* is the CPU time the workers spent on the "
+        "request (all threads, /proc/PID/task/*/schedstat), close to what it would take on an idle core "
+        "when other jobs load the machine.\n",
+    ]
     for size, cache in caches.items():
         sections.append(bench_cache(cache, size, rounds=args.rounds, users4=args.users4 if size == "250k" else 0))
         print(sections[-1], flush=True)

@@ -3,7 +3,7 @@
 A 6-layer, 384-wide BERT built from a config (random weights, seeded) explains every subword of
 "We visited Paris last weekend, where Emmanuel Macron lives." with n_steps=50. In one run:
 
-- ours: ``explainer.live.attributions.explain`` (one shared forward pass; backward passes batched
+- ours: ``explainer.inference.attributions.explain`` (one shared forward pass; backward passes batched
   in groups sized to the work), and the same with all targets in one batched backward pass or
   one target at a time;
 - transformers-interpret's ``TokenClassificationExplainer`` on the same model (when the package
@@ -40,13 +40,32 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from explainer.live.attributions import PRESETS, baseline_ids, explain, forward_from_embeddings  # noqa: E402
-from explainer.live.model import LiveModel, LiveSettings  # noqa: E402
+from explainer.inference.attributions import PRESETS, explain, forward_from_embeddings  # noqa: E402
+from explainer.inference.model import LiveModel, LiveSettings  # noqa: E402
 
 SENTENCE = "We visited Paris last weekend, where Emmanuel Macron lives."
 LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
 # A small WordPiece vocabulary: "weekend" and "macron" split into subwords, as a real vocabulary would.
-WORDS = "we visited paris last week where emmanuel macro lives the a of in and , . ! ?".split()
+WORDS = [
+    "we",
+    "visited",
+    "paris",
+    "last",
+    "week",
+    "where",
+    "emmanuel",
+    "macro",
+    "lives",
+    "the",
+    "a",
+    "of",
+    "in",
+    "and",
+    ",",
+    ".",
+    "!",
+    "?",
+]
 PIECES = ["##end", "##n", "##s"]
 
 
@@ -55,13 +74,20 @@ def build_model(directory: Path) -> LiveModel:
     from transformers import BertConfig, BertForTokenClassification, BertTokenizerFast
 
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS + PIECES + list("abcdefghijklmnopqrstuvwxyz")
-    tokenizer = BertTokenizerFast(vocab={token: i for i, token in enumerate(vocab)}, do_lower_case=True,
-                                  model_max_length=512)
+    tokenizer = BertTokenizerFast(
+        vocab={token: i for i, token in enumerate(vocab)}, do_lower_case=True, model_max_length=512
+    )
     tokenizer.save_pretrained(directory)
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(vocab), hidden_size=384, num_hidden_layers=6, num_attention_heads=12,
-                        intermediate_size=1536, id2label=dict(enumerate(LABELS)),
-                        label2id={label: i for i, label in enumerate(LABELS)})
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=384,
+        num_hidden_layers=6,
+        num_attention_heads=12,
+        intermediate_size=1536,
+        id2label=dict(enumerate(LABELS)),
+        label2id={label: i for i, label in enumerate(LABELS)},
+    )
     BertForTokenClassification(config).save_pretrained(directory)
     return LiveModel.load(str(directory))
 
@@ -74,8 +100,10 @@ def bare_passes(live: LiveModel, *, n_steps: int) -> None:
     ids = torch.tensor([encoded_ids])
     layer = live.model.get_input_embeddings()
     with torch.no_grad():
-        text, base = layer(ids)[0], layer(torch.tensor([[encoded_ids[0]] + [0] * (len(encoded_ids) - 2)
-                                                        + [encoded_ids[-1]]]))[0]
+        text, base = (
+            layer(ids)[0],
+            layer(torch.tensor([[encoded_ids[0]] + [0] * (len(encoded_ids) - 2) + [encoded_ids[-1]]]))[0],
+        )
     alphas = torch.tensor(approximation_parameters("gausslegendre")[1](n_steps), dtype=torch.float32)
     embeddings = (base + alphas[:, None, None] * (text - base)).requires_grad_(True)
     probs = torch.softmax(forward_from_embeddings(live.model, ids, embeddings, torch.ones_like(ids)), dim=-1)
@@ -98,6 +126,7 @@ def transformers_interpret_explainer(live: LiveModel):
         return {index: lig.attributions_sum.detach().double().numpy() for index, lig in explainer.attributions.items()}
 
     import transformers_interpret
+
     return run, f"transformers-interpret {getattr(transformers_interpret, '__version__', '0.10.0')} (package)"
 
 
@@ -113,21 +142,28 @@ def reimplemented_explainer(live: LiveModel):
     def run(n_steps):
         ids = torch.tensor([tokenizer.encode(SENTENCE)])
         n_tokens = ids.shape[1]
-        reference = torch.tensor([[tokenizer.cls_token_id] + [tokenizer.pad_token_id] * (n_tokens - 2)
-                                  + [tokenizer.sep_token_id]])
+        reference = torch.tensor(
+            [[tokenizer.cls_token_id] + [tokenizer.pad_token_id] * (n_tokens - 2) + [tokenizer.sep_token_id]]
+        )
         positions, reference_positions = torch.arange(n_tokens)[None], torch.zeros((1, n_tokens), dtype=torch.long)
         mask = torch.ones_like(ids)
         predicted = torch.softmax(model(ids).logits, dim=2).argmax(dim=2)[0]
         results = {}
         for index in range(n_tokens):
+
             def forward(input_ids, position_ids, attention_mask, index=index):
                 logits = model(input_ids, position_ids=position_ids, attention_mask=attention_mask).logits
                 return torch.softmax(logits, dim=2)[:, index, :]
 
             lig = LayerIntegratedGradients(forward, model.get_input_embeddings())
-            attributions, _delta = lig.attribute(inputs=(ids, positions), baselines=(reference, reference_positions),
-                                                 target=int(predicted[index]), return_convergence_delta=True,
-                                                 additional_forward_args=(mask,), n_steps=n_steps)
+            attributions, _delta = lig.attribute(
+                inputs=(ids, positions),
+                baselines=(reference, reference_positions),
+                target=int(predicted[index]),
+                return_convergence_delta=True,
+                additional_forward_args=(mask,),
+                n_steps=n_steps,
+            )
             summed = attributions.sum(dim=-1).squeeze(0)
             results[index] = (summed / torch.norm(summed)).detach().double().numpy()
         return results
@@ -146,8 +182,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--n-steps", type=int, default=50)
-    parser.add_argument("--threads", type=int, default=LiveSettings().torch_threads,
-                        help="torch threads (default: what the app uses, EXPLAINER_TORCH_THREADS or 1)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=LiveSettings().torch_threads,
+        help="torch threads (default: what the app uses, EXPLAINER_TORCH_THREADS or 1)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "attribution.md")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -158,13 +198,15 @@ def main(argv=None) -> int:
         fast = PRESETS["fast"]
         runs = {
             "ours (default)": lambda: explain(live, text=SENTENCE, n_steps=args.n_steps),
-            "ours, all targets in one batched backward": lambda: explain(live, text=SENTENCE, n_steps=args.n_steps,
-                                                                         target_batch=1000),
+            "ours, all targets in one batched backward": lambda: explain(
+                live, text=SENTENCE, n_steps=args.n_steps, target_batch=1000
+            ),
             "ours, one target at a time": lambda: explain(live, text=SENTENCE, n_steps=args.n_steps, target_batch=1),
             "bare forward + backward passes": lambda: bare_passes(live, n_steps=args.n_steps),
             baseline_name: lambda: baseline_run(args.n_steps),
             f"ours, fast preset ({fast.n_steps} {fast.method} points)": lambda: explain(
-                live, text=SENTENCE, n_steps=fast.n_steps, method=fast.method),
+                live, text=SENTENCE, n_steps=fast.n_steps, method=fast.method
+            ),
         }
         for run in runs.values():  # warm-up: first calls pay one-off costs
             run()
@@ -182,9 +224,16 @@ def main(argv=None) -> int:
     fast_result = results[f"ours, fast preset ({fast.n_steps} {fast.method} points)"]
     reference = results[baseline_name]
     correlations = [np.corrcoef(ours.by_position()[position], reference[position])[0, 1] for position in reference]
-    table = report(args, live=live, ours=ours, fast=fast_result, median=median, median_wall=median_wall,
-                   baseline_name=baseline_name,
-                   correlations=correlations)
+    table = report(
+        args,
+        live=live,
+        ours=ours,
+        fast=fast_result,
+        median=median,
+        median_wall=median_wall,
+        baseline_name=baseline_name,
+        correlations=correlations,
+    )
     print(table)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(table + "\n", encoding="utf-8")
@@ -205,7 +254,7 @@ def report(args, *, live, ours, fast, median, median_wall, baseline_name, correl
     lines = [
         "# Attribution benchmark",
         "",
-        f"Sentence: \"{SENTENCE}\" ({len(ours.tokens)} subwords: {' '.join(ours.tokens)}), every subword a target "
+        f'Sentence: "{SENTENCE}" ({len(ours.tokens)} subwords: {" ".join(ours.tokens)}), every subword a target '
         f"({n_targets} targets), n_steps={args.n_steps}, Gauss-Legendre; BERT 6 layers x 384 (12 heads, random "
         f"weights), CPU ({os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end), torch "
         f"{torch.__version__}, {torch.get_num_threads()} thread(s); median of {args.repeats} interleaved runs after a "

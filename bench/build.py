@@ -41,15 +41,20 @@ def make_model(directory: Path, *, layers: int, hidden: int, vocab_size: int) ->
 
     train = load_dataset(str(DATA / "train.txt"))
     trainer = BertWordPieceTokenizer(lowercase=False)
-    trainer.train_from_iterator((" ".join(e.words) for e in train.examples), vocab_size=vocab_size,
-                                show_progress=False)
+    trainer.train_from_iterator((" ".join(e.words) for e in train.examples), vocab_size=vocab_size, show_progress=False)
     tokenizer = BertTokenizer(vocab=trainer.get_vocab(), do_lower_case=False, model_max_length=512)
     tokenizer.save_pretrained(directory)
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers,
-                        num_attention_heads=max(1, hidden // 64), intermediate_size=hidden * 4,
-                        max_position_embeddings=512, id2label=dict(enumerate(LABELS)),
-                        label2id={label: i for i, label in enumerate(LABELS)})
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=max(1, hidden // 64),
+        intermediate_size=hidden * 4,
+        max_position_embeddings=512,
+        id2label=dict(enumerate(LABELS)),
+        label2id={label: i for i, label in enumerate(LABELS)},
+    )
     BertForTokenClassification(config).save_pretrained(directory)
     return directory
 
@@ -59,8 +64,9 @@ def write_subset(source: Path, target: Path, *, limit: int) -> Path:
     from explainer.data.loaders import load_dataset
 
     examples = load_dataset(str(source)).examples[:limit]
-    target.write_text("\n\n".join("\n".join(f"{w} {t}" for w, t in zip(e.words, e.tags)) for e in examples) + "\n",
-                      encoding="utf-8")
+    target.write_text(
+        "\n\n".join("\n".join(f"{w} {t}" for w, t in zip(e.words, e.tags)) for e in examples) + "\n", encoding="utf-8"
+    )
     return target
 
 
@@ -75,15 +81,18 @@ def bare_forward(model_dir: Path, data: Path, *, batch_size: int) -> tuple[float
     """Seconds for the forward passes alone over the build's own batches; number of subwords."""
     import torch
 
-    from explainer.build.inference import pad_batch, plan_batches
-    from explainer.build.pipeline import BuildOptions, prepare
+    from explainer.pipeline.forward import pad_batch, plan_batches
+    from explainer.pipeline.pipeline import BuildOptions, prepare
 
-    prepared = prepare(BuildOptions(model=str(model_dir), dataset=str(data), out="unused", batch_size=batch_size,
-                                    device="cpu"))
+    prepared = prepare(
+        BuildOptions(model=str(model_dir), dataset=str(data), out="unused", batch_size=batch_size, device="cpu")
+    )
     loaded = prepared.loaded
     batches = plan_batches(prepared.alignment.inputs, batch_size=batch_size)
-    padded = [pad_batch(batch, pad_id=loaded.tokenizer.pad_token_id, with_token_types=True, device=loaded.device)
-              for batch in batches]
+    padded = [
+        pad_batch(batch, pad_id=loaded.tokenizer.pad_token_id, with_token_types=True, device=loaded.device)
+        for batch in batches
+    ]
     with torch.inference_mode():
         loaded.model(**padded[-1])  # warm-up
         started = time.perf_counter()
@@ -94,18 +103,27 @@ def bare_forward(model_dir: Path, data: Path, *, batch_size: int) -> tuple[float
 
 def whole_build(model_dir: Path, data: Path, out: Path, *, batch_size: int, **options) -> dict:
     """The manifest of ``explainer build`` with the default options, or these ``options`` (e.g. projection)."""
-    from explainer.build.pipeline import BuildOptions, build_cache
+    from explainer.pipeline.pipeline import BuildOptions, build_cache
 
-    return build_cache(BuildOptions(model=str(model_dir), dataset=str(data), out=str(out), batch_size=batch_size,
-                                    device="cpu", **options), progress=False)
+    return build_cache(
+        BuildOptions(
+            model=str(model_dir), dataset=str(data), out=str(out), batch_size=batch_size, device="cpu", **options
+        ),
+        progress=False,
+    )
 
 
 def timing_note(timings: dict) -> str:
     """Where a build's seconds went, from its manifest."""
-    steps = ", ".join(f"{name.replace('_', ' ')} {timings[name]:.1f} s"
-                      for name in ("views", "projection", "label_quality", "activations") if name in timings)
-    return (f"load {timings['load']:.1f} s, tokenize {timings['tokenize']:.1f} s, forward+stitch "
-            f"{timings['forward']:.1f} s, tables+metrics {timings['write']:.1f} s; {steps}")
+    steps = ", ".join(
+        f"{name.replace('_', ' ')} {timings[name]:.1f} s"
+        for name in ("views", "projection", "label_quality", "activations")
+        if name in timings
+    )
+    return (
+        f"load {timings['load']:.1f} s, tokenize {timings['tokenize']:.1f} s, forward+stitch "
+        f"{timings['forward']:.1f} s, tables+metrics {timings['write']:.1f} s; {steps}"
+    )
 
 
 def naive(model_dir: Path, examples) -> float:
@@ -128,8 +146,9 @@ def naive(model_dir: Path, examples) -> float:
                 if word is None or word in seen:
                     continue
                 seen.add(word)
-                rows.append((word, int(probs[position].argmax()), float(probs[position].max()),
-                             hidden[position].half().numpy()))
+                rows.append(
+                    (word, int(probs[position].argmax()), float(probs[position].max()), hidden[position].half().numpy())
+                )
     return time.perf_counter() - started
 
 
@@ -147,8 +166,8 @@ def main() -> None:
 
     import torch
 
-    from explainer.build.model import quiet_transformers
     from explainer.data.loaders import load_dataset
+    from explainer.pipeline.model import quiet_transformers
 
     data = DATA / "validation.txt"
     load_before = os.getloadavg()[0]
@@ -177,7 +196,7 @@ def main() -> None:
             print(f"bare forward again: {after:.1f} s", flush=True)
         forward_seconds = before if after is None else (before + after) / 2
         step = max(1, len(examples) // args.naive_examples)
-        subset = examples[::step][:args.naive_examples]
+        subset = examples[::step][: args.naive_examples]
         naive_seconds = naive(model_dir, subset) * len(examples) / len(subset)
         print(f"naive (extrapolated): {naive_seconds:.1f} s", flush=True)
 
@@ -185,16 +204,23 @@ def main() -> None:
     n_words = sum(len(e.words) for e in examples)
     timings = manifest["timings"]
     rows = [
-        ("bare forward (same batches, sorted by length)", forward_seconds,
-         "one run, before the build" if after is None else
-         f"mean of two runs, before ({before:.1f} s) and after ({after:.1f} s) the build"),
+        (
+            "bare forward (same batches, sorted by length)",
+            forward_seconds,
+            "one run, before the build"
+            if after is None
+            else f"mean of two runs, before ({before:.1f} s) and after ({after:.1f} s) the build",
+        ),
         ("`explainer build` (whole, default options)", build_seconds, "measured; " + timing_note(timings)),
         ("`explainer build --projection pca`", pca_seconds, "measured; " + timing_note(pca["timings"])),
-        ("naive, one example at a time", naive_seconds,
-         f"measured on {len(subset)} examples (every {step}th), extrapolated x{len(examples) / len(subset):.1f}"),
+        (
+            "naive, one example at a time",
+            naive_seconds,
+            f"measured on {len(subset)} examples (every {step}th), extrapolated x{len(examples) / len(subset):.1f}",
+        ),
     ]
     lines = [
-        f"# `explainer build` benchmark\n",
+        "# `explainer build` benchmark\n",
         f"CoNLL-2003 validation: {len(examples)} examples, {n_words} words, {n_subwords} subwords; "
         f"BERT {args.layers} layers x {args.hidden} hidden (random weights, WordPiece vocabulary of "
         f"{args.vocab_size} trained on CoNLL-2003 train), batch size {args.batch_size}, CPU "
@@ -205,11 +231,14 @@ def main() -> None:
         "|---|---:|---:|---:|---|",
     ]
     for name, seconds, note in rows:
-        lines.append(f"| {name} | {seconds:.1f} | {len(examples) / seconds:.1f} | {seconds / forward_seconds:.2f} "
-                     f"| {note} |")
-    lines.append(f"\nBuild / bare forward = **{build_seconds / forward_seconds:.2f}** with the defaults, "
-                 f"**{pca_seconds / forward_seconds:.2f}** with `--projection pca` (goal <= 1.3); "
-                 f"naive / build = **{naive_seconds / build_seconds:.2f}**.")
+        lines.append(
+            f"| {name} | {seconds:.1f} | {len(examples) / seconds:.1f} | {seconds / forward_seconds:.2f} | {note} |"
+        )
+    lines.append(
+        f"\nBuild / bare forward = **{build_seconds / forward_seconds:.2f}** with the defaults, "
+        f"**{pca_seconds / forward_seconds:.2f}** with `--projection pca` (goal <= 1.3); "
+        f"naive / build = **{naive_seconds / build_seconds:.2f}**."
+    )
     write_results("\n".join(lines) + "\n", args.results)
 
 

@@ -44,8 +44,14 @@ sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data"
 RESULTS = ROOT / "bench" / "results" / "label_quality.md"
 SWAPPABLE = ("person", "location", "corporation", "product")
-LABEL_MAP = {"person": "person", "location": "geo-loc", "corporation": "company", "product": "product",
-             "group": "other", "creative-work": "other"}
+LABEL_MAP = {
+    "person": "person",
+    "location": "geo-loc",
+    "corporation": "company",
+    "product": "product",
+    "group": "other",
+    "creative-work": "other",
+}
 _LAST_COLUMN = re.compile(r"(\S+)(\s*)$")
 
 
@@ -89,7 +95,7 @@ def plant_swaps(text: str, *, n_swaps: int, seed: int, name: str) -> tuple[str, 
             index = sentence[position]
             match = _LAST_COLUMN.search(lines[index])
             prefix = match.group(1).split("-", 1)[0]
-            lines[index] = lines[index][:match.start()] + f"{prefix}-{new}" + match.group(2)
+            lines[index] = lines[index][: match.start()] + f"{prefix}-{new}" + match.group(2)
         planted[f"{name}:{sentence[0] + 1}"] = [(start, end, old, new)]
     return "\n".join(lines), planted
 
@@ -104,15 +110,21 @@ def ranking_figures(scores: np.ndarray, planted: np.ndarray, *, lower_is_worse: 
     rank[order] = np.arange(1, len(order) + 1)
     k = int(planted.sum())
     in_top = lambda size: int(planted[order[:size]].sum())
-    return {"k": k, "top_k": in_top(k) / k, "top_2k": in_top(2 * k) / k, "top_10pct": in_top(len(order) // 10) / k,
-            "auroc": float(roc_auc_score(planted, -values if lower_is_worse else values)),
-            "median_rank": float(np.median(rank[planted])), "n": len(order)}
+    return {
+        "k": k,
+        "top_k": in_top(k) / k,
+        "top_2k": in_top(2 * k) / k,
+        "top_10pct": in_top(len(order) // 10) / k,
+        "auroc": float(roc_auc_score(planted, -values if lower_is_worse else values)),
+        "median_rank": float(np.median(rank[planted])),
+        "n": len(order),
+    }
 
 
 def time_conll_shape(repeats: int = 1) -> dict:
     """Seconds of the scoring on CoNLL-2003 train's sentence lengths with random probabilities."""
-    from explainer.build.label_quality import label_quality_scores
     from explainer.data.loaders import load_dataset
+    from explainer.pipeline.label_quality import label_quality_scores
 
     dataset = load_dataset(str(DATA / "conll2003" / "train.txt"))
     lengths = np.array([len(example.words) for example in dataset.examples])
@@ -124,7 +136,9 @@ def time_conll_shape(repeats: int = 1) -> dict:
     logits[np.arange(len(gold)), gold] += 3.0  # a model that mostly agrees with the labels
     probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     example_ids = np.repeat(np.arange(len(lengths)), lengths)
-    label_quality_scores(probs[:100].astype(np.float32), gold[:100], example_ids[:100], n_examples=int(example_ids[99]) + 1)
+    label_quality_scores(
+        probs[:100].astype(np.float32), gold[:100], example_ids[:100], n_examples=int(example_ids[99]) + 1
+    )
     best = float("inf")
     for _ in range(repeats):
         started = time.perf_counter()
@@ -133,8 +147,10 @@ def time_conll_shape(repeats: int = 1) -> dict:
     return {"examples": len(lengths), "words": len(gold), "labels": len(labels), "seconds": best}
 
 
-SCHEME_MODEL_COMMAND = ("explainer train --base {base} --dataset {data}/wnut17/validation.txt "
-                        "--eval-dataset {data}/wnut17/test.txt --out {out} --epochs 3 --seed 0")
+SCHEME_MODEL_COMMAND = (
+    "explainer train --base {base} --dataset {data}/wnut17/validation.txt "
+    "--eval-dataset {data}/wnut17/test.txt --out {out} --epochs 3 --seed 0"
+)
 
 
 def train_scheme_model(base: str, out: Path) -> Path:
@@ -152,13 +168,22 @@ def evaluate(model: str, *, copy: Path, planted: dict, out: Path, label_map: Pat
     """Build a cache of the corrupted copy with ``model`` and measure how the rankings find the swaps."""
     import pandas as pd
 
-    from explainer.build.label_quality import METHODS, label_quality_scores
-    from explainer.build.pipeline import BuildOptions, build_cache
     from explainer.cache.reader import open_cache
+    from explainer.pipeline.label_quality import METHODS, label_quality_scores
+    from explainer.pipeline.pipeline import BuildOptions, build_cache
 
-    manifest = build_cache(BuildOptions(model=model, dataset=str(copy), out=str(out),
-                                        label_map=str(label_map) if label_map else None, device="cpu",
-                                        projection="none", activations_sample=0, force=True))
+    manifest = build_cache(
+        BuildOptions(
+            model=model,
+            dataset=str(copy),
+            out=str(out),
+            label_map=str(label_map) if label_map else None,
+            device="cpu",
+            projection="none",
+            activations_sample=0,
+            force=True,
+        )
+    )
     cache = open_cache(out)
     examples = cache.examples
     is_planted = examples["source"].isin(planted).to_numpy()
@@ -171,55 +196,84 @@ def evaluate(model: str, *, copy: Path, planted: dict, out: Path, label_map: Pat
     word_probs = np.asarray(cache.probs[words["subword_row"].to_numpy()], dtype=np.float32)
     for method in METHODS:
         started = time.perf_counter()
-        quality = label_quality_scores(word_probs, words["gold_id"].to_numpy(), words["example_id"].to_numpy(),
-                                       n_examples=len(examples), method=method)
+        quality = label_quality_scores(
+            word_probs,
+            words["gold_id"].to_numpy(),
+            words["example_id"].to_numpy(),
+            n_examples=len(examples),
+            method=method,
+        )
         rows[method] = {**ranking_figures(quality.example_scores, is_planted), "seconds": time.perf_counter() - started}
-    rows["total loss (baseline)"] = ranking_figures(examples["total_loss"].to_numpy(dtype=np.float64), is_planted,
-                                                    lower_is_worse=False)
-    rows["random (expected)"] = {"k": len(planted), "top_k": len(planted) / len(examples),
-                                 "top_2k": 2 * len(planted) / len(examples), "top_10pct": 0.1, "auroc": 0.5}
+    rows["total loss (baseline)"] = ranking_figures(
+        examples["total_loss"].to_numpy(dtype=np.float64), is_planted, lower_is_worse=False
+    )
+    rows["random (expected)"] = {
+        "k": len(planted),
+        "top_k": len(planted) / len(examples),
+        "top_2k": 2 * len(planted) / len(examples),
+        "top_10pct": 0.1,
+        "auroc": 0.5,
+    }
 
     # Word level: are the swapped words flagged by find_label_issues?
     swapped = np.zeros(len(words), dtype=bool)
     offsets, sources = examples["word_offset"].to_numpy(), examples["source"].to_numpy()
     for example_id in np.flatnonzero(is_planted):
         for start, end, _, _ in planted[sources[example_id]]:
-            swapped[offsets[example_id] + start:offsets[example_id] + end] = True
+            swapped[offsets[example_id] + start : offsets[example_id] + end] = True
     flagged = pd.read_parquet(out / "label_quality.parquet")["label_issue"].to_numpy()
-    word_level = {"swapped_words": int(swapped.sum()), "flagged_words": int(flagged.sum()),
-                  "swapped_and_flagged": int((swapped & flagged).sum()), "words": len(words)}
+    word_level = {
+        "swapped_words": int(swapped.sum()),
+        "flagged_words": int(flagged.sum()),
+        "swapped_and_flagged": int((swapped & flagged).sum()),
+        "words": len(words),
+    }
     return {"rows": rows, "word_level": word_level, "manifest": manifest, "n_examples": len(examples)}
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default=str(ROOT / "demo" / "model"),
-                        help="token-classification model directory (default: the demo model, made by `make demo`)")
+    parser.add_argument(
+        "--model",
+        default=str(ROOT / "demo" / "model"),
+        help="token-classification model directory (default: the demo model, made by `make demo`)",
+    )
     parser.add_argument("--swaps", type=int, default=100, help="sentences that get one swapped entity (default 100)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--no-scheme-model", dest="scheme_model", action="store_false",
-                        help="skip the second model (the demo model fine-tuned on WNUT-17 validation, ~15 min)")
+    parser.add_argument(
+        "--no-scheme-model",
+        dest="scheme_model",
+        action="store_false",
+        help="skip the second model (the demo model fine-tuned on WNUT-17 validation, ~15 min)",
+    )
     parser.add_argument("--work", help="keep the copy, models and caches here (default: a temporary directory)")
     args = parser.parse_args(argv)
     if not (Path(args.model) / "config.json").is_file():
-        print(f"error: no model at {args.model}; run `make demo` (or `python -m explainer.demo --no-serve`) "
-              "first, or pass --model", file=sys.stderr)
+        print(
+            f"error: no model at {args.model}; run `make demo` (or `python -m explainer.demo --no-serve`) "
+            "first, or pass --model",
+            file=sys.stderr,
+        )
         return 2
 
     load_start = os.getloadavg()
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="bench-label-quality-"))
     work.mkdir(parents=True, exist_ok=True)
     source = DATA / "wnut17" / "train.txt"
-    corrupted, planted = plant_swaps(source.read_text(encoding="utf-8"), n_swaps=args.swaps, seed=args.seed,
-                                     name="train.txt")
+    corrupted, planted = plant_swaps(
+        source.read_text(encoding="utf-8"), n_swaps=args.swaps, seed=args.seed, name="train.txt"
+    )
     copy = work / "train.txt"
     copy.write_text(corrupted, encoding="utf-8")
     label_map = work / "label_map.json"
     label_map.write_text(json.dumps(LABEL_MAP), encoding="utf-8")
     print(f"planted {len(planted)} swaps in {copy}", flush=True)
 
-    results = {f"`{os.path.relpath(args.model, ROOT)}`: WNUT-16 labels, WNUT-17 types mapped to them":
-               evaluate(args.model, copy=copy, planted=planted, out=work / "cache-demo", label_map=label_map)}
+    results = {
+        f"`{os.path.relpath(args.model, ROOT)}`: WNUT-16 labels, WNUT-17 types mapped to them": evaluate(
+            args.model, copy=copy, planted=planted, out=work / "cache-demo", label_map=label_map
+        )
+    }
     if args.scheme_model:
         scheme = train_scheme_model(args.model, work / "model-wnut17")
         trained = json.loads((scheme / "explainer_train.json").read_text(encoding="utf-8"))
@@ -249,25 +303,37 @@ def render(results: dict, conll: dict, *, seed: int, load: tuple) -> str:
     ]
     for title, result in results.items():
         manifest = result["manifest"]
-        lines += ["", f"## {title}", "",
-                  f"Entity F1 on the corrupted copy {manifest['headline']['entity_f1']:.3f}; build "
-                  f"{manifest['timings']['total']:.1f} s, of which label quality "
-                  f"{manifest['timings'].get('label_quality', float('nan')):.2f} s."
-                  + (f" Fine-tuning took {result['train_seconds']:.0f} s (skipped by a later run when up to date); entity F1 "
-                     f"on WNUT-17 test {result['train_f1']:.3f}." if result.get("train_seconds") and result.get("train_f1")
-                     else ""),
-                  "",
-                  "| ranking | planted in top k | in top 2k | in top 10% | AUROC | median rank of planted | seconds |",
-                  "|---|---:|---:|---:|---:|---:|---:|"]
+        lines += [
+            "",
+            f"## {title}",
+            "",
+            f"Entity F1 on the corrupted copy {manifest['headline']['entity_f1']:.3f}; build "
+            f"{manifest['timings']['total']:.1f} s, of which label quality "
+            f"{manifest['timings'].get('label_quality', float('nan')):.2f} s."
+            + (
+                f" Fine-tuning took {result['train_seconds']:.0f} s (skipped by a later run when up to date); entity F1 "
+                f"on WNUT-17 test {result['train_f1']:.3f}."
+                if result.get("train_seconds") and result.get("train_f1")
+                else ""
+            ),
+            "",
+            "| ranking | planted in top k | in top 2k | in top 10% | AUROC | median rank of planted | seconds |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
         for name, figures in result["rows"].items():
             median = f"{figures['median_rank']:.0f}" if "median_rank" in figures else ""
             seconds = f"{figures['seconds']:.2f}" if "seconds" in figures else ""
-            lines.append(f"| {name} | {figures['top_k']:.1%} | {figures['top_2k']:.1%} | {figures['top_10pct']:.1%} | "
-                         f"{figures['auroc']:.3f} | {median} | {seconds} |")
+            lines.append(
+                f"| {name} | {figures['top_k']:.1%} | {figures['top_2k']:.1%} | {figures['top_10pct']:.1%} | "
+                f"{figures['auroc']:.3f} | {median} | {seconds} |"
+            )
         words = result["word_level"]
-        lines += ["", f"Word level (`find_label_issues`): {words['swapped_and_flagged']} of {words['swapped_words']} "
-                      f"swapped words flagged ({words['swapped_and_flagged'] / max(words['swapped_words'], 1):.1%}); "
-                      f"{words['flagged_words']} of {words['words']} words flagged in all."]
+        lines += [
+            "",
+            f"Word level (`find_label_issues`): {words['swapped_and_flagged']} of {words['swapped_words']} "
+            f"swapped words flagged ({words['swapped_and_flagged'] / max(words['swapped_words'], 1):.1%}); "
+            f"{words['flagged_words']} of {words['words']} words flagged in all.",
+        ]
     lines += [
         "",
         f"Scoring at CoNLL-2003 train size ({conll['examples']:,} sentences, {conll['words']:,} words, "

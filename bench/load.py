@@ -79,15 +79,19 @@ class Report:
         for outcome in self.outcomes:
             by_action[outcome.action].append(outcome.seconds * 1000)
         percentiles = (50, 90, 95, 99)
-        row = lambda name, values: (f"| {name} | {len(values)} | "
-                                    + " | ".join(f"{_percentile(values, q):.0f}" for q in percentiles)
-                                    + f" | {values[-1]:.0f} |")
-        lines = [f"{self.users} users, {self.duration:.0f} s, {len(self.outcomes)} requests "
-                 f"({len(self.outcomes) / self.duration:.1f}/s); 5xx/failed: {len(self.server_errors)}, "
-                 f"4xx: {len(self.client_errors)}, mixed-up answers: {len(self.mixups)}",
-                 "",
-                 "| action | requests | p50 ms | p90 ms | p95 ms | p99 ms | max ms |",
-                 "|---|---:|---:|---:|---:|---:|---:|"]
+        row = lambda name, values: (
+            f"| {name} | {len(values)} | "
+            + " | ".join(f"{_percentile(values, q):.0f}" for q in percentiles)
+            + f" | {values[-1]:.0f} |"
+        )
+        lines = [
+            f"{self.users} users, {self.duration:.0f} s, {len(self.outcomes)} requests "
+            f"({len(self.outcomes) / self.duration:.1f}/s); 5xx/failed: {len(self.server_errors)}, "
+            f"4xx: {len(self.client_errors)}, mixed-up answers: {len(self.mixups)}",
+            "",
+            "| action | requests | p50 ms | p90 ms | p95 ms | p99 ms | max ms |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
         lines += [row(action, sorted(by_action[action])) for action in sorted(by_action)]
         every = sorted(o.seconds * 1000 for o in self.outcomes)
         if every:
@@ -127,39 +131,62 @@ class DashClient:
 
     def call(self, output: str, outputs, inputs: list[dict], state: list[dict]) -> requests.Response:
         changed = [_prop_id(item) for item in inputs]
-        body = {"output": output, "outputs": outputs, "inputs": inputs, "changedPropIds": changed,
-                "parsedChangedPropsIds": changed, "state": state}
+        body = {
+            "output": output,
+            "outputs": outputs,
+            "inputs": inputs,
+            "changedPropIds": changed,
+            "parsedChangedPropsIds": changed,
+            "state": state,
+        }
         return self.session.post(self.base + CALLBACK, json=body, timeout=self.timeout)
 
     # The page-level callbacks of explainer.app.factory, as the browser calls them.
 
     def route(self, search: str) -> requests.Response:
-        return self.call(self.output_of("route.data", "tabs.active_tab"),
-                         [{"id": "route", "property": "data"}, {"id": "tabs", "property": "active_tab"},
-                          {"id": "cache-picker", "property": "options"}, {"id": "cache-picker", "property": "value"}],
-                         [{"id": "url", "property": "search", "value": search}],
-                         [{"id": "route", "property": "data"}])
+        return self.call(
+            self.output_of("route.data", "tabs.active_tab"),
+            [
+                {"id": "route", "property": "data"},
+                {"id": "tabs", "property": "active_tab"},
+                {"id": "cache-picker", "property": "options"},
+                {"id": "cache-picker", "property": "value"},
+            ],
+            [{"id": "url", "property": "search", "value": search}],
+            [{"id": "route", "property": "data"}],
+        )
 
     def render_tab(self, route: dict, search: str) -> requests.Response:
-        return self.call(self.output_of("tab-content.children"),
-                         [{"id": "tab-content", "property": "children"}, {"id": "headline", "property": "children"}],
-                         [{"id": "route", "property": "data", "value": route}],
-                         [{"id": "url", "property": "search", "value": search}])
+        return self.call(
+            self.output_of("tab-content.children"),
+            [{"id": "tab-content", "property": "children"}, {"id": "headline", "property": "children"}],
+            [{"id": "route", "property": "data", "value": route}],
+            [{"id": "url", "property": "search", "value": search}],
+        )
 
     def inspector(self, search: str) -> requests.Response:
-        return self.call(self.output_of("inspector.is_open", "inspector-body.children"),
-                         [{"id": "inspector", "property": "is_open"},
-                          {"id": "inspector-title", "property": "children"},
-                          {"id": "inspector-body", "property": "children"}],
-                         [{"id": "url", "property": "search", "value": search}],
-                         [{"id": "inspector", "property": "is_open", "value": False},
-                          {"id": "inspector-title", "property": "children", "value": None}])
+        return self.call(
+            self.output_of("inspector.is_open", "inspector-body.children"),
+            [
+                {"id": "inspector", "property": "is_open"},
+                {"id": "inspector-title", "property": "children"},
+                {"id": "inspector-body", "property": "children"},
+            ],
+            [{"id": "url", "property": "search", "value": search}],
+            [
+                {"id": "inspector", "property": "is_open", "value": False},
+                {"id": "inspector-title", "property": "children", "value": None},
+            ],
+        )
 
     def grid_rows(self, grid: str, request: dict, search: str) -> requests.Response:
         grid_id = {"name": grid, "type": "grid"}
-        return self.call(self.output_of("getRowsResponse"), {"id": grid_id, "property": "getRowsResponse"},
-                         [{"id": grid_id, "property": "getRowsRequest", "value": request}],
-                         [{"id": "url", "property": "search", "value": search}])
+        return self.call(
+            self.output_of("getRowsResponse"),
+            {"id": grid_id, "property": "getRowsResponse"},
+            [{"id": grid_id, "property": "getRowsRequest", "value": request}],
+            [{"id": "url", "property": "search", "value": search}],
+        )
 
 
 def _prop_id(item: dict) -> str:
@@ -182,6 +209,7 @@ def tab_keys(layout: dict) -> list[str]:
         elif isinstance(node, list):
             for value in node:
                 walk(value)
+
     walk(layout)
     return keys
 
@@ -189,8 +217,9 @@ def tab_keys(layout: dict) -> list[str]:
 class User:
     """One simulated user: a session, an example of their own, and a random walk over the actions."""
 
-    def __init__(self, index: int, base_url: str, *, cache_key: str, tabs: list[str], n_examples: int,
-                 seed: int, think: float):
+    def __init__(
+        self, index: int, base_url: str, *, cache_key: str, tabs: list[str], n_examples: int, seed: int, think: float
+    ):
         self.index = index
         self.client = DashClient(base_url)
         self.cache_key = cache_key
@@ -246,17 +275,24 @@ class User:
     def do_filter(self):
         # The grid asks for the user's own example by id, plus a sorted, text-filtered page.
         if self.rng.random() < 0.5:
-            request = {"startRow": 0, "endRow": 50, "sortModel": [],
-                       "filterModel": {"example_id": {"filterType": "number", "type": "equals",
-                                                      "filter": self.example}}}
+            request = {
+                "startRow": 0,
+                "endRow": 50,
+                "sortModel": [],
+                "filterModel": {"example_id": {"filterType": "number", "type": "equals", "filter": self.example}},
+            }
             response = self.client.grid_rows("inspect", request, self.search(tab="inspect"))
             if response.status_code != 200:
                 return response.status_code, False, "grid by id"
             rows = _grid_response(response)["rowData"]
             return 200, [row["example_id"] for row in rows] == [self.example], f"grid rows {len(rows)}"
         word = self.rng.choice(["Paris", "John", "the", "Google", "said"])
-        request = {"startRow": 0, "endRow": 50, "sortModel": [{"colId": "total_loss", "sort": "desc"}],
-                   "filterModel": {"text": {"filterType": "text", "type": "contains", "filter": word}}}
+        request = {
+            "startRow": 0,
+            "endRow": 50,
+            "sortModel": [{"colId": "total_loss", "sort": "desc"}],
+            "filterModel": {"text": {"filterType": "text", "type": "contains", "filter": word}},
+        }
         response = self.client.grid_rows("inspect", request, self.search(tab="inspect"))
         if response.status_code != 200:
             return response.status_code, False, "grid by text"
@@ -292,14 +328,14 @@ def discover(base_url: str) -> dict:
     key = route.json()["response"]["cache-picker"]["value"]
     if not key:
         raise LoadError(f"the app at {base_url} serves no cache")
-    rows = client.grid_rows("inspect", {"startRow": 0, "endRow": 1, "sortModel": [], "filterModel": {}},
-                            f"?cache={key}&tab=inspect")
+    rows = client.grid_rows(
+        "inspect", {"startRow": 0, "endRow": 1, "sortModel": [], "filterModel": {}}, f"?cache={key}&tab=inspect"
+    )
     rows.raise_for_status()
     return {"cache_key": key, "tabs": tabs, "n_examples": _grid_response(rows)["rowCount"]}
 
 
-def run_load(base_url: str, *, users: int = 20, duration: float = 20.0, think: float = 0.05,
-             seed: int = 0) -> Report:
+def run_load(base_url: str, *, users: int = 20, duration: float = 20.0, think: float = 0.05, seed: int = 0) -> Report:
     """Run ``users`` simulated users against ``base_url`` for ``duration`` seconds.
 
     Parameters
@@ -350,8 +386,10 @@ def main(argv=None) -> int:
         sys.path.insert(0, str(Path(__file__).parent))
         from stack import Gunicorn, Nginx
 
-        with Gunicorn(cache=args.cache, workers=args.workers, strips_prefix=args.strip_prefix) as app, \
-                Nginx(upstream_port=app.port, strips_prefix=args.strip_prefix) as proxy:
+        with (
+            Gunicorn(cache=args.cache, workers=args.workers, strips_prefix=args.strip_prefix) as app,
+            Nginx(upstream_port=app.port, strips_prefix=args.strip_prefix) as proxy,
+        ):
             report = run_load(proxy.url, users=args.users, duration=args.duration, think=args.think)
         setup = f"nginx -> gunicorn ({args.workers} workers x 4 threads), prefix {'stripped' if args.strip_prefix else 'passed through'}"
     text = f"# Load test\n\n{setup}\n\n{report.table()}\n"

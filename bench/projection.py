@@ -55,8 +55,28 @@ def ensure_cache(model: Path, data: Path, out: Path) -> Path:
     from explainer.cli import main
 
     if not (out / "manifest.json").is_file():
-        assert main(["build", "--model", str(model), "--dataset", str(data), "--out", str(out), "--batch-size", "64",
-                     "--projection", "none", "--label-quality", "none", "--activations-sample", "0"]) == 0
+        assert (
+            main(
+                [
+                    "build",
+                    "--model",
+                    str(model),
+                    "--dataset",
+                    str(data),
+                    "--out",
+                    str(out),
+                    "--batch-size",
+                    "64",
+                    "--projection",
+                    "none",
+                    "--label-quality",
+                    "none",
+                    "--activations-sample",
+                    "0",
+                ]
+            )
+            == 0
+        )
     return out
 
 
@@ -83,7 +103,7 @@ def fresh_copy(cache: Path, target: Path) -> Path:
 
 def numba_compilation() -> float:
     """Seconds of the first small UMAP fit and transform in this process (mostly numba compiling)."""
-    from explainer.build.projection import _umap
+    from explainer.pipeline.projection import _umap
 
     vectors = np.random.default_rng(0).normal(size=(5_000, 50)).astype(np.float32)
 
@@ -91,6 +111,7 @@ def numba_compilation() -> float:
         reducer = _umap(0)
         reducer.fit_transform(vectors[:4_500])
         reducer.transform(vectors[4_500:])
+
     return timed(fit_and_place)[1]
 
 
@@ -125,14 +146,20 @@ def main(argv=None) -> int:
     from explainer.app.sections import duplicates as duplicates_section
     from explainer.app.sections import embeddings as embeddings_section
     from explainer.app.settings import Settings
-    from explainer.build.projection import DEFAULT_MAX_FIT, add_projections
     from explainer.cache.reader import open_cache
+    from explainer.pipeline.projection import DEFAULT_MAX_FIT, add_projections
 
     CPU_SECONDS.clear()  # the build's: not a row of the table
     rows = [("load average before", 0.0, "", load())]
     compile_seconds = numba_compilation()
-    rows.append(("numba compilation (first UMAP fit + transform in a process, 5,000 points)", compile_seconds,
-                 "paid once by every build that runs UMAP", load()))
+    rows.append(
+        (
+            "numba compilation (first UMAP fit + transform in a process, 5,000 points)",
+            compile_seconds,
+            "paid once by every build that runs UMAP",
+            load(),
+        )
+    )
     n_words = open_cache(train).manifest["counts"]["words"]
     runs = [("default", DEFAULT_MAX_FIT)] + ([("full fit", n_words)] if args.full_fit else [])
     umap_results = {}
@@ -142,11 +169,15 @@ def main(argv=None) -> int:
         umap_results[name] = result
         t, words = result["timings"], result["settings"]["words"]
         fitted, placed = words["fitted_on"], words["points"] - words["fitted_on"]
-        detail = (f"words: PCA {t.get('word_pca', 0):.1f} s, fit on {fitted:,} {t.get('word_fit', 0):.1f} s "
-                  f"({1000 * t.get('word_fit', 0) / max(fitted, 1):.2f} s per 1k)")
+        detail = (
+            f"words: PCA {t.get('word_pca', 0):.1f} s, fit on {fitted:,} {t.get('word_fit', 0):.1f} s "
+            f"({1000 * t.get('word_fit', 0) / max(fitted, 1):.2f} s per 1k)"
+        )
         if placed:
-            detail += (f", transform of {placed:,} {t.get('word_transform', 0):.1f} s "
-                       f"({1000 * t.get('word_transform', 0) / placed:.2f} s per 1k)")
+            detail += (
+                f", transform of {placed:,} {t.get('word_transform', 0):.1f} s "
+                f"({1000 * t.get('word_transform', 0) / placed:.2f} s per 1k)"
+            )
         detail += f"; examples {t['example_projection']:.1f} s; example embeddings {t['example_embeddings']:.1f} s"
         rows.append((f"projection `umap`, `--projection-sample {max_fit}` ({name})", seconds, detail, load()))
     target = fresh_copy(train, work / "projected" / "pca" / train.name)
@@ -159,49 +190,96 @@ def main(argv=None) -> int:
     index, index_seconds = timed(lambda: dup.duplicate_index(examples, embeddings))
     groups = index.groups
     repeats = int(groups["size"].sum() - len(groups))
-    rows.append(("duplicate index (exact groups + neighbour pairs at cosine >= 0.80)", index_seconds,
-                 f"{len(groups):,} exact groups, {repeats:,} repeats, {int(groups['inconsistent'].sum())} labelled "
-                 f"inconsistently; {len(index.pairs):,} candidate pairs", load()))
+    rows.append(
+        (
+            "duplicate index (exact groups + neighbour pairs at cosine >= 0.80)",
+            index_seconds,
+            f"{len(groups):,} exact groups, {repeats:,} repeats, {int(groups['inconsistent'].sum())} labelled "
+            f"inconsistently; {len(index.pairs):,} candidate pairs",
+            load(),
+        )
+    )
     every, every_seconds = timed(lambda: index.near(examples, threshold=dup.LOWEST_THRESHOLD))
-    rows.append(("label conflicts of every candidate pair (once per cache)", every_seconds,
-                 f"{len(every):,} pairs, {int(every['inconsistent'].sum()):,} with conflicting labels", load()))
+    rows.append(
+        (
+            "label conflicts of every candidate pair (once per cache)",
+            every_seconds,
+            f"{len(every):,} pairs, {int(every['inconsistent'].sum()):,} with conflicting labels",
+            load(),
+        )
+    )
     near, near_seconds = timed(lambda: every[every["similarity"] >= dup.DEFAULT_THRESHOLD - 1e-6])
-    rows.append(("near pairs at the default cosine >= 0.95 (a filter: what the slider costs)", near_seconds,
-                 f"{len(near):,} pairs, {int(near['inconsistent'].sum()):,} with conflicting labels", load()))
-    leaks, leak_seconds = timed(lambda: dup.leakage(other.examples, examples,
-                                                    evaluation_embeddings=np.load(test / "example_embeddings.npy"),
-                                                    training_embeddings=embeddings, threshold=dup.DEFAULT_THRESHOLD))
+    rows.append(
+        (
+            "near pairs at the default cosine >= 0.95 (a filter: what the slider costs)",
+            near_seconds,
+            f"{len(near):,} pairs, {int(near['inconsistent'].sum()):,} with conflicting labels",
+            load(),
+        )
+    )
+    leaks, leak_seconds = timed(
+        lambda: dup.leakage(
+            other.examples,
+            examples,
+            evaluation_embeddings=np.load(test / "example_embeddings.npy"),
+            training_embeddings=embeddings,
+            threshold=dup.DEFAULT_THRESHOLD,
+        )
+    )
     exact = leaks[leaks["kind"] == "exact"]
-    rows.append(("leakage test -> train (exact + nearest neighbour)", leak_seconds,
-                 f"{counted(len(exact), 'test example')} exactly in train ({exact['text'].str.casefold().nunique()} distinct), "
-                 f"{len(leaks) - len(exact):,} near", load()))
+    rows.append(
+        (
+            "leakage test -> train (exact + nearest neighbour)",
+            leak_seconds,
+            f"{counted(len(exact), 'test example')} exactly in train ({exact['text'].str.casefold().nunique()} distinct), "
+            f"{len(leaks) - len(exact):,} near",
+            load(),
+        )
+    )
 
-    app_root = (work / "projected" / "default")
+    app_root = work / "projected" / "default"
     context = create_app(Settings(cache=app_root)).server.config["EXPLAINER_CONTEXT"]
     app_cache = context.registry.get(train.name)
     view = embeddings_section.view_state({}, app_cache.labels)
     (figure, note), draw_seconds = timed(lambda: embeddings_section.figure_and_note(app_cache, view))
     payload = len(figure.to_json())
-    rows.append(("Embeddings: first draw of the words (points, categories, hover, figure)", draw_seconds,
-                 f"{note} Figure JSON {payload / 1e6:.1f} MB", load()))
+    rows.append(
+        (
+            "Embeddings: first draw of the words (points, categories, hover, figure)",
+            draw_seconds,
+            f"{note} Figure JSON {payload / 1e6:.1f} MB",
+            load(),
+        )
+    )
     _, second_seconds = timed(lambda: embeddings_section.figure_and_note(app_cache, view))
     rows.append(("Embeddings: a redraw (points memoised)", second_seconds, "", load()))
     _, section_seconds = timed(lambda: duplicates_section.layout(app_cache, {}))
-    rows.append(("Find duplicates: first page in the app (its own index, then 20 cards)", section_seconds,
-                 duplicates_section.summary(app_cache, duplicates_section.view_state({})), load()))
+    rows.append(
+        (
+            "Find duplicates: first page in the app (its own index, then 20 cards)",
+            section_seconds,
+            duplicates_section.summary(app_cache, duplicates_section.view_state({})),
+            load(),
+        )
+    )
 
     counts = cache.manifest["counts"]
-    described = (f"{args.model.name} (entity F1 on train {cache.manifest['headline']['entity_f1']:.3f})" if args.model
-                 else f"random BERT, {LAYERS} layers x {HIDDEN} hidden, WordPiece vocabulary of {VOCAB:,} trained on "
-                 "CoNLL-2003 train (built from a config; its hidden states mean nothing, so clusters and near "
-                 "duplicates are not meaningful, exact duplicates and timings are)")
-    header = (f"# Projection and duplicate-search benchmark\n\nCoNLL-2003 train: {counts['examples']:,} examples, "
-              f"{counts['words']:,} words, {counts['subwords']:,} subwords (test: "
-              f"{other.manifest['counts']['examples']:,} examples). Model: {described}. CPU, {platform.machine()}, "
-              f"{os.cpu_count()} cores shared with other jobs (load average after each step, and its CPU seconds over all "
-              f"threads, in the table), torch {torch.__version__}; "
-              f"cache build {build_seconds:.0f} s (0 if reused). One run; these machines are noisy, compare rows of "
-              "this run with each other.\n")
+    described = (
+        f"{args.model.name} (entity F1 on train {cache.manifest['headline']['entity_f1']:.3f})"
+        if args.model
+        else f"random BERT, {LAYERS} layers x {HIDDEN} hidden, WordPiece vocabulary of {VOCAB:,} trained on "
+        "CoNLL-2003 train (built from a config; its hidden states mean nothing, so clusters and near "
+        "duplicates are not meaningful, exact duplicates and timings are)"
+    )
+    header = (
+        f"# Projection and duplicate-search benchmark\n\nCoNLL-2003 train: {counts['examples']:,} examples, "
+        f"{counts['words']:,} words, {counts['subwords']:,} subwords (test: "
+        f"{other.manifest['counts']['examples']:,} examples). Model: {described}. CPU, {platform.machine()}, "
+        f"{os.cpu_count()} cores shared with other jobs (load average after each step, and its CPU seconds over all "
+        f"threads, in the table), torch {torch.__version__}; "
+        f"cache build {build_seconds:.0f} s (0 if reused). One run; these machines are noisy, compare rows of "
+        "this run with each other.\n"
+    )
     table = ["| step | seconds | result | load | CPU s |", "|---|---:|---|---:|---:|"]
     table += [f"| {name} | {seconds:.1f} | {result} | {after} |" for name, seconds, result, after in rows]
     text = header + "\n" + "\n".join(table) + "\n"

@@ -67,8 +67,11 @@ def corrections_for(dataset, rng) -> list[dict]:
     for example in rng.sample(chosen, N_CORRECTIONS):
         start, end, kind = rng.choice(extract_spans(example.tags))
         corrected = add_span(example.tags, start, end, rng.choice([t for t in TYPES if t != kind]))
-        decisions.append(make_decision(key=example.words_hash, words=example.words, original=example.tags,
-                                       corrected=corrected, kind="edit"))
+        decisions.append(
+            make_decision(
+                key=example.words_hash, words=example.words, original=example.tags, corrected=corrected, kind="edit"
+            )
+        )
     return decisions
 
 
@@ -100,16 +103,26 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
         path = work / "train.corrections.jsonl"
-        decision = make_decision(key="0" * 16, words=["a"] * 20, original=["O"] * 20, corrected=["B-PER"] + ["O"] * 19,
-                                 kind="edit", identity={"cache": "bench"})
+        decision = make_decision(
+            key="0" * 16,
+            words=["a"] * 20,
+            original=["O"] * 20,
+            corrected=["B-PER"] + ["O"] * 19,
+            kind="edit",
+            identity={"cache": "bench"},
+        )
         times = []
         for _ in range(N_APPENDS):
             started = time.perf_counter()
             append_decision(path, decision)
             times.append(time.perf_counter() - started)
         times.sort()
-        rows.append((f"append one decision (lock + append + fsync), {N_APPENDS} in a row",
-                     f"p50 {times[len(times) // 2] * 1e3:.2f} ms, p95 {times[int(len(times) * 0.95)] * 1e3:.2f} ms"))
+        rows.append(
+            (
+                f"append one decision (lock + append + fsync), {N_APPENDS} in a row",
+                f"p50 {times[len(times) // 2] * 1e3:.2f} ms, p95 {times[int(len(times) * 0.95)] * 1e3:.2f} ms",
+            )
+        )
         started = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("error")
@@ -129,14 +142,26 @@ def main() -> int:
             seconds = time.perf_counter() - started
             lines = check_exact(source, merged, load_dataset(str(source)), decisions)
             assert report.corrected >= N_CORRECTIONS and not report.unmatched
-            rows.append((f"merge {N_CORRECTIONS} corrections into train.txt ({name})",
-                         f"{seconds:.2f} s ({seconds / load_seconds:.2f}× the load); exact: {lines} tag lines "
-                         f"changed in {report.corrected} sentences, {report.unchanged:,} sentences byte-for-byte"))
+            rows.append(
+                (
+                    f"merge {N_CORRECTIONS} corrections into train.txt ({name})",
+                    f"{seconds:.2f} s ({seconds / load_seconds:.2f}× the load); exact: {lines} tag lines "
+                    f"changed in {report.corrected} sentences, {report.unchanged:,} sentences byte-for-byte",
+                )
+            )
     load = os.getloadavg()
     table = ["| what | result |", "|---|---|"] + [f"| {what} | {result} |" for what, result in rows]
-    text = "\n".join(["# Corrections file and merge (bench/review.py)", "",
-                      f"CoNLL-2003 train, one run; load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} "
-                      f"(1 / 5 / 15 min) on {os.cpu_count()} cores shared with other jobs.", "", *table, ""])
+    text = "\n".join(
+        [
+            "# Corrections file and merge (bench/review.py)",
+            "",
+            f"CoNLL-2003 train, one run; load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} "
+            f"(1 / 5 / 15 min) on {os.cpu_count()} cores shared with other jobs.",
+            "",
+            *table,
+            "",
+        ]
+    )
     print(text)
     RESULTS.write_text(text, encoding="utf-8")
     return 0

@@ -60,9 +60,14 @@ def run(command: list[str], out: Path, env: dict) -> dict:
     if result.returncode != 0:
         sys.exit(f"failed: {' '.join(command)}\n{result.stderr[-3000:]}")
     manifest = json.loads((out / "manifest.json").read_text())
-    return {"wall": wall, "forward": manifest["timings"]["forward"], "merge": manifest["timings"].get("merge"),
-            "load": (load_before, os.getloadavg()[0]), "sharding": manifest.get("sharding"),
-            "f1": manifest["headline"]["entity_f1"]}
+    return {
+        "wall": wall,
+        "forward": manifest["timings"]["forward"],
+        "merge": manifest["timings"].get("merge"),
+        "load": (load_before, os.getloadavg()[0]),
+        "sharding": manifest.get("sharding"),
+        "f1": manifest["headline"]["entity_f1"],
+    }
 
 
 def main() -> None:
@@ -82,31 +87,58 @@ def main() -> None:
         cores = os.cpu_count() or 1
         runs = [
             (f"1 process, {cores} threads", [python, *build, "--out", str(tmp / "one")], tmp / "one", {}),
-            ("torchrun, 2 processes × 1 thread",
-             [python, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "2", "--master-addr",
-              "127.0.0.1", "--master-port", str(free_port()), *build, "--out", str(tmp / "two")], tmp / "two",
-             {"OMP_NUM_THREADS": "1"}),
-            ("1 process, 1 thread", [python, *build, "--out", str(tmp / "one-thread")], tmp / "one-thread",
-             {"OMP_NUM_THREADS": "1"}),
+            (
+                "torchrun, 2 processes × 1 thread",
+                [
+                    python,
+                    "-m",
+                    "torch.distributed.run",
+                    "--nnodes",
+                    "1",
+                    "--nproc-per-node",
+                    "2",
+                    "--master-addr",
+                    "127.0.0.1",
+                    "--master-port",
+                    str(free_port()),
+                    *build,
+                    "--out",
+                    str(tmp / "two"),
+                ],
+                tmp / "two",
+                {"OMP_NUM_THREADS": "1"},
+            ),
+            (
+                "1 process, 1 thread",
+                [python, *build, "--out", str(tmp / "one-thread")],
+                tmp / "one-thread",
+                {"OMP_NUM_THREADS": "1"},
+            ),
         ]
         rows = []
         for name, command, out, env in runs:
             print(f"running: {name}", file=sys.stderr, flush=True)
             rows.append((name, run(command, out, env)))
     baseline = rows[0][1]["wall"]
-    lines = [f"# Sharded build: torchrun with 2 processes vs 1 (CoNLL-2003 validation{f', first {args.limit}' if args.limit else ''})",
-             "", f"{platform.node()}, {os.cpu_count()} cores, torch threads as stated; small random BERT "
-             "(4 layers, hidden 256); dataset-level steps off; load average = 1-minute load before → after "
-             "each run (other jobs share the machine).", "",
-             "| run | wall s | × 1 process | forward s | merge s | load avg | entity F1 |",
-             "|---|---:|---:|---:|---:|---|---:|"]
+    lines = [
+        f"# Sharded build: torchrun with 2 processes vs 1 (CoNLL-2003 validation{f', first {args.limit}' if args.limit else ''})",
+        "",
+        f"{platform.node()}, {os.cpu_count()} cores, torch threads as stated; small random BERT "
+        "(4 layers, hidden 256); dataset-level steps off; load average = 1-minute load before → after "
+        "each run (other jobs share the machine).",
+        "",
+        "| run | wall s | × 1 process | forward s | merge s | load avg | entity F1 |",
+        "|---|---:|---:|---:|---:|---|---:|",
+    ]
     for name, row in rows:
         merge = "" if row["merge"] is None else f"{row['merge']:.2f}"
         forward = f"{row['forward']:.1f}"
         if row["sharding"]:
             forward += f" (ranks: {', '.join(f'{s:.1f}' for s in row['sharding']['forward_seconds'])})"
-        lines.append(f"| {name} | {row['wall']:.1f} | {row['wall'] / baseline:.2f} | {forward} | {merge} | "
-                     f"{row['load'][0]:.1f} → {row['load'][1]:.1f} | {row['f1']:.4f} |")
+        lines.append(
+            f"| {name} | {row['wall']:.1f} | {row['wall'] / baseline:.2f} | {forward} | {merge} | "
+            f"{row['load'][0]:.1f} → {row['load'][1]:.1f} | {row['f1']:.4f} |"
+        )
     bench_build.write_results("\n".join(lines) + "\n", args.results)
 
 

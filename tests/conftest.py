@@ -24,9 +24,17 @@ def shared_data():
 
 
 # Browser tests (dash[testing]): Debian's chromium + chromium-driver, headless, no network chatter.
-CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--no-first-run", "--window-size=1400,1000")
+CHROMIUM_FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--window-size=1400,1000",
+)
 
 
 def pytest_setup_options():
@@ -75,6 +83,6 @@ def one_torch_thread():
 @pytest.fixture(scope="module")
 def live(tiny_model, one_torch_thread):
     """The tiny model loaded the way the app's probing loads it."""
-    from explainer.live.model import LiveModel
+    from explainer.inference.model import LiveModel
 
     return LiveModel.load(str(tiny_model))

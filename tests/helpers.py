@@ -11,16 +11,119 @@ from pathlib import Path
 LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
 
 # Words the fixtures use; anything else becomes [UNK] or is split into known pieces.
-VOCAB_WORDS = """the a an of in on at to and is was were by for with from that this it he she they
-we you i visited lives paris london berlin new york city john smith mary jones acme corp inc bank
-germany france europe monday weekend last where said told reporters company united nations emmanuel
-macron angela merkel google apple microsoft river street road world cup league match team won lost
-. , ! ? ' " - ( ) : ; 1 2 3 4 5 6 7 8 9 0 < > / script alert b x""".split()
+VOCAB_WORDS = [
+    "the",
+    "a",
+    "an",
+    "of",
+    "in",
+    "on",
+    "at",
+    "to",
+    "and",
+    "is",
+    "was",
+    "were",
+    "by",
+    "for",
+    "with",
+    "from",
+    "that",
+    "this",
+    "it",
+    "he",
+    "she",
+    "they",
+    "we",
+    "you",
+    "i",
+    "visited",
+    "lives",
+    "paris",
+    "london",
+    "berlin",
+    "new",
+    "york",
+    "city",
+    "john",
+    "smith",
+    "mary",
+    "jones",
+    "acme",
+    "corp",
+    "inc",
+    "bank",
+    "germany",
+    "france",
+    "europe",
+    "monday",
+    "weekend",
+    "last",
+    "where",
+    "said",
+    "told",
+    "reporters",
+    "company",
+    "united",
+    "nations",
+    "emmanuel",
+    "macron",
+    "angela",
+    "merkel",
+    "google",
+    "apple",
+    "microsoft",
+    "river",
+    "street",
+    "road",
+    "world",
+    "cup",
+    "league",
+    "match",
+    "team",
+    "won",
+    "lost",
+    ".",
+    ",",
+    "!",
+    "?",
+    "'",
+    '"',
+    "-",
+    "(",
+    ")",
+    ":",
+    ";",
+    "1",
+    "2",
+    "3",
+    "4",
+    "5",
+    "6",
+    "7",
+    "8",
+    "9",
+    "0",
+    "<",
+    ">",
+    "/",
+    "script",
+    "alert",
+    "b",
+    "x",
+]
 PIECES = ["##s", "##ed", "##ing", "##er", "##ly", "##a", "##e", "##i", "##o", "##n", "##t", "##r"]
 
 
-def make_tiny_model(directory: Path, *, labels=LABELS, max_position_embeddings: int = 64, hidden_size: int = 32,
-                    num_layers: int = 2, seed: int = 0) -> Path:
+def make_tiny_model(
+    directory: Path,
+    *,
+    labels=LABELS,
+    max_position_embeddings: int = 64,
+    hidden_size: int = 32,
+    num_layers: int = 2,
+    seed: int = 0,
+) -> Path:
     """Save a randomly initialised BertForTokenClassification and a fast tokenizer to ``directory``."""
     import torch
     from transformers import BertConfig, BertForTokenClassification, BertTokenizerFast
@@ -34,9 +137,14 @@ def make_tiny_model(directory: Path, *, labels=LABELS, max_position_embeddings: 
     tokenizer.save_pretrained(directory)
     torch.manual_seed(seed)
     config = BertConfig(
-        vocab_size=len(tokenizer), hidden_size=hidden_size, num_hidden_layers=num_layers, num_attention_heads=2,
-        intermediate_size=hidden_size * 2, max_position_embeddings=max_position_embeddings,
-        id2label=dict(enumerate(labels)), label2id={label: i for i, label in enumerate(labels)},
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=2,
+        intermediate_size=hidden_size * 2,
+        max_position_embeddings=max_position_embeddings,
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
     )
     BertForTokenClassification(config).save_pretrained(directory)
     return directory
@@ -87,5 +195,7 @@ def fixture_sentences(n: int = 60, *, seed: int = 0):
     while len(long_sentence) < 90:  # longer than the tiny model's 64 positions: built in windows
         long_sentence += [("John", "B-PER"), ("Smith", "I-PER"), ("visited", "O"), ("Paris", "B-LOC"), (",", "O")]
     sentences.append(long_sentence)
-    sentences.append([("He", "O"), ("wrote", "O")] + [(w, "O") for w in HOSTILE_WORDS] + [("in", "O"), ("Paris", "B-LOC")])
+    sentences.append(
+        [("He", "O"), ("wrote", "O")] + [(w, "O") for w in HOSTILE_WORDS] + [("in", "O"), ("Paris", "B-LOC")]
+    )
     return sentences

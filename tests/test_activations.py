@@ -10,17 +10,37 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from explainer.analysis.activations import (ComponentView, component_view, energetic_neurons,
-                                            factorise, format_layers, parse_layers)
+from explainer.analysis.activations import (
+    ComponentView,
+    component_view,
+    energetic_neurons,
+    factorise,
+    format_layers,
+    parse_layers,
+)
 from explainer.analysis.tables import LruMemo
-from explainer.build.activations import (FFN_MODULES, FfnRecorder, UnsupportedModel, build_step, check_options,
-                                         ffn_modules, sample_examples)
 from explainer.cache import schema
 from explainer.cache.reader import open_cache
 from explainer.errors import ExplainerError
+from explainer.pipeline.activations import (
+    FFN_MODULES,
+    FfnRecorder,
+    UnsupportedModel,
+    build_step,
+    check_options,
+    ffn_modules,
+    sample_examples,
+)
 
-TINY = dict(vocab_size=60, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=24,
-            max_position_embeddings=40, num_labels=3)
+TINY = dict(
+    vocab_size=60,
+    hidden_size=16,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    intermediate_size=24,
+    max_position_embeddings=40,
+    num_labels=3,
+)
 
 
 def tiny_config(model_type: str):
@@ -28,11 +48,18 @@ def tiny_config(model_type: str):
     import transformers as tf
 
     if model_type == "distilbert":
-        return tf.DistilBertConfig(vocab_size=60, dim=16, n_layers=2, n_heads=2, hidden_dim=24,
-                                   max_position_embeddings=40, num_labels=3)
-    classes = {"bert": tf.BertConfig, "roberta": tf.RobertaConfig, "xlm-roberta": tf.XLMRobertaConfig,
-               "camembert": tf.CamembertConfig, "electra": tf.ElectraConfig, "deberta": tf.DebertaConfig,
-               "deberta-v2": tf.DebertaV2Config}
+        return tf.DistilBertConfig(
+            vocab_size=60, dim=16, n_layers=2, n_heads=2, hidden_dim=24, max_position_embeddings=40, num_labels=3
+        )
+    classes = {
+        "bert": tf.BertConfig,
+        "roberta": tf.RobertaConfig,
+        "xlm-roberta": tf.XLMRobertaConfig,
+        "camembert": tf.CamembertConfig,
+        "electra": tf.ElectraConfig,
+        "deberta": tf.DebertaConfig,
+        "deberta-v2": tf.DebertaV2Config,
+    }
     extra = {"embedding_size": 16} if model_type == "electra" else {}
     return classes[model_type](**TINY, **extra)
 
@@ -67,8 +94,11 @@ def test_hooks_capture_the_ffn_output_after_the_activation(model_type):
     pre_activation, handles = {}, []
     for index, layer in enumerate(layers):
         linear, _ = first_linear_and_activation(layer, model_type)
-        handles.append(linear.register_forward_hook(
-            lambda module, inputs, output, index=index: pre_activation.__setitem__(index, output.detach())))
+        handles.append(
+            linear.register_forward_hook(
+                lambda module, inputs, output, index=index: pre_activation.__setitem__(index, output.detach())
+            )
+        )
     input_ids = torch.randint(5, 60, (3, 7))
     kept = torch.arange(3 * 7)
     with FfnRecorder(modules) as recorder, torch.no_grad():
@@ -109,9 +139,12 @@ def test_unsupported_model_type_is_a_note_not_an_error(capsys):
     model = GPT2ForTokenClassification(GPT2Config(vocab_size=50, n_embd=16, n_layer=1, n_head=2, n_positions=32))
     with pytest.raises(UnsupportedModel, match="gpt2"):
         ffn_modules(model)
-    context = SimpleNamespace(options=SimpleNamespace(activations_sample=10, seed=0),
-                              prepared=SimpleNamespace(loaded=SimpleNamespace(model=model), alignment=None),
-                              writer=None, progress=False)
+    context = SimpleNamespace(
+        options=SimpleNamespace(activations_sample=10, seed=0),
+        prepared=SimpleNamespace(loaded=SimpleNamespace(model=model), alignment=None),
+        writer=None,
+        progress=False,
+    )
     assert build_step(context) == {"status": "unsupported: gpt2"}
     note = capsys.readouterr().err.strip()
     assert note.startswith("note:") and "gpt2" in note and len(note.splitlines()) == 1
@@ -137,10 +170,11 @@ def test_sample_is_seeded_and_bounded_by_size_and_budget():
 
 # --- the build ----------------------------------------------------------------------------------
 
+
 def build_activation_cache(model, dataset, out, *extra: str):
     """``explainer build`` with only the activations step (the other analyses are other tests' business)."""
-    from explainer.build import steps
     from explainer.cli import main
+    from explainer.pipeline import steps
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(steps, "STEPS", {"activations": steps.STEPS["activations"]})
@@ -151,6 +185,7 @@ def build_activation_cache(model, dataset, out, *extra: str):
 @pytest.fixture(scope="module")
 def act_cache(tiny_model, tiny_dataset, tmp_path_factory):
     return build_activation_cache(tiny_model, tiny_dataset, tmp_path_factory.mktemp("activations") / "tiny")
+
 
 def test_build_stores_the_activations_of_the_sampled_words(act_cache, tiny_model):
     import torch
@@ -176,15 +211,19 @@ def test_build_stores_the_activations_of_the_sampled_words(act_cache, tiny_model
     mine = (positions["example_id"] == example["example_id"]).to_numpy()
     with FfnRecorder(ffn_modules(model)) as recorder, torch.no_grad():
         recorder.reset(torch.tensor(positions.loc[mine, "position"].to_numpy()), len(ids))
-        model(input_ids=torch.from_numpy(ids[None].astype(np.int64)), attention_mask=torch.ones(1, len(ids),
-                                                                                                dtype=torch.long))
+        model(
+            input_ids=torch.from_numpy(ids[None].astype(np.int64)),
+            attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+        )
     for layer in range(2):
-        np.testing.assert_allclose(activations[layer][mine].astype(np.float32),
-                                   recorder.layers[layer].astype(np.float32), atol=2e-3)
+        np.testing.assert_allclose(
+            activations[layer][mine].astype(np.float32), recorder.layers[layer].astype(np.float32), atol=2e-3
+        )
     # The long example went through its windows: every one of its word subwords has a row.
     windowed = int(cache.examples.loc[cache.examples["windowed"], "example_id"].iloc[0])
-    assert (positions["example_id"] == windowed).sum() == int(((subwords["example_id"] == windowed)
-                                                                & (subwords["word_index"] >= 0)).sum())
+    assert (positions["example_id"] == windowed).sum() == int(
+        ((subwords["example_id"] == windowed) & (subwords["word_index"] >= 0)).sum()
+    )
     assert np.abs(activations[:, (positions["example_id"] == windowed).to_numpy()]).max() > 0
 
 
@@ -196,7 +235,7 @@ def test_build_with_activations_sample_0_writes_nothing(tiny_model, tiny_dataset
 
 def test_an_empty_sample_is_written_and_the_section_says_why(tiny_model, tiny_dataset, tmp_path, monkeypatch):
     from explainer.app.sections import activations as section
-    from explainer.build import activations as step
+    from explainer.pipeline import activations as step
 
     monkeypatch.setattr(step, "BUDGET_BYTES", 10)  # smaller than any example's activations
     out = build_activation_cache(tiny_model, tiny_dataset, tmp_path / "empty")
@@ -208,6 +247,7 @@ def test_an_empty_sample_is_written_and_the_section_says_why(tiny_model, tiny_da
 
 
 # --- NMF ----------------------------------------------------------------------------------------
+
 
 def planted(n_positions=300, d_ff=40, n_layers=2, seed=0):
     """Activations with two planted neuron groups firing at disjoint positions, plus GELU-like negatives."""
@@ -252,8 +292,11 @@ def test_energetic_neurons_keep_the_requested_share():
 
 def test_layer_specs_round_trip_and_bad_ones_mean_all():
     assert parse_layers("all", 6) == tuple(range(6)) == parse_layers("x-y", 6) == parse_layers(None, 6)
-    assert parse_layers("3", 6) == (3,) and parse_layers("4-1", 6) == (1, 2, 3, 4) and parse_layers("2-99", 6) == (
-        2, 3, 4, 5)
+    assert (
+        parse_layers("3", 6) == (3,)
+        and parse_layers("4-1", 6) == (1, 2, 3, 4)
+        and parse_layers("2-99", 6) == (2, 3, 4, 5)
+    )
     for spec in ("all", "3", "1-4"):
         assert format_layers(parse_layers(spec, 6), 6) == spec
 
@@ -263,12 +306,20 @@ def test_component_view_shades_words_and_counts_top_words():
 
     # Two examples; subwords of word 1 of example 0 are split ("new", "##s"): the word takes the larger value.
     positions = pd.DataFrame({"example_id": [0, 0, 0, 1, 1], "word_index": [0, 1, 1, 0, 1]})
-    words = pd.DataFrame({"example_id": [0, 0, 1, 1], "word_index": [0, 1, 0, 1],
-                          "word": ["The", "news", "the", "cat"]})
+    words = pd.DataFrame(
+        {"example_id": [0, 0, 1, 1], "word_index": [0, 1, 0, 1], "word": ["The", "news", "the", "cat"]}
+    )
     weights = np.array([[4.0, 0.0], [1.0, 1.0], [2.0, 3.0], [3.0, 0.0], [0.0, 0.5]], dtype=np.float32)
-    factorisation = Factorisation(layers=(0,), n_components=2, seed=0, weights=weights,
-                                  components=np.ones((2, 3), np.float32), neurons=np.arange(3), fitted_on=5,
-                                  seconds=0.0)
+    factorisation = Factorisation(
+        layers=(0,),
+        n_components=2,
+        seed=0,
+        weights=weights,
+        components=np.ones((2, 3), np.float32),
+        neurons=np.arange(3),
+        fitted_on=5,
+        seconds=0.0,
+    )
     view = component_view(factorisation, positions, words, top_occurrences=2)
     assert isinstance(view, ComponentView)
     example = view.example(0)
@@ -288,6 +339,7 @@ def test_factorisation_cache_is_keyed_by_its_parameters():
         def run():
             calls.append(key)
             return object()
+
         return run
 
     first = store.get(("all", 5, 0), compute(("all", 5, 0)))
@@ -300,6 +352,7 @@ def test_factorisation_cache_is_keyed_by_its_parameters():
 
 
 # --- the section --------------------------------------------------------------------------------
+
 
 def test_section_caches_factorisations_per_cache_and_parameters(act_cache):
     from explainer.app.sections import activations as section

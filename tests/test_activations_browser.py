@@ -6,14 +6,13 @@ import shutil
 
 import pytest
 from selenium.webdriver.common.by import By
+from test_activations import build_activation_cache
 
 from explainer.app.factory import create_app
 from explainer.app.settings import Settings
 from explainer.app.state import parse_query
 from explainer.cache import schema
 from explainer.cache.reader import open_cache
-
-from test_activations import build_activation_cache
 
 pytestmark = pytest.mark.browser
 
@@ -43,8 +42,10 @@ def test_section_shows_components_on_an_example_and_keeps_the_view_in_the_url(da
     assert len(rows) == 3
     words = [span.text for span in rows[0].find_elements(By.CSS_SELECTOR, ".act-word")]
     assert words == list(cache.examples.loc[hostile, "words"])  # hostile words shown as text, not markup
-    assert dash_duo.driver.find_elements(By.CSS_SELECTOR, "#activations-example-rows script, "
-                                                          "#activations-example-rows b") == []
+    assert (
+        dash_duo.driver.find_elements(By.CSS_SELECTOR, "#activations-example-rows script, #activations-example-rows b")
+        == []
+    )
     assert len(dash_duo.driver.find_elements(By.CSS_SELECTOR, "#activations-top-words .act-component")) == 3
     assert "layer 1 " in dash_duo.find_element("#activations-summary").text
     state = parse_query(dash_duo.driver.execute_script("return window.location.search"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from helpers import HOSTILE_WORDS
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 
@@ -10,7 +11,6 @@ from explainer.app.factory import create_app
 from explainer.app.sections import load_sections
 from explainer.app.settings import Settings
 from explainer.cache.reader import open_cache
-from helpers import HOSTILE_WORDS
 
 pytestmark = pytest.mark.browser
 
@@ -33,7 +33,7 @@ def test_every_tab_renders_without_console_errors(dash_duo, app):
     dash_duo.start_server(app)
     for section in load_sections():
         visit(dash_duo, f"?tab={section.key}")
-        dash_duo.wait_for_element(f"#tabs .nav-link.active", timeout=10)
+        dash_duo.wait_for_element("#tabs .nav-link.active", timeout=10)
         dash_duo.wait_for_text_to_equal("#tabs .nav-link.active", section.label, timeout=10)
         content = dash_duo.wait_for_element("#tab-content > *", timeout=15)
         assert content.text.strip() or content.find_elements(By.CSS_SELECTOR, "*"), section.key

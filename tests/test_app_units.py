@@ -28,27 +28,39 @@ def test_int_param_tolerates_garbage():
 @pytest.fixture
 def frame():
     rng = np.random.default_rng(0)
-    return pd.DataFrame({"example_id": np.arange(200), "word": [f"w{i % 17}" for i in range(200)],
-                         "loss": rng.random(200)})
+    return pd.DataFrame(
+        {"example_id": np.arange(200), "word": [f"w{i % 17}" for i in range(200)], "loss": rng.random(200)}
+    )
 
 
 def test_text_and_number_filters_match_pandas(frame):
-    model = {"word": {"filterType": "text", "type": "contains", "filter": "W1"},
-             "loss": {"filterType": "number", "type": "greaterThan", "filter": 0.5}}
+    model = {
+        "word": {"filterType": "text", "type": "contains", "filter": "W1"},
+        "loss": {"filterType": "number", "type": "greaterThan", "filter": 0.5},
+    }
     expected = frame[frame["word"].str.contains("w1") & (frame["loss"] > 0.5)]
     assert filter_frame(frame, model).equals(expected)
 
 
 def test_or_conditions_and_unknown_columns(frame):
-    model = {"word": {"filterType": "text", "operator": "OR", "conditions": [
-        {"filterType": "text", "type": "equals", "filter": "w3"}, {"filterType": "text", "type": "equals", "filter": "w4"}]},
-        "no_such_column": {"filterType": "text", "type": "contains", "filter": "x"}}
+    model = {
+        "word": {
+            "filterType": "text",
+            "operator": "OR",
+            "conditions": [
+                {"filterType": "text", "type": "equals", "filter": "w3"},
+                {"filterType": "text", "type": "equals", "filter": "w4"},
+            ],
+        },
+        "no_such_column": {"filterType": "text", "type": "contains", "filter": "x"},
+    }
     assert set(filter_frame(frame, model)["word"]) == {"w3", "w4"}
 
 
 def test_page_rows_sorts_slices_and_counts(frame):
-    answer = page_rows(frame, {"startRow": 10, "endRow": 20, "sortModel": [{"colId": "loss", "sort": "desc"}],
-                               "filterModel": {}})
+    answer = page_rows(
+        frame, {"startRow": 10, "endRow": 20, "sortModel": [{"colId": "loss", "sort": "desc"}], "filterModel": {}}
+    )
     expected = frame.sort_values("loss", ascending=False).iloc[10:20]
     assert answer["rowCount"] == 200
     assert [row["example_id"] for row in answer["rowData"]] == expected["example_id"].tolist()

@@ -11,7 +11,7 @@ from captum.attr import LayerIntegratedGradients
 
 from explainer.cli import main
 from explainer.errors import ExplainerError
-from explainer.live.attributions import PRESETS, baseline_ids, explain
+from explainer.inference.attributions import PRESETS, baseline_ids, explain
 
 SENTENCE = "We visited Paris last weekend, where Emmanuel Macron lives."
 
@@ -53,16 +53,24 @@ def captum_reference(live, encoded, *, position, target, n_steps, method="gaussl
         return torch.softmax(logits, dim=2)[:, position, :]
 
     lig = LayerIntegratedGradients(forward, live.model.get_input_embeddings())
-    attributions, delta = lig.attribute(ids, reference, target=target, additional_forward_args=(torch.ones_like(ids),),
-                                        n_steps=n_steps, method=method, return_convergence_delta=True)
+    attributions, delta = lig.attribute(
+        ids,
+        reference,
+        target=target,
+        additional_forward_args=(torch.ones_like(ids),),
+        n_steps=n_steps,
+        method=method,
+        return_convergence_delta=True,
+    )
     summed = attributions.sum(dim=-1)[0].double().numpy()
     return summed, summed / np.linalg.norm(summed), float(delta)
 
 
 def test_equal_to_captum_layer_integrated_gradients_per_target(live, full):
     for row, target in enumerate(full.targets):
-        raw, normalised, delta = captum_reference(live, full.encoded, position=target.position,
-                                                  target=live.labels.index(target.label), n_steps=50)
+        raw, normalised, delta = captum_reference(
+            live, full.encoded, position=target.position, target=live.labels.index(target.label), n_steps=50
+        )
         assert np.corrcoef(raw, full.raw[row])[0, 1] >= 0.99
         np.testing.assert_allclose(full.raw[row], raw, atol=1e-6 * max(1.0, np.abs(raw).max()) + 1e-9)
         np.testing.assert_allclose(full.normalised[row], normalised, atol=1e-4)
@@ -86,8 +94,14 @@ def test_batched_looped_and_chunked_passes_agree(live):
 
 def test_riemann_methods_are_captums(live):
     result = explain(live, text="John lives in Paris", n_steps=7, method="riemann_trapezoid", positions=[1])
-    raw, _, _ = captum_reference(live, result.encoded, position=1, target=live.labels.index(result.targets[0].label),
-                                 n_steps=7, method="riemann_trapezoid")
+    raw, _, _ = captum_reference(
+        live,
+        result.encoded,
+        position=1,
+        target=live.labels.index(result.targets[0].label),
+        n_steps=7,
+        method="riemann_trapezoid",
+    )
     np.testing.assert_allclose(result.raw[0], raw, atol=1e-6)
 
 
@@ -110,8 +124,9 @@ def test_ignored_indexes_and_labels_are_honoured(live, full):
     assert [t.position for t in without.targets] == [t.position for t in full.targets if t.predicted != common]
     # Rows are the same numbers as in the all-target run: targets do not influence each other.
     for row, target in enumerate(without.targets):
-        np.testing.assert_allclose(without.raw[row], explain(live, text=SENTENCE, n_steps=4).raw[target.position],
-                                   atol=1e-7)
+        np.testing.assert_allclose(
+            without.raw[row], explain(live, text=SENTENCE, n_steps=4).raw[target.position], atol=1e-7
+        )
     nothing = explain(live, text=SENTENCE, n_steps=4, ignored_labels=live.labels)
     assert nothing.targets == [] and nothing.raw.shape == (0, len(full.tokens))
 
@@ -141,29 +156,62 @@ def test_dataset_words_are_explained_as_given(live):
     assert result.targets[0].position == 1
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"ignored_labels": ["B-FOO"]}, "ignored label B-FOO is not one of the model's labels"),
-    ({"target_label": "PERSON"}, "class PERSON is not one of the model's labels"),
-    ({"ignored_indexes": [99]}, "ignored index 99: the text has"),
-    ({"ignored_indexes": ["x"]}, "expected a subword position"),
-    ({"n_steps": 0}, "n_steps 0"),
-    ({"method": "simpson"}, "method 'simpson'"),
-    ({"target_batch": 0}, "target_batch 0"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"ignored_labels": ["B-FOO"]}, "ignored label B-FOO is not one of the model's labels"),
+        ({"target_label": "PERSON"}, "class PERSON is not one of the model's labels"),
+        ({"ignored_indexes": [99]}, "ignored index 99: the text has"),
+        ({"ignored_indexes": ["x"]}, "expected a subword position"),
+        ({"n_steps": 0}, "n_steps 0"),
+        ({"method": "simpson"}, "method 'simpson'"),
+        ({"target_batch": 0}, "target_batch 0"),
+    ],
+)
 def test_bad_options_are_one_line_errors(live, options, message):
     with pytest.raises(ExplainerError, match=message):
         explain(live, text="John", **options)
 
 
 def test_cli_prints_attributions(tiny_model, capsys):
-    assert main(["explain", "--model", str(tiny_model), "--text", "John lives in Paris", "--ignored-indexes", "0,5",
-                 "--n-steps", "4", "--json"]) == 0
+    assert (
+        main(
+            [
+                "explain",
+                "--model",
+                str(tiny_model),
+                "--text",
+                "John lives in Paris",
+                "--ignored-indexes",
+                "0,5",
+                "--n-steps",
+                "4",
+                "--json",
+            ]
+        )
+        == 0
+    )
     data = json.loads(capsys.readouterr().out)
     assert data["tokens"] == ["[CLS]", "john", "lives", "in", "paris", "[SEP]"]
     assert [t["position"] for t in data["targets"]] == [1, 2, 3, 4]
     assert all(abs(t["delta"]) < 1e-4 and len(t["attributions"]) == 6 for t in data["targets"])
-    assert main(["explain", "--model", str(tiny_model), "--text", "John lives in Paris", "--n-steps", "4",
-                 "--ignored-labels", "O", "--words"]) == 0
+    assert (
+        main(
+            [
+                "explain",
+                "--model",
+                str(tiny_model),
+                "--text",
+                "John lives in Paris",
+                "--n-steps",
+                "4",
+                "--ignored-labels",
+                "O",
+                "--words",
+            ]
+        )
+        == 0
+    )
     assert "targets, 4 gausslegendre points" in capsys.readouterr().out
     assert main(["explain", "--model", str(tiny_model), "--text", "John", "--ignored-indexes", "a"]) == 2
     assert capsys.readouterr().err.startswith("error: --ignored-indexes: 'a' is not a subword position")
@@ -180,14 +228,29 @@ def test_panel_explains_an_examples_words_with_the_caches_model(tiny_model, monk
     panel = explain_panel("inspector", words=words)
     source = panel.children[0].data
     assert source == {"words": words}
-    data = run_explanation(context, "?sample=3", source, preset="fast", ignored_labels=None, target_label=None,
-                           contrast_label=None, positions=[1])
+    data = run_explanation(
+        context,
+        "?sample=3",
+        source,
+        preset="fast",
+        ignored_labels=None,
+        target_label=None,
+        contrast_label=None,
+        positions=[1],
+    )
     assert [t["position"] for t in data["targets"]] == [1] and data["n_steps"] == PRESETS["fast"].n_steps
     assert data["word_columns"][0] == "[CLS]" and "<script>alert(1)</script>" in data["word_columns"]
     for level in ("subwords", "words"):
         children = render_result(data, level=level)
         assert "completeness error" in str(children[0].children[2].children)
-    too_long = run_explanation(context, "", {"words": ["paris"] * 80}, preset="full", ignored_labels=None,
-                               target_label=None, contrast_label=None)
+    too_long = run_explanation(
+        context,
+        "",
+        {"words": ["paris"] * 80},
+        preset="full",
+        ignored_labels=None,
+        target_label=None,
+        contrast_label=None,
+    )
     assert "more than the 64 the model takes" in too_long["error"]
     assert render_result(too_long)[0].color == "danger"

@@ -1,35 +1,82 @@
-"""`explainer build` end to end on the tiny model: tables, arrays, metrics, windows (explainer.build)."""
+"""`explainer build` end to end on the tiny model: tables, arrays, metrics, windows (explainer.pipeline)."""
 
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import LABELS, fixture_sentences, make_tiny_model, write_conll
 from seqeval.metrics import classification_report
 
 from explainer.cache import schema
 from explainer.cache.reader import open_cache
 from explainer.cli import main
-from helpers import LABELS, fixture_sentences, make_tiny_model, write_conll
 
 # The columns and dtypes schema.py promises (pandas dtype kinds: i int, f float, b bool, O/str text).
 COLUMNS = {
-    "examples": {"example_id": "int64", "source": "str", "words_hash": "str", "text": "str", "words": "list",
-                 "gold_tags": "list", "pred_tags": "list", "n_words": "int32", "n_subwords": "int32",
-                 "subword_offset": "int64", "word_offset": "int64", "windowed": "bool", "total_loss": "float32",
-                 "mean_loss": "float32", "n_gold_spans": "int32", "n_pred_spans": "int32",
-                 "n_correct_spans": "int32", "n_errors": "int32", "n_word_errors": "int32", "precision": "float32",
-                 "recall": "float32", "f1": "float32"},
-    "words": {"example_id": "int64", "word_index": "int32", "word": "str", "gold": "str", "pred": "str",
-              "gold_id": "int16", "pred_id": "int16", "loss": "float32", "prob_pred": "float32",
-              "prob_gold": "float32", "subword_row": "int64", "n_subwords": "int16"},
-    "subwords": {"example_id": "int64", "position": "int32", "token": "str", "input_id": "int32",
-                 "word_index": "int32", "label_id": "int16", "pred_id": "int16", "prob_pred": "float32",
-                 "prob_gold": "float32", "loss": "float32", "window": "int16"},
+    "examples": {
+        "example_id": "int64",
+        "source": "str",
+        "words_hash": "str",
+        "text": "str",
+        "words": "list",
+        "gold_tags": "list",
+        "pred_tags": "list",
+        "n_words": "int32",
+        "n_subwords": "int32",
+        "subword_offset": "int64",
+        "word_offset": "int64",
+        "windowed": "bool",
+        "total_loss": "float32",
+        "mean_loss": "float32",
+        "n_gold_spans": "int32",
+        "n_pred_spans": "int32",
+        "n_correct_spans": "int32",
+        "n_errors": "int32",
+        "n_word_errors": "int32",
+        "precision": "float32",
+        "recall": "float32",
+        "f1": "float32",
+    },
+    "words": {
+        "example_id": "int64",
+        "word_index": "int32",
+        "word": "str",
+        "gold": "str",
+        "pred": "str",
+        "gold_id": "int16",
+        "pred_id": "int16",
+        "loss": "float32",
+        "prob_pred": "float32",
+        "prob_gold": "float32",
+        "subword_row": "int64",
+        "n_subwords": "int16",
+    },
+    "subwords": {
+        "example_id": "int64",
+        "position": "int32",
+        "token": "str",
+        "input_id": "int32",
+        "word_index": "int32",
+        "label_id": "int16",
+        "pred_id": "int16",
+        "prob_pred": "float32",
+        "prob_gold": "float32",
+        "loss": "float32",
+        "window": "int16",
+    },
     "spans": {"example_id": "int64", "source": "str", "start": "int32", "end": "int32", "type": "str"},
-    "span_errors": {"example_id": "int64", "category": "str", "type": "str", "gold_start": "Int32",
-                    "gold_end": "Int32", "gold_type": "str", "pred_start": "Int32", "pred_end": "Int32",
-                    "pred_type": "str"},
+    "span_errors": {
+        "example_id": "int64",
+        "category": "str",
+        "type": "str",
+        "gold_start": "Int32",
+        "gold_end": "Int32",
+        "gold_type": "str",
+        "pred_start": "Int32",
+        "pred_end": "Int32",
+        "pred_type": "str",
+    },
 }
 
 
@@ -156,8 +203,11 @@ def test_metrics_equal_seqeval_computed_from_the_words_table(cache):
 def test_span_errors_are_classified_and_counted(cache):
     errors, examples = cache.span_errors, cache.examples
     assert len(errors) > 0 and set(errors.category) <= set(schema.ERROR_CATEGORIES)
-    assert (errors.category != schema.CORRECT).sum() == examples.n_errors.sum() == cache.manifest["headline"][
-        "span_errors"]
+    assert (
+        (errors.category != schema.CORRECT).sum()
+        == examples.n_errors.sum()
+        == cache.manifest["headline"]["span_errors"]
+    )
     missed = errors[errors.category == schema.MISSED]
     assert missed.pred_start.isna().all() and missed.gold_start.notna().all()
     spurious = errors[errors.category == schema.SPURIOUS]
@@ -201,7 +251,7 @@ def test_a_long_example_is_windowed_and_stitched_from_the_most_central_window(ca
     model, tokenizer = model_and_tokenizer
     example = cache.examples[cache.examples.windowed].iloc[0]
     assert example.n_subwords > 64
-    rows = cache.subwords.iloc[example.subword_offset:example.subword_offset + example.n_subwords]
+    rows = cache.subwords.iloc[example.subword_offset : example.subword_offset + example.n_subwords]
     words = cache.words[cache.words.example_id == example.example_id]
     assert len(words) == example.n_words and words.pred.notna().all()
 
@@ -212,7 +262,7 @@ def test_a_long_example_is_windowed_and_stitched_from_the_most_central_window(ca
     assert len(starts) > 1
     assert rows.window.tolist() == [0] + chosen + [len(starts) - 1]
     for window, start in enumerate(starts):
-        ids = [tokenizer.cls_token_id, *body[start:start + room], tokenizer.sep_token_id]
+        ids = [tokenizer.cls_token_id, *body[start : start + room], tokenizer.sep_token_id]
         with torch.inference_mode():
             probs = model(input_ids=torch.tensor([ids])).logits[0].softmax(-1).numpy()
         for position in range(len(body)):
@@ -225,8 +275,26 @@ def test_a_long_example_is_windowed_and_stitched_from_the_most_central_window(ca
 
 def test_a_smaller_max_length_windows_more_examples(tmp_path, tiny_model, tiny_dataset):
     out = tmp_path / "small"
-    assert main(["build", "--model", str(tiny_model), "--dataset", str(tiny_dataset), "--out", str(out),
-                 "--max-length", "12", "--stride", "3", "--batch-size", "7"]) == 0
+    assert (
+        main(
+            [
+                "build",
+                "--model",
+                str(tiny_model),
+                "--dataset",
+                str(tiny_dataset),
+                "--out",
+                str(out),
+                "--max-length",
+                "12",
+                "--stride",
+                "3",
+                "--batch-size",
+                "7",
+            ]
+        )
+        == 0
+    )
     cache = open_cache(out)
     assert cache.manifest["settings"] | {"max_length": 12, "stride": 3} == cache.manifest["settings"]
     assert cache.examples.windowed.sum() > 1
@@ -248,8 +316,9 @@ def test_a_word_the_tokenizer_drops_is_read_as_unknown(tmp_path, tiny_model):
 
 
 def test_the_summary_line_reports_the_build(tmp_path, tiny_model, tiny_dataset, capsys):
-    assert main(["build", "--model", str(tiny_model), "--dataset", str(tiny_dataset), "--out",
-                 str(tmp_path / "c")]) == 0
+    assert (
+        main(["build", "--model", str(tiny_model), "--dataset", str(tiny_dataset), "--out", str(tmp_path / "c")]) == 0
+    )
     line = capsys.readouterr().out.strip()
     assert line.startswith(f"built {tmp_path / 'c'}: 62 examples, ") and "entity F1" in line
     assert "examples/s" in line

@@ -3,9 +3,9 @@
 import shutil
 
 import pytest
+from helpers import write_conll, write_jsonl
 
 from explainer.cli import main
-from helpers import write_conll, write_jsonl
 
 SENTENCES = [[("John", "B-PER"), ("visited", "O"), ("Paris", "B-LOC")], [("Acme", "B-ORG"), ("won", "O")]]
 
@@ -127,11 +127,14 @@ def test_an_output_directory_that_is_not_a_cache(capsys, tiny_model, data, tmp_p
     assert not (out / "notes.txt").exists() and (out / "manifest.json").is_file()
 
 
-@pytest.mark.parametrize("dataset, fragment", [
-    ("missing.conll", "missing.conll"),
-    ("bad.conll", "bad.conll"),
-    ("bad.jsonl", "bad.jsonl"),
-])
+@pytest.mark.parametrize(
+    "dataset, fragment",
+    [
+        ("missing.conll", "missing.conll"),
+        ("bad.conll", "bad.conll"),
+        ("bad.jsonl", "bad.jsonl"),
+    ],
+)
 def test_datasets_the_loaders_refuse(capsys, tiny_model, tmp_path, dataset, fragment):
     (tmp_path / "bad.conll").write_text("John B-PER\nvisited\tO\textra NOT-A-TAG\n")
     write_jsonl(tmp_path / "bad.jsonl", [{"tokens": ["a", "b"], "ner_tags": ["O"]}])
@@ -150,13 +153,16 @@ def test_an_empty_dataset(capsys, tiny_model, tmp_path):
     assert_nothing_written(out)
 
 
-@pytest.mark.parametrize("option, value, fragment", [
-    ("--max-length", "65", "exceeds the model's maximum of 64"),
-    ("--max-length", "3", "--max-length 3 leaves 1"),
-    ("--stride", "62", "--stride 62 must be between 0 and 61"),
-    ("--stride", "-1", "--stride -1"),
-    ("--batch-size", "0", "--batch-size 0"),
-])
+@pytest.mark.parametrize(
+    "option, value, fragment",
+    [
+        ("--max-length", "65", "exceeds the model's maximum of 64"),
+        ("--max-length", "3", "--max-length 3 leaves 1"),
+        ("--stride", "62", "--stride 62 must be between 0 and 61"),
+        ("--stride", "-1", "--stride -1"),
+        ("--batch-size", "0", "--batch-size 0"),
+    ],
+)
 def test_window_and_batch_options_out_of_range(capsys, tiny_model, data, tmp_path, option, value, fragment):
     out = tmp_path / "out"
     status, lines = run_build(capsys, "--model", tiny_model, "--dataset", data, "--out", out, option, value)
@@ -180,10 +186,10 @@ def test_pickled_only_weights_are_refused_unless_allowed(tiny_model, tmp_path, c
     import shutil
 
     import torch
+    from helpers import write_conll
     from safetensors.torch import load_file
 
     from explainer.cli import main
-    from helpers import write_conll
 
     model_dir = tmp_path / "pickled-model"
     shutil.copytree(tiny_model, model_dir)
@@ -196,6 +202,8 @@ def test_pickled_only_weights_are_refused_unless_allowed(tiny_model, tmp_path, c
     error = capsys.readouterr().err.strip()
     assert error.startswith("error:") and "--allow-pickle-weights" in error and "\n" not in error
     assert not out.exists()
-    assert main(["build", "--model", str(model_dir), "--dataset", str(data), "--out", str(out),
-                 "--allow-pickle-weights"]) == 0
+    assert (
+        main(["build", "--model", str(model_dir), "--dataset", str(data), "--out", str(out), "--allow-pickle-weights"])
+        == 0
+    )
     assert (out / "manifest.json").is_file()

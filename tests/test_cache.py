@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import write_conll
 
 from explainer.cache import schema
 from explainer.cache.reader import list_caches, open_cache
 from explainer.cache.writer import CacheWriter, lock_path
 from explainer.cli import main
 from explainer.errors import ExplainerError
-from helpers import write_conll
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,6 +38,7 @@ def build(model, data, out, *extra):
 
 
 # --- reader --------------------------------------------------------------------------------------
+
 
 def test_open_cache_exposes_everything(tiny_cache, tiny_model, tiny_dataset):
     cache = open_cache(tiny_cache)
@@ -139,13 +140,13 @@ def test_reader_does_not_import_torch():
 
 # --- writer --------------------------------------------------------------------------------------
 
+
 def test_a_failed_build_leaves_the_old_cache_and_no_leftovers(cache_copy):
     before = (cache_copy / schema.MANIFEST).read_text()
-    with pytest.raises(RuntimeError):
-        with CacheWriter(cache_copy) as writer:
-            writer.write_json(schema.METRICS, {})
-            assert writer.path.name == f".copy.tmp-{os.getpid()}" and writer.path.is_dir()
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), CacheWriter(cache_copy) as writer:
+        writer.write_json(schema.METRICS, {})
+        assert writer.path.name == f".copy.tmp-{os.getpid()}" and writer.path.is_dir()
+        raise RuntimeError("boom")
     assert (cache_copy / schema.MANIFEST).read_text() == before
     assert siblings(cache_copy) == []
     open_cache(cache_copy)
@@ -161,9 +162,8 @@ def test_commit_replaces_the_old_cache(cache_copy):
 
 
 def test_commit_refuses_an_incomplete_manifest(tmp_path):
-    with pytest.raises(ValueError, match="manifest lacks"):
-        with CacheWriter(tmp_path / "out") as writer:
-            writer.commit({"schema_version": 1})
+    with pytest.raises(ValueError, match="manifest lacks"), CacheWriter(tmp_path / "out") as writer:
+        writer.commit({"schema_version": 1})
     assert not (tmp_path / "out").exists() and siblings(tmp_path / "out") == []
 
 
@@ -172,9 +172,8 @@ def test_leftovers_of_a_killed_build_are_cleared_and_a_cache_moved_aside_is_rest
     aside = cache_copy.parent / ".copy.old-999"
     os.rename(cache_copy, aside)
     (cache_copy.parent / ".copy.tmp-998").mkdir()
-    with pytest.raises(RuntimeError):
-        with CacheWriter(cache_copy):
-            raise RuntimeError("stop before writing")
+    with pytest.raises(RuntimeError), CacheWriter(cache_copy):
+        raise RuntimeError("stop before writing")
     assert siblings(cache_copy) == []
     open_cache(cache_copy)
 
@@ -220,8 +219,24 @@ def test_a_killed_build_leaves_the_old_cache_readable(tiny_model, tmp_path, caps
     sentence = [("John", "B-PER"), ("Smith", "I-PER"), ("visited", "O"), ("Paris", "B-LOC")] * 5
     big = write_conll(tmp_path / "big.conll", [sentence] * 3000)
     process = subprocess.Popen(
-        [sys.executable, "-m", "explainer", "build", "--model", str(tiny_model), "--dataset", str(big),
-         "--out", str(out), "--batch-size", "1"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        [
+            sys.executable,
+            "-m",
+            "explainer",
+            "build",
+            "--model",
+            str(tiny_model),
+            "--dataset",
+            str(big),
+            "--out",
+            str(out),
+            "--batch-size",
+            "1",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     tmp = out.parent / f".cache.tmp-{process.pid}"
     try:
         deadline = time.monotonic() + 120

@@ -18,8 +18,20 @@ from explainer.train.trainer import RECORD
 
 FOLDS = 2
 # Few steps at a high rate: fast, and the fold models differ enough to tell whose outputs are whose.
-QUICK = ["--folds", str(FOLDS), "--epochs", "1", "--max-steps", "2", "--lr", "0.005", "--train-batch-size", "8",
-         "--label-quality", "none"]
+QUICK = [
+    "--folds",
+    str(FOLDS),
+    "--epochs",
+    "1",
+    "--max-steps",
+    "2",
+    "--lr",
+    "0.005",
+    "--train-batch-size",
+    "8",
+    "--label-quality",
+    "none",
+]
 
 
 def dataset_of(words_lists) -> LoadedDataset:
@@ -53,7 +65,9 @@ def crossval_run(tiny_model, tmp_path_factory):
 
 
 def _fingerprint(examples: list[tuple]) -> str:
-    return LoadedDataset(examples=[Example(words, tags, "") for words, tags in examples], spec="", format="").fingerprint()
+    return LoadedDataset(
+        examples=[Example(words, tags, "") for words, tags in examples], spec="", format=""
+    ).fingerprint()
 
 
 def test_no_example_is_scored_by_a_model_trained_on_it(crossval_run):
@@ -88,14 +102,17 @@ def test_each_examples_outputs_come_from_its_folds_model(crossval_run):
 
     _, out, work = crossval_run
     folds = np.load(out / FOLDS_FILE, allow_pickle=False)
-    examples = pq.read_table(out / schema.EXAMPLES, columns=["words", "subword_offset", "n_subwords",
-                                                             "windowed"]).to_pylist()
+    examples = pq.read_table(
+        out / schema.EXAMPLES, columns=["words", "subword_offset", "n_subwords", "windowed"]
+    ).to_pylist()
     probs = np.load(out / schema.PROBS, mmap_mode="r", allow_pickle=False)
-    models = [AutoModelForTokenClassification.from_pretrained(work / f"fold-{k}" / "model").eval() for k in range(FOLDS)]
+    models = [
+        AutoModelForTokenClassification.from_pretrained(work / f"fold-{k}" / "model").eval() for k in range(FOLDS)
+    ]
     tokenizer = AutoTokenizer.from_pretrained(work / "fold-0" / "model")
     for fold in range(FOLDS):
         row = next(r for r, f in zip(examples, folds) if f == fold and not r["windowed"])
-        stored = probs[row["subword_offset"]:row["subword_offset"] + row["n_subwords"]]
+        stored = probs[row["subword_offset"] : row["subword_offset"] + row["n_subwords"]]
         encoded = tokenizer([row["words"]], is_split_into_words=True, return_tensors="pt")
         with torch.inference_mode():
             outputs = [model(**encoded).logits.softmax(-1)[0].numpy() for model in models]
@@ -104,8 +121,9 @@ def test_each_examples_outputs_come_from_its_folds_model(crossval_run):
         assert min(d for k, d in enumerate(distances) if k != fold) > 100 * max(distances[fold], 1e-6), distances
 
 
-def test_a_rerun_skips_finished_folds_redoes_an_incomplete_one_and_refuses_other_inputs(crossval_run, tiny_model,
-                                                                                      capsys):
+def test_a_rerun_skips_finished_folds_redoes_an_incomplete_one_and_refuses_other_inputs(
+    crossval_run, tiny_model, capsys
+):
     dataset, out, work = crossval_run
     args = ["crossval", "--base", str(tiny_model), "--dataset", str(dataset), "--out", str(out), *QUICK]
     model_files = {path: path.stat().st_mtime_ns for path in work.glob("fold-*/model/*")}
@@ -124,8 +142,9 @@ def test_a_rerun_skips_finished_folds_redoes_an_incomplete_one_and_refuses_other
     assert "holds folds made from other inputs (changed: fold_seed)" in capsys.readouterr().err
 
 
-def test_an_interrupted_run_says_how_to_resume_and_writes_no_cache(crossval_run, tiny_model, tmp_path, monkeypatch,
-                                                                   capsys):
+def test_an_interrupted_run_says_how_to_resume_and_writes_no_cache(
+    crossval_run, tiny_model, tmp_path, monkeypatch, capsys
+):
     import explainer.train.trainer as trainer
 
     def interrupted(**kwargs):

@@ -64,8 +64,11 @@ def test_dockerfile_builds_a_slim_non_root_cpu_image_with_a_healthcheck():
 
 
 def test_dockerignore_keeps_the_context_small_and_secret_free():
-    ignored = {line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()
-               if line.strip() and not line.startswith("#")}
+    ignored = {
+        line.strip()
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
     assert {".git", ".venv", "caches", "tests"} <= ignored
     copied = {args.split()[0] for kind, args in dockerfile_instructions() if kind == "COPY"}
     assert not copied & ignored
@@ -75,29 +78,44 @@ def test_the_healthcheck_url_follows_bind_and_prefix():
     from explainer.app.server import healthcheck_url
 
     assert healthcheck_url({"EXPLAINER_BIND": "0.0.0.0:8000"}) == "http://127.0.0.1:8000/healthz"
-    assert healthcheck_url({"EXPLAINER_BIND": "0.0.0.0:9000", "EXPLAINER_URL_PREFIX": "/tools/ner/"}) \
+    assert (
+        healthcheck_url({"EXPLAINER_BIND": "0.0.0.0:9000", "EXPLAINER_URL_PREFIX": "/tools/ner/"})
         == "http://127.0.0.1:9000/tools/ner/healthz"
-    assert healthcheck_url({"PORT": "7000", "EXPLAINER_URL_PREFIX": "/tools/ner/",
-                            "EXPLAINER_PROXY_STRIPS_PREFIX": "1"}) == "http://127.0.0.1:7000/healthz"
+    )
+    assert (
+        healthcheck_url({"PORT": "7000", "EXPLAINER_URL_PREFIX": "/tools/ner/", "EXPLAINER_PROXY_STRIPS_PREFIX": "1"})
+        == "http://127.0.0.1:7000/healthz"
+    )
 
 
 def gunicorn_settings(**env) -> dict:
     """gunicorn.conf.py evaluated in a clean process with ``env``."""
-    code = ("import json, os, runpy; ns = runpy.run_path('gunicorn.conf.py'); "
-            "print(json.dumps({k: ns[k] for k in ('bind', 'workers', 'threads', 'timeout', 'preload_app', "
-            "'worker_class', 'TORCH_THREADS', 'CORES')} | {'omp': os.environ['OMP_NUM_THREADS'], "
-            "'flask_debug': os.environ.get('FLASK_DEBUG')}))")
-    clean = {key: value for key, value in os.environ.items()
-             if not key.startswith(("EXPLAINER_", "OMP_", "MKL_", "OPENBLAS_")) and key != "PORT"}
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env={**clean, **env}, capture_output=True,
-                            text=True, timeout=60)
+    code = (
+        "import json, os, runpy; ns = runpy.run_path('gunicorn.conf.py'); "
+        "print(json.dumps({k: ns[k] for k in ('bind', 'workers', 'threads', 'timeout', 'preload_app', "
+        "'worker_class', 'TORCH_THREADS', 'CORES')} | {'omp': os.environ['OMP_NUM_THREADS'], "
+        "'flask_debug': os.environ.get('FLASK_DEBUG')}))"
+    )
+    clean = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("EXPLAINER_", "OMP_", "MKL_", "OPENBLAS_")) and key != "PORT"
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env={**clean, **env}, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
 
 def test_gunicorn_settings_come_from_the_environment():
-    settings = gunicorn_settings(EXPLAINER_BIND="127.0.0.1:9001", EXPLAINER_WORKERS="3", EXPLAINER_THREADS="8",
-                                 EXPLAINER_TIMEOUT="90", FLASK_DEBUG="1")
+    settings = gunicorn_settings(
+        EXPLAINER_BIND="127.0.0.1:9001",
+        EXPLAINER_WORKERS="3",
+        EXPLAINER_THREADS="8",
+        EXPLAINER_TIMEOUT="90",
+        FLASK_DEBUG="1",
+    )
     assert settings["bind"] == ["127.0.0.1:9001"]
     assert (settings["workers"], settings["threads"], settings["timeout"]) == (3, 8, 90)
     assert settings["preload_app"] is False and settings["worker_class"] == "gthread"
@@ -108,8 +126,13 @@ def test_gunicorn_settings_come_from_the_environment():
     assert defaults["workers"] * defaults["TORCH_THREADS"] <= max(defaults["CORES"], defaults["workers"])
     assert defaults["omp"] == str(defaults["TORCH_THREADS"])
     assert gunicorn_settings(EXPLAINER_TORCH_THREADS="2")["omp"] == "2"
-    bad = subprocess.run([sys.executable, "-c", "import runpy; runpy.run_path('gunicorn.conf.py')"], cwd=REPO,
-                         env={**os.environ, "EXPLAINER_WORKERS": "many"}, capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "-c", "import runpy; runpy.run_path('gunicorn.conf.py')"],
+        cwd=REPO,
+        env={**os.environ, "EXPLAINER_WORKERS": "many"},
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode != 0 and "EXPLAINER_WORKERS='many' is not a whole number" in bad.stderr
 
 
@@ -122,8 +145,11 @@ def test_shipped_nginx_sites_are_valid(strips, tmp_path):
     assert f"location {PREFIX} " in site and ("proxy_pass http://explainer_stripped/;" in site) == strips
     config = tmp_path / "nginx.conf"
     config.write_text(f"pid {tmp_path}/nginx.pid; events {{}} http {{ {site} }}")
-    result = subprocess.run([binary, "-t", "-p", str(tmp_path), "-e", str(tmp_path / "error.log"), "-c", str(config)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [binary, "-t", "-p", str(tmp_path), "-e", str(tmp_path / "error.log"), "-c", str(config)],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -148,8 +174,10 @@ def passthrough(tiny_cache, portal_ports):
     """nginx passing /tools/ner/ through to gunicorn (2 workers); portal pages on two more origins."""
     _needs()
     allowed = f"'self' http://127.0.0.1:{portal_ports['allowed']}"
-    with stack.Gunicorn(cache=tiny_cache.parent, workers=2, env={"EXPLAINER_FRAME_ANCESTORS": allowed}) as app, \
-            stack.Nginx(upstream_port=app.port, portal_ports=portal_ports.values()) as proxy:
+    with (
+        stack.Gunicorn(cache=tiny_cache.parent, workers=2, env={"EXPLAINER_FRAME_ANCESTORS": allowed}) as app,
+        stack.Nginx(upstream_port=app.port, portal_ports=portal_ports.values()) as proxy,
+    ):
         yield app, proxy
 
 
@@ -157,8 +185,10 @@ def passthrough(tiny_cache, portal_ports):
 def stripped(tiny_cache):
     """nginx stripping /tools/ner/ before gunicorn (2 workers)."""
     _needs()
-    with stack.Gunicorn(cache=tiny_cache.parent, workers=2, strips_prefix=True) as app, \
-            stack.Nginx(upstream_port=app.port, strips_prefix=True) as proxy:
+    with (
+        stack.Gunicorn(cache=tiny_cache.parent, workers=2, strips_prefix=True) as app,
+        stack.Nginx(upstream_port=app.port, strips_prefix=True) as proxy,
+    ):
         yield app, proxy
 
 
@@ -204,8 +234,9 @@ def test_every_url_of_the_page_honours_the_prefix(mode, request):
     assert page.status_code == 200 and "Content-Security-Policy" in page.headers
     urls = page_urls(page.text)
     assert len(urls) >= 8 and all(url.startswith(PREFIX) for url in urls), urls
-    config = json.loads(re.search(r'<script id="_dash-config" type="application/json">(.*?)</script>', page.text,
-                                  re.S).group(1))
+    config = json.loads(
+        re.search(r'<script id="_dash-config" type="application/json">(.*?)</script>', page.text, re.S).group(1)
+    )
     assert config["requests_pathname_prefix"] == PREFIX
     origin = proxy.url[: -len(PREFIX)]
     for url in urls:
@@ -274,8 +305,13 @@ def test_script_in_url_parameters_is_shown_as_text(passthrough, browser):
 
     _, proxy = passthrough
     payload = "<script>alert(1)</script><img src=x onerror=alert(2)>"
-    browser.get(proxy.url + "?tab=inspect&ins_text=" + requests.utils.quote(payload) + "&sample=" +
-                requests.utils.quote("<script>alert(3)</script>"))
+    browser.get(
+        proxy.url
+        + "?tab=inspect&ins_text="
+        + requests.utils.quote(payload)
+        + "&sample="
+        + requests.utils.quote("<script>alert(3)</script>")
+    )
     wait_for(browser, "#tab-content code", text=payload)
     with pytest.raises(NoAlertPresentException):
         browser.switch_to.alert.text  # noqa: B018 (accessing it is the check)

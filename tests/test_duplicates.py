@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from dash import no_update
+from helpers import fixture_sentences, write_conll
 
 from explainer.analysis import duplicates as dup
 from explainer.app.components.aligned import clicked_example
@@ -20,7 +21,6 @@ from explainer.app.sections import duplicates as section
 from explainer.app.settings import Settings
 from explainer.app.state import parse_query
 from explainer.cache.schema import EXAMPLE_EMBEDDINGS
-from helpers import fixture_sentences, write_conll
 
 DIM = 64
 
@@ -54,8 +54,9 @@ def planted():
     vectors[4] = vectors[3]
     vectors[6] = unit(vectors[5] + 0.08 * unit(rng.normal(size=DIM)))
     vectors[8] = unit(vectors[7] + 0.08 * unit(rng.normal(size=DIM)))
-    examples = pd.DataFrame({"example_id": np.arange(len(rows)), "words": [w for w, _ in rows],
-                             "gold_tags": [t for _, t in rows]})
+    examples = pd.DataFrame(
+        {"example_id": np.arange(len(rows)), "words": [w for w, _ in rows], "gold_tags": [t for _, t in rows]}
+    )
     return examples, vectors.astype(np.float32)
 
 
@@ -72,10 +73,13 @@ def test_exact_groups_are_the_planted_ones_inconsistent_first():
 def test_exact_groups_from_text_and_joined_tags_equal_those_from_the_lists():
     # What the app reads at scale: the text column and the tags joined, not a list per example.
     examples, _ = planted()
-    light = pd.DataFrame({"example_id": examples["example_id"],
-                          "text": [" ".join(words) for words in examples["words"]]})
+    light = pd.DataFrame(
+        {"example_id": examples["example_id"], "text": [" ".join(words) for words in examples["words"]]}
+    )
     keys = [" ".join(tags) for tags in examples["gold_tags"]]
-    pd.testing.assert_frame_equal(dup.exact_duplicate_groups(light, tag_keys=keys), dup.exact_duplicate_groups(examples))
+    pd.testing.assert_frame_equal(
+        dup.exact_duplicate_groups(light, tag_keys=keys), dup.exact_duplicate_groups(examples)
+    )
 
 
 def test_near_pairs_are_the_planted_ones_conflicts_first():
@@ -123,20 +127,29 @@ def test_centring_removes_the_direction_every_embedding_shares():
 
 
 def test_label_conflicts_align_the_shared_words():
-    assert dup.label_conflicts(["Washington", "won", "."], ["B-LOC", "O", "O"],
-                               ["Yesterday", "washington", "won", "."], ["O", "B-ORG", "O", "O"]) == [(0, 1)]
+    assert dup.label_conflicts(
+        ["Washington", "won", "."],
+        ["B-LOC", "O", "O"],
+        ["Yesterday", "washington", "won", "."],
+        ["O", "B-ORG", "O", "O"],
+    ) == [(0, 1)]
     assert dup.label_conflicts(["a", "b"], ["O", "O"], ["c", "d"], ["B-PER", "O"]) == []
 
 
 def test_leakage_lists_exact_and_near_occurrences_only():
     training, train_vectors = planted()
     rng = np.random.default_rng(5)
-    evaluation = pd.DataFrame({"example_id": [0, 1, 2],
-                               "words": [["results", "ON", "monday", ":"], ["Germany", "beat", "Spain", "2-1", "."],
-                                         ["nothing", "alike"]],
-                               "gold_tags": [["O", "O", "O", "O"], ["B-LOC", "O", "B-LOC", "O", "O"], ["O", "O"]]})
-    eval_vectors = np.array([train_vectors[3], unit(train_vectors[5] + 0.05 * unit(rng.normal(size=DIM))),
-                             unit(rng.normal(size=DIM))], dtype=np.float32)
+    evaluation = pd.DataFrame(
+        {
+            "example_id": [0, 1, 2],
+            "words": [["results", "ON", "monday", ":"], ["Germany", "beat", "Spain", "2-1", "."], ["nothing", "alike"]],
+            "gold_tags": [["O", "O", "O", "O"], ["B-LOC", "O", "B-LOC", "O", "O"], ["O", "O"]],
+        }
+    )
+    eval_vectors = np.array(
+        [train_vectors[3], unit(train_vectors[5] + 0.05 * unit(rng.normal(size=DIM))), unit(rng.normal(size=DIM))],
+        dtype=np.float32,
+    )
     found = dup.leakage(evaluation, training, evaluation_embeddings=eval_vectors, training_embeddings=train_vectors)
     assert found[["example_id", "kind", "match_id"]].values.tolist() == [[0, "exact", 3], [1, "near", 5]]
     assert found["matches"].tolist() == [2, 1] and found["same_labels"].tolist() == [True, True]
@@ -149,8 +162,13 @@ def test_conll_train_repeats_and_test_in_train(shared_data):
 
     def frame(split):
         examples = load_dataset(str(shared_data / "conll2003" / f"{split}.txt")).examples
-        return pd.DataFrame({"example_id": np.arange(len(examples)), "words": [e.words for e in examples],
-                             "gold_tags": [e.tags for e in examples]})
+        return pd.DataFrame(
+            {
+                "example_id": np.arange(len(examples)),
+                "words": [e.words for e in examples],
+                "gold_tags": [e.tags for e in examples],
+            }
+        )
 
     train, test = frame("train"), frame("test")
     groups = dup.exact_duplicate_groups(train)
@@ -164,6 +182,7 @@ def test_conll_train_repeats_and_test_in_train(shared_data):
 
 
 # --- the section on built caches ---------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def root(tiny_model, tmp_path_factory):
@@ -221,13 +240,15 @@ def test_a_page_of_findings_is_rendered_once_per_view(context):
 
 def test_threshold_and_filter_go_to_the_url(context):
     search = "?cache=train&tab=duplicates"
-    cards, summary, page, n_pages, new_search = section.update_findings(context, 0.9, True, 1, search,
-                                                                        trigger="duplicates-threshold")
+    cards, summary, page, n_pages, new_search = section.update_findings(
+        context, 0.9, True, 1, search, trigger="duplicates-threshold"
+    )
     assert parse_query(new_search) == {"cache": "train", "tab": "duplicates", "dup_threshold": "0.90", "dup_only": "1"}
     assert "cosine ≥ 0.90" in summary and page == 1
     assert all("duplicate-inconsistent" in card.className for card in cards)
-    assert section.update_findings(context, 0.9, True, 1, new_search, trigger="duplicates-threshold") == \
-        (no_update,) * 5
+    assert (
+        section.update_findings(context, 0.9, True, 1, new_search, trigger="duplicates-threshold") == (no_update,) * 5
+    )
 
 
 def test_leakage_against_another_cache_lists_the_shared_sentences(context):
@@ -253,5 +274,9 @@ def test_a_cache_without_embeddings_still_lists_exact_duplicates(context):
 def test_inspect_buttons_name_their_example():
     triggered = [{"prop_id": '{"card":3,"example":17,"type":"duplicates-open"}.n_clicks', "value": 1}]
     assert clicked_example(triggered, key="example") == 17
-    assert clicked_example([{"prop_id": '{"card":3,"example":17,"type":"duplicates-open"}.n_clicks',
-                             "value": None}], key="example") is None
+    assert (
+        clicked_example(
+            [{"prop_id": '{"card":3,"example":17,"type":"duplicates-open"}.n_clicks', "value": None}], key="example"
+        )
+        is None
+    )

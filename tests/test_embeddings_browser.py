@@ -21,8 +21,8 @@ from explainer.app.components.wording import counted
 from explainer.app.factory import ASSETS, create_app
 from explainer.app.settings import Settings
 from explainer.app.state import parse_query
-from explainer.build.projection import FILES, WORD_PROJECTION, add_projections
 from explainer.cache.reader import open_cache
+from explainer.pipeline.projection import FILES, WORD_PROJECTION, add_projections
 
 pytestmark = pytest.mark.browser
 
@@ -79,11 +79,15 @@ def no_console_errors(dash_duo):
 def wait_for_scatter(dash_duo):
     dash_duo.driver.set_window_size(1400, 1400)  # the whole plot in view: pointer moves cannot leave the viewport
     dash_duo.wait_for_element(f"{GRAPH} .nsewdrag", timeout=20)
-    WebDriverWait(dash_duo.driver, 20).until(lambda driver: driver.execute_script(
-        "var gd = document.querySelector(arguments[0]); return gd && gd._fullLayout && gd.data.length > 0", GRAPH))
+    WebDriverWait(dash_duo.driver, 20).until(
+        lambda driver: driver.execute_script(
+            "var gd = document.querySelector(arguments[0]); return gd && gd._fullLayout && gd.data.length > 0", GRAPH
+        )
+    )
     # The graph resizes to its container after the first draw: wait until its size holds still.
     size = lambda: dash_duo.driver.execute_script(
-        "var l = document.querySelector(arguments[0])._fullLayout; return [l.width, l.height];", GRAPH)
+        "var l = document.querySelector(arguments[0])._fullLayout; return [l.width, l.height];", GRAPH
+    )
     previous = None
     for _ in range(40):
         current = size()
@@ -103,7 +107,9 @@ def viewport_point(dash_duo, px: float, py: float) -> tuple[int, int]:
     drag = dash_duo.find_element(f"{GRAPH} .nsewdrag")
     box = dash_duo.driver.execute_script(
         "arguments[0].scrollIntoView({block: 'center'}); var r = arguments[0].getBoundingClientRect();"
-        "return [r.left, r.top];", drag)
+        "return [r.left, r.top];",
+        drag,
+    )
     return int(round(box[0] + px)), int(round(box[1] + py))
 
 
@@ -140,7 +146,8 @@ def test_the_app_serves_plotlys_strict_bundle_of_the_plotly_version_in_use():
 def requests_of_the_page(dash_duo) -> list[str]:
     return dash_duo.driver.execute_script(
         "return performance.getEntriesByType('resource').map(function (e) { return e.name; })"
-        ".concat([window.location.href]);")
+        ".concat([window.location.href]);"
+    )
 
 
 def test_the_scatter_draws_under_the_csp_with_one_plotly_and_nothing_from_elsewhere(dash_duo, app):
@@ -150,13 +157,16 @@ def test_the_scatter_draws_under_the_csp_with_one_plotly_and_nothing_from_elsewh
     visit(dash_duo, "?cache=tiny&tab=embeddings")
     wait_for_scatter(dash_duo)
     assert dash_duo.driver.execute_script(
-        "return document.querySelectorAll(arguments[0] + ' canvas').length > 0 && window.Plotly.version", GRAPH)
+        "return document.querySelectorAll(arguments[0] + ' canvas').length > 0 && window.Plotly.version", GRAPH
+    )
     requests = requests_of_the_page(dash_duo)
     plotly = [url for url in requests if "plotly" in urlsplit(url).path.rsplit("/", 1)[-1]]
     assert len(plotly) == 1 and "plotly-strict.min.js" in plotly[0]  # Dash did not load its own bundle too
     origin = urlsplit(dash_duo.server_url).netloc
     assert {urlsplit(url).netloc for url in requests} == {origin} and urlsplit(dash_duo.server_url).hostname in (
-        "127.0.0.1", "localhost")
+        "127.0.0.1",
+        "localhost",
+    )
     no_console_errors(dash_duo)
 
 
@@ -177,9 +187,11 @@ def test_clicking_a_point_opens_the_inspector_on_that_word_twice(dash_duo, app, 
         assert dash_duo.find_element("#inspector-body mark.word-highlight").text == word.iloc[0]
         dash_duo.find_element("#inspector .btn-close").click()
         WebDriverWait(dash_duo.driver, 10).until(
-            lambda driver: "sample" not in parse_query(driver.execute_script("return window.location.search")))
+            lambda driver: "sample" not in parse_query(driver.execute_script("return window.location.search"))
+        )
         WebDriverWait(dash_duo.driver, 10).until(
-            lambda driver: not driver.find_elements(By.CSS_SELECTOR, "#inspector.show"))
+            lambda driver: not driver.find_elements(By.CSS_SELECTOR, "#inspector.show")
+        )
     no_console_errors(dash_duo)
 
 
@@ -191,11 +203,20 @@ def test_a_lasso_selection_fills_the_table_and_a_row_opens_the_inspector(dash_du
     wait_for_scatter(dash_duo)
     # A real mouse drag with plotly's lasso (the scatter's default tool) around the middle of the plot.
     width, height = dash_duo.driver.execute_script(
-        "var l = document.querySelector(arguments[0])._fullLayout; return [l.xaxis._length, l.yaxis._length];", GRAPH)
-    lasso_through(dash_duo, [(width * 0.25, height * 0.2), (width * 0.7, height * 0.25), (width * 0.65, height * 0.8),
-                             (width * 0.3, height * 0.75)])
+        "var l = document.querySelector(arguments[0])._fullLayout; return [l.xaxis._length, l.yaxis._length];", GRAPH
+    )
+    lasso_through(
+        dash_duo,
+        [
+            (width * 0.25, height * 0.2),
+            (width * 0.7, height * 0.25),
+            (width * 0.65, height * 0.8),
+            (width * 0.3, height * 0.75),
+        ],
+    )
     WebDriverWait(dash_duo.driver, 15).until(
-        lambda driver: "emb_sel" in parse_query(driver.execute_script("return window.location.search")))
+        lambda driver: "emb_sel" in parse_query(driver.execute_script("return window.location.search"))
+    )
     state = parse_query(dash_duo.driver.execute_script("return window.location.search"))
     region = parse_region(state["emb_sel"])
     assert "lasso" in region
@@ -208,8 +229,10 @@ def test_a_lasso_selection_fills_the_table_and_a_row_opens_the_inspector(dash_du
     wait_for_scatter(dash_duo)
     dash_duo.wait_for_contains_text("#embeddings-selection-summary", summary, timeout=15)
     words = cache.words[inside]
-    counts = {row.find_elements(By.TAG_NAME, "td")[0].text: row.find_elements(By.TAG_NAME, "td")[1].text
-              for row in dash_duo.find_elements("#embeddings-counts tbody tr")}
+    counts = {
+        row.find_elements(By.TAG_NAME, "td")[0].text: row.find_elements(By.TAG_NAME, "td")[1].text
+        for row in dash_duo.find_elements("#embeddings-counts tbody tr")
+    }
     expected = words["gold"].value_counts()
     assert {label: int(text.replace(",", "")) for label, text in counts.items() if text != "0"} == dict(expected)
     # The table lists those words, highest loss first; a row opens the inspector on its example.

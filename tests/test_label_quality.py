@@ -14,15 +14,15 @@ import pyarrow.parquet as pq
 import pytest
 from cleanlab.token_classification.filter import find_label_issues
 from cleanlab.token_classification.rank import get_label_quality_scores
+from test_sections import strings, walk
 
 from explainer.analysis.examples import example_view
 from explainer.analysis.label_quality import NOT_BUILT, rank_examples, rank_words, read_label_quality
 from explainer.app.components.inspector import render_inspector
-from explainer.build.label_quality import METHODS, label_quality_scores
 from explainer.cache import schema
 from explainer.cache.reader import open_cache
 from explainer.cli import main
-from test_sections import strings, walk
+from explainer.pipeline.label_quality import METHODS, label_quality_scores
 
 
 def cleanlab_reference(cache_dir, method="self_confidence"):
@@ -61,18 +61,20 @@ def test_every_method_matches_cleanlab_and_skips_ign_words(method):
     probs = (np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)).astype(np.float32)
     gold = rng.integers(0, 5, len(example_ids))
     gold[[1, 2]] = -100  # IGN in the middle of an example
-    gold[0] = -100       # example 0's only word: the example gets no score
+    gold[0] = -100  # example 0's only word: the example gets no score
     quality = label_quality_scores(probs, gold, example_ids, n_examples=len(lengths), method=method)
 
     kept = gold >= 0
     groups = [np.flatnonzero(kept & (example_ids == i)) for i in range(1, len(lengths))]
-    sentence, tokens = get_label_quality_scores([gold[g] for g in groups], [probs[g] for g in groups],
-                                                token_score_method=method)
+    sentence, tokens = get_label_quality_scores(
+        [gold[g] for g in groups], [probs[g] for g in groups], token_score_method=method
+    )
     assert np.isnan(quality.word_scores[~kept]).all() and np.isnan(quality.example_scores[0])
     np.testing.assert_allclose(quality.word_scores[kept], np.concatenate([t.to_numpy() for t in tokens]), rtol=1e-6)
     np.testing.assert_allclose(quality.example_scores[1:], sentence, rtol=1e-6)
-    issues = find_label_issues([gold[g] for g in groups], [probs[g] for g in groups], return_indices_ranked_by=method,
-                               n_jobs=1)
+    issues = find_label_issues(
+        [gold[g] for g in groups], [probs[g] for g in groups], return_indices_ranked_by=method, n_jobs=1
+    )
     assert set(np.flatnonzero(quality.word_issues)) == {int(groups[i][j]) for i, j in issues}
     assert not quality.word_issues[~kept].any()
 
@@ -85,8 +87,22 @@ def test_one_gold_class_scores_without_flagging():
 
 
 def build(tiny_model, tiny_dataset, out, *extra):
-    return main(["build", "--model", str(tiny_model), "--dataset", str(tiny_dataset), "--out", str(out),
-                 "--projection", "none", "--activations-sample", "0", *extra])
+    return main(
+        [
+            "build",
+            "--model",
+            str(tiny_model),
+            "--dataset",
+            str(tiny_dataset),
+            "--out",
+            str(out),
+            "--projection",
+            "none",
+            "--activations-sample",
+            "0",
+            *extra,
+        ]
+    )
 
 
 def test_label_quality_none_writes_nothing_and_the_inspector_says_how_to_add_it(tiny_model, tiny_dataset, tmp_path):
@@ -96,8 +112,15 @@ def test_label_quality_none_writes_nothing_and_the_inspector_says_how_to_add_it(
     assert "label_quality" not in json.loads((out / schema.MANIFEST).read_text()).get("analyses", {})
     cache = open_cache(out)
     assert read_label_quality(cache) is None
-    view = example_view(examples=cache.examples, words=cache.words, subwords=cache.subwords, spans=cache.spans,
-                        span_errors=cache.span_errors, example_id=0, label_quality=None)
+    view = example_view(
+        examples=cache.examples,
+        words=cache.words,
+        subwords=cache.subwords,
+        spans=cache.spans,
+        span_errors=cache.span_errors,
+        example_id=0,
+        label_quality=None,
+    )
     _, body = render_inspector(view, types=[])
     assert NOT_BUILT in strings(body) and "--label-quality" in NOT_BUILT
     assert "label quality" not in strings(body)
@@ -119,23 +142,32 @@ def test_inspector_shows_scores_and_marks_flagged_words(tiny_cache):
     first = int(cache.examples["word_offset"][3])
     marked["label_issue"] = False
     marked.loc[first + 1, "label_issue"] = True  # the second word of example 3
-    view = example_view(examples=cache.examples, words=cache.words, subwords=cache.subwords, spans=cache.spans,
-                        span_errors=cache.span_errors, example_id=3, label_quality=marked)
+    view = example_view(
+        examples=cache.examples,
+        words=cache.words,
+        subwords=cache.subwords,
+        spans=cache.spans,
+        span_errors=cache.span_errors,
+        example_id=3,
+        label_quality=marked,
+    )
     _, body = render_inspector(view, types=cache.metrics["entity_types"])
     rows = [node for node in walk(body) if type(node).__name__ == "Tr"][1:]  # after the header
     flagged = [i for i, row in enumerate(rows) if "label issue?" in strings(row)]
     assert flagged == [1]
     shown = [str(cell.children) for cell in walk(body) if "label-quality" in str(getattr(cell, "className", ""))]
-    assert shown == [f"{value:.3f}" for value in marked["label_quality"][first:first + len(rows)]]
+    assert shown == [f"{value:.3f}" for value in marked["label_quality"][first : first + len(rows)]]
     assert NOT_BUILT not in strings(body)
 
 
 def test_ranking_puts_the_lowest_scores_first_and_unscored_last():
     scores = type("Scores", (), {})()
-    scores.examples = pd.DataFrame({"example_id": [0, 1, 2, 3], "label_quality": [0.5, np.nan, 0.1, 0.5],
-                                    "n_label_issues": [0, 0, 2, 1]})
-    scores.words = pd.DataFrame({"example_id": [0, 0, 2], "label_quality": [0.7, np.nan, 0.2],
-                                 "label_issue": [True, False, True]})
+    scores.examples = pd.DataFrame(
+        {"example_id": [0, 1, 2, 3], "label_quality": [0.5, np.nan, 0.1, 0.5], "n_label_issues": [0, 0, 2, 1]}
+    )
+    scores.words = pd.DataFrame(
+        {"example_id": [0, 0, 2], "label_quality": [0.7, np.nan, 0.2], "label_issue": [True, False, True]}
+    )
     ranked = rank_examples(scores, pd.DataFrame({"text": ["a", "b", "c", "d"]}))
     assert list(ranked["example_id"]) == [2, 0, 3, 1] and list(ranked["text"]) == ["c", "a", "d", "b"]
     assert list(rank_examples(scores, pd.DataFrame(), limit=2)["rank"]) == [1, 2]

@@ -14,25 +14,31 @@ CONLL_LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MI
 
 
 def make_dataset(*tag_rows, skipped_empty=0):
-    examples = [Example(words=tuple(f"w{i}" for i in range(len(tags))), tags=tuple(tags), source=f"f.txt:{n}")
-                for n, tags in enumerate(tag_rows, start=1)]
-    return LoadedDataset(examples=examples, spec="f.txt", format="conll", skipped_empty=skipped_empty,
-                         extra={"documents": 0})
+    examples = [
+        Example(words=tuple(f"w{i}" for i in range(len(tags))), tags=tuple(tags), source=f"f.txt:{n}")
+        for n, tags in enumerate(tag_rows, start=1)
+    ]
+    return LoadedDataset(
+        examples=examples, spec="f.txt", format="conll", skipped_empty=skipped_empty, extra={"documents": 0}
+    )
 
 
 # --- to_iob2 ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("tags, expected", [
-    ([], []),
-    (["O", "O"], ["O", "O"]),
-    (["I-PER", "I-PER", "O"], ["B-PER", "I-PER", "O"]),                  # IOB1 entity opening with I-
-    (["I-PER", "B-PER", "I-PER"], ["B-PER", "B-PER", "I-PER"]),          # IOB1 B- between adjacent entities
-    (["B-PER", "I-PER", "B-LOC", "I-LOC"], ["B-PER", "I-PER", "B-LOC", "I-LOC"]),  # IOB2 unchanged
-    (["B-PER", "I-LOC"], ["B-PER", "B-LOC"]),                             # I- of another type opens a span
-    (["I-LOC", "O", "I-LOC"], ["B-LOC", "O", "B-LOC"]),                  # O breaks an entity
-    (["I-creative-work", "I-creative-work"], ["B-creative-work", "I-creative-work"]),  # hyphenated types
-])
+@pytest.mark.parametrize(
+    "tags, expected",
+    [
+        ([], []),
+        (["O", "O"], ["O", "O"]),
+        (["I-PER", "I-PER", "O"], ["B-PER", "I-PER", "O"]),  # IOB1 entity opening with I-
+        (["I-PER", "B-PER", "I-PER"], ["B-PER", "B-PER", "I-PER"]),  # IOB1 B- between adjacent entities
+        (["B-PER", "I-PER", "B-LOC", "I-LOC"], ["B-PER", "I-PER", "B-LOC", "I-LOC"]),  # IOB2 unchanged
+        (["B-PER", "I-LOC"], ["B-PER", "B-LOC"]),  # I- of another type opens a span
+        (["I-LOC", "O", "I-LOC"], ["B-LOC", "O", "B-LOC"]),  # O breaks an entity
+        (["I-creative-work", "I-creative-work"], ["B-creative-work", "I-creative-work"]),  # hyphenated types
+    ],
+)
 def test_to_iob2(tags, expected):
     assert to_iob2(tags) == expected
 
@@ -44,11 +50,23 @@ def test_to_iob2_is_idempotent_and_does_not_touch_its_input():
     assert to_iob2(once) == once == ["B-ORG", "I-ORG", "O", "B-MISC"]
 
 
-@pytest.mark.parametrize("tag, valid", [
-    ("O", True), ("B-PER", True), ("I-creative-work", True), ("B-X", True),
-    ("X-PER", False), ("B-", False), ("PER", False), ("o", False), ("", False), ("B_PER", False),
-    ("S-PER", False), ("B- ", False),
-])
+@pytest.mark.parametrize(
+    "tag, valid",
+    [
+        ("O", True),
+        ("B-PER", True),
+        ("I-creative-work", True),
+        ("B-X", True),
+        ("X-PER", False),
+        ("B-", False),
+        ("PER", False),
+        ("o", False),
+        ("", False),
+        ("B_PER", False),
+        ("S-PER", False),
+        ("B- ", False),
+    ],
+)
 def test_is_valid_tag(tag, valid):
     assert is_valid_tag(tag) is valid
 
@@ -63,12 +81,15 @@ def test_read_label_map(tmp_path):
     assert read_label_map(str(path)) == {"person": "PER", "B-corporation": "B-ORG"}
 
 
-@pytest.mark.parametrize("content, message", [
-    ('{"person": "PER",\n "location" "LOC"}', r"map\.json:2: not valid JSON"),
-    ('["PER"]', "expected a JSON object"),
-    ('{"person": 3}', "the value of 'person' must be a non-empty string"),
-    ('{"person": ""}', "the value of 'person' must be a non-empty string"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ('{"person": "PER",\n "location" "LOC"}', r"map\.json:2: not valid JSON"),
+        ('["PER"]', "expected a JSON object"),
+        ('{"person": 3}', "the value of 'person' must be a non-empty string"),
+        ('{"person": ""}', "the value of 'person' must be a non-empty string"),
+    ],
+)
 def test_read_label_map_rejects_bad_files(tmp_path, content, message):
     path = tmp_path / "map.json"
     path.write_text(content, encoding="utf-8")
@@ -158,8 +179,14 @@ def test_align_labels_wnut_against_conll_model(shared_data):
     wnut = load_dataset(str(shared_data / "wnut17" / "validation.txt"))
     with pytest.raises(ExplainerError, match=r"12 dataset label\(s\) unknown .* and 2 more"):
         align_labels(wnut, CONLL_LABELS)
-    label_map = {"person": "PER", "location": "LOC", "corporation": "ORG", "group": "ORG",
-                 "creative-work": "MISC", "product": "MISC"}
+    label_map = {
+        "person": "PER",
+        "location": "LOC",
+        "corporation": "ORG",
+        "group": "ORG",
+        "creative-work": "MISC",
+        "product": "MISC",
+    }
     aligned = align_labels(wnut, CONLL_LABELS, label_map=label_map)
     assert aligned.tag_set() <= set(CONLL_LABELS)
     gold_persons = sum(tag == "B-person" for e in wnut.examples for tag in e.tags)

@@ -37,14 +37,18 @@ def test_example_rows_equal_the_rows_of_the_whole_table(small_row_groups):
             rows = lazy.example_rows(name, example_id)
             expected = rows_of(table, example_id)
             pd.testing.assert_frame_equal(rows.reset_index(drop=True), expected.reset_index(drop=True))
-        pd.testing.assert_frame_equal(lazy.example_rows(name, 3, ["example_id"]).reset_index(drop=True),
-                                      rows_of(table, 3)[["example_id"]].reset_index(drop=True))
+        pd.testing.assert_frame_equal(
+            lazy.example_rows(name, 3, ["example_id"]).reset_index(drop=True),
+            rows_of(table, 3)[["example_id"]].reset_index(drop=True),
+        )
         several = [n_examples - 1, 2, 2, n_examples + 3, 5]  # unsorted, repeated, one missing
         expected = table[table["example_id"].isin(several)]
-        pd.testing.assert_frame_equal(lazy.example_rows(name, several).reset_index(drop=True),
-                                      expected.reset_index(drop=True))
-        pd.testing.assert_frame_equal(whole.example_rows(name, several).reset_index(drop=True),
-                                      expected.reset_index(drop=True))
+        pd.testing.assert_frame_equal(
+            lazy.example_rows(name, several).reset_index(drop=True), expected.reset_index(drop=True)
+        )
+        pd.testing.assert_frame_equal(
+            whole.example_rows(name, several).reset_index(drop=True), expected.reset_index(drop=True)
+        )
     assert "words.parquet" not in lazy._memo  # nothing read a whole table
 
 
@@ -59,7 +63,7 @@ def test_decoded_row_groups_stay_within_the_budget(small_row_groups, monkeypatch
 
 
 def test_the_build_writes_the_views_the_pages_would_compute(tiny_cache):
-    from explainer.build.views import compute_views
+    from explainer.pipeline.views import compute_views
 
     cache = open_cache(tiny_cache)
     assert set(cache.manifest["analyses"]["views"]) == {name.removesuffix(".arrow") for name in schema.VIEW_TABLES}
@@ -127,7 +131,8 @@ def test_duplicates_and_review_do_not_keep_the_whole_examples_table(tiny_cache):
     duplicates.layout(cache, {})
     review.layout(cache, {})
     _, queue, draft = review.navigate(cache, review.view_state({}), {})
-    assert draft["example_id"] == int(queue.ids[0]) and f"Example {draft['example_id']}" in \
-        str(review.example_panel(cache, draft))
+    assert draft["example_id"] == int(queue.ids[0]) and f"Example {draft['example_id']}" in str(
+        review.example_panel(cache, draft)
+    )
     assert review.new_draft(cache, first, {})["words"]
     assert "examples.parquet" not in cache._memo

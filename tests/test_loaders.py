@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 
@@ -12,8 +11,10 @@ from helpers import write_conll, write_jsonl
 from explainer.data.loaders import detect_format, load_dataset
 from explainer.errors import ExplainerError
 
-PER_LOC = [[("John", "B-PER"), ("Smith", "I-PER"), ("visited", "O"), ("Paris", "B-LOC"), (".", "O")],
-           [("Acme", "B-ORG"), ("Corp", "I-ORG")]]
+PER_LOC = [
+    [("John", "B-PER"), ("Smith", "I-PER"), ("visited", "O"), ("Paris", "B-LOC"), (".", "O")],
+    [("Acme", "B-ORG"), ("Corp", "I-ORG")],
+]
 
 
 def write_text(path, text, encoding="utf-8"):
@@ -31,8 +32,10 @@ def entity_counts(dataset):
 
 
 def is_iob2(tags):
-    return all(not tag.startswith("I-") or (index > 0 and tags[index - 1][2:] == tag[2:] and tags[index - 1] != "O")
-               for index, tag in enumerate(tags))
+    return all(
+        not tag.startswith("I-") or (index > 0 and tags[index - 1][2:] == tag[2:] and tags[index - 1] != "O")
+        for index, tag in enumerate(tags)
+    )
 
 
 # --- detect_format ----------------------------------------------------------------------------------------
@@ -75,8 +78,10 @@ def test_conll_two_columns_any_separator(tmp_path, separator):
 
 
 def test_conll_2003_layout_with_docstart(tmp_path):
-    text = ("-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\n\n"
-            "-DOCSTART- -X- -X- O\n\nPeter NNP B-NP B-PER\nBlackburn NNP I-NP I-PER")  # no final newline
+    text = (
+        "-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\n\n"
+        "-DOCSTART- -X- -X- O\n\nPeter NNP B-NP B-PER\nBlackburn NNP I-NP I-PER"
+    )  # no final newline
     dataset = load_dataset(str(write_text(tmp_path / "conll.txt", text)), split="train")
     assert as_pairs(dataset) == [[("EU", "B-ORG"), ("rejects", "O")], [("Peter", "B-PER"), ("Blackburn", "I-PER")]]
     assert [e.source for e in dataset.examples] == ["conll.txt:3", "conll.txt:8"]
@@ -102,15 +107,19 @@ def test_conll_crlf_and_bom(tmp_path):
 
 
 def test_conll_iob1_becomes_iob2(tmp_path):
-    path = write_conll(tmp_path / "iob1.txt", [[("John", "I-PER"), ("Smith", "I-PER"), ("Mary", "B-PER"),
-                                                 ("in", "O"), ("Paris", "I-LOC")]])
+    path = write_conll(
+        tmp_path / "iob1.txt",
+        [[("John", "I-PER"), ("Smith", "I-PER"), ("Mary", "B-PER"), ("in", "O"), ("Paris", "I-LOC")]],
+    )
     assert load_dataset(str(path)).examples[0].tags == ("B-PER", "I-PER", "B-PER", "O", "B-LOC")
 
 
 def test_conll_zero_width_characters_are_stripped_and_empty_words_dropped(tmp_path):
-    sentences = [[("wat\u200bched", "O"), ("\u200b", "B-PER"), ("Du\u2060bbz\ufeff", "I-PER"), ("x\u200c\u200d", "O")],
-                 [("\ufeff", "O"), ("\u200b\u200b", "O")],
-                 [("ok", "O")]]
+    sentences = [
+        [("wat\u200bched", "O"), ("\u200b", "B-PER"), ("Du\u2060bbz\ufeff", "I-PER"), ("x\u200c\u200d", "O")],
+        [("\ufeff", "O"), ("\u200b\u200b", "O")],
+        [("ok", "O")],
+    ]
     dataset = load_dataset(str(write_conll(tmp_path / "zw.txt", sentences)))
     # The dropped B-PER word leaves its I-PER, which now opens the entity.
     assert as_pairs(dataset) == [[("watched", "O"), ("Dubbz", "B-PER"), ("x", "O")], [("ok", "O")]]
@@ -125,16 +134,19 @@ def test_conll_unicode_words_are_kept(tmp_path):
     assert as_pairs(dataset) == sentences
 
 
-@pytest.mark.parametrize("text, message", [
-    ("John B-PER\nSmith\n", r"bad\.txt:2: only one column \('Smith'\).*word and its tag"),
-    ("John B-PER\n\nParis X-PER\n", r"bad\.txt:3: unknown tag 'X-PER'; expected O, B-<type> or I-<type>"),
-    ("John PER\n", r"bad\.txt:1: unknown tag 'PER'"),
-    ("John B-\n", r"bad\.txt:1: unknown tag 'B-'"),
-    ("", r"bad\.txt: no examples to load"),
-    ("\n  \n\t\n", r"bad\.txt: no examples to load"),
-    ("-DOCSTART- -X- -X- O\n\n", r"bad\.txt: no examples to load"),
-    ("\u200b O\n", r"bad\.txt: no examples to load \(all 1 examples are empty\)"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("John B-PER\nSmith\n", r"bad\.txt:2: only one column \('Smith'\).*word and its tag"),
+        ("John B-PER\n\nParis X-PER\n", r"bad\.txt:3: unknown tag 'X-PER'; expected O, B-<type> or I-<type>"),
+        ("John PER\n", r"bad\.txt:1: unknown tag 'PER'"),
+        ("John B-\n", r"bad\.txt:1: unknown tag 'B-'"),
+        ("", r"bad\.txt: no examples to load"),
+        ("\n  \n\t\n", r"bad\.txt: no examples to load"),
+        ("-DOCSTART- -X- -X- O\n\n", r"bad\.txt: no examples to load"),
+        ("\u200b O\n", r"bad\.txt: no examples to load \(all 1 examples are empty\)"),
+    ],
+)
 def test_conll_bad_input(tmp_path, text, message):
     path = write_text(tmp_path / "bad.txt", text)
     with pytest.raises(ExplainerError, match=message) as caught:
@@ -163,12 +175,21 @@ SHARED_COUNTS = {
     ("conll2003", "train"): (14041, 203621, {"LOC": 7140, "MISC": 3438, "ORG": 6321, "PER": 6600}),
     ("conll2003", "validation"): (3250, 51362, {"LOC": 1837, "MISC": 922, "ORG": 1341, "PER": 1842}),
     ("conll2003", "test"): (3453, 46435, {"LOC": 1668, "MISC": 702, "ORG": 1661, "PER": 1617}),
-    ("wnut17", "train"): (3394, 62730, {"corporation": 221, "creative-work": 140, "group": 264, "location": 548,
-                                        "person": 660, "product": 142}),
-    ("wnut17", "validation"): (1009, 15733, {"corporation": 34, "creative-work": 105, "group": 39, "location": 74,
-                                             "person": 470, "product": 114}),
-    ("wnut17", "test"): (1287, 23394, {"corporation": 66, "creative-work": 142, "group": 165, "location": 150,
-                                       "person": 429, "product": 127}),
+    ("wnut17", "train"): (
+        3394,
+        62730,
+        {"corporation": 221, "creative-work": 140, "group": 264, "location": 548, "person": 660, "product": 142},
+    ),
+    ("wnut17", "validation"): (
+        1009,
+        15733,
+        {"corporation": 34, "creative-work": 105, "group": 39, "location": 74, "person": 470, "product": 114},
+    ),
+    ("wnut17", "test"): (
+        1287,
+        23394,
+        {"corporation": 66, "creative-work": 142, "group": 165, "location": 150, "person": 429, "product": 127},
+    ),
 }
 
 
@@ -195,7 +216,8 @@ def test_shared_data_counts(load_shared, corpus, split):
     assert all(is_iob2(e.tags) for e in dataset.examples)
     assert dataset.skipped_empty == 0 and dataset.extra["dropped_words"] == 0
     assert dataset.extra["documents"] == {"conll2003": {"train": 946, "validation": 216, "test": 231}}.get(
-        corpus, {}).get(split, 0)
+        corpus, {}
+    ).get(split, 0)
 
 
 def test_shared_data_details(load_shared):
@@ -219,11 +241,14 @@ def test_conll_2003_train_loads_fast(shared_data):
 
 
 def test_jsonl_with_tag_names(tmp_path):
-    path = write_jsonl(tmp_path / "d.jsonl", [
-        {"tokens": ["John", "Smith"], "tags": ["I-PER", "I-PER"], "id": 7},
-        {"tokens": [], "tags": []},
-        {"words": ["Paris"], "ner_tags": ["B-LOC"]},
-    ])
+    path = write_jsonl(
+        tmp_path / "d.jsonl",
+        [
+            {"tokens": ["John", "Smith"], "tags": ["I-PER", "I-PER"], "id": 7},
+            {"tokens": [], "tags": []},
+            {"words": ["Paris"], "ner_tags": ["B-LOC"]},
+        ],
+    )
     path.write_text(path.read_text(encoding="utf-8") + "\n   \n", encoding="utf-8")  # blank lines are ignored
     dataset = load_dataset(str(path))
     assert as_pairs(dataset) == [[("John", "B-PER"), ("Smith", "I-PER")], [("Paris", "B-LOC")]]
@@ -240,11 +265,14 @@ def test_jsonl_ids_with_label_names_argument(tmp_path):
 
 def test_jsonl_ids_with_labels_in_the_records(tmp_path):
     labels = ["O", "B-PER", "I-PER"]
-    path = write_jsonl(tmp_path / "ids.jsonl", [
-        {"tokens": ["John", "Smith"], "tags": [1, 2], "labels": labels},
-        {"tokens": ["x"], "tags": [0]},  # later records may omit the list
-        {"tokens": ["Mary"], "tags": [1], "label_names": labels},
-    ])
+    path = write_jsonl(
+        tmp_path / "ids.jsonl",
+        [
+            {"tokens": ["John", "Smith"], "tags": [1, 2], "labels": labels},
+            {"tokens": ["x"], "tags": [0]},  # later records may omit the list
+            {"tokens": ["Mary"], "tags": [1], "label_names": labels},
+        ],
+    )
     dataset = load_dataset(str(path))
     assert [e.tags for e in dataset.examples] == [("B-PER", "I-PER"), ("O",), ("B-PER",)]
     assert dataset.label_names == labels
@@ -260,28 +288,46 @@ def test_jsonl_custom_columns(tmp_path):
         load_dataset(str(path), tokens_column="toks2", tags_column="gold")
 
 
-@pytest.mark.parametrize("lines, message, kwargs", [
-    (['{"tokens": ["a"], "tags": ["O"]}', '{"tokens": ["b"], "tags": ["O"]'],
-     r"bad\.jsonl:2: not valid JSON .*one JSON object per line", {}),
-    (['["a", "O"]'], r"bad\.jsonl:1: expected a JSON object per line, found a list", {}),
-    (['{"text": "a", "tags": ["O"]}'], r"bad\.jsonl:1: the record has no words field \('tokens' or 'words'\)", {}),
-    (['{"tokens": ["a"]}'], r"bad\.jsonl:1: the record has no tags field.*--tags-column", {}),
-    (['{"tokens": ["a", "b"], "tags": ["O"]}'], r"bad\.jsonl:1: 2 words in 'tokens' but 1 tags in 'tags'", {}),
-    (['{"tokens": "a b", "tags": ["O", "O"]}'], r"bad\.jsonl:1: 'tokens' must be a list of strings", {}),
-    (['{"tokens": ["a"], "tags": ["X-PER"]}'], r"bad\.jsonl:1: in 'tags': unknown tag 'X-PER'; expected O, B-", {}),
-    (['{"tokens": ["a"], "tags": [0]}'], r"bad\.jsonl:1: the tags are integer ids but no label list", {}),
-    (['{"tokens": ["a"], "tags": [5], "labels": ["O", "B-X"]}'], r"bad\.jsonl:1: tag id 5 is out of range", {}),
-    (['{"tokens": ["a"], "tags": [-1]}'], r"bad\.jsonl:1: tag id -1 is out of range", {"label_names": ["O"]}),
-    (['{"tokens": ["a"], "tags": [0], "labels": ["O"]}', '{"tokens": ["a"], "tags": [0], "labels": ["O", "B-X"]}'],
-     r"bad\.jsonl:2: 'labels' differs from the label list of earlier records", {}),
-    (['{"tokens": ["a"], "tags": [0], "labels": ["O", "PER"]}'],
-     r"bad\.jsonl:1: 'labels': in the label list: unknown tag 'PER'", {}),
-    (['{"tokens": ["a"], "tags": [0]}'], r"label_names: in the label list: unknown tag 'PER'",
-     {"label_names": ["PER"]}),
-    (['{"tokens": ["a"], "tags": [["O"]]}'], r"bad\.jsonl:1: in 'tags': unknown tag \['O'\]", {}),
-    ([], r"bad\.jsonl: no examples to load", {}),
-    (['{"tokens": [], "tags": []}'], r"bad\.jsonl: no examples to load \(all 1 examples are empty\)", {}),
-])
+@pytest.mark.parametrize(
+    "lines, message, kwargs",
+    [
+        (
+            ['{"tokens": ["a"], "tags": ["O"]}', '{"tokens": ["b"], "tags": ["O"]'],
+            r"bad\.jsonl:2: not valid JSON .*one JSON object per line",
+            {},
+        ),
+        (['["a", "O"]'], r"bad\.jsonl:1: expected a JSON object per line, found a list", {}),
+        (['{"text": "a", "tags": ["O"]}'], r"bad\.jsonl:1: the record has no words field \('tokens' or 'words'\)", {}),
+        (['{"tokens": ["a"]}'], r"bad\.jsonl:1: the record has no tags field.*--tags-column", {}),
+        (['{"tokens": ["a", "b"], "tags": ["O"]}'], r"bad\.jsonl:1: 2 words in 'tokens' but 1 tags in 'tags'", {}),
+        (['{"tokens": "a b", "tags": ["O", "O"]}'], r"bad\.jsonl:1: 'tokens' must be a list of strings", {}),
+        (['{"tokens": ["a"], "tags": ["X-PER"]}'], r"bad\.jsonl:1: in 'tags': unknown tag 'X-PER'; expected O, B-", {}),
+        (['{"tokens": ["a"], "tags": [0]}'], r"bad\.jsonl:1: the tags are integer ids but no label list", {}),
+        (['{"tokens": ["a"], "tags": [5], "labels": ["O", "B-X"]}'], r"bad\.jsonl:1: tag id 5 is out of range", {}),
+        (['{"tokens": ["a"], "tags": [-1]}'], r"bad\.jsonl:1: tag id -1 is out of range", {"label_names": ["O"]}),
+        (
+            [
+                '{"tokens": ["a"], "tags": [0], "labels": ["O"]}',
+                '{"tokens": ["a"], "tags": [0], "labels": ["O", "B-X"]}',
+            ],
+            r"bad\.jsonl:2: 'labels' differs from the label list of earlier records",
+            {},
+        ),
+        (
+            ['{"tokens": ["a"], "tags": [0], "labels": ["O", "PER"]}'],
+            r"bad\.jsonl:1: 'labels': in the label list: unknown tag 'PER'",
+            {},
+        ),
+        (
+            ['{"tokens": ["a"], "tags": [0]}'],
+            r"label_names: in the label list: unknown tag 'PER'",
+            {"label_names": ["PER"]},
+        ),
+        (['{"tokens": ["a"], "tags": [["O"]]}'], r"bad\.jsonl:1: in 'tags': unknown tag \['O'\]", {}),
+        ([], r"bad\.jsonl: no examples to load", {}),
+        (['{"tokens": [], "tags": []}'], r"bad\.jsonl: no examples to load \(all 1 examples are empty\)", {}),
+    ],
+)
 def test_jsonl_bad_input(tmp_path, lines, message, kwargs):
     path = write_text(tmp_path / "bad.jsonl", "\n".join(lines))
     with pytest.raises(ExplainerError, match=message) as caught:
@@ -294,11 +340,17 @@ def test_jsonl_bad_input(tmp_path, lines, message, kwargs):
 
 def test_prodigy_without_tokens_splits_on_whitespace(tmp_path):
     text = "John  Smith visited\tNew York ."
-    path = write_jsonl(tmp_path / "p.jsonl", [
-        {"text": text, "spans": [{"start": 0, "end": 11, "label": "PER"}, {"start": 20, "end": 28, "label": "LOC"}]},
-        {"text": "nothing here"},
-        {"text": "   "},
-    ])
+    path = write_jsonl(
+        tmp_path / "p.jsonl",
+        [
+            {
+                "text": text,
+                "spans": [{"start": 0, "end": 11, "label": "PER"}, {"start": 20, "end": 28, "label": "LOC"}],
+            },
+            {"text": "nothing here"},
+            {"text": "   "},
+        ],
+    )
     dataset = load_dataset(str(path))
     assert as_pairs(dataset) == [
         [("John", "B-PER"), ("Smith", "I-PER"), ("visited", "O"), ("New", "B-LOC"), ("York", "I-LOC"), (".", "O")],
@@ -310,13 +362,19 @@ def test_prodigy_without_tokens_splits_on_whitespace(tmp_path):
 
 def test_prodigy_with_tokens_and_rejected_answers(tmp_path):
     text = "Apple's CEO"
-    tokens = [{"text": "Apple", "start": 0, "end": 5, "id": 0}, {"text": "'s", "start": 5, "end": 7, "id": 1},
-              {"text": "CEO", "start": 8, "end": 11, "id": 2}]
-    path = write_jsonl(tmp_path / "p.jsonl", [
-        {"text": text, "tokens": tokens, "spans": [{"start": 0, "end": 5, "label": "ORG"}], "answer": "accept"},
-        {"text": text, "tokens": tokens, "spans": [{"start": 0, "end": 7, "label": "PER"}], "answer": "reject"},
-        {"text": "junk", "spans": [{"start": 0, "end": 99, "label": "X"}], "answer": "ignore"},
-    ])
+    tokens = [
+        {"text": "Apple", "start": 0, "end": 5, "id": 0},
+        {"text": "'s", "start": 5, "end": 7, "id": 1},
+        {"text": "CEO", "start": 8, "end": 11, "id": 2},
+    ]
+    path = write_jsonl(
+        tmp_path / "p.jsonl",
+        [
+            {"text": text, "tokens": tokens, "spans": [{"start": 0, "end": 5, "label": "ORG"}], "answer": "accept"},
+            {"text": text, "tokens": tokens, "spans": [{"start": 0, "end": 7, "label": "PER"}], "answer": "reject"},
+            {"text": "junk", "spans": [{"start": 0, "end": 99, "label": "X"}], "answer": "ignore"},
+        ],
+    )
     dataset = load_dataset(str(path))
     assert as_pairs(dataset) == [[("Apple", "B-ORG"), ("'s", "O"), ("CEO", "O")]]
     assert dataset.extra["skipped_answers"] == 2
@@ -325,31 +383,54 @@ def test_prodigy_with_tokens_and_rejected_answers(tmp_path):
 def test_prodigy_whitespace_tokens_are_dropped(tmp_path):
     # spaCy tokenisation keeps runs of whitespace as tokens; they carry no subword, so they go.
     text = "Hi  Mary"
-    tokens = [{"text": "Hi", "start": 0, "end": 2}, {"text": " ", "start": 3, "end": 4},
-              {"text": "Mary", "start": 4, "end": 8}]
-    dataset = load_dataset(str(write_jsonl(tmp_path / "p.jsonl", [
-        {"text": text, "tokens": tokens, "spans": [{"start": 4, "end": 8, "label": "PER"}]}])))
+    tokens = [
+        {"text": "Hi", "start": 0, "end": 2},
+        {"text": " ", "start": 3, "end": 4},
+        {"text": "Mary", "start": 4, "end": 8},
+    ]
+    dataset = load_dataset(
+        str(
+            write_jsonl(
+                tmp_path / "p.jsonl",
+                [{"text": text, "tokens": tokens, "spans": [{"start": 4, "end": 8, "label": "PER"}]}],
+            )
+        )
+    )
     assert as_pairs(dataset) == [[("Hi", "O"), ("Mary", "B-PER")]]
     assert dataset.extra["dropped_words"] == 1
 
 
-@pytest.mark.parametrize("record, message", [
-    ({"text": "John Smith", "spans": [{"start": 0, "end": 3, "label": "PER"}]},
-     r"p\.jsonl:1: span \{\"start\": 0, \"end\": 3, \"label\": \"PER\"\} \('Joh'\) does not start and end on token "
-     r"boundaries \(it cuts into 'John'\)"),
-    ({"text": "John Smith", "spans": [{"start": 1, "end": 10, "label": "PER"}]}, r"cuts into 'John'"),
-    ({"text": "John Smith", "spans": [{"start": 0, "end": 5, "label": "PER"}]}, r"does not start and end on token"),
-    ({"text": "John Smith", "spans": [{"start": 5, "end": 40, "label": "PER"}]},
-     r"p\.jsonl:1: span .* lies outside the text \(characters 0\.\.10\)"),
-    ({"text": "John Smith", "spans": [{"start": -1, "end": 4, "label": "PER"}]}, r"lies outside the text"),
-    ({"text": "John Smith", "spans": [{"start": 4, "end": 4, "label": "PER"}]}, r"lies outside the text"),
-    ({"text": "John Smith", "spans": [{"start": 0, "end": 4}]}, r"needs integer \"start\" and \"end\" and a \"label\""),
-    ({"text": "John Smith",
-      "spans": [{"start": 0, "end": 10, "label": "PER"}, {"start": 5, "end": 10, "label": "X"}]},
-     r"overlaps another span"),
-    ({"text": "John", "tokens": [{"text": "John"}]}, r"token 0 .* needs integer \"start\" and \"end\""),
-    ({"spans": []}, r"p\.jsonl:1: the record has no \"text\" string"),
-])
+@pytest.mark.parametrize(
+    "record, message",
+    [
+        (
+            {"text": "John Smith", "spans": [{"start": 0, "end": 3, "label": "PER"}]},
+            r"p\.jsonl:1: span \{\"start\": 0, \"end\": 3, \"label\": \"PER\"\} \('Joh'\) does not start and end on token "
+            r"boundaries \(it cuts into 'John'\)",
+        ),
+        ({"text": "John Smith", "spans": [{"start": 1, "end": 10, "label": "PER"}]}, r"cuts into 'John'"),
+        ({"text": "John Smith", "spans": [{"start": 0, "end": 5, "label": "PER"}]}, r"does not start and end on token"),
+        (
+            {"text": "John Smith", "spans": [{"start": 5, "end": 40, "label": "PER"}]},
+            r"p\.jsonl:1: span .* lies outside the text \(characters 0\.\.10\)",
+        ),
+        ({"text": "John Smith", "spans": [{"start": -1, "end": 4, "label": "PER"}]}, r"lies outside the text"),
+        ({"text": "John Smith", "spans": [{"start": 4, "end": 4, "label": "PER"}]}, r"lies outside the text"),
+        (
+            {"text": "John Smith", "spans": [{"start": 0, "end": 4}]},
+            r"needs integer \"start\" and \"end\" and a \"label\"",
+        ),
+        (
+            {
+                "text": "John Smith",
+                "spans": [{"start": 0, "end": 10, "label": "PER"}, {"start": 5, "end": 10, "label": "X"}],
+            },
+            r"overlaps another span",
+        ),
+        ({"text": "John", "tokens": [{"text": "John"}]}, r"token 0 .* needs integer \"start\" and \"end\""),
+        ({"spans": []}, r"p\.jsonl:1: the record has no \"text\" string"),
+    ],
+)
 def test_prodigy_bad_input(tmp_path, record, message):
     path = write_jsonl(tmp_path / "p.jsonl", [record])
     with pytest.raises(ExplainerError, match=message):
@@ -366,12 +447,19 @@ def disk_datasets(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("disk")
     names = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
-    features = Features({"id": Value("string"), "tokens": List(Value("string")),
-                         "ner_tags": List(ClassLabel(names=names))})
+    features = Features(
+        {"id": Value("string"), "tokens": List(Value("string")), "ner_tags": List(ClassLabel(names=names))}
+    )
 
     def split(rows):
-        return Dataset.from_dict({"id": [str(i) for i in range(len(rows))], "tokens": [r[0] for r in rows],
-                                  "ner_tags": [r[1] for r in rows]}, features=features)
+        return Dataset.from_dict(
+            {
+                "id": [str(i) for i in range(len(rows))],
+                "tokens": [r[0] for r in rows],
+                "ner_tags": [r[1] for r in rows],
+            },
+            features=features,
+        )
 
     DatasetDict(
         train=split([(["John", "Smith"], [1, 2]), (["x"], [0])]),
@@ -380,8 +468,9 @@ def disk_datasets(tmp_path_factory):
     ).save_to_disk(str(root / "dict"))
     DatasetDict(validation=split([(["Paris"], [3])])).save_to_disk(str(root / "only-validation"))
     DatasetDict(a=split([(["x"], [0])]), b=split([(["y"], [0])])).save_to_disk(str(root / "two"))
-    Dataset.from_dict({"words": [["Acme", "Corp"]], "tags": [["B-ORG", "I-ORG"]]},
-                      split="dev").save_to_disk(str(root / "single"))
+    Dataset.from_dict({"words": [["Acme", "Corp"]], "tags": [["B-ORG", "I-ORG"]]}, split="dev").save_to_disk(
+        str(root / "single")
+    )
     Dataset.from_dict({"tokens": [["a", "b"]], "ner_tags": [[0, 1]]}).save_to_disk(str(root / "plain-ids"))
     return root
 
@@ -391,8 +480,10 @@ def test_disk_datasetdict_defaults_to_test(disk_datasets):
     assert detect_format(spec) == "disk"
     dataset = load_dataset(spec)
     assert dataset.format == "disk" and dataset.split == "test"
-    assert as_pairs(dataset) == [[("Mary", "B-PER"), ("in", "O"), ("Paris", "B-LOC")],
-                                 [("New", "B-LOC"), ("York", "I-LOC")]]  # IOB1-style I-LOC I-LOC normalised
+    assert as_pairs(dataset) == [
+        [("Mary", "B-PER"), ("in", "O"), ("Paris", "B-LOC")],
+        [("New", "B-LOC"), ("York", "I-LOC")],
+    ]  # IOB1-style I-LOC I-LOC normalised
     assert [e.source for e in dataset.examples] == ["test[0]", "test[2]"]
     assert dataset.skipped_empty == 1
     assert dataset.label_names == ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
@@ -422,18 +513,27 @@ def test_disk_single_dataset_with_string_tags(disk_datasets):
 
 def test_disk_columns(disk_datasets):
     spec = str(disk_datasets / "dict")
-    with pytest.raises(ExplainerError, match=r"no column 'words' \(given by --tokens-column\); the columns are id, "
-                                             r"tokens, ner_tags"):
+    with pytest.raises(
+        ExplainerError,
+        match=r"no column 'words' \(given by --tokens-column\); the columns are id, "
+        r"tokens, ner_tags",
+    ):
         load_dataset(spec, tokens_column="words")
-    with pytest.raises(ExplainerError, match=r"column 'id' holds Value\('string'\), not a list per row; name the "
-                                             r"right column with --tags-column"):
+    with pytest.raises(
+        ExplainerError,
+        match=r"column 'id' holds Value\('string'\), not a list per row; name the "
+        r"right column with --tags-column",
+    ):
         load_dataset(spec, tokens_column="tokens", tags_column="id")
 
 
 def test_disk_integer_tags_without_class_label(disk_datasets):
     spec = str(disk_datasets / "plain-ids")
-    with pytest.raises(ExplainerError, match=r"data\[0\]: the tags in 'ner_tags' are integer ids but the dataset "
-                                             r"declares no label names"):
+    with pytest.raises(
+        ExplainerError,
+        match=r"data\[0\]: the tags in 'ner_tags' are integer ids but the dataset "
+        r"declares no label names",
+    ):
         load_dataset(spec)
     dataset = load_dataset(spec, label_names=["O", "B-X"])
     assert as_pairs(dataset) == [[("a", "O"), ("b", "B-X")]] and dataset.label_names == ["O", "B-X"]
@@ -454,8 +554,10 @@ def test_hub_failure_is_one_clear_line(monkeypatch):
     monkeypatch.setattr(datasets, "load_dataset", unreachable)
     with pytest.raises(ExplainerError) as caught:
         load_dataset("someone/some-ner")
-    assert str(caught.value) == ("could not load dataset someone/some-ner from the Hugging Face Hub: Couldn't reach "
-                                 "'someone/some-ner' on the Hub (offline); pass a local file or directory")
+    assert str(caught.value) == (
+        "could not load dataset someone/some-ner from the Hugging Face Hub: Couldn't reach "
+        "'someone/some-ner' on the Hub (offline); pass a local file or directory"
+    )
 
 
 def test_hub_dataset_goes_through_the_datasets_path(monkeypatch, disk_datasets):

@@ -10,8 +10,7 @@ import pytest
 from seqeval.metrics import f1_score, precision_score, recall_score
 from seqeval.metrics.sequence_labeling import precision_recall_fscore_support
 
-from explainer.analysis.metrics import (entity_report, error_counts, normalise_confusion, word_accuracy,
-                                        word_confusion)
+from explainer.analysis.metrics import entity_report, error_counts, normalise_confusion, word_accuracy, word_confusion
 from explainer.analysis.spans import classify_spans, extract_spans
 from explainer.cache.schema import CORRECT, ERROR_CATEGORIES, MISSED, SPURIOUS
 
@@ -62,8 +61,12 @@ def assert_equals_seqeval(report, gold, pred):
     types = sorted({entity_type for _, _, entity_type in chain(*(extract_spans(tags) for tags in gold + pred))})
     assert list(report) == types + ["micro avg", "macro avg", "weighted avg"]
     for i, entity_type in enumerate(types):
-        assert report[entity_type] == {"precision": pytest.approx(precision[i]), "recall": pytest.approx(recall[i]),
-                                       "f1": pytest.approx(f1[i]), "support": int(support[i])}
+        assert report[entity_type] == {
+            "precision": pytest.approx(precision[i]),
+            "recall": pytest.approx(recall[i]),
+            "f1": pytest.approx(f1[i]),
+            "support": int(support[i]),
+        }
     for average in ("micro", "macro", "weighted"):
         row = report[f"{average} avg"]
         assert row["precision"] == pytest.approx(precision_score(gold, pred, average=average, zero_division=0))
@@ -73,6 +76,7 @@ def assert_equals_seqeval(report, gold, pred):
 
 
 # --- entity_report -------------------------------------------------------------------------------
+
 
 def test_entity_report_equals_seqeval_on_random_tags(random_pair):
     gold, pred = random_pair
@@ -121,15 +125,15 @@ def test_entity_report_refuses_mismatched_lengths(gold, pred):
 
 # --- word_confusion and word_accuracy ------------------------------------------------------------
 
+
 def test_word_confusion_by_hand():
     gold = ["O", "B-PER", "I-PER", "O", "B-LOC"]
     pred = ["O", "B-PER", "O", "B-LOC", "B-PER"]
     confusion = word_confusion(gold, pred, labels=["O", "B-PER", "I-PER", "B-LOC"])
-    assert confusion == {"labels": ["O", "B-PER", "I-PER", "B-LOC"],
-                         "counts": [[1, 0, 0, 1],
-                                    [0, 1, 0, 0],
-                                    [1, 0, 0, 0],
-                                    [0, 1, 0, 0]]}
+    assert confusion == {
+        "labels": ["O", "B-PER", "I-PER", "B-LOC"],
+        "counts": [[1, 0, 0, 1], [0, 1, 0, 0], [1, 0, 0, 0], [0, 1, 0, 0]],
+    }
     assert all(type(count) is int for row in confusion["counts"] for count in row)
 
 
@@ -169,6 +173,7 @@ def test_word_accuracy():
 
 # --- error_counts --------------------------------------------------------------------------------
 
+
 def test_error_counts_by_hand():
     records = classify_spans([(0, 1, "PER"), (2, 3, "LOC"), (5, 6, "PER")], [(0, 1, "PER"), (7, 8, "ORG")])
     counts = error_counts(records)
@@ -181,8 +186,11 @@ def test_error_counts_by_hand():
 
 
 def test_error_counts_totals_on_validation(validation_pair):
-    records = [record for gold_tags, pred_tags in zip(*validation_pair)
-               for record in classify_spans(extract_spans(gold_tags), extract_spans(pred_tags))]
+    records = [
+        record
+        for gold_tags, pred_tags in zip(*validation_pair)
+        for record in classify_spans(extract_spans(gold_tags), extract_spans(pred_tags))
+    ]
     counts = error_counts(records)
     assert set(counts) == set(ERROR_CATEGORIES)
     assert sum(n for by_type in counts.values() for n in by_type.values()) == len(records)
@@ -203,9 +211,7 @@ def test_error_counts_refuses_unknown_category():
 
 # --- normalise_confusion -------------------------------------------------------------------------
 
-COUNTS = np.array([[8, 2, 0],
-                   [1, 3, 0],
-                   [0, 0, 0]])
+COUNTS = np.array([[8, 2, 0], [1, 3, 0], [0, 0, 0]])
 
 
 def test_normalise_confusion_rows():
@@ -216,8 +222,9 @@ def test_normalise_confusion_rows():
 def test_normalise_confusion_errors_share_the_original_row_total():
     expected = [[0.0, 0.2, 0.0], [0.25, 0.0, 0.0], [0.0, 0.0, 0.0]]  # rows sum to the error rate
     np.testing.assert_allclose(normalise_confusion(COUNTS, zero_diagonal=True), expected)
-    np.testing.assert_array_equal(normalise_confusion(COUNTS, normalise=False, zero_diagonal=True),
-                                  [[0, 2, 0], [1, 0, 0], [0, 0, 0]])
+    np.testing.assert_array_equal(
+        normalise_confusion(COUNTS, normalise=False, zero_diagonal=True), [[0, 2, 0], [1, 0, 0], [0, 0, 0]]
+    )
     np.testing.assert_array_equal(normalise_confusion(COUNTS, normalise=False), COUNTS)
     assert COUNTS[0, 0] == 8  # the input is left alone
 

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from explainer.errors import ExplainerError
-from explainer.live import model as live_module
-from explainer.live.model import LiveModel, LiveSettings, live_model, model_id_for
-from explainer.live.probe import probe, split_lines
+from explainer.inference import model as live_module
+from explainer.inference.model import LiveModel, LiveSettings, live_model, model_id_for
+from explainer.inference.probe import probe, split_lines
 
 TWO_LINES = "We visited Paris last weekend, where Emmanuel Macron lives.\n\n   \nJohn Smith told reporters in Berlin!"
 
@@ -77,12 +77,15 @@ def test_spans_follow_the_predicted_labels(live):
             assert text.words[start].label.endswith(kind) and end <= len(text.words)
 
 
-@pytest.mark.parametrize("text, message", [
-    ("\n".join(f"line {i}" for i in range(21)), "21 lines of text: at most 20"),
-    ("a" * 2001, "2001 characters of text: at most 2000"),
-    ("\n  \n", "no text to probe"),
-    ("", "no text to probe"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("\n".join(f"line {i}" for i in range(21)), "21 lines of text: at most 20"),
+        ("a" * 2001, "2001 characters of text: at most 2000"),
+        ("\n  \n", "no text to probe"),
+        ("", "no text to probe"),
+    ],
+)
 def test_limits_are_enforced_with_a_clear_message(text, message):
     with pytest.raises(ExplainerError, match=message):
         split_lines(text, max_lines=20, max_chars=2000)
@@ -103,8 +106,14 @@ def test_probe_errors_are_one_line_and_name_the_line(live):
 
 
 def test_settings_from_the_environment():
-    settings = LiveSettings.from_env({"EXPLAINER_MODEL": " /models/ner ", "EXPLAINER_PROBE_MAX_LINES": "5",
-                                      "EXPLAINER_PROBE_MAX_CHARS": "300", "EXPLAINER_TORCH_THREADS": "1"})
+    settings = LiveSettings.from_env(
+        {
+            "EXPLAINER_MODEL": " /models/ner ",
+            "EXPLAINER_PROBE_MAX_LINES": "5",
+            "EXPLAINER_PROBE_MAX_CHARS": "300",
+            "EXPLAINER_TORCH_THREADS": "1",
+        }
+    )
     values = (settings.model, settings.max_lines, settings.max_chars, settings.torch_threads)
     assert values == ("/models/ner", 5, 300, 1)
     assert LiveSettings.from_env({}).max_lines == 20 and LiveSettings.from_env({}).max_chars == 2000
@@ -148,10 +157,12 @@ def test_missing_model_is_a_one_line_error(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_analysis_pages_and_the_probing_section_do_not_import_torch():
-    code = ("import sys, explainer.app.factory, explainer.app.sections.probing, explainer.app.components.attributions,"
-            " explainer.live, explainer.live.probe, explainer.live.attributions, explainer.figures.attributions;"
-            " from explainer.app.sections import load_sections; load_sections();"
-            " assert 'torch' not in sys.modules, 'torch imported'")
+    code = (
+        "import sys, explainer.app.factory, explainer.app.sections.probing, explainer.app.components.attributions,"
+        " explainer.inference, explainer.inference.probe, explainer.inference.attributions, explainer.figures.attributions;"
+        " from explainer.app.sections import load_sections; load_sections();"
+        " assert 'torch' not in sys.modules, 'torch imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

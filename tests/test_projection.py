@@ -22,12 +22,21 @@ from explainer.app.factory import create_app
 from explainer.app.sections import embeddings as section
 from explainer.app.settings import Settings
 from explainer.app.state import parse_query
-from explainer.build.projection import (DEFAULT_MAX_FIT, EXAMPLE_EMBEDDINGS, EXAMPLE_PROJECTION, FILES,
-                                        PROJECTION_INFO, UMAP_MIN_POINTS, WORD_PROJECTION, add_projections,
-                                        example_embeddings, project)
 from explainer.cache.reader import open_cache
 from explainer.errors import ExplainerError
 from explainer.figures.embeddings import parse_point_id
+from explainer.pipeline.projection import (
+    DEFAULT_MAX_FIT,
+    EXAMPLE_EMBEDDINGS,
+    EXAMPLE_PROJECTION,
+    FILES,
+    PROJECTION_INFO,
+    UMAP_MIN_POINTS,
+    WORD_PROJECTION,
+    add_projections,
+    example_embeddings,
+    project,
+)
 
 
 def copy_cache(source, target, *, bare: bool = False):
@@ -61,6 +70,7 @@ def context(pca_root):
 
 # --- the build step ----------------------------------------------------------------------------
 
+
 def test_files_have_one_row_per_word_and_example(cache):
     counts = cache.manifest["counts"]
     words = np.load(cache.path / WORD_PROJECTION, allow_pickle=False)
@@ -71,15 +81,21 @@ def test_files_have_one_row_per_word_and_example(cache):
     assert vectors.shape == (counts["examples"], cache.hidden.shape[1]) and vectors.dtype == np.float32
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     info = json.loads((cache.path / PROJECTION_INFO).read_text())
-    assert info["method"] == "pca" and info["words"] == {"points": counts["words"], "fitted_on": counts["words"],
-                                                         "method": "pca", "pca_dimensions": 2}
+    assert info["method"] == "pca" and info["words"] == {
+        "points": counts["words"],
+        "fitted_on": counts["words"],
+        "method": "pca",
+        "pca_dimensions": 2,
+    }
 
 
 def test_example_embedding_is_the_normalised_mean_of_its_non_special_subwords(cache):
     vectors = np.load(cache.path / EXAMPLE_EMBEDDINGS, allow_pickle=False)
     subwords, hidden = cache.subwords, np.asarray(cache.hidden, dtype=np.float64)
     for example_id in (0, 5, len(cache.examples) - 1):
-        rows = np.flatnonzero((subwords["example_id"] == example_id).to_numpy() & (subwords["word_index"] >= 0).to_numpy())
+        rows = np.flatnonzero(
+            (subwords["example_id"] == example_id).to_numpy() & (subwords["word_index"] >= 0).to_numpy()
+        )
         mean = hidden[rows].mean(axis=0)
         assert np.allclose(vectors[example_id], mean / np.linalg.norm(mean), atol=1e-5)
 
@@ -100,10 +116,15 @@ def test_same_inputs_give_the_same_files_and_tables_may_be_passed_in(tiny_cache,
     first, second = copy_cache(tiny_cache, tmp_path / "a"), copy_cache(tiny_cache, tmp_path / "b")
     add_projections(first, method="pca", seed=3)
     # What the build holds in memory: pyarrow tables and the hidden memmap.
-    add_projections(second, method="pca", seed=3, words=pq.read_table(second / "words.parquet"),
-                    subwords=pq.read_table(second / "subwords.parquet"),
-                    examples=pq.read_table(second / "examples.parquet"),
-                    hidden=np.load(second / "hidden.npy", mmap_mode="r"))
+    add_projections(
+        second,
+        method="pca",
+        seed=3,
+        words=pq.read_table(second / "words.parquet"),
+        subwords=pq.read_table(second / "subwords.parquet"),
+        examples=pq.read_table(second / "examples.parquet"),
+        hidden=np.load(second / "hidden.npy", mmap_mode="r"),
+    )
     for name in (WORD_PROJECTION, EXAMPLE_PROJECTION, EXAMPLE_EMBEDDINGS):
         assert np.array_equal(np.load(first / name), np.load(second / name)), name
 
@@ -117,13 +138,30 @@ def test_umap_is_seeded_fits_a_sample_and_places_the_rest_near_their_cluster():
     runs = []
     for _ in range(2):
         steps, timings = [], {}
-        coords, info = project(lambda rows: vectors[rows], len(vectors), method="umap", max_fit=300, seed=1,
-                               min_umap_points=100, chunk_rows=100, report=steps.append, timings=timings)
+        coords, info = project(
+            lambda rows: vectors[rows],
+            len(vectors),
+            method="umap",
+            max_fit=300,
+            seed=1,
+            min_umap_points=100,
+            chunk_rows=100,
+            report=steps.append,
+            timings=timings,
+        )
         runs.append(coords)
-    assert info == {"points": 450, "fitted_on": 300, "method": "umap", "pca_dimensions": 50,
-                    "umap": {"n_neighbors": 15, "min_dist": 0.1, "n_epochs": 100}}
+    assert info == {
+        "points": 450,
+        "fitted_on": 300,
+        "method": "umap",
+        "pca_dimensions": 50,
+        "umap": {"n_neighbors": 15, "min_dist": 0.1, "n_epochs": 100},
+    }
     assert steps == ["pca", "umap fit on 300", "umap transform", "umap transform"] and set(timings) == {
-        "pca", "fit", "transform"}
+        "pca",
+        "fit",
+        "transform",
+    }
     assert coords.shape == (450, 2) and np.isfinite(coords).all()
     assert np.array_equal(runs[0], runs[1])  # seeded: a rebuild draws the same picture
     # The transformed points (not in the fitted sample) land with their own cluster.
@@ -142,9 +180,14 @@ def test_method_none_writes_only_the_example_embeddings(tiny_cache, tmp_path):
     assert result["settings"]["method"] == "none"
 
 
-@pytest.mark.parametrize("options, message", [({"method": "tsne"}, "--projection 'tsne'"),
-                                              ({"max_fit": 1}, "--projection-sample 1"),
-                                              ({"seed": -1}, "--seed -1")])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"method": "tsne"}, "--projection 'tsne'"),
+        ({"max_fit": 1}, "--projection-sample 1"),
+        ({"seed": -1}, "--seed -1"),
+    ],
+)
 def test_bad_options_are_one_line_errors(tiny_cache, tmp_path, options, message):
     target = copy_cache(tiny_cache, tmp_path / "bad", bare=True)
     with pytest.raises(ExplainerError, match=message):
@@ -182,16 +225,21 @@ def test_the_build_writes_the_files_with_default_options(tiny_cache):
     summary = manifest["analyses"]["projection"]
     assert summary["settings"]["method"] == "umap" and summary["settings"]["max_fit"] == DEFAULT_MAX_FIT
     n_words = manifest["counts"]["words"]
-    assert n_words < UMAP_MIN_POINTS and summary["settings"]["words"] == {"points": n_words, "fitted_on": n_words,
-                                                                          "method": "pca", "pca_dimensions": 2}
+    assert n_words < UMAP_MIN_POINTS and summary["settings"]["words"] == {
+        "points": n_words,
+        "fitted_on": n_words,
+        "method": "pca",
+        "pca_dimensions": 2,
+    }
     for name in FILES:
         assert (tiny_cache / name).is_file(), name
     assert np.load(tiny_cache / WORD_PROJECTION).shape == (n_words, 2)
     assert "projection" in manifest["timings"]
 
 
-@pytest.mark.parametrize("flags, message", [(["--projection-sample", "1"], "--projection-sample 1"),
-                                            (["--seed", "-3"], "--seed -3")])
+@pytest.mark.parametrize(
+    "flags, message", [(["--projection-sample", "1"], "--projection-sample 1"), (["--seed", "-3"], "--seed -3")]
+)
 def test_bad_build_options_fail_before_anything_is_written(tiny_model, tiny_dataset, tmp_path, capsys, flags, message):
     from explainer.cli import main
 
@@ -204,14 +252,22 @@ def test_bad_build_options_fail_before_anything_is_written(tiny_model, tiny_data
 
 # --- the analysis ------------------------------------------------------------------------------
 
+
 def test_word_error_categories_follow_the_span_categories(cache):
     categories = emb.word_error_categories(cache.words, cache.span_errors)
     words, errors = cache.words, cache.span_errors
     assert len(categories) == len(words)
     wrong = (words["gold"] != words["pred"]).to_numpy()
     # A word whose labels agree and that lies in no span error is correct; no correct word is mislabelled.
-    assert set(categories[~wrong]) <= {"correct", "missed", "spurious", "wrong type", "boundary",
-                                       "type and boundary", emb.WRONG_LABEL}
+    assert set(categories[~wrong]) <= {
+        "correct",
+        "missed",
+        "spurious",
+        "wrong type",
+        "boundary",
+        "type and boundary",
+        emb.WRONG_LABEL,
+    }
     missed = errors[errors["category"] == "missed"].iloc[0]
     row = int(np.flatnonzero((words["example_id"] == missed["example_id"]).to_numpy())[0] + missed["gold_start"])
     assert categories[row] in ("missed", emb.WRONG_LABEL)
@@ -254,6 +310,7 @@ def test_hover_text_escapes_dataset_text(cache):
 
 # --- the section -------------------------------------------------------------------------------
 
+
 def test_layout_draws_every_word_with_ids_in_customdata(cache):
     figure, note = section.figure_and_note(cache, section.view_state({}, cache.labels))
     traces = figure.data
@@ -267,32 +324,41 @@ def test_layout_draws_every_word_with_ids_in_customdata(cache):
         assert words.loc[(example_id, word_index), "gold"] == trace.name
         assert text.split("<br>")[0] == f"<b>{html.escape(words.loc[(example_id, word_index), 'word'])}</b>"
     outlined = np.concatenate([np.asarray(trace.marker.line.width) for trace in traces]) > 0
-    wrong = np.concatenate([[words.loc[pair, "gold"] != words.loc[pair, "pred"] for pair in trace_ids]
-                            for trace_ids in ids])
+    wrong = np.concatenate(
+        [[words.loc[pair, "gold"] != words.loc[pair, "pred"] for pair in trace_ids] for trace_ids in ids]
+    )
     assert np.array_equal(outlined, wrong)
 
 
 def test_filters_go_to_the_url_and_narrow_the_points(context, cache):
     search = "?cache=tiny&tab=embeddings"
     figure, note, block, new_search, options, colour = section.update_filters(
-        context, "word", "loss", ["B-PER", "I-PER"], True, 0.5, search)
+        context, "word", "loss", ["B-PER", "I-PER"], True, 0.5, search
+    )
     state = parse_query(new_search)
     assert state["emb_labels"] == "B-PER,I-PER" and state["emb_errors"] == "1" and state["emb_loss"] == "0.5"
     words = cache.words
     expected = words[words["gold"].isin(["B-PER", "I-PER"]) & (words["gold"] != words["pred"]) & (words["loss"] > 0.5)]
     assert sum(len(trace.x) for trace in figure.data) == len(expected) > 0
     # The controls echoing the URL (as when they mount) change nothing.
-    assert section.update_filters(context, "word", "loss", ["B-PER", "I-PER"], True, 0.5, new_search) == (no_update,) * 6
+    assert (
+        section.update_filters(context, "word", "loss", ["B-PER", "I-PER"], True, 0.5, new_search) == (no_update,) * 6
+    )
 
 
 def test_example_mode_colours_by_error_and_selection_lists_examples(context, cache):
-    figure, *_ , new_search, options, colour = section.update_filters(context, "example", "gold", None, False, None,
-                                                                     "?cache=tiny&tab=embeddings")
+    figure, *_, new_search, options, colour = section.update_filters(
+        context, "example", "gold", None, False, None, "?cache=tiny&tab=embeddings"
+    )
     assert colour == "category" and [o["value"] for o in options] == ["category", "loss", "label_quality"]
     assert sum(len(trace.x) for trace in figure.data) == len(cache.examples)
     coords = np.load(cache.path / EXAMPLE_PROJECTION)
-    box = {"range": {"x": [float(coords[:, 0].min()) - 1, float(np.median(coords[:, 0]))],
-                     "y": [float(coords[:, 1].min()) - 1, float(coords[:, 1].max()) + 1]}}
+    box = {
+        "range": {
+            "x": [float(coords[:, 0].min()) - 1, float(np.median(coords[:, 0]))],
+            "y": [float(coords[:, 1].min()) - 1, float(coords[:, 1].max()) + 1],
+        }
+    }
     block, with_selection = section.update_selection(context, box, new_search)
     rows = section.selected_example_rows(cache, parse_query(with_selection))
     expected = np.flatnonzero(coords[:, 0] <= float(np.median(coords[:, 0])) + 1e-4)
@@ -318,8 +384,10 @@ def test_a_selection_counts_the_words_inside_it_by_label(context, cache):
     text = str(block)
     assert f"{counted(int(inside.sum()), 'word')} in the selection" in text
     # The same selection again changes nothing; no selection clears it.
-    assert section.update_selection(context, {"range": {"x": [x0, x1], "y": [y0, y1]}}, new_search) == \
-        (no_update, no_update)
+    assert section.update_selection(context, {"range": {"x": [x0, x1], "y": [y0, y1]}}, new_search) == (
+        no_update,
+        no_update,
+    )
     assert section.update_selection(context, None, new_search) == (no_update, no_update)  # the store mounting
     _, cleared = section.update_selection(context, {"cleared": True}, new_search)
     assert "emb_sel" not in parse_query(cleared)

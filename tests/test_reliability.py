@@ -34,8 +34,19 @@ HOSTILE_TEXT = {
     "markup": "<img src=x onerror=alert(1)>",
 }
 BAD_SAMPLES = ["99999", "-1", "abc", "1e9", "9" * 40, "0x10", " 3 ", "<script>alert(1)</script>", "3.5", "-0"]
-BAD_CACHE_KEYS = ["../etc", "/etc/passwd", "..%2F..%2Fetc", "%2e%2e%2f%2e%2e%2f", "tiny/../../etc", "..",
-                  "tiny/manifest.json", "tiny\x00", "C:\\Windows", "~root", "%252e%252e%252f"]
+BAD_CACHE_KEYS = [
+    "../etc",
+    "/etc/passwd",
+    "..%2F..%2Fetc",
+    "%2e%2e%2f%2e%2e%2f",
+    "tiny/../../etc",
+    "..",
+    "tiny/manifest.json",
+    "tiny\x00",
+    "C:\\Windows",
+    "~root",
+    "%252e%252e%252f",
+]
 
 
 class _FlaskSession:
@@ -109,45 +120,69 @@ def test_a_cache_name_outside_the_root_is_refused_with_a_message(dash_client, ke
 @pytest.mark.parametrize("kind", sorted(HOSTILE_TEXT))
 def test_hostile_text_in_filters_is_answered_as_text(dash_client, kind):
     text = HOSTILE_TEXT[kind]
-    search = "?" + "&".join(f"{k}={requests.utils.quote(v)}" for k, v in (("cache", "tiny"), ("tab", "inspect"),
-                                                                           ("ins_text", text)))
+    search = "?" + "&".join(
+        f"{k}={requests.utils.quote(v)}" for k, v in (("cache", "tiny"), ("tab", "inspect"), ("ins_text", text))
+    )
     rendered = dash_client.render_tab({"cache": "tiny", "tab": "inspect"}, search)
     assert rendered.status_code == 200, rendered.text[:300]
     assert "dangerouslySetInnerHTML" not in rendered.text
-    for filter_model in ({"text": {"filterType": "text", "type": "contains", "filter": text}},
-                         {"text": {"filterType": "text", "type": "regex", "filter": text}},
-                         {"n_words": {"filterType": "number", "type": "greaterThan", "filter": text}}):
-        rows = dash_client.grid_rows("inspect", {"startRow": 0, "endRow": 50, "sortModel": [],
-                                                 "filterModel": filter_model}, search)
+    for filter_model in (
+        {"text": {"filterType": "text", "type": "contains", "filter": text}},
+        {"text": {"filterType": "text", "type": "regex", "filter": text}},
+        {"n_words": {"filterType": "number", "type": "greaterThan", "filter": text}},
+    ):
+        rows = dash_client.grid_rows(
+            "inspect", {"startRow": 0, "endRow": 50, "sortModel": [], "filterModel": filter_model}, search
+        )
         assert rows.status_code == 200, rows.text[:300]
 
 
-@pytest.mark.parametrize("request_", [
-    {"startRow": -5, "endRow": 10**12, "sortModel": [{"colId": "no_such", "sort": "sideways"}], "filterModel": {}},
-    {"startRow": "a", "endRow": None, "sortModel": "x", "filterModel": []},
-    {"startRow": 0, "endRow": 50, "filterModel": {"text": "not a model"}},
-    {"startRow": 0, "endRow": 50, "filterModel": {"text": {"operator": "OR", "conditions": "x"}}},
-])
+@pytest.mark.parametrize(
+    "request_",
+    [
+        {"startRow": -5, "endRow": 10**12, "sortModel": [{"colId": "no_such", "sort": "sideways"}], "filterModel": {}},
+        {"startRow": "a", "endRow": None, "sortModel": "x", "filterModel": []},
+        {"startRow": 0, "endRow": 50, "filterModel": {"text": "not a model"}},
+        {"startRow": 0, "endRow": 50, "filterModel": {"text": {"operator": "OR", "conditions": "x"}}},
+    ],
+)
 def test_malformed_grid_requests_never_500(dash_client, request_):
     response = dash_client.grid_rows("inspect", request_, "?cache=tiny&tab=inspect")
     assert response.status_code in (200, 204) or 400 <= response.status_code < 500, response.text[:300]
 
 
-@pytest.mark.parametrize("body", [b"not json", b"[]", b"{}", b'{"output": "nope.children", "outputs": [], '
-                                  b'"inputs": [], "state": []}', b'{"output": 5, "inputs": "x"}'])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"[]",
+        b"{}",
+        b'{"output": "nope.children", "outputs": [], "inputs": [], "state": []}',
+        b'{"output": 5, "inputs": "x"}',
+    ],
+)
 def test_malformed_callback_requests_get_400(dash_client, body):
-    response = dash_client.session.client.post("/_dash-update-component", data=body,
-                                               content_type="application/json")
+    response = dash_client.session.client.post("/_dash-update-component", data=body, content_type="application/json")
     assert response.status_code == 400, response.get_data(as_text=True)[:300]
     assert "Traceback" not in response.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("path", [
-    "assets/../app.py", "assets/%2e%2e/app.py", "assets/..%2fapp.py", "assets/%2e%2e%2fpyproject.toml",
-    "_dash-component-suites/dash/../../../app.py", "_dash-component-suites/dash/deps/..%2f..%2f..%2fapp.py",
-    "_dash-component-suites/os/../../etc/passwd", "_dash-component-suites/explainer/app.py",
-    "_dash-component-suites/dash/%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/passwd", "..%2f..%2fetc%2fpasswd", "/etc/passwd",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "assets/../app.py",
+        "assets/%2e%2e/app.py",
+        "assets/..%2fapp.py",
+        "assets/%2e%2e%2fpyproject.toml",
+        "_dash-component-suites/dash/../../../app.py",
+        "_dash-component-suites/dash/deps/..%2f..%2f..%2fapp.py",
+        "_dash-component-suites/os/../../etc/passwd",
+        "_dash-component-suites/explainer/app.py",
+        "_dash-component-suites/dash/%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+        "..%2f..%2fetc%2fpasswd",
+        "/etc/passwd",
+    ],
+)
 def test_paths_never_reach_files_outside_the_app(dash_client, path):
     response = dash_client.session.client.get("/" + path)
     body = response.get_data(as_text=True)
@@ -189,9 +224,12 @@ def faulty(tiny_cache):
     try:
         # Faults are injected after start: a worker that warmed every tab would already hold the files the
         # tests break, so these workers start cold and read them as a visitor's first request does.
-        with stack.Gunicorn(cache=root, workers=2, honour_permissions=permissions_apply, timeout=20,
-                            env={"EXPLAINER_WARM": "0"}) as app, \
-                stack.Nginx(upstream_port=app.port) as proxy:
+        with (
+            stack.Gunicorn(
+                cache=root, workers=2, honour_permissions=permissions_apply, timeout=20, env={"EXPLAINER_WARM": "0"}
+            ) as app,
+            stack.Nginx(upstream_port=app.port) as proxy,
+        ):
             yield {"app": app, "proxy": proxy, "root": root, "base": base, "permissions_apply": permissions_apply}
     finally:
         for path in (root, *root.glob("*")):
@@ -209,9 +247,12 @@ def _client(proxy) -> DashClient:
 def _page_works(client: DashClient, *, key="tiny", sample=2) -> bool:
     rendered = client.render_tab({"cache": key, "tab": "metrics"}, f"?cache={key}")
     inspector = client.inspector(f"?cache={key}&sample={sample}")
-    return (rendered.status_code == 200 and "no cache" not in rendered.text
-            and inspector.status_code == 200 and inspector.json()["response"]["inspector-title"]["children"]
-            == f"Example {sample}")
+    return (
+        rendered.status_code == 200
+        and "no cache" not in rendered.text
+        and inspector.status_code == 200
+        and inspector.json()["response"]["inspector-title"]["children"] == f"Example {sample}"
+    )
 
 
 @pytest.mark.deploy
@@ -235,8 +276,11 @@ def test_a_killed_worker_is_replaced_and_the_next_requests_succeed(faulty):
         thread.start()
     time.sleep(1.0)
     os.kill(workers[0], signal.SIGKILL)
-    stack.wait_until(lambda: len(app.worker_pids()) == 2 and workers[0] not in app.worker_pids(), timeout=60,
-                     what="a replacement worker")
+    stack.wait_until(
+        lambda: len(app.worker_pids()) == 2 and workers[0] not in app.worker_pids(),
+        timeout=60,
+        what="a replacement worker",
+    )
     stop.set()
     for thread in threads:
         thread.join(timeout=30)
@@ -244,8 +288,11 @@ def test_a_killed_worker_is_replaced_and_the_next_requests_succeed(faulty):
     assert set(statuses) <= {200, 502}, statuses
     assert statuses.count(502) <= len(threads), statuses
     assert statuses.count(200) >= len(threads), statuses
-    stack.wait_until(lambda: requests.get(proxy.url + "readyz", timeout=10).status_code == 200, timeout=60,
-                     what="readyz after the restart")
+    stack.wait_until(
+        lambda: requests.get(proxy.url + "readyz", timeout=10).status_code == 200,
+        timeout=60,
+        what="readyz after the restart",
+    )
     assert all(_page_works(client, sample=s) for s in range(10))
 
 
@@ -310,10 +357,13 @@ def test_a_truncated_parquet_breaks_only_the_views_that_read_it(faulty):
     for tab in ("metrics", "inspect", "debug"):
         rendered = client.render_tab({"cache": "broken", "tab": tab}, f"?cache=broken&tab={tab}")
         assert rendered.status_code == 200 and "cannot read" not in rendered.text, tab
-    rows = client.grid_rows("inspect", {"startRow": 0, "endRow": 5, "sortModel": [], "filterModel": {}},
-                            "?cache=broken&tab=inspect")
-    assert rows.status_code == 200 and len(rows.json()["response"]['{"name":"inspect","type":"grid"}']
-                                              ["getRowsResponse"]["rowData"]) == 5
+    rows = client.grid_rows(
+        "inspect", {"startRow": 0, "endRow": 5, "sortModel": [], "filterModel": {}}, "?cache=broken&tab=inspect"
+    )
+    assert (
+        rows.status_code == 200
+        and len(rows.json()["response"]['{"name":"inspect","type":"grid"}']["getRowsResponse"]["rowData"]) == 5
+    )
     assert _page_works(client, key="tiny")
     assert requests.get(proxy.url + "readyz", timeout=10).status_code == 200
 
@@ -327,13 +377,32 @@ def test_a_build_killed_with_sigkill_leaves_the_served_cache_intact(faulty, tiny
     served = root / "tiny"
     before = {path.name: path.read_bytes() for path in served.iterdir()}
     dataset = write_conll(tmp_path / "bigger.conll", fixture_sentences(3000, seed=1))
-    build = subprocess.Popen([sys.executable, "-m", "explainer", "build", "--model", str(tiny_model), "--dataset",
-                              str(dataset), "--out", str(served)], cwd=REPO, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, start_new_session=True)
+    build = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "explainer",
+            "build",
+            "--model",
+            str(tiny_model),
+            "--dataset",
+            str(dataset),
+            "--out",
+            str(served),
+        ],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         # Kill it while it writes: once its temporary directory holds its first output file.
-        stack.wait_until(lambda: any(any(tmp.iterdir()) for tmp in root.glob(".tiny.tmp-*"))
-                         or build.poll() is not None, timeout=120, interval=0.05, what="the build to start writing")
+        stack.wait_until(
+            lambda: any(any(tmp.iterdir()) for tmp in root.glob(".tiny.tmp-*")) or build.poll() is not None,
+            timeout=120,
+            interval=0.05,
+            what="the build to start writing",
+        )
         assert build.poll() is None, "the build finished before it could be killed; give it more data"
         os.kill(build.pid, signal.SIGKILL)
         build.wait(timeout=30)

@@ -13,9 +13,18 @@ from explainer.data.example import Example
 from explainer.data.loaders import load_dataset
 from explainer.errors import ExplainerError
 from explainer.review import edits
-from explainer.review.corrections import (ACCEPT_ALL_PREDICTIONS, ACCEPT_GOLD, EDIT, CorrectionsWarning,
-                                          append_decision, corrections_path, latest_decisions, make_decision,
-                                          read_decisions, reviewed)
+from explainer.review.corrections import (
+    ACCEPT_ALL_PREDICTIONS,
+    ACCEPT_GOLD,
+    EDIT,
+    CorrectionsWarning,
+    append_decision,
+    corrections_path,
+    latest_decisions,
+    make_decision,
+    read_decisions,
+    reviewed,
+)
 from explainer.review.export import apply_corrections, change_summary, conll_text, prodigy_jsonl, span_changes
 from explainer.review.merge import merge_bytes, to_iob1
 
@@ -40,8 +49,14 @@ CONLL = (
 
 
 def decision(words, original, corrected, *, kind=EDIT, **more):
-    return make_decision(key=Example(words=tuple(words), tags=tuple(original)).words_hash, words=words,
-                         original=original, corrected=corrected, kind=kind, **more)
+    return make_decision(
+        key=Example(words=tuple(words), tags=tuple(original)).words_hash,
+        words=words,
+        original=original,
+        corrected=corrected,
+        kind=kind,
+        **more,
+    )
 
 
 # --- edits -----------------------------------------------------------------------------------------------------
@@ -63,8 +78,9 @@ def test_span_changes_name_each_kind_of_change():
     corrected = ["B-PER", "O", "O", "B-ORG", "B-MISC", "O", "O"]
     kinds = sorted(change["change"] for change in span_changes(original, corrected))
     assert kinds == ["boundary changed", "span added", "span removed", "type changed"]
-    summary = change_summary(latest_decisions([decision(["a"] * 7, original, corrected),
-                                               decision(["b"], ["O"], ["O"], kind=ACCEPT_GOLD)]))
+    summary = change_summary(
+        latest_decisions([decision(["a"] * 7, original, corrected), decision(["b"], ["O"], ["O"], kind=ACCEPT_GOLD)])
+    )
     assert summary["corrected"] == 1 and summary["unchanged"] == 1
     assert summary["changes"]["type changed"] == 1 and summary["changes_by_type"]["LOC"] == {"type changed": 1}
 
@@ -126,8 +142,12 @@ def test_two_processes_appending_at_once_lose_no_decision(tmp_path):
 
 def test_exports_apply_only_matching_decisions(tmp_path):
     examples = [Example(("Peter", "left"), ("B-PER", "O"), "x:1"), Example(("Anna", "came"), ("O", "O"), "x:4")]
-    latest = latest_decisions([decision(["Anna", "came"], ["O", "O"], ["B-PER", "O"]),
-                               decision(["Peter", "left"], ["O", "O"], ["B-LOC", "O"])])  # stale original
+    latest = latest_decisions(
+        [
+            decision(["Anna", "came"], ["O", "O"], ["B-PER", "O"]),
+            decision(["Peter", "left"], ["O", "O"], ["B-LOC", "O"]),
+        ]
+    )  # stale original
     items = apply_corrections(examples, latest)
     assert [item.tags for item in items] == [("B-PER", "O"), ("B-PER", "O")]
     assert [item.corrected for item in items] == [False, True]
@@ -151,10 +171,16 @@ def test_merge_conll_rewrites_only_the_corrected_tags(tmp_path):
     source = tmp_path / "data.conll"
     source.write_bytes(CONLL.encode("utf-8"))
     words = ["Peter", "Blackburn", "visited", "Paris"]
-    decisions = [decision(words, ["B-PER", "I-PER", "O", "O"], ["B-PER", "I-PER", "O", "B-LOC"]),
-                 decision(["EU", "rejects", "German", "call"], ["B-ORG", "O", "B-MISC", "O"],
-                          ["B-ORG", "O", "B-MISC", "O"], kind=ACCEPT_GOLD),
-                 decision(["not", "in", "data"], ["O"] * 3, ["B-PER", "O", "O"])]
+    decisions = [
+        decision(words, ["B-PER", "I-PER", "O", "O"], ["B-PER", "I-PER", "O", "B-LOC"]),
+        decision(
+            ["EU", "rejects", "German", "call"],
+            ["B-ORG", "O", "B-MISC", "O"],
+            ["B-ORG", "O", "B-MISC", "O"],
+            kind=ACCEPT_GOLD,
+        ),
+        decision(["not", "in", "data"], ["O"] * 3, ["B-PER", "O", "O"]),
+    ]
     data, report = merge_bytes(str(source), decisions)
     merged = data.decode("utf-8")
     expected = CONLL.replace("Paris NNP B-NP O\n", "Paris NNP B-NP B-LOC\n")
@@ -165,9 +191,9 @@ def test_merge_conll_rewrites_only_the_corrected_tags(tmp_path):
 
 def test_merge_keeps_crlf_and_bom(tmp_path):
     source = tmp_path / "data.conll"
-    source.write_bytes(b"\xef\xbb\xbf" + "Anna B-PER\r\ncame O\r\n\r\nBob O\r\n".encode("utf-8"))
+    source.write_bytes(b"\xef\xbb\xbf" + b"Anna B-PER\r\ncame O\r\n\r\nBob O\r\n")
     data, report = merge_bytes(str(source), [decision(["Anna", "came"], ["B-PER", "O"], ["B-LOC", "O"])])
-    assert data == b"\xef\xbb\xbf" + "Anna B-LOC\r\ncame O\r\n\r\nBob O\r\n".encode("utf-8")
+    assert data == b"\xef\xbb\xbf" + b"Anna B-LOC\r\ncame O\r\n\r\nBob O\r\n"
     assert report.corrected == 1
 
 
@@ -188,8 +214,10 @@ def test_merge_writes_iob1_into_an_iob1_file(tmp_path):
 
 def test_merge_maps_labels_back_to_the_dataset_and_writes_ids(tmp_path):
     labels = ["O", "B-person", "I-person", "B-location", "I-location", "B-product", "I-product"]
-    records = [{"tokens": ["Anna", "bought", "iPhone", "in", "Oslo"], "ner_tags": [1, 0, 5, 0, 0], "labels": labels},
-               {"tokens": ["Bob", "slept"], "ner_tags": [1, 0]}]
+    records = [
+        {"tokens": ["Anna", "bought", "iPhone", "in", "Oslo"], "ner_tags": [1, 0, 5, 0, 0], "labels": labels},
+        {"tokens": ["Bob", "slept"], "ner_tags": [1, 0]},
+    ]
     source = tmp_path / "mapped.jsonl"
     lines = [json.dumps(record) for record in records]
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -205,24 +233,39 @@ def test_merge_maps_labels_back_to_the_dataset_and_writes_ids(tmp_path):
     # Two dataset types behind one model type: the merge cannot guess and says so.
     ambiguous = {"person": "PER", "location": "PER", "product": "O"}
     with pytest.raises(ExplainerError, match="cannot be written in the dataset's labels"):
-        merge_bytes(str(source), [decision(words, ["B-PER", "O", "O", "O", "O"], ["B-PER", "O", "O", "O", "B-PER"],
-                                           identity={"label_map": ambiguous})])
+        merge_bytes(
+            str(source),
+            [
+                decision(
+                    words,
+                    ["B-PER", "O", "O", "O", "O"],
+                    ["B-PER", "O", "O", "O", "B-PER"],
+                    identity={"label_map": ambiguous},
+                )
+            ],
+        )
 
 
 def test_merge_prodigy_rewrites_spans_of_the_corrected_record_only(tmp_path):
-    records = [{"text": "Anna  lives in Oslo", "spans": [{"start": 0, "end": 4, "label": "PER"}], "meta": {"id": 1}},
-               {"text": "rejected one", "spans": [], "answer": "reject"},
-               {"text": "Bob slept", "spans": []}]
+    records = [
+        {"text": "Anna  lives in Oslo", "spans": [{"start": 0, "end": 4, "label": "PER"}], "meta": {"id": 1}},
+        {"text": "rejected one", "spans": [], "answer": "reject"},
+        {"text": "Bob slept", "spans": []},
+    ]
     source = tmp_path / "prodigy.jsonl"
     lines = [json.dumps(record) for record in records]
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    data, report = merge_bytes(str(source), [decision(["Anna", "lives", "in", "Oslo"], ["B-PER", "O", "O", "O"],
-                                                      ["B-PER", "O", "O", "B-LOC"])])
+    data, report = merge_bytes(
+        str(source), [decision(["Anna", "lives", "in", "Oslo"], ["B-PER", "O", "O", "O"], ["B-PER", "O", "O", "B-LOC"])]
+    )
     out = data.decode().split("\n")
     record = json.loads(out[0])
     assert [(s["start"], s["end"], s["label"]) for s in record["spans"]] == [(0, 4, "PER"), (15, 19, "LOC")]
     assert record["meta"] == {"id": 1} and out[1:] == lines[1:] + [""]
-    assert load_dataset(str(source)).examples[0].words_hash == Example(("Anna", "lives", "in", "Oslo"), ("O",) * 4).words_hash
+    assert (
+        load_dataset(str(source)).examples[0].words_hash
+        == Example(("Anna", "lives", "in", "Oslo"), ("O",) * 4).words_hash
+    )
     assert report.corrected == 1
 
 
@@ -244,8 +287,22 @@ def test_merge_command_reports_and_refuses_to_overwrite_its_input(tmp_path, caps
     assert source.read_bytes() == before
     # Another form: written whole from the loaded examples (Prodigy-style JSONL), corrections applied.
     jsonl = tmp_path / "merged.jsonl"
-    assert main(["merge", "--dataset", str(source), "--corrections", str(corrections), "--out", str(jsonl),
-                 "--format", "jsonl"]) == 0
+    assert (
+        main(
+            [
+                "merge",
+                "--dataset",
+                str(source),
+                "--corrections",
+                str(corrections),
+                "--out",
+                str(jsonl),
+                "--format",
+                "jsonl",
+            ]
+        )
+        == 0
+    )
     assert [e.tags for e in load_dataset(str(jsonl)).examples][-1] == ("B-ORG", "O")
 
 
@@ -254,18 +311,22 @@ def test_merge_keeps_a_dropped_zero_width_word_inside_its_entity(tmp_path):
     text = "New B-LOC\n\u200b I-LOC\nYork I-LOC\nrocks O\n"
     source.write_text(text, encoding="utf-8")
     assert load_dataset(str(source)).examples[0].words == ("New", "York", "rocks")
-    data, report = merge_bytes(str(source), [decision(["New", "York", "rocks"], ["B-LOC", "I-LOC", "O"],
-                                                      ["B-ORG", "I-ORG", "O"])])
+    data, report = merge_bytes(
+        str(source), [decision(["New", "York", "rocks"], ["B-LOC", "I-LOC", "O"], ["B-ORG", "I-ORG", "O"])]
+    )
     assert data.decode("utf-8") == text.replace("LOC", "ORG") and report.corrected == 1
 
 
 def test_merge_jsonl_with_named_columns_keeps_other_fields(tmp_path):
-    records = [{"id": 7, "toks": ["Anna", "sang"], "labs": ["O", "O"], "tags": "not the tags"},
-               {"id": 8, "toks": ["Bob", "ran"], "labs": ["B-PER", "O"], "tags": "x"}]
+    records = [
+        {"id": 7, "toks": ["Anna", "sang"], "labs": ["O", "O"], "tags": "not the tags"},
+        {"id": 8, "toks": ["Bob", "ran"], "labs": ["B-PER", "O"], "tags": "x"},
+    ]
     source = tmp_path / "named.jsonl"
     lines = [json.dumps(record, ensure_ascii=False) for record in records]
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    data, report = merge_bytes(str(source), [decision(["Anna", "sang"], ["O", "O"], ["B-PER", "O"])],
-                               tokens_column="toks", tags_column="labs")
+    data, report = merge_bytes(
+        str(source), [decision(["Anna", "sang"], ["O", "O"], ["B-PER", "O"])], tokens_column="toks", tags_column="labs"
+    )
     out = data.decode("utf-8").split("\n")
     assert json.loads(out[0]) == {**records[0], "labs": ["B-PER", "O"]} and out[1] == lines[1]

@@ -73,18 +73,25 @@ def test_layout_without_label_quality_says_which_build_option_adds_it(tiny_cache
 def test_navigation_writes_the_view_to_the_url(context, cache):
     by_f1 = queue_order(cache.examples, order="f1")
     search = SEARCH + f"&rev_ex={int(by_f1[0])}"
-    new_search, panel, draft, progress, note = review.on_navigate(context, ("f1", None, None, "all"), search,
-                                                                   trigger="review-next")
+    new_search, panel, draft, progress, note = review.on_navigate(
+        context, ("f1", None, None, "all"), search, trigger="review-next"
+    )
     assert parse_query(new_search)["rev_ex"] == str(int(by_f1[1])) and draft["example_id"] == int(by_f1[1])
     assert "example 2 of" in progress and note is None
     # Before the URL names an example, Next goes from the one shown (the first of the queue).
-    assert review.on_navigate(context, ("f1", None, None, "all"), SEARCH, trigger="review-next",
-                              shown=int(by_f1[0]))[2]["example_id"] == int(by_f1[1])
+    assert review.on_navigate(context, ("f1", None, None, "all"), SEARCH, trigger="review-next", shown=int(by_f1[0]))[
+        2
+    ]["example_id"] == int(by_f1[1])
     # Controls echoing the URL change nothing.
     assert review.on_navigate(context, ("f1", None, None, "all"), new_search, trigger=None)[0] is review.no_update
     new_search, *_ = review.on_navigate(context, ("loss", "PER", "missed", "todo"), new_search, trigger="review-order")
     state = parse_query(new_search)
-    assert (state["rev_order"], state["rev_type"], state["rev_cat"], state["rev_status"]) == ("loss", "PER", "missed", "todo")
+    assert (state["rev_order"], state["rev_type"], state["rev_cat"], state["rev_status"]) == (
+        "loss",
+        "PER",
+        "missed",
+        "todo",
+    )
 
 
 def test_editing_a_span_and_saving_writes_one_decision(context, cache, tmp_path):
@@ -96,8 +103,9 @@ def test_editing_a_span_and_saving_writes_one_decision(context, cache, tmp_path)
     draft, message, _ = review.on_edit(context, draft, "MISC", SEARCH, triggered=click("review-add"))
     assert draft["tags"][:2] == ["B-MISC", "I-MISC"] and draft["dirty"]
     assert not (tmp_path / f"{cache.path.name}.corrections.jsonl").exists()  # an edit is saved by Save
-    draft, message, progress = review.on_edit(context, draft, None, SEARCH, triggered=click("review-save"),
-                                              headers={"X-Forwarded-User": "alice"})
+    draft, message, progress = review.on_edit(
+        context, draft, None, SEARCH, triggered=click("review-save"), headers={"X-Forwarded-User": "alice"}
+    )
     assert message == "" and not draft["dirty"] and progress.startswith("1 of")
     [decision] = read_decisions(corrections_path(cache.path, tmp_path))
     assert decision["kind"] == "edit" and decision["reviewer"] == "alice" and decision["words"] == words
@@ -122,8 +130,9 @@ def test_accept_buttons_save_at_once_and_the_browser_is_not_trusted(context, cac
     missing = review.edits.spans_to_accept(draft["tags"], draft["pred"])
     if missing:
         start, end, kind = missing[0]
-        draft, _, _ = review.on_edit(context, draft, None, SEARCH,
-                                     triggered=click(review.ACCEPT_SPAN, f"{start},{end},{kind}"), headers={})
+        draft, _, _ = review.on_edit(
+            context, draft, None, SEARCH, triggered=click(review.ACCEPT_SPAN, f"{start},{end},{kind}"), headers={}
+        )
         assert read_decisions(path)[-1]["detail"] == {"span": [start, end, kind]}
     n = len(read_decisions(path))
     tampered = {**draft, "tags": ["B-EVIL"] + draft["tags"][1:]}
@@ -165,10 +174,16 @@ def test_label_quality_order_uses_the_example_scores(tiny_cache, tmp_path):
     n = len(open_cache(copy).examples)
     scores = np.random.default_rng(0).random(n).astype(np.float32)
     pd.DataFrame({"example_id": np.arange(n), "label_quality": scores}).to_parquet(
-        copy / "example_label_quality.parquet")
+        copy / "example_label_quality.parquet"
+    )
     words = open_cache(copy).words
-    pd.DataFrame({"example_id": words["example_id"], "label_quality": np.float32(0.5),
-                  "label_issue": words["word_index"].to_numpy() == 1}).to_parquet(copy / "label_quality.parquet")
+    pd.DataFrame(
+        {
+            "example_id": words["example_id"],
+            "label_quality": np.float32(0.5),
+            "label_issue": words["word_index"].to_numpy() == 1,
+        }
+    ).to_parquet(copy / "label_quality.parquet")
     cache = open_cache(copy)
     view, queue, draft = review.navigate(cache, review.View(order="quality"), {})
     assert queue.note is None and list(queue.ids) == list(np.argsort(scores, kind="stable"))
@@ -179,8 +194,13 @@ def test_label_quality_order_uses_the_example_scores(tiny_cache, tmp_path):
 
 
 def test_reviewer_and_corrections_settings_from_the_environment():
-    settings = Settings.from_env({"EXPLAINER_REVIEWER": "bob", "EXPLAINER_REVIEWER_HEADERS": "X-User, X-Other",
-                                  "EXPLAINER_CORRECTIONS_DIR": "/srv/reviews"})
+    settings = Settings.from_env(
+        {
+            "EXPLAINER_REVIEWER": "bob",
+            "EXPLAINER_REVIEWER_HEADERS": "X-User, X-Other",
+            "EXPLAINER_CORRECTIONS_DIR": "/srv/reviews",
+        }
+    )
     assert settings.reviewer_headers == ("X-User", "X-Other") and settings.corrections_dir == Path("/srv/reviews")
     assert review.reviewer_name(settings, {"X-Other": " carol\n"}) == "carol"
     assert review.reviewer_name(settings, {"X-Forwarded-User": "mallory"}) == "bob"  # not a configured header

@@ -78,6 +78,7 @@ def test_edit_a_span_save_with_a_key_and_see_it_in_the_export(dash_duo, tiny_cac
     assert all(old.split()[0] == new.split()[0] for old, new in changed)  # only tags changed
     dash_duo.find_element("body").send_keys("n")  # the keyboard shortcut for Next
     WebDriverWait(dash_duo.driver, 15, ignored_exceptions=(StaleElementReferenceException,)).until(
-        lambda driver: driver.find_element(By.ID, "review-title").text != title)  # the panel is re-rendered
+        lambda driver: driver.find_element(By.ID, "review-title").text != title
+    )  # the panel is re-rendered
     errors = [entry for entry in dash_duo.get_logs() if entry.get("level") == "SEVERE"]
     assert errors == []

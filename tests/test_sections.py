@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from dash import dcc, html, no_update
+from helpers import HOSTILE_WORDS
 
 from explainer.analysis.gridquery import example_of_row_id, page_rows
 from explainer.app.components import aligned
@@ -24,7 +25,6 @@ from explainer.app.sections import inspect, loss, misclassified, random_samples,
 from explainer.app.settings import Settings
 from explainer.app.state import build_query, parse_query
 from explainer.cache.schema import CORRECT
-from helpers import HOSTILE_WORDS
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def walk(component):
         yield from walk(component.get("props", {}).get("children"))
         return
     children = getattr(component, "children", None)
-    for child in (children if isinstance(children, (list, tuple)) else [children] if children is not None else []):
+    for child in children if isinstance(children, (list, tuple)) else [children] if children is not None else []:
         yield from walk(child)
 
 
@@ -68,6 +68,7 @@ def search(**params) -> str:
 
 
 # --- Misclassified -----------------------------------------------------------------------------
+
 
 def test_word_rows_are_the_words_whose_gold_differs_from_predicted(cache):
     rows = misclassified.word_rows(cache, {})
@@ -89,9 +90,9 @@ def test_span_rows_are_the_span_errors_but_correct_with_their_text(cache):
     for row in rows.head(30).itertuples():
         words = cache.examples.iloc[row.example_id]["words"]
         if pd.notna(row.gold_start):
-            assert row.gold_text == " ".join(words[row.gold_start:row.gold_end])
+            assert row.gold_text == " ".join(words[row.gold_start : row.gold_end])
         if pd.notna(row.pred_start):
-            assert row.pred_text == " ".join(words[row.pred_start:row.pred_end])
+            assert row.pred_text == " ".join(words[row.pred_start : row.pred_end])
 
 
 def test_metrics_links_filter_misclassified(cache):
@@ -116,19 +117,34 @@ def test_url_filters_restore_the_dropdowns_and_round_trip(context, cache):
     expected_rows = len(misclassified.rows(cache, state))
     assert by_id(tree, "misclassified-summary").children.startswith(f"{expected_rows:,} of ")
     # The user picks a gold type: the URL gets it, keeps the rest, and the summary follows.
-    outputs = misclassified.update_filters(context, "span", "missed", "PER", "PER", None, "a", build_query(state),
-                                           trigger="misclassified-gold")
+    outputs = misclassified.update_filters(
+        context, "span", "missed", "PER", "PER", None, "a", build_query(state), trigger="misclassified-gold"
+    )
     new_state = parse_query(outputs[2])
     assert new_state == {**state, "mis_gold": "PER"}
-    assert misclassified.view_state(new_state) == {"level": "span", "category": "missed", "type": "PER",
-                                                   "gold": "PER", "pred": None, "text": "a"}
+    assert misclassified.view_state(new_state) == {
+        "level": "span",
+        "category": "missed",
+        "type": "PER",
+        "gold": "PER",
+        "pred": None,
+        "text": "a",
+    }
     assert outputs[1].startswith(f"{len(misclassified.rows(cache, new_state)):,} of ")
 
 
 def test_switching_to_spans_turns_labels_into_types(context):
-    outputs = misclassified.update_filters(context, "span", None, None, "B-PER", "O", None,
-                                           search(tab="misclassified", mis_gold="B-PER", mis_pred="O"),
-                                           trigger="misclassified-level")
+    outputs = misclassified.update_filters(
+        context,
+        "span",
+        None,
+        None,
+        "B-PER",
+        "O",
+        None,
+        search(tab="misclassified", mis_gold="B-PER", mis_pred="O"),
+        trigger="misclassified-level",
+    )
     table, _, url, gold_options, _, gold, pred, category_disabled, _ = outputs
     assert (gold, pred) == ("PER", None)
     assert parse_query(url) == {"tab": "misclassified", "mis_level": "span", "mis_gold": "PER"}
@@ -161,6 +177,7 @@ def test_a_misclassified_row_opens_the_inspector_on_its_word(cache):
 
 
 # --- Loss by token / label ---------------------------------------------------------------------
+
 
 def test_loss_by_word_equals_a_groupby_of_the_words(cache):
     table = loss.word_rows(cache, {}).set_index("word")
@@ -203,6 +220,7 @@ def test_a_label_row_opens_its_misclassified_words(cache):
 
 # --- Samples by loss ---------------------------------------------------------------------------
 
+
 def card_ids(cards) -> list[int]:
     return [int(card.id.rsplit("-", 1)[1]) for card in cards if getattr(card, "id", None)]
 
@@ -224,8 +242,9 @@ def test_review_hardest_orders_by_f1_then_loss(cache):
 
 
 def test_changing_the_order_restarts_at_page_one(context):
-    cards, page, n_pages, summary, url = samples.update_view(context, "f1", 4, search(tab="samples", smp_page=4),
-                                                             trigger="samples-order")
+    cards, page, n_pages, summary, url = samples.update_view(
+        context, "f1", 4, search(tab="samples", smp_page=4), trigger="samples-order"
+    )
     assert page == 1 and parse_query(url) == {"tab": "samples", "smp_page": "1", "smp_order": "f1"}
     assert summary.startswith("examples 1–10 of")
     assert samples.update_view(context, "loss", 2, search(smp_page=2), trigger=None) == (no_update,) * 5
@@ -253,8 +272,14 @@ def test_aligned_cells_are_styled_by_classes_the_stylesheet_defines(cache):
     stylesheet = (Path(__file__).resolve().parents[1] / "assets" / "explainer.css").read_text()
     for name in used - {"table-danger"}:  # table-danger is Bootstrap's
         assert f"td.{name} " in stylesheet, name
-    assert [aligned.loss_class(loss) for loss in (0.0, 0.39, 0.41, 2.0, 3.9, 40.0)] == \
-        [None, None, "loss-1", "loss-3", "loss-5", "loss-5"]
+    assert [aligned.loss_class(loss) for loss in (0.0, 0.39, 0.41, 2.0, 3.9, 40.0)] == [
+        None,
+        None,
+        "loss-1",
+        "loss-3",
+        "loss-5",
+        "loss-5",
+    ]
 
 
 def test_samples_pages_are_rendered_once_per_cache(cache):
@@ -278,6 +303,7 @@ def test_an_inspect_button_sets_the_sample(context):
 
 # --- Random samples ----------------------------------------------------------------------------
 
+
 def test_the_seed_in_the_url_fixes_the_draw(cache):
     first = card_ids(by_id(random_samples.layout(cache, {"rnd_seed": "11"}), "random_samples-cards").children)
     again = card_ids(by_id(random_samples.layout(cache, {"rnd_seed": "11"}), "random_samples-cards").children)
@@ -294,6 +320,7 @@ def test_a_new_draw_writes_its_seed_to_the_url(context, cache):
 
 
 # --- Raw data ----------------------------------------------------------------------------------
+
 
 def test_raw_data_shows_what_the_model_sees(cache):
     example_id = int(cache.examples["n_subwords"].idxmax())
@@ -324,6 +351,7 @@ def test_raw_data_explains_an_unknown_id(context, cache):
 
 # --- speed on a dataset of 250k words ------------------------------------------------------------
 
+
 class FakeCache:
     """Just the attributes the sections read (a plain class: the per-cache memo keys it by weak reference)."""
 
@@ -353,7 +381,7 @@ def synthetic_cache(n_words: int = 250_000, seed: int = 0):
     rng = np.random.default_rng(seed)
     labels = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
     lengths = rng.integers(3, 33, size=n_words // 8)
-    lengths = lengths[:np.searchsorted(np.cumsum(lengths), n_words)]
+    lengths = lengths[: np.searchsorted(np.cumsum(lengths), n_words)]
     n, n_examples = int(lengths.sum()), len(lengths)
     example_ids = np.repeat(np.arange(n_examples), lengths)
     word_index = np.arange(n) - np.repeat(np.cumsum(lengths) - lengths, lengths)
@@ -362,36 +390,76 @@ def synthetic_cache(n_words: int = 250_000, seed: int = 0):
     names = np.array(labels, dtype=object)
     word = pd.Series(np.char.add("w", (rng.zipf(1.3, n) % 30_000).astype(str)), dtype="str")
     loss = rng.exponential(0.5, n).astype(np.float32)
-    words = pd.DataFrame({"example_id": example_ids, "word_index": word_index.astype(np.int32), "word": word,
-                          "gold": pd.Series(names[gold_id], dtype="str"),
-                          "pred": pd.Series(names[pred_id], dtype="str"),
-                          "gold_id": gold_id.astype(np.int16), "pred_id": pred_id.astype(np.int16), "loss": loss,
-                          "prob_pred": rng.random(n).astype(np.float32), "prob_gold": rng.random(n).astype(np.float32)})
+    words = pd.DataFrame(
+        {
+            "example_id": example_ids,
+            "word_index": word_index.astype(np.int32),
+            "word": word,
+            "gold": pd.Series(names[gold_id], dtype="str"),
+            "pred": pd.Series(names[pred_id], dtype="str"),
+            "gold_id": gold_id.astype(np.int16),
+            "pred_id": pred_id.astype(np.int16),
+            "loss": loss,
+            "prob_pred": rng.random(n).astype(np.float32),
+            "prob_gold": rng.random(n).astype(np.float32),
+        }
+    )
     subwords = words.rename(columns={"word": "token", "gold_id": "label_id"})[
-        ["example_id", "word_index", "token", "label_id", "pred_id", "loss"]].assign(
-        position=word_index + 1, input_id=7, window=0)
+        ["example_id", "word_index", "token", "label_id", "pred_id", "loss"]
+    ].assign(position=word_index + 1, input_id=7, window=0)
     offsets = np.cumsum(lengths) - lengths
-    text = pd.Series([" ".join(chunk) for chunk in np.split(word.to_numpy(dtype=object), np.cumsum(lengths)[:-1])],
-                     dtype="str")
+    text = pd.Series(
+        [" ".join(chunk) for chunk in np.split(word.to_numpy(dtype=object), np.cumsum(lengths)[:-1])], dtype="str"
+    )
     total = np.bincount(example_ids, weights=loss)
-    examples = pd.DataFrame({"example_id": np.arange(n_examples), "source": "synthetic", "text": text,
-                             "words": np.split(word.to_numpy(dtype=object), np.cumsum(lengths)[:-1]),
-                             "n_words": lengths, "word_offset": offsets, "windowed": False, "total_loss": total,
-                             "f1": rng.random(n_examples).round(1), "n_errors": 1, "n_word_errors": 1})
+    examples = pd.DataFrame(
+        {
+            "example_id": np.arange(n_examples),
+            "source": "synthetic",
+            "text": text,
+            "words": np.split(word.to_numpy(dtype=object), np.cumsum(lengths)[:-1]),
+            "n_words": lengths,
+            "word_offset": offsets,
+            "windowed": False,
+            "total_loss": total,
+            "f1": rng.random(n_examples).round(1),
+            "n_errors": 1,
+            "n_word_errors": 1,
+        }
+    )
     span_rows = np.sort(rng.choice(n, size=n // 20, replace=False))
     starts, lengths_of_span = word_index[span_rows], lengths[example_ids[span_rows]]
     categories = np.array(["correct", "missed", "spurious", "wrong type", "boundary", "type and boundary"])
     as_int32 = lambda values: pd.array(values, dtype="Int32")
-    span_errors = pd.DataFrame({
-        "example_id": example_ids[span_rows], "category": categories[rng.integers(0, 6, len(span_rows))],
-        "type": "PER", "gold_start": as_int32(starts), "gold_end": as_int32(np.minimum(starts + 2, lengths_of_span)),
-        "gold_type": "PER", "pred_start": as_int32(starts), "pred_end": as_int32(starts + 1), "pred_type": "LOC"})
-    return FakeCache(words=words, subwords=subwords, examples=examples, span_errors=span_errors, labels=labels,
-                           metrics={"entity_types": ["LOC", "MISC", "ORG", "PER"]})
+    span_errors = pd.DataFrame(
+        {
+            "example_id": example_ids[span_rows],
+            "category": categories[rng.integers(0, 6, len(span_rows))],
+            "type": "PER",
+            "gold_start": as_int32(starts),
+            "gold_end": as_int32(np.minimum(starts + 2, lengths_of_span)),
+            "gold_type": "PER",
+            "pred_start": as_int32(starts),
+            "pred_end": as_int32(starts + 1),
+            "pred_type": "LOC",
+        }
+    )
+    return FakeCache(
+        words=words,
+        subwords=subwords,
+        examples=examples,
+        span_errors=span_errors,
+        labels=labels,
+        metrics={"entity_types": ["LOC", "MISC", "ORG", "PER"]},
+    )
 
 
-GRID_REQUEST = {"startRow": 50, "endRow": 100, "sortModel": [{"colId": "loss", "sort": "desc"},
-                                                            {"colId": "total_loss", "sort": "desc"}], "filterModel": {}}
+GRID_REQUEST = {
+    "startRow": 50,
+    "endRow": 100,
+    "sortModel": [{"colId": "loss", "sort": "desc"}, {"colId": "total_loss", "sort": "desc"}],
+    "filterModel": {},
+}
 
 
 def best_of(call, repeats: int = 5) -> float:

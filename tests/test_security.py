@@ -22,12 +22,28 @@ REPO = Path(__file__).resolve().parents[1]
 SCANNED = [REPO / "explainer", REPO / "app.py", REPO / "gunicorn.conf.py", REPO / "assets"]
 
 UNSAFE_MODULES = {"pickle", "cPickle", "_pickle", "dill", "cloudpickle", "joblib", "shelve", "marshal"}
-CDN_HOSTS = ("cdn.jsdelivr.net", "unpkg.com", "cdnjs.cloudflare.com", "cdn.plot.ly", "fonts.googleapis.com",
-             "fonts.gstatic.com", "bootstrapcdn.com", "code.jquery.com", "ajax.googleapis.com")
+CDN_HOSTS = (
+    "cdn.jsdelivr.net",
+    "unpkg.com",
+    "cdnjs.cloudflare.com",
+    "cdn.plot.ly",
+    "fonts.googleapis.com",
+    "fonts.gstatic.com",
+    "bootstrapcdn.com",
+    "code.jquery.com",
+    "ajax.googleapis.com",
+)
 # Hosts plotly.js fetches map styles, tiles, fonts and chart-studio pages from (assets/README.md: the vendored
 # bundle has them rewritten to same-origin paths, so no file here may name them).
-REMOTE_CONTENT_HOSTS = ("basemaps.cartocdn.com", "fonts.openmaptiles.org", "server.arcgisonline.com",
-                        "tilemaps.icgc.cat", "geoserveis.icgc.cat", "tile.openstreetmap.org", "cloud.plotly.com")
+REMOTE_CONTENT_HOSTS = (
+    "basemaps.cartocdn.com",
+    "fonts.openmaptiles.org",
+    "server.arcgisonline.com",
+    "tilemaps.icgc.cat",
+    "geoserveis.icgc.cat",
+    "tile.openstreetmap.org",
+    "cloud.plotly.com",
+)
 TEXT_PATTERNS = ("dangerouslySetInnerHTML", "dangerously_allow_html", *CDN_HOSTS, *REMOTE_CONTENT_HOSTS)
 # Keyword arguments that must never be the constant True (or False, for weights_only).
 FORBIDDEN_TRUE = {"allow_pickle", "trust_remote_code", "dangerously_allow_html"}
@@ -93,11 +109,22 @@ def test_the_scanner_catches_each_forbidden_use(tmp_path):
         "torch.load('m.pt')\nnp.load('a.npy', allow_pickle=True)\nf(trust_remote_code=True)\n"
         "torch.load('m.pt', weights_only=False)\nx = dbc.themes.BOOTSTRAP\nu = 'https://cdn.jsdelivr.net/x.js'\n"
         "Markdown('x', dangerously_allow_html=True)\neval('1')\nDash(external_stylesheets=['x.css'])\n"
-        "np.load('a.npy', allow_pickle=False)  # fine\nf(trust_remote_code=flag)  # fine: the user's choice\n")
+        "np.load('a.npy', allow_pickle=False)  # fine\nf(trust_remote_code=flag)  # fine: the user's choice\n"
+    )
     found = "\n".join(forbidden_uses(planted))
-    for expected in ("import pickle", "from joblib", "torch.load()", "allow_pickle=True", "trust_remote_code=True",
-                     "weights_only=False", "dbc.themes", "cdn.jsdelivr.net", "dangerously_allow_html=True",
-                     "eval()", "external_stylesheets"):
+    for expected in (
+        "import pickle",
+        "from joblib",
+        "torch.load()",
+        "allow_pickle=True",
+        "trust_remote_code=True",
+        "weights_only=False",
+        "dbc.themes",
+        "cdn.jsdelivr.net",
+        "dangerously_allow_html=True",
+        "eval()",
+        "external_stylesheets",
+    ):
         assert expected in found, expected
     assert len(forbidden_uses(planted)) == 12  # torch.load twice; the two fine lines are not flagged
     script = tmp_path / "x.js"
@@ -151,9 +178,13 @@ def test_a_failing_callback_says_so_in_the_page_without_details(tiny_cache, capl
         raise KeyError(f"{secret_path} exploded")
 
     client = app.server.test_client()
-    body = {"output": "headline.title", "outputs": {"id": "headline", "property": "title"},
-            "inputs": [{"id": "tabs", "property": "active_tab", "value": "metrics"}], "changedPropIds": ["tabs.active_tab"],
-            "state": []}
+    body = {
+        "output": "headline.title",
+        "outputs": {"id": "headline", "property": "title"},
+        "inputs": [{"id": "tabs", "property": "active_tab", "value": "metrics"}],
+        "changedPropIds": ["tabs.active_tab"],
+        "state": [],
+    }
     with caplog.at_level(logging.ERROR, logger="explainer.app"):
         response = client.post("/_dash-update-component", json=body)
     text = response.get_data(as_text=True)
@@ -201,17 +232,30 @@ def test_default_embedding_is_same_origin_only(tiny_cache):
     assert response.headers["X-Frame-Options"] == "SAMEORIGIN"
 
 
-@pytest.mark.parametrize("value", ["https://a.example.com; script-src *", "javascript:alert(1)", "'unsafe-inline'",
-                                   "https://a.example.com\r\nX-Evil: 1", "'none' https://a.example.com"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "https://a.example.com; script-src *",
+        "javascript:alert(1)",
+        "'unsafe-inline'",
+        "https://a.example.com\r\nX-Evil: 1",
+        "'none' https://a.example.com",
+    ],
+)
 def test_frame_ancestors_refuses_anything_but_origins(value):
     with pytest.raises(ExplainerError, match="EXPLAINER_FRAME_ANCESTORS"):
         Settings.from_env({"EXPLAINER_FRAME_ANCESTORS": value})
 
 
 def test_frame_ancestors_and_limits_from_the_environment():
-    settings = Settings.from_env({"EXPLAINER_FRAME_ANCESTORS": "self, https://portal.example.com:8443",
-                                  "EXPLAINER_MAX_CONTENT_LENGTH": "256k", "EXPLAINER_PROXY_STRIPS_PREFIX": "yes",
-                                  "EXPLAINER_URL_PREFIX": "tools/ner"})
+    settings = Settings.from_env(
+        {
+            "EXPLAINER_FRAME_ANCESTORS": "self, https://portal.example.com:8443",
+            "EXPLAINER_MAX_CONTENT_LENGTH": "256k",
+            "EXPLAINER_PROXY_STRIPS_PREFIX": "yes",
+            "EXPLAINER_URL_PREFIX": "tools/ner",
+        }
+    )
     assert settings.frame_ancestors == ("'self'", "https://portal.example.com:8443")
     assert settings.max_content_length == 256 * 1024
     assert (settings.url_prefix, settings.routes_prefix) == ("/tools/ner/", "/")
@@ -224,8 +268,14 @@ def test_frame_ancestors_and_limits_from_the_environment():
 def test_oversized_post_gets_413(tiny_cache):
     app = create_app(Settings(cache=tiny_cache.parent, max_content_length=2048))
     client = app.server.test_client()
-    body = {"output": "x.y", "outputs": {"id": "x", "property": "y"}, "inputs": [], "state": [],
-            "changedPropIds": [], "padding": "x" * 4096}
+    body = {
+        "output": "x.y",
+        "outputs": {"id": "x", "property": "y"},
+        "inputs": [],
+        "state": [],
+        "changedPropIds": [],
+        "padding": "x" * 4096,
+    }
     response = client.post("/_dash-update-component", json=body)
     assert response.status_code == 413
     assert response.get_json() == {"error": "Request too large: the limit is 2 KiB"}

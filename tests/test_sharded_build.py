@@ -1,6 +1,6 @@
 """Sharded builds: shards merged in example order give the cache a single process builds.
 
-In process: shards of interleaved example subsets merged by explainer/build/shards.py. End to end:
+In process: shards of interleaved example subsets merged by explainer/pipeline/shards.py. End to end:
 ``python -m torch.distributed.run --nproc-per-node 2 -m explainer build`` on 127.0.0.1 (gloo, CPU),
 compared with a single-process build; and a rank that fails leaves the old cache as it was.
 """
@@ -34,9 +34,29 @@ def free_port() -> int:
 
 
 def torchrun(model: Path, dataset: Path, out: Path, *, extra_env: dict | None = None, flags=BUILD_FLAGS):
-    command = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "2",
-               "--master-addr", "127.0.0.1", "--master-port", str(free_port()), "-m", "explainer", "build",
-               "--model", str(model), "--dataset", str(dataset), "--out", str(out), *flags]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nnodes",
+        "1",
+        "--nproc-per-node",
+        "2",
+        "--master-addr",
+        "127.0.0.1",
+        "--master-port",
+        str(free_port()),
+        "-m",
+        "explainer",
+        "build",
+        "--model",
+        str(model),
+        "--dataset",
+        str(dataset),
+        "--out",
+        str(out),
+        *flags,
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", **(extra_env or {})}
     return subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
 
@@ -76,16 +96,22 @@ def assert_same_cache(left: Path, right: Path) -> None:
             frame_a, frame_b = a.to_pandas(), b.to_pandas()
             for column in frame_a.columns:
                 if frame_a[column].dtype.kind == "f":
-                    np.testing.assert_allclose(frame_a[column], frame_b[column], equal_nan=True,
-                                               err_msg=f"{name}:{column}", **FLOAT_TOLERANCE)
+                    np.testing.assert_allclose(
+                        frame_a[column], frame_b[column], equal_nan=True, err_msg=f"{name}:{column}", **FLOAT_TOLERANCE
+                    )
                 else:
                     assert a.column(column).equals(b.column(column)), f"{name}:{column}"
         elif name.endswith(".npy"):
             a = np.load(left / name, allow_pickle=False)
             b = np.load(right / name, allow_pickle=False)
             assert a.shape == b.shape and a.dtype == b.dtype, name
-            np.testing.assert_allclose(a.astype(np.float64), b.astype(np.float64), err_msg=name, atol=2e-3,
-                                       rtol=2e-3 if a.dtype == np.float16 else 1e-4)
+            np.testing.assert_allclose(
+                a.astype(np.float64),
+                b.astype(np.float64),
+                err_msg=name,
+                atol=2e-3,
+                rtol=2e-3 if a.dtype == np.float16 else 1e-4,
+            )
         elif name == schema.MANIFEST:
             a, b = (json.loads((path / name).read_text()) for path in (left, right))
             kept = [key for key in a if key not in VOLATILE_MANIFEST_KEYS]
@@ -99,20 +125,30 @@ def single_build(tiny_model, tiny_dataset, tmp_path_factory):
     from explainer.cli import main
 
     out = tmp_path_factory.mktemp("sharding") / "single"
-    assert main(["build", "--model", str(tiny_model), "--dataset", str(tiny_dataset), "--out", str(out),
-                 *BUILD_FLAGS]) == 0
+    assert (
+        main(["build", "--model", str(tiny_model), "--dataset", str(tiny_dataset), "--out", str(out), *BUILD_FLAGS])
+        == 0
+    )
     return out
 
 
 def test_block_split_balances_subwords_and_covers_every_example():
-    from explainer.build.align import Alignment
-    from explainer.build.shards import block_split
+    from explainer.pipeline.align import Alignment
+    from explainer.pipeline.shards import block_split
 
     sizes = np.array([5, 50, 5, 5, 5, 5, 5, 20])
     offsets = np.r_[0, np.cumsum(sizes)]
-    alignment = Alignment(input_ids=np.zeros(offsets[-1]), word_index=None, label_id=None, window=None,
-                          subword_offsets=offsets, word_offsets=offsets, word_rows=None, word_n_subwords=None,
-                          windowed=None)
+    alignment = Alignment(
+        input_ids=np.zeros(offsets[-1]),
+        word_index=None,
+        label_id=None,
+        window=None,
+        subword_offsets=offsets,
+        word_offsets=offsets,
+        word_rows=None,
+        word_n_subwords=None,
+        windowed=None,
+    )
     for parts in (1, 2, 3, 12):
         blocks = block_split(alignment, parts)
         assert len(blocks) == parts
@@ -121,15 +157,20 @@ def test_block_split_balances_subwords_and_covers_every_example():
     assert max(halves) < sizes.sum()  # both ranks get work
 
 
-def test_shards_of_interleaved_subsets_merge_into_the_single_process_cache(single_build, tiny_model, tiny_dataset,
-                                                                          tmp_path):
+def test_shards_of_interleaved_subsets_merge_into_the_single_process_cache(
+    single_build, tiny_model, tiny_dataset, tmp_path
+):
     """Non-contiguous subsets (as crossval folds are), merged in process: the merge itself is exact."""
-    from explainer.build import pipeline, shards
-    from explainer.build.model import quiet_transformers
     from explainer.cache.writer import CacheWriter
+    from explainer.pipeline import pipeline, shards
+    from explainer.pipeline.model import quiet_transformers
 
-    options = pipeline.BuildOptions(model=str(tiny_model), dataset=str(tiny_dataset), out=str(tmp_path / "merged"),
-                                    projection=BUILD_FLAGS[BUILD_FLAGS.index("--projection") + 1])
+    options = pipeline.BuildOptions(
+        model=str(tiny_model),
+        dataset=str(tiny_dataset),
+        out=str(tmp_path / "merged"),
+        projection=BUILD_FLAGS[BUILD_FLAGS.index("--projection") + 1],
+    )
     with quiet_transformers():
         prepared = pipeline.prepare(options)
     n_examples = len(prepared.aligned.examples)
@@ -151,7 +192,8 @@ def test_shards_of_interleaved_subsets_merge_into_the_single_process_cache(singl
 
 
 def test_torchrun_with_two_ranks_builds_the_single_process_cache_and_a_failed_rank_keeps_the_old_one(
-        single_build, tiny_model, tiny_dataset):
+    single_build, tiny_model, tiny_dataset
+):
     out = single_build.parent / "sharded"
     result = torchrun(tiny_model, tiny_dataset, out)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -163,8 +205,13 @@ def test_torchrun_with_two_ranks_builds_the_single_process_cache_and_a_failed_ra
 
     # Rank 1 fails after its forward pass: every rank stops, the cache written above stays as it was.
     before = {path.name: path.read_bytes() for path in out.iterdir()}
-    failed = torchrun(tiny_model, tiny_dataset, out, extra_env={"EXPLAINER_TEST_FAULT": "1:raise"},
-                      flags=["--projection", "none", "--label-quality", "none", "--activations-sample", "0"])
+    failed = torchrun(
+        tiny_model,
+        tiny_dataset,
+        out,
+        extra_env={"EXPLAINER_TEST_FAULT": "1:raise"},
+        flags=["--projection", "none", "--label-quality", "none", "--activations-sample", "0"],
+    )
     assert failed.returncode != 0
     assert "error: sharded build failed on rank 1 of 2: RuntimeError: fault injected" in failed.stderr
     assert {path.name: path.read_bytes() for path in out.iterdir()} == before
@@ -176,14 +223,21 @@ def test_a_rank_killed_outright_leaves_the_old_cache_intact(single_build, tiny_m
     """Rank 1 dies with SIGKILL after its forward pass: torchrun stops rank 0 (SIGTERM), which cleans up."""
     out = single_build
     before = {path.name: path.read_bytes() for path in out.iterdir()}
-    killed = torchrun(tiny_model, tiny_dataset, out, extra_env={"EXPLAINER_TEST_FAULT": "1:kill"},
-                      flags=["--projection", "none", "--label-quality", "none", "--activations-sample", "0"])
+    killed = torchrun(
+        tiny_model,
+        tiny_dataset,
+        out,
+        extra_env={"EXPLAINER_TEST_FAULT": "1:kill"},
+        flags=["--projection", "none", "--label-quality", "none", "--activations-sample", "0"],
+    )
     assert killed.returncode != 0
     assert {path.name: path.read_bytes() for path in out.iterdir()} == before
     # Whatever a killed rank 0 could not remove, the next build of the same cache clears.
     from explainer.cli import main
 
     (out.parent / f".{out.name}.shards-999999" / "rank-1").mkdir(parents=True, exist_ok=True)
-    assert main(["build", "--model", str(tiny_model), "--dataset", str(tiny_dataset), "--out", str(out),
-                 *BUILD_FLAGS]) == 0
+    assert (
+        main(["build", "--model", str(tiny_model), "--dataset", str(tiny_dataset), "--out", str(out), *BUILD_FLAGS])
+        == 0
+    )
     assert sorted(path.name for path in out.parent.iterdir() if path.name.startswith(f".{out.name}.")) == []

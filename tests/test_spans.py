@@ -6,8 +6,7 @@ import pytest
 from seqeval.metrics import f1_score, precision_score, recall_score
 
 from explainer.analysis.spans import classify_spans, example_scores, extract_spans
-from explainer.cache.schema import (BOUNDARY, CORRECT, ERROR_CATEGORIES, MISSED, SPURIOUS, TYPE_AND_BOUNDARY,
-                                    WRONG_TYPE)
+from explainer.cache.schema import BOUNDARY, CORRECT, ERROR_CATEGORIES, MISSED, SPURIOUS, TYPE_AND_BOUNDARY, WRONG_TYPE
 
 RECORD_KEYS = {"category", "type", "gold_start", "gold_end", "gold_type", "pred_start", "pred_end", "pred_type"}
 TAGS = ["O", "O", "O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
@@ -28,15 +27,19 @@ def only(records):
 
 # --- extract_spans -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("tags, spans", [
-    (["B-PER", "I-PER", "O", "B-LOC"], [(0, 2, "PER"), (3, 4, "LOC")]),
-    (["B-PER", "B-PER", "I-PER"], [(0, 1, "PER"), (1, 3, "PER")]),          # adjacent spans
-    (["O", "I-PER", "I-PER"], [(1, 3, "PER")]),                               # I- after O opens a span
-    (["B-PER", "I-LOC"], [(0, 1, "PER"), (1, 2, "LOC")]),                     # type change splits
-    (["I-ORG", "O", "I-ORG", "I-ORG", "B-ORG"], [(0, 1, "ORG"), (2, 4, "ORG"), (4, 5, "ORG")]),
-    (["O", "O"], []),
-    ([], []),
-])
+
+@pytest.mark.parametrize(
+    "tags, spans",
+    [
+        (["B-PER", "I-PER", "O", "B-LOC"], [(0, 2, "PER"), (3, 4, "LOC")]),
+        (["B-PER", "B-PER", "I-PER"], [(0, 1, "PER"), (1, 3, "PER")]),  # adjacent spans
+        (["O", "I-PER", "I-PER"], [(1, 3, "PER")]),  # I- after O opens a span
+        (["B-PER", "I-LOC"], [(0, 1, "PER"), (1, 2, "LOC")]),  # type change splits
+        (["I-ORG", "O", "I-ORG", "I-ORG", "B-ORG"], [(0, 1, "ORG"), (2, 4, "ORG"), (4, 5, "ORG")]),
+        (["O", "O"], []),
+        ([], []),
+    ],
+)
 def test_extract_spans(tags, spans):
     assert extract_spans(tags) == spans
 
@@ -67,10 +70,19 @@ def test_extract_spans_agree_with_seqeval_scores():
 
 # --- classify_spans: each category -----------------------------------------------------------------
 
+
 def test_correct():
     record = only(classify_spans([(0, 2, "PER")], [(0, 2, "PER")]))
-    assert record == {"category": CORRECT, "type": "PER", "gold_start": 0, "gold_end": 2, "gold_type": "PER",
-                      "pred_start": 0, "pred_end": 2, "pred_type": "PER"}
+    assert record == {
+        "category": CORRECT,
+        "type": "PER",
+        "gold_start": 0,
+        "gold_end": 2,
+        "gold_type": "PER",
+        "pred_start": 0,
+        "pred_end": 2,
+        "pred_type": "PER",
+    }
     # Adjacent spans of one type are two entities, each matched on its own.
     adjacent = extract_spans(["B-PER", "B-PER", "I-PER"])
     assert categories(classify_spans(adjacent, adjacent)) == [CORRECT, CORRECT]
@@ -88,8 +100,16 @@ def test_missed():
 def test_spurious():
     pred = extract_spans(["O", "I-PER", "I-PER"])  # ill-formed tags still make a span
     record = only(classify_spans([], pred))
-    assert record == {"category": SPURIOUS, "type": "PER", "gold_start": None, "gold_end": None, "gold_type": None,
-                      "pred_start": 1, "pred_end": 3, "pred_type": "PER"}
+    assert record == {
+        "category": SPURIOUS,
+        "type": "PER",
+        "gold_start": None,
+        "gold_end": None,
+        "gold_type": None,
+        "pred_start": 1,
+        "pred_end": 3,
+        "pred_type": "PER",
+    }
     # Touching is not overlapping: predictions adjacent to a gold span on both sides are spurious.
     records = classify_spans([(2, 4, "PER")], [(0, 2, "PER"), (4, 5, "LOC")])
     assert categories(records) == [SPURIOUS, MISSED, SPURIOUS]
@@ -105,15 +125,15 @@ def test_wrong_type():
 
 
 def test_boundary():
-    record = only(classify_spans([(0, 3, "PER")], [(0, 2, "PER")]))       # too short
+    record = only(classify_spans([(0, 3, "PER")], [(0, 2, "PER")]))  # too short
     assert (record["category"], record["pred_end"]) == (BOUNDARY, 2)
-    record = only(classify_spans([(1, 3, "ORG")], [(0, 3, "ORG")]))       # too long
+    record = only(classify_spans([(1, 3, "ORG")], [(0, 3, "ORG")]))  # too long
     assert (record["category"], record["pred_start"]) == (BOUNDARY, 0)
 
 
 def test_boundary_from_ill_formed_prediction():
     gold = extract_spans(["B-PER", "I-PER"])
-    pred = extract_spans(["B-PER", "I-LOC"])                                # PER (0,1) and LOC (1,2)
+    pred = extract_spans(["B-PER", "I-LOC"])  # PER (0,1) and LOC (1,2)
     record = only(classify_spans(gold, pred))
     assert record["category"] == BOUNDARY
     assert (record["pred_start"], record["pred_end"], record["pred_type"]) == (0, 1, "PER")
@@ -131,6 +151,7 @@ def test_type_and_boundary():
 
 
 # --- classify_spans: several predictions on one gold span ----------------------------------------
+
 
 def test_same_type_overlap_preferred_over_other_type():
     gold = [(0, 4, "PER")]
@@ -180,6 +201,7 @@ def test_records_are_complete_ordered_and_deterministic():
 
 
 # --- example_scores ------------------------------------------------------------------------------
+
 
 def test_example_scores():
     gold = [(0, 2, "PER"), (3, 4, "LOC")]

@@ -6,26 +6,56 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from explainer.analysis.tables import (aligned_example, entity_type, filter_span_errors, filter_word_errors,
-                                       label_mask, loss_by, misclassified_spans, misclassified_words, model_inputs,
-                                       order_examples, page_of, per_cache, random_draw, raw_example, span_text,
-                                       word_context)
+from explainer.analysis.tables import (
+    aligned_example,
+    entity_type,
+    filter_span_errors,
+    filter_word_errors,
+    label_mask,
+    loss_by,
+    misclassified_spans,
+    misclassified_words,
+    model_inputs,
+    order_examples,
+    page_of,
+    per_cache,
+    random_draw,
+    raw_example,
+    span_text,
+    word_context,
+)
 
 LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 
 # (word, gold, pred, loss) per word, one list per example.
 SENTENCES = [
-    [("John", "B-PER", "B-PER", 0.1), ("Smith", "I-PER", "O", 2.0), ("visited", "O", "O", 0.2),
-     ("Paris", "B-LOC", "B-PER", 1.5), (".", "O", "O", 0.05)],
+    [
+        ("John", "B-PER", "B-PER", 0.1),
+        ("Smith", "I-PER", "O", 2.0),
+        ("visited", "O", "O", 0.2),
+        ("Paris", "B-LOC", "B-PER", 1.5),
+        (".", "O", "O", 0.05),
+    ],
     [("Paris", "B-LOC", "B-LOC", 0.3), ("is", "O", "B-LOC", 1.1), ("big", "O", "O", np.nan)],
     [("Mary", "B-PER", "O", 3.0)],
 ]
 
 
 def make_words(sentences=SENTENCES) -> pd.DataFrame:
-    rows = [{"example_id": e, "word_index": i, "word": w, "gold": g, "pred": p, "loss": loss,
-             "prob_pred": 0.5, "prob_gold": 0.25} for e, sentence in enumerate(sentences)
-            for i, (w, g, p, loss) in enumerate(sentence)]
+    rows = [
+        {
+            "example_id": e,
+            "word_index": i,
+            "word": w,
+            "gold": g,
+            "pred": p,
+            "loss": loss,
+            "prob_pred": 0.5,
+            "prob_gold": 0.25,
+        }
+        for e, sentence in enumerate(sentences)
+        for i, (w, g, p, loss) in enumerate(sentence)
+    ]
     words = pd.DataFrame(rows).astype({"word": "str", "gold": "str", "pred": "str", "loss": "float32"})
     words["gold_id"] = words["gold"].map(LABELS.index).astype("int16")
     words["pred_id"] = words["pred"].map(LABELS.index).astype("int16")
@@ -46,8 +76,20 @@ def span_errors():
         (1, "spurious", "LOC", None, None, None, 1, 2, "LOC"),
         (2, "missed", "PER", 0, 1, "PER", None, None, None),
     ]
-    frame = pd.DataFrame(rows, columns=["example_id", "category", "type", "gold_start", "gold_end", "gold_type",
-                                        "pred_start", "pred_end", "pred_type"])
+    frame = pd.DataFrame(
+        rows,
+        columns=[
+            "example_id",
+            "category",
+            "type",
+            "gold_start",
+            "gold_end",
+            "gold_type",
+            "pred_start",
+            "pred_end",
+            "pred_type",
+        ],
+    )
     for column in ("gold_start", "gold_end", "pred_start", "pred_end"):
         frame[column] = frame[column].astype("Int32")
     return frame.astype({"category": "str", "type": "str", "gold_type": "str", "pred_type": "str"})
@@ -55,9 +97,17 @@ def span_errors():
 
 # --- labels ------------------------------------------------------------------------------------
 
+
 def test_entity_type_strips_the_scheme_prefix():
-    assert [entity_type(x) for x in ("B-PER", "I-LOC", "E-ORG", "S-MISC", "O", "PER", None)] == \
-        ["PER", "LOC", "ORG", "MISC", "O", "PER", None]
+    assert [entity_type(x) for x in ("B-PER", "I-LOC", "E-ORG", "S-MISC", "O", "PER", None)] == [
+        "PER",
+        "LOC",
+        "ORG",
+        "MISC",
+        "O",
+        "PER",
+        None,
+    ]
 
 
 def test_label_mask_matches_a_label_or_a_whole_type(words):
@@ -69,6 +119,7 @@ def test_label_mask_matches_a_label_or_a_whole_type(words):
 
 
 # --- context and span text ---------------------------------------------------------------------
+
 
 def test_word_context_brackets_the_word_and_stays_in_its_example(words):
     context = word_context(words, np.array([0, 3, 5, 8]), size=2)
@@ -84,11 +135,13 @@ def test_span_text_joins_the_words_and_leaves_missing_sides_empty(words, span_er
 
 # --- Misclassified -----------------------------------------------------------------------------
 
+
 def test_misclassified_words_are_exactly_the_words_gold_differs_from_predicted(words):
     errors = misclassified_words(words)
     expected = words[words["gold"] != words["pred"]]
-    assert list(zip(errors["example_id"], errors["word_index"])) == list(zip(expected["example_id"],
-                                                                             expected["word_index"]))
+    assert list(zip(errors["example_id"], errors["word_index"])) == list(
+        zip(expected["example_id"], expected["word_index"])
+    )
     assert errors["word"].tolist() == ["Smith", "Paris", "is", "Mary"]
     assert errors.loc[1, "context"] == "John Smith visited [Paris] ."  # three words each side by default
     assert errors["loss"].tolist() == pytest.approx(expected["loss"].tolist())
@@ -124,12 +177,22 @@ def test_filter_span_errors(words, span_errors):
 
 # --- Loss by token / label ---------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("key", ["word", "gold"])
 def test_loss_by_equals_a_direct_computation(key):
     rng = np.random.default_rng(1)
-    sentences = [[(f"w{rng.integers(8)}", LABELS[rng.integers(5)], LABELS[rng.integers(5)],
-                   np.nan if rng.random() < 0.05 else float(rng.exponential()))
-                  for _ in range(rng.integers(1, 12))] for _ in range(300)]
+    sentences = [
+        [
+            (
+                f"w{rng.integers(8)}",
+                LABELS[rng.integers(5)],
+                LABELS[rng.integers(5)],
+                np.nan if rng.random() < 0.05 else float(rng.exponential()),
+            )
+            for _ in range(rng.integers(1, 12))
+        ]
+        for _ in range(300)
+    ]
     words = make_words(sentences)
     table = loss_by(words, key=key).set_index(key)
     loss = words["loss"].astype(float)
@@ -154,10 +217,16 @@ def test_loss_by_word_on_the_fixture(words):
 
 # --- Samples by loss / Random samples ----------------------------------------------------------
 
+
 @pytest.fixture
 def examples():
-    return pd.DataFrame({"example_id": np.arange(6), "total_loss": [3.0, 9.0, np.nan, 9.0, 1.0, 5.0],
-                         "f1": [0.0, 1.0, 0.5, 0.0, 0.0, np.nan]})
+    return pd.DataFrame(
+        {
+            "example_id": np.arange(6),
+            "total_loss": [3.0, 9.0, np.nan, 9.0, 1.0, 5.0],
+            "f1": [0.0, 1.0, 0.5, 0.0, 0.0, np.nan],
+        }
+    )
 
 
 def test_order_by_total_loss_descending(examples):
@@ -193,6 +262,7 @@ def test_random_draw_is_reproducible_and_depends_on_the_seed():
 
 # --- One example, aligned or raw ---------------------------------------------------------------
 
+
 @pytest.fixture
 def subwords():
     # example 0 of SENTENCES tokenized: [CLS] john smith visit ##ed paris . [SEP]
@@ -201,9 +271,19 @@ def subwords():
     label_id = [-100, 1, 2, 0, -100, 3, 0, -100]
     pred_id = [0, 1, 0, 0, 3, 1, 0, 0]
     loss = [np.nan, 0.1, 2.0, 0.2, np.nan, 1.5, 0.05, np.nan]
-    return pd.DataFrame({"example_id": 0, "position": range(8), "token": tokens, "input_id": range(100, 108),
-                         "word_index": word_index, "label_id": label_id, "pred_id": pred_id, "loss": loss,
-                         "window": 0})
+    return pd.DataFrame(
+        {
+            "example_id": 0,
+            "position": range(8),
+            "token": tokens,
+            "input_id": range(100, 108),
+            "word_index": word_index,
+            "label_id": label_id,
+            "pred_id": pred_id,
+            "loss": loss,
+            "window": 0,
+        }
+    )
 
 
 def test_aligned_example_marks_non_first_subwords_ign(words, subwords):
@@ -235,6 +315,7 @@ def test_raw_example_is_what_the_model_sees(subwords):
 
 
 # --- memoising ---------------------------------------------------------------------------------
+
 
 def test_per_cache_computes_once_per_cache_object():
     class FakeCache:

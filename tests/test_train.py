@@ -65,8 +65,12 @@ def test_split_is_deterministic_near_the_fraction_and_independent_of_order():
 
     _, other_seed = split_dataset(dataset, eval_fraction=0.2, seed=1)
     assert {e.words for e in other_seed.examples} != {e.words for e in held_out.examples}
-    assert held_out.extra["split"] == {"part": "eval", "eval_fraction": 0.2, "seed": 0,
-                                       "of_fingerprint": dataset.fingerprint()}
+    assert held_out.extra["split"] == {
+        "part": "eval",
+        "eval_fraction": 0.2,
+        "seed": 0,
+        "of_fingerprint": dataset.fingerprint(),
+    }
 
 
 def test_split_keeps_repeated_sentences_on_one_side():
@@ -110,8 +114,23 @@ def trained(tiny_model, tmp_path_factory):
     directory = tmp_path_factory.mktemp("train")
     data = write_conll(directory / "train.txt", make_sentences(240), separator="\t")
     out = directory / "model"
-    argv = ["train", "--base", str(tiny_model), "--dataset", str(data), "--out", str(out),
-            "--epochs", "3", "--lr", "2e-3", "--batch-size", "8", "--seed", "1"]
+    argv = [
+        "train",
+        "--base",
+        str(tiny_model),
+        "--dataset",
+        str(data),
+        "--out",
+        str(out),
+        "--epochs",
+        "3",
+        "--lr",
+        "2e-3",
+        "--batch-size",
+        "8",
+        "--seed",
+        "1",
+    ]
     assert main(argv) == 0
     return {"argv": argv, "out": out, "data": data, "directory": directory}
 
@@ -167,8 +186,27 @@ def test_separate_eval_dataset_and_max_steps(tiny_model, tmp_path):
     train_file = write_conll(tmp_path / "train.txt", make_sentences(40, seed=1))
     eval_file = write_conll(tmp_path / "eval.txt", make_sentences(12, seed=2))
     out = tmp_path / "model"
-    assert main(["train", "--base", str(tiny_model), "--dataset", str(train_file), "--eval-dataset", str(eval_file),
-                 "--out", str(out), "--max-steps", "3", "--batch-size", "4", "--freeze-embeddings"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--base",
+                str(tiny_model),
+                "--dataset",
+                str(train_file),
+                "--eval-dataset",
+                str(eval_file),
+                "--out",
+                str(out),
+                "--max-steps",
+                "3",
+                "--batch-size",
+                "4",
+                "--freeze-embeddings",
+            ]
+        )
+        == 0
+    )
     record = read_record(out)
     assert record["settings"]["freeze_embeddings"] is True
     assert record["eval_dataset"]["examples"] == 12 and record["train_dataset"]["examples"] == 40
@@ -179,10 +217,22 @@ def test_training_rewrites_a_model_of_ours_only_when_complete(tiny_model, tmp_pa
     train = as_dataset(make_sentences(30))
     evaluation = as_dataset(make_sentences(8, seed=5))
     out = tmp_path / "model"
-    first = train_model(base=str(tiny_model), train=train, evaluation=evaluation, out=out,
-                        settings=TrainSettings(max_steps=1), log=lambda line: None)
-    second = train_model(base=str(tiny_model), train=train, evaluation=evaluation, out=out,
-                         settings=TrainSettings(max_steps=2), log=lambda line: None)
+    first = train_model(
+        base=str(tiny_model),
+        train=train,
+        evaluation=evaluation,
+        out=out,
+        settings=TrainSettings(max_steps=1),
+        log=lambda line: None,
+    )
+    second = train_model(
+        base=str(tiny_model),
+        train=train,
+        evaluation=evaluation,
+        out=out,
+        settings=TrainSettings(max_steps=2),
+        log=lambda line: None,
+    )
     assert not first.skipped and not second.skipped
     assert read_record(out)["settings"]["max_steps"] == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no staging directory left behind
@@ -213,9 +263,12 @@ def test_a_base_that_is_not_a_known_encoder_is_refused(tmp_path, small_data, cap
     T5Config(d_model=8, num_layers=1, num_heads=1, d_kv=4, d_ff=8, vocab_size=10).save_pretrained(seq2seq)
     empty = tmp_path / "empty"
     empty.mkdir()
-    for base, message in [(unknown, "not a model the transformers Auto classes know"),
-                          (seq2seq, "'t5' is not an encoder"), (empty, "not a model the transformers Auto"),
-                          (tmp_path / "missing", "no such model directory")]:
+    for base, message in [
+        (unknown, "not a model the transformers Auto classes know"),
+        (seq2seq, "'t5' is not an encoder"),
+        (empty, "not a model the transformers Auto"),
+        (tmp_path / "missing", "no such model directory"),
+    ]:
         out = tmp_path / f"out-{base.name}"
         error = run_error(["train", "--base", str(base), "--dataset", str(small_data), "--out", str(out)], capsys)
         assert f"--base {base}" in error and message in error
@@ -224,8 +277,9 @@ def test_a_base_that_is_not_a_known_encoder_is_refused(tmp_path, small_data, cap
 
 def test_a_dataset_without_labels_is_refused(tiny_model, tmp_path, capsys):
     all_o = write_conll(tmp_path / "all-o.txt", [[("john", "O"), ("won", "O")]] * 10)
-    error = run_error(["train", "--base", str(tiny_model), "--dataset", str(all_o), "--out", str(tmp_path / "m")],
-                      capsys)
+    error = run_error(
+        ["train", "--base", str(tiny_model), "--dataset", str(all_o), "--out", str(tmp_path / "m")], capsys
+    )
     assert "all-o.txt" in error and "no entity labels" in error
     assert not (tmp_path / "m").exists()
 
@@ -241,14 +295,29 @@ def test_an_output_directory_holding_something_else_is_refused(tiny_model, small
 
 def test_eval_dataset_with_labels_the_training_data_lacks_is_refused(tiny_model, small_data, tmp_path, capsys):
     other = write_conll(tmp_path / "other.txt", [[("paris", "B-city"), ("won", "O")]])
-    error = run_error(["train", "--base", str(tiny_model), "--dataset", str(small_data), "--eval-dataset", str(other),
-                       "--out", str(tmp_path / "m")], capsys)
+    error = run_error(
+        [
+            "train",
+            "--base",
+            str(tiny_model),
+            "--dataset",
+            str(small_data),
+            "--eval-dataset",
+            str(other),
+            "--out",
+            str(tmp_path / "m"),
+        ],
+        capsys,
+    )
     assert f"--eval-dataset {other}" in error and "B-city" in error and "--label-map" in error
 
 
-@pytest.mark.parametrize("option, value", [("--epochs", "0"), ("--batch-size", "0"), ("--lr", "0"),
-                                           ("--max-steps", "0")])
+@pytest.mark.parametrize(
+    "option, value", [("--epochs", "0"), ("--batch-size", "0"), ("--lr", "0"), ("--max-steps", "0")]
+)
 def test_settings_out_of_range_are_refused(tiny_model, small_data, tmp_path, capsys, option, value):
-    error = run_error(["train", "--base", str(tiny_model), "--dataset", str(small_data), "--out", str(tmp_path / "m"),
-                       option, value], capsys)
+    error = run_error(
+        ["train", "--base", str(tiny_model), "--dataset", str(small_data), "--out", str(tmp_path / "m"), option, value],
+        capsys,
+    )
     assert option in error

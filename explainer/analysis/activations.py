@@ -1,7 +1,7 @@
 """Non-negative matrix factorisation of feed-forward neuron activations, as the Ecco library does.
 
 The build stores, for a seeded sample of examples, every layer's FFN activations after the
-non-linearity (``activations.npy`` [n_layers, n_positions, d_ff], see explainer/build/activations.py).
+non-linearity (``activations.npy`` [n_layers, n_positions, d_ff], see explainer/pipeline/activations.py).
 Here the chosen layers are laid side by side into a positions x neurons matrix, negatives clipped to
 zero (GELU's small negative outputs, as Ecco does), and scikit-learn's ``NMF`` splits it into a few
 components: groups of neurons that fire together, each with an activation at every position.
@@ -92,8 +92,15 @@ def gather(activations, layers: tuple[int, ...], rows: np.ndarray, neurons: np.n
     return np.maximum(matrix, 0, out=matrix)
 
 
-def factorise(activations, *, layers: tuple[int, ...], n_components: int = DEFAULT_COMPONENTS, seed: int = 0,
-              fit_positions: int = FIT_POSITIONS, energy: float = ENERGY_KEPT) -> Factorisation:
+def factorise(
+    activations,
+    *,
+    layers: tuple[int, ...],
+    n_components: int = DEFAULT_COMPONENTS,
+    seed: int = 0,
+    fit_positions: int = FIT_POSITIONS,
+    energy: float = ENERGY_KEPT,
+) -> Factorisation:
     """NMF of the FFN activations of ``layers``.
 
     Parameters
@@ -129,28 +136,44 @@ def factorise(activations, *, layers: tuple[int, ...], n_components: int = DEFAU
     if not layers or min(layers) < 0 or max(layers) >= n_layers:
         raise ExplainerError(f"layers {list(layers)}: the cache has layers 0 to {n_layers - 1}")
     rng = np.random.default_rng(seed)
-    fit_rows = np.arange(n_positions) if n_positions <= fit_positions else \
-        np.sort(rng.choice(n_positions, size=fit_positions, replace=False))
+    fit_rows = (
+        np.arange(n_positions)
+        if n_positions <= fit_positions
+        else np.sort(rng.choice(n_positions, size=fit_positions, replace=False))
+    )
     # Energies one layer at a time, then only the chosen neurons in float32: a BERT-base sample of all
     # 12 x 3,072 neurons would otherwise pass through memory whole.
     squares = np.concatenate([_squared_sums(activations, layer, fit_rows) for layer in layers])
     neurons = energetic_neurons(squares, energy=energy, at_least=n_components)
     sample = gather(activations, layers, fit_rows, neurons)
     if len(fit_rows) < n_components or len(neurons) < n_components:
-        raise ExplainerError(f"the activation sample has {len(fit_rows)} positions and {len(neurons)} active "
-                             f"neurons, too few for {n_components} components; rebuild with a larger "
-                             "--activations-sample")
+        raise ExplainerError(
+            f"the activation sample has {len(fit_rows)} positions and {len(neurons)} active "
+            f"neurons, too few for {n_components} components; rebuild with a larger "
+            "--activations-sample"
+        )
     model = NMF(n_components=n_components, init="nndsvda", solver="cd", tol=1e-3, max_iter=200, random_state=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # a few components of the sample need no exact optimum
         model.fit(sample)
-        weights = np.concatenate([
-            model.transform(gather(activations, layers, np.arange(start, min(start + CHUNK_ROWS, n_positions)),
-                                   neurons))
-            for start in range(0, n_positions, CHUNK_ROWS)]).astype(np.float32)
-    return Factorisation(layers=tuple(layers), n_components=n_components, seed=seed, weights=weights,
-                         components=model.components_.astype(np.float32), neurons=neurons,
-                         fitted_on=len(fit_rows), seconds=time.perf_counter() - started)
+        weights = np.concatenate(
+            [
+                model.transform(
+                    gather(activations, layers, np.arange(start, min(start + CHUNK_ROWS, n_positions)), neurons)
+                )
+                for start in range(0, n_positions, CHUNK_ROWS)
+            ]
+        ).astype(np.float32)
+    return Factorisation(
+        layers=tuple(layers),
+        n_components=n_components,
+        seed=seed,
+        weights=weights,
+        components=model.components_.astype(np.float32),
+        neurons=neurons,
+        fitted_on=len(fit_rows),
+        seconds=time.perf_counter() - started,
+    )
 
 
 def _squared_sums(activations, layer: int, rows: np.ndarray) -> np.ndarray:
@@ -204,8 +227,13 @@ class ComponentView:
         return " · ".join(words)
 
 
-def component_view(factorisation: Factorisation, positions: pd.DataFrame, words: pd.DataFrame, *,
-                   top_occurrences: int = TOP_OCCURRENCES) -> ComponentView:
+def component_view(
+    factorisation: Factorisation,
+    positions: pd.DataFrame,
+    words: pd.DataFrame,
+    *,
+    top_occurrences: int = TOP_OCCURRENCES,
+) -> ComponentView:
     """Component activations per word occurrence and each component's top words.
 
     Parameters
@@ -224,8 +252,7 @@ def component_view(factorisation: Factorisation, positions: pd.DataFrame, words:
     per_word = per_position.groupby(["example_id", "word_index"], sort=True).max().reset_index()
     peaks = per_word[columns].max().replace(0, 1.0)
     per_word[columns] = (per_word[columns] / peaks).astype(np.float32)
-    per_word = per_word.merge(words[["example_id", "word_index", "word"]], on=["example_id", "word_index"],
-                              how="left")
+    per_word = per_word.merge(words[["example_id", "word_index", "word"]], on=["example_id", "word_index"], how="left")
     per_word["word"] = per_word["word"].fillna("")
     keys = per_word["word"].str.lower()
     occurrences = keys.value_counts()
@@ -233,8 +260,12 @@ def component_view(factorisation: Factorisation, positions: pd.DataFrame, words:
     for component, column in enumerate(columns):
         strongest = per_word.nlargest(min(top_occurrences, len(per_word)), column)
         strongest = strongest[strongest[column] > 0]
-        grouped = strongest.assign(key=keys[strongest.index]).groupby("key").agg(
-            count=(column, "size"), mean=(column, "mean")).reset_index()
+        grouped = (
+            strongest.assign(key=keys[strongest.index])
+            .groupby("key")
+            .agg(count=(column, "size"), mean=(column, "mean"))
+            .reset_index()
+        )
         grouped["occurrences"] = occurrences.reindex(grouped["key"]).to_numpy()
         grouped = grouped.sort_values(["count", "mean"], ascending=False, kind="stable")
         grouped.insert(0, "component", component)

@@ -5,7 +5,7 @@ Pure numpy/pandas/scikit-learn: frames and arrays in, frames out; no Dash.
 - *Exact duplicates*: examples whose words are equal after normalising case and whitespace. One
   group per distinct text; a group whose members carry different gold label sequences is a *label
   inconsistency* (the same sentence annotated two ways).
-- *Near duplicates*: pairs of examples whose example embeddings (see ``explainer.build.projection``)
+- *Near duplicates*: pairs of examples whose example embeddings (see ``explainer.pipeline.projection``)
   have a cosine similarity at or above a threshold, found with a nearest-neighbour index rather
   than all pairs. The embeddings are first centred on their mean: mean-pooled hidden states share
   one dominant direction (random pairs of CoNLL sentences score 0.73-0.97 raw), which centring
@@ -61,8 +61,8 @@ def _tag_key(tags) -> str:
 
 # --- exact duplicates ---------------------------------------------------------------------------
 
-def exact_duplicate_groups(examples: pd.DataFrame, *, texts: np.ndarray | None = None,
-                           tag_keys=None) -> pd.DataFrame:
+
+def exact_duplicate_groups(examples: pd.DataFrame, *, texts: np.ndarray | None = None, tag_keys=None) -> pd.DataFrame:
     """Groups of examples with the same normalised text.
 
     Parameters
@@ -85,17 +85,30 @@ def exact_duplicate_groups(examples: pd.DataFrame, *, texts: np.ndarray | None =
     """
     texts = normalised_texts(examples) if texts is None else texts
     ids = examples["example_id"].to_numpy(dtype=np.int64)
-    frame = pd.DataFrame({"key": texts, "example_id": ids,
-                          "tags": [_tag_key(tags) for tags in examples["gold_tags"]] if tag_keys is None
-                          else np.asarray(tag_keys, dtype=object)})
+    frame = pd.DataFrame(
+        {
+            "key": texts,
+            "example_id": ids,
+            "tags": [_tag_key(tags) for tags in examples["gold_tags"]]
+            if tag_keys is None
+            else np.asarray(tag_keys, dtype=object),
+        }
+    )
     sizes = frame.groupby("key", sort=False)["example_id"].transform("size")
     repeated = frame[sizes.to_numpy() > 1]
     columns = ["group", "text", "size", "example_ids", "variants", "inconsistent"]
     if repeated.empty:
-        return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in
-                             zip(columns, ("int64", "str", "int64", "object", "int64", "bool"))})
-    grouped = repeated.groupby("key", sort=False).agg(example_ids=("example_id", lambda s: sorted(s.tolist())),
-                                                      size=("example_id", "size"), variants=("tags", "nunique"))
+        return pd.DataFrame(
+            {
+                name: pd.Series(dtype=dtype)
+                for name, dtype in zip(columns, ("int64", "str", "int64", "object", "int64", "bool"))
+            }
+        )
+    grouped = repeated.groupby("key", sort=False).agg(
+        example_ids=("example_id", lambda s: sorted(s.tolist())),
+        size=("example_id", "size"),
+        variants=("tags", "nunique"),
+    )
     grouped = grouped.reset_index(drop=True)
     first = grouped["example_ids"].map(lambda members: members[0]).to_numpy()
     position = pd.Series(np.arange(len(ids)), index=ids)
@@ -129,6 +142,7 @@ def label_variants(examples: pd.DataFrame, example_ids) -> list[tuple[list[str],
 
 # --- near duplicates ----------------------------------------------------------------------------
 
+
 def embedding_mean(embeddings: np.ndarray) -> np.ndarray:
     """The mean of the non-zero rows (an example without kept subwords has a zero row)."""
     vectors = np.asarray(embeddings, dtype=np.float32)
@@ -145,9 +159,14 @@ def centred(embeddings: np.ndarray, *, mean: np.ndarray | None = None) -> np.nda
     return np.divide(shifted, norms, out=np.zeros_like(shifted), where=norms > 0).astype(np.float32)
 
 
-def neighbour_pairs(embeddings: np.ndarray, *, min_similarity: float = LOWEST_THRESHOLD,
-                    n_neighbors: int = DEFAULT_NEIGHBOURS, rows: np.ndarray | None = None,
-                    centre: bool = True) -> pd.DataFrame:
+def neighbour_pairs(
+    embeddings: np.ndarray,
+    *,
+    min_similarity: float = LOWEST_THRESHOLD,
+    n_neighbors: int = DEFAULT_NEIGHBOURS,
+    rows: np.ndarray | None = None,
+    centre: bool = True,
+) -> pd.DataFrame:
     """Pairs of rows whose cosine similarity is at least ``min_similarity``, via nearest neighbours.
 
     Parameters
@@ -175,8 +194,9 @@ def neighbour_pairs(embeddings: np.ndarray, *, min_similarity: float = LOWEST_TH
     vectors = (centred(embeddings) if centre else np.asarray(embeddings, dtype=np.float32))[rows]
     usable = np.linalg.norm(vectors, axis=1) > 0
     rows, vectors = rows[usable], vectors[usable]
-    empty = pd.DataFrame({"a": pd.Series(dtype="int64"), "b": pd.Series(dtype="int64"),
-                          "similarity": pd.Series(dtype="float64")})
+    empty = pd.DataFrame(
+        {"a": pd.Series(dtype="int64"), "b": pd.Series(dtype="int64"), "similarity": pd.Series(dtype="float64")}
+    )
     if len(rows) < 2:
         return empty
     k = min(n_neighbors + 1, len(rows))
@@ -189,8 +209,11 @@ def neighbour_pairs(embeddings: np.ndarray, *, min_similarity: float = LOWEST_TH
     a, b = rows[left[keep]], rows[right[keep]]
     pairs = pd.DataFrame({"a": np.minimum(a, b), "b": np.maximum(a, b), "similarity": np.clip(similarity[keep], -1, 1)})
     pairs = pairs.drop_duplicates(["a", "b"])
-    return pairs.sort_values(["similarity", "a", "b"], ascending=[False, True, True], kind="stable") \
-        .reset_index(drop=True) if len(pairs) else empty
+    return (
+        pairs.sort_values(["similarity", "a", "b"], ascending=[False, True, True], kind="stable").reset_index(drop=True)
+        if len(pairs)
+        else empty
+    )
 
 
 def aligned_positions(words_a, words_b) -> list[tuple[int, int]]:
@@ -199,8 +222,9 @@ def aligned_positions(words_a, words_b) -> list[tuple[int, int]]:
     folded_a = [str(word).casefold() for word in words_a]
     folded_b = [str(word).casefold() for word in words_b]
     matcher = difflib.SequenceMatcher(a=folded_a, b=folded_b, autojunk=False)
-    return [(block.a + offset, block.b + offset) for block in matcher.get_matching_blocks()
-            for offset in range(block.size)]
+    return [
+        (block.a + offset, block.b + offset) for block in matcher.get_matching_blocks() for offset in range(block.size)
+    ]
 
 
 def label_conflicts(words_a, tags_a, words_b, tags_b, *, aligned=None) -> list[tuple[int, int]]:
@@ -249,12 +273,18 @@ def near_duplicate_pairs(pairs: pd.DataFrame, examples: pd.DataFrame, *, thresho
             conflicts.append(0)
         else:
             conflicts.append(len(label_conflicts(words.iloc[a], tags.iloc[a], words.iloc[b], tags.iloc[b])))
-    frame = pd.DataFrame({"a": ids[chosen["a"].to_numpy(dtype=np.int64)], "b": ids[chosen["b"].to_numpy(dtype=np.int64)],
-                          "similarity": chosen["similarity"].to_numpy(dtype=np.float64),
-                          "conflicts": np.asarray(conflicts, dtype=np.int64)})
+    frame = pd.DataFrame(
+        {
+            "a": ids[chosen["a"].to_numpy(dtype=np.int64)],
+            "b": ids[chosen["b"].to_numpy(dtype=np.int64)],
+            "similarity": chosen["similarity"].to_numpy(dtype=np.float64),
+            "conflicts": np.asarray(conflicts, dtype=np.int64),
+        }
+    )
     frame["inconsistent"] = frame["conflicts"] > 0
-    return frame.sort_values(["inconsistent", "similarity", "a", "b"], ascending=[False, False, True, True],
-                             kind="stable").reset_index(drop=True)
+    return frame.sort_values(
+        ["inconsistent", "similarity", "a", "b"], ascending=[False, False, True, True], kind="stable"
+    ).reset_index(drop=True)
 
 
 @dataclass(frozen=True)
@@ -263,7 +293,7 @@ class DuplicateIndex:
     pairs at the lowest threshold (a higher threshold only filters them)."""
 
     groups: pd.DataFrame
-    pairs: pd.DataFrame          # row positions in the examples table, see neighbour_pairs
+    pairs: pd.DataFrame  # row positions in the examples table, see neighbour_pairs
     has_embeddings: bool
 
     def near(self, examples: pd.DataFrame, *, threshold: float) -> pd.DataFrame:
@@ -271,9 +301,15 @@ class DuplicateIndex:
         return near_duplicate_pairs(self.pairs, examples, threshold=threshold)
 
 
-def duplicate_index(examples: pd.DataFrame, embeddings: np.ndarray | None, *,
-                    min_similarity: float = LOWEST_THRESHOLD, n_neighbors: int = DEFAULT_NEIGHBOURS,
-                    centre: bool = True, tag_keys=None) -> DuplicateIndex:
+def duplicate_index(
+    examples: pd.DataFrame,
+    embeddings: np.ndarray | None,
+    *,
+    min_similarity: float = LOWEST_THRESHOLD,
+    n_neighbors: int = DEFAULT_NEIGHBOURS,
+    centre: bool = True,
+    tag_keys=None,
+) -> DuplicateIndex:
     """Exact groups, and near-duplicate candidate pairs among one member per exact group.
 
     ``embeddings`` (row i <-> examples row i) may be None: then only exact groups are found.
@@ -285,16 +321,24 @@ def duplicate_index(examples: pd.DataFrame, embeddings: np.ndarray | None, *,
         return DuplicateIndex(groups=groups, pairs=neighbour_pairs(np.zeros((0, 1))), has_embeddings=False)
     # One representative row per distinct text: a group joins near pairs once, not size^2 times.
     _, representatives = np.unique(texts, return_index=True)
-    pairs = neighbour_pairs(embeddings, min_similarity=min_similarity, n_neighbors=n_neighbors,
-                            rows=np.sort(representatives), centre=centre)
+    pairs = neighbour_pairs(
+        embeddings, min_similarity=min_similarity, n_neighbors=n_neighbors, rows=np.sort(representatives), centre=centre
+    )
     return DuplicateIndex(groups=groups, pairs=pairs, has_embeddings=True)
 
 
 # --- across caches ------------------------------------------------------------------------------
 
-def leakage(evaluation: pd.DataFrame, training: pd.DataFrame, *, evaluation_embeddings: np.ndarray | None = None,
-            training_embeddings: np.ndarray | None = None, threshold: float = DEFAULT_THRESHOLD,
-            centre: bool = True) -> pd.DataFrame:
+
+def leakage(
+    evaluation: pd.DataFrame,
+    training: pd.DataFrame,
+    *,
+    evaluation_embeddings: np.ndarray | None = None,
+    training_embeddings: np.ndarray | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+    centre: bool = True,
+) -> pd.DataFrame:
     """Examples of ``evaluation`` that also occur in ``training``.
 
     Parameters
@@ -327,22 +371,41 @@ def leakage(evaluation: pd.DataFrame, training: pd.DataFrame, *, evaluation_embe
     exact = np.array([text in first_of_text for text in eval_texts], dtype=bool)
     for position in np.flatnonzero(exact):
         match = first_of_text[eval_texts[position]]
-        records.append((position, match, "exact", 1.0, count_of_text[eval_texts[position]],
-                        _tag_key(evaluation["gold_tags"].iloc[position]) == _tag_key(training["gold_tags"].iloc[match])))
+        records.append(
+            (
+                position,
+                match,
+                "exact",
+                1.0,
+                count_of_text[eval_texts[position]],
+                _tag_key(evaluation["gold_tags"].iloc[position]) == _tag_key(training["gold_tags"].iloc[match]),
+            )
+        )
     if evaluation_embeddings is not None and training_embeddings is not None and (~exact).any():
         if centre:
             mean = embedding_mean(training_embeddings)
             evaluation_embeddings = centred(evaluation_embeddings, mean=mean)
             training_embeddings = centred(training_embeddings, mean=mean)
-        records += _near_matches(evaluation, training, evaluation_embeddings, training_embeddings,
-                                 rows=np.flatnonzero(~exact), threshold=threshold)
+        records += _near_matches(
+            evaluation,
+            training,
+            evaluation_embeddings,
+            training_embeddings,
+            rows=np.flatnonzero(~exact),
+            threshold=threshold,
+        )
     frame = pd.DataFrame(records, columns=["position", "match", "kind", "similarity", "matches", "same_labels"])
-    frame.insert(0, "example_id", evaluation["example_id"].to_numpy(dtype=np.int64)[frame["position"].to_numpy(dtype=np.int64)])
+    frame.insert(
+        0, "example_id", evaluation["example_id"].to_numpy(dtype=np.int64)[frame["position"].to_numpy(dtype=np.int64)]
+    )
     frame["text"] = [_joined(evaluation, p) for p in frame["position"]]
     frame["match_id"] = train_ids[frame["match"].to_numpy(dtype=np.int64)]
     frame = frame.sort_values(["kind", "similarity", "example_id"], ascending=[True, False, True], kind="stable")
-    return frame[["example_id", "text", "match_id", "kind", "similarity", "matches", "same_labels"]] \
-        .astype({"similarity": "float64", "matches": "int64", "same_labels": "bool"}).reset_index(drop=True)
+    return (
+        frame[["example_id", "text", "match_id", "kind", "similarity", "matches", "same_labels"]]
+        .astype({"similarity": "float64", "matches": "int64", "same_labels": "bool"})
+        .reset_index(drop=True)
+    )
 
 
 def _near_matches(evaluation, training, evaluation_embeddings, training_embeddings, *, rows, threshold) -> list[tuple]:
@@ -363,7 +426,11 @@ def _near_matches(evaluation, training, evaluation_embeddings, training_embeddin
         if similarity < threshold - 1e-6:
             continue
         match = int(usable[neighbour])
-        conflicts = label_conflicts(evaluation["words"].iloc[position], evaluation["gold_tags"].iloc[position],
-                                    training["words"].iloc[match], training["gold_tags"].iloc[match])
+        conflicts = label_conflicts(
+            evaluation["words"].iloc[position],
+            evaluation["gold_tags"].iloc[position],
+            training["words"].iloc[match],
+            training["gold_tags"].iloc[match],
+        )
         records.append((int(position), match, "near", min(similarity, 1.0), 1, not conflicts))
     return records

@@ -1,6 +1,6 @@
 """Points of the Embeddings section: words or examples placed by their 2-D projection (pure numpy/pandas).
 
-The projections are written by the build (``explainer.build.projection``); this module reads them,
+The projections are written by the build (``explainer.pipeline.projection``); this module reads them,
 joins them to the cache's tables, filters, downsamples for display and resolves lasso/box
 selections. Nothing here imports Dash or plotly.
 """
@@ -26,7 +26,10 @@ WRONG_LABEL = "wrong label"  # a misclassified word whose span category is not o
 WORD_CATEGORIES = (*ERROR_CATEGORIES, WRONG_LABEL)
 WITH_ERRORS, WITHOUT_ERRORS = "with span errors", "no span errors"
 EXAMPLE_CATEGORIES = (WITHOUT_ERRORS, WITH_ERRORS)
-COLOURINGS = {WORD: ("gold", "pred", "category", "loss", "label_quality"), EXAMPLE: ("category", "loss", "label_quality")}
+COLOURINGS = {
+    WORD: ("gold", "pred", "category", "loss", "label_quality"),
+    EXAMPLE: ("category", "loss", "label_quality"),
+}
 MAX_LASSO_VERTICES = 64
 
 
@@ -34,9 +37,9 @@ MAX_LASSO_VERTICES = 64
 class Projections:
     """The 2-D coordinates of a cache's words and examples, and how they were made."""
 
-    words: np.ndarray     # float32 [n_words, 2], row i <-> words.parquet row i
+    words: np.ndarray  # float32 [n_words, 2], row i <-> words.parquet row i
     examples: np.ndarray  # float32 [n_examples, 2]
-    info: dict            # projection.json
+    info: dict  # projection.json
 
     def method(self, mode: str = "word") -> str:
         """How the points of ``mode`` were placed: ``"umap"`` or ``"pca"`` (small sets fall back to PCA)."""
@@ -70,6 +73,7 @@ def read_projections(path: str | Path, *, n_words: int, n_examples: int) -> Proj
 
 # --- what each word is -------------------------------------------------------------------------
 
+
 def word_error_categories(words: pd.DataFrame, span_errors: pd.DataFrame) -> np.ndarray:
     """The error category of every word, for colouring.
 
@@ -96,8 +100,9 @@ def word_error_categories(words: pd.DataFrame, span_errors: pd.DataFrame) -> np.
         ends = pd.array(span_errors[f"{side}_end"], dtype="Int64").to_numpy(dtype=np.int64, na_value=0)[has_side]
         base = np.array([first_row.get(int(e), -1) for e in span_errors["example_id"].to_numpy()[has_side]])
         categories = span_errors["category"].to_numpy()[has_side]
-        for offset, start, end, category in zip(base, starts.to_numpy(dtype=np.int64, na_value=0)[has_side], ends,
-                                                categories):
+        for offset, start, end, category in zip(
+            base, starts.to_numpy(dtype=np.int64, na_value=0)[has_side], ends, categories
+        ):
             if offset < 0:
                 continue
             rows = slice(offset + start, offset + end)
@@ -120,12 +125,21 @@ def word_points(words: pd.DataFrame, coords: np.ndarray, categories: np.ndarray)
     finite are left out.
     """
     coords = np.asarray(coords, dtype=np.float32)
-    frame = pd.DataFrame({
-        "x": coords[:, 0], "y": coords[:, 1], "row": np.arange(len(words)),
-        "example_id": words["example_id"].to_numpy(), "word_index": words["word_index"].to_numpy(),
-        "word": words["word"].to_numpy(), "gold": words["gold"].to_numpy(), "pred": words["pred"].to_numpy(),
-        "loss": words["loss"].to_numpy(dtype=np.float32), "wrong": wrong_words(words), "category": categories,
-    })
+    frame = pd.DataFrame(
+        {
+            "x": coords[:, 0],
+            "y": coords[:, 1],
+            "row": np.arange(len(words)),
+            "example_id": words["example_id"].to_numpy(),
+            "word_index": words["word_index"].to_numpy(),
+            "word": words["word"].to_numpy(),
+            "gold": words["gold"].to_numpy(),
+            "pred": words["pred"].to_numpy(),
+            "loss": words["loss"].to_numpy(dtype=np.float32),
+            "wrong": wrong_words(words),
+            "category": categories,
+        }
+    )
     return frame[np.isfinite(coords).all(axis=1)].reset_index(drop=True)
 
 
@@ -134,20 +148,34 @@ def example_points(examples: pd.DataFrame, coords: np.ndarray) -> pd.DataFrame:
     word), ``wrong`` (any misclassified word), ``category`` (with or without span errors), ``n_errors``."""
     coords = np.asarray(coords, dtype=np.float32)
     n_errors = examples["n_errors"].to_numpy()
-    frame = pd.DataFrame({
-        "x": coords[:, 0], "y": coords[:, 1], "row": np.arange(len(examples)),
-        "example_id": examples["example_id"].to_numpy(), "word_index": np.full(len(examples), -1),
-        "text": examples["text"].to_numpy(), "loss": examples["mean_loss"].to_numpy(dtype=np.float32),
-        "wrong": examples["n_word_errors"].to_numpy() > 0,
-        "category": np.where(n_errors > 0, WITH_ERRORS, WITHOUT_ERRORS), "n_errors": n_errors,
-    })
+    frame = pd.DataFrame(
+        {
+            "x": coords[:, 0],
+            "y": coords[:, 1],
+            "row": np.arange(len(examples)),
+            "example_id": examples["example_id"].to_numpy(),
+            "word_index": np.full(len(examples), -1),
+            "text": examples["text"].to_numpy(),
+            "loss": examples["mean_loss"].to_numpy(dtype=np.float32),
+            "wrong": examples["n_word_errors"].to_numpy() > 0,
+            "category": np.where(n_errors > 0, WITH_ERRORS, WITHOUT_ERRORS),
+            "n_errors": n_errors,
+        }
+    )
     return frame[np.isfinite(coords).all(axis=1)].reset_index(drop=True)
 
 
 # --- filters and display -----------------------------------------------------------------------
 
-def filter_points(points: pd.DataFrame, *, labels=None, errors_only: bool = False, min_loss: float | None = None,
-                  words: pd.DataFrame | None = None) -> pd.DataFrame:
+
+def filter_points(
+    points: pd.DataFrame,
+    *,
+    labels=None,
+    errors_only: bool = False,
+    min_loss: float | None = None,
+    words: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Points passing every filter.
 
     Parameters
@@ -190,17 +218,22 @@ def display_sample(points: pd.DataFrame, *, max_points: int, seed: int = 0) -> t
     noun = "words" if "gold" in points else "examples"
     if len(wrong) >= max_points:
         chosen = rng.choice(wrong, size=max_points, replace=False)
-        note = (f"Showing {max_points:,} of {len(points):,} {noun}: a seeded sample of the {len(wrong):,} with "
-                f"misclassified words (too many to draw all); the others are hidden.")
+        note = (
+            f"Showing {max_points:,} of {len(points):,} {noun}: a seeded sample of the {len(wrong):,} with "
+            f"misclassified words (too many to draw all); the others are hidden."
+        )
     else:
         chosen = np.concatenate([wrong, rng.choice(right, size=max_points - len(wrong), replace=False)])
-        note = (f"Showing {max_points:,} of {len(points):,} {noun}: all {len(wrong):,} with misclassified words "
-                f"and a seeded sample of the others.")
+        note = (
+            f"Showing {max_points:,} of {len(points):,} {noun}: all {len(wrong):,} with misclassified words "
+            f"and a seeded sample of the others."
+        )
     return points.iloc[np.sort(chosen)], note
 
 
-def hover_texts(points: pd.DataFrame, words: pd.DataFrame | None = None, *, context_size: int = 4,
-                max_words: int = 14) -> list[str]:
+def hover_texts(
+    points: pd.DataFrame, words: pd.DataFrame | None = None, *, context_size: int = 4, max_words: int = 14
+) -> list[str]:
     """Hover text per point: the word and its context, or the start of the example's text.
 
     Dataset text is HTML-escaped (plotly renders a few tags in hover labels; ``<b>`` in a sentence
@@ -208,8 +241,10 @@ def hover_texts(points: pd.DataFrame, words: pd.DataFrame | None = None, *, cont
     """
     if "word" in points:
         context = word_context(words, points["row"].to_numpy(), size=context_size)
-        return [f"<b>{html.escape(str(word))}</b><br>{html.escape(str(text))}"
-                for word, text in zip(points["word"].tolist(), context.tolist())]
+        return [
+            f"<b>{html.escape(str(word))}</b><br>{html.escape(str(text))}"
+            for word, text in zip(points["word"].tolist(), context.tolist())
+        ]
     texts = []
     for example_id, text in zip(points["example_id"].tolist(), points["text"].tolist()):
         tokens = str(text).split()
@@ -219,6 +254,7 @@ def hover_texts(points: pd.DataFrame, words: pd.DataFrame | None = None, *, cont
 
 
 # --- selections --------------------------------------------------------------------------------
+
 
 def region_from_selection(selected: dict | None) -> dict | None:
     """The region of plotly's ``selectedData``: ``{"box": [x0, x1, y0, y1]}`` or ``{"lasso": [[x, y], ...]}``.
@@ -275,8 +311,11 @@ def _clean_region(region: dict) -> dict | None:
         vertices = [[float(x), float(y)] for x, y in region["lasso"]]
     except (TypeError, ValueError):
         return None
-    if len(vertices) < 3 or len(vertices) > 4 * MAX_LASSO_VERTICES or not all(
-            math.isfinite(v) for vertex in vertices for v in vertex):
+    if (
+        len(vertices) < 3
+        or len(vertices) > 4 * MAX_LASSO_VERTICES
+        or not all(math.isfinite(v) for vertex in vertices for v in vertex)
+    ):
         return None
     return {"lasso": vertices}
 
@@ -312,8 +351,13 @@ def label_counts(words: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
     gold = words["gold"].value_counts()
     pred = words["pred"].value_counts()
     order = list(labels) + sorted(set(gold.index).union(pred.index) - set(labels))
-    frame = pd.DataFrame({"label": order, "gold": [int(gold.get(label, 0)) for label in order],
-                          "predicted": [int(pred.get(label, 0)) for label in order]})
+    frame = pd.DataFrame(
+        {
+            "label": order,
+            "gold": [int(gold.get(label, 0)) for label in order],
+            "predicted": [int(pred.get(label, 0)) for label in order],
+        }
+    )
     return frame[(frame["gold"] > 0) | (frame["predicted"] > 0)].reset_index(drop=True)
 
 

@@ -11,11 +11,11 @@ LOW_PROBABILITY = 0.5
 
 @dataclass
 class ExampleView:
-    example: dict               # the examples.parquet row
-    words: pd.DataFrame          # one row per word, with 'subwords', 'low_probability', 'mismatch'
-    gold_spans: list[tuple]      # (start, end, type)
+    example: dict  # the examples.parquet row
+    words: pd.DataFrame  # one row per word, with 'subwords', 'low_probability', 'mismatch'
+    gold_spans: list[tuple]  # (start, end, type)
     pred_spans: list[tuple]
-    errors: pd.DataFrame         # span_errors rows of this example, correct ones included
+    errors: pd.DataFrame  # span_errors rows of this example, correct ones included
 
 
 def rows_of(frame: pd.DataFrame, example_id: int) -> pd.DataFrame:
@@ -25,10 +25,17 @@ def rows_of(frame: pd.DataFrame, example_id: int) -> pd.DataFrame:
     return frame.iloc[start:end]
 
 
-def example_view(*, examples: pd.DataFrame, words: pd.DataFrame, subwords: pd.DataFrame,
-                 spans: pd.DataFrame, span_errors: pd.DataFrame, example_id: int,
-                 low_probability: float = LOW_PROBABILITY, label_quality: pd.DataFrame | None = None
-                 ) -> ExampleView | None:
+def example_view(
+    *,
+    examples: pd.DataFrame,
+    words: pd.DataFrame,
+    subwords: pd.DataFrame,
+    spans: pd.DataFrame,
+    span_errors: pd.DataFrame,
+    example_id: int,
+    low_probability: float = LOW_PROBABILITY,
+    label_quality: pd.DataFrame | None = None,
+) -> ExampleView | None:
     """Everything the inspector shows about ``example_id``, or None when there is no such example.
 
     ``label_quality`` (label_quality.parquet, when the cache has it) adds the words' ``label_quality``
@@ -51,10 +58,16 @@ def example_view(*, examples: pd.DataFrame, words: pd.DataFrame, subwords: pd.Da
         word_rows["label_quality"] = scored["label_quality"].to_numpy()
         word_rows["label_issue"] = scored["label_issue"].to_numpy()
     example_spans = rows_of(spans, example_id)
-    as_tuples = lambda source: [(int(r.start), int(r.end), str(r.type))
-                                for r in example_spans[example_spans["source"] == source].itertuples()]
-    return ExampleView(example=example, words=word_rows.reset_index(drop=True), gold_spans=as_tuples("gold"),
-                       pred_spans=as_tuples("pred"), errors=rows_of(span_errors, example_id).reset_index(drop=True))
+    as_tuples = lambda source: [
+        (int(r.start), int(r.end), str(r.type)) for r in example_spans[example_spans["source"] == source].itertuples()
+    ]
+    return ExampleView(
+        example=example,
+        words=word_rows.reset_index(drop=True),
+        gold_spans=as_tuples("gold"),
+        pred_spans=as_tuples("pred"),
+        errors=rows_of(span_errors, example_id).reset_index(drop=True),
+    )
 
 
 def span_error_by_word(errors: pd.DataFrame, *, source: str) -> dict[tuple[int, int], str]:

@@ -77,8 +77,12 @@ def sort_frame(frame: pd.DataFrame, sort_model: list | None) -> pd.DataFrame:
     if not keys:
         return frame
     # Sort only the key columns, then take rows by position: moving every column costs 10x more.
-    order = frame[[k for k, _ in keys]].reset_index(drop=True).sort_values(
-        [k for k, _ in keys], ascending=[a for _, a in keys], kind="stable", na_position="last").index
+    order = (
+        frame[[k for k, _ in keys]]
+        .reset_index(drop=True)
+        .sort_values([k for k, _ in keys], ascending=[a for _, a in keys], kind="stable", na_position="last")
+        .index
+    )
     return frame.iloc[order.to_numpy()]
 
 

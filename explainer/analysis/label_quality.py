@@ -1,6 +1,6 @@
 """Label-quality scores of a cache: read them and rank examples and words by them (pure pandas).
 
-The build writes the scores (``explainer.build.label_quality``, option ``--label-quality``): per word
+The build writes the scores (``explainer.pipeline.label_quality``, option ``--label-quality``): per word
 cleanlab's label-quality score of the gold label (low = likely mislabelled) and whether
 ``find_label_issues`` flagged it; per example cleanlab's sentence score (its lowest word). A cache
 built with ``--label-quality none`` or before the option existed has none: :func:`read_label_quality`
@@ -17,17 +17,19 @@ import pandas as pd
 from explainer.cache import schema
 from explainer.errors import ExplainerError
 
-NOT_BUILT = ("No label-quality scores in this cache: rebuild it with `--label-quality self_confidence` "
-             "(the default of explainer build).")
+NOT_BUILT = (
+    "No label-quality scores in this cache: rebuild it with `--label-quality self_confidence` "
+    "(the default of explainer build)."
+)
 
 
 @dataclass(frozen=True)
 class LabelQualityScores:
     """The two score tables of a cache (see ``explainer/cache/schema.py``)."""
 
-    words: pd.DataFrame     # row i <-> words.parquet row i: example_id, label_quality, label_issue
+    words: pd.DataFrame  # row i <-> words.parquet row i: example_id, label_quality, label_issue
     examples: pd.DataFrame  # row i <-> examples.parquet row i: example_id, label_quality, n_label_issues
-    method: str | None      # the cleanlab scoring method, from the manifest
+    method: str | None  # the cleanlab scoring method, from the manifest
 
 
 def read_label_quality(cache) -> LabelQualityScores | None:
@@ -43,10 +45,15 @@ def read_label_quality(cache) -> LabelQualityScores | None:
     if words is None or examples is None:
         return None
     counts = cache.manifest["counts"]
-    for frame, name, key in ((words, schema.LABEL_QUALITY, "words"), (examples, schema.EXAMPLE_LABEL_QUALITY, "examples")):
+    for frame, name, key in (
+        (words, schema.LABEL_QUALITY, "words"),
+        (examples, schema.EXAMPLE_LABEL_QUALITY, "examples"),
+    ):
         if len(frame) != counts[key]:
-            raise ExplainerError(f"{cache.path / name} has {len(frame)} rows but the cache has {counts[key]} {key}; "
-                                 f"rebuild it with: {cache.command}")
+            raise ExplainerError(
+                f"{cache.path / name} has {len(frame)} rows but the cache has {counts[key]} {key}; "
+                f"rebuild it with: {cache.command}"
+            )
     method = (cache.manifest.get("analyses") or {}).get("label_quality", {}).get("method")
     return LabelQualityScores(words=words, examples=examples, method=method)
 
@@ -78,8 +85,9 @@ def rank_examples(scores: LabelQualityScores, examples: pd.DataFrame, *, limit: 
     return ranked
 
 
-def rank_words(scores: LabelQualityScores, words: pd.DataFrame, *, flagged_only: bool = False,
-               limit: int | None = None) -> pd.DataFrame:
+def rank_words(
+    scores: LabelQualityScores, words: pd.DataFrame, *, flagged_only: bool = False, limit: int | None = None
+) -> pd.DataFrame:
     """Words by label-quality score, most suspicious first (unscored ones last).
 
     Parameters

@@ -44,8 +44,9 @@ def queue_order(examples: pd.DataFrame, *, order: str, quality: np.ndarray | Non
     return ids[np.lexsort((ids, np.where(np.isnan(loss), np.inf, -loss), np.where(np.isnan(scores), np.inf, scores)))]
 
 
-def matching_examples(*, spans: pd.DataFrame, span_errors: pd.DataFrame, entity: str | None = None,
-                      category: str | None = None) -> np.ndarray | None:
+def matching_examples(
+    *, spans: pd.DataFrame, span_errors: pd.DataFrame, entity: str | None = None, category: str | None = None
+) -> np.ndarray | None:
     """Ids of the examples the filters keep (None: no filter, keep all).
 
     ``entity`` keeps examples with a gold or predicted span of that type; ``category`` keeps examples with
@@ -63,8 +64,14 @@ def matching_examples(*, spans: pd.DataFrame, span_errors: pd.DataFrame, entity:
     return np.unique(rows["example_id"].to_numpy(dtype=np.int64))
 
 
-def filter_queue(ordered: np.ndarray, *, keep: np.ndarray | None = None, keys: np.ndarray | None = None,
-                 reviewed: set | None = None, status: str = "all") -> np.ndarray:
+def filter_queue(
+    ordered: np.ndarray,
+    *,
+    keep: np.ndarray | None = None,
+    keys: np.ndarray | None = None,
+    reviewed: set | None = None,
+    status: str = "all",
+) -> np.ndarray:
     """``ordered`` ids restricted to ``keep`` and to a review status.
 
     ``keys`` maps example id -> words hash (the examples' ``words_hash`` column, indexed by id);

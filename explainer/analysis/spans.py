@@ -93,13 +93,21 @@ def _record(category: str, gold: Span | None, pred: Span | None) -> dict:
 
 def _record_order(record: dict):
     """Sort key: by start position; the rest only makes ties (duplicate spans) deterministic."""
+
     def position(key: str) -> int:
         return -1 if record[key] is None else record[key]
 
     start = position("gold_start") if record["gold_start"] is not None else position("pred_start")
     end = position("gold_end") if record["gold_end"] is not None else position("pred_end")
-    return (start, end, record["category"], record["type"], position("pred_start"), position("pred_end"),
-            record["pred_type"] or "")
+    return (
+        start,
+        end,
+        record["category"],
+        record["type"],
+        position("pred_start"),
+        position("pred_end"),
+        record["pred_type"] or "",
+    )
 
 
 def classify_spans(gold: Sequence[Span], pred: Sequence[Span]) -> list[dict]:

@@ -12,7 +12,8 @@ import re
 import threading
 import weakref
 from collections import OrderedDict
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -23,14 +24,26 @@ from explainer.cache.schema import CORRECT
 
 IGN_LABEL = "IGN"
 WORD_ERROR_COLUMNS = ["example_id", "word_index", "word", "gold", "pred", "prob_pred", "prob_gold", "loss"]
-SPAN_ERROR_COLUMNS = ["example_id", "word_index", "category", "type", "gold_text", "pred_text", "gold_type",
-                      "pred_type", "gold_start", "gold_end", "pred_start", "pred_end"]
+SPAN_ERROR_COLUMNS = [
+    "example_id",
+    "word_index",
+    "category",
+    "type",
+    "gold_text",
+    "pred_text",
+    "gold_type",
+    "pred_type",
+    "gold_start",
+    "gold_end",
+    "pred_start",
+    "pred_end",
+]
 ORDERS = ("loss", "f1")
 _SCHEME_PREFIX = re.compile(r"^[BIESLU]-")
 
 # --- memoising per opened cache ----------------------------------------------------------------
 
-_MEMO: "weakref.WeakKeyDictionary[object, dict]" = weakref.WeakKeyDictionary()
+_MEMO: weakref.WeakKeyDictionary[object, dict] = weakref.WeakKeyDictionary()
 _MEMO_LOCK = threading.Lock()
 
 
@@ -102,6 +115,7 @@ def precomputed(cache, file_name: str, compute: Callable[[], pd.DataFrame]) -> p
 
 # --- labels ------------------------------------------------------------------------------------
 
+
 def entity_type(label: str | None) -> str | None:
     """The entity type of a label: ``"B-PER"`` -> ``"PER"``; ``"O"`` and plain types are unchanged."""
     return None if label is None else _SCHEME_PREFIX.sub("", str(label))
@@ -125,6 +139,7 @@ def label_names(ids, labels: list[str]) -> list[str]:
 
 
 # --- text assembled from words -----------------------------------------------------------------
+
 
 def _arrow_strings(series: pd.Series) -> pa.ChunkedArray:
     return pa.chunked_array([pa.array(series, type=pa.large_string(), from_pandas=True)])
@@ -253,8 +268,9 @@ def _text_mask(frame: pd.DataFrame, columns: list[str], text: str | None) -> np.
     return mask
 
 
-def filter_word_errors(frame: pd.DataFrame, *, gold: str | None = None, pred: str | None = None,
-                       text: str | None = None) -> pd.DataFrame:
+def filter_word_errors(
+    frame: pd.DataFrame, *, gold: str | None = None, pred: str | None = None, text: str | None = None
+) -> pd.DataFrame:
     """Rows of :func:`misclassified_words` whose gold/predicted label match (see :func:`label_mask`)
     and whose word or context contains ``text`` (case-insensitive). ``None`` filters nothing."""
     mask = label_mask(frame["gold"], gold) & label_mask(frame["pred"], pred)
@@ -263,8 +279,15 @@ def filter_word_errors(frame: pd.DataFrame, *, gold: str | None = None, pred: st
     return frame if mask.all() else frame[mask]
 
 
-def filter_span_errors(frame: pd.DataFrame, *, category: str | None = None, entity: str | None = None,
-                       gold: str | None = None, pred: str | None = None, text: str | None = None) -> pd.DataFrame:
+def filter_span_errors(
+    frame: pd.DataFrame,
+    *,
+    category: str | None = None,
+    entity: str | None = None,
+    gold: str | None = None,
+    pred: str | None = None,
+    text: str | None = None,
+) -> pd.DataFrame:
     """Rows of :func:`misclassified_spans` matching every given filter.
 
     Parameters
@@ -292,6 +315,7 @@ def filter_span_errors(frame: pd.DataFrame, *, category: str | None = None, enti
 
 # --- Loss by token / label ---------------------------------------------------------------------
 
+
 def loss_by(words: pd.DataFrame, *, key: str = "word") -> pd.DataFrame:
     """Loss aggregated per value of ``key`` (``"word"``: the token string, ``"gold"``: the gold label).
 
@@ -304,13 +328,18 @@ def loss_by(words: pd.DataFrame, *, key: str = "word") -> pd.DataFrame:
     """
     frame = pd.DataFrame({key: words[key], "loss": words["loss"].astype(np.float64), "wrong": wrong_words(words)})
     table = frame.groupby(key, sort=False, observed=True, dropna=False).agg(
-        count=("loss", "size"), mean_loss=("loss", "mean"), median_loss=("loss", "median"),
-        total_loss=("loss", "sum"), errors=("wrong", "sum"))
+        count=("loss", "size"),
+        mean_loss=("loss", "mean"),
+        median_loss=("loss", "median"),
+        total_loss=("loss", "sum"),
+        errors=("wrong", "sum"),
+    )
     table["errors"] = table["errors"].astype(np.int64)
     return table.sort_values("total_loss", ascending=False, kind="stable").reset_index()
 
 
 # --- Samples by loss / Random samples ----------------------------------------------------------
+
 
 def order_examples(examples: pd.DataFrame, *, order: str = "loss") -> np.ndarray:
     """Example ids, hardest first.
@@ -337,7 +366,7 @@ def page_of(ids: np.ndarray, *, page: int, per_page: int = 10) -> tuple[np.ndarr
     """The ``page``-th slice (1-based, clamped into range) of ``ids``: ``(ids, page, n_pages)``."""
     n_pages = max(1, -(-len(ids) // per_page))
     page = min(max(int(page), 1), n_pages)
-    return ids[(page - 1) * per_page:page * per_page], page, n_pages
+    return ids[(page - 1) * per_page : page * per_page], page, n_pages
 
 
 def random_draw(example_ids, *, seed: int, size: int = 10) -> np.ndarray:
@@ -350,21 +379,21 @@ def random_draw(example_ids, *, seed: int, size: int = 10) -> np.ndarray:
 
 # --- One example, aligned or raw ---------------------------------------------------------------
 
+
 class AlignedSubword(NamedTuple):
     """One column of an aligned example."""
 
     word_index: int
     word: str
     token: str
-    first: bool      # the word's first subword: the one that carries its label
-    gold: str        # the word's gold label, IGN on later subwords
-    pred: str        # the model's label for this subword
-    loss: float      # NaN on IGN subwords
-    mismatch: bool   # first subword whose predicted label differs from gold
+    first: bool  # the word's first subword: the one that carries its label
+    gold: str  # the word's gold label, IGN on later subwords
+    pred: str  # the model's label for this subword
+    loss: float  # NaN on IGN subwords
+    mismatch: bool  # first subword whose predicted label differs from gold
 
 
-def aligned_example(word_rows: pd.DataFrame, subword_rows: pd.DataFrame, *,
-                    labels: list[str]) -> list[AlignedSubword]:
+def aligned_example(word_rows: pd.DataFrame, subword_rows: pd.DataFrame, *, labels: list[str]) -> list[AlignedSubword]:
     """One example as aligned columns: one per subword of each word, the first one labelled.
 
     Parameters
@@ -393,17 +422,31 @@ def aligned_example(word_rows: pd.DataFrame, subword_rows: pd.DataFrame, *,
     for piece, word_index in enumerate(word_of):
         by_word.setdefault(word_index, []).append(piece)
     columns = []
-    for word_index, word, gold, pred, loss in zip(word_rows["word_index"].tolist(), word_rows["word"].tolist(),
-                                                  word_rows["gold"].tolist(), word_rows["pred"].tolist(),
-                                                  word_rows["loss"].tolist()):
+    for word_index, word, gold, pred, loss in zip(
+        word_rows["word_index"].tolist(),
+        word_rows["word"].tolist(),
+        word_rows["gold"].tolist(),
+        word_rows["pred"].tolist(),
+        word_rows["loss"].tolist(),
+    ):
         pieces = by_word.get(word_index)
         if not pieces:
             columns.append(AlignedSubword(word_index, word, "", True, gold, pred, float(loss), gold != pred))
             continue
         for piece in pieces:
             first = piece == pieces[0]
-            columns.append(AlignedSubword(word_index, word, tokens[piece], first, gold_names[piece], pred_names[piece],
-                                          losses[piece], first and gold_names[piece] != pred_names[piece]))
+            columns.append(
+                AlignedSubword(
+                    word_index,
+                    word,
+                    tokens[piece],
+                    first,
+                    gold_names[piece],
+                    pred_names[piece],
+                    losses[piece],
+                    first and gold_names[piece] != pred_names[piece],
+                )
+            )
     return columns
 
 
@@ -419,21 +462,24 @@ def raw_example(subword_rows: pd.DataFrame, *, labels: list[str]) -> pd.DataFram
     """
     rows = subword_rows.sort_values("position", kind="stable")
     word_ids = rows["word_index"].to_numpy(dtype=np.int64)
-    return pd.DataFrame({
-        "position": rows["position"].to_numpy(dtype=np.int64),
-        "token": rows["token"].astype("str").to_numpy(dtype=object),
-        "input_id": rows["input_id"].to_numpy(dtype=np.int64),
-        "word_id": pd.arrays.IntegerArray(word_ids, mask=word_ids < 0),
-        "label_id": rows["label_id"].to_numpy(dtype=np.int64),
-        "label": label_names(rows["label_id"], labels),
-        "pred": label_names(rows["pred_id"], labels),
-        "window": rows["window"].to_numpy(dtype=np.int64),
-    })
+    return pd.DataFrame(
+        {
+            "position": rows["position"].to_numpy(dtype=np.int64),
+            "token": rows["token"].astype("str").to_numpy(dtype=object),
+            "input_id": rows["input_id"].to_numpy(dtype=np.int64),
+            "word_id": pd.arrays.IntegerArray(word_ids, mask=word_ids < 0),
+            "label_id": rows["label_id"].to_numpy(dtype=np.int64),
+            "label": label_names(rows["label_id"], labels),
+            "pred": label_names(rows["pred_id"], labels),
+            "window": rows["window"].to_numpy(dtype=np.int64),
+        }
+    )
 
 
 def model_inputs(raw: pd.DataFrame) -> dict[str, list]:
     """The lists a token-classification model is given: ``input_ids``, ``word_ids``, ``labels``."""
-    return {"input_ids": [int(x) for x in raw["input_id"]],
-            "word_ids": [None if pd.isna(x) else int(x) for x in raw["word_id"]],
-            "labels": [int(x) for x in raw["label_id"]]}
-
+    return {
+        "input_ids": [int(x) for x in raw["input_id"]],
+        "word_ids": [None if pd.isna(x) else int(x) for x in raw["word_id"]],
+        "labels": [int(x) for x in raw["label_id"]],
+    }

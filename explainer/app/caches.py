@@ -27,7 +27,9 @@ class CacheRegistry:
         try:
             return list_caches(self.root) if self.root.exists() else []
         except PermissionError:
-            raise ExplainerError(f"the cache directory {self.root} is not readable by the app's user: fix its permissions")
+            raise ExplainerError(
+                f"the cache directory {self.root} is not readable by the app's user: fix its permissions"
+            ) from None
 
     def default_key(self) -> str | None:
         keys = self.keys()
@@ -41,7 +43,8 @@ class CacheRegistry:
             if not paths:
                 raise ExplainerError(
                     f"no cache found under {self.root}: build one with `explainer build --model M --dataset D "
-                    f"--out {self.root}/NAME` and reload")
+                    f"--out {self.root}/NAME` and reload"
+                )
             raise ExplainerError(f"no cache named {key!r}; choose one of: {', '.join(sorted(paths))}")
         stamp = _manifest_stamp(paths[key])
         with self._lock:

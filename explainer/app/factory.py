@@ -53,31 +53,61 @@ def error_alert(error: Exception, *, cache_root=None) -> dbc.Alert:
 def headline(cache) -> list:
     numbers = cache.manifest.get("headline", {})
     counts = cache.manifest.get("counts", {})
-    items = [("entity F1", f"{numbers.get('entity_f1', 0):.3f}"), ("examples", f"{counts.get('examples', 0):,}"),
-             ("span errors", f"{numbers.get('span_errors', 0):,}")]
-    return [html.Span([html.Small(label + " ", className="text-white-50"), html.Strong(value)],
-                      className="me-4 text-white", id=f"headline-{label.replace(' ', '-')}") for label, value in items]
+    items = [
+        ("entity F1", f"{numbers.get('entity_f1', 0):.3f}"),
+        ("examples", f"{counts.get('examples', 0):,}"),
+        ("span errors", f"{numbers.get('span_errors', 0):,}"),
+    ]
+    return [
+        html.Span(
+            [html.Small(label + " ", className="text-white-50"), html.Strong(value)],
+            className="me-4 text-white",
+            id=f"headline-{label.replace(' ', '-')}",
+        )
+        for label, value in items
+    ]
 
 
 def make_layout(context: AppContext):
     sections = context.sections
-    navbar = dbc.Navbar(dbc.Container([
-        dbc.NavbarBrand(context.settings.title, className="me-4"),
-        html.Div(dcc.Dropdown(id="cache-picker", options=[], clearable=False, placeholder="cache",
-                              style={"minWidth": "360px"}), className="me-4"),
-        html.Div(id="headline", className="d-flex"),
-    ], fluid=True), color="dark", dark=True, className="mb-2")
+    navbar = dbc.Navbar(
+        dbc.Container(
+            [
+                dbc.NavbarBrand(context.settings.title, className="me-4"),
+                html.Div(
+                    dcc.Dropdown(
+                        id="cache-picker", options=[], clearable=False, placeholder="cache", style={"minWidth": "360px"}
+                    ),
+                    className="me-4",
+                ),
+                html.Div(id="headline", className="d-flex"),
+            ],
+            fluid=True,
+        ),
+        color="dark",
+        dark=True,
+        className="mb-2",
+    )
     tabs = dbc.Tabs([dbc.Tab(label=s.label, tab_id=s.key) for s in sections], id="tabs", active_tab=DEFAULT_TAB)
-    inspector = dbc.Modal([dbc.ModalHeader(dbc.ModalTitle(id="inspector-title")),
-                           dbc.ModalBody(id="inspector-body")], id="inspector", size="xl", scrollable=True, is_open=False)
-    return html.Div([
-        dcc.Location(id="url", refresh=False),
-        dcc.Store(id="route"),
-        navbar,
-        dbc.Alert(id=PAGE_ERROR_ID, color="danger", is_open=False, dismissable=True, className="mx-3"),
-        dbc.Container([tabs, dcc.Loading(html.Div(id="tab-content", className="pt-3"), delay_show=300)], fluid=True),
-        inspector,
-    ])
+    inspector = dbc.Modal(
+        [dbc.ModalHeader(dbc.ModalTitle(id="inspector-title")), dbc.ModalBody(id="inspector-body")],
+        id="inspector",
+        size="xl",
+        scrollable=True,
+        is_open=False,
+    )
+    return html.Div(
+        [
+            dcc.Location(id="url", refresh=False),
+            dcc.Store(id="route"),
+            navbar,
+            dbc.Alert(id=PAGE_ERROR_ID, color="danger", is_open=False, dismissable=True, className="mx-3"),
+            dbc.Container(
+                [tabs, dcc.Loading(html.Div(id="tab-content", className="pt-3"), delay_show=300)], fluid=True
+            ),
+            inspector,
+        ]
+    )
 
 
 def create_app(settings: Settings | None = None) -> dash.Dash:
@@ -85,9 +115,15 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     settings = settings or Settings.from_env()
     context = AppContext(settings=settings, registry=CacheRegistry(settings.cache), sections=load_sections())
     app = dash.Dash(
-        __name__, title=settings.title, assets_folder=str(ASSETS), serve_locally=True,
-        requests_pathname_prefix=settings.url_prefix, routes_pathname_prefix=settings.routes_prefix,
-        suppress_callback_exceptions=True, update_title=None, on_error=callback_error_handler(settings),
+        __name__,
+        title=settings.title,
+        assets_folder=str(ASSETS),
+        serve_locally=True,
+        requests_pathname_prefix=settings.url_prefix,
+        routes_pathname_prefix=settings.routes_prefix,
+        suppress_callback_exceptions=True,
+        update_title=None,
+        on_error=callback_error_handler(settings),
     )
     app.layout = lambda: make_layout(context)
     app.server.config["EXPLAINER_CONTEXT"] = context
@@ -103,8 +139,14 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
 def register_page_callbacks(app: dash.Dash, context: AppContext) -> None:
     sections = {s.key: s for s in context.sections}
 
-    @app.callback(Output("route", "data"), Output("tabs", "active_tab"), Output("cache-picker", "options"),
-                  Output("cache-picker", "value"), Input("url", "search"), State("route", "data"))
+    @app.callback(
+        Output("route", "data"),
+        Output("tabs", "active_tab"),
+        Output("cache-picker", "options"),
+        Output("cache-picker", "value"),
+        Input("url", "search"),
+        State("route", "data"),
+    )
     def route_from_url(search, route):
         state = parse_query(search)
         tab = state.get("tab") if state.get("tab") in sections else DEFAULT_TAB
@@ -114,8 +156,12 @@ def register_page_callbacks(app: dash.Dash, context: AppContext) -> None:
             return no_update, no_update, no_update, no_update
         return new_route, tab, context.registry.options(), key
 
-    @app.callback(Output("tab-content", "children"), Output("headline", "children"), Input("route", "data"),
-                  State("url", "search"))
+    @app.callback(
+        Output("tab-content", "children"),
+        Output("headline", "children"),
+        Input("route", "data"),
+        State("url", "search"),
+    )
     def render_tab(route, search):
         if not route:
             return no_update, no_update
@@ -128,24 +174,37 @@ def register_page_callbacks(app: dash.Dash, context: AppContext) -> None:
         except Exception as error:  # noqa: BLE001 (one broken view must not break the page)
             return error_alert(error, cache_root=context.settings.cache), []
 
-    @app.callback(Output("url", "search", allow_duplicate=True), Input("tabs", "active_tab"), State("url", "search"),
-                  prevent_initial_call=True)
+    @app.callback(
+        Output("url", "search", allow_duplicate=True),
+        Input("tabs", "active_tab"),
+        State("url", "search"),
+        prevent_initial_call=True,
+    )
     def tab_to_url(tab, search):
         if parse_query(search).get("tab", DEFAULT_TAB) == tab:
             return no_update
         return update_query(search, tab=tab)
 
-    @app.callback(Output("url", "search", allow_duplicate=True), Input("cache-picker", "value"),
-                  State("url", "search"), prevent_initial_call=True)
+    @app.callback(
+        Output("url", "search", allow_duplicate=True),
+        Input("cache-picker", "value"),
+        State("url", "search"),
+        prevent_initial_call=True,
+    )
     def cache_to_url(key, search):
         state = parse_query(search)
         if not key or state.get("cache", context.registry.default_key()) == key:
             return no_update
         return update_query(search, cache=key, sample=None, word=None)
 
-    @app.callback(Output("inspector", "is_open"), Output("inspector-title", "children"),
-                  Output("inspector-body", "children"), Input("url", "search"), State("inspector", "is_open"),
-                  State("inspector-title", "children"))
+    @app.callback(
+        Output("inspector", "is_open"),
+        Output("inspector-title", "children"),
+        Output("inspector-body", "children"),
+        Input("url", "search"),
+        State("inspector", "is_open"),
+        State("inspector-title", "children"),
+    )
     def open_inspector(search, is_open, title):
         state = parse_query(search)
         sample = int_param(state, "sample")
@@ -154,27 +213,36 @@ def register_page_callbacks(app: dash.Dash, context: AppContext) -> None:
         try:
             cache = context.cache(state)
             scores = read_label_quality(cache)
-            rows = {name: cache.example_rows(name, sample) for name in ("examples", "words", "subwords", "spans",
-                                                                         "span_errors")}
-            view = example_view(**rows, example_id=sample,
-                                label_quality=scores.words if scores else None)
+            rows = {
+                name: cache.example_rows(name, sample)
+                for name in ("examples", "words", "subwords", "spans", "span_errors")
+            }
+            view = example_view(**rows, example_id=sample, label_quality=scores.words if scores else None)
         except Exception as error:  # noqa: BLE001 (a missing or unreadable file: say so in the modal)
             return True, "Cannot open the example", error_alert(error, cache_root=context.settings.cache)
-        title_text, body = render_inspector(view, types=cache.metrics.get("entity_types", []),
-                                            highlight=int_param(state, "word"))
+        title_text, body = render_inspector(
+            view, types=cache.metrics.get("entity_types", []), highlight=int_param(state, "word")
+        )
         if is_open and title == title_text and "word" not in state:
             return no_update, no_update, no_update
         return True, title_text, body
 
-    @app.callback(Output("url", "search", allow_duplicate=True), Input("inspector", "is_open"),
-                  State("url", "search"), prevent_initial_call=True)
+    @app.callback(
+        Output("url", "search", allow_duplicate=True),
+        Input("inspector", "is_open"),
+        State("url", "search"),
+        prevent_initial_call=True,
+    )
     def close_inspector(is_open, search):
         if is_open or "sample" not in parse_query(search):
             return no_update
         return update_query(search, sample=None, word=None)
 
-    @app.callback(Output(grids.grid_id(MATCH), "getRowsResponse"), Input(grids.grid_id(MATCH), "getRowsRequest"),
-                  State("url", "search"))
+    @app.callback(
+        Output(grids.grid_id(MATCH), "getRowsResponse"),
+        Input(grids.grid_id(MATCH), "getRowsRequest"),
+        State("url", "search"),
+    )
     def serve_grid_rows(request, search):
         name = dash.ctx.outputs_list["id"]["name"]  # triggered_id is None on the grid's first request
         fn = grids.source(name)
@@ -184,13 +252,18 @@ def register_page_callbacks(app: dash.Dash, context: AppContext) -> None:
         try:
             frame = fn(context.cache(state), state)
         except (ExplainerError, OSError) as error:
-            dash.set_props(PAGE_ERROR_ID, {"children": user_message(error, cache_root=context.settings.cache),
-                                           "is_open": True})
+            dash.set_props(
+                PAGE_ERROR_ID, {"children": user_message(error, cache_root=context.settings.cache), "is_open": True}
+            )
             return {"rowData": [], "rowCount": 0}
         return page_rows(frame, request)
 
-    @app.callback(Output("url", "search", allow_duplicate=True), Input(grids.grid_id(ALL), "cellClicked"),
-                  State("url", "search"), prevent_initial_call=True)
+    @app.callback(
+        Output("url", "search", allow_duplicate=True),
+        Input(grids.grid_id(ALL), "cellClicked"),
+        State("url", "search"),
+        prevent_initial_call=True,
+    )
     def grid_click_opens_inspector(clicks, search):
         triggered = dash.ctx.triggered_id
         if not triggered or not any(clicks):

@@ -48,8 +48,12 @@ def configure_server(app, settings: Settings) -> None:
     """
     server = app.server
     # Never the Werkzeug debugger or propagated tracebacks, whatever FLASK_DEBUG says.
-    server.config.update(DEBUG=False, PROPAGATE_EXCEPTIONS=False, TRAP_HTTP_EXCEPTIONS=False,
-                         MAX_CONTENT_LENGTH=settings.max_content_length)
+    server.config.update(
+        DEBUG=False,
+        PROPAGATE_EXCEPTIONS=False,
+        TRAP_HTTP_EXCEPTIONS=False,
+        MAX_CONTENT_LENGTH=settings.max_content_length,
+    )
     server.debug = False
     headers = _HeaderPolicy(app, settings)
     server.after_request(headers.apply)
@@ -96,8 +100,9 @@ class _HeaderPolicy:
 
     def csp(self) -> str:
         if self._csp is None:
-            self._csp = content_security_policy(script_hashes=self._app.csp_hashes(),
-                                                frame_ancestors=self._settings.frame_ancestors)
+            self._csp = content_security_policy(
+                script_hashes=self._app.csp_hashes(), frame_ancestors=self._settings.frame_ancestors
+            )
         return self._csp
 
     def apply(self, response: Response) -> Response:
@@ -140,9 +145,16 @@ def readiness(root: Path) -> tuple[bool, dict]:
     except (ExplainerError, OSError) as error:
         return False, {"reason": user_message(error, cache_root=root)}
     if not paths:
-        return False, {"reason": user_message(ExplainerError(f"no cache found under {root}: build one with "
-                                                             f"`explainer build --model M --dataset D --out "
-                                                             f"{root}/NAME`"), cache_root=root)}
+        return False, {
+            "reason": user_message(
+                ExplainerError(
+                    f"no cache found under {root}: build one with "
+                    f"`explainer build --model M --dataset D --out "
+                    f"{root}/NAME`"
+                ),
+                cache_root=root,
+            )
+        }
     broken = {}
     for path in paths:
         try:
@@ -172,8 +184,10 @@ def user_message(error: BaseException, *, cache_root: Path | str | None = None) 
     if isinstance(error, OSError):
         reason = (error.strerror or type(error).__name__).lower()
         LOG.warning("file-system error while serving: %s", error)
-        return (f"the caches cannot be read ({reason}): check that {CACHE_PLACEHOLDER} is mounted and readable "
-                f"by the app's user, then reload the page")
+        return (
+            f"the caches cannot be read ({reason}): check that {CACHE_PLACEHOLDER} is mounted and readable "
+            f"by the app's user, then reload the page"
+        )
     reference = log_internal_error(error)
     return f"Something went wrong while updating this view (reference {reference}); the details are in the server log."
 

@@ -56,7 +56,7 @@ class Settings:
         return "/" if self.proxy_strips_prefix else self.url_prefix
 
     @classmethod
-    def from_env(cls, environ=None, **overrides) -> "Settings":
+    def from_env(cls, environ=None, **overrides) -> Settings:
         environ = os.environ if environ is None else environ
         values = {}
         if environ.get("EXPLAINER_CACHE"):
@@ -64,18 +64,21 @@ class Settings:
         if environ.get("EXPLAINER_URL_PREFIX"):
             values["url_prefix"] = normalise_prefix(environ["EXPLAINER_URL_PREFIX"])
         if "EXPLAINER_PROXY_STRIPS_PREFIX" in environ:
-            values["proxy_strips_prefix"] = parse_flag(environ["EXPLAINER_PROXY_STRIPS_PREFIX"],
-                                                       name="EXPLAINER_PROXY_STRIPS_PREFIX")
+            values["proxy_strips_prefix"] = parse_flag(
+                environ["EXPLAINER_PROXY_STRIPS_PREFIX"], name="EXPLAINER_PROXY_STRIPS_PREFIX"
+            )
         if environ.get("EXPLAINER_FRAME_ANCESTORS"):
             values["frame_ancestors"] = parse_frame_ancestors(environ["EXPLAINER_FRAME_ANCESTORS"])
         if environ.get("EXPLAINER_MAX_CONTENT_LENGTH"):
-            values["max_content_length"] = parse_size(environ["EXPLAINER_MAX_CONTENT_LENGTH"],
-                                                      name="EXPLAINER_MAX_CONTENT_LENGTH")
+            values["max_content_length"] = parse_size(
+                environ["EXPLAINER_MAX_CONTENT_LENGTH"], name="EXPLAINER_MAX_CONTENT_LENGTH"
+            )
         if environ.get("EXPLAINER_REVIEWER"):
             values["reviewer"] = environ["EXPLAINER_REVIEWER"].strip() or None
         if "EXPLAINER_REVIEWER_HEADERS" in environ:
-            values["reviewer_headers"] = tuple(name.strip() for name in environ["EXPLAINER_REVIEWER_HEADERS"].split(",")
-                                               if name.strip())
+            values["reviewer_headers"] = tuple(
+                name.strip() for name in environ["EXPLAINER_REVIEWER_HEADERS"].split(",") if name.strip()
+            )
         if environ.get("EXPLAINER_CORRECTIONS_DIR"):
             values["corrections_dir"] = Path(environ["EXPLAINER_CORRECTIONS_DIR"])
         values.update({key: value for key, value in overrides.items() if value is not None})
@@ -108,8 +111,10 @@ def parse_frame_ancestors(value: str) -> tuple[str, ...]:
     for item in value.replace(",", " ").split():
         source = f"'{item.lower()}'" if item.lower() in ("self", "none") else item
         if not _ANCESTOR.fullmatch(source):
-            raise ExplainerError(f"EXPLAINER_FRAME_ANCESTORS: {item!r} is not an origin; use 'self', 'none' or "
-                                 f"scheme://host[:port], e.g. https://portal.example.com")
+            raise ExplainerError(
+                f"EXPLAINER_FRAME_ANCESTORS: {item!r} is not an origin; use 'self', 'none' or "
+                f"scheme://host[:port], e.g. https://portal.example.com"
+            )
         sources.append(source.rstrip("/"))
     if "'none'" in sources and len(sources) > 1:
         raise ExplainerError("EXPLAINER_FRAME_ANCESTORS: 'none' cannot be combined with other origins")

@@ -15,6 +15,7 @@ import logging
 import os
 import threading
 import time
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ def grid_names(component) -> set[str]:
 def heap_mb() -> float:
     """This process's anonymous resident memory (its heap, not memory-mapped files) in MB; 0 off Linux."""
     try:
-        for line in open("/proc/self/status", encoding="ascii"):
+        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
             if line.startswith("RssAnon:"):
                 return int(line.split()[1]) / 1024
     except OSError:
@@ -125,9 +126,14 @@ def warm_in_background(flask_app, *, log_to=log) -> threading.Thread | None:
         seconds = warm_context(context, log_to=log_to, grown=grown)
         frozen = freeze_long_lived()
         if seconds:
-            log_to.info("explainer: worker %d warmed in %.1f s, heap %.0f MB, %d objects frozen (%s)", os.getpid(),
-                        time.perf_counter() - started, heap_mb(), frozen,
-                        ", ".join(f"{key} {value:.1f} s +{grown[key]:.0f} MB" for key, value in seconds.items()))
+            log_to.info(
+                "explainer: worker %d warmed in %.1f s, heap %.0f MB, %d objects frozen (%s)",
+                os.getpid(),
+                time.perf_counter() - started,
+                heap_mb(),
+                frozen,
+                ", ".join(f"{key} {value:.1f} s +{grown[key]:.0f} MB" for key, value in seconds.items()),
+            )
 
     thread = threading.Thread(target=run, name="explainer-warm", daemon=True)
     thread.start()

@@ -111,8 +111,11 @@ class Cache:
         if whole is not None:
             ids = whole["example_id"].to_numpy()
             positions = [range(ids.searchsorted(i, "left"), ids.searchsorted(i, "right")) for i in wanted]
-            rows = whole.iloc[[row for span in positions for row in span]] if len(wanted) > 1 else \
-                whole.iloc[positions[0].start:positions[0].stop]
+            rows = (
+                whole.iloc[[row for span in positions for row in span]]
+                if len(wanted) > 1
+                else whole.iloc[positions[0].start : positions[0].stop]
+            )
             return rows if columns is None else rows[list(columns)]
         import pyarrow as pa
 
@@ -143,8 +146,9 @@ class Cache:
         for index in range(metadata.num_row_groups):
             stats = metadata.row_group(index).column(column).statistics
             # Without statistics a group may hold any id: it is read and searched.
-            bounds.append((stats.min, stats.max) if stats is not None and stats.has_min_max
-                          else (float("-inf"), float("inf")))
+            bounds.append(
+                (stats.min, stats.max) if stats is not None and stats.has_min_max else (float("-inf"), float("inf"))
+            )
         return bounds
 
     def _row_group(self, file_name: str, index: int, columns: list[str] | None = None):
@@ -162,8 +166,9 @@ class Cache:
         try:
             group = self._parquet_file(file_name).read_row_group(index, columns=columns)
         except (OSError, pa.ArrowInvalid) as error:
-            raise ExplainerError(f"cannot read {self.path / file_name} ({error}); rebuild it with: {self.command}") \
-                from None
+            raise ExplainerError(
+                f"cannot read {self.path / file_name} ({error}); rebuild it with: {self.command}"
+            ) from None
         with self._lock:
             self._row_groups[key] = group
             while len(self._row_groups) > 1 and sum(t.nbytes for t in self._row_groups.values()) > ROW_GROUP_BUDGET:
@@ -177,8 +182,9 @@ class Cache:
         try:
             return pq.ParquetFile(self.path / file_name, memory_map=True)
         except (OSError, pa.ArrowInvalid) as error:
-            raise ExplainerError(f"cannot read {self.path / file_name} ({error}); rebuild it with: {self.command}") \
-                from None
+            raise ExplainerError(
+                f"cannot read {self.path / file_name} ({error}); rebuild it with: {self.command}"
+            ) from None
 
     def mapped_table(self, file_name: str):
         """An Arrow IPC file of the cache (``schema.VIEW_TABLES``) as a memoised DataFrame over a memory
@@ -187,6 +193,7 @@ class Cache:
         The frame's columns point into the mapped file (no copy): its pages live in the OS page
         cache, shared by every worker process, and count as file-backed, not heap, memory.
         """
+
         def load():
             path = self.path / file_name
             if not path.is_file():
@@ -204,6 +211,7 @@ class Cache:
     def optional_table(self, file_name: str):
         """An optional Parquet file of the cache (e.g. ``schema.LABEL_QUALITY``) as a memoised DataFrame,
         or None when this cache has none (an older cache, or its build option was off)."""
+
         def load():
             return self._read_table(file_name, None) if (self.path / file_name).is_file() else None
 
@@ -265,8 +273,9 @@ class Cache:
         try:
             table = pq.read_table(self.path / file_name, columns=columns)
         except (OSError, pa.ArrowInvalid) as error:
-            raise ExplainerError(f"cannot read {self.path / file_name} ({error}); rebuild it with: {self.command}") \
-                from None
+            raise ExplainerError(
+                f"cannot read {self.path / file_name} ({error}); rebuild it with: {self.command}"
+            ) from None
         return self._to_pandas(file_name, table)
 
     @staticmethod
@@ -282,8 +291,10 @@ class Cache:
         array = np.load(self.path / name, mmap_mode="r", allow_pickle=False)
         expected = self.manifest["counts"]["subwords"]
         if array.ndim != 2 or array.shape[0] != expected:
-            raise ExplainerError(f"{self.path / name} has shape {array.shape} but the manifest counts {expected} "
-                                 f"subwords; rebuild it with: {self.command}")
+            raise ExplainerError(
+                f"{self.path / name} has shape {array.shape} but the manifest counts {expected} "
+                f"subwords; rebuild it with: {self.command}"
+            )
         return array
 
 
@@ -311,17 +322,22 @@ def read_manifest(path: str | Path) -> dict:
     """
     path = Path(path)
     if not path.is_dir():
-        raise ExplainerError(f"cache {path} does not exist or is not a directory; build one with "
-                             f"`explainer build --model M --dataset D --out {path}`")
+        raise ExplainerError(
+            f"cache {path} does not exist or is not a directory; build one with "
+            f"`explainer build --model M --dataset D --out {path}`"
+        )
     manifest_path = path / schema.MANIFEST
     if not manifest_path.is_file():
-        raise ExplainerError(f"{path} is not a complete explainer cache (no {schema.MANIFEST}); build it with "
-                             f"`explainer build --model M --dataset D --out {path}`")
+        raise ExplainerError(
+            f"{path} is not a complete explainer cache (no {schema.MANIFEST}); build it with "
+            f"`explainer build --model M --dataset D --out {path}`"
+        )
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ExplainerError(f"{manifest_path} is unreadable ({error}); rebuild the cache with `explainer build`") \
-            from None
+        raise ExplainerError(
+            f"{manifest_path} is unreadable ({error}); rebuild the cache with `explainer build`"
+        ) from None
     if not isinstance(manifest, dict):
         raise ExplainerError(f"{manifest_path} is not a JSON object; rebuild the cache with `explainer build`")
     return manifest
@@ -349,8 +365,10 @@ def open_cache(path: str | Path) -> Cache:
     command = manifest.get("command") or f"explainer build --model M --dataset D --out {path}"
     version = manifest.get("schema_version")
     if version != schema.SCHEMA_VERSION:
-        raise ExplainerError(f"cache {path} has schema version {version} but this explainer "
-                             f"({_tool_version()}) reads version {schema.SCHEMA_VERSION}; rebuild it with: {command}")
+        raise ExplainerError(
+            f"cache {path} has schema version {version} but this explainer "
+            f"({_tool_version()}) reads version {schema.SCHEMA_VERSION}; rebuild it with: {command}"
+        )
     missing = [key for key in schema.MANIFEST_KEYS if key not in manifest]
     missing += [name for name in (*schema.TABLES, *schema.ARRAYS, schema.METRICS) if not (path / name).is_file()]
     if missing:
@@ -381,5 +399,8 @@ def list_caches(root: str | Path) -> list[Path]:
         return [root]
     if not root.is_dir():
         return []
-    return sorted(child for child in root.iterdir()
-                  if child.is_dir() and not child.name.startswith(".") and (child / schema.MANIFEST).is_file())
+    return sorted(
+        child
+        for child in root.iterdir()
+        if child.is_dir() and not child.name.startswith(".") and (child / schema.MANIFEST).is_file()
+    )

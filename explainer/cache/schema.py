@@ -32,7 +32,7 @@ every worker, instead of being copied into each worker's heap::
     loss_by_label.arrow           Loss by label: gold, count, mean_loss, median_loss, total_loss, errors
 
 Feed-forward activations (build step ``activations``, ``--activations-sample N``, 0 = none; the
-Activations tab says how to add them when absent; explainer/build/activations.py)::
+Activations tab says how to add them when absent; explainer/pipeline/activations.py)::
 
     activations.npy               float16 [n_layers, n_positions, d_ff] each layer's FFN output after the
                                   non-linearity, for the word subwords of a seeded sample of examples
@@ -83,9 +83,9 @@ metrics.json
      "confusion": {"labels": [...], "counts": [[int]]},   # rows gold, columns predicted (word level)
      "error_counts": {"<category>": {"<TYPE>": int}}}
 
-Optional files (written by a build step of explainer/build/steps.py; the app copes without them)
+Optional files (written by a build step of explainer/pipeline/steps.py; the app copes without them)
 --------------------------------------------------------------------------------------------
-example_embeddings.npy (build step ``projection``, always written; explainer/build/projection.py)
+example_embeddings.npy (build step ``projection``, always written; explainer/pipeline/projection.py)
     float32 [n_examples, hidden_size], row i <-> row i of examples.parquet: the mean of the example's
     last hidden states over its non-special subwords, L2-normalised (zeros for an example without one);
     Find duplicates compares these
@@ -97,7 +97,7 @@ projection.json (same step, always written)
     {"method": umap|pca|none, "seed", "max_fit" (--projection-sample),
      "words": {"points", "fitted_on", "method", "pca_dimensions", "umap": {...}}, "examples": {...}};
      "method" per projection is "pca" when there were fewer points than UMAP is used for
-label_quality.parquet (``--label-quality METHOD``, not written for ``none``; explainer/build/label_quality.py)
+label_quality.parquet (``--label-quality METHOD``, not written for ``none``; explainer/pipeline/label_quality.py)
     one row per word, row i <-> row i of words.parquet: example_id (int64), label_quality (float32 in
     [0, 1], cleanlab's token label-quality score of the gold label, low = likely wrong; NaN when the
     word has no valid gold id), label_issue (bool, flagged by cleanlab's find_label_issues)
@@ -132,7 +132,7 @@ ARRAYS = (PROBS, HIDDEN)
 ROW_GROUP_ROWS = 16_384
 
 # Aggregates the app's pages read instead of computing them from the whole tables (build step "views",
-# explainer/build/views.py); a cache without them still works, the app computes them on first use.
+# explainer/pipeline/views.py); a cache without them still works, the app computes them on first use.
 MISCLASSIFIED_WORDS = "misclassified_words.arrow"
 MISCLASSIFIED_SPANS = "misclassified_spans.arrow"
 LOSS_BY_WORD = "loss_by_word.arrow"
@@ -161,27 +161,27 @@ TYPE_AND_BOUNDARY = "type and boundary"
 ERROR_CATEGORIES = (CORRECT, MISSED, SPURIOUS, WRONG_TYPE, BOUNDARY, TYPE_AND_BOUNDARY)
 
 MANIFEST_KEYS = (
-    "schema_version",   # int, SCHEMA_VERSION
-    "tool_version",     # explainer.__version__
-    "created",          # ISO-8601 UTC
-    "model",            # {"id", "revision", "files_sha256", "model_type", "max_length", "hidden_size"}
-    "dataset",          # {"spec", "format", "split", "fingerprint", "label_map", "dropped_words"}
-    "split",            # str | None
-    "labels",           # list[str], index = label id (the model's id2label)
-    "counts",           # {"examples", "words", "subwords", "gold_spans", "pred_spans", "skipped_empty", "windowed",
-                        #  "words_replaced_by_unk" (words the tokenizer turned into no subword, read as [UNK])}
-    "headline",         # {"entity_f1", "entity_precision", "entity_recall", "word_accuracy", "span_errors", "word_errors"}
-    "settings",         # build settings: batch_size, max_length, stride, device, ...
-    "timings",          # seconds per stage: load, tokenize, forward, write, total
-    "command",          # the command line that rebuilds this cache
+    "schema_version",  # int, SCHEMA_VERSION
+    "tool_version",  # explainer.__version__
+    "created",  # ISO-8601 UTC
+    "model",  # {"id", "revision", "files_sha256", "model_type", "max_length", "hidden_size"}
+    "dataset",  # {"spec", "format", "split", "fingerprint", "label_map", "dropped_words"}
+    "split",  # str | None
+    "labels",  # list[str], index = label id (the model's id2label)
+    "counts",  # {"examples", "words", "subwords", "gold_spans", "pred_spans", "skipped_empty", "windowed",
+    #  "words_replaced_by_unk" (words the tokenizer turned into no subword, read as [UNK])}
+    "headline",  # {"entity_f1", "entity_precision", "entity_recall", "word_accuracy", "span_errors", "word_errors"}
+    "settings",  # build settings: batch_size, max_length, stride, device, ...
+    "timings",  # seconds per stage: load, tokenize, forward, write, total
+    "command",  # the command line that rebuilds this cache
 )
 
 FOLDS = "folds.npy"  # out-of-fold caches only (explainer crossval)
 
 # Optional manifest keys: a cache without them is still current (they were added within version 1).
 OPTIONAL_MANIFEST_KEYS = (
-    "analyses",         # {step name: summary} from explainer/build/steps.py (projection, label_quality, ...)
-    "sharding",         # sharded build (torchrun): {"ranks", "backend", "examples", "subwords", "devices", "forward_seconds"}
-    "out_of_fold",      # true for an `explainer crossval` cache: each example's outputs from the fold model that did not see it
-    "crossval",         # {"folds", "seed", "assignment": FOLDS, "models": [per fold: model info, training set]}
+    "analyses",  # {step name: summary} from explainer/pipeline/steps.py (projection, label_quality, ...)
+    "sharding",  # sharded build (torchrun): {"ranks", "backend", "examples", "subwords", "devices", "forward_seconds"}
+    "out_of_fold",  # true for an `explainer crossval` cache: each example's outputs from the fold model that did not see it
+    "crossval",  # {"folds", "seed", "assignment": FOLDS, "models": [per fold: model info, training set]}
 )

@@ -39,8 +39,10 @@ def check_output(out: str | Path, *, force: bool = False) -> Path:
     if out.exists() and not out.is_dir():
         raise ExplainerError(f"--out {out} is an existing file; pass a directory path for the cache")
     if out.is_dir() and not force and any(out.iterdir()) and not (out / schema.MANIFEST).is_file():
-        raise ExplainerError(f"--out {out} is a non-empty directory that is not an explainer cache (no "
-                             f"{schema.MANIFEST}); choose another path, or pass --force to replace it")
+        raise ExplainerError(
+            f"--out {out} is a non-empty directory that is not an explainer cache (no "
+            f"{schema.MANIFEST}); choose another path, or pass --force to replace it"
+        )
     return out
 
 
@@ -68,8 +70,10 @@ class CacheWriter:
         try:
             lock.acquire()
         except Timeout:
-            raise ExplainerError(f"another build is writing {self.out} (lock {lock_path(self.out)} is held); "
-                                 "wait for it to finish or pass another --out") from None
+            raise ExplainerError(
+                f"another build is writing {self.out} (lock {lock_path(self.out)} is held); "
+                "wait for it to finish or pass another --out"
+            ) from None
         self._lock = lock
         try:
             check_output(self.out, force=True)  # it may have changed while we waited for nothing

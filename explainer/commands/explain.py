@@ -10,22 +10,42 @@ from explainer.errors import ExplainerError
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "explain", help="attributions of every input subword to each subword's prediction (Layer Integrated Gradients)")
+        "explain", help="attributions of every input subword to each subword's prediction (Layer Integrated Gradients)"
+    )
     parser.add_argument("--model", required=True, help="a model directory saved with save_pretrained, or a hub id")
     parser.add_argument("--revision", default=None, help="hub branch, tag or commit")
     parser.add_argument("--text", required=True, help="the text to explain")
-    parser.add_argument("--ignored-labels", default="", metavar="L1,L2",
-                        help="do not explain subwords predicted with these labels, e.g. O")
-    parser.add_argument("--ignored-indexes", default="", metavar="I1,I2",
-                        help="do not explain these subword positions (special tokens count: [CLS] is 0)")
-    parser.add_argument("--class", dest="target_label", default=None, metavar="LABEL",
-                        help="explain this class at every target instead of the predicted one")
-    parser.add_argument("--contrast", dest="contrast_label", default=None, metavar="LABEL",
-                        help="explain the class's probability minus this class's (why ORG and not LOC)")
+    parser.add_argument(
+        "--ignored-labels",
+        default="",
+        metavar="L1,L2",
+        help="do not explain subwords predicted with these labels, e.g. O",
+    )
+    parser.add_argument(
+        "--ignored-indexes",
+        default="",
+        metavar="I1,I2",
+        help="do not explain these subword positions (special tokens count: [CLS] is 0)",
+    )
+    parser.add_argument(
+        "--class",
+        dest="target_label",
+        default=None,
+        metavar="LABEL",
+        help="explain this class at every target instead of the predicted one",
+    )
+    parser.add_argument(
+        "--contrast",
+        dest="contrast_label",
+        default=None,
+        metavar="LABEL",
+        help="explain the class's probability minus this class's (why ORG and not LOC)",
+    )
     parser.add_argument("--n-steps", type=int, default=50, help="integration points (default: 50)")
     parser.add_argument("--method", default="gausslegendre", help="captum quadrature rule (default: gausslegendre)")
-    parser.add_argument("--internal-batch-size", type=int, default=None,
-                        help="at most this many interpolation points per forward pass")
+    parser.add_argument(
+        "--internal-batch-size", type=int, default=None, help="at most this many interpolation points per forward pass"
+    )
     parser.add_argument("--words", action="store_true", help="merge subwords into words in the printed view")
     parser.add_argument("--json", action="store_true", help="print JSON (raw and normalised attributions, deltas)")
     parser.set_defaults(func=run)
@@ -48,14 +68,21 @@ def parse_indexes(value: str) -> list[int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from explainer.live.attributions import explain
-    from explainer.live.model import live_model
+    from explainer.inference.attributions import explain
+    from explainer.inference.model import live_model
 
     live = live_model(args.model, revision=args.revision)
-    result = explain(live, text=args.text, ignored_labels=split_list(args.ignored_labels),
-                     ignored_indexes=parse_indexes(args.ignored_indexes), target_label=args.target_label,
-                     contrast_label=args.contrast_label, n_steps=args.n_steps, method=args.method,
-                     internal_batch_size=args.internal_batch_size)
+    result = explain(
+        live,
+        text=args.text,
+        ignored_labels=split_list(args.ignored_labels),
+        ignored_indexes=parse_indexes(args.ignored_indexes),
+        target_label=args.target_label,
+        contrast_label=args.contrast_label,
+        n_steps=args.n_steps,
+        method=args.method,
+        internal_batch_size=args.internal_batch_size,
+    )
     print(json.dumps(result.to_dict(), indent=1) if args.json else format_attributions(result, words=args.words))
     return 0
 
@@ -63,13 +90,17 @@ def run(args: argparse.Namespace) -> int:
 def format_attributions(result, *, words: bool = False) -> str:
     """A readable view: per target, its prediction, completeness error and every input's attribution."""
     columns, matrix = result.word_level() if words else (result.tokens, result.normalised)
-    lines = [f"{len(result.targets)} targets, {result.n_steps} {result.method} points; attributions normalised "
-             "(divided by their L2 norm); delta = sum of raw attributions - (score(text) - score(baseline))"]
+    lines = [
+        f"{len(result.targets)} targets, {result.n_steps} {result.method} points; attributions normalised "
+        "(divided by their L2 norm); delta = sum of raw attributions - (score(text) - score(baseline))"
+    ]
     if not result.targets:
         lines.append("nothing to explain: every subword is ignored (check --ignored-labels / --ignored-indexes)")
     for row, target in enumerate(result.targets):
         explained = target.label + (f" - {target.contrast}" if target.contrast else "")
-        lines.append(f"\n[{target.position}] {target.token}  predicted {target.predicted} ({target.probability:.3f}), "
-                     f"explaining {explained}, delta {result.delta[row]:+.2e}")
+        lines.append(
+            f"\n[{target.position}] {target.token}  predicted {target.predicted} ({target.probability:.3f}), "
+            f"explaining {explained}, delta {result.delta[row]:+.2e}"
+        )
         lines.append("  " + "  ".join(f"{name} {value:+.3f}" for name, value in zip(columns, matrix[row])))
     return "\n".join(lines)

@@ -12,19 +12,29 @@ from explainer.errors import ExplainerError
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "merge", help="apply the corrections of the review queue to a dataset; other examples stay byte-for-byte",
+        "merge",
+        help="apply the corrections of the review queue to a dataset; other examples stay byte-for-byte",
         description="Apply corrections (the .corrections.jsonl file beside a cache) to a dataset by example hash. "
-                    "Examples without a correction are copied byte-for-byte when the output has the input's form.")
+        "Examples without a correction are copied byte-for-byte when the output has the input's form.",
+    )
     parser.add_argument("--dataset", required=True, metavar="SPEC", help="the dataset, as given to explainer build")
     parser.add_argument("--corrections", required=True, metavar="FILE", help="the corrections file (JSONL)")
     parser.add_argument("--out", required=True, metavar="FILE", help="where to write the merged dataset")
-    parser.add_argument("--format", choices=("conll", "jsonl"), default=None,
-                        help="output form (default: the input's; jsonl for datasets directories)")
+    parser.add_argument(
+        "--format",
+        choices=("conll", "jsonl"),
+        default=None,
+        help="output form (default: the input's; jsonl for datasets directories)",
+    )
     parser.add_argument("--split", default=None, help="split of a datasets directory or Hub dataset")
     parser.add_argument("--tokens-column", default=None, help="field holding the words (JSONL, datasets)")
     parser.add_argument("--tags-column", default=None, help="field holding the tags (JSONL, datasets)")
-    parser.add_argument("--label-map", default=None, metavar="FILE",
-                        help="the build's label map (default: the one recorded in the corrections)")
+    parser.add_argument(
+        "--label-map",
+        default=None,
+        metavar="FILE",
+        help="the build's label map (default: the one recorded in the corrections)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -36,8 +46,10 @@ def run(args: argparse.Namespace) -> int:
 
     corrections, out = Path(args.corrections).expanduser(), Path(args.out).expanduser()
     if not corrections.is_file():
-        raise ExplainerError(f"{corrections} does not exist or is not a file; pass the .corrections.jsonl file "
-                             "written beside the cache by the Review tab")
+        raise ExplainerError(
+            f"{corrections} does not exist or is not a file; pass the .corrections.jsonl file "
+            "written beside the cache by the Review tab"
+        )
     dataset_path = Path(args.dataset).expanduser()
     for protected, what in ((dataset_path, "the input dataset"), (corrections, "the corrections file")):
         if protected.exists() and out.exists() and out.resolve() == protected.resolve():
@@ -55,8 +67,15 @@ def run(args: argparse.Namespace) -> int:
     if not decisions:
         raise ExplainerError(f"{corrections} holds no decisions; review some examples first")
     label_map = read_label_map(args.label_map) if args.label_map else None
-    data, report = merge_bytes(args.dataset, decisions, output_format=args.format, split=args.split,
-                               tokens_column=args.tokens_column, tags_column=args.tags_column, label_map=label_map)
+    data, report = merge_bytes(
+        args.dataset,
+        decisions,
+        output_format=args.format,
+        split=args.split,
+        tokens_column=args.tokens_column,
+        tags_column=args.tags_column,
+        label_map=label_map,
+    )
     write_atomically(out, data)
     print("\n".join([f"wrote {out}", *report.lines()]), file=sys.stderr)
     return 0

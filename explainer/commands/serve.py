@@ -22,9 +22,13 @@ def run(args) -> int:
 
     root = Path(args.cache)
     if not root.exists():
-        raise ExplainerError(f"{root} does not exist: pass a cache built with `explainer build` or a directory of caches")
+        raise ExplainerError(
+            f"{root} does not exist: pass a cache built with `explainer build` or a directory of caches"
+        )
     if not list_caches(root):
-        raise ExplainerError(f"no cache in {root}: build one with `explainer build --model M --dataset D --out {root}/NAME`")
+        raise ExplainerError(
+            f"no cache in {root}: build one with `explainer build --model M --dataset D --out {root}/NAME`"
+        )
     app = create_app(Settings.from_env(cache=root))
     print(f"Serving {root} at http://{args.host}:{args.port}/ (Ctrl+C to stop)", flush=True)
     app.run(host=args.host, port=args.port, debug=False)

@@ -16,62 +16,108 @@ from explainer.errors import ExplainerError
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "train", help="fine-tune an encoder for NER on a dataset",
+        "train",
+        help="fine-tune an encoder for NER on a dataset",
         description="Fine-tune an encoder (BERT, RoBERTa, MiniLM...) for token classification and save a "
-                    "model directory that `explainer build` reads. Skipped when --out already holds a model "
-                    "trained from the same base model, data and settings.")
+        "model directory that `explainer build` reads. Skipped when --out already holds a model "
+        "trained from the same base model, data and settings.",
+    )
     add_base_argument(parser)
-    parser.add_argument("--dataset", required=True, metavar="SPEC",
-                        help="training data: CoNLL/JSONL/Prodigy file, save_to_disk directory or hub name")
+    parser.add_argument(
+        "--dataset",
+        required=True,
+        metavar="SPEC",
+        help="training data: CoNLL/JSONL/Prodigy file, save_to_disk directory or hub name",
+    )
     parser.add_argument("--split", help="split of a save_to_disk/hub dataset to train on (default: train)")
     parser.add_argument("--tokens-column", help="field/column holding the words (JSONL, datasets)")
     parser.add_argument("--tags-column", help="field/column holding the tags (JSONL, datasets)")
     evaluation = parser.add_argument_group("evaluation data (default: hold out --eval-fraction of --dataset)")
     evaluation.add_argument("--eval-dataset", metavar="SPEC", help="a separate evaluation dataset")
     evaluation.add_argument("--eval-split", help="split of --eval-dataset (default: test, else validation)")
-    evaluation.add_argument("--label-map", metavar="FILE",
-                            help="JSON map from --eval-dataset tags or types to the training labels")
-    evaluation.add_argument("--eval-fraction", type=float, default=0.2,
-                            help="share of --dataset held out when there is no --eval-dataset (default 0.2)")
-    evaluation.add_argument("--split-seed", type=int, default=0,
-                            help="seed of the hash that splits --dataset (default 0)")
+    evaluation.add_argument(
+        "--label-map", metavar="FILE", help="JSON map from --eval-dataset tags or types to the training labels"
+    )
+    evaluation.add_argument(
+        "--eval-fraction",
+        type=float,
+        default=0.2,
+        help="share of --dataset held out when there is no --eval-dataset (default 0.2)",
+    )
+    evaluation.add_argument(
+        "--split-seed", type=int, default=0, help="seed of the hash that splits --dataset (default 0)"
+    )
     parser.add_argument("--out", required=True, metavar="DIR", help="model directory to write")
     settings = parser.add_argument_group("training settings")
     add_training_arguments(settings, what="the training data")
-    settings.add_argument("--max-length", type=int,
-                          help="subwords per example; longer ones are truncated for training (default: the model's)")
+    settings.add_argument(
+        "--max-length",
+        type=int,
+        help="subwords per example; longer ones are truncated for training (default: the model's)",
+    )
     parser.add_argument("--force", action="store_true", help="train even if --out is up to date")
     parser.set_defaults(func=run)
 
 
 def add_base_argument(parser) -> None:
     """``--base``: the encoder to fine-tune (``train`` and ``crossval``)."""
-    parser.add_argument("--base", required=True, metavar="MODEL",
-                        help="base encoder: a local model directory or a model id in your Hugging Face cache")
+    parser.add_argument(
+        "--base",
+        required=True,
+        metavar="MODEL",
+        help="base encoder: a local model directory or a model id in your Hugging Face cache",
+    )
 
 
-def add_training_arguments(group, *, what: str, batch_size_flag: str = "--batch-size", seed_flag: str = "--seed",
-                           steps: str = "stop after this many optimiser steps") -> None:
+def add_training_arguments(
+    group,
+    *,
+    what: str,
+    batch_size_flag: str = "--batch-size",
+    seed_flag: str = "--seed",
+    steps: str = "stop after this many optimiser steps",
+) -> None:
     """The fine-tuning options (read back by :func:`training_settings`), shared with ``crossval``, whose
     own ``--batch-size`` and ``--seed`` belong to the cache: there they are ``--train-batch-size``, ``--train-seed``."""
     group.add_argument("--epochs", type=int, default=3, help=f"passes over {what} (default 3)")
     group.add_argument("--lr", type=float, default=5e-5, help="peak learning rate of AdamW (default 5e-5)")
-    group.add_argument(batch_size_flag, dest="train_batch_size", metavar="N", type=int, default=16,
-                       help="examples per step (default 16)")
-    group.add_argument(seed_flag, dest="train_seed", metavar="SEED", type=int, default=0,
-                       help="seed of initialisation and shuffling (default 0)")
+    group.add_argument(
+        batch_size_flag,
+        dest="train_batch_size",
+        metavar="N",
+        type=int,
+        default=16,
+        help="examples per step (default 16)",
+    )
+    group.add_argument(
+        seed_flag,
+        dest="train_seed",
+        metavar="SEED",
+        type=int,
+        default=0,
+        help="seed of initialisation and shuffling (default 0)",
+    )
     group.add_argument("--max-steps", type=int, help=f"{steps} (quick runs, tests)")
-    group.add_argument("--freeze-embeddings", action="store_true",
-                       help="keep the word-embedding matrix fixed: several times faster on a CPU")
+    group.add_argument(
+        "--freeze-embeddings",
+        action="store_true",
+        help="keep the word-embedding matrix fixed: several times faster on a CPU",
+    )
 
 
 def training_settings(args: argparse.Namespace):
     """The ``TrainSettings`` of :func:`add_training_arguments`' options (and ``--max-length``)."""
     from explainer.train.trainer import TrainSettings
 
-    return TrainSettings(epochs=args.epochs, learning_rate=args.lr, batch_size=args.train_batch_size,
-                         max_length=args.max_length, seed=args.train_seed, max_steps=args.max_steps,
-                         freeze_embeddings=args.freeze_embeddings)
+    return TrainSettings(
+        epochs=args.epochs,
+        learning_rate=args.lr,
+        batch_size=args.train_batch_size,
+        max_length=args.max_length,
+        seed=args.train_seed,
+        max_steps=args.max_steps,
+        freeze_embeddings=args.freeze_embeddings,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -81,11 +127,14 @@ def run(args: argparse.Namespace) -> int:
     settings.check()
     read_record(args.out)  # refuse an --out that is not ours before any loading
     train, evaluation = load_training_data(args)
-    result = train_model(base=args.base, train=train, evaluation=evaluation, out=args.out, settings=settings,
-                         force=args.force)
+    result = train_model(
+        base=args.base, train=train, evaluation=evaluation, out=args.out, settings=settings, force=args.force
+    )
     final = result.final_metrics
-    print(f"entity F1 on the evaluation data: {final['eval_f1']:.4f} "
-          f"(precision {final['eval_precision']:.4f}, recall {final['eval_recall']:.4f}); model: {result.out}")
+    print(
+        f"entity F1 on the evaluation data: {final['eval_f1']:.4f} "
+        f"(precision {final['eval_precision']:.4f}, recall {final['eval_recall']:.4f}); model: {result.out}"
+    )
     return 0
 
 
@@ -97,15 +146,15 @@ def load_training_data(args: argparse.Namespace) -> tuple[LoadedDataset, LoadedD
     from explainer.train.trainer import label_list
 
     split = args.split or ("train" if detect_format(args.dataset) in ("disk", "hub") else None)
-    dataset = load_dataset(args.dataset, split=split, tokens_column=args.tokens_column,
-                           tags_column=args.tags_column)
+    dataset = load_dataset(args.dataset, split=split, tokens_column=args.tokens_column, tags_column=args.tags_column)
     labels = label_list(dataset)  # fails early, before the split, on data without entity labels
     if args.eval_dataset is None:
         train, evaluation = split_dataset(dataset, eval_fraction=args.eval_fraction, seed=args.split_seed)
         train.label_names = evaluation.label_names = labels  # a type seen only in the held-out part stays known
         return train, evaluation
-    evaluation = load_dataset(args.eval_dataset, split=args.eval_split, tokens_column=args.tokens_column,
-                              tags_column=args.tags_column)
+    evaluation = load_dataset(
+        args.eval_dataset, split=args.eval_split, tokens_column=args.tokens_column, tags_column=args.tags_column
+    )
     label_map = read_label_map(args.label_map) if args.label_map else None
     try:
         return dataset, align_labels(evaluation, labels, label_map=label_map)

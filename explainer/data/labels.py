@@ -99,20 +99,27 @@ def read_label_map(path: str | Path) -> dict[str, str]:
     except IsADirectoryError:
         raise ExplainerError(f"label map {path} is a directory; pass the path of a JSON file") from None
     except UnicodeDecodeError as error:
-        raise ExplainerError(f"label map {path} is not UTF-8 ({error.reason} at byte {error.start}); "
-                             "re-encode it as UTF-8") from None
+        raise ExplainerError(
+            f"label map {path} is not UTF-8 ({error.reason} at byte {error.start}); re-encode it as UTF-8"
+        ) from None
     try:
         mapping = json.loads(text)
     except json.JSONDecodeError as error:
-        raise ExplainerError(f"label map {path}:{error.lineno}: not valid JSON ({error.msg}, column {error.colno}); "
-                             'expected an object such as {"B-person": "B-PER", "location": "LOC"}') from None
+        raise ExplainerError(
+            f"label map {path}:{error.lineno}: not valid JSON ({error.msg}, column {error.colno}); "
+            'expected an object such as {"B-person": "B-PER", "location": "LOC"}'
+        ) from None
     if not isinstance(mapping, dict):
-        raise ExplainerError(f"label map {path}: expected a JSON object mapping dataset tags or types to "
-                             f"model labels, found a {type(mapping).__name__}")
+        raise ExplainerError(
+            f"label map {path}: expected a JSON object mapping dataset tags or types to "
+            f"model labels, found a {type(mapping).__name__}"
+        )
     for key, value in mapping.items():
         if not isinstance(value, str) or not value.strip():
-            raise ExplainerError(f"label map {path}: the value of {key!r} must be a non-empty string "
-                                 f"(a model label or entity type), found {value!r}")
+            raise ExplainerError(
+                f"label map {path}: the value of {key!r} must be a non-empty string "
+                f"(a model label or entity type), found {value!r}"
+            )
     return mapping
 
 
@@ -143,8 +150,9 @@ def map_tag(tag: str, label_map: dict[str, str]) -> str:
     return tag
 
 
-def align_labels(dataset: LoadedDataset, model_labels: list[str], *,
-                 label_map: dict[str, str] | None = None) -> LoadedDataset:
+def align_labels(
+    dataset: LoadedDataset, model_labels: list[str], *, label_map: dict[str, str] | None = None
+) -> LoadedDataset:
     """Rename a dataset's tags to the model's label names.
 
     Tags are matched to ``model_labels`` by name, after renaming through ``label_map`` if given
@@ -179,14 +187,16 @@ def align_labels(dataset: LoadedDataset, model_labels: list[str], *,
         raise ExplainerError(
             f"the model's labels are generic ({model_labels[0]}..{model_labels[-1]}): its config has no label names, "
             f"so the dataset's tags ({_listing(dataset_tags)}) cannot be matched by name; {LABEL_MAP_HINT}, "
-            f'e.g. {{"O": "{model_labels[0]}", "B-PER": "{model_labels[min(1, len(model_labels) - 1)]}"}}')
+            f'e.g. {{"O": "{model_labels[0]}", "B-PER": "{model_labels[min(1, len(model_labels) - 1)]}"}}'
+        )
     renamed = {tag: map_tag(tag, label_map) if label_map else tag for tag in dataset_tags}
     unknown = sorted(tag for tag, new in renamed.items() if new not in known)
     if unknown:
         shown = [tag if renamed[tag] == tag else f"{tag} (mapped to {renamed[tag]})" for tag in unknown]
         raise ExplainerError(
             f"{len(unknown)} dataset label(s) unknown to the model: {_listing(shown, presorted=True)}; "
-            f"the model's labels are {_listing(model_labels, presorted=True)}; {LABEL_MAP_HINT}")
+            f"the model's labels are {_listing(model_labels, presorted=True)}; {LABEL_MAP_HINT}"
+        )
     examples = [
         Example(words=example.words, tags=tuple(renamed[tag] for tag in example.tags), source=example.source)
         for example in dataset.examples
@@ -194,8 +204,15 @@ def align_labels(dataset: LoadedDataset, model_labels: list[str], *,
     extra = dict(dataset.extra)
     if label_map:
         extra["label_map"] = dict(label_map)
-    return LoadedDataset(examples=examples, spec=dataset.spec, format=dataset.format, split=dataset.split,
-                         label_names=model_labels, skipped_empty=dataset.skipped_empty, extra=extra)
+    return LoadedDataset(
+        examples=examples,
+        spec=dataset.spec,
+        format=dataset.format,
+        split=dataset.split,
+        label_names=model_labels,
+        skipped_empty=dataset.skipped_empty,
+        extra=extra,
+    )
 
 
 def _listing(items: Iterable[str], *, presorted: bool = False, limit: int = MAX_LISTED) -> str:

@@ -79,20 +79,30 @@ def detect_format(spec: str) -> str:
     if path.is_dir():
         if (path / "dataset_dict.json").is_file() or (path / "state.json").is_file():
             return "disk"
-        raise ExplainerError(f"{spec} is a directory but not one written by datasets.save_to_disk (it has no "
-                             "dataset_dict.json or state.json); pass a CoNLL or JSONL file, or such a directory")
+        raise ExplainerError(
+            f"{spec} is a directory but not one written by datasets.save_to_disk (it has no "
+            "dataset_dict.json or state.json); pass a CoNLL or JSONL file, or such a directory"
+        )
     if path.is_file():
         return _detect_file_format(path)
     if path.exists():
         raise ExplainerError(f"{spec} is not a regular file or directory; pass a dataset file or directory")
     if _looks_like_hub_name(spec):
         return "hub"
-    raise ExplainerError(f"{spec} does not exist; pass a CoNLL or JSONL file, a directory written by "
-                         "datasets.save_to_disk, or a Hugging Face Hub dataset name")
+    raise ExplainerError(
+        f"{spec} does not exist; pass a CoNLL or JSONL file, a directory written by "
+        "datasets.save_to_disk, or a Hugging Face Hub dataset name"
+    )
 
 
-def load_dataset(spec: str, *, split: str | None = None, tokens_column: str | None = None,
-                 tags_column: str | None = None, label_names: list[str] | None = None) -> LoadedDataset:
+def load_dataset(
+    spec: str,
+    *,
+    split: str | None = None,
+    tokens_column: str | None = None,
+    tags_column: str | None = None,
+    label_names: list[str] | None = None,
+) -> LoadedDataset:
     """Load a dataset in any supported form as IOB2-tagged examples.
 
     Parameters
@@ -124,10 +134,17 @@ def load_dataset(spec: str, *, split: str | None = None, tokens_column: str | No
     form = detect_format(spec)
     path = Path(spec).expanduser()
     if form in ("disk", "hub"):
-        dataset, chosen_split, extra = (_open_disk(path, spec=spec, split=split) if form == "disk"
-                                        else _open_hub(spec, split=split))
-        result = _load_hf_dataset(dataset, spec=spec, split=chosen_split, tokens_column=tokens_column,
-                                  tags_column=tags_column, label_names=label_names)
+        dataset, chosen_split, extra = (
+            _open_disk(path, spec=spec, split=split) if form == "disk" else _open_hub(spec, split=split)
+        )
+        result = _load_hf_dataset(
+            dataset,
+            spec=spec,
+            split=chosen_split,
+            tokens_column=tokens_column,
+            tags_column=tags_column,
+            label_names=label_names,
+        )
         result.format = form
         result.extra.update(extra)
         return result
@@ -135,8 +152,14 @@ def load_dataset(spec: str, *, split: str | None = None, tokens_column: str | No
     if form == "conll":
         collector = _load_conll(text, display=spec, name=path.name)
     elif form == "jsonl":
-        collector = _load_jsonl(text, display=spec, name=path.name, tokens_column=tokens_column,
-                                tags_column=tags_column, label_names=label_names)
+        collector = _load_jsonl(
+            text,
+            display=spec,
+            name=path.name,
+            tokens_column=tokens_column,
+            tags_column=tags_column,
+            label_names=label_names,
+        )
     else:
         collector = _load_prodigy(text, display=spec, name=path.name)
     return collector.finish(spec=spec, form=form, split=split, display=spec)
@@ -174,13 +197,20 @@ class _Collector:
 
     def finish(self, *, spec: str, form: str, split: str | None, display: str) -> LoadedDataset:
         if not self.examples:
-            found = (f"all {self.skipped_empty} examples are empty" if self.skipped_empty
-                     else "it holds no examples")
-            raise ExplainerError(f"{display}: no examples to load ({found}); check that this is the right "
-                                 f"{'split' if form in ('disk', 'hub') else 'file'} and that it is not empty")
-        return LoadedDataset(examples=self.examples, spec=spec, format=form, split=split,
-                             label_names=self.label_names, skipped_empty=self.skipped_empty,
-                             extra={"dropped_words": self.dropped_words, **self.extra})
+            found = f"all {self.skipped_empty} examples are empty" if self.skipped_empty else "it holds no examples"
+            raise ExplainerError(
+                f"{display}: no examples to load ({found}); check that this is the right "
+                f"{'split' if form in ('disk', 'hub') else 'file'} and that it is not empty"
+            )
+        return LoadedDataset(
+            examples=self.examples,
+            spec=spec,
+            format=form,
+            split=split,
+            label_names=self.label_names,
+            skipped_empty=self.skipped_empty,
+            extra={"dropped_words": self.dropped_words, **self.extra},
+        )
 
 
 class _TagChecker:
@@ -209,7 +239,8 @@ def _read_text(path: Path, *, display: str) -> str:
         line = data.count(b"\n", 0, error.start) + 1
         raise ExplainerError(
             f"{display}:{line}: not UTF-8 (byte 0x{data[error.start]:02x} at offset {error.start}: {error.reason}); "
-            "re-encode the file as UTF-8, e.g. iconv -f latin1 -t utf-8 IN > OUT") from None
+            "re-encode the file as UTF-8, e.g. iconv -f latin1 -t utf-8 IN > OUT"
+        ) from None
     if text.startswith("\ufeff"):
         text = text[1:]
     if "\r" in text:
@@ -249,7 +280,17 @@ def _first_nonblank_line(path: Path, *, limit: int = 1 << 20) -> str:
 def _looks_like_hub_name(spec: str) -> bool:
     """``name`` or ``owner/name`` without a file suffix: not a path that merely does not exist."""
     return bool(_HUB_NAME.fullmatch(spec)) and Path(spec).suffix.lower() not in (
-        *JSON_SUFFIXES, ".txt", ".conll", ".conllu", ".tsv", ".csv", ".iob", ".bio", ".iob2", ".parquet")
+        *JSON_SUFFIXES,
+        ".txt",
+        ".conll",
+        ".conllu",
+        ".tsv",
+        ".csv",
+        ".iob",
+        ".bio",
+        ".iob2",
+        ".parquet",
+    )
 
 
 # --- CoNLL column files ---------------------------------------------------------------------------------
@@ -281,7 +322,8 @@ def _load_conll(text: str, *, display: str, name: str) -> _Collector:
         if len(columns) < 2:
             raise ExplainerError(
                 f"{display}:{number}: only one column ({columns[0]!r}); each line needs a word and its tag "
-                "(the last column) separated by spaces or tabs, and sentences are separated by blank lines")
+                "(the last column) separated by spaces or tabs, and sentences are separated by blank lines"
+            )
         tag = columns[-1]
         tags_checker.check(tag, f"{display}:{number}")
         if not words:
@@ -305,48 +347,65 @@ def _iter_json_records(text: str, *, display: str):
         try:
             record = json.loads(line)
         except json.JSONDecodeError as error:
-            raise ExplainerError(f"{display}:{number}: not valid JSON ({error.msg} at column {error.colno}); "
-                                 "expected one JSON object per line (JSON Lines)") from None
+            raise ExplainerError(
+                f"{display}:{number}: not valid JSON ({error.msg} at column {error.colno}); "
+                "expected one JSON object per line (JSON Lines)"
+            ) from None
         if not isinstance(record, dict):
-            raise ExplainerError(f"{display}:{number}: expected a JSON object per line, found a "
-                                 f"{type(record).__name__}")
+            raise ExplainerError(
+                f"{display}:{number}: expected a JSON object per line, found a {type(record).__name__}"
+            )
         yield number, record
 
 
-def _pick_field(record: dict, chosen: str | None, candidates: Sequence[str], *, what: str, where: str,
-                option: str) -> str:
+def _pick_field(
+    record: dict, chosen: str | None, candidates: Sequence[str], *, what: str, where: str, option: str
+) -> str:
     if chosen is not None:
         if chosen not in record:
-            raise ExplainerError(f"{where}: the record has no {chosen!r} field (given by {option}); "
-                                 f"its fields are {', '.join(sorted(record))}")
+            raise ExplainerError(
+                f"{where}: the record has no {chosen!r} field (given by {option}); "
+                f"its fields are {', '.join(sorted(record))}"
+            )
         return chosen
     for key in candidates:
         if key in record:
             return key
-    raise ExplainerError(f"{where}: the record has no {what} field ({' or '.join(map(repr, candidates))}); "
-                         f"its fields are {', '.join(sorted(record)) or 'none'}; name the field with {option}")
+    raise ExplainerError(
+        f"{where}: the record has no {what} field ({' or '.join(map(repr, candidates))}); "
+        f"its fields are {', '.join(sorted(record)) or 'none'}; name the field with {option}"
+    )
 
 
-def _load_jsonl(text: str, *, display: str, name: str, tokens_column: str | None, tags_column: str | None,
-                label_names: list[str] | None) -> _Collector:
+def _load_jsonl(
+    text: str,
+    *,
+    display: str,
+    name: str,
+    tokens_column: str | None,
+    tags_column: str | None,
+    label_names: list[str] | None,
+) -> _Collector:
     """Parse JSONL records holding a list of words and a list of tags (names, or ids and a label list)."""
     collector = _Collector()
     tags_checker = _TagChecker()
     id_names = _IdNames(label_names, display=display, checker=tags_checker, option="label_names")
     for number, record in _iter_json_records(text, display=display):
         where = f"{display}:{number}"
-        words_key = _pick_field(record, tokens_column, TOKENS_COLUMNS, what="words", where=where,
-                                option="--tokens-column")
-        tags_key = _pick_field(record, tags_column, TAGS_COLUMNS, what="tags", where=where,
-                               option="--tags-column")
+        words_key = _pick_field(
+            record, tokens_column, TOKENS_COLUMNS, what="words", where=where, option="--tokens-column"
+        )
+        tags_key = _pick_field(record, tags_column, TAGS_COLUMNS, what="tags", where=where, option="--tags-column")
         words, tags = record[words_key], record[tags_key]
         if not isinstance(words, list) or not all(isinstance(word, str) for word in words):
             raise ExplainerError(f"{where}: {words_key!r} must be a list of strings (the words)")
         if not isinstance(tags, list):
             raise ExplainerError(f"{where}: {tags_key!r} must be a list of tags, found a {type(tags).__name__}")
         if len(words) != len(tags):
-            raise ExplainerError(f"{where}: {len(words)} words in {words_key!r} but {len(tags)} tags in "
-                                 f"{tags_key!r}; give exactly one tag per word")
+            raise ExplainerError(
+                f"{where}: {len(words)} words in {words_key!r} but {len(tags)} tags in "
+                f"{tags_key!r}; give exactly one tag per word"
+            )
         if tags and all(isinstance(tag, int) and not isinstance(tag, bool) for tag in tags):
             if id_names.names is None or id_names.from_record:
                 id_names.take_from_record(record, tags_key=tags_key, where=where)
@@ -380,12 +439,15 @@ class _IdNames:
             if self.names is not None:
                 return  # an earlier record declared the list; later ones may omit it
             raise ExplainerError(
-                f"{where}: the tags are integer ids but no label list names them; add a \"labels\" list of tag "
-                "names to the first record (id i is labels[i]), or write tag names instead of ids")
+                f'{where}: the tags are integer ids but no label list names them; add a "labels" list of tag '
+                "names to the first record (id i is labels[i]), or write tag names instead of ids"
+            )
         names = self._validated(record[key], where=f"{where}: {key!r}")
         if self.names is not None and names != self.names:
-            raise ExplainerError(f"{where}: {key!r} differs from the label list of earlier records; "
-                                 "every record must use the same label list")
+            raise ExplainerError(
+                f"{where}: {key!r} differs from the label list of earlier records; "
+                "every record must use the same label list"
+            )
         self.names, self.from_record = names, True
 
     def convert(self, ids: Sequence[int], *, where: str) -> list[str]:
@@ -396,8 +458,10 @@ class _IdNames:
             return [names[i] for i in ids]
         except IndexError:
             bad = next(i for i in ids if not 0 <= i < len(names))
-            raise ExplainerError(f"{where}: tag id {bad} is out of range for the {len(names)} label names "
-                                 f"({', '.join(names[:10])}{'...' if len(names) > 10 else ''})") from None
+            raise ExplainerError(
+                f"{where}: tag id {bad} is out of range for the {len(names)} label names "
+                f"({', '.join(names[:10])}{'...' if len(names) > 10 else ''})"
+            ) from None
 
 
 # --- Prodigy-style JSONL --------------------------------------------------------------------------------
@@ -414,8 +478,10 @@ def _load_prodigy(text: str, *, display: str, name: str) -> _Collector:
             continue
         record_text = record.get("text")
         if not isinstance(record_text, str):
-            raise ExplainerError(f"{where}: the record has no \"text\" string; Prodigy-style records need "
-                                 '"text" and "spans" [{"start", "end", "label"}]')
+            raise ExplainerError(
+                f'{where}: the record has no "text" string; Prodigy-style records need '
+                '"text" and "spans" [{"start", "end", "label"}]'
+            )
         words, starts, ends = _prodigy_tokens(record, record_text, where=where)
         tags = _spans_to_tags(record.get("spans") or [], record_text, starts, ends, where=where)
         collector.add(words, tags, f"{name}:{number}")
@@ -430,16 +496,18 @@ def _prodigy_tokens(record: dict, text: str, *, where: str) -> tuple[list[str], 
         matches = list(_WHITESPACE_FREE.finditer(text))
         return [m.group() for m in matches], [m.start() for m in matches], [m.end() for m in matches]
     if not isinstance(tokens, list):
-        raise ExplainerError(f"{where}: \"tokens\" must be a list of {{\"text\", \"start\", \"end\"}} objects")
+        raise ExplainerError(f'{where}: "tokens" must be a list of {{"text", "start", "end"}} objects')
     words, starts, ends = [], [], []
     for index, token in enumerate(tokens):
         start, end = (token.get("start"), token.get("end")) if isinstance(token, dict) else (None, None)
         if not (_is_int(start) and _is_int(end) and 0 <= start <= end <= len(text)):
-            raise ExplainerError(f"{where}: token {index} ({token!r}) needs integer \"start\" and \"end\" "
-                                 f"offsets within the text (length {len(text)})")
+            raise ExplainerError(
+                f'{where}: token {index} ({token!r}) needs integer "start" and "end" '
+                f"offsets within the text (length {len(text)})"
+            )
         word = token.get("text", text[start:end])
         if not isinstance(word, str):
-            raise ExplainerError(f"{where}: token {index}: \"text\" must be a string")
+            raise ExplainerError(f'{where}: token {index}: "text" must be a string')
         words.append(word)
         starts.append(start)
         ends.append(end)
@@ -449,29 +517,34 @@ def _prodigy_tokens(record: dict, text: str, *, where: str) -> tuple[list[str], 
 def _spans_to_tags(spans: list, text: str, starts: list[int], ends: list[int], *, where: str) -> list[str]:
     """IOB2 tags of the words from character-offset spans, which must sit on word boundaries."""
     if not isinstance(spans, list):
-        raise ExplainerError(f"{where}: \"spans\" must be a list of {{\"start\", \"end\", \"label\"}} objects")
+        raise ExplainerError(f'{where}: "spans" must be a list of {{"start", "end", "label"}} objects')
     first_word = {start: index for index, start in enumerate(starts)}
     last_word = {end: index for index, end in enumerate(ends)}
     tags = ["O"] * len(starts)
     for span in spans:
         described = f"span {json.dumps(span, ensure_ascii=False)}"
-        start, end, label = (span.get("start"), span.get("end"), span.get("label")) if isinstance(span, dict) \
-            else (None, None, None)
+        start, end, label = (
+            (span.get("start"), span.get("end"), span.get("label")) if isinstance(span, dict) else (None, None, None)
+        )
         if not (_is_int(start) and _is_int(end) and isinstance(label, str) and label.strip()):
-            raise ExplainerError(f"{where}: {described} needs integer \"start\" and \"end\" and a \"label\" string")
+            raise ExplainerError(f'{where}: {described} needs integer "start" and "end" and a "label" string')
         if not 0 <= start < end <= len(text):
-            raise ExplainerError(f"{where}: {described} lies outside the text (characters 0..{len(text)}); "
-                                 "fix its offsets")
+            raise ExplainerError(
+                f"{where}: {described} lies outside the text (characters 0..{len(text)}); fix its offsets"
+            )
         if start not in first_word or end not in last_word or first_word[start] > last_word[end]:
             raise ExplainerError(
                 f"{where}: {described} ({text[start:end]!r}) does not start and end on token boundaries "
-                f"(it cuts into {_cut_token(start, end, text, starts, ends)!r}); fix its offsets or the tokens")
+                f"(it cuts into {_cut_token(start, end, text, starts, ends)!r}); fix its offsets or the tokens"
+            )
         first, last = first_word[start], last_word[end]
-        if any(tag != "O" for tag in tags[first:last + 1]):
-            raise ExplainerError(f"{where}: {described} overlaps another span; IOB tags cannot hold overlapping "
-                                 "or nested entities, so keep one of them")
+        if any(tag != "O" for tag in tags[first : last + 1]):
+            raise ExplainerError(
+                f"{where}: {described} overlaps another span; IOB tags cannot hold overlapping "
+                "or nested entities, so keep one of them"
+            )
         tags[first] = f"B-{label}"
-        tags[first + 1:last + 1] = [f"I-{label}"] * (last - first)
+        tags[first + 1 : last + 1] = [f"I-{label}"] * (last - first)
     return tags
 
 
@@ -480,7 +553,7 @@ def _cut_token(start: int, end: int, text: str, starts: list[int], ends: list[in
     for token_start, token_end in zip(starts, ends):
         if token_start < start < token_end or token_start < end < token_end:
             return text[token_start:token_end]
-    return text[max(0, start - 10):end + 10]
+    return text[max(0, start - 10) : end + 10]
 
 
 def _is_int(value: object) -> bool:
@@ -496,8 +569,10 @@ def _open_disk(path: Path, *, spec: str, split: str | None):
     try:
         loaded = datasets.load_from_disk(str(path))
     except Exception as error:  # noqa: BLE001 - any failure of a foreign format becomes one clear line
-        raise ExplainerError(f"{spec}: could not read the datasets directory ({_reason(error)}); "
-                             "write it again with Dataset.save_to_disk or DatasetDict.save_to_disk") from None
+        raise ExplainerError(
+            f"{spec}: could not read the datasets directory ({_reason(error)}); "
+            "write it again with Dataset.save_to_disk or DatasetDict.save_to_disk"
+        ) from None
     return _choose_split(loaded, spec=spec, split=split)
 
 
@@ -507,8 +582,9 @@ def _open_hub(name: str, *, split: str | None):
 
         loaded = datasets.load_dataset(name, split=split)
     except Exception as error:  # noqa: BLE001 - network, auth, missing script...: all end the same way
-        raise ExplainerError(f"could not load dataset {name} from the Hugging Face Hub: {_reason(error)}; "
-                             "pass a local file or directory") from None
+        raise ExplainerError(
+            f"could not load dataset {name} from the Hugging Face Hub: {_reason(error)}; pass a local file or directory"
+        ) from None
     return _choose_split(loaded, spec=name, split=split)
 
 
@@ -534,22 +610,30 @@ def _choose_split(loaded, *, spec: str, split: str | None):
     return loaded, chosen, {"splits": [chosen]}
 
 
-def _load_hf_dataset(dataset, *, spec: str, split: str, tokens_column: str | None, tags_column: str | None,
-                     label_names: list[str] | None) -> LoadedDataset:
+def _load_hf_dataset(
+    dataset, *, spec: str, split: str, tokens_column: str | None, tags_column: str | None, label_names: list[str] | None
+) -> LoadedDataset:
     """Read a ``datasets.Dataset`` through Arrow, naming integer tags by its ``ClassLabel`` feature."""
     columns = dataset.column_names
     where = f"{spec} ({split})"
-    words_key = _pick_column(columns, tokens_column, TOKENS_COLUMNS, what="words", where=where,
-                             option="--tokens-column")
+    words_key = _pick_column(
+        columns, tokens_column, TOKENS_COLUMNS, what="words", where=where, option="--tokens-column"
+    )
     tags_key = _pick_column(columns, tags_column, TAGS_COLUMNS, what="tags", where=where, option="--tags-column")
     for key, option in ((words_key, "--tokens-column"), (tags_key, "--tags-column")):
         if getattr(dataset.features[key], "feature", None) is None:
-            raise ExplainerError(f"{where}: column {key!r} holds {dataset.features[key]}, not a list per row; "
-                                 f"name the right column with {option}")
+            raise ExplainerError(
+                f"{where}: column {key!r} holds {dataset.features[key]}, not a list per row; "
+                f"name the right column with {option}"
+            )
     checker = _TagChecker()
     declared = label_names if label_names is not None else _class_label_names(dataset.features[tags_key])
-    id_names = _IdNames(declared, display=where, checker=checker,
-                        option="label_names" if label_names is not None else f"the ClassLabel names of {tags_key!r}")
+    id_names = _IdNames(
+        declared,
+        display=where,
+        checker=checker,
+        option="label_names" if label_names is not None else f"the ClassLabel names of {tags_key!r}",
+    )
     table = dataset.select_columns([words_key, tags_key]).with_format("arrow")[:]
     all_words, all_tags = table.column(words_key).to_pylist(), table.column(tags_key).to_pylist()
     collector = _Collector(label_names=id_names.names)
@@ -558,16 +642,20 @@ def _load_hf_dataset(dataset, *, spec: str, split: str, tokens_column: str | Non
         row_where = f"{spec} {source}"
         words, tags = words or [], tags or []
         if len(words) != len(tags):
-            raise ExplainerError(f"{row_where}: {len(words)} words in {words_key!r} but {len(tags)} tags in "
-                                 f"{tags_key!r}; give exactly one tag per word")
+            raise ExplainerError(
+                f"{row_where}: {len(words)} words in {words_key!r} but {len(tags)} tags in "
+                f"{tags_key!r}; give exactly one tag per word"
+            )
         if any(not isinstance(word, str) for word in words):
-            raise ExplainerError(f"{row_where}: {words_key!r} must hold strings (the words); "
-                                 "name the right column with --tokens-column")
+            raise ExplainerError(
+                f"{row_where}: {words_key!r} must hold strings (the words); name the right column with --tokens-column"
+            )
         if tags and isinstance(tags[0], int):
             if id_names.names is None:
                 raise ExplainerError(
                     f"{row_where}: the tags in {tags_key!r} are integer ids but the dataset declares no label "
-                    "names; cast the column to List(ClassLabel(names=[...])) with cast_column and save it again")
+                    "names; cast the column to List(ClassLabel(names=[...])) with cast_column and save it again"
+                )
             tags = id_names.convert(tags, where=row_where)
         else:
             for tag in tags:
@@ -577,17 +665,21 @@ def _load_hf_dataset(dataset, *, spec: str, split: str, tokens_column: str | Non
     return collector.finish(spec=spec, form="disk", split=split, display=where)
 
 
-def _pick_column(columns: list[str], chosen: str | None, candidates: Sequence[str], *, what: str, where: str,
-                 option: str) -> str:
+def _pick_column(
+    columns: list[str], chosen: str | None, candidates: Sequence[str], *, what: str, where: str, option: str
+) -> str:
     if chosen is not None:
         if chosen not in columns:
-            raise ExplainerError(f"{where}: no column {chosen!r} (given by {option}); "
-                                 f"the columns are {', '.join(columns)}")
+            raise ExplainerError(
+                f"{where}: no column {chosen!r} (given by {option}); the columns are {', '.join(columns)}"
+            )
         return chosen
     found = next((name for name in candidates if name in columns), None)
     if found is None:
-        raise ExplainerError(f"{where}: no {what} column ({', '.join(candidates)}); the columns are "
-                             f"{', '.join(columns)}; name it with {option}")
+        raise ExplainerError(
+            f"{where}: no {what} column ({', '.join(candidates)}); the columns are "
+            f"{', '.join(columns)}; name it with {option}"
+        )
     return found
 
 

@@ -16,8 +16,9 @@ def position_labels(tokens: list[str]) -> list[str]:
     return [f"{position} {token}" for position, token in enumerate(tokens)]
 
 
-def attribution_heatmap(matrix: np.ndarray, *, columns: list[str], rows: list[str], row_positions: list[int],
-                        title: str = "") -> go.Figure:
+def attribution_heatmap(
+    matrix: np.ndarray, *, columns: list[str], rows: list[str], row_positions: list[int], title: str = ""
+) -> go.Figure:
     """Targets (rows) x input subwords or words (columns), on a diverging scale centred on zero.
 
     Parameters
@@ -32,14 +33,28 @@ def attribution_heatmap(matrix: np.ndarray, *, columns: list[str], rows: list[st
     matrix = np.asarray(matrix, dtype=float)
     limit = float(np.abs(matrix).max()) if matrix.size else 1.0
     customdata = [[position] * len(columns) for position in row_positions]
-    figure = go.Figure(go.Heatmap(
-        z=matrix, x=columns, y=rows, colorscale=COLOURSCALE, zmid=0, zmin=-limit or -1, zmax=limit or 1,
-        customdata=customdata, xgap=1, ygap=1, colorbar={"title": "attribution"},
-        hovertemplate="target %{y}<br>input %{x}<br>attribution %{z:+.3f}<extra></extra>",
-    ))
+    figure = go.Figure(
+        go.Heatmap(
+            z=matrix,
+            x=columns,
+            y=rows,
+            colorscale=COLOURSCALE,
+            zmid=0,
+            zmin=-limit or -1,
+            zmax=limit or 1,
+            customdata=customdata,
+            xgap=1,
+            ygap=1,
+            colorbar={"title": "attribution"},
+            hovertemplate="target %{y}<br>input %{x}<br>attribution %{z:+.3f}<extra></extra>",
+        )
+    )
     figure.update_layout(
-        title=title or None, yaxis_autorange="reversed", xaxis={"type": "category", "tickangle": -45},
-        yaxis={"type": "category"}, margin={"l": 120, "r": 20, "t": 40 if title else 20, "b": 90},
+        title=title or None,
+        yaxis_autorange="reversed",
+        xaxis={"type": "category", "tickangle": -45},
+        yaxis={"type": "category"},
+        margin={"l": 120, "r": 20, "t": 40 if title else 20, "b": 90},
         height=max(260, 140 + 22 * len(rows)),
     )
     return figure

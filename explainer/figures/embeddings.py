@@ -15,11 +15,15 @@ from explainer.analysis.embeddings import EXAMPLE_CATEGORIES, WORD_CATEGORIES, W
 from explainer.analysis.tables import entity_type
 from explainer.figures.metrics import CATEGORY_COLOURS
 
-PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#76b7b2", "#edc948", "#9c755f",
-           "#ff9da7", "#bab0ac"]
+PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#76b7b2", "#edc948", "#9c755f", "#ff9da7", "#bab0ac"]
 OUTSIDE_COLOUR = "#c9c9c9"  # the O label, and correct words: the background the errors stand out from
-CATEGORY_POINT_COLOURS = {**CATEGORY_COLOURS, "correct": OUTSIDE_COLOUR, WRONG_LABEL: "#7f7f7f",
-                          "no span errors": OUTSIDE_COLOUR, "with span errors": "#e15759"}
+CATEGORY_POINT_COLOURS = {
+    **CATEGORY_COLOURS,
+    "correct": OUTSIDE_COLOUR,
+    WRONG_LABEL: "#7f7f7f",
+    "no span errors": OUTSIDE_COLOUR,
+    "with span errors": "#e15759",
+}
 AXIS_NAMES = {"umap": "UMAP", "pca": "PCA"}
 
 
@@ -38,12 +42,20 @@ def label_colours(labels: list[str]) -> dict[str, str]:
 
 
 def _lighter(colour: str, amount: float) -> str:
-    rgb = [int(colour[i:i + 2], 16) for i in (1, 3, 5)]
+    rgb = [int(colour[i : i + 2], 16) for i in (1, 3, 5)]
     return "#" + "".join(f"{round(c + (255 - c) * amount):02x}" for c in rgb)
 
 
-def embedding_figure(points: pd.DataFrame, hover: list[str], *, colour_by: str, labels: list[str],
-                     method: str = "umap", region: dict | None = None, height: int = 640) -> go.Figure:
+def embedding_figure(
+    points: pd.DataFrame,
+    hover: list[str],
+    *,
+    colour_by: str,
+    labels: list[str],
+    method: str = "umap",
+    region: dict | None = None,
+    height: int = 640,
+) -> go.Figure:
     """Scatter of ``points`` (``x, y, example_id, word_index, wrong`` and the column ``colour_by``).
 
     Parameters
@@ -75,24 +87,47 @@ def embedding_figure(points: pd.DataFrame, hover: list[str], *, colour_by: str, 
     elif colour_by == "loss":
         loss = points["loss"].to_numpy(dtype=np.float64, na_value=np.nan)
         known = ~np.isnan(loss)
-        _add_trace(figure, points[known], hover[known], name="loss", size=size,
-                   marker={"color": loss[known], "colorscale": "Viridis", "showscale": True,
-                           "colorbar": {"title": {"text": "loss"}, "thickness": 12}})
+        _add_trace(
+            figure,
+            points[known],
+            hover[known],
+            name="loss",
+            size=size,
+            marker={
+                "color": loss[known],
+                "colorscale": "Viridis",
+                "showscale": True,
+                "colorbar": {"title": {"text": "loss"}, "thickness": 12},
+            },
+        )
         if (~known).any():
-            _add_trace(figure, points[~known], hover[~known], name="no loss", size=size,
-                       marker={"color": OUTSIDE_COLOUR})
+            _add_trace(
+                figure, points[~known], hover[~known], name="no loss", size=size, marker={"color": OUTSIDE_COLOUR}
+            )
     else:
         values = points[colour_by].astype("str").to_numpy()
         colours, order = _categories(colour_by, labels, values)
         for value in order:
             mask = values == value
             if mask.any():
-                _add_trace(figure, points[mask], hover[mask], name=str(value), size=size,
-                           marker={"color": colours.get(value, "#7f7f7f")})
+                _add_trace(
+                    figure,
+                    points[mask],
+                    hover[mask],
+                    name=str(value),
+                    size=size,
+                    marker={"color": colours.get(value, "#7f7f7f")},
+                )
     axis = AXIS_NAMES.get(method, method.upper())
     figure.update_layout(
-        height=height, margin={"l": 40, "r": 20, "t": 30, "b": 40}, dragmode="lasso", clickmode="event",
-        hovermode="closest", uirevision="embeddings", plot_bgcolor="white", legend={"itemsizing": "constant"},
+        height=height,
+        margin={"l": 40, "r": 20, "t": 30, "b": 40},
+        dragmode="lasso",
+        clickmode="event",
+        hovermode="closest",
+        uirevision="embeddings",
+        plot_bgcolor="white",
+        legend={"itemsizing": "constant"},
         xaxis={"title": {"text": f"{axis} 1"}, "showticklabels": False, "zeroline": False, "showgrid": False},
         yaxis={"title": {"text": f"{axis} 2"}, "showticklabels": False, "zeroline": False, "showgrid": False},
         selections=[_selection_shape(region)] if region else [],
@@ -107,14 +142,28 @@ def _add_label_quality_traces(figure: go.Figure, points: pd.DataFrame, hover: np
     known = ~np.isnan(quality)
     scale = {"colorscale": "RdYlGn", "cmin": 0.0, "cmax": 1.0}
     colour_bar = {"showscale": True, "colorbar": {"title": {"text": "label quality"}, "thickness": 12}}
-    for mask, name, extra in ((known & ~flagged, "label quality", colour_bar),
-                              (known & flagged, "likely label issue", {"symbol": "diamond", "size": size + 3})):
+    for mask, name, extra in (
+        (known & ~flagged, "label quality", colour_bar),
+        (known & flagged, "likely label issue", {"symbol": "diamond", "size": size + 3}),
+    ):
         if mask.any():
-            _add_trace(figure, points[mask], hover[mask], name=name, size=size,
-                       marker={"color": quality[mask], **scale, **extra})
+            _add_trace(
+                figure,
+                points[mask],
+                hover[mask],
+                name=name,
+                size=size,
+                marker={"color": quality[mask], **scale, **extra},
+            )
     if (~known).any():
-        _add_trace(figure, points[~known], hover[~known], name="no label-quality score", size=size,
-                   marker={"color": OUTSIDE_COLOUR})
+        _add_trace(
+            figure,
+            points[~known],
+            hover[~known],
+            name="no label-quality score",
+            size=size,
+            marker={"color": OUTSIDE_COLOUR},
+        )
 
 
 def _categories(colour_by: str, labels: list[str], values: np.ndarray) -> tuple[dict, list]:
@@ -129,22 +178,34 @@ def _categories(colour_by: str, labels: list[str], values: np.ndarray) -> tuple[
     return colours, [value for value in known if value in present] + sorted(present - set(known))
 
 
-def _add_trace(figure: go.Figure, points: pd.DataFrame, hover: np.ndarray, *, name: str, size: int,
-               marker: dict) -> None:
+def _add_trace(
+    figure: go.Figure, points: pd.DataFrame, hover: np.ndarray, *, name: str, size: int, marker: dict
+) -> None:
     # numpy arrays, not lists: plotly checks a list element by element (a second for 30,000 points)
     # and sends numeric arrays base64-encoded (a fraction of the JSON). The ids are one string per
     # point: pairs would be a list of lists (slow to check and to encode) or a 2-D typed array, whose
     # rows reach clickData as typed arrays that do not survive Dash's JSON.
     wrong = points["wrong"].to_numpy(dtype=bool)
     customdata = point_ids(points["example_id"].to_numpy(dtype=np.int64), points["word_index"].to_numpy(dtype=np.int64))
-    figure.add_trace(go.Scattergl(
-        x=points["x"].to_numpy(dtype=np.float32), y=points["y"].to_numpy(dtype=np.float32),
-        mode="markers", name=name, text=hover, customdata=customdata,
-        hovertemplate="%{text}<extra>%{fullData.name}</extra>",
-        marker={"size": size, "opacity": 0.85, **marker,
-                "line": {"color": "black", "width": np.where(wrong, 1.0 if size > 4 else 0.6, 0.0).astype(np.float32)}},
-        selected={"marker": {"opacity": 1.0}}, unselected={"marker": {"opacity": 0.25}},
-    ))
+    figure.add_trace(
+        go.Scattergl(
+            x=points["x"].to_numpy(dtype=np.float32),
+            y=points["y"].to_numpy(dtype=np.float32),
+            mode="markers",
+            name=name,
+            text=hover,
+            customdata=customdata,
+            hovertemplate="%{text}<extra>%{fullData.name}</extra>",
+            marker={
+                "size": size,
+                "opacity": 0.85,
+                **marker,
+                "line": {"color": "black", "width": np.where(wrong, 1.0 if size > 4 else 0.6, 0.0).astype(np.float32)},
+            },
+            selected={"marker": {"opacity": 1.0}},
+            unselected={"marker": {"opacity": 0.25}},
+        )
+    )
 
 
 def point_ids(example_ids: np.ndarray, word_indices: np.ndarray) -> np.ndarray:

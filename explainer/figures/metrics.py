@@ -5,23 +5,42 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from explainer.cache.schema import ERROR_CATEGORIES, CORRECT
+from explainer.cache.schema import CORRECT, ERROR_CATEGORIES
 
-CATEGORY_COLOURS = {"correct": "#59a14f", "missed": "#e15759", "spurious": "#f28e2b", "wrong type": "#b07aa1",
-                    "boundary": "#4e79a7", "type and boundary": "#76b7b2"}
+CATEGORY_COLOURS = {
+    "correct": "#59a14f",
+    "missed": "#e15759",
+    "spurious": "#f28e2b",
+    "wrong type": "#b07aa1",
+    "boundary": "#4e79a7",
+    "type and boundary": "#76b7b2",
+}
 
 
 def confusion_figure(matrix: np.ndarray, labels: list[str], *, normalised: bool, counts: np.ndarray) -> go.Figure:
     """Heatmap of gold (rows) against predicted (columns); each cell carries its label pair in customdata."""
     text = [[f"{value:.2f}" if normalised else f"{int(value)}" for value in row] for row in matrix]
     customdata = [[[gold, pred, int(counts[i, j])] for j, pred in enumerate(labels)] for i, gold in enumerate(labels)]
-    figure = go.Figure(go.Heatmap(
-        z=matrix, x=labels, y=labels, text=text, texttemplate="%{text}", colorscale="Blues", customdata=customdata,
-        hovertemplate="gold %{y}<br>predicted %{x}<br>%{customdata[2]} words<extra></extra>",
-        colorbar={"title": "share of gold" if normalised else "words"},
-    ))
-    figure.update_layout(xaxis_title="predicted", yaxis_title="gold", yaxis_autorange="reversed",
-                         margin={"l": 60, "r": 20, "t": 30, "b": 60}, height=520)
+    figure = go.Figure(
+        go.Heatmap(
+            z=matrix,
+            x=labels,
+            y=labels,
+            text=text,
+            texttemplate="%{text}",
+            colorscale="Blues",
+            customdata=customdata,
+            hovertemplate="gold %{y}<br>predicted %{x}<br>%{customdata[2]} words<extra></extra>",
+            colorbar={"title": "share of gold" if normalised else "words"},
+        )
+    )
+    figure.update_layout(
+        xaxis_title="predicted",
+        yaxis_title="gold",
+        yaxis_autorange="reversed",
+        margin={"l": 60, "r": 20, "t": 30, "b": 60},
+        height=520,
+    )
     return figure
 
 
@@ -33,9 +52,20 @@ def error_category_figure(error_counts: dict, *, include_correct: bool = False) 
         if category == CORRECT and not include_correct:
             continue
         per_type = error_counts.get(category, {})
-        figure.add_bar(name=category, x=types, y=[per_type.get(t, 0) for t in types],
-                       marker_color=CATEGORY_COLOURS.get(category), customdata=[[category, t] for t in types],
-                       hovertemplate="%{customdata[1]}: %{y} %{customdata[0]}<extra></extra>")
-    figure.update_layout(barmode="stack", xaxis_title="entity type", yaxis_title="spans", height=420,
-                         legend_title="category", margin={"l": 60, "r": 20, "t": 30, "b": 60})
+        figure.add_bar(
+            name=category,
+            x=types,
+            y=[per_type.get(t, 0) for t in types],
+            marker_color=CATEGORY_COLOURS.get(category),
+            customdata=[[category, t] for t in types],
+            hovertemplate="%{customdata[1]}: %{y} %{customdata[0]}<extra></extra>",
+        )
+    figure.update_layout(
+        barmode="stack",
+        xaxis_title="entity type",
+        yaxis_title="spans",
+        height=420,
+        legend_title="category",
+        margin={"l": 60, "r": 20, "t": 30, "b": 60},
+    )
     return figure

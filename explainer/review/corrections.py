@@ -41,10 +41,26 @@ ACCEPT_PREDICTION_SPAN = "accept_prediction_span"
 ACCEPT_ALL_PREDICTIONS = "accept_all_predictions"
 EDIT = "edit"
 KINDS = (ACCEPT_GOLD, ACCEPT_PREDICTION_SPAN, ACCEPT_ALL_PREDICTIONS, EDIT)
-KIND_LABELS = {ACCEPT_GOLD: "accepted gold", ACCEPT_PREDICTION_SPAN: "accepted a predicted span",
-               ACCEPT_ALL_PREDICTIONS: "accepted all predictions", EDIT: "edited"}
-FIELDS = ("version", "key", "example_id", "source", "words", "original", "corrected", "kind", "detail", "time",
-          "reviewer", "identity")
+KIND_LABELS = {
+    ACCEPT_GOLD: "accepted gold",
+    ACCEPT_PREDICTION_SPAN: "accepted a predicted span",
+    ACCEPT_ALL_PREDICTIONS: "accepted all predictions",
+    EDIT: "edited",
+}
+FIELDS = (
+    "version",
+    "key",
+    "example_id",
+    "source",
+    "words",
+    "original",
+    "corrected",
+    "kind",
+    "detail",
+    "time",
+    "reviewer",
+    "identity",
+)
 LOCK_TIMEOUT = 30.0  # seconds; a write holds the lock for a few milliseconds
 MAX_REVIEWER_LENGTH = 100
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -90,19 +106,40 @@ def now_utc() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def make_decision(*, key: str, words, original, corrected, kind: str, example_id: int | None = None,
-                  source: str = "", detail: dict | None = None, reviewer: str | None = None,
-                  identity: dict | None = None, time: str | None = None) -> dict:
+def make_decision(
+    *,
+    key: str,
+    words,
+    original,
+    corrected,
+    kind: str,
+    example_id: int | None = None,
+    source: str = "",
+    detail: dict | None = None,
+    reviewer: str | None = None,
+    identity: dict | None = None,
+    time: str | None = None,
+) -> dict:
     """One decision as it is written (checked: as many tags as words, a known kind)."""
     words, original, corrected = list(words), list(original), list(corrected)
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     if not (len(words) == len(original) == len(corrected)):
         raise ValueError(f"{len(words)} words but {len(original)} original and {len(corrected)} corrected tags")
-    return {"version": FORMAT_VERSION, "key": str(key), "example_id": None if example_id is None else int(example_id),
-            "source": source, "words": words, "original": original, "corrected": corrected, "kind": kind,
-            "detail": detail or {}, "time": time or now_utc(), "reviewer": clean_reviewer(reviewer),
-            "identity": identity or {}}
+    return {
+        "version": FORMAT_VERSION,
+        "key": str(key),
+        "example_id": None if example_id is None else int(example_id),
+        "source": source,
+        "words": words,
+        "original": original,
+        "corrected": corrected,
+        "kind": kind,
+        "detail": detail or {},
+        "time": time or now_utc(),
+        "reviewer": clean_reviewer(reviewer),
+        "identity": identity or {},
+    }
 
 
 def append_decision(path: str | Path, decision: dict, *, timeout: float = LOCK_TIMEOUT) -> None:
@@ -133,11 +170,14 @@ def append_decision(path: str | Path, decision: dict, *, timeout: float = LOCK_T
             if created:
                 _fsync_directory(path.parent)
     except Timeout:
-        raise ExplainerError(f"{path}: another writer holds the lock {lock_path(path).name} for more than "
-                             f"{timeout:.0f} s; try again") from None
+        raise ExplainerError(
+            f"{path}: another writer holds the lock {lock_path(path).name} for more than {timeout:.0f} s; try again"
+        ) from None
     except PermissionError:
-        raise ExplainerError(f"{path.parent} is not writable by the app's user, so decisions cannot be saved; "
-                             "make it writable or set EXPLAINER_CORRECTIONS_DIR to a writable directory") from None
+        raise ExplainerError(
+            f"{path.parent} is not writable by the app's user, so decisions cannot be saved; "
+            "make it writable or set EXPLAINER_CORRECTIONS_DIR to a writable directory"
+        ) from None
     except OSError as error:
         raise ExplainerError(f"{path}: cannot save the decision ({error.strerror})") from None
 
@@ -182,8 +222,10 @@ def _problem(record) -> str | None:
     if not isinstance(record.get("key"), str) or record.get("kind") not in KINDS:
         return "no example key or an unknown kind"
     words, original, corrected = record.get("words"), record.get("original"), record.get("corrected")
-    if not all(isinstance(items, list) and all(isinstance(item, str) for item in items)
-               for items in (words, original, corrected)):
+    if not all(
+        isinstance(items, list) and all(isinstance(item, str) for item in items)
+        for items in (words, original, corrected)
+    ):
         return "words, original and corrected must be lists of strings"
     if not len(words) == len(original) == len(corrected):
         return "words, original and corrected tags differ in length"
@@ -220,7 +262,7 @@ def latest_decisions(decisions) -> dict[str, dict]:
 class Reviewed:
     """The decisions of one corrections file, as the app shows them."""
 
-    latest: dict          # key -> last decision
+    latest: dict  # key -> last decision
     n_decisions: int
 
 

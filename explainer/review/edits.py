@@ -24,7 +24,7 @@ def tags_from_spans(n_words: int, spans: Sequence[Span]) -> list[str]:
         if any(tag != OUTSIDE for tag in tags[start:end]):
             raise ValueError(f"span {start}..{end} overlaps another span")
         tags[start] = f"B-{kind}"
-        tags[start + 1:end] = [f"I-{kind}"] * (end - start - 1)
+        tags[start + 1 : end] = [f"I-{kind}"] * (end - start - 1)
     return tags
 
 

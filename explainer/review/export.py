@@ -17,8 +17,13 @@ from explainer.cache.schema import BOUNDARY, CORRECT, MISSED, SPURIOUS, TYPE_AND
 from explainer.review.corrections import KINDS
 
 # What a span-level difference between the original and the corrected tags is called.
-CHANGE_OF_CATEGORY = {MISSED: "span removed", SPURIOUS: "span added", WRONG_TYPE: "type changed",
-                      BOUNDARY: "boundary changed", TYPE_AND_BOUNDARY: "boundary and type changed"}
+CHANGE_OF_CATEGORY = {
+    MISSED: "span removed",
+    SPURIOUS: "span added",
+    WRONG_TYPE: "type changed",
+    BOUNDARY: "boundary changed",
+    TYPE_AND_BOUNDARY: "boundary and type changed",
+}
 CHANGES = tuple(CHANGE_OF_CATEGORY.values())
 
 
@@ -59,8 +64,9 @@ def apply_corrections(examples: Iterable, latest: dict) -> list[Item]:
         corrected = False
         if decision is not None and tuple(decision["original"]) == tags and tuple(decision["corrected"]) != tags:
             tags, corrected = tuple(decision["corrected"]), True
-        items.append(Item(words=words, tags=tags, source=str(getattr(example, "source", "")), key=key,
-                          corrected=corrected))
+        items.append(
+            Item(words=words, tags=tags, source=str(getattr(example, "source", "")), key=key, corrected=corrected)
+        )
     return items
 
 
@@ -76,8 +82,16 @@ def prodigy_record(words: Sequence[str], tags: Sequence[str], *, meta: dict | No
     for index, word in enumerate(words):
         tokens.append({"text": word, "start": offset, "end": offset + len(word), "id": index})
         offset += len(word) + 1
-    spans = [{"start": tokens[start]["start"], "end": tokens[end - 1]["end"], "token_start": start,
-              "token_end": end - 1, "label": kind} for start, end, kind in extract_spans(tags)]
+    spans = [
+        {
+            "start": tokens[start]["start"],
+            "end": tokens[end - 1]["end"],
+            "token_start": start,
+            "token_end": end - 1,
+            "label": kind,
+        }
+        for start, end, kind in extract_spans(tags)
+    ]
     record = {"text": " ".join(words), "tokens": tokens, "spans": spans}
     if meta:
         record["meta"] = meta
@@ -86,8 +100,13 @@ def prodigy_record(words: Sequence[str], tags: Sequence[str], *, meta: dict | No
 
 def prodigy_jsonl(items: Iterable[Item]) -> str:
     """One Prodigy-style record per line (``meta`` holds the source and the example key)."""
-    return "".join(json.dumps(prodigy_record(item.words, item.tags, meta={"source": item.source, "key": item.key}),
-                              ensure_ascii=False) + "\n" for item in items)
+    return "".join(
+        json.dumps(
+            prodigy_record(item.words, item.tags, meta={"source": item.source, "key": item.key}), ensure_ascii=False
+        )
+        + "\n"
+        for item in items
+    )
 
 
 def span_changes(original: Sequence[str], corrected: Sequence[str]) -> list[dict]:
@@ -104,10 +123,19 @@ def span_changes(original: Sequence[str], corrected: Sequence[str]) -> list[dict
     for record in classify_spans(extract_spans(original), extract_spans(corrected)):
         if record["category"] == CORRECT:
             continue
-        side = lambda prefix: (None if record[f"{prefix}_start"] is None else
-                               [record[f"{prefix}_start"], record[f"{prefix}_end"], record[f"{prefix}_type"]])
-        changes.append({"change": CHANGE_OF_CATEGORY[record["category"]], "type": record["type"],
-                        "original": side("gold"), "corrected": side("pred")})
+        side = lambda prefix: (
+            None
+            if record[f"{prefix}_start"] is None
+            else [record[f"{prefix}_start"], record[f"{prefix}_end"], record[f"{prefix}_type"]]
+        )
+        changes.append(
+            {
+                "change": CHANGE_OF_CATEGORY[record["category"]],
+                "type": record["type"],
+                "original": side("gold"),
+                "corrected": side("pred"),
+            }
+        )
     return changes
 
 
@@ -132,14 +160,26 @@ def change_summary(latest: dict, *, n_examples: int | None = None) -> dict:
         for change in example_changes:
             changes[change["change"]] += 1
             by_type.setdefault(change["type"], Counter())[change["change"]] += 1
-        examples.append({"key": key, "example_id": decision.get("example_id"), "source": decision.get("source", ""),
-                         "text": " ".join(decision["words"]), "reviewer": decision.get("reviewer"),
-                         "time": decision.get("time"), "changes": example_changes})
-    summary = {"reviewed": len(latest), "corrected": len(examples), "unchanged": len(latest) - len(examples),
-               "decisions_by_kind": {kind: kinds.get(kind, 0) for kind in KINDS},
-               "changes": {change: changes.get(change, 0) for change in CHANGES},
-               "changes_by_type": {kind: dict(counts) for kind, counts in sorted(by_type.items())},
-               "examples": examples}
+        examples.append(
+            {
+                "key": key,
+                "example_id": decision.get("example_id"),
+                "source": decision.get("source", ""),
+                "text": " ".join(decision["words"]),
+                "reviewer": decision.get("reviewer"),
+                "time": decision.get("time"),
+                "changes": example_changes,
+            }
+        )
+    summary = {
+        "reviewed": len(latest),
+        "corrected": len(examples),
+        "unchanged": len(latest) - len(examples),
+        "decisions_by_kind": {kind: kinds.get(kind, 0) for kind in KINDS},
+        "changes": {change: changes.get(change, 0) for change in CHANGES},
+        "changes_by_type": {kind: dict(counts) for kind, counts in sorted(by_type.items())},
+        "examples": examples,
+    }
     if n_examples is not None:
         summary = {"examples_in_dataset": n_examples, **summary}
     return summary

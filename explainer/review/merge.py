@@ -30,8 +30,16 @@ from pathlib import Path
 
 from explainer.data.example import Example, LoadedDataset
 from explainer.data.labels import map_tag, to_iob2
-from explainer.data.loaders import (_COLUMN_SEPARATOR, _REMOVE_ZERO_WIDTH, DOCSTART, TAGS_COLUMNS, TOKENS_COLUMNS,
-                                    _prodigy_tokens, detect_format, load_dataset)
+from explainer.data.loaders import (
+    _COLUMN_SEPARATOR,
+    _REMOVE_ZERO_WIDTH,
+    DOCSTART,
+    TAGS_COLUMNS,
+    TOKENS_COLUMNS,
+    _prodigy_tokens,
+    detect_format,
+    load_dataset,
+)
 from explainer.errors import ExplainerError
 from explainer.review.corrections import latest_decisions
 from explainer.review.export import Item, conll_text, prodigy_jsonl, prodigy_record
@@ -58,16 +66,24 @@ class MergeReport:
     corrected_sources: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
-        way = ("other examples copied byte-for-byte" if self.verbatim
-               else f"written whole from the loaded examples as {self.output_format}")
-        lines = [f"examples corrected: {self.corrected}", f"examples unchanged: {self.unchanged} ({way})",
-                 f"reviewed and kept as they were: {self.reviewed_unchanged}",
-                 f"corrections that matched nothing: {len(self.unmatched)}"]
+        way = (
+            "other examples copied byte-for-byte"
+            if self.verbatim
+            else f"written whole from the loaded examples as {self.output_format}"
+        )
+        lines = [
+            f"examples corrected: {self.corrected}",
+            f"examples unchanged: {self.unchanged} ({way})",
+            f"reviewed and kept as they were: {self.reviewed_unchanged}",
+            f"corrections that matched nothing: {len(self.unmatched)}",
+        ]
         if self.unmatched:
             lines.append("  keys: " + ", ".join(self.unmatched[:10]) + (" ..." if len(self.unmatched) > 10 else ""))
         if self.stale:
-            lines.append(f"corrections not applied, the example's tags changed since the review: {len(self.stale)} "
-                         f"({', '.join(self.stale[:10])}{' ...' if len(self.stale) > 10 else ''})")
+            lines.append(
+                f"corrections not applied, the example's tags changed since the review: {len(self.stale)} "
+                f"({', '.join(self.stale[:10])}{' ...' if len(self.stale) > 10 else ''})"
+            )
         return lines
 
 
@@ -94,18 +110,22 @@ def source_of_manifest(manifest: dict) -> DatasetSource:
     for flag in ("--dataset", "--split", "--tokens-column", "--tags-column"):
         if flag in words[:-1]:
             options[flag] = words[words.index(flag) + 1]
-    return DatasetSource(spec=options.get("--dataset") or dataset.get("spec", ""),
-                         split=options.get("--split", dataset.get("split")),
-                         tokens_column=options.get("--tokens-column"), tags_column=options.get("--tags-column"),
-                         label_map=dataset.get("label_map") or None)
+    return DatasetSource(
+        spec=options.get("--dataset") or dataset.get("spec", ""),
+        split=options.get("--split", dataset.get("split")),
+        tokens_column=options.get("--tokens-column"),
+        tags_column=options.get("--tags-column"),
+        label_map=dataset.get("label_map") or None,
+    )
 
 
 def label_map_of(decisions) -> dict | None:
     """The label map the decisions were made under (from their ``identity``); one map for all, or an error."""
     maps = {json.dumps((d.get("identity") or {}).get("label_map"), sort_keys=True) for d in decisions}
     if len(maps) > 1:
-        raise ExplainerError("the corrections come from builds with different label maps; pass the right one "
-                             "with --label-map FILE")
+        raise ExplainerError(
+            "the corrections come from builds with different label maps; pass the right one with --label-map FILE"
+        )
     return json.loads(maps.pop()) if maps else None
 
 
@@ -126,8 +146,9 @@ def _inverse_map(dataset_tags: set[str], label_map: dict) -> dict[str, set[str]]
     return inverse
 
 
-def dataset_tags(new_model: tuple, old_model: tuple, old_dataset: tuple, *, label_map: dict | None,
-                 inverse: dict | None, where: str) -> list[str]:
+def dataset_tags(
+    new_model: tuple, old_model: tuple, old_dataset: tuple, *, label_map: dict | None, inverse: dict | None, where: str
+) -> list[str]:
     """Corrected tags in the dataset's label names (IOB2).
 
     Words whose tag the correction kept keep their dataset tag (a type the map drops to ``O`` survives).
@@ -155,7 +176,8 @@ def dataset_tags(new_model: tuple, old_model: tuple, old_dataset: tuple, *, labe
             raise ExplainerError(
                 f"{where}: the corrected tag {new} of word {index} cannot be written in the dataset's labels "
                 f"(dataset tags that the label map turns into it: {found}); add it to the label map or "
-                "merge with --format jsonl from the cache's labels")
+                "merge with --format jsonl from the cache's labels"
+            )
         out.append(candidates.pop())
     return out
 
@@ -198,7 +220,7 @@ def _kept(words) -> list[bool]:
 def expand_to_raw(tags: list[str], kept: list[bool]) -> list[str]:
     """Tags of the kept words spread over all raw words; a dropped word inside an entity continues it."""
     out, position = [], 0
-    for index, keep in enumerate(kept):
+    for _index, keep in enumerate(kept):
         if keep:
             out.append(tags[position])
             position += 1
@@ -215,7 +237,7 @@ def expand_to_raw(tags: list[str], kept: list[bool]) -> list[str]:
 
 @dataclass
 class _Plan:
-    corrections: dict[int, tuple]   # example index -> corrected tags in the model's labels (IOB2)
+    corrections: dict[int, tuple]  # example index -> corrected tags in the model's labels (IOB2)
     report: MergeReport
 
 
@@ -238,15 +260,28 @@ def _plan(dataset: LoadedDataset, latest: dict, *, label_map: dict | None) -> _P
             else:
                 reviewed_unchanged += 1
     n = len(dataset.examples)
-    report = MergeReport(n_examples=n, corrected=len(corrections), unchanged=n - len(corrections),
-                         reviewed_unchanged=reviewed_unchanged, unmatched=unmatched, stale=stale,
-                         corrected_sources=[dataset.examples[i].source for i in sorted(corrections)])
+    report = MergeReport(
+        n_examples=n,
+        corrected=len(corrections),
+        unchanged=n - len(corrections),
+        reviewed_unchanged=reviewed_unchanged,
+        unmatched=unmatched,
+        stale=stale,
+        corrected_sources=[dataset.examples[i].source for i in sorted(corrections)],
+    )
     return _Plan(corrections=corrections, report=report)
 
 
-def merge_bytes(spec: str, decisions, *, output_format: str | None = None, split: str | None = None,
-                tokens_column: str | None = None, tags_column: str | None = None,
-                label_map: dict | None = None) -> tuple[bytes, MergeReport]:
+def merge_bytes(
+    spec: str,
+    decisions,
+    *,
+    output_format: str | None = None,
+    split: str | None = None,
+    tokens_column: str | None = None,
+    tags_column: str | None = None,
+    label_map: dict | None = None,
+) -> tuple[bytes, MergeReport]:
     """The dataset ``spec`` with ``decisions`` applied, as bytes, and a report.
 
     Parameters
@@ -280,19 +315,33 @@ def merge_bytes(spec: str, decisions, *, output_format: str | None = None, split
     new_tags = {}  # example index -> corrected tags in the dataset's labels (IOB2)
     for index, corrected in plan.corrections.items():
         example = dataset.examples[index]
-        new_tags[index] = dataset_tags(corrected, _model_tags(example.tags, label_map), example.tags,
-                                       label_map=label_map, inverse=inverse, where=f"{spec}: {example.source}")
+        new_tags[index] = dataset_tags(
+            corrected,
+            _model_tags(example.tags, label_map),
+            example.tags,
+            label_map=label_map,
+            inverse=inverse,
+            where=f"{spec}: {example.source}",
+        )
     verbatim = (form == "conll") == (output_format == "conll") and form in ("conll", "jsonl", "prodigy")
     plan.report.output_format, plan.report.verbatim = output_format, verbatim
     if not verbatim:
-        items = [Item(words=example.words, tags=tuple(new_tags.get(index, example.tags)), source=example.source,
-                      key=example.words_hash) for index, example in enumerate(dataset.examples)]
+        items = [
+            Item(
+                words=example.words,
+                tags=tuple(new_tags.get(index, example.tags)),
+                source=example.source,
+                key=example.words_hash,
+            )
+            for index, example in enumerate(dataset.examples)
+        ]
         text = conll_text(items) if output_format == "conll" else prodigy_jsonl(items)
         return text.encode("utf-8"), plan.report
     data = Path(spec).expanduser().read_bytes()
     if form == "jsonl":
-        return _patch_jsonl(data, dataset, new_tags, display=spec, tokens_key=tokens_column,
-                            tags_key=tags_column), plan.report
+        return _patch_jsonl(
+            data, dataset, new_tags, display=spec, tokens_key=tokens_column, tags_key=tags_column
+        ), plan.report
     patch = _patch_conll if form == "conll" else _patch_prodigy
     return patch(data, dataset, new_tags, display=spec), plan.report
 
@@ -309,7 +358,7 @@ def _split_lines(data: bytes) -> list[bytes]:
 def _content_and_end(line: bytes) -> tuple[str, bytes]:
     match = _LINE_END.search(line)
     end = match.group(1) if match else b""
-    return line[:len(line) - len(end)].decode("utf-8"), end
+    return line[: len(line) - len(end)].decode("utf-8"), end
 
 
 def _patch_conll(data: bytes, dataset: LoadedDataset, new_tags: dict, *, display: str) -> bytes:
@@ -336,18 +385,22 @@ def _patch_conll(data: bytes, dataset: LoadedDataset, new_tags: dict, *, display
         first = _line_number(example)
         indices = blocks.get(first)
         if indices is None:
-            raise ExplainerError(f"{display}:{first}: the sentence of {example.source} is not where the loader "
-                                 "found it; was the file changed during the merge?")
-        words = [_COLUMN_SEPARATOR.split(_content_and_end(lines[i][3:] if i == 0 and bom else lines[i])[0]
-                                         .strip(" \t"))[0] for i in indices]
+            raise ExplainerError(
+                f"{display}:{first}: the sentence of {example.source} is not where the loader "
+                "found it; was the file changed during the merge?"
+            )
+        words = [
+            _COLUMN_SEPARATOR.split(_content_and_end(lines[i][3:] if i == 0 and bom else lines[i])[0].strip(" \t"))[0]
+            for i in indices
+        ]
         kept = _kept(words)
         old_raw = raw_tags[first]
         written = in_file_scheme(expand_to_raw(list(tags), kept), to_iob2(old_raw), old_raw, iob1=iob1)
         for line_index, tag in zip(indices, written):
             prefix = b"\xef\xbb\xbf" if line_index == 0 and bom else b""
-            content, end = _content_and_end(lines[line_index][len(prefix):])
+            content, end = _content_and_end(lines[line_index][len(prefix) :])
             match = _LAST_COLUMN.match(content)
-            lines[line_index] = prefix + f"{match.group(1)}{tag}{match.group(3)}".encode("utf-8") + end
+            lines[line_index] = prefix + f"{match.group(1)}{tag}{match.group(3)}".encode() + end
     return b"".join(lines)
 
 
@@ -355,8 +408,9 @@ def _pick(record: dict, chosen: str | None, candidates) -> str:
     return chosen if chosen is not None else next(key for key in candidates if key in record)
 
 
-def _patch_jsonl(data: bytes, dataset: LoadedDataset, new_tags: dict, *, display: str, tokens_key: str | None,
-                 tags_key: str | None) -> bytes:
+def _patch_jsonl(
+    data: bytes, dataset: LoadedDataset, new_tags: dict, *, display: str, tokens_key: str | None, tags_key: str | None
+) -> bytes:
     lines = _split_lines(data)
     names = dataset.label_names
     iob1 = False
@@ -378,13 +432,16 @@ def _patch_jsonl(data: bytes, dataset: LoadedDataset, new_tags: dict, *, display
         old = record[record_tags_key]
         as_ids = bool(old) and all(isinstance(tag, int) and not isinstance(tag, bool) for tag in old)
         old_raw = [names[tag] for tag in old] if as_ids else list(old)
-        written = in_file_scheme(expand_to_raw(list(tags), _kept(record[words_key])), to_iob2(old_raw), old_raw,
-                                 iob1=iob1)
+        written = in_file_scheme(
+            expand_to_raw(list(tags), _kept(record[words_key])), to_iob2(old_raw), old_raw, iob1=iob1
+        )
         if as_ids:
             missing = sorted({tag for tag in written if tag not in names})
             if missing:
-                raise ExplainerError(f"{display}:{number}: the corrected tags {', '.join(missing)} are not in the "
-                                     "record's label list; add them to it or merge with --format conll")
+                raise ExplainerError(
+                    f"{display}:{number}: the corrected tags {', '.join(missing)} are not in the "
+                    "record's label list; add them to it or merge with --format conll"
+                )
             written = [names.index(tag) for tag in written]
         record[record_tags_key] = written
         lines[number - 1] = json.dumps(record, ensure_ascii=False).encode("utf-8") + end
@@ -413,8 +470,9 @@ def write_atomically(out: str | Path, data: bytes) -> None:
     try:
         descriptor, temporary = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     except OSError as error:
-        raise ExplainerError(f"--out {out}: cannot write in {out.parent} ({error.strerror}); "
-                             "choose a writable directory") from None
+        raise ExplainerError(
+            f"--out {out}: cannot write in {out.parent} ({error.strerror}); choose a writable directory"
+        ) from None
     try:
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(data)
@@ -424,6 +482,7 @@ def write_atomically(out: str | Path, data: bytes) -> None:
     except BaseException as error:
         Path(temporary).unlink(missing_ok=True)
         if isinstance(error, OSError):
-            raise ExplainerError(f"--out {out}: cannot write the merged dataset ({error.strerror}); "
-                                 "nothing was written") from None
+            raise ExplainerError(
+                f"--out {out}: cannot write the merged dataset ({error.strerror}); nothing was written"
+            ) from None
         raise

@@ -4,7 +4,7 @@ Scores on the data a model was trained on are over-confident, so label-quality s
 say little. ``explainer crossval`` assigns every example to one of K folds by a seeded hash of its words
 (as the train/eval split does: stable across runs, and a repeated sentence stays in one fold), fine-tunes
 model k on every fold but k (``explainer train``'s code), runs model k over fold k only, writing a shard
-(explainer/build/shards.py), and finally merges the K shards into one cache for the whole dataset, whose
+(explainer/pipeline/shards.py), and finally merges the K shards into one cache for the whole dataset, whose
 metrics, spans and analyses (label quality above all) are computed once on the merged outputs.
 
 Resumable fold by fold: the work directory holds each fold's model and shard and ``state.json``; a rerun
@@ -50,15 +50,15 @@ class CrossvalOptions:
     out: str
     folds: int = 5
     fold_seed: int = 0
-    work: str | None = None          # default: <out>-folds beside the cache
+    work: str | None = None  # default: <out>-folds beside the cache
     split: str | None = None
     tokens_column: str | None = None
     tags_column: str | None = None
     train: TrainSettings = field(default_factory=TrainSettings)
-    batch_size: int = 32             # of the build's forward passes
-    max_length: int | None = None    # training truncation and build windows (default: the model's)
+    batch_size: int = 32  # of the build's forward passes
+    max_length: int | None = None  # training truncation and build windows (default: the model's)
     device: str = "auto"
-    projection: str = "none"         # hidden states of K models share no space: off unless asked for
+    projection: str = "none"  # hidden states of K models share no space: off unless asked for
     label_quality: str = "self_confidence"
     seed: int = 0
     force: bool = False
@@ -80,44 +80,77 @@ def assign_folds(dataset: LoadedDataset, *, folds: int, seed: int) -> np.ndarray
     """
     if folds < 2:
         raise ExplainerError(f"--folds {folds}: needs at least 2 (each model is trained on the other folds)")
-    assignment = np.fromiter((fold_of(example, folds=folds, seed=seed) for example in dataset.examples),
-                             dtype=np.int16, count=len(dataset.examples))
+    assignment = np.fromiter(
+        (fold_of(example, folds=folds, seed=seed) for example in dataset.examples),
+        dtype=np.int16,
+        count=len(dataset.examples),
+    )
     sizes = np.bincount(assignment, minlength=folds)
     if (sizes == 0).any():
-        raise ExplainerError(f"{dataset.spec}: {len(dataset.examples)} examples leave fold "
-                             f"{int(np.flatnonzero(sizes == 0)[0])} of {folds} empty; use fewer --folds or more data")
+        raise ExplainerError(
+            f"{dataset.spec}: {len(dataset.examples)} examples leave fold "
+            f"{int(np.flatnonzero(sizes == 0)[0])} of {folds} empty; use fewer --folds or more data"
+        )
     return assignment
 
 
-def fold_datasets(dataset: LoadedDataset, assignment: np.ndarray, fold: int,
-                  labels: list[str]) -> tuple[LoadedDataset, LoadedDataset]:
+def fold_datasets(
+    dataset: LoadedDataset, assignment: np.ndarray, fold: int, labels: list[str]
+) -> tuple[LoadedDataset, LoadedDataset]:
     """(training part: every other fold, held-out part: fold ``fold``), both declaring the full label list."""
+
     def part(keep: np.ndarray, name: str) -> LoadedDataset:
         extra = {**dataset.extra, "split": {"part": name, "fold": fold, "of_fingerprint": dataset.fingerprint()}}
-        return replace(dataset, examples=[dataset.examples[i] for i in np.flatnonzero(keep)], skipped_empty=0,
-                       extra=extra, label_names=list(labels))  # every fold model gets the same labels, in order
+        return replace(
+            dataset,
+            examples=[dataset.examples[i] for i in np.flatnonzero(keep)],
+            skipped_empty=0,
+            extra=extra,
+            label_names=list(labels),
+        )  # every fold model gets the same labels, in order
 
     return part(assignment != fold, "train"), part(assignment == fold, "held out")
 
 
 def crossval_command(options: CrossvalOptions) -> str:
     """The ``explainer crossval ...`` command line that rebuilds the cache (absolute local paths)."""
+
     def local(value: str) -> str:
         path = Path(value).expanduser()
         return str(path.absolute()) if path.exists() else value
 
-    words = ["explainer", "crossval", "--base", local(options.base), "--dataset", local(options.dataset),
-             "--folds", str(options.folds), "--out", str(Path(options.out).expanduser().absolute()),
-             "--work", str(work_directory(options))]
+    words = [
+        "explainer",
+        "crossval",
+        "--base",
+        local(options.base),
+        "--dataset",
+        local(options.dataset),
+        "--folds",
+        str(options.folds),
+        "--out",
+        str(Path(options.out).expanduser().absolute()),
+        "--work",
+        str(work_directory(options)),
+    ]
     defaults, settings = TrainSettings(), options.train
-    pairs = [("--split", options.split, None), ("--tokens-column", options.tokens_column, None),
-             ("--tags-column", options.tags_column, None), ("--fold-seed", options.fold_seed, 0),
-             ("--epochs", settings.epochs, defaults.epochs), ("--lr", settings.learning_rate, defaults.learning_rate),
-             ("--train-batch-size", settings.batch_size, defaults.batch_size),
-             ("--max-steps", settings.max_steps, None), ("--train-seed", settings.seed, defaults.seed),
-             ("--batch-size", options.batch_size, 32), ("--max-length", options.max_length, None),
-             ("--device", options.device, "auto"), ("--projection", options.projection, "none"),
-             ("--label-quality", options.label_quality, "self_confidence"), ("--seed", options.seed, 0)]
+    pairs = [
+        ("--split", options.split, None),
+        ("--tokens-column", options.tokens_column, None),
+        ("--tags-column", options.tags_column, None),
+        ("--fold-seed", options.fold_seed, 0),
+        ("--epochs", settings.epochs, defaults.epochs),
+        ("--lr", settings.learning_rate, defaults.learning_rate),
+        ("--train-batch-size", settings.batch_size, defaults.batch_size),
+        ("--max-steps", settings.max_steps, None),
+        ("--train-seed", settings.seed, defaults.seed),
+        ("--batch-size", options.batch_size, 32),
+        ("--max-length", options.max_length, None),
+        ("--device", options.device, "auto"),
+        ("--projection", options.projection, "none"),
+        ("--label-quality", options.label_quality, "self_confidence"),
+        ("--seed", options.seed, 0),
+    ]
     words += [item for flag, value, default in pairs if value != default for item in (flag, str(value))]
     if settings.freeze_embeddings:
         words.append("--freeze-embeddings")
@@ -131,24 +164,40 @@ def work_directory(options: CrossvalOptions) -> Path:
 
 def build_options(options: CrossvalOptions, model: str | Path):
     """The ``explainer build`` options that run ``model`` over the dataset for this cross-validation."""
-    from explainer.build.pipeline import BuildOptions
+    from explainer.pipeline.pipeline import BuildOptions
 
-    return BuildOptions(model=str(model), dataset=options.dataset, out=options.out, split=options.split,
-                        tokens_column=options.tokens_column, tags_column=options.tags_column,
-                        batch_size=options.batch_size, max_length=options.max_length, device=options.device,
-                        force=options.force, projection=options.projection, label_quality=options.label_quality,
-                        activations_sample=0,  # activations belong to one model; each example here had its own
-                        seed=options.seed)
+    return BuildOptions(
+        model=str(model),
+        dataset=options.dataset,
+        out=options.out,
+        split=options.split,
+        tokens_column=options.tokens_column,
+        tags_column=options.tags_column,
+        batch_size=options.batch_size,
+        max_length=options.max_length,
+        device=options.device,
+        force=options.force,
+        projection=options.projection,
+        label_quality=options.label_quality,
+        activations_sample=0,  # activations belong to one model; each example here had its own
+        seed=options.seed,
+    )
 
 
 def _inputs(options: CrossvalOptions, dataset: LoadedDataset, labels: list[str]) -> dict:
     """What the folds depend on; a work directory made from other inputs is not reused."""
     from explainer.train.trainer import hash_model_files
 
-    return {"version": STATE_VERSION, "base": hash_model_files(options.base), "dataset": dataset.fingerprint(),
-            "folds": options.folds, "fold_seed": options.fold_seed, "labels": labels,
-            "train": asdict(options.train),
-            "build": {"batch_size": options.batch_size, "max_length": options.max_length, "device": options.device}}
+    return {
+        "version": STATE_VERSION,
+        "base": hash_model_files(options.base),
+        "dataset": dataset.fingerprint(),
+        "folds": options.folds,
+        "fold_seed": options.fold_seed,
+        "labels": labels,
+        "train": asdict(options.train),
+        "build": {"batch_size": options.batch_size, "max_length": options.max_length, "device": options.device},
+    }
 
 
 def _digest(payload: dict) -> str:
@@ -182,12 +231,16 @@ def open_work(work: Path, inputs: dict, *, force: bool) -> dict:
             shutil.rmtree(work)
             state = None
         elif state is None or "inputs_sha256" not in state:
-            raise ExplainerError(f"--work {work} is a non-empty directory without a readable {STATE}; give another "
-                                 "--work, or pass --force to replace it")
+            raise ExplainerError(
+                f"--work {work} is a non-empty directory without a readable {STATE}; give another "
+                "--work, or pass --force to replace it"
+            )
         elif state["inputs_sha256"] != digest:
             changed = sorted(key for key in inputs if state.get("inputs", {}).get(key) != inputs[key])
-            raise ExplainerError(f"--work {work} holds folds made from other inputs (changed: {', '.join(changed)}); "
-                                 "pass --force to start over there, or give another --work")
+            raise ExplainerError(
+                f"--work {work} holds folds made from other inputs (changed: {', '.join(changed)}); "
+                "pass --force to start over there, or give another --work"
+            )
     if state is None:
         work.mkdir(parents=True, exist_ok=True)
         state = {"inputs": inputs, "inputs_sha256": digest, "folds": {}}
@@ -205,10 +258,10 @@ def run_crossval(options: CrossvalOptions, *, progress: bool = True, log=None) -
     """
     from tqdm import tqdm
 
-    from explainer.build import pipeline, shards
-    from explainer.build.model import quiet_transformers
     from explainer.cache.writer import CacheWriter, check_output
     from explainer.data.loaders import detect_format, load_dataset
+    from explainer.pipeline import pipeline, shards
+    from explainer.pipeline.model import quiet_transformers
     from explainer.train.trainer import label_list, train_model
 
     started = time.perf_counter()
@@ -216,8 +269,9 @@ def run_crossval(options: CrossvalOptions, *, progress: bool = True, log=None) -
     out = check_output(options.out, force=options.force)  # fail before hours of training, not after
     split = options.split or ("train" if detect_format(options.dataset) in ("disk", "hub") else None)
     options = replace(options, split=split)
-    dataset = load_dataset(options.dataset, split=split, tokens_column=options.tokens_column,
-                           tags_column=options.tags_column)
+    dataset = load_dataset(
+        options.dataset, split=split, tokens_column=options.tokens_column, tags_column=options.tags_column
+    )
     labels = label_list(dataset)
     assignment = assign_folds(dataset, folds=options.folds, seed=options.fold_seed)
     pipeline.check_step_options(build_options(options, options.base))
@@ -235,25 +289,41 @@ def run_crossval(options: CrossvalOptions, *, progress: bool = True, log=None) -
                 bar.update(1)
                 continue
             train, held_out = fold_datasets(dataset, assignment, fold, labels)
-            say(f"fold {fold + 1}/{options.folds}: training on {len(train.examples)} examples, "
-                f"scoring {len(held_out.examples)}")
+            say(
+                f"fold {fold + 1}/{options.folds}: training on {len(train.examples)} examples, "
+                f"scoring {len(held_out.examples)}"
+            )
             settings = options.train
             if options.max_length is not None and settings.max_length is None:
                 settings = replace(settings, max_length=options.max_length)
-            result = train_model(base=options.base, train=train, evaluation=held_out, out=fold_dir / "model",
-                                 settings=settings, log=say)
+            result = train_model(
+                base=options.base, train=train, evaluation=held_out, out=fold_dir / "model", settings=settings, log=say
+            )
             with quiet_transformers():
                 prepared = pipeline.prepare(build_options(options, fold_dir / "model"))
             if list(prepared.loaded.labels) != labels:
-                raise ExplainerError(f"fold {fold}: model labels {prepared.loaded.labels} differ from the data's {labels}")
-            shard = shards.write_shard(prepared, np.flatnonzero(assignment == fold), fold_dir / "shard",
-                                       batch_size=options.batch_size, progress=progress,
-                                       label=f"forward (fold {fold + 1}/{options.folds})")
+                raise ExplainerError(
+                    f"fold {fold}: model labels {prepared.loaded.labels} differ from the data's {labels}"
+                )
+            shard = shards.write_shard(
+                prepared,
+                np.flatnonzero(assignment == fold),
+                fold_dir / "shard",
+                batch_size=options.batch_size,
+                progress=progress,
+                label=f"forward (fold {fold + 1}/{options.folds})",
+            )
             state["folds"][str(fold)] = {
-                "fold": fold, "model": shard["model"], "train_examples": len(train.examples),
-                "train_fingerprint": train.fingerprint(), "heldout_examples": len(held_out.examples),
-                "heldout_fingerprint": held_out.fingerprint(), "eval_f1": result.final_metrics.get("eval_f1"),
-                "trained_seconds": result.record.get("seconds"), "scored_seconds": shard["seconds"]}
+                "fold": fold,
+                "model": shard["model"],
+                "train_examples": len(train.examples),
+                "train_fingerprint": train.fingerprint(),
+                "heldout_examples": len(held_out.examples),
+                "heldout_fingerprint": held_out.fingerprint(),
+                "eval_f1": result.final_metrics.get("eval_f1"),
+                "trained_seconds": result.record.get("seconds"),
+                "scored_seconds": shard["seconds"],
+            }
             _write_state(work, state)
             bar.update(1)
 
@@ -266,15 +336,26 @@ def run_crossval(options: CrossvalOptions, *, progress: bool = True, log=None) -
             raise ExplainerError(f"{options.dataset} changed during the cross-validation; run it again")
         with CacheWriter(out, force=options.force) as writer:
             mark = time.perf_counter()
-            predictions, _ = shards.merge_shards(writer, prepared,
-                                                 [work / f"fold-{fold}" / "shard" for fold in range(options.folds)])
+            predictions, _ = shards.merge_shards(
+                writer, prepared, [work / f"fold-{fold}" / "shard" for fold in range(options.folds)]
+            )
             np.save(writer.path / FOLDS_FILE, assignment, allow_pickle=False)
             prepared.timings["merge"] = time.perf_counter() - mark
             prepared.timings["folds"] = folds_seconds  # training and scoring of the folds run this time
-            crossval = {"folds": options.folds, "seed": options.fold_seed, "assignment": FOLDS_FILE,
-                        "work": str(work), "train_settings": asdict(options.train),
-                        "models": [state["folds"][str(fold)] for fold in range(options.folds)]}
-            return pipeline.finish_cache(writer, merge_options, prepared, predictions, started=started,
-                                         progress=progress,
-                                         manifest_extra={"out_of_fold": True, "crossval": crossval,
-                                                         "command": crossval_command(options)})
+            crossval = {
+                "folds": options.folds,
+                "seed": options.fold_seed,
+                "assignment": FOLDS_FILE,
+                "work": str(work),
+                "train_settings": asdict(options.train),
+                "models": [state["folds"][str(fold)] for fold in range(options.folds)],
+            }
+            return pipeline.finish_cache(
+                writer,
+                merge_options,
+                prepared,
+                predictions,
+                started=started,
+                progress=progress,
+                manifest_extra={"out_of_fold": True, "crossval": crossval, "command": crossval_command(options)},
+            )

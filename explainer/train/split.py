@@ -39,8 +39,9 @@ def is_held_out(example: Example, *, eval_fraction: float, seed: int) -> bool:
     return bucket < eval_fraction * _HASH_SPACE
 
 
-def split_dataset(dataset: LoadedDataset, *, eval_fraction: float = 0.2,
-                  seed: int = 0) -> tuple[LoadedDataset, LoadedDataset]:
+def split_dataset(
+    dataset: LoadedDataset, *, eval_fraction: float = 0.2, seed: int = 0
+) -> tuple[LoadedDataset, LoadedDataset]:
     """Split a loaded dataset into a training part and a held-out evaluation part.
 
     Parameters
@@ -73,12 +74,15 @@ def split_dataset(dataset: LoadedDataset, *, eval_fraction: float = 0.2,
             f"{dataset.spec}: splitting {len(dataset.examples)} examples with --eval-fraction {eval_fraction} "
             "left one part empty; use a larger dataset or give --eval-dataset"
         )
-    return (_part(dataset, train_examples, "train", eval_fraction, seed),
-            _part(dataset, eval_examples, "eval", eval_fraction, seed))
+    return (
+        _part(dataset, train_examples, "train", eval_fraction, seed),
+        _part(dataset, eval_examples, "eval", eval_fraction, seed),
+    )
 
 
-def _part(dataset: LoadedDataset, examples: list[Example], name: str, eval_fraction: float,
-          seed: int) -> LoadedDataset:
-    extra = {**dataset.extra, "split": {"part": name, "eval_fraction": eval_fraction, "seed": seed,
-                                        "of_fingerprint": dataset.fingerprint()}}
+def _part(dataset: LoadedDataset, examples: list[Example], name: str, eval_fraction: float, seed: int) -> LoadedDataset:
+    extra = {
+        **dataset.extra,
+        "split": {"part": name, "eval_fraction": eval_fraction, "seed": seed, "of_fingerprint": dataset.fingerprint()},
+    }
     return replace(dataset, examples=examples, skipped_empty=0, extra=extra)

@@ -25,9 +25,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from explainer import __version__
-from explainer.build.model import model_max_length, quiet_transformers
 from explainer.data.example import Example, LoadedDataset
 from explainer.errors import ExplainerError
+from explainer.pipeline.model import model_max_length, quiet_transformers
 
 OUTSIDE = "O"
 RECORD = "explainer_train.json"
@@ -58,8 +58,12 @@ class TrainSettings:
 
     def check(self) -> None:
         """Raise ExplainerError naming the first option out of range."""
-        limits = [("--epochs", self.epochs, 1), ("--batch-size", self.batch_size, 1),
-                  ("--max-length", self.max_length, 8), ("--max-steps", self.max_steps, 1)]
+        limits = [
+            ("--epochs", self.epochs, 1),
+            ("--batch-size", self.batch_size, 1),
+            ("--max-length", self.max_length, 8),
+            ("--max-steps", self.max_steps, 1),
+        ]
         for option, value, minimum in limits:
             if value is not None and value < minimum:
                 raise ExplainerError(f"{option} must be at least {minimum}, got {value}")
@@ -104,12 +108,12 @@ def label_list(dataset: LoadedDataset) -> list[str]:
     if not entity_labels:
         raise ExplainerError(
             f"{dataset.spec}: no entity labels to learn ({len(dataset.examples)} examples, every tag is O); "
-            "give a dataset with B-/I- tags, or name its tag column with --tags-column")
+            "give a dataset with B-/I- tags, or name its tag column with --tags-column"
+        )
     return [OUTSIDE] + entity_labels
 
 
-def training_fingerprint(*, base: str, train: LoadedDataset, evaluation: LoadedDataset,
-                         settings: TrainSettings) -> str:
+def training_fingerprint(*, base: str, train: LoadedDataset, evaluation: LoadedDataset, settings: TrainSettings) -> str:
     """sha256 identifying a training run: base model files + training and evaluation data + settings.
 
     Parameters
@@ -140,7 +144,7 @@ def hash_model_files(model: str | Path) -> str:
     directory = Path(model)
     digest = hashlib.sha256()
     if not directory.is_dir():
-        digest.update(f"id:{model}".encode("utf-8"))
+        digest.update(f"id:{model}".encode())
         return digest.hexdigest()
     for path in sorted(p for p in directory.rglob("*") if p.is_file()):
         digest.update(path.relative_to(directory).as_posix().encode("utf-8") + b"\0")
@@ -163,8 +167,9 @@ def read_record(out: Path) -> dict | None:
     if not out.exists():
         return None
     if not out.is_dir():
-        raise ExplainerError(f"--out {out} is a file; give a new directory or a model directory written by "
-                             "explainer train")
+        raise ExplainerError(
+            f"--out {out} is a file; give a new directory or a model directory written by explainer train"
+        )
     if not any(out.iterdir()):
         return None
     record_path = out / RECORD
@@ -173,14 +178,23 @@ def read_record(out: Path) -> dict | None:
     except (OSError, ValueError):
         record = None
     if not isinstance(record, dict) or "fingerprint" not in record:
-        raise ExplainerError(f"--out {out} exists and is not a model written by explainer train (no valid "
-                             f"{RECORD}); give a new directory or remove it")
+        raise ExplainerError(
+            f"--out {out} exists and is not a model written by explainer train (no valid "
+            f"{RECORD}); give a new directory or remove it"
+        )
     return record
 
 
-def train_model(*, base: str, train: LoadedDataset, evaluation: LoadedDataset, out: str | Path,
-                settings: TrainSettings = TrainSettings(), force: bool = False,
-                log: Callable[[str], None] = print) -> TrainResult:
+def train_model(
+    *,
+    base: str,
+    train: LoadedDataset,
+    evaluation: LoadedDataset,
+    out: str | Path,
+    settings: TrainSettings = TrainSettings(),
+    force: bool = False,
+    log: Callable[[str], None] = print,
+) -> TrainResult:
     """Fine-tune ``base`` on ``train``, evaluate entity F1 on ``evaluation`` after each epoch, save to ``out``.
 
     Parameters
@@ -224,21 +238,32 @@ def train_model(*, base: str, train: LoadedDataset, evaluation: LoadedDataset, o
     model, tokenizer = load_base(base, labels=labels, seed=settings.seed)
     max_length = resolve_max_length(settings.max_length, tokenizer=tokenizer, config=model.config)
     label2id = {label: index for index, label in enumerate(labels)}
-    features, n_truncated = encode_examples(train.examples, tokenizer=tokenizer, label2id=label2id,
-                                            max_length=max_length)
-    log(f"training {model.config.model_type} ({_count_parameters(model):,} parameters) on "
+    features, n_truncated = encode_examples(
+        train.examples, tokenizer=tokenizer, label2id=label2id, max_length=max_length
+    )
+    log(
+        f"training {model.config.model_type} ({_count_parameters(model):,} parameters) on "
         f"{len(train.examples)} examples, evaluating on {len(evaluation.examples)}; {len(labels)} labels; "
-        f"max length {max_length} subwords ({n_truncated} training examples truncated)")
+        f"max length {max_length} subwords ({n_truncated} training examples truncated)"
+    )
     torch.manual_seed(settings.seed)
 
     def evaluate_now(epoch: int, step: int, train_loss: float | None) -> dict:
-        scores = evaluate(model, tokenizer, evaluation.examples, label2id=label2id, max_length=max_length,
-                          batch_size=max(settings.batch_size, 32))
+        scores = evaluate(
+            model,
+            tokenizer,
+            evaluation.examples,
+            label2id=label2id,
+            max_length=max_length,
+            batch_size=max(settings.batch_size, 32),
+        )
         entry = {"epoch": epoch, "step": step, "train_loss": train_loss, **scores}
         loss_text = "-" if train_loss is None else f"{train_loss:.4f}"
-        log(f"epoch {epoch}: step {step}, train loss {loss_text}, eval loss {scores['eval_loss']:.4f}, "
+        log(
+            f"epoch {epoch}: step {step}, train loss {loss_text}, eval loss {scores['eval_loss']:.4f}, "
             f"eval entity F1 {scores['eval_f1']:.4f} (P {scores['eval_precision']:.4f}, "
-            f"R {scores['eval_recall']:.4f})")
+            f"R {scores['eval_recall']:.4f})"
+        )
         return entry
 
     history = [evaluate_now(0, 0, None)]
@@ -277,31 +302,45 @@ def load_base(base: str, *, labels: list[str], seed: int):
     import torch
     from transformers import AutoConfig, AutoModelForTokenClassification
     from transformers.models.auto.modeling_auto import (
-        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES, MODEL_FOR_MASKED_LM_MAPPING_NAMES,
-        MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES)
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+        MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES,
+    )
 
     if _looks_like_path(base) and not Path(base).is_dir():
-        raise ExplainerError(f"--base {base}: no such model directory; give a directory with config.json "
-                             "and weights, or a model id in your Hugging Face cache")
+        raise ExplainerError(
+            f"--base {base}: no such model directory; give a directory with config.json "
+            "and weights, or a model id in your Hugging Face cache"
+        )
     try:
         with quiet_transformers():
             config = AutoConfig.from_pretrained(base)
     except (OSError, ValueError, KeyError) as error:
-        raise ExplainerError(f"--base {base}: not a model the transformers Auto classes know "
-                             f"({_first_line(error)}); give an encoder such as a BERT model directory") from None
+        raise ExplainerError(
+            f"--base {base}: not a model the transformers Auto classes know "
+            f"({_first_line(error)}); give an encoder such as a BERT model directory"
+        ) from None
     model_type = config.model_type
-    decoder_only = model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+    decoder_only = (
+        model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+    )
     if model_type not in MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES or config.is_encoder_decoder or decoder_only:
-        raise ExplainerError(f"--base {base}: model type {model_type!r} is not an encoder with a token-"
-                             "classification head in transformers; use an encoder such as BERT, RoBERTa, "
-                             "DeBERTa or MiniLM")
+        raise ExplainerError(
+            f"--base {base}: model type {model_type!r} is not an encoder with a token-"
+            "classification head in transformers; use an encoder such as BERT, RoBERTa, "
+            "DeBERTa or MiniLM"
+        )
     tokenizer = load_tokenizer(base)
     torch.manual_seed(seed)  # the new classification head is initialised from this seed
     try:
         with quiet_transformers():  # "newly initialised classifier weights" is expected here
             model = AutoModelForTokenClassification.from_pretrained(
-                base, num_labels=len(labels), id2label=dict(enumerate(labels)),
-                label2id={label: index for index, label in enumerate(labels)}, ignore_mismatched_sizes=True)
+                base,
+                num_labels=len(labels),
+                id2label=dict(enumerate(labels)),
+                label2id={label: index for index, label in enumerate(labels)},
+                ignore_mismatched_sizes=True,
+            )
     except (OSError, ValueError) as error:
         raise ExplainerError(f"--base {base}: cannot load its weights ({_first_line(error)})") from None
     return model, tokenizer
@@ -320,8 +359,10 @@ def load_tokenizer(base: str):
     except (OSError, ValueError, TypeError) as error:
         raise ExplainerError(f"--base {base}: cannot load its tokenizer ({_first_line(error)})") from None
     if not tokenizer.is_fast:
-        raise ExplainerError(f"--base {base}: its tokenizer is not a fast (Rust) tokenizer, which is needed to "
-                             "map words to subwords; save the model with a tokenizer.json")
+        raise ExplainerError(
+            f"--base {base}: its tokenizer is not a fast (Rust) tokenizer, which is needed to "
+            "map words to subwords; save the model with a tokenizer.json"
+        )
     try:
         tokenizer(["a", "b"], is_split_into_words=True)
     except (ValueError, AssertionError):
@@ -339,8 +380,9 @@ def resolve_max_length(max_length: int | None, *, tokenizer, config) -> int:
     return max_length
 
 
-def encode_examples(examples: list[Example], *, tokenizer, label2id: dict[str, int],
-                    max_length: int) -> tuple[list[dict], int]:
+def encode_examples(
+    examples: list[Example], *, tokenizer, label2id: dict[str, int], max_length: int
+) -> tuple[list[dict], int]:
     """Tokenise examples and label each word's first subword (the rest, and specials, are IGN).
 
     Examples longer than ``max_length`` subwords are truncated: their last words are not trained on.
@@ -354,15 +396,17 @@ def encode_examples(examples: list[Example], *, tokenizer, label2id: dict[str, i
     """
     features, n_truncated = [], 0
     for example in examples:
-        feature, first_subwords = _encode_example(example, tokenizer=tokenizer, label2id=label2id,
-                                                  max_length=max_length)
+        feature, first_subwords = _encode_example(
+            example, tokenizer=tokenizer, label2id=label2id, max_length=max_length
+        )
         n_truncated += _is_truncated(example, first_subwords)
         features.append(feature)
     return features, n_truncated
 
 
-def _encode_example(example: Example, *, tokenizer, label2id: dict[str, int],
-                    max_length: int) -> tuple[dict, dict[int, int]]:
+def _encode_example(
+    example: Example, *, tokenizer, label2id: dict[str, int], max_length: int
+) -> tuple[dict, dict[int, int]]:
     """One training feature (gold label on each word's first subword, IGN elsewhere) and its word map."""
     from explainer.cache.schema import IGN
 
@@ -394,8 +438,9 @@ def _is_truncated(example: Example, first_subwords: dict[int, int]) -> bool:
     return bool(example.words) and max(first_subwords, default=-1) < len(example.words) - 1
 
 
-def run_training(model, tokenizer, features: list[dict], *, settings: TrainSettings,
-                 on_epoch_end: Callable[[int, int, float], dict]) -> list[dict]:
+def run_training(
+    model, tokenizer, features: list[dict], *, settings: TrainSettings, on_epoch_end: Callable[[int, int, float], dict]
+) -> list[dict]:
     """The optimisation loop: AdamW, linear warm-up/decay, clipping, a progress bar; evaluates per epoch.
 
     Batches group examples of similar length (``transformers``' ``LengthGroupedSampler``, as the
@@ -413,10 +458,15 @@ def run_training(model, tokenizer, features: list[dict], *, settings: TrainSetti
     from transformers.trainer_pt_utils import LengthGroupedSampler
 
     generator = torch.Generator().manual_seed(settings.seed)
-    sampler = LengthGroupedSampler(settings.batch_size, lengths=[len(f["input_ids"]) for f in features],
-                                   generator=generator)
-    loader = DataLoader(features, batch_size=settings.batch_size, sampler=sampler,
-                        collate_fn=DataCollatorForTokenClassification(tokenizer))
+    sampler = LengthGroupedSampler(
+        settings.batch_size, lengths=[len(f["input_ids"]) for f in features], generator=generator
+    )
+    loader = DataLoader(
+        features,
+        batch_size=settings.batch_size,
+        sampler=sampler,
+        collate_fn=DataCollatorForTokenClassification(tokenizer),
+    )
     if settings.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
     total_steps = settings.epochs * len(loader)
@@ -426,8 +476,9 @@ def run_training(model, tokenizer, features: list[dict], *, settings: TrainSetti
     optimizer = torch.optim.AdamW(_parameter_groups(model, settings.weight_decay), lr=settings.learning_rate)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(settings.warmup_ratio * total_steps), total_steps)
     history, step = [], 0
-    with tqdm(total=total_steps, desc="training", unit="step", file=sys.stderr, disable=None,
-              dynamic_ncols=True) as bar:
+    with tqdm(
+        total=total_steps, desc="training", unit="step", file=sys.stderr, disable=None, dynamic_ncols=True
+    ) as bar:
         for epoch in range(1, n_epochs + 1):
             model.train()
             losses = []
@@ -449,8 +500,9 @@ def run_training(model, tokenizer, features: list[dict], *, settings: TrainSetti
     return history
 
 
-def evaluate(model, tokenizer, examples: list[Example], *, label2id: dict[str, int], max_length: int,
-             batch_size: int = 32) -> dict:
+def evaluate(
+    model, tokenizer, examples: list[Example], *, label2id: dict[str, int], max_length: int, batch_size: int = 32
+) -> dict:
     """Entity-level scores (seqeval, micro average) and the mean loss of ``model`` on ``examples``.
 
     Each word is predicted from its first subword. Words cut off by ``max_length`` are predicted
@@ -472,9 +524,11 @@ def evaluate(model, tokenizer, examples: list[Example], *, label2id: dict[str, i
     model.eval()
     with torch.inference_mode():
         for start in range(0, len(examples), batch_size):
-            chunk = examples[start:start + batch_size]
-            encoded = [_encode_example(example, tokenizer=tokenizer, label2id=label2id, max_length=max_length)
-                       for example in chunk]
+            chunk = examples[start : start + batch_size]
+            encoded = [
+                _encode_example(example, tokenizer=tokenizer, label2id=label2id, max_length=max_length)
+                for example in chunk
+            ]
             batch = collate([feature for feature, _ in encoded])
             outputs = model(**batch)
             n_labelled = int((batch["labels"] != -100).sum())
@@ -489,8 +543,13 @@ def evaluate(model, tokenizer, examples: list[Example], *, label2id: dict[str, i
                 predicted.append(tags)
     report = entity_report([list(example.tags) for example in examples], predicted)
     micro = report.get("micro avg", {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0})
-    return {"eval_loss": loss_sum / max(loss_count, 1), "eval_precision": micro["precision"],
-            "eval_recall": micro["recall"], "eval_f1": micro["f1"], "eval_support": micro["support"]}
+    return {
+        "eval_loss": loss_sum / max(loss_count, 1),
+        "eval_precision": micro["precision"],
+        "eval_recall": micro["recall"],
+        "eval_f1": micro["f1"],
+        "eval_support": micro["support"],
+    }
 
 
 def save_model(model, tokenizer, *, record: dict, out: Path) -> None:
@@ -519,7 +578,7 @@ def save_model(model, tokenizer, *, record: dict, out: Path) -> None:
 def _parameter_groups(model, weight_decay: float) -> list[dict]:
     """No weight decay on biases and LayerNorm weights (the usual BERT fine-tuning convention)."""
     decayed, undecayed = [], []
-    for name, parameter in model.named_parameters():
+    for _name, parameter in model.named_parameters():
         if not parameter.requires_grad:
             continue
         (undecayed if parameter.ndim < 2 else decayed).append(parameter)
@@ -527,9 +586,14 @@ def _parameter_groups(model, weight_decay: float) -> list[dict]:
 
 
 def _dataset_summary(dataset: LoadedDataset) -> dict:
-    return {"spec": dataset.spec, "format": dataset.format, "split": dataset.split,
-            "examples": len(dataset.examples), "fingerprint": dataset.fingerprint(),
-            "split_of_source": dataset.extra.get("split")}
+    return {
+        "spec": dataset.spec,
+        "format": dataset.format,
+        "split": dataset.split,
+        "examples": len(dataset.examples),
+        "fingerprint": dataset.fingerprint(),
+        "split_of_source": dataset.extra.get("split"),
+    }
 
 
 def _count_parameters(model) -> int:
@@ -538,7 +602,13 @@ def _count_parameters(model) -> int:
 
 def _looks_like_path(base: str) -> bool:
     """A hub id is ``name`` or ``owner/name``; anything else is meant as a directory."""
-    return Path(base).exists() or base.startswith((".", "/", "~")) or base.count("/") > 1 or os.sep != "/" and os.sep in base
+    return (
+        Path(base).exists()
+        or base.startswith((".", "/", "~"))
+        or base.count("/") > 1
+        or os.sep != "/"
+        and os.sep in base
+    )
 
 
 def _first_line(error: Exception) -> str:

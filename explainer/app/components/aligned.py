@@ -83,8 +83,10 @@ def aligned_table(columns: list[AlignedSubword]) -> html.Table:
         gold_cells.append(_cell(column.gold, muted))
         pred_cells.append(_cell(column.pred, "table-danger" if column.mismatch else muted))
         loss_cells.append(_loss_cell(column.loss, not column.first))
-    body = [html.Tr([html.Th(header, className="text-muted small")] + cells, className=f"aligned-{header}")
-            for header, cells in zip(ROW_HEADERS, (word_cells, token_cells, gold_cells, pred_cells, loss_cells))]
+    body = [
+        html.Tr([html.Th(header, className="text-muted small")] + cells, className=f"aligned-{header}")
+        for header, cells in zip(ROW_HEADERS, (word_cells, token_cells, gold_cells, pred_cells, loss_cells))
+    ]
     return html.Table(html.Tbody(body), className="table table-sm table-bordered aligned-example mb-0 small")
 
 
@@ -95,28 +97,46 @@ def example_card(cache, example_id: int, *, section_key: str, rows: dict | None 
     """
     rows = rows or {name: cache.example_rows(name, example_id, columns) for name, columns in CARD_COLUMNS.items()}
     example = rows_of(rows["examples"], example_id).iloc[0]
-    columns = aligned_example(rows_of(rows["words"], example_id), rows_of(rows["subwords"], example_id),
-                              labels=cache.labels)
-    header = html.Div([
-        html.Strong(f"Example {example_id}", className="me-3"),
-        html.Span(f"total loss {example['total_loss']:.2f}", className="me-3"),
-        html.Span(f"entity F1 {example['f1']:.2f}", className="me-3"),
-        html.Span(f"span errors {int(example['n_errors'])}", className="me-3"),
-        html.Span(f"word errors {int(example['n_word_errors'])}", className="me-3"),
-        dbc.Badge("windowed", color="info", className="me-3") if example["windowed"] else None,
-        dbc.Button("Inspect", id=open_button_id(section_key, int(example_id)), size="sm", color="primary",
-                   outline=True, className="ms-auto"),
-    ], className="d-flex align-items-center small")
-    return dbc.Card([dbc.CardHeader(header), dbc.CardBody(html.Div(aligned_table(columns), style={"overflowX": "auto"}),
-                                                          className="p-2")],
-                    className="mb-3 aligned-card", id=f"{section_key}-example-{example_id}")
+    columns = aligned_example(
+        rows_of(rows["words"], example_id), rows_of(rows["subwords"], example_id), labels=cache.labels
+    )
+    header = html.Div(
+        [
+            html.Strong(f"Example {example_id}", className="me-3"),
+            html.Span(f"total loss {example['total_loss']:.2f}", className="me-3"),
+            html.Span(f"entity F1 {example['f1']:.2f}", className="me-3"),
+            html.Span(f"span errors {int(example['n_errors'])}", className="me-3"),
+            html.Span(f"word errors {int(example['n_word_errors'])}", className="me-3"),
+            dbc.Badge("windowed", color="info", className="me-3") if example["windowed"] else None,
+            dbc.Button(
+                "Inspect",
+                id=open_button_id(section_key, int(example_id)),
+                size="sm",
+                color="primary",
+                outline=True,
+                className="ms-auto",
+            ),
+        ],
+        className="d-flex align-items-center small",
+    )
+    return dbc.Card(
+        [
+            dbc.CardHeader(header),
+            dbc.CardBody(html.Div(aligned_table(columns), style={"overflowX": "auto"}), className="p-2"),
+        ],
+        className="mb-3 aligned-card",
+        id=f"{section_key}-example-{example_id}",
+    )
 
 
 def example_cards(cache, example_ids, *, section_key: str) -> list:
     """Cards for ``example_ids`` in that order (an empty note when there are none)."""
     example_ids = [int(example_id) for example_id in example_ids]
-    rows = ({name: cache.example_rows(name, example_ids, columns) for name, columns in CARD_COLUMNS.items()}
-            if example_ids else None)
+    rows = (
+        {name: cache.example_rows(name, example_ids, columns) for name, columns in CARD_COLUMNS.items()}
+        if example_ids
+        else None
+    )
     cards = [example_card(cache, example_id, section_key=section_key, rows=rows) for example_id in example_ids]
     return cards or [dbc.Alert("No examples to show.", color="secondary")]
 
@@ -145,8 +165,12 @@ def open_sample(search: str | None, triggered: list[dict] | None, key: str = "in
 
 def register_open_buttons(app, section_key: str) -> None:
     """The callback behind the Inspect buttons of ``section_key``'s cards."""
-    @app.callback(Output("url", "search", allow_duplicate=True),
-                  Input(open_button_id(section_key, ALL), "n_clicks"), State("url", "search"),
-                  prevent_initial_call=True)
+
+    @app.callback(
+        Output("url", "search", allow_duplicate=True),
+        Input(open_button_id(section_key, ALL), "n_clicks"),
+        State("url", "search"),
+        prevent_initial_call=True,
+    )
     def open_clicked_example(_clicks, search):
         return open_sample(search, dash.ctx.triggered)

@@ -40,8 +40,14 @@ def _id(kind: str, key: str, **extra) -> dict:
 
 def token_button(key: str, position: int, *, label: str = "explain") -> dbc.Button:
     """A small button that explains subword ``position`` of panel ``key``'s text alone."""
-    return dbc.Button(label, id=_id(TOKEN, key, position=int(position)), size="sm", color="link",
-                      className="p-0 attr-token-button", n_clicks=0)
+    return dbc.Button(
+        label,
+        id=_id(TOKEN, key, position=int(position)),
+        size="sm",
+        color="link",
+        className="p-0 attr-token-button",
+        n_clicks=0,
+    )
 
 
 def explain_panel(key: str, *, text: str | None = None, words: list[str] | None = None) -> html.Div:
@@ -52,30 +58,57 @@ def explain_panel(key: str, *, text: str | None = None, words: list[str] | None 
     key : str
         Unique on the page (e.g. ``"probe-3"``, ``"inspector"``); ties buttons and results together.
     """
-    from explainer.live.attributions import DEFAULT_PRESET, PRESETS
+    from explainer.inference.attributions import DEFAULT_PRESET, PRESETS
 
     source = {"text": text} if words is None else {"words": [str(word) for word in words]}
     presets = [{"label": f"{name} ({preset.n_steps} points)", "value": name} for name, preset in PRESETS.items()]
-    controls = html.Div([
-        dbc.Button("Explain", id=_id(EXPLAIN, key), color="secondary", size="sm", n_clicks=0,
-                   className="me-3 attr-explain-button"),
-        dbc.RadioItems(id=_id(PRESET, key), options=presets, value=DEFAULT_PRESET, inline=True, className="me-3 small"),
-        html.Div(dcc.Dropdown(id=_id(IGNORED, key), multi=True, placeholder="ignore subwords predicted as..."),
-                 style={"minWidth": "220px"}, className="me-2"),
-        html.Div(dcc.Dropdown(id=_id(TARGET_CLASS, key), placeholder="class: predicted"),
-                 style={"minWidth": "150px"}, className="me-2"),
-        html.Div(dcc.Dropdown(id=_id(CONTRAST, key), placeholder="and not: (none)"),
-                 style={"minWidth": "150px"}, className="me-3"),
-        dbc.RadioItems(id=_id(LEVEL, key), options=[{"label": "subwords", "value": "subwords"},
-                                                    {"label": "words", "value": "words"}],
-                       value="subwords", inline=True, className="small"),
-    ], className="d-flex flex-wrap align-items-center gap-1")
-    return html.Div([
-        dcc.Store(id=_id(SOURCE, key), data=source),
-        dcc.Store(id=_id(DATA, key)),
-        controls,
-        dcc.Loading(html.Div(id=_id(RESULT, key), className="mt-2 attr-result"), delay_show=200),
-    ], className="attr-panel mt-2")
+    controls = html.Div(
+        [
+            dbc.Button(
+                "Explain",
+                id=_id(EXPLAIN, key),
+                color="secondary",
+                size="sm",
+                n_clicks=0,
+                className="me-3 attr-explain-button",
+            ),
+            dbc.RadioItems(
+                id=_id(PRESET, key), options=presets, value=DEFAULT_PRESET, inline=True, className="me-3 small"
+            ),
+            html.Div(
+                dcc.Dropdown(id=_id(IGNORED, key), multi=True, placeholder="ignore subwords predicted as..."),
+                style={"minWidth": "220px"},
+                className="me-2",
+            ),
+            html.Div(
+                dcc.Dropdown(id=_id(TARGET_CLASS, key), placeholder="class: predicted"),
+                style={"minWidth": "150px"},
+                className="me-2",
+            ),
+            html.Div(
+                dcc.Dropdown(id=_id(CONTRAST, key), placeholder="and not: (none)"),
+                style={"minWidth": "150px"},
+                className="me-3",
+            ),
+            dbc.RadioItems(
+                id=_id(LEVEL, key),
+                options=[{"label": "subwords", "value": "subwords"}, {"label": "words", "value": "words"}],
+                value="subwords",
+                inline=True,
+                className="small",
+            ),
+        ],
+        className="d-flex flex-wrap align-items-center gap-1",
+    )
+    return html.Div(
+        [
+            dcc.Store(id=_id(SOURCE, key), data=source),
+            dcc.Store(id=_id(DATA, key)),
+            controls,
+            dcc.Loading(html.Div(id=_id(RESULT, key), className="mt-2 attr-result"), delay_show=200),
+        ],
+        className="attr-panel mt-2",
+    )
 
 
 def render_result(data: dict | None, *, level: str = "subwords") -> list:
@@ -86,8 +119,13 @@ def render_result(data: dict | None, *, level: str = "subwords") -> list:
         return [dbc.Alert(data["error"], color="danger", className="py-2 mb-0")]
     targets = data["targets"]
     if not targets:
-        return [dbc.Alert("Nothing to explain: every subword is ignored (by index or by its predicted label).",
-                          color="warning", className="py-2 mb-0")]
+        return [
+            dbc.Alert(
+                "Nothing to explain: every subword is ignored (by index or by its predicted label).",
+                color="warning",
+                className="py-2 mb-0",
+            )
+        ]
     words = level == "words"
     columns = data["word_columns"] if words else data["tokens"]
     column_labels = columns if words else position_labels(columns)
@@ -96,19 +134,29 @@ def render_result(data: dict | None, *, level: str = "subwords") -> list:
     values = [t["word_attributions" if words else "attributions"] for t in targets]
     rows = [f"{t['position']} {t['token']} → {_explained(t)}" for t in targets]
     worst = max(abs(t["delta"]) for t in targets)
-    summary = html.Div([
-        html.Span(f"{len(targets)} target{'s' if len(targets) != 1 else ''}", className="me-3"),
-        html.Span(f"{data['n_steps']} {data['method']} points", className="me-3"),
-        html.Span(f"completeness error ≤ {worst:.1e}", className="me-3 attr-delta",
-                  title="|sum of raw attributions − (score on the text − score on the baseline)|"),
-        html.Span(f"{data.get('seconds', 0):.2f} s", className="me-3"),
-        html.Span("red: towards the class · blue: away from it", className="text-muted"),
-    ], className="small mb-1")
-    figure = attribution_heatmap(values, columns=column_labels, rows=rows,
-                                 row_positions=[t["position"] for t in targets])
+    summary = html.Div(
+        [
+            html.Span(f"{len(targets)} target{'s' if len(targets) != 1 else ''}", className="me-3"),
+            html.Span(f"{data['n_steps']} {data['method']} points", className="me-3"),
+            html.Span(
+                f"completeness error ≤ {worst:.1e}",
+                className="me-3 attr-delta",
+                title="|sum of raw attributions − (score on the text − score on the baseline)|",
+            ),
+            html.Span(f"{data.get('seconds', 0):.2f} s", className="me-3"),
+            html.Span("red: towards the class · blue: away from it", className="text-muted"),
+        ],
+        className="small mb-1",
+    )
+    figure = attribution_heatmap(
+        values, columns=column_labels, rows=rows, row_positions=[t["position"] for t in targets]
+    )
     lines = [shaded_line(columns, t, values=value) for t, value in zip(targets, values)]
-    return [summary, dcc.Graph(figure=figure, config={"displaylogo": False}, className="attr-heatmap"),
-            html.Div(lines, className="attr-lines")]
+    return [
+        summary,
+        dcc.Graph(figure=figure, config={"displaylogo": False}, className="attr-heatmap"),
+        html.Div(lines, className="attr-lines"),
+    ]
 
 
 def _explained(target: dict) -> str:
@@ -118,21 +166,37 @@ def _explained(target: dict) -> str:
 def shaded_line(columns: list[str], target: dict, *, values: list[float]) -> html.Div:
     """One target's text, each token on a background shaded by its attribution (escaped text)."""
     scale = max((abs(v) for v in values), default=0.0)
-    tokens = [html.Span(name, title=f"{value:+.3f}", className="attr-token", style={
-        "backgroundColor": diverging_colour(value, scale=scale), "color": text_colour(value, scale=scale),
-        "padding": "1px 3px", "margin": "0 1px", "borderRadius": "3px"}) for name, value in zip(columns, values)]
-    head = html.Span(f"{target['position']} {target['token']} → {_explained(target)} "
-                     f"(predicted {target['predicted']} {target['probability']:.2f})",
-                     className="attr-target me-2 text-muted small")
-    return html.Div([head, html.Span(tokens)], className="attr-line mb-1",
-                    **{"data-position": str(int(target["position"]))})
+    tokens = [
+        html.Span(
+            name,
+            title=f"{value:+.3f}",
+            className="attr-token",
+            style={
+                "backgroundColor": diverging_colour(value, scale=scale),
+                "color": text_colour(value, scale=scale),
+                "padding": "1px 3px",
+                "margin": "0 1px",
+                "borderRadius": "3px",
+            },
+        )
+        for name, value in zip(columns, values)
+    ]
+    head = html.Span(
+        f"{target['position']} {target['token']} → {_explained(target)} "
+        f"(predicted {target['predicted']} {target['probability']:.2f})",
+        className="attr-target me-2 text-muted small",
+    )
+    return html.Div(
+        [head, html.Span(tokens)], className="attr-line mb-1", **{"data-position": str(int(target["position"]))}
+    )
 
 
-def run_explanation(context, search, source: dict, *, preset: str, ignored_labels, target_label, contrast_label,
-                    positions=None) -> dict:
+def run_explanation(
+    context, search, source: dict, *, preset: str, ignored_labels, target_label, contrast_label, positions=None
+) -> dict:
     """Explain a panel's text with the cache's model; a dict for the panel's store (``error`` on failure)."""
-    from explainer.live.attributions import PRESETS, explain
-    from explainer.live.model import LiveSettings, live_model, model_id_for
+    from explainer.inference.attributions import PRESETS, explain
+    from explainer.inference.model import LiveSettings, live_model, model_id_for
 
     try:
         settings = LiveSettings.from_env()
@@ -142,9 +206,17 @@ def run_explanation(context, search, source: dict, *, preset: str, ignored_label
         live = live_model(name, revision=revision, settings=settings)
         chosen = PRESETS.get(preset) or PRESETS["fast"]
         start = time.perf_counter()
-        result = explain(live, text=source.get("text"), words=source.get("words"), positions=positions,
-                         ignored_labels=ignored_labels or None, target_label=target_label or None,
-                         contrast_label=contrast_label or None, n_steps=chosen.n_steps, method=chosen.method)
+        result = explain(
+            live,
+            text=source.get("text"),
+            words=source.get("words"),
+            positions=positions,
+            ignored_labels=ignored_labels or None,
+            target_label=target_label or None,
+            contrast_label=contrast_label or None,
+            n_steps=chosen.n_steps,
+            method=chosen.method,
+        )
         data = result.to_dict()
         data["seconds"] = time.perf_counter() - start
         return data
@@ -157,8 +229,10 @@ def _check_length(source: dict, *, max_chars: int) -> None:
     if not text or not str(text).strip():
         raise ExplainerError("no text to explain")
     if len(str(text)) > max_chars:
-        raise ExplainerError(f"{len(str(text))} characters: at most {max_chars} can be explained at once "
-                             "(the limit is EXPLAINER_PROBE_MAX_CHARS)")
+        raise ExplainerError(
+            f"{len(str(text))} characters: at most {max_chars} can be explained at once "
+            "(the limit is EXPLAINER_PROBE_MAX_CHARS)"
+        )
 
 
 def register_callbacks(app: dash.Dash, context) -> None:
@@ -167,8 +241,13 @@ def register_callbacks(app: dash.Dash, context) -> None:
         return
     app._explainer_attribution_callbacks = True
 
-    @app.callback(Output(_id(IGNORED, MATCH), "options"), Output(_id(TARGET_CLASS, MATCH), "options"),
-                  Output(_id(CONTRAST, MATCH), "options"), Input(_id(SOURCE, MATCH), "data"), State("url", "search"))
+    @app.callback(
+        Output(_id(IGNORED, MATCH), "options"),
+        Output(_id(TARGET_CLASS, MATCH), "options"),
+        Output(_id(CONTRAST, MATCH), "options"),
+        Input(_id(SOURCE, MATCH), "data"),
+        State("url", "search"),
+    )
     def fill_label_options(_source, search):
         try:
             labels = list(context.cache(search).manifest.get("labels", []))
@@ -176,11 +255,19 @@ def register_callbacks(app: dash.Dash, context) -> None:
             labels = []
         return labels, labels, labels
 
-    @app.callback(Output(_id(DATA, MATCH), "data"), Input(_id(EXPLAIN, MATCH), "n_clicks"),
-                  Input(_id(TOKEN, MATCH, position=ALL), "n_clicks"), Input(_id(PRESET, MATCH), "value"),
-                  State(_id(SOURCE, MATCH), "data"), State(_id(IGNORED, MATCH), "value"),
-                  State(_id(TARGET_CLASS, MATCH), "value"), State(_id(CONTRAST, MATCH), "value"),
-                  State(_id(DATA, MATCH), "data"), State("url", "search"), prevent_initial_call=True)
+    @app.callback(
+        Output(_id(DATA, MATCH), "data"),
+        Input(_id(EXPLAIN, MATCH), "n_clicks"),
+        Input(_id(TOKEN, MATCH, position=ALL), "n_clicks"),
+        Input(_id(PRESET, MATCH), "value"),
+        State(_id(SOURCE, MATCH), "data"),
+        State(_id(IGNORED, MATCH), "value"),
+        State(_id(TARGET_CLASS, MATCH), "value"),
+        State(_id(CONTRAST, MATCH), "value"),
+        State(_id(DATA, MATCH), "data"),
+        State("url", "search"),
+        prevent_initial_call=True,
+    )
     def explain_text(_clicks, _token_clicks, preset, source, ignored, target_label, contrast_label, previous, search):
         triggered = dash.ctx.triggered_id
         if not triggered or not any(item["value"] for item in dash.ctx.triggered):
@@ -192,12 +279,21 @@ def register_callbacks(app: dash.Dash, context) -> None:
             if not previous or previous.get("error"):
                 return no_update  # switching the preset recomputes only what is already shown
             positions = (previous.get("options") or {}).get("positions")
-        data = run_explanation(context, search, source or {}, preset=preset, ignored_labels=ignored,
-                               target_label=target_label, contrast_label=contrast_label, positions=positions)
+        data = run_explanation(
+            context,
+            search,
+            source or {},
+            preset=preset,
+            ignored_labels=ignored,
+            target_label=target_label,
+            contrast_label=contrast_label,
+            positions=positions,
+        )
         data.setdefault("options", {})["positions"] = positions
         return data
 
-    @app.callback(Output(_id(RESULT, MATCH), "children"), Input(_id(DATA, MATCH), "data"),
-                  Input(_id(LEVEL, MATCH), "value"))
+    @app.callback(
+        Output(_id(RESULT, MATCH), "children"), Input(_id(DATA, MATCH), "data"), Input(_id(LEVEL, MATCH), "value")
+    )
     def show_result(data, level):
         return render_result(data, level=level or "subwords")

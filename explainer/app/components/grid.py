@@ -8,7 +8,7 @@ open the sample inspector when clicked (see ``explainer.app.factory``).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import dash_ag_grid as dag
 
@@ -18,9 +18,11 @@ _SOURCES: dict[str, Callable] = {}
 
 def grid_source(name: str):
     """Register the row source of grid ``name`` (done once at import; read-only afterwards)."""
+
     def decorate(fn):
         _SOURCES[name] = fn
         return fn
+
     return decorate
 
 
@@ -36,21 +38,35 @@ def grid_id(name: str) -> dict:
     return {"type": GRID_TYPE, "name": name}
 
 
-def column(field: str, header: str | None = None, *, number: bool = False, decimals: int | None = None,
-           width: int | None = None, **extra) -> dict:
+def column(
+    field: str,
+    header: str | None = None,
+    *,
+    number: bool = False,
+    decimals: int | None = None,
+    width: int | None = None,
+    **extra,
+) -> dict:
     """A column definition with the filter that suits its kind."""
-    definition = {"field": field, "headerName": header or field.replace("_", " "),
-                  "filter": "agNumberColumnFilter" if number else "agTextColumnFilter", "sortable": True}
+    definition = {
+        "field": field,
+        "headerName": header or field.replace("_", " "),
+        "filter": "agNumberColumnFilter" if number else "agTextColumnFilter",
+        "sortable": True,
+    }
     if decimals is not None:
-        definition["valueFormatter"] = {"function": f"params.value == null ? '' : d3.format('.{decimals}f')(params.value)"}
+        definition["valueFormatter"] = {
+            "function": f"params.value == null ? '' : d3.format('.{decimals}f')(params.value)"
+        }
     if width:
         definition["width"] = width
     definition.update(extra)
     return definition
 
 
-def server_grid(name: str, columns: list[dict], *, page_size: int = 50, height: int = 520,
-                clickable: bool = True) -> dag.AgGrid:
+def server_grid(
+    name: str, columns: list[dict], *, page_size: int = 50, height: int = 520, clickable: bool = True
+) -> dag.AgGrid:
     """An AG Grid on the infinite row model whose rows come from the source registered as ``name``.
 
     The initial order is set on a column (``column(..., sort="desc")``). Every row needs a

@@ -16,8 +16,20 @@ from explainer.app.components.attributions import explain_panel
 from explainer.cache.schema import CORRECT
 
 # Colour per entity type, assigned in sorted order so a type keeps its colour across views.
-PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#76b7b2", "#edc948", "#9c755f",
-           "#ff9da7", "#bab0ac", "#1f77b4", "#2ca02c"]
+PALETTE = [
+    "#4e79a7",
+    "#f28e2b",
+    "#59a14f",
+    "#e15759",
+    "#b07aa1",
+    "#76b7b2",
+    "#edc948",
+    "#9c755f",
+    "#ff9da7",
+    "#bab0ac",
+    "#1f77b4",
+    "#2ca02c",
+]
 ERROR_STYLE = {  # how each category marks a span: visible at a glance, explained by the legend
     "missed": "3px dashed #d62728",
     "spurious": "3px dotted #d62728",
@@ -31,8 +43,9 @@ def type_colours(types) -> dict[str, str]:
     return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(sorted(set(types)))}
 
 
-def span_line(words: list[str], spans: list[tuple], *, colours: dict, marks: dict, highlight: int | None,
-              id_prefix: str) -> html.Div:
+def span_line(
+    words: list[str], spans: list[tuple], *, colours: dict, marks: dict, highlight: int | None, id_prefix: str
+) -> html.Div:
     """Words as text, entity spans as coloured boxes with their type and error category."""
     starts = {start: (start, end, kind) for start, end, kind in spans}
     children, index = [], 0
@@ -40,15 +53,25 @@ def span_line(words: list[str], spans: list[tuple], *, colours: dict, marks: dic
         if index in starts:
             start, end, kind = starts[index]
             category = marks.get((start, end), CORRECT)
-            style = {"backgroundColor": colours.get(kind, "#999") + "33", "borderBottom": f"3px solid {colours.get(kind, '#999')}",
-                     "padding": "1px 3px", "margin": "0 2px", "borderRadius": "3px"}
+            style = {
+                "backgroundColor": colours.get(kind, "#999") + "33",
+                "borderBottom": f"3px solid {colours.get(kind, '#999')}",
+                "padding": "1px 3px",
+                "margin": "0 2px",
+                "borderRadius": "3px",
+            }
             if category in ERROR_STYLE:
                 style["outline"] = ERROR_STYLE[category]
             inner = [_word(words[i], i == highlight) for i in range(start, min(end, len(words)))]
             label = kind if category == CORRECT else f"{kind} · {category}"
-            children.append(html.Span(_spaced(inner) + [html.Sup(label, className="ms-1 text-muted small")],
-                                      style=style, className=f"entity entity-{category.replace(' ', '-')}",
-                                      title=label))
+            children.append(
+                html.Span(
+                    _spaced(inner) + [html.Sup(label, className="ms-1 text-muted small")],
+                    style=style,
+                    className=f"entity entity-{category.replace(' ', '-')}",
+                    title=label,
+                )
+            )
             index = end
         else:
             children.append(_word(words[index], index == highlight))
@@ -69,30 +92,69 @@ def _spaced(items: list) -> list:
 
 
 def error_legend() -> html.Div:
-    return html.Div([html.Span(name, style={"outline": style, "padding": "0 4px", "margin": "0 6px"}, className="small")
-                     for name, style in ERROR_STYLE.items()], className="mb-2")
+    return html.Div(
+        [
+            html.Span(name, style={"outline": style, "padding": "0 4px", "margin": "0 6px"}, className="small")
+            for name, style in ERROR_STYLE.items()
+        ],
+        className="mb-2",
+    )
 
 
 def word_table(view: ExampleView, *, highlight: int | None) -> dbc.Table:
     scored = "label_quality" in view.words  # only caches built with --label-quality have scores
-    header = html.Thead(html.Tr([html.Th(h) for h in ("#", "word", "subwords", "gold", "predicted", "probability",
-                                                        "loss", *(["label quality"] if scored else []), "flags")]))
+    header = html.Thead(
+        html.Tr(
+            [
+                html.Th(h)
+                for h in (
+                    "#",
+                    "word",
+                    "subwords",
+                    "gold",
+                    "predicted",
+                    "probability",
+                    "loss",
+                    *(["label quality"] if scored else []),
+                    "flags",
+                )
+            ]
+        )
+    )
     rows = []
     for row in view.words.itertuples():
         flags = []
         if scored and row.label_issue:
-            flags.append(dbc.Badge("label issue?", color="primary", className="me-1 label-issue",
-                                   title="cleanlab's find_label_issues flags this word's gold label as likely wrong"))
+            flags.append(
+                dbc.Badge(
+                    "label issue?",
+                    color="primary",
+                    className="me-1 label-issue",
+                    title="cleanlab's find_label_issues flags this word's gold label as likely wrong",
+                )
+            )
         if row.mismatch:
             flags.append(dbc.Badge("gold ≠ predicted", color="danger", className="me-1"))
         if row.low_probability:
             flags.append(dbc.Badge("low probability", color="warning", text_color="dark"))
-        rows.append(html.Tr([
-            html.Td(row.word_index), html.Td(row.word), html.Td(row.subwords, className="text-muted"),
-            html.Td(row.gold), html.Td(row.pred), html.Td(f"{row.prob_pred:.3f}"), html.Td(f"{row.loss:.3f}"),
-            *([html.Td(_score(row.label_quality), className="label-quality")] if scored else []),
-            html.Td(flags),
-        ], className="table-warning" if row.word_index == highlight else ("table-danger" if row.mismatch else None)))
+        rows.append(
+            html.Tr(
+                [
+                    html.Td(row.word_index),
+                    html.Td(row.word),
+                    html.Td(row.subwords, className="text-muted"),
+                    html.Td(row.gold),
+                    html.Td(row.pred),
+                    html.Td(f"{row.prob_pred:.3f}"),
+                    html.Td(f"{row.loss:.3f}"),
+                    *([html.Td(_score(row.label_quality), className="label-quality")] if scored else []),
+                    html.Td(flags),
+                ],
+                className="table-warning"
+                if row.word_index == highlight
+                else ("table-danger" if row.mismatch else None),
+            )
+        )
     return dbc.Table([header, html.Tbody(rows)], size="sm", hover=True, bordered=False, className="inspector-words")
 
 
@@ -115,24 +177,42 @@ def render_inspector(view: ExampleView | None, *, types, highlight: int | None =
     words = list(view.words["word"])
     colours = type_colours(types)
     title = f"Example {example['example_id']}"
-    summary = html.Div([
-        html.Span(f"source {example.get('source', '')}", className="me-3"),
-        html.Span(f"total loss {example['total_loss']:.3f}", className="me-3"),
-        html.Span(f"entity F1 {example['f1']:.2f}", className="me-3"),
-        html.Span(f"span errors {example['n_errors']}", className="me-3"),
-        dbc.Badge("windowed", color="info") if example.get("windowed") else None,
-    ], className="text-muted small mb-2")
-    body = html.Div([
-        summary,
-        html.H6("Gold"),
-        span_line(words, view.gold_spans, colours=colours, marks=span_error_by_word(view.errors, source="gold"),
-                  highlight=highlight, id_prefix="inspector-gold"),
-        html.H6("Predicted", className="mt-2"),
-        span_line(words, view.pred_spans, colours=colours, marks=span_error_by_word(view.errors, source="pred"),
-                  highlight=highlight, id_prefix="inspector-pred"),
-        error_legend(),
-        word_table(view, highlight=highlight),
-        label_quality_note(view),
-        explain_panel("inspector", words=words),
-    ], id="inspector-content")
+    summary = html.Div(
+        [
+            html.Span(f"source {example.get('source', '')}", className="me-3"),
+            html.Span(f"total loss {example['total_loss']:.3f}", className="me-3"),
+            html.Span(f"entity F1 {example['f1']:.2f}", className="me-3"),
+            html.Span(f"span errors {example['n_errors']}", className="me-3"),
+            dbc.Badge("windowed", color="info") if example.get("windowed") else None,
+        ],
+        className="text-muted small mb-2",
+    )
+    body = html.Div(
+        [
+            summary,
+            html.H6("Gold"),
+            span_line(
+                words,
+                view.gold_spans,
+                colours=colours,
+                marks=span_error_by_word(view.errors, source="gold"),
+                highlight=highlight,
+                id_prefix="inspector-gold",
+            ),
+            html.H6("Predicted", className="mt-2"),
+            span_line(
+                words,
+                view.pred_spans,
+                colours=colours,
+                marks=span_error_by_word(view.errors, source="pred"),
+                highlight=highlight,
+                id_prefix="inspector-pred",
+            ),
+            error_legend(),
+            word_table(view, highlight=highlight),
+            label_quality_note(view),
+            explain_panel("inspector", words=words),
+        ],
+        id="inspector-content",
+    )
     return title, body

@@ -17,9 +17,18 @@ import dash_bootstrap_components as dbc
 import numpy as np
 from dash import Input, Output, State, dcc, html, no_update
 
-from explainer.analysis.activations import (DEFAULT_COMPONENTS, ENERGY_KEPT, MAX_COMPONENTS, MIN_COMPONENTS,
-                                            TOP_OCCURRENCES, ComponentView, component_view,
-                                            factorise, format_layers, parse_layers)
+from explainer.analysis.activations import (
+    DEFAULT_COMPONENTS,
+    ENERGY_KEPT,
+    MAX_COMPONENTS,
+    MIN_COMPONENTS,
+    TOP_OCCURRENCES,
+    ComponentView,
+    component_view,
+    factorise,
+    format_layers,
+    parse_layers,
+)
 from explainer.analysis.tables import per_cache, per_cache_lru
 from explainer.app.sections.base import Section
 from explainer.app.state import int_param, parse_query, update_query
@@ -27,8 +36,18 @@ from explainer.cache import schema
 from explainer.errors import ExplainerError
 
 # One colour per component (Tableau 10), as RGB so a word's shade is the colour at its activation's alpha.
-COMPONENT_COLOURS = [(78, 121, 167), (242, 142, 43), (89, 161, 79), (225, 87, 89), (176, 122, 161),
-                     (118, 183, 178), (237, 201, 72), (156, 117, 95), (255, 157, 167), (186, 176, 172)]
+COMPONENT_COLOURS = [
+    (78, 121, 167),
+    (242, 142, 43),
+    (89, 161, 79),
+    (225, 87, 89),
+    (176, 122, 161),
+    (118, 183, 178),
+    (237, 201, 72),
+    (156, 117, 95),
+    (255, 157, 167),
+    (186, 176, 172),
+]
 TOP_WORDS_SHOWN = 10
 LRU_SIZE = 16  # factorisations kept per opened cache (each is small: positions x components)
 OPTION_HINT = "--activations-sample N"
@@ -38,8 +57,8 @@ OPTION_HINT = "--activations-sample N"
 class ActivationSample:
     """The cache's stored activations: the memory map, its positions table and the build's summary."""
 
-    activations: np.ndarray   # float16 [n_layers, n_positions, d_ff], memory-mapped
-    positions: object         # DataFrame: example_id, word_index, position, subword_row
+    activations: np.ndarray  # float16 [n_layers, n_positions, d_ff], memory-mapped
+    positions: object  # DataFrame: example_id, word_index, position, subword_row
     summary: dict
 
     @property
@@ -60,26 +79,35 @@ def unavailable_note(cache) -> str | None:
     status = str(build_summary(cache).get("status", ""))
     if status.startswith("unsupported:"):
         model_type = status.split(":", 1)[1].strip()
-        from explainer.build.activations import FFN_MODULES  # a table of names: imports no torch
+        from explainer.pipeline.activations import FFN_MODULES  # a table of names: imports no torch
 
-        return (f"FFN activations are not recorded for model type {model_type!r}: the build does not know where its "
-                f"feed-forward layers are (supported: {', '.join(sorted(FFN_MODULES))}).")
+        return (
+            f"FFN activations are not recorded for model type {model_type!r}: the build does not know where its "
+            f"feed-forward layers are (supported: {', '.join(sorted(FFN_MODULES))})."
+        )
     missing = not all((cache.path / name).is_file() for name in (schema.ACTIVATIONS, schema.ACTIVATION_POSITIONS))
     if missing and cache.manifest.get("out_of_fold"):
-        return ("This cross-validation cache has no feed-forward activations: they belong to one model, and its "
-                "examples were run by one model per fold. Build a cache of one model with explainer build "
-                f"{OPTION_HINT} to see them.")
+        return (
+            "This cross-validation cache has no feed-forward activations: they belong to one model, and its "
+            "examples were run by one model per fold. Build a cache of one model with explainer build "
+            f"{OPTION_HINT} to see them."
+        )
     if missing:
-        return (f"This cache has no feed-forward activations: rebuild it with {OPTION_HINT} (examples to record, "
-                f"e.g. 200), i.e. {cache.command} --activations-sample 200")
+        return (
+            f"This cache has no feed-forward activations: rebuild it with {OPTION_HINT} (examples to record, "
+            f"e.g. 200), i.e. {cache.command} --activations-sample 200"
+        )
     if build_summary(cache).get("positions") == 0:
-        return (f"The activation sample of this cache is empty: every example was larger than the build's budget "
-                f"of {build_summary(cache).get('budget_bytes', 0) / 2**20:.0f} MiB of activations.")
+        return (
+            f"The activation sample of this cache is empty: every example was larger than the build's budget "
+            f"of {build_summary(cache).get('budget_bytes', 0) / 2**20:.0f} MiB of activations."
+        )
     return None
 
 
 def open_sample(cache) -> ActivationSample:
     """The stored activations of ``cache`` (opened once per process and cache; read-only)."""
+
     def load():
         import pandas as pd
 
@@ -88,12 +116,16 @@ def open_sample(cache) -> ActivationSample:
             activations = np.load(path, mmap_mode="r", allow_pickle=False)
             positions = pd.read_parquet(cache.path / schema.ACTIVATION_POSITIONS)
         except (OSError, ValueError) as error:
-            raise ExplainerError(f"cannot read the activations of this cache ({error}); rebuild it with: "
-                                 f"{cache.command}") from None
+            raise ExplainerError(
+                f"cannot read the activations of this cache ({error}); rebuild it with: {cache.command}"
+            ) from None
         if activations.ndim != 3 or activations.shape[1] != len(positions):
-            raise ExplainerError(f"{path.name} has shape {activations.shape} but {schema.ACTIVATION_POSITIONS} has "
-                                 f"{len(positions)} rows; rebuild the cache with: {cache.command}")
+            raise ExplainerError(
+                f"{path.name} has shape {activations.shape} but {schema.ACTIVATION_POSITIONS} has "
+                f"{len(positions)} rows; rebuild the cache with: {cache.command}"
+            )
         return ActivationSample(activations=activations, positions=positions, summary=build_summary(cache))
+
     return per_cache(cache, "activations-sample", load)
 
 
@@ -106,6 +138,7 @@ def components_for(cache, *, layers: tuple[int, ...], n_components: int) -> Comp
         factorisation = factorise(sample.activations, layers=layers, n_components=n_components, seed=seed)
         words = cache.table("words", columns=["example_id", "word_index", "word"])
         return component_view(factorisation, sample.positions, words)
+
     return per_cache_lru(cache, "activations-nmf", (tuple(layers), n_components, seed), compute, maxsize=LRU_SIZE)
 
 
@@ -127,8 +160,7 @@ def example_options(cache, sample: ActivationSample) -> list[dict]:
     options = []
     for example_id in sample.example_ids:
         text = str(examples.get(example_id, ""))
-        options.append({"label": f"#{example_id}  {text[:100]}{'…' if len(text) > 100 else ''}",
-                        "value": example_id})
+        options.append({"label": f"#{example_id}  {text[:100]}{'…' if len(text) > 100 else ''}", "value": example_id})
     return options
 
 
@@ -145,18 +177,57 @@ def layout(cache, state):
         f"activations (after the non-linearity, negatives clipped) over the {len(sample.example_ids):,} sampled "
         f"examples ({len(sample.positions):,} subwords, {summary.get('neurons', sample.activations.shape[2]):,} "
         f"neurons per layer). Each component is shaded on the example's words; below, the words that activate it "
-        "most across the sample. Layers count from 0.", className="text-muted small")
-    controls = dbc.Row([
-        dbc.Col([dbc.Label("Layers (both ends together: one layer)", className="small mb-0"),
-                 dcc.RangeSlider(id=SECTION.id("layers"), min=0, max=last, step=1, value=[layers[0], layers[-1]],
-                                 marks={i: str(i) for i in range(last + 1)}, allowCross=True)], lg=4),
-        dbc.Col([dbc.Label("Components", className="small mb-0"),
-                 dcc.Slider(id=SECTION.id("k"), min=MIN_COMPONENTS, max=MAX_COMPONENTS, step=1, value=k,
-                            marks={i: str(i) for i in range(MIN_COMPONENTS, MAX_COMPONENTS + 1)})], lg=3),
-        dbc.Col([dbc.Label("Example from the sample", className="small mb-0"),
-                 dcc.Dropdown(id=SECTION.id("example"), options=example_options(cache, sample), value=example,
-                              clearable=False, searchable=True, placeholder="search the sampled examples")], lg=5),
-    ], className="mb-2")
+        "most across the sample. Layers count from 0.",
+        className="text-muted small",
+    )
+    controls = dbc.Row(
+        [
+            dbc.Col(
+                [
+                    dbc.Label("Layers (both ends together: one layer)", className="small mb-0"),
+                    dcc.RangeSlider(
+                        id=SECTION.id("layers"),
+                        min=0,
+                        max=last,
+                        step=1,
+                        value=[layers[0], layers[-1]],
+                        marks={i: str(i) for i in range(last + 1)},
+                        allowCross=True,
+                    ),
+                ],
+                lg=4,
+            ),
+            dbc.Col(
+                [
+                    dbc.Label("Components", className="small mb-0"),
+                    dcc.Slider(
+                        id=SECTION.id("k"),
+                        min=MIN_COMPONENTS,
+                        max=MAX_COMPONENTS,
+                        step=1,
+                        value=k,
+                        marks={i: str(i) for i in range(MIN_COMPONENTS, MAX_COMPONENTS + 1)},
+                    ),
+                ],
+                lg=3,
+            ),
+            dbc.Col(
+                [
+                    dbc.Label("Example from the sample", className="small mb-0"),
+                    dcc.Dropdown(
+                        id=SECTION.id("example"),
+                        options=example_options(cache, sample),
+                        value=example,
+                        clearable=False,
+                        searchable=True,
+                        placeholder="search the sampled examples",
+                    ),
+                ],
+                lg=5,
+            ),
+        ],
+        className="mb-2",
+    )
     return html.Div([intro, controls, dcc.Loading(html.Div(id=SECTION.id("results")), delay_show=200)])
 
 
@@ -167,8 +238,16 @@ def shade(colour: tuple[int, int, int], value: float) -> str:
 
 def component_title(view: ComponentView, component: int) -> list:
     colour = COMPONENT_COLOURS[component % len(COMPONENT_COLOURS)]
-    swatch = html.Span(style={"display": "inline-block", "width": "0.9em", "height": "0.9em", "marginRight": "0.4em",
-                              "backgroundColor": shade(colour, 1.0), "borderRadius": "2px"})
+    swatch = html.Span(
+        style={
+            "display": "inline-block",
+            "width": "0.9em",
+            "height": "0.9em",
+            "marginRight": "0.4em",
+            "backgroundColor": shade(colour, 1.0),
+            "borderRadius": "2px",
+        }
+    )
     return [swatch, html.Strong(f"C{component + 1}"), html.Span(f"  {view.label(component)}", className="text-muted")]
 
 
@@ -180,12 +259,28 @@ def example_rows(view: ComponentView, example_id: int) -> html.Table:
         colour = COMPONENT_COLOURS[component % len(COMPONENT_COLOURS)]
         spans = []
         for word, value in zip(words["word"], words[column]):
-            spans += [html.Span(word, title=f"{value:.2f}", className="act-word",
-                                style={"backgroundColor": shade(colour, value), "padding": "1px 2px",
-                                       "borderRadius": "2px"}), " "]
-        rows.append(html.Tr([html.Td(component_title(view, component), className="text-nowrap pe-3 small",
-                                     style={"maxWidth": "280px", "overflow": "hidden", "textOverflow": "ellipsis"}),
-                             html.Td(spans, style={"lineHeight": "1.9em"})], id=f"{SECTION.key}-row-{component}"))
+            spans += [
+                html.Span(
+                    word,
+                    title=f"{value:.2f}",
+                    className="act-word",
+                    style={"backgroundColor": shade(colour, value), "padding": "1px 2px", "borderRadius": "2px"},
+                ),
+                " ",
+            ]
+        rows.append(
+            html.Tr(
+                [
+                    html.Td(
+                        component_title(view, component),
+                        className="text-nowrap pe-3 small",
+                        style={"maxWidth": "280px", "overflow": "hidden", "textOverflow": "ellipsis"},
+                    ),
+                    html.Td(spans, style={"lineHeight": "1.9em"}),
+                ],
+                id=f"{SECTION.key}-row-{component}",
+            )
+        )
     return html.Table(html.Tbody(rows), className="table table-sm", id=SECTION.id("example-rows"))
 
 
@@ -195,19 +290,43 @@ def top_word_cards(view: ComponentView) -> dbc.Row:
     top = view.top_words
     for component in range(view.factorisation.n_components):
         rows = top[top["component"] == component].head(TOP_WORDS_SHOWN)
-        body = [html.Tr([html.Td(word, style={"wordBreak": "break-all"}), html.Td(int(count), className="text-end"),
-                         html.Td(int(occurrences), className="text-end text-muted"),
-                         html.Td(f"{mean:.2f}", className="text-end text-muted")])
-                for word, count, occurrences, mean in zip(rows["word"], rows["count"], rows["occurrences"],
-                                                          rows["mean"])]
-        table = dbc.Table([html.Thead(html.Tr([html.Th("word"), html.Th("count", className="text-end"),
-                                               html.Th("in sample", className="text-end"),
-                                               html.Th("mean", className="text-end")])), html.Tbody(body)],
-                          size="sm", className="mb-0 small")
+        body = [
+            html.Tr(
+                [
+                    html.Td(word, style={"wordBreak": "break-all"}),
+                    html.Td(int(count), className="text-end"),
+                    html.Td(int(occurrences), className="text-end text-muted"),
+                    html.Td(f"{mean:.2f}", className="text-end text-muted"),
+                ]
+            )
+            for word, count, occurrences, mean in zip(rows["word"], rows["count"], rows["occurrences"], rows["mean"])
+        ]
+        table = dbc.Table(
+            [
+                html.Thead(
+                    html.Tr(
+                        [
+                            html.Th("word"),
+                            html.Th("count", className="text-end"),
+                            html.Th("in sample", className="text-end"),
+                            html.Th("mean", className="text-end"),
+                        ]
+                    )
+                ),
+                html.Tbody(body),
+            ],
+            size="sm",
+            className="mb-0 small",
+        )
         header = dbc.CardHeader(component_title(view, component), className="small text-truncate")
-        cards.append(dbc.Col(dbc.Card([header,
-                                       dbc.CardBody(table, className="p-1")], className="mb-3 act-component"),
-                             lg=3, md=4, sm=6))
+        cards.append(
+            dbc.Col(
+                dbc.Card([header, dbc.CardBody(table, className="p-1")], className="mb-3 act-component"),
+                lg=3,
+                md=4,
+                sm=6,
+            )
+        )
     return dbc.Row(cards, id=SECTION.id("top-words"))
 
 
@@ -221,15 +340,29 @@ def results(cache, *, layers: tuple[int, ...], n_components: int, example_id: in
         f"{len(factorisation.neurons):,} carrying {ENERGY_KEPT:.0%} of the activation and "
         f"{factorisation.fitted_on:,} of {len(sample.positions):,} positions) into {n_components} components in "
         f"{factorisation.seconds:.1f} s. Shade: the component's activation on the word (its largest over the "
-        "word's subwords) relative to its largest in the sample.", className="small", id=SECTION.id("summary"))
+        "word's subwords) relative to its largest in the sample.",
+        className="small",
+        id=SECTION.id("summary"),
+    )
     parts = [summary]
     if example_id is not None:
-        inspect = dbc.Button("open in the inspector", id=SECTION.id("inspect"), color="link", size="sm",
-                             className="p-0 ms-2 align-baseline", n_clicks=0)
+        inspect = dbc.Button(
+            "open in the inspector",
+            id=SECTION.id("inspect"),
+            color="link",
+            size="sm",
+            className="p-0 ms-2 align-baseline",
+            n_clicks=0,
+        )
         parts += [html.H6([f"Example #{example_id}", inspect]), example_rows(view, example_id)]
-    parts += [html.H6(f"Top words per component (among its {TOP_OCCURRENCES} strongest word occurrences; "
-                      "'in sample': occurrences of the word in the sample)", className="mt-3"),
-              top_word_cards(view)]
+    parts += [
+        html.H6(
+            f"Top words per component (among its {TOP_OCCURRENCES} strongest word occurrences; "
+            "'in sample': occurrences of the word in the sample)",
+            className="mt-3",
+        ),
+        top_word_cards(view),
+    ]
     return parts
 
 
@@ -245,21 +378,37 @@ def update_view(context, layer_range, n_components, example_id, search):
         children = results(cache, layers=layers, n_components=k, example_id=example)
     except ExplainerError as error:
         return [dbc.Alert(str(error), color="warning")], no_update
-    query = update_query(search, **{SECTION.param("layers"): format_layers(layers, sample.n_layers),
-                                    SECTION.param("k"): k, SECTION.param("example"): example})
+    query = update_query(
+        search,
+        **{
+            SECTION.param("layers"): format_layers(layers, sample.n_layers),
+            SECTION.param("k"): k,
+            SECTION.param("example"): example,
+        },
+    )
     return children, (no_update if parse_query(query) == parse_query(search) else query)
 
 
 def register(app, context):
-    @app.callback(Output(SECTION.id("results"), "children"), Output("url", "search", allow_duplicate=True),
-                  Input(SECTION.id("layers"), "value"), Input(SECTION.id("k"), "value"),
-                  Input(SECTION.id("example"), "value"), State("url", "search"),
-                  prevent_initial_call="initial_duplicate")  # renders on mount, and may write the URL
+    @app.callback(
+        Output(SECTION.id("results"), "children"),
+        Output("url", "search", allow_duplicate=True),
+        Input(SECTION.id("layers"), "value"),
+        Input(SECTION.id("k"), "value"),
+        Input(SECTION.id("example"), "value"),
+        State("url", "search"),
+        prevent_initial_call="initial_duplicate",
+    )  # renders on mount, and may write the URL
     def on_controls(layer_range, n_components, example_id, search):
         return update_view(context, layer_range, n_components, example_id, search)
 
-    @app.callback(Output("url", "search", allow_duplicate=True), Input(SECTION.id("inspect"), "n_clicks"),
-                  State(SECTION.id("example"), "value"), State("url", "search"), prevent_initial_call=True)
+    @app.callback(
+        Output("url", "search", allow_duplicate=True),
+        Input(SECTION.id("inspect"), "n_clicks"),
+        State(SECTION.id("example"), "value"),
+        State("url", "search"),
+        prevent_initial_call=True,
+    )
     def open_inspector(n_clicks, example_id, search):
         if not n_clicks or example_id is None:
             return no_update

@@ -6,8 +6,8 @@ A section module defines ``SECTION = Section(...)``; the tab bar is built from t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,21 @@ from dash import html
 
 from explainer.app.sections.base import Section
 
-PACKAGES = ("ner-explainer", "torch", "transformers", "datasets", "dash", "dash-bootstrap-components",
-            "dash-ag-grid", "plotly", "pandas", "pyarrow", "numpy", "seqeval", "scikit-learn")
+PACKAGES = (
+    "ner-explainer",
+    "torch",
+    "transformers",
+    "datasets",
+    "dash",
+    "dash-bootstrap-components",
+    "dash-ag-grid",
+    "plotly",
+    "pandas",
+    "pyarrow",
+    "numpy",
+    "seqeval",
+    "scikit-learn",
+)
 
 
 def package_versions() -> dict[str, str]:
@@ -38,18 +51,34 @@ def model_config(manifest: dict) -> dict | None:
 
 
 def block(title: str, value) -> html.Div:
-    return html.Div([html.H6(title), html.Pre(json.dumps(value, indent=2, ensure_ascii=False, default=str),
-                                             className="bg-light p-2 small", style={"maxHeight": "420px"})])
+    return html.Div(
+        [
+            html.H6(title),
+            html.Pre(
+                json.dumps(value, indent=2, ensure_ascii=False, default=str),
+                className="bg-light p-2 small",
+                style={"maxHeight": "420px"},
+            ),
+        ]
+    )
 
 
 def layout(cache, state):
     manifest = cache.manifest
-    return dbc.Row([
-        dbc.Col([block("Build settings", manifest.get("settings", {})), block("Timings (s)", manifest.get("timings", {})),
-                 block("Package versions (this app)", package_versions())], lg=4),
-        dbc.Col([block("Manifest", manifest)], lg=4),
-        dbc.Col([block("Model config", model_config(manifest) or "not available (model not local)")], lg=4),
-    ])
+    return dbc.Row(
+        [
+            dbc.Col(
+                [
+                    block("Build settings", manifest.get("settings", {})),
+                    block("Timings (s)", manifest.get("timings", {})),
+                    block("Package versions (this app)", package_versions()),
+                ],
+                lg=4,
+            ),
+            dbc.Col([block("Manifest", manifest)], lg=4),
+            dbc.Col([block("Model config", model_config(manifest) or "not available (model not local)")], lg=4),
+        ]
+    )
 
 
 SECTION = Section(key="debug", label="Debug", layout=layout)

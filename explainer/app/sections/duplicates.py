@@ -43,8 +43,10 @@ UNMATCHED_STYLE = {"color": "#6c757d", "fontStyle": "italic"}
 
 # --- data, once per cache ----------------------------------------------------------------------
 
+
 def example_embeddings(cache) -> np.ndarray | None:
     """The cache's example embeddings (memory-mapped), or None when it was built without them."""
+
     def load():
         path = Path(cache.path) / EXAMPLE_EMBEDDINGS
         if not path.is_file():
@@ -52,9 +54,12 @@ def example_embeddings(cache) -> np.ndarray | None:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
         expected = int(cache.manifest.get("counts", {}).get("examples", -1))
         if array.ndim != 2 or array.shape[0] != expected:
-            raise ExplainerError(f"{path} has shape {array.shape} but the cache has {expected} examples; "
-                                 f"rebuild it with: {cache.command}")
+            raise ExplainerError(
+                f"{path} has shape {array.shape} but the cache has {expected} examples; "
+                f"rebuild it with: {cache.command}"
+            )
         return array
+
     return per_cache(cache, "duplicates-embeddings", load)
 
 
@@ -85,8 +90,9 @@ def _index_and_near(cache) -> tuple[dup.DuplicateIndex, object]:
     """
     embeddings = example_embeddings(cache)
     if embeddings is None:
-        found = dup.duplicate_index(cache.table("examples", ["example_id", "text"]), None,
-                                    tag_keys=_gold_tag_keys(cache))
+        found = dup.duplicate_index(
+            cache.table("examples", ["example_id", "text"]), None, tag_keys=_gold_tag_keys(cache)
+        )
         return found, found.near(pd.DataFrame({name: [] for name in EXAMPLE_COLUMNS}), threshold=dup.LOWEST_THRESHOLD)
     examples = cache.table("examples", EXAMPLE_COLUMNS)
     found = dup.duplicate_index(examples, embeddings, min_similarity=dup.LOWEST_THRESHOLD)
@@ -118,21 +124,32 @@ def same_model(cache, other) -> bool:
     mine, theirs = cache.manifest.get("model", {}), other.manifest.get("model", {})
     if mine.get("files_sha256") and theirs.get("files_sha256"):
         return mine["files_sha256"] == theirs["files_sha256"]
-    return (mine.get("id"), mine.get("revision"), mine.get("hidden_size")) == \
-        (theirs.get("id"), theirs.get("revision"), theirs.get("hidden_size"))
+    return (mine.get("id"), mine.get("revision"), mine.get("hidden_size")) == (
+        theirs.get("id"),
+        theirs.get("revision"),
+        theirs.get("hidden_size"),
+    )
 
 
 def leaked(cache, other, threshold: float):
     """Examples of ``cache`` also found in ``other`` (memoised per pair of caches and threshold)."""
     comparable = same_model(cache, other)
     key = f"duplicates-leak-{other.path}-{other.manifest.get('created')}-{threshold:.2f}-{comparable}"
-    return per_cache(cache, key, lambda: dup.leakage(
-        cache.table("examples", EXAMPLE_COLUMNS), other.table("examples", EXAMPLE_COLUMNS), threshold=threshold,
-        evaluation_embeddings=example_embeddings(cache) if comparable else None,
-        training_embeddings=example_embeddings(other) if comparable else None))
+    return per_cache(
+        cache,
+        key,
+        lambda: dup.leakage(
+            cache.table("examples", EXAMPLE_COLUMNS),
+            other.table("examples", EXAMPLE_COLUMNS),
+            threshold=threshold,
+            evaluation_embeddings=example_embeddings(cache) if comparable else None,
+            training_embeddings=example_embeddings(other) if comparable else None,
+        ),
+    )
 
 
 # --- view state --------------------------------------------------------------------------------
+
 
 def view_state(state: dict) -> dict:
     """Threshold (snapped to the slider's steps, within range), inconsistencies-only, page, other cache."""
@@ -143,8 +160,12 @@ def view_state(state: dict) -> dict:
     if not math.isfinite(threshold):
         threshold = dup.DEFAULT_THRESHOLD
     threshold = round(min(max(threshold, dup.LOWEST_THRESHOLD), 1.0) / STEP) * STEP
-    return {"threshold": round(threshold, 2), "only": state.get(SECTION.param("only")) == "1",
-            "page": max(int_param(state, SECTION.param("page"), 1), 1), "with": state.get(SECTION.param("with"))}
+    return {
+        "threshold": round(threshold, 2),
+        "only": state.get(SECTION.param("only")) == "1",
+        "page": max(int_param(state, SECTION.param("page"), 1), 1),
+        "with": state.get(SECTION.param("with")),
+    }
 
 
 def _finding_blocks(cache, view: dict) -> list[tuple[str, object]]:
@@ -172,8 +193,10 @@ def findings(cache, view: dict, start: int = 0, stop: int | None = None) -> list
         low, high = max(start - offset, 0), len(frame) if stop is None else min(stop - offset, len(frame))
         offset += len(frame)
         if high > low:
-            items += [{"kind": kind, "group" if kind == "exact" else "pair": row}
-                      for row in frame.iloc[low:high].to_dict("records")]
+            items += [
+                {"kind": kind, "group" if kind == "exact" else "pair": row}
+                for row in frame.iloc[low:high].to_dict("records")
+            ]
     return items
 
 
@@ -185,12 +208,16 @@ def summary(cache, view: dict) -> str:
     groups = index(cache).groups
     repeats = int(groups["size"].sum() - len(groups)) if len(groups) else 0
     members = int(groups["size"].sum()) if len(groups) else 0
-    text = (f"{counted(len(groups), 'group')} of exact duplicates ({counted(members, 'example')}, "
-            f"{counted(repeats, 'repeat')}), {int(groups['inconsistent'].sum()):,} of them labelled inconsistently")
+    text = (
+        f"{counted(len(groups), 'group')} of exact duplicates ({counted(members, 'example')}, "
+        f"{counted(repeats, 'repeat')}), {int(groups['inconsistent'].sum()):,} of them labelled inconsistently"
+    )
     if index(cache).has_embeddings:
         pairs = near_pairs(cache, view["threshold"])
-        text += (f"; {counted(len(pairs), 'near-duplicate pair')} at cosine ≥ {view['threshold']:.2f}, "
-                 f"{int(pairs['inconsistent'].sum()):,} with conflicting labels.")
+        text += (
+            f"; {counted(len(pairs), 'near-duplicate pair')} at cosine ≥ {view['threshold']:.2f}, "
+            f"{int(pairs['inconsistent'].sum()):,} with conflicting labels."
+        )
     else:
         text += "."
     return text
@@ -198,27 +225,45 @@ def summary(cache, view: dict) -> str:
 
 # --- rendering ---------------------------------------------------------------------------------
 
+
 def open_id(card: int, example_id: int) -> dict:
     """Id of an Inspect button (one example can appear in several cards, hence the card number)."""
     return {"type": OPEN_TYPE, "card": card, "example": int(example_id)}
 
 
 def _open_button(card: int, example_id: int):
-    return dbc.Button(f"#{example_id}", id=open_id(card, example_id), size="sm", color="link",
-                      className="p-0 me-2", title="open in the inspector")
+    return dbc.Button(
+        f"#{example_id}",
+        id=open_id(card, example_id),
+        size="sm",
+        color="link",
+        className="p-0 me-2",
+        title="open in the inspector",
+    )
 
 
 def words_table(words, rows: list[tuple[str, list, set]], *, unmatched: set = frozenset()) -> html.Div:
     """Words over one or more label rows: ``rows = [(header, tags, conflicting positions), ...]``."""
-    word_cells = [html.Td(str(word), style=UNMATCHED_STYLE if i in unmatched else None, className="fw-semibold")
-                  for i, word in enumerate(words)]
+    word_cells = [
+        html.Td(str(word), style=UNMATCHED_STYLE if i in unmatched else None, className="fw-semibold")
+        for i, word in enumerate(words)
+    ]
     body = [html.Tr([html.Th("word", className="text-muted small")] + word_cells)]
     for header, tags, conflicts in rows:
-        body.append(html.Tr([html.Th(header, className="text-muted small")] +
-                            [html.Td(str(tag), style=CONFLICT_STYLE if i in conflicts else None)
-                             for i, tag in enumerate(tags)]))
-    return html.Div(html.Table(html.Tbody(body), className="table table-sm table-bordered small mb-0",
-                               style={"width": "auto", "whiteSpace": "nowrap"}), style={"overflowX": "auto"})
+        body.append(
+            html.Tr(
+                [html.Th(header, className="text-muted small")]
+                + [html.Td(str(tag), style=CONFLICT_STYLE if i in conflicts else None) for i, tag in enumerate(tags)]
+            )
+        )
+    return html.Div(
+        html.Table(
+            html.Tbody(body),
+            className="table table-sm table-bordered small mb-0",
+            style={"width": "auto", "whiteSpace": "nowrap"},
+        ),
+        style={"overflowX": "auto"},
+    )
 
 
 def group_card(cache, group: dict, card: int, page_rows=None) -> dbc.Card:
@@ -232,15 +277,17 @@ def group_card(cache, group: dict, card: int, page_rows=None) -> dbc.Card:
         rows.append((f"gold {number} (×{len(ids)})", tags, differing))
         shown = [_open_button(card, example_id) for example_id in ids[:8]]
         more = f" and {len(ids) - 8} more" if len(ids) > 8 else ""
-        owners.append(html.Div([html.Span(f"gold {number}: ", className="text-muted me-1"), *shown, more],
-                               className="small"))
+        owners.append(
+            html.Div([html.Span(f"gold {number}: ", className="text-muted me-1"), *shown, more], className="small")
+        )
     words = members["words"].iloc[0]
     badges = [dbc.Badge(f"exact ×{group['size']}", color="secondary", className="me-2")]
     if group["inconsistent"]:
         badges.append(dbc.Badge(f"{group['variants']} different labellings", color="danger", className="me-2"))
-    return dbc.Card([dbc.CardHeader(badges), dbc.CardBody([words_table(words, rows), *owners], className="p-2")],
-                    className="mb-3 duplicate-card duplicate-exact" + (" duplicate-inconsistent"
-                                                                        if group["inconsistent"] else ""))
+    return dbc.Card(
+        [dbc.CardHeader(badges), dbc.CardBody([words_table(words, rows), *owners], className="p-2")],
+        className="mb-3 duplicate-card duplicate-exact" + (" duplicate-inconsistent" if group["inconsistent"] else ""),
+    )
 
 
 def pair_card(cache, pair: dict, card: int, page_rows=None) -> dbc.Card:
@@ -250,26 +297,42 @@ def pair_card(cache, pair: dict, card: int, page_rows=None) -> dbc.Card:
     conflicts = dup.label_conflicts(a["words"], a["gold_tags"], b["words"], b["gold_tags"], aligned=aligned)
     matched_a, matched_b = {i for i, _ in aligned}, {j for _, j in aligned}
     sides = []
-    for example_id, row, conflict_positions, matched in ((pair["a"], a, {i for i, _ in conflicts}, matched_a),
-                                                         (pair["b"], b, {j for _, j in conflicts}, matched_b)):
+    for example_id, row, conflict_positions, matched in (
+        (pair["a"], a, {i for i, _ in conflicts}, matched_a),
+        (pair["b"], b, {j for _, j in conflicts}, matched_b),
+    ):
         unmatched = set(range(len(row["words"]))) - matched
-        sides.append(dbc.Col([html.Div(["example ", _open_button(card, example_id)], className="small"),
-                              words_table(row["words"], [("gold", list(row["gold_tags"]), conflict_positions)],
-                                          unmatched=unmatched)], md=6))
+        sides.append(
+            dbc.Col(
+                [
+                    html.Div(["example ", _open_button(card, example_id)], className="small"),
+                    words_table(
+                        row["words"], [("gold", list(row["gold_tags"]), conflict_positions)], unmatched=unmatched
+                    ),
+                ],
+                md=6,
+            )
+        )
     badges = [dbc.Badge(f"near · cosine {pair['similarity']:.3f}", color="info", className="me-2")]
     if pair["inconsistent"]:
         badges.append(dbc.Badge(f"{counted(pair['conflicts'], 'shared word')} labelled differently", color="danger"))
-    return dbc.Card([dbc.CardHeader(badges), dbc.CardBody(dbc.Row(sides), className="p-2")],
-                    className="mb-3 duplicate-card duplicate-near" + (" duplicate-inconsistent"
-                                                                       if pair["inconsistent"] else ""))
+    return dbc.Card(
+        [dbc.CardHeader(badges), dbc.CardBody(dbc.Row(sides), className="p-2")],
+        className="mb-3 duplicate-card duplicate-near" + (" duplicate-inconsistent" if pair["inconsistent"] else ""),
+    )
 
 
 def page_of_findings(cache, view: dict) -> tuple[list, int, int]:
     """(cards, page, n_pages) of the findings of ``view``; the last ``RENDERED_PAGES`` are kept per cache
     (the tab opens on the URL's page, mostly the first: its examples' row groups are often no longer in
     memory by then)."""
-    return per_cache_lru(cache, "duplicates-rendered", (view["threshold"], view["only"], view["page"]),
-                         lambda: _page_of_findings(cache, view), maxsize=RENDERED_PAGES)
+    return per_cache_lru(
+        cache,
+        "duplicates-rendered",
+        (view["threshold"], view["only"], view["page"]),
+        lambda: _page_of_findings(cache, view),
+        maxsize=RENDERED_PAGES,
+    )
 
 
 def _page_of_findings(cache, view: dict) -> tuple[list, int, int]:
@@ -278,46 +341,78 @@ def _page_of_findings(cache, view: dict) -> tuple[list, int, int]:
     start = (page - 1) * PER_PAGE
     items = findings(cache, view, start, start + PER_PAGE)
     # One read (and one conversion) for every example the page shows.
-    shown = {int(i) for item in items for i in (item["group"]["example_ids"] if item["kind"] == "exact"
-                                               else (item["pair"]["a"], item["pair"]["b"]))}
+    shown = {
+        int(i)
+        for item in items
+        for i in (item["group"]["example_ids"] if item["kind"] == "exact" else (item["pair"]["a"], item["pair"]["b"]))
+    }
     rows = cache.example_rows("examples", sorted(shown), EXAMPLE_COLUMNS) if shown else None
-    cards = [group_card(cache, item["group"], start + n, rows) if item["kind"] == "exact" else
-             pair_card(cache, item["pair"], start + n, rows) for n, item in enumerate(items)]
+    cards = [
+        group_card(cache, item["group"], start + n, rows)
+        if item["kind"] == "exact"
+        else pair_card(cache, item["pair"], start + n, rows)
+        for n, item in enumerate(items)
+    ]
     if not cards:
-        cards = [dbc.Alert("No duplicates at this threshold." if not view["only"] else
-                           "No label inconsistencies among the duplicates at this threshold.", color="secondary")]
+        cards = [
+            dbc.Alert(
+                "No duplicates at this threshold."
+                if not view["only"]
+                else "No label inconsistencies among the duplicates at this threshold.",
+                color="secondary",
+            )
+        ]
     return cards, page, n_pages
 
 
 def leak_block(context, cache, view: dict):
     """What ``view['with']`` names: the examples of this cache that also occur in that one."""
     if not view["with"]:
-        return html.P("Choose another cache of the same root (e.g. the training split next to this test split) to "
-                      "list this cache's examples that also occur there.", className="text-muted small")
+        return html.P(
+            "Choose another cache of the same root (e.g. the training split next to this test split) to "
+            "list this cache's examples that also occur there.",
+            className="text-muted small",
+        )
     other = context.registry.get(view["with"])
     frame = leaked(cache, other, view["threshold"])
     exact = frame[frame["kind"] == "exact"]
     n_examples = int(cache.manifest["counts"]["examples"])
-    text = (f"{len(frame):,} of the {counted(n_examples, 'example')} of this cache also occur in "
-            f"{other.describe()}: {len(exact):,} exactly "
-            f"({counted(exact['text'].str.casefold().nunique(), 'distinct text')}), "
-            f"{len(frame) - len(exact):,} nearly (cosine ≥ {view['threshold']:.2f}).")
+    text = (
+        f"{len(frame):,} of the {counted(n_examples, 'example')} of this cache also occur in "
+        f"{other.describe()}: {len(exact):,} exactly "
+        f"({counted(exact['text'].str.casefold().nunique(), 'distinct text')}), "
+        f"{len(frame) - len(exact):,} nearly (cosine ≥ {view['threshold']:.2f})."
+    )
     if not same_model(cache, other):
         text += " The two caches come from different models, so only exact matches are compared."
     rows = frame.head(MAX_LEAK_ROWS).assign(row_id=lambda f: f["example_id"].astype(str))
     grid = dag.AgGrid(
-        id=SECTION.id("leaks"), rowData=rows.to_dict("records"),
-        columnDefs=[{"field": "example_id", "headerName": "example", "width": 100, "flex": 0},
-                    {"field": "text", "flex": 4}, {"field": "kind", "width": 90, "flex": 0},
-                    {"field": "similarity", "width": 110, "flex": 0,
-                     "valueFormatter": {"function": "d3.format('.3f')(params.value)"}},
-                    {"field": "match_id", "headerName": "match there", "width": 120, "flex": 0},
-                    {"field": "matches", "headerName": "copies there", "width": 120, "flex": 0},
-                    {"field": "same_labels", "headerName": "same labels", "width": 120, "flex": 0}],
+        id=SECTION.id("leaks"),
+        rowData=rows.to_dict("records"),
+        columnDefs=[
+            {"field": "example_id", "headerName": "example", "width": 100, "flex": 0},
+            {"field": "text", "flex": 4},
+            {"field": "kind", "width": 90, "flex": 0},
+            {
+                "field": "similarity",
+                "width": 110,
+                "flex": 0,
+                "valueFormatter": {"function": "d3.format('.3f')(params.value)"},
+            },
+            {"field": "match_id", "headerName": "match there", "width": 120, "flex": 0},
+            {"field": "matches", "headerName": "copies there", "width": 120, "flex": 0},
+            {"field": "same_labels", "headerName": "same labels", "width": 120, "flex": 0},
+        ],
         defaultColDef={"sortable": True, "filter": True, "resizable": True, "flex": 1},
-        dashGridOptions={"getRowId": {"function": "params.data.row_id"}, "suppressCellFocus": True,
-                         "pagination": True, "paginationPageSize": 20, "paginationPageSizeSelector": False},
-        style={"height": "480px", "width": "100%"})
+        dashGridOptions={
+            "getRowId": {"function": "params.data.row_id"},
+            "suppressCellFocus": True,
+            "pagination": True,
+            "paginationPageSize": 20,
+            "paginationPageSizeSelector": False,
+        },
+        style={"height": "480px", "width": "100%"},
+    )
     return html.Div([html.P(text, id=SECTION.id("leak-summary"), className="small"), grid])
 
 
@@ -341,52 +436,108 @@ def layout(cache, state):
     cards, page, n_pages = page_of_findings(cache, view)
     note = None
     if not index(cache).has_embeddings:
-        note = dbc.Alert(["This cache has no example embeddings, so only exact duplicates are listed. Rebuild it "
-                          "with a current explainer to find near duplicates: ", html.Code(cache.command)],
-                         color="warning", className="small", id=SECTION.id("no-embeddings"))
+        note = dbc.Alert(
+            [
+                "This cache has no example embeddings, so only exact duplicates are listed. Rebuild it "
+                "with a current explainer to find near duplicates: ",
+                html.Code(cache.command),
+            ],
+            color="warning",
+            className="small",
+            id=SECTION.id("no-embeddings"),
+        )
     marks = {value: f"{value:.2f}" for value in (0.8, 0.85, 0.9, 0.95, 1.0)}
-    controls = html.Div([
-        html.Span("cosine similarity at least", className="small me-2"),
-        html.Div(dcc.Slider(id=SECTION.id("threshold"), min=dup.LOWEST_THRESHOLD, max=1.0, step=STEP,
-                            value=view["threshold"], marks=marks, tooltip={"placement": "bottom"},
-                            disabled=not index(cache).has_embeddings, updatemode="mouseup"),
-                 style={"width": "320px"}, className="me-4"),
-        dbc.Switch(id=SECTION.id("only"), label="label inconsistencies only", value=view["only"], className="me-4"),
-        dbc.Pagination(id=SECTION.id("page"), max_value=n_pages, active_page=page, fully_expanded=False,
-                       first_last=True, previous_next=True, size="sm", className="mb-0"),
-    ], className="d-flex align-items-center flex-wrap mb-2")
-    return html.Div([
-        html.P("Repeated examples (same words ignoring case and spacing) and near duplicates (cosine similarity of "
-               "the example embeddings). Duplicates labelled differently come first, red where labels disagree: "
-               "they are annotation inconsistencies.", className="text-muted small"),
-        note,
-        controls,
-        html.P(summary(cache, view), id=SECTION.id("summary"), className="small"),
-        html.Div(cards, id=SECTION.id("cards")),
-        html.H5("Across caches (leakage)", className="mt-4"),
-        dcc.Dropdown(id=SECTION.id("with"), options=[], value=view["with"], placeholder="compare with cache…",
-                     clearable=True, style={"maxWidth": "520px"}, className="mb-2"),
-        html.Div(id=SECTION.id("leak")),
-    ])
+    controls = html.Div(
+        [
+            html.Span("cosine similarity at least", className="small me-2"),
+            html.Div(
+                dcc.Slider(
+                    id=SECTION.id("threshold"),
+                    min=dup.LOWEST_THRESHOLD,
+                    max=1.0,
+                    step=STEP,
+                    value=view["threshold"],
+                    marks=marks,
+                    tooltip={"placement": "bottom"},
+                    disabled=not index(cache).has_embeddings,
+                    updatemode="mouseup",
+                ),
+                style={"width": "320px"},
+                className="me-4",
+            ),
+            dbc.Switch(id=SECTION.id("only"), label="label inconsistencies only", value=view["only"], className="me-4"),
+            dbc.Pagination(
+                id=SECTION.id("page"),
+                max_value=n_pages,
+                active_page=page,
+                fully_expanded=False,
+                first_last=True,
+                previous_next=True,
+                size="sm",
+                className="mb-0",
+            ),
+        ],
+        className="d-flex align-items-center flex-wrap mb-2",
+    )
+    return html.Div(
+        [
+            html.P(
+                "Repeated examples (same words ignoring case and spacing) and near duplicates (cosine similarity of "
+                "the example embeddings). Duplicates labelled differently come first, red where labels disagree: "
+                "they are annotation inconsistencies.",
+                className="text-muted small",
+            ),
+            note,
+            controls,
+            html.P(summary(cache, view), id=SECTION.id("summary"), className="small"),
+            html.Div(cards, id=SECTION.id("cards")),
+            html.H5("Across caches (leakage)", className="mt-4"),
+            dcc.Dropdown(
+                id=SECTION.id("with"),
+                options=[],
+                value=view["with"],
+                placeholder="compare with cache…",
+                clearable=True,
+                style={"maxWidth": "520px"},
+                className="mb-2",
+            ),
+            html.Div(id=SECTION.id("leak")),
+        ]
+    )
 
 
 # --- callback bodies ---------------------------------------------------------------------------
 
+
 def update_findings(context, threshold, only, page, search, *, trigger=None):
     """Slider, switch or page changed: the cards, summary, pagination and URL (page 1 on a new filter)."""
     current = view_state(parse_query(search))
-    view = view_state({SECTION.param("threshold"): threshold, SECTION.param("only"): "1" if only else None,
-                       SECTION.param("page"): page if trigger == SECTION.id("page") else 1})
+    view = view_state(
+        {
+            SECTION.param("threshold"): threshold,
+            SECTION.param("only"): "1" if only else None,
+            SECTION.param("page"): page if trigger == SECTION.id("page") else 1,
+        }
+    )
     view["with"] = current["with"]
-    if trigger is None or (view["threshold"], view["only"]) == (current["threshold"], current["only"]) \
-            and trigger != SECTION.id("page"):
+    if (
+        trigger is None
+        or (view["threshold"], view["only"]) == (current["threshold"], current["only"])
+        and trigger != SECTION.id("page")
+    ):
         return (no_update,) * 5
     cache = context.cache(search)
     cards, page, n_pages = page_of_findings(cache, view)
-    new_search = update_query(search, **{SECTION.param("threshold"): None if view["threshold"] == dup.DEFAULT_THRESHOLD
-                                         else f"{view['threshold']:.2f}",
-                                         SECTION.param("only"): "1" if view["only"] else None,
-                                         SECTION.param("page"): page if page > 1 else None})
+    new_search = update_query(
+        search,
+        **{
+            SECTION.param("threshold"): None
+            if view["threshold"] == dup.DEFAULT_THRESHOLD
+            else f"{view['threshold']:.2f}",
+            SECTION.param("only"): "1" if view["only"] else None,
+            SECTION.param("page"): page if page > 1 else None,
+        },
+    )
     return cards, summary(cache, view), page, n_pages, new_search
 
 
@@ -395,40 +546,63 @@ def update_leak(context, other_key, threshold, search):
     cache = context.cache(search)
     options = other_caches(context, cache)
     keys = {option["value"] for option in options}
-    view = {**view_state(parse_query(search)), "with": other_key if other_key in keys else None,
-            "threshold": view_state({SECTION.param("threshold"): threshold})["threshold"]}
+    view = {
+        **view_state(parse_query(search)),
+        "with": other_key if other_key in keys else None,
+        "threshold": view_state({SECTION.param("threshold"): threshold})["threshold"],
+    }
     new_search = update_query(search, **{SECTION.param("with"): view["with"]})
     return options, leak_block(context, cache, view), new_search if new_search != (search or "") else no_update
 
 
 def register(app, context):
-    @app.callback(Output(SECTION.id("cards"), "children"), Output(SECTION.id("summary"), "children"),
-                  Output(SECTION.id("page"), "active_page"), Output(SECTION.id("page"), "max_value"),
-                  Output("url", "search", allow_duplicate=True),
-                  Input(SECTION.id("threshold"), "value"), Input(SECTION.id("only"), "value"),
-                  Input(SECTION.id("page"), "active_page"), State("url", "search"), prevent_initial_call=True)
+    @app.callback(
+        Output(SECTION.id("cards"), "children"),
+        Output(SECTION.id("summary"), "children"),
+        Output(SECTION.id("page"), "active_page"),
+        Output(SECTION.id("page"), "max_value"),
+        Output("url", "search", allow_duplicate=True),
+        Input(SECTION.id("threshold"), "value"),
+        Input(SECTION.id("only"), "value"),
+        Input(SECTION.id("page"), "active_page"),
+        State("url", "search"),
+        prevent_initial_call=True,
+    )
     def on_findings(threshold, only, page, search):
         # Dash also calls this when the controls mount, listing every input: that is no user action.
         trigger = dash.ctx.triggered_id if len(dash.ctx.triggered) == 1 else None
         return update_findings(context, threshold, only, page, search, trigger=trigger)
 
-    @app.callback(Output(SECTION.id("with"), "options"), Output(SECTION.id("leak"), "children"),
-                  Output("url", "search", allow_duplicate=True), Input(SECTION.id("with"), "value"),
-                  Input(SECTION.id("threshold"), "value"), State("url", "search"), prevent_initial_call="initial_duplicate")
+    @app.callback(
+        Output(SECTION.id("with"), "options"),
+        Output(SECTION.id("leak"), "children"),
+        Output("url", "search", allow_duplicate=True),
+        Input(SECTION.id("with"), "value"),
+        Input(SECTION.id("threshold"), "value"),
+        State("url", "search"),
+        prevent_initial_call="initial_duplicate",
+    )
     def on_leak(other_key, threshold, search):
         try:
             return update_leak(context, other_key, threshold, search)
         except ExplainerError as error:
             return no_update, dbc.Alert(str(error), color="danger"), no_update
 
-    @app.callback(Output("url", "search", allow_duplicate=True), Input({"type": OPEN_TYPE, "card": ALL, "example": ALL},
-                                                                       "n_clicks"),
-                  State("url", "search"), prevent_initial_call=True)
+    @app.callback(
+        Output("url", "search", allow_duplicate=True),
+        Input({"type": OPEN_TYPE, "card": ALL, "example": ALL}, "n_clicks"),
+        State("url", "search"),
+        prevent_initial_call=True,
+    )
     def on_open(_clicks, search):
         return open_sample(search, dash.ctx.triggered, key="example")  # ids: {type, card, example}
 
-    @app.callback(Output("url", "search", allow_duplicate=True), Input(SECTION.id("leaks"), "cellClicked"),
-                  State("url", "search"), prevent_initial_call=True)
+    @app.callback(
+        Output("url", "search", allow_duplicate=True),
+        Input(SECTION.id("leaks"), "cellClicked"),
+        State("url", "search"),
+        prevent_initial_call=True,
+    )
     def on_leak_row(click, search):
         row_id = (click or {}).get("rowId")
         try:

@@ -17,7 +17,6 @@ import hashlib
 import math
 import re
 
-import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html, no_update
 
@@ -31,17 +30,24 @@ from explainer.app.state import build_query, parse_query, update_query
 from explainer.errors import ExplainerError
 from explainer.figures.embeddings import embedding_figure, parse_point_id
 
-MAX_POINTS = 20_000      # drawn at most; more is downsampled (seeded, errors first)
-HOVER_CONTEXT = 3        # words either side in a point's hover text (the text is most of the figure's bytes)
-MAX_TABLE_ROWS = 5_000   # selected rows listed, highest loss first
-RENDERED_VIEWS = 4       # figures kept per cache (the tab opens on the URL's view, mostly the default)
+MAX_POINTS = 20_000  # drawn at most; more is downsampled (seeded, errors first)
+HOVER_CONTEXT = 3  # words either side in a point's hover text (the text is most of the figure's bytes)
+MAX_TABLE_ROWS = 5_000  # selected rows listed, highest loss first
+RENDERED_VIEWS = 4  # figures kept per cache (the tab opens on the URL's view, mostly the default)
 DISPLAY_SEED = 0
-NO_LABELS = "~"          # URL value of an empty label choice (an absent parameter means all labels)
+NO_LABELS = "~"  # URL value of an empty label choice (an absent parameter means all labels)
 GRIDS = {emb.WORD: "embeddings-words", emb.EXAMPLE: "embeddings-examples"}
-LABEL_QUALITY_NOTE = ("Label quality: cleanlab's score of the gold label (red = likely wrong); diamonds are flagged as "
-                      "likely label issues.")
-COLOUR_NAMES = {"gold": "gold label", "pred": "predicted label", "category": "error category", "loss": "loss",
-                "label_quality": "label quality"}
+LABEL_QUALITY_NOTE = (
+    "Label quality: cleanlab's score of the gold label (red = likely wrong); diamonds are flagged as "
+    "likely label issues."
+)
+COLOUR_NAMES = {
+    "gold": "gold label",
+    "pred": "predicted label",
+    "category": "error category",
+    "loss": "loss",
+    "label_quality": "label quality",
+}
 
 # Keep only the geometry of a selection: the full selectedData repeats every point's hover text.
 # A deselection (double click) becomes {cleared: true}: the store's own null is only its mounting.
@@ -56,11 +62,17 @@ function (selected) {
 
 # --- data, once per cache ----------------------------------------------------------------------
 
+
 def projections(cache) -> emb.Projections | None:
     """The cache's projections (memory-mapped), or None when it was built without them."""
     counts = cache.manifest.get("counts", {})
-    return per_cache(cache, "embeddings-projections", lambda: emb.read_projections(
-        cache.path, n_words=int(counts.get("words", 0)), n_examples=int(counts.get("examples", 0))))
+    return per_cache(
+        cache,
+        "embeddings-projections",
+        lambda: emb.read_projections(
+            cache.path, n_words=int(counts.get("words", 0)), n_examples=int(counts.get("examples", 0))
+        ),
+    )
 
 
 # The columns of the cache's tables this section reads: not whole tables (the words table alone held
@@ -83,14 +95,21 @@ def all_points(cache, mode: str):
     """Every word (or example) point of the cache, with its colouring columns (built once per cache)."""
     found = projections(cache)
     if mode == emb.EXAMPLE:
-        return per_cache(cache, "embeddings-example-points", lambda: with_scores(
-            emb.example_points(cache.table("examples", EXAMPLE_COLUMNS_READ), found.examples),
-            read_label_quality(cache), level=emb.EXAMPLE))
+        return per_cache(
+            cache,
+            "embeddings-example-points",
+            lambda: with_scores(
+                emb.example_points(cache.table("examples", EXAMPLE_COLUMNS_READ), found.examples),
+                read_label_quality(cache),
+                level=emb.EXAMPLE,
+            ),
+        )
 
     def compute():
         words = cache.table("words", WORD_COLUMNS_READ)  # not kept: the points hold what the section needs
         categories = emb.word_error_categories(words, cache.table("span_errors", SPAN_ERROR_COLUMNS_READ))
         return with_scores(emb.word_points(words, found.words, categories), read_label_quality(cache), level=emb.WORD)
+
     return per_cache(cache, "embeddings-word-points", compute)
 
 
@@ -101,6 +120,7 @@ def rebuild_hint(cache) -> str:
 
 
 # --- view state --------------------------------------------------------------------------------
+
 
 def view_state(state: dict, labels: list[str]) -> dict:
     """Mode, colouring and filters from the URL, each checked (anything unknown falls back)."""
@@ -120,43 +140,70 @@ def view_state(state: dict, labels: list[str]) -> dict:
         min_loss = min_loss if math.isfinite(min_loss) else None
     except (KeyError, TypeError, ValueError):
         min_loss = None
-    return {"mode": mode, "colour": colour, "labels": chosen, "errors": state.get(SECTION.param("errors")) == "1",
-            "loss": min_loss, "region": emb.parse_region(state.get(SECTION.param("sel")))}
+    return {
+        "mode": mode,
+        "colour": colour,
+        "labels": chosen,
+        "errors": state.get(SECTION.param("errors")) == "1",
+        "loss": min_loss,
+        "region": emb.parse_region(state.get(SECTION.param("sel"))),
+    }
 
 
 def query_values(view: dict, labels: list[str]) -> dict:
     """``view`` as URL parameters (defaults left out)."""
     chosen = view["labels"]
     label_value = None if chosen is None or set(chosen) >= set(labels) else (",".join(chosen) or NO_LABELS)
-    return {SECTION.param("mode"): None if view["mode"] == emb.WORD else view["mode"],
-            SECTION.param("colour"): view["colour"] if view["colour"] != emb.COLOURINGS[view["mode"]][0] else None,
-            SECTION.param("labels"): label_value, SECTION.param("errors"): "1" if view["errors"] else None,
-            SECTION.param("loss"): None if view["loss"] is None else f"{view['loss']:g}",
-            SECTION.param("sel"): emb.format_region(view["region"])}
+    return {
+        SECTION.param("mode"): None if view["mode"] == emb.WORD else view["mode"],
+        SECTION.param("colour"): view["colour"] if view["colour"] != emb.COLOURINGS[view["mode"]][0] else None,
+        SECTION.param("labels"): label_value,
+        SECTION.param("errors"): "1" if view["errors"] else None,
+        SECTION.param("loss"): None if view["loss"] is None else f"{view['loss']:g}",
+        SECTION.param("sel"): emb.format_region(view["region"]),
+    }
 
 
 def filtered(cache, view: dict):
     """The points of ``view``'s mode that pass its filters (before downsampling)."""
-    return emb.filter_points(all_points(cache, view["mode"]), labels=view["labels"], errors_only=view["errors"],
-                             min_loss=view["loss"], words=section_words(cache) if view["mode"] == emb.EXAMPLE else None)
+    return emb.filter_points(
+        all_points(cache, view["mode"]),
+        labels=view["labels"],
+        errors_only=view["errors"],
+        min_loss=view["loss"],
+        words=section_words(cache) if view["mode"] == emb.EXAMPLE else None,
+    )
 
 
 # --- pieces of the page ------------------------------------------------------------------------
 
+
 def figure_and_note(cache, view: dict):
     """The scatter of ``view`` and a note saying what is drawn; the last ``RENDERED_VIEWS`` are kept per cache
     (a scatter of 20,000 points with their hover texts takes ~0.2 s to build at 250k subwords)."""
-    return per_cache_lru(cache, "embeddings-rendered", build_query(query_values(view, cache.labels)),
-                         lambda: _figure_and_note(cache, view), maxsize=RENDERED_VIEWS)
+    return per_cache_lru(
+        cache,
+        "embeddings-rendered",
+        build_query(query_values(view, cache.labels)),
+        lambda: _figure_and_note(cache, view),
+        maxsize=RENDERED_VIEWS,
+    )
 
 
 def _figure_and_note(cache, view: dict):
     points = filtered(cache, view)
     drawn, note = emb.display_sample(points, max_points=MAX_POINTS, seed=DISPLAY_SEED)
-    hover = emb.hover_texts(drawn, section_words(cache) if view["mode"] == emb.WORD else None,
-                            context_size=HOVER_CONTEXT)
-    figure = embedding_figure(drawn, hover, colour_by=view["colour"], labels=cache.labels,
-                              method=projections(cache).method(view["mode"]), region=view["region"])
+    hover = emb.hover_texts(
+        drawn, section_words(cache) if view["mode"] == emb.WORD else None, context_size=HOVER_CONTEXT
+    )
+    figure = embedding_figure(
+        drawn,
+        hover,
+        colour_by=view["colour"],
+        labels=cache.labels,
+        method=projections(cache).method(view["mode"]),
+        region=view["region"],
+    )
     noun = "word" if view["mode"] == emb.WORD else "example"
     total = len(all_points(cache, view["mode"]))
     if not len(points):
@@ -187,56 +234,112 @@ def selected_example_rows(cache, state):
     return top[["example_id", "text", "n_errors", "loss"]].reset_index(drop=True)
 
 
-WORD_COLUMNS = [column("example_id", "example", number=True, width=100, flex=0),
-                column("word_index", "#", number=True, width=70, flex=0), column("word"), column("gold"),
-                column("pred", "predicted"), column("loss", number=True, decimals=3), column("category", "error"),
-                column("context", flex=3)]
-EXAMPLE_COLUMNS = [column("example_id", "example", number=True, width=100, flex=0), column("text", flex=4),
-                   column("n_errors", "span errors", number=True), column("loss", "mean loss", number=True, decimals=3)]
+WORD_COLUMNS = [
+    column("example_id", "example", number=True, width=100, flex=0),
+    column("word_index", "#", number=True, width=70, flex=0),
+    column("word"),
+    column("gold"),
+    column("pred", "predicted"),
+    column("loss", number=True, decimals=3),
+    column("category", "error"),
+    column("context", flex=3),
+]
+EXAMPLE_COLUMNS = [
+    column("example_id", "example", number=True, width=100, flex=0),
+    column("text", flex=4),
+    column("n_errors", "span errors", number=True),
+    column("loss", "mean loss", number=True, decimals=3),
+]
 
 
 def selection_block(cache, view: dict) -> html.Div:
     """What the selected region holds: counts by gold and predicted label, and a table of its points."""
     if not view["region"]:
-        return html.Div(html.P("Draw a lasso or a box around points (tools at the top right of the plot) to list "
-                               "them here.", className="text-muted small"), id=SECTION.id("selection-summary"))
+        return html.Div(
+            html.P(
+                "Draw a lasso or a box around points (tools at the top right of the plot) to list them here.",
+                className="text-muted small",
+            ),
+            id=SECTION.id("selection-summary"),
+        )
     points = emb.selected_points(filtered(cache, view), view["region"])
     words = points if view["mode"] == emb.WORD else emb.words_of_examples(section_words(cache), points["example_id"])
     noun = "word" if view["mode"] == emb.WORD else "example"
     counts = emb.label_counts(words, cache.labels)
     wrong = "misclassified" if noun == "word" else "with misclassified words"
-    summary = (f"{counted(len(points), noun)} in the selection, {int(points['wrong'].sum()):,} of them {wrong}; "
-               f"counts by label over {counted(len(words), 'word')}.")
+    summary = (
+        f"{counted(len(points), noun)} in the selection, {int(points['wrong'].sum()):,} of them {wrong}; "
+        f"counts by label over {counted(len(words), 'word')}."
+    )
     if len(points) > MAX_TABLE_ROWS:
         summary += f" The table lists the {MAX_TABLE_ROWS:,} of highest loss."
-    table = html.Table([
-        html.Thead(html.Tr([html.Th("label"), html.Th("gold"), html.Th("predicted")])),
-        html.Tbody([html.Tr([html.Td(row.label), html.Td(f"{row.gold:,}"), html.Td(f"{row.predicted:,}")])
-                    for row in counts.itertuples()]),
-    ], className="table table-sm small", id=SECTION.id("counts"), style={"width": "auto"})
+    table = html.Table(
+        [
+            html.Thead(html.Tr([html.Th("label"), html.Th("gold"), html.Th("predicted")])),
+            html.Tbody(
+                [
+                    html.Tr([html.Td(row.label), html.Td(f"{row.gold:,}"), html.Td(f"{row.predicted:,}")])
+                    for row in counts.itertuples()
+                ]
+            ),
+        ],
+        className="table table-sm small",
+        id=SECTION.id("counts"),
+        style={"width": "auto"},
+    )
     digest = hashlib.sha1(build_query(query_values(view, cache.labels)).encode("utf-8")).hexdigest()[:10]
-    grid = server_grid(GRIDS[view["mode"]], WORD_COLUMNS if view["mode"] == emb.WORD else EXAMPLE_COLUMNS,
-                       height=420)
-    return html.Div([
-        html.P(summary, id=SECTION.id("selection-summary"), className="small"),
-        dbc.Row([dbc.Col(table, md=3), dbc.Col(html.Div(grid, id=SECTION.id(f"grid-{digest}")), md=9)]),
-    ])
+    grid = server_grid(GRIDS[view["mode"]], WORD_COLUMNS if view["mode"] == emb.WORD else EXAMPLE_COLUMNS, height=420)
+    return html.Div(
+        [
+            html.P(summary, id=SECTION.id("selection-summary"), className="small"),
+            dbc.Row([dbc.Col(table, md=3), dbc.Col(html.Div(grid, id=SECTION.id(f"grid-{digest}")), md=9)]),
+        ]
+    )
 
 
 def controls(cache, view: dict) -> html.Div:
-    return html.Div([
-        dbc.RadioItems(id=SECTION.id("mode"), value=view["mode"], inline=True, className="me-3",
-                       options=[{"label": "words", "value": emb.WORD}, {"label": "examples", "value": emb.EXAMPLE}]),
-        html.Span("colour by", className="small me-1"),
-        dcc.Dropdown(id=SECTION.id("colour"), options=colour_options(view["mode"]), value=view["colour"],
-                     clearable=False, style={"minWidth": "170px"}, className="me-3"),
-        dcc.Dropdown(id=SECTION.id("labels"), options=cache.labels, multi=True, placeholder="gold labels shown",
-                     value=cache.labels if view["labels"] is None else view["labels"],
-                     style={"minWidth": "280px", "maxWidth": "420px"}, className="me-3"),
-        dbc.Switch(id=SECTION.id("errors"), label="errors only", value=view["errors"], className="me-3"),
-        dbc.Input(id=SECTION.id("loss"), type="number", min=0, step=0.1, debounce=True, size="sm",
-                  placeholder="loss above", value=view["loss"], style={"maxWidth": "130px"}),
-    ], className="d-flex align-items-center flex-wrap mb-2")
+    return html.Div(
+        [
+            dbc.RadioItems(
+                id=SECTION.id("mode"),
+                value=view["mode"],
+                inline=True,
+                className="me-3",
+                options=[{"label": "words", "value": emb.WORD}, {"label": "examples", "value": emb.EXAMPLE}],
+            ),
+            html.Span("colour by", className="small me-1"),
+            dcc.Dropdown(
+                id=SECTION.id("colour"),
+                options=colour_options(view["mode"]),
+                value=view["colour"],
+                clearable=False,
+                style={"minWidth": "170px"},
+                className="me-3",
+            ),
+            dcc.Dropdown(
+                id=SECTION.id("labels"),
+                options=cache.labels,
+                multi=True,
+                placeholder="gold labels shown",
+                value=cache.labels if view["labels"] is None else view["labels"],
+                style={"minWidth": "280px", "maxWidth": "420px"},
+                className="me-3",
+            ),
+            dbc.Switch(id=SECTION.id("errors"), label="errors only", value=view["errors"], className="me-3"),
+            dbc.Input(
+                id=SECTION.id("loss"),
+                type="number",
+                min=0,
+                step=0.1,
+                debounce=True,
+                size="sm",
+                placeholder="loss above",
+                value=view["loss"],
+                style={"maxWidth": "130px"},
+            ),
+        ],
+        className="d-flex align-items-center flex-wrap mb-2",
+    )
 
 
 def colour_options(mode: str) -> list[dict]:
@@ -246,32 +349,49 @@ def colour_options(mode: str) -> list[dict]:
 def caption(found: emb.Projections) -> str:
     """What the points are and how they were placed (small sets fall back to PCA, so say which)."""
     words, examples = (found.method(mode).upper() for mode in emb.MODES)
-    how = f"projected to 2-D with {words}" if words == examples else \
-        f"projected to 2-D with {words} (words) and {examples} (examples)"
-    return (f"Each point is a word (its first subword's last hidden state) or an example (mean over its subwords), "
-            f"{how}. Black outline: gold and predicted differ. Click a point to inspect it; draw a lasso or a box "
-            "to list the points inside.")
+    how = (
+        f"projected to 2-D with {words}"
+        if words == examples
+        else f"projected to 2-D with {words} (words) and {examples} (examples)"
+    )
+    return (
+        f"Each point is a word (its first subword's last hidden state) or an example (mean over its subwords), "
+        f"{how}. Black outline: gold and predicted differ. Click a point to inspect it; draw a lasso or a box "
+        "to list the points inside."
+    )
 
 
 def layout(cache, state):
     found = projections(cache)
     if found is None:
-        return dbc.Alert([html.P("This cache has no projections (it was built with --projection none, or before "
-                                 "projections existed). Rebuild it with:", className="mb-1"),
-                          html.Code(rebuild_hint(cache))], color="warning", id=SECTION.id("missing"))
+        return dbc.Alert(
+            [
+                html.P(
+                    "This cache has no projections (it was built with --projection none, or before "
+                    "projections existed). Rebuild it with:",
+                    className="mb-1",
+                ),
+                html.Code(rebuild_hint(cache)),
+            ],
+            color="warning",
+            id=SECTION.id("missing"),
+        )
     view = view_state(state, cache.labels)
     figure, note = figure_and_note(cache, view)
-    return html.Div([
-        html.P(caption(found), className="text-muted small", id=SECTION.id("caption")),
-        controls(cache, view),
-        html.P(note, id=SECTION.id("note"), className="small text-muted mb-1"),
-        dcc.Graph(id=SECTION.id("graph"), figure=figure, config={"displaylogo": False, "scrollZoom": True}),
-        dcc.Store(id=SECTION.id("selection")),
-        html.Div(selection_block(cache, view), id=SECTION.id("selection-block"), className="mt-2"),
-    ])
+    return html.Div(
+        [
+            html.P(caption(found), className="text-muted small", id=SECTION.id("caption")),
+            controls(cache, view),
+            html.P(note, id=SECTION.id("note"), className="small text-muted mb-1"),
+            dcc.Graph(id=SECTION.id("graph"), figure=figure, config={"displaylogo": False, "scrollZoom": True}),
+            dcc.Store(id=SECTION.id("selection")),
+            html.Div(selection_block(cache, view), id=SECTION.id("selection-block"), className="mt-2"),
+        ]
+    )
 
 
 # --- callback bodies ---------------------------------------------------------------------------
+
 
 def update_filters(context, mode, colour, labels, errors, loss, search):
     """Controls changed: redraw, refresh the selection table, write the URL.
@@ -283,9 +403,14 @@ def update_filters(context, mode, colour, labels, errors, loss, search):
     state = parse_query(search)
     current = view_state(state, cache.labels)
     mode = mode if mode in emb.MODES else emb.WORD
-    view = {**current, "mode": mode, "colour": colour if colour in emb.COLOURINGS[mode] else emb.COLOURINGS[mode][0],
-            "labels": None if labels is None or set(labels) >= set(cache.labels) else list(labels),
-            "errors": bool(errors), "loss": _number(loss)}
+    view = {
+        **current,
+        "mode": mode,
+        "colour": colour if colour in emb.COLOURINGS[mode] else emb.COLOURINGS[mode][0],
+        "labels": None if labels is None or set(labels) >= set(cache.labels) else list(labels),
+        "errors": bool(errors),
+        "loss": _number(loss),
+    }
     if mode != current["mode"]:
         view["region"] = None  # a region drawn over words means nothing over examples
     if view == current:
@@ -331,29 +456,51 @@ def _number(value):
 
 
 def register(app, context):
-    @app.callback(Output(SECTION.id("graph"), "figure"), Output(SECTION.id("note"), "children"),
-                  Output(SECTION.id("selection-block"), "children"), Output("url", "search", allow_duplicate=True),
-                  Output(SECTION.id("colour"), "options"), Output(SECTION.id("colour"), "value"),
-                  Input(SECTION.id("mode"), "value"), Input(SECTION.id("colour"), "value"),
-                  Input(SECTION.id("labels"), "value"), Input(SECTION.id("errors"), "value"),
-                  Input(SECTION.id("loss"), "value"), State("url", "search"), prevent_initial_call=True)
+    @app.callback(
+        Output(SECTION.id("graph"), "figure"),
+        Output(SECTION.id("note"), "children"),
+        Output(SECTION.id("selection-block"), "children"),
+        Output("url", "search", allow_duplicate=True),
+        Output(SECTION.id("colour"), "options"),
+        Output(SECTION.id("colour"), "value"),
+        Input(SECTION.id("mode"), "value"),
+        Input(SECTION.id("colour"), "value"),
+        Input(SECTION.id("labels"), "value"),
+        Input(SECTION.id("errors"), "value"),
+        Input(SECTION.id("loss"), "value"),
+        State("url", "search"),
+        prevent_initial_call=True,
+    )
     def on_filters(mode, colour, labels, errors, loss, search):
         try:
             return update_filters(context, mode, colour, labels, errors, loss, search)
         except ExplainerError as error:
             return no_update, str(error), no_update, no_update, no_update, no_update
 
-    app.clientside_callback(SELECTION_GEOMETRY_JS, Output(SECTION.id("selection"), "data"),
-                            Input(SECTION.id("graph"), "selectedData"), prevent_initial_call=True)
+    app.clientside_callback(
+        SELECTION_GEOMETRY_JS,
+        Output(SECTION.id("selection"), "data"),
+        Input(SECTION.id("graph"), "selectedData"),
+        prevent_initial_call=True,
+    )
 
-    @app.callback(Output(SECTION.id("selection-block"), "children", allow_duplicate=True),
-                  Output("url", "search", allow_duplicate=True), Input(SECTION.id("selection"), "data"),
-                  State("url", "search"), prevent_initial_call=True)
+    @app.callback(
+        Output(SECTION.id("selection-block"), "children", allow_duplicate=True),
+        Output("url", "search", allow_duplicate=True),
+        Input(SECTION.id("selection"), "data"),
+        State("url", "search"),
+        prevent_initial_call=True,
+    )
     def on_selection(geometry, search):
         return update_selection(context, geometry, search)
 
-    @app.callback(Output("url", "search", allow_duplicate=True), Output(SECTION.id("graph"), "clickData"),
-                  Input(SECTION.id("graph"), "clickData"), State("url", "search"), prevent_initial_call=True)
+    @app.callback(
+        Output("url", "search", allow_duplicate=True),
+        Output(SECTION.id("graph"), "clickData"),
+        Input(SECTION.id("graph"), "clickData"),
+        State("url", "search"),
+        prevent_initial_call=True,
+    )
     def on_click(click, search):
         if not click:
             return no_update, no_update

@@ -22,22 +22,31 @@ def inspect_rows(cache, state):
 
 def layout(cache, state):
     text = state.get(SECTION.param("text"))
-    note = html.P(["Examples containing ", html.Code(text), " (from the URL)."], className="text-muted") if text else None
-    return html.Div([
-        html.P("Every example of the dataset. Filter by id or text in the column headers; click a row to inspect it.",
-               className="text-muted small"),
-        note,
-        server_grid("inspect", [
-            column("example_id", "id", number=True, width=90, flex=0),
-            column("text", flex=4),
-            column("n_words", "words", number=True),
-            column("total_loss", "total loss", number=True, decimals=3),
-            column("f1", "entity F1", number=True, decimals=2),
-            column("n_errors", "span errors", number=True),
-            column("n_word_errors", "word errors", number=True),
-            column("source"),
-        ]),
-    ])
+    note = (
+        html.P(["Examples containing ", html.Code(text), " (from the URL)."], className="text-muted") if text else None
+    )
+    return html.Div(
+        [
+            html.P(
+                "Every example of the dataset. Filter by id or text in the column headers; click a row to inspect it.",
+                className="text-muted small",
+            ),
+            note,
+            server_grid(
+                "inspect",
+                [
+                    column("example_id", "id", number=True, width=90, flex=0),
+                    column("text", flex=4),
+                    column("n_words", "words", number=True),
+                    column("total_loss", "total loss", number=True, decimals=3),
+                    column("f1", "entity F1", number=True, decimals=2),
+                    column("n_errors", "span errors", number=True),
+                    column("n_word_errors", "word errors", number=True),
+                    column("source"),
+                ],
+            ),
+        ]
+    )
 
 
 SECTION = Section(key="inspect", label="Inspect", layout=layout, param_prefix="ins")

@@ -21,16 +21,21 @@ WORD_ROW_PREFIX = "word:"  # not a number, so the grid's default click (open an 
 
 def word_table(cache):
     """Loss per word string, with a row id naming the word (memoised per cache)."""
+
     def compute():
         table = precomputed(cache, schema.LOSS_BY_WORD, lambda: loss_by(cache.words, key="word"))
         return table.assign(row_id=WORD_ROW_PREFIX + table["word"].astype("str"))  # a new frame: the view is shared
+
     return per_cache(cache, "loss-by-word", compute)
 
 
 def label_table(cache):
     """Loss per gold label (memoised per cache)."""
-    return per_cache(cache, "loss-by-gold",
-                     lambda: precomputed(cache, schema.LOSS_BY_LABEL, lambda: loss_by(cache.words, key="gold")))
+    return per_cache(
+        cache,
+        "loss-by-gold",
+        lambda: precomputed(cache, schema.LOSS_BY_LABEL, lambda: loss_by(cache.words, key="gold")),
+    )
 
 
 @grid_source(WORD_GRID)
@@ -44,29 +49,41 @@ def json_records(frame) -> list[dict]:
 
 
 def _stat_columns():
-    return [column("count", "words", number=True, width=110), column("mean_loss", "mean loss", number=True, decimals=3),
-            column("median_loss", "median loss", number=True, decimals=3),
-            column("total_loss", "total loss", number=True, decimals=2, sort="desc"),
-            column("errors", "misclassified", number=True)]
+    return [
+        column("count", "words", number=True, width=110),
+        column("mean_loss", "mean loss", number=True, decimals=3),
+        column("median_loss", "median loss", number=True, decimals=3),
+        column("total_loss", "total loss", number=True, decimals=2, sort="desc"),
+        column("errors", "misclassified", number=True),
+    ]
 
 
 def layout(cache, state):
     labels = label_table(cache)
     label_grid = dag.AgGrid(
-        id=SECTION.id("labels"), rowData=json_records(labels),
+        id=SECTION.id("labels"),
+        rowData=json_records(labels),
         columnDefs=[column("gold", "gold label")] + _stat_columns(),
         defaultColDef={"resizable": True, "flex": 1, "minWidth": 90},
-        dashGridOptions={"domLayout": "autoHeight", "getRowId": {"function": "params.data.gold"},
-                         "suppressCellFocus": True},
+        dashGridOptions={
+            "domLayout": "autoHeight",
+            "getRowId": {"function": "params.data.gold"},
+            "suppressCellFocus": True,
+        },
     )
-    return html.Div([
-        html.P("Where the loss goes. Click a word to list the examples containing it (Inspect); click a label to "
-               "list its misclassified words. Sort by any column.", className="text-muted small"),
-        html.H5("By gold label"),
-        label_grid,
-        html.H5("By word", className="mt-4"),
-        server_grid(WORD_GRID, [column("word", width=200)] + _stat_columns(), height=560),
-    ])
+    return html.Div(
+        [
+            html.P(
+                "Where the loss goes. Click a word to list the examples containing it (Inspect); click a label to "
+                "list its misclassified words. Sort by any column.",
+                className="text-muted small",
+            ),
+            html.H5("By gold label"),
+            label_grid,
+            html.H5("By word", className="mt-4"),
+            server_grid(WORD_GRID, [column("word", width=200)] + _stat_columns(), height=560),
+        ]
+    )
 
 
 def word_clicked(click, search):
@@ -74,7 +91,7 @@ def word_clicked(click, search):
     row_id = (click or {}).get("rowId") or ""
     if not row_id.startswith(WORD_ROW_PREFIX):
         return no_update
-    return update_query(search, tab="inspect", ins_text=row_id[len(WORD_ROW_PREFIX):], sample=None, word=None)
+    return update_query(search, tab="inspect", ins_text=row_id[len(WORD_ROW_PREFIX) :], sample=None, word=None)
 
 
 def label_clicked(click, search):
@@ -82,18 +99,34 @@ def label_clicked(click, search):
     label = (click or {}).get("rowId")
     if not label:
         return no_update
-    return update_query(search, tab="misclassified", mis_level="word", mis_gold=label, mis_pred=None,
-                        mis_category=None, mis_type=None, mis_text=None)
+    return update_query(
+        search,
+        tab="misclassified",
+        mis_level="word",
+        mis_gold=label,
+        mis_pred=None,
+        mis_category=None,
+        mis_type=None,
+        mis_text=None,
+    )
 
 
 def register(app, context):
-    @app.callback(Output("url", "search", allow_duplicate=True), Input(grid_id(WORD_GRID), "cellClicked"),
-                  State("url", "search"), prevent_initial_call=True)
+    @app.callback(
+        Output("url", "search", allow_duplicate=True),
+        Input(grid_id(WORD_GRID), "cellClicked"),
+        State("url", "search"),
+        prevent_initial_call=True,
+    )
     def on_word(click, search):
         return word_clicked(click, search)
 
-    @app.callback(Output("url", "search", allow_duplicate=True), Input(SECTION.id("labels"), "cellClicked"),
-                  State("url", "search"), prevent_initial_call=True)
+    @app.callback(
+        Output("url", "search", allow_duplicate=True),
+        Input(SECTION.id("labels"), "cellClicked"),
+        State("url", "search"),
+        prevent_initial_call=True,
+    )
     def on_label(click, search):
         return label_clicked(click, search)
 

@@ -13,8 +13,15 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html, no_update
 
-from explainer.analysis.tables import (entity_type, filter_span_errors, filter_word_errors, misclassified_spans,
-                                       misclassified_words, per_cache, precomputed)
+from explainer.analysis.tables import (
+    entity_type,
+    filter_span_errors,
+    filter_word_errors,
+    misclassified_spans,
+    misclassified_words,
+    per_cache,
+    precomputed,
+)
 from explainer.app.components.grid import column, grid_source, server_grid
 from explainer.app.sections.base import Section
 from explainer.app.state import build_query, parse_query, update_query
@@ -42,14 +49,22 @@ def view_state(state: dict) -> dict:
 
 def word_errors(cache):
     """Every misclassified word with its context, built once per cache."""
-    return per_cache(cache, "misclassified-words",
-                     lambda: precomputed(cache, schema.MISCLASSIFIED_WORDS, lambda: misclassified_words(cache.words)))
+    return per_cache(
+        cache,
+        "misclassified-words",
+        lambda: precomputed(cache, schema.MISCLASSIFIED_WORDS, lambda: misclassified_words(cache.words)),
+    )
 
 
 def span_errors(cache):
     """Every span error with its texts, built once per cache."""
-    return per_cache(cache, "misclassified-spans", lambda: precomputed(
-        cache, schema.MISCLASSIFIED_SPANS, lambda: misclassified_spans(cache.span_errors, cache.words)))
+    return per_cache(
+        cache,
+        "misclassified-spans",
+        lambda: precomputed(
+            cache, schema.MISCLASSIFIED_SPANS, lambda: misclassified_spans(cache.span_errors, cache.words)
+        ),
+    )
 
 
 @grid_source(GRIDS["word"])
@@ -61,8 +76,14 @@ def word_rows(cache, state):
 @grid_source(GRIDS["span"])
 def span_rows(cache, state):
     view = view_state(state)
-    return filter_span_errors(span_errors(cache), category=view["category"], entity=view["type"], gold=view["gold"],
-                              pred=view["pred"], text=view["text"])
+    return filter_span_errors(
+        span_errors(cache),
+        category=view["category"],
+        entity=view["type"],
+        gold=view["gold"],
+        pred=view["pred"],
+        text=view["text"],
+    )
 
 
 def rows(cache, state):
@@ -73,16 +94,21 @@ def rows(cache, state):
 WORD_COLUMNS = [
     column("example_id", "example", number=True, width=100, flex=0),
     column("word_index", "#", number=True, width=70, flex=0),
-    column("word"), column("gold"), column("pred", "predicted"),
+    column("word"),
+    column("gold"),
+    column("pred", "predicted"),
     column("prob_pred", "p(predicted)", number=True, decimals=3),
     column("prob_gold", "p(gold)", number=True, decimals=3),
     column("loss", number=True, decimals=3, sort="desc"),
     column("context", flex=3),
 ]
 SPAN_COLUMNS = [
-    column("category"), column("type"),
-    column("gold_text", "gold span", flex=2), column("pred_text", "predicted span", flex=2),
-    column("gold_type", "gold type"), column("pred_type", "predicted type"),
+    column("category"),
+    column("type"),
+    column("gold_text", "gold span", flex=2),
+    column("pred_text", "predicted span", flex=2),
+    column("gold_type", "gold type"),
+    column("pred_type", "predicted type"),
     column("example_id", "example", number=True, width=100, flex=0),
 ]
 
@@ -114,32 +140,59 @@ def summary(cache, view: dict) -> str:
 
 
 def _dropdown(name: str, placeholder: str, options: list, value, *, disabled: bool = False) -> dcc.Dropdown:
-    return dcc.Dropdown(id=SECTION.id(name), options=options, value=value, placeholder=placeholder, clearable=True,
-                        disabled=disabled, style={"minWidth": "170px"}, className="me-2")
+    return dcc.Dropdown(
+        id=SECTION.id(name),
+        options=options,
+        value=value,
+        placeholder=placeholder,
+        clearable=True,
+        disabled=disabled,
+        style={"minWidth": "170px"},
+        className="me-2",
+    )
 
 
 def layout(cache, state):
     view = view_state(state)
     span_level = view["level"] == "span"
-    controls = html.Div([
-        dbc.RadioItems(id=SECTION.id("level"), value=view["level"], inline=True, className="me-3",
-                       options=[{"label": "words", "value": "word"}, {"label": "spans", "value": "span"}]),
-        _dropdown("category", "error category", CATEGORIES, view["category"], disabled=not span_level),
-        _dropdown("type", "span type", list(cache.metrics.get("entity_types", [])), view["type"],
-                  disabled=not span_level),
-        _dropdown("gold", "gold", label_options(cache, view["level"]), view["gold"]),
-        _dropdown("pred", "predicted", label_options(cache, view["level"]), view["pred"]),
-        dbc.Input(id=SECTION.id("text"), value=view["text"] or "", placeholder="text contains", debounce=True,
-                  size="sm", style={"maxWidth": "200px"}),
-    ], className="d-flex align-items-center flex-wrap mb-2")
-    return html.Div([
-        html.P("Every error. Words: gold label differs from predicted. Spans: every span error but correct. Filter "
-               "with the controls (kept in the URL) or the column headers; click a row to inspect its example.",
-               className="text-muted small"),
-        controls,
-        html.P(summary(cache, view), id=SECTION.id("summary"), className="small"),
-        html.Div(grid_block(view), id=SECTION.id("table")),
-    ])
+    controls = html.Div(
+        [
+            dbc.RadioItems(
+                id=SECTION.id("level"),
+                value=view["level"],
+                inline=True,
+                className="me-3",
+                options=[{"label": "words", "value": "word"}, {"label": "spans", "value": "span"}],
+            ),
+            _dropdown("category", "error category", CATEGORIES, view["category"], disabled=not span_level),
+            _dropdown(
+                "type", "span type", list(cache.metrics.get("entity_types", [])), view["type"], disabled=not span_level
+            ),
+            _dropdown("gold", "gold", label_options(cache, view["level"]), view["gold"]),
+            _dropdown("pred", "predicted", label_options(cache, view["level"]), view["pred"]),
+            dbc.Input(
+                id=SECTION.id("text"),
+                value=view["text"] or "",
+                placeholder="text contains",
+                debounce=True,
+                size="sm",
+                style={"maxWidth": "200px"},
+            ),
+        ],
+        className="d-flex align-items-center flex-wrap mb-2",
+    )
+    return html.Div(
+        [
+            html.P(
+                "Every error. Words: gold label differs from predicted. Spans: every span error but correct. Filter "
+                "with the controls (kept in the URL) or the column headers; click a row to inspect its example.",
+                className="text-muted small",
+            ),
+            controls,
+            html.P(summary(cache, view), id=SECTION.id("summary"), className="small"),
+            html.Div(grid_block(view), id=SECTION.id("table")),
+        ]
+    )
 
 
 def update_filters(context, level, category, entity, gold, pred, text, search, *, trigger=None):
@@ -152,11 +205,20 @@ def update_filters(context, level, category, entity, gold, pred, text, search, *
     level = level if level in LEVELS else "word"
     if trigger == SECTION.id("level") and level == "span":
         gold, pred = (_span_value(gold), _span_value(pred))
-    values = {"level": level, "category": category, "type": entity, "gold": gold, "pred": pred,
-              "text": (text or "").strip() or None}
+    values = {
+        "level": level,
+        "category": category,
+        "type": entity,
+        "gold": gold,
+        "pred": pred,
+        "text": (text or "").strip() or None,
+    }
     view = view_state({SECTION.param(k): v for k, v in values.items() if v})
-    new_search = update_query(search, **{SECTION.param(k): values[k] for k in ("level", "gold", "pred", "text")},
-                              **{SECTION.param(k): view[k] for k in SPAN_ONLY})
+    new_search = update_query(
+        search,
+        **{SECTION.param(k): values[k] for k in ("level", "gold", "pred", "text")},
+        **{SECTION.param(k): view[k] for k in SPAN_ONLY},
+    )
     disabled = level != "span"
     if trigger != SECTION.id("level") and view == view_state(parse_query(search)):  # echoing the URL
         return (no_update,) * 9
@@ -174,20 +236,29 @@ def _span_value(value: str | None) -> str | None:
 
 
 def register(app, context):
-    @app.callback(Output(SECTION.id("table"), "children"), Output(SECTION.id("summary"), "children"),
-                  Output("url", "search", allow_duplicate=True),
-                  Output(SECTION.id("gold"), "options"), Output(SECTION.id("pred"), "options"),
-                  Output(SECTION.id("gold"), "value"), Output(SECTION.id("pred"), "value"),
-                  Output(SECTION.id("category"), "disabled"), Output(SECTION.id("type"), "disabled"),
-                  Input(SECTION.id("level"), "value"), Input(SECTION.id("category"), "value"),
-                  Input(SECTION.id("type"), "value"), Input(SECTION.id("gold"), "value"),
-                  Input(SECTION.id("pred"), "value"), Input(SECTION.id("text"), "value"),
-                  State("url", "search"), prevent_initial_call=True)
+    @app.callback(
+        Output(SECTION.id("table"), "children"),
+        Output(SECTION.id("summary"), "children"),
+        Output("url", "search", allow_duplicate=True),
+        Output(SECTION.id("gold"), "options"),
+        Output(SECTION.id("pred"), "options"),
+        Output(SECTION.id("gold"), "value"),
+        Output(SECTION.id("pred"), "value"),
+        Output(SECTION.id("category"), "disabled"),
+        Output(SECTION.id("type"), "disabled"),
+        Input(SECTION.id("level"), "value"),
+        Input(SECTION.id("category"), "value"),
+        Input(SECTION.id("type"), "value"),
+        Input(SECTION.id("gold"), "value"),
+        Input(SECTION.id("pred"), "value"),
+        Input(SECTION.id("text"), "value"),
+        State("url", "search"),
+        prevent_initial_call=True,
+    )
     def on_filters(level, category, entity, gold, pred, text, search):
         # Dash also calls this when the controls mount, listing every input: that is no user action.
         trigger = dash.ctx.triggered_id if len(dash.ctx.triggered) == 1 else None
         return update_filters(context, level, category, entity, gold, pred, text, search, trigger=trigger)
 
 
-SECTION = Section(key="misclassified", label="Misclassified", layout=layout, register=register,
-                  param_prefix="mis")
+SECTION = Section(key="misclassified", label="Misclassified", layout=layout, register=register, param_prefix="mis")

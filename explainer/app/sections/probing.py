@@ -1,6 +1,6 @@
 """Probing: the cache's model on free text, one text per line, and the attributions of its predictions.
 
-The model is loaded on the first probe in each worker process (``explainer.live``, imported
+The model is loaded on the first probe in each worker process (``explainer.inference``, imported
 inside the callbacks so the other pages never load torch). Words whose predicted label has a
 probability under the threshold are flagged and listed first in each text's table.
 """
@@ -24,22 +24,45 @@ def entity_types(labels) -> list[str]:
 
 
 def layout(cache, state):
-    from explainer.live.model import LiveSettings
+    from explainer.inference.model import LiveSettings
 
     settings = LiveSettings.from_env()
-    controls = dbc.Row([
-        dbc.Col(dbc.Textarea(id=SECTION.id("text"), value=DEFAULT_TEXT, rows=5, spellcheck=False,
-                             placeholder="One text per line"), lg=9),
-        dbc.Col([
-            dbc.Label("Flag predictions with probability below", html_for=SECTION.id("threshold"), className="small"),
-            dbc.Input(id=SECTION.id("threshold"), type="number", min=0, max=1, step=0.05, value=0.5, size="sm",
-                      className="mb-2"),
-            dbc.Button("Probe", id=SECTION.id("run"), color="primary", n_clicks=0),
-        ], lg=3),
-    ], className="mb-2")
+    controls = dbc.Row(
+        [
+            dbc.Col(
+                dbc.Textarea(
+                    id=SECTION.id("text"), value=DEFAULT_TEXT, rows=5, spellcheck=False, placeholder="One text per line"
+                ),
+                lg=9,
+            ),
+            dbc.Col(
+                [
+                    dbc.Label(
+                        "Flag predictions with probability below", html_for=SECTION.id("threshold"), className="small"
+                    ),
+                    dbc.Input(
+                        id=SECTION.id("threshold"),
+                        type="number",
+                        min=0,
+                        max=1,
+                        step=0.05,
+                        value=0.5,
+                        size="sm",
+                        className="mb-2",
+                    ),
+                    dbc.Button("Probe", id=SECTION.id("run"), color="primary", n_clicks=0),
+                ],
+                lg=3,
+            ),
+        ],
+        className="mb-2",
+    )
     model = (cache.manifest.get("model") or {}).get("id", "?")
-    note = html.P(f"One text per line (empty lines are ignored), at most {settings.max_lines} lines and "
-                  f"{settings.max_chars} characters. Model: {settings.model or model}.", className="text-muted small")
+    note = html.P(
+        f"One text per line (empty lines are ignored), at most {settings.max_lines} lines and "
+        f"{settings.max_chars} characters. Model: {settings.model or model}.",
+        className="text-muted small",
+    )
     return html.Div([controls, note, dcc.Loading(html.Div(id=SECTION.id("results")), delay_show=200)])
 
 
@@ -49,49 +72,88 @@ def render_probe(texts, *, labels) -> list:
         return []
     colours = type_colours(entity_types(labels))
     n_low = sum(text.n_low_probability for text in texts)
-    summary = html.P(f"{len(texts)} text{'s' if len(texts) != 1 else ''}, {n_low} low-probability "
-                     f"prediction{'s' if n_low != 1 else ''}.", className="small", id=SECTION.id("summary"))
+    summary = html.P(
+        f"{len(texts)} text{'s' if len(texts) != 1 else ''}, {n_low} low-probability "
+        f"prediction{'s' if n_low != 1 else ''}.",
+        className="small",
+        id=SECTION.id("summary"),
+    )
     return [summary] + [text_card(text, colours=colours) for text in texts]
 
 
 def text_card(text, *, colours: dict) -> dbc.Card:
     key = f"probe-{text.line}"
     words = [word.text for word in text.words]
-    badge = (dbc.Badge(f"{text.n_low_probability} low probability", color="warning", text_color="dark",
-                       className="ms-2")
-             if text.n_low_probability else None)
-    return dbc.Card([
-        dbc.CardHeader([html.Span(f"Line {text.line}"), badge]),
-        dbc.CardBody([
-            span_line(words, text.spans, colours=colours, marks={}, highlight=None,
-                      id_prefix=f"probing-spans-{text.line}"),
-            word_table(text, key=key),
-            explain_panel(key, text=text.text),
-        ]),
-    ], className="mb-3 probing-text", id=f"probing-line-{text.line}")
+    badge = (
+        dbc.Badge(f"{text.n_low_probability} low probability", color="warning", text_color="dark", className="ms-2")
+        if text.n_low_probability
+        else None
+    )
+    return dbc.Card(
+        [
+            dbc.CardHeader([html.Span(f"Line {text.line}"), badge]),
+            dbc.CardBody(
+                [
+                    span_line(
+                        words,
+                        text.spans,
+                        colours=colours,
+                        marks={},
+                        highlight=None,
+                        id_prefix=f"probing-spans-{text.line}",
+                    ),
+                    word_table(text, key=key),
+                    explain_panel(key, text=text.text),
+                ]
+            ),
+        ],
+        className="mb-3 probing-text",
+        id=f"probing-line-{text.line}",
+    )
 
 
 def word_table(text, *, key: str) -> dbc.Table:
-    header = html.Thead(html.Tr([html.Th(h) for h in ("#", "word", "subwords", "predicted", "probability",
-                                                        "runner-up", "probability", "", "")]))
+    header = html.Thead(
+        html.Tr(
+            [
+                html.Th(h)
+                for h in ("#", "word", "subwords", "predicted", "probability", "runner-up", "probability", "", "")
+            ]
+        )
+    )
     rows = []
     for word in text.words_for_inspection():
         flag = dbc.Badge("low probability", color="warning", text_color="dark") if word.low_probability else None
-        rows.append(html.Tr([
-            html.Td(word.index), html.Td(word.text), html.Td(" ".join(word.subwords), className="text-muted"),
-            html.Td(word.label), html.Td(f"{word.probability:.3f}"), html.Td(word.runner_up, className="text-muted"),
-            html.Td(f"{word.runner_up_probability:.3f}", className="text-muted"), html.Td(flag),
-            html.Td(token_button(key, word.position)),
-        ], className="table-warning" if word.low_probability else None))
+        rows.append(
+            html.Tr(
+                [
+                    html.Td(word.index),
+                    html.Td(word.text),
+                    html.Td(" ".join(word.subwords), className="text-muted"),
+                    html.Td(word.label),
+                    html.Td(f"{word.probability:.3f}"),
+                    html.Td(word.runner_up, className="text-muted"),
+                    html.Td(f"{word.runner_up_probability:.3f}", className="text-muted"),
+                    html.Td(flag),
+                    html.Td(token_button(key, word.position)),
+                ],
+                className="table-warning" if word.low_probability else None,
+            )
+        )
     return dbc.Table([header, html.Tbody(rows)], size="sm", hover=True, className="probing-words mt-2 mb-1")
 
 
 def register(app, context):
     register_callbacks(app, context)
 
-    @app.callback(Output(SECTION.id("results"), "children"), Input(SECTION.id("run"), "n_clicks"),
-                  State(SECTION.id("text"), "value"), State(SECTION.id("threshold"), "value"), State("url", "search"),
-                  prevent_initial_call=True)
+    @app.callback(
+        Output(SECTION.id("results"), "children"),
+        Input(SECTION.id("run"), "n_clicks"),
+        State(SECTION.id("text"), "value"),
+        State(SECTION.id("threshold"), "value"),
+        State("url", "search"),
+        prevent_initial_call=True,
+    )
     def run_probe(n_clicks, text, threshold, search):
         if not n_clicks:
             return no_update
@@ -100,16 +162,21 @@ def register(app, context):
 
 def probe_view(context, search, text, threshold) -> list:
     """Probe ``text`` with the model of the cache in the URL; an alert with the reason on failure."""
-    from explainer.live.model import LiveSettings, live_model, model_id_for
-    from explainer.live.probe import DEFAULT_THRESHOLD, probe
+    from explainer.inference.model import LiveSettings, live_model, model_id_for
+    from explainer.inference.probe import DEFAULT_THRESHOLD, probe
 
     try:
         settings = LiveSettings.from_env()
         cache = context.cache(search)
         name, revision = model_id_for(cache.manifest, settings=settings)
         live = live_model(name, revision=revision, settings=settings)
-        texts = probe(live, text or "", threshold=DEFAULT_THRESHOLD if threshold is None else float(threshold),
-                      max_lines=settings.max_lines, max_chars=settings.max_chars)
+        texts = probe(
+            live,
+            text or "",
+            threshold=DEFAULT_THRESHOLD if threshold is None else float(threshold),
+            max_lines=settings.max_lines,
+            max_chars=settings.max_chars,
+        )
     except ExplainerError as error:
         return [dbc.Alert(str(error), color="warning", className="probing-error")]
     return render_probe(texts, labels=live.labels)

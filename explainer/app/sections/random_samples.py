@@ -32,8 +32,9 @@ def view_state(state: dict) -> tuple[int, int]:
 
 def draw_view(cache, *, seed: int, size: int) -> tuple[list, str]:
     """(cards, summary) of the draw made with ``seed``."""
-    every = per_cache(cache, "example-ids", lambda: cache.table("examples", columns=["example_id"])["example_id"]
-                      .to_numpy())
+    every = per_cache(
+        cache, "example-ids", lambda: cache.table("examples", columns=["example_id"])["example_id"].to_numpy()
+    )
     ids = random_draw(every, seed=seed, size=size)
     summary = f"{len(ids)} of {len(every):,} examples, seed {seed}"
     return example_cards(cache, ids, section_key=SECTION.key), summary
@@ -42,19 +43,35 @@ def draw_view(cache, *, seed: int, size: int) -> tuple[list, str]:
 def layout(cache, state):
     seed, size = view_state(state)
     cards, summary = draw_view(cache, seed=seed, size=size)
-    controls = html.Div([
-        dbc.Button("New draw", id=SECTION.id("draw"), color="primary", size="sm", className="me-3"),
-        dbc.InputGroup([dbc.InputGroupText("examples"),
-                        dbc.Input(id=SECTION.id("n"), type="number", min=1, max=MAX_SIZE, step=1, value=size,
-                                  debounce=True)], size="sm", className="me-3", style={"width": "170px"}),
-        html.Span(summary, id=SECTION.id("summary"), className="text-muted small"),
-    ], className="d-flex align-items-center mb-2")
-    return html.Div([
-        html.P("A random draw, for an unbiased look at the data; the seed is in the URL, so the link shows the "
-               "same draw. Greyed subwords are IGN (no label, not scored).", className="text-muted small"),
-        controls,
-        html.Div(cards, id=SECTION.id("cards")),
-    ])
+    controls = html.Div(
+        [
+            dbc.Button("New draw", id=SECTION.id("draw"), color="primary", size="sm", className="me-3"),
+            dbc.InputGroup(
+                [
+                    dbc.InputGroupText("examples"),
+                    dbc.Input(
+                        id=SECTION.id("n"), type="number", min=1, max=MAX_SIZE, step=1, value=size, debounce=True
+                    ),
+                ],
+                size="sm",
+                className="me-3",
+                style={"width": "170px"},
+            ),
+            html.Span(summary, id=SECTION.id("summary"), className="text-muted small"),
+        ],
+        className="d-flex align-items-center mb-2",
+    )
+    return html.Div(
+        [
+            html.P(
+                "A random draw, for an unbiased look at the data; the seed is in the URL, so the link shows the "
+                "same draw. Greyed subwords are IGN (no label, not scored).",
+                className="text-muted small",
+            ),
+            controls,
+            html.Div(cards, id=SECTION.id("cards")),
+        ]
+    )
 
 
 def update_view(context, size, search, *, new_draw: bool, seed: int | None = None):
@@ -75,16 +92,21 @@ def update_view(context, size, search, *, new_draw: bool, seed: int | None = Non
 
 
 def register(app, context):
-    @app.callback(Output(SECTION.id("cards"), "children"), Output(SECTION.id("summary"), "children"),
-                  Output("url", "search", allow_duplicate=True),
-                  Input(SECTION.id("draw"), "n_clicks"), Input(SECTION.id("n"), "value"),
-                  State("url", "search"), prevent_initial_call=True)
+    @app.callback(
+        Output(SECTION.id("cards"), "children"),
+        Output(SECTION.id("summary"), "children"),
+        Output("url", "search", allow_duplicate=True),
+        Input(SECTION.id("draw"), "n_clicks"),
+        Input(SECTION.id("n"), "value"),
+        State("url", "search"),
+        prevent_initial_call=True,
+    )
     def on_controls(_clicks, size, search):
         # Dash also calls this when the controls mount, listing every input: that is no new draw.
         single = len(dash.ctx.triggered) == 1
         return update_view(context, size, search, new_draw=single and dash.ctx.triggered_id == SECTION.id("draw"))
+
     register_open_buttons(app, SECTION.key)
 
 
-SECTION = Section(key="random_samples", label="Random samples", layout=layout, register=register,
-                  param_prefix="rnd")
+SECTION = Section(key="random_samples", label="Random samples", layout=layout, register=register, param_prefix="rnd")

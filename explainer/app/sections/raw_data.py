@@ -32,44 +32,92 @@ def raw_view(cache, example_id) -> list:
     raw = raw_example(cache.example_rows("subwords", example_id), labels=cache.labels)
     words = list(example["words"])
     inputs = model_inputs(raw)
-    summary = html.Div([
-        html.Span(f"source {example['source']}", className="me-3"),
-        html.Span(f"{int(example['n_words'])} words, {len(raw)} subwords (special tokens included)", className="me-3"),
-        dbc.Badge("windowed: outputs stitched from overlapping windows", color="info") if example["windowed"] else None,
-    ], className="text-muted small mb-2")
-    lists = html.Pre("\n".join(f"{key} = {value!r}" for key, value in inputs.items()),  # as Python prints them
-                     className="bg-light p-2 small", style={"whiteSpace": "pre-wrap"}, id=SECTION.id("inputs"))
+    summary = html.Div(
+        [
+            html.Span(f"source {example['source']}", className="me-3"),
+            html.Span(
+                f"{int(example['n_words'])} words, {len(raw)} subwords (special tokens included)", className="me-3"
+            ),
+            dbc.Badge("windowed: outputs stitched from overlapping windows", color="info")
+            if example["windowed"]
+            else None,
+        ],
+        className="text-muted small mb-2",
+    )
+    lists = html.Pre(
+        "\n".join(f"{key} = {value!r}" for key, value in inputs.items()),  # as Python prints them
+        className="bg-light p-2 small",
+        style={"whiteSpace": "pre-wrap"},
+        id=SECTION.id("inputs"),
+    )
     rows = [_subword_row(row, words, word_id) for row, word_id in zip(raw.itertuples(index=False), inputs["word_ids"])]
-    table = dbc.Table([html.Thead(html.Tr([html.Th(h) for h in TABLE_HEADERS])), html.Tbody(rows)],
-                      size="sm", hover=True, className="small raw-subwords", id=SECTION.id("table"))
-    return [html.H6(f"Example {example_id}"), html.P(example["text"], className="mb-1"), summary,
-            html.H6("Model inputs", className="mt-2"), lists, html.H6("Subwords", className="mt-2"), table]
+    table = dbc.Table(
+        [html.Thead(html.Tr([html.Th(h) for h in TABLE_HEADERS])), html.Tbody(rows)],
+        size="sm",
+        hover=True,
+        className="small raw-subwords",
+        id=SECTION.id("table"),
+    )
+    return [
+        html.H6(f"Example {example_id}"),
+        html.P(example["text"], className="mb-1"),
+        summary,
+        html.H6("Model inputs", className="mt-2"),
+        lists,
+        html.H6("Subwords", className="mt-2"),
+        table,
+    ]
 
 
 def _subword_row(row, words: list[str], word_id: int | None) -> html.Tr:
     special = word_id is None
-    return html.Tr([
-        html.Td(row.position), html.Td(row.token), html.Td(row.input_id),
-        html.Td("None" if special else word_id, className="text-muted" if special else None),
-        html.Td("" if special or word_id >= len(words) else words[word_id]),
-        html.Td(row.label_id), html.Td(row.label, className="text-muted" if row.label_id < 0 else None),
-        html.Td(row.pred), html.Td(row.window),
-    ], className="table-light" if special else None)
+    return html.Tr(
+        [
+            html.Td(row.position),
+            html.Td(row.token),
+            html.Td(row.input_id),
+            html.Td("None" if special else word_id, className="text-muted" if special else None),
+            html.Td("" if special or word_id >= len(words) else words[word_id]),
+            html.Td(row.label_id),
+            html.Td(row.label, className="text-muted" if row.label_id < 0 else None),
+            html.Td(row.pred),
+            html.Td(row.window),
+        ],
+        className="table-light" if special else None,
+    )
 
 
 def layout(cache, state):
     example_id = chosen_id(state)
-    picker = dbc.InputGroup([dbc.InputGroupText("example id"),
-                             dbc.Input(id=SECTION.id("id"), type="number", min=0, max=max(int(cache.manifest["counts"]["examples"]) - 1, 0),
-                                       step=1, value=example_id, debounce=True)],
-                            size="sm", style={"width": "220px"}, className="mb-2")
-    return html.Div([
-        html.P("An example exactly as the model sees it: special tokens, subwords, input ids, the word each subword "
-               "belongs to (None for special tokens) and the training label, where -100 (IGN) marks subwords "
-               "that carry no label.", className="text-muted small"),
-        picker,
-        html.Div(raw_view(cache, example_id), id=SECTION.id("content")),
-    ])
+    picker = dbc.InputGroup(
+        [
+            dbc.InputGroupText("example id"),
+            dbc.Input(
+                id=SECTION.id("id"),
+                type="number",
+                min=0,
+                max=max(int(cache.manifest["counts"]["examples"]) - 1, 0),
+                step=1,
+                value=example_id,
+                debounce=True,
+            ),
+        ],
+        size="sm",
+        style={"width": "220px"},
+        className="mb-2",
+    )
+    return html.Div(
+        [
+            html.P(
+                "An example exactly as the model sees it: special tokens, subwords, input ids, the word each subword "
+                "belongs to (None for special tokens) and the training label, where -100 (IGN) marks subwords "
+                "that carry no label.",
+                className="text-muted small",
+            ),
+            picker,
+            html.Div(raw_view(cache, example_id), id=SECTION.id("content")),
+        ]
+    )
 
 
 def update_view(context, example_id, search):
@@ -86,8 +134,13 @@ def update_view(context, example_id, search):
 
 
 def register(app, context):
-    @app.callback(Output(SECTION.id("content"), "children"), Output("url", "search", allow_duplicate=True),
-                  Input(SECTION.id("id"), "value"), State("url", "search"), prevent_initial_call=True)
+    @app.callback(
+        Output(SECTION.id("content"), "children"),
+        Output("url", "search", allow_duplicate=True),
+        Input(SECTION.id("id"), "value"),
+        State("url", "search"),
+        prevent_initial_call=True,
+    )
     def on_id(example_id, search):
         return update_view(context, example_id, search)
 

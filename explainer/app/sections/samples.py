@@ -19,8 +19,10 @@ from explainer.errors import ExplainerError
 PER_PAGE = 10
 # Rendered pages kept per cache (~2.5 MB each): the tab opens on page 1 of an order, the same thousands of cells.
 RENDERED_PAGES = 4
-ORDER_OPTIONS = [{"label": "total loss, highest first", "value": "loss"},
-                 {"label": "entity F1, lowest first (review hardest)", "value": "f1"}]
+ORDER_OPTIONS = [
+    {"label": "total loss, highest first", "value": "loss"},
+    {"label": "entity F1, lowest first (review hardest)", "value": "f1"},
+]
 
 
 def view_state(state: dict) -> tuple[str, int]:
@@ -31,9 +33,11 @@ def view_state(state: dict) -> tuple[str, int]:
 
 def ordered_ids(cache, order: str):
     """Example ids in ``order``, sorted once per cache."""
-    return per_cache(cache, f"samples-order-{order}",
-                     lambda: order_examples(cache.table("examples", columns=["example_id", "total_loss", "f1"]),
-                                            order=order))
+    return per_cache(
+        cache,
+        f"samples-order-{order}",
+        lambda: order_examples(cache.table("examples", columns=["example_id", "total_loss", "f1"]), order=order),
+    )
 
 
 def page_view(cache, *, order: str, page: int) -> tuple[list, int, int, str]:
@@ -42,27 +46,47 @@ def page_view(cache, *, order: str, page: int) -> tuple[list, int, int, str]:
     chosen, page, n_pages = page_of(ids, page=page, per_page=PER_PAGE)
     first = (page - 1) * PER_PAGE
     summary = f"examples {first + 1}–{first + len(chosen)} of {len(ids):,}" if len(chosen) else "no examples"
-    cards = per_cache_lru(cache, "samples-rendered", (order, page),
-                          lambda: example_cards(cache, chosen, section_key=SECTION.key), maxsize=RENDERED_PAGES)
+    cards = per_cache_lru(
+        cache,
+        "samples-rendered",
+        (order, page),
+        lambda: example_cards(cache, chosen, section_key=SECTION.key),
+        maxsize=RENDERED_PAGES,
+    )
     return cards, page, n_pages, summary
 
 
 def layout(cache, state):
     order, page = view_state(state)
     cards, page, n_pages, summary = page_view(cache, order=order, page=page)
-    controls = html.Div([
-        dbc.RadioItems(id=SECTION.id("order"), options=ORDER_OPTIONS, value=order, inline=True, className="me-4"),
-        dbc.Pagination(id=SECTION.id("page"), max_value=n_pages, active_page=page, fully_expanded=False,
-                       first_last=True, previous_next=True, size="sm", className="mb-0 me-3"),
-        html.Span(summary, id=SECTION.id("summary"), className="text-muted small"),
-    ], className="d-flex align-items-center flex-wrap mb-2")
-    return html.Div([
-        html.P("Examples ordered by how badly the model does on them. Greyed subwords are IGN (no label, "
-               "not scored); red cells are words whose predicted label differs from gold.",
-               className="text-muted small"),
-        controls,
-        html.Div(cards, id=SECTION.id("cards")),
-    ])
+    controls = html.Div(
+        [
+            dbc.RadioItems(id=SECTION.id("order"), options=ORDER_OPTIONS, value=order, inline=True, className="me-4"),
+            dbc.Pagination(
+                id=SECTION.id("page"),
+                max_value=n_pages,
+                active_page=page,
+                fully_expanded=False,
+                first_last=True,
+                previous_next=True,
+                size="sm",
+                className="mb-0 me-3",
+            ),
+            html.Span(summary, id=SECTION.id("summary"), className="text-muted small"),
+        ],
+        className="d-flex align-items-center flex-wrap mb-2",
+    )
+    return html.Div(
+        [
+            html.P(
+                "Examples ordered by how badly the model does on them. Greyed subwords are IGN (no label, "
+                "not scored); red cells are words whose predicted label differs from gold.",
+                className="text-muted small",
+            ),
+            controls,
+            html.Div(cards, id=SECTION.id("cards")),
+        ]
+    )
 
 
 def update_view(context, order, page, search, *, trigger):
@@ -83,15 +107,22 @@ def update_view(context, order, page, search, *, trigger):
 
 
 def register(app, context):
-    @app.callback(Output(SECTION.id("cards"), "children"), Output(SECTION.id("page"), "active_page"),
-                  Output(SECTION.id("page"), "max_value"), Output(SECTION.id("summary"), "children"),
-                  Output("url", "search", allow_duplicate=True),
-                  Input(SECTION.id("order"), "value"), Input(SECTION.id("page"), "active_page"),
-                  State("url", "search"), prevent_initial_call=True)
+    @app.callback(
+        Output(SECTION.id("cards"), "children"),
+        Output(SECTION.id("page"), "active_page"),
+        Output(SECTION.id("page"), "max_value"),
+        Output(SECTION.id("summary"), "children"),
+        Output("url", "search", allow_duplicate=True),
+        Input(SECTION.id("order"), "value"),
+        Input(SECTION.id("page"), "active_page"),
+        State("url", "search"),
+        prevent_initial_call=True,
+    )
     def on_controls(order, page, search):
         # Dash also calls this when the controls mount, listing every input: that is no user action.
         trigger = dash.ctx.triggered_id if len(dash.ctx.triggered) == 1 else None
         return update_view(context, order, page, search, trigger=trigger)
+
     register_open_buttons(app, SECTION.key)
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from explainer.errors import ExplainerError
-from explainer.live.encoding import EncodedText, encode
+from explainer.inference.encoding import EncodedText, encode
 
 METHODS = ("gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right", "riemann_middle")
 
@@ -82,8 +82,8 @@ class Attributions:
 
     encoded: EncodedText
     targets: list[Target]
-    raw: np.ndarray             # float64 [n_targets, n_subwords]
-    score_input: np.ndarray     # float64 [n_targets], the explained score on the text
+    raw: np.ndarray  # float64 [n_targets, n_subwords]
+    score_input: np.ndarray  # float64 [n_targets], the explained score on the text
     score_baseline: np.ndarray  # float64 [n_targets], on the baseline
     n_steps: int
     method: str
@@ -147,26 +147,47 @@ class Attributions:
             "method": self.method,
             "options": dict(self.options),
             "word_columns": word_columns,
-            "targets": [{
-                "position": t.position, "token": t.token, "word_index": t.word_index, "predicted": t.predicted,
-                "probability": t.probability, "label": t.label, "contrast": t.contrast,
-                "score_input": float(self.score_input[row]), "score_baseline": float(self.score_baseline[row]),
-                "delta": float(delta[row]), "attributions": [float(v) for v in normalised[row]],
-                "raw": [float(v) for v in self.raw[row]],
-                "word_attributions": [float(v) for v in word_matrix[row]],
-            } for row, t in enumerate(self.targets)],
+            "targets": [
+                {
+                    "position": t.position,
+                    "token": t.token,
+                    "word_index": t.word_index,
+                    "predicted": t.predicted,
+                    "probability": t.probability,
+                    "label": t.label,
+                    "contrast": t.contrast,
+                    "score_input": float(self.score_input[row]),
+                    "score_baseline": float(self.score_baseline[row]),
+                    "delta": float(delta[row]),
+                    "attributions": [float(v) for v in normalised[row]],
+                    "raw": [float(v) for v in self.raw[row]],
+                    "word_attributions": [float(v) for v in word_matrix[row]],
+                }
+                for row, t in enumerate(self.targets)
+            ],
         }
 
 
-def explain(live, *, text: str | None = None, words: list[str] | None = None,
-            positions=None, ignored_indexes=None, ignored_labels=None, target_label: str | None = None,
-            contrast_label: str | None = None, n_steps: int = 50, method: str = "gausslegendre",
-            internal_batch_size: int | None = None, target_batch: int | None = None) -> Attributions:
+def explain(
+    live,
+    *,
+    text: str | None = None,
+    words: list[str] | None = None,
+    positions=None,
+    ignored_indexes=None,
+    ignored_labels=None,
+    target_label: str | None = None,
+    contrast_label: str | None = None,
+    n_steps: int = 50,
+    method: str = "gausslegendre",
+    internal_batch_size: int | None = None,
+    target_batch: int | None = None,
+) -> Attributions:
     """Attributions of every input subword to every selected target of one text.
 
     Parameters
     ----------
-    live : explainer.live.model.LiveModel
+    live : explainer.inference.model.LiveModel
         Model, tokenizer, labels, maximum length and the lock held during the computation.
     text, words : str or list of str
         Free text, or a dataset example's words (exactly one).
@@ -216,10 +237,19 @@ def explain(live, *, text: str | None = None, words: list[str] | None = None,
         ignored_indexes |= set(range(len(encoded))) - _positions(positions, n_tokens=len(encoded), what="position")
     with live.lock:
         return _explain_encoded(
-            live.model, live.tokenizer, encoded, labels=labels, ignored_indexes=ignored_indexes,
-            ignored_labels=ignored_labels, target_id=label_ids.get(target_label),
-            contrast_id=label_ids.get(contrast_label), n_steps=int(n_steps), method=method,
-            internal_batch_size=internal_batch_size, target_batch=target_batch)
+            live.model,
+            live.tokenizer,
+            encoded,
+            labels=labels,
+            ignored_indexes=ignored_indexes,
+            ignored_labels=ignored_labels,
+            target_id=label_ids.get(target_label),
+            contrast_id=label_ids.get(contrast_label),
+            n_steps=int(n_steps),
+            method=method,
+            internal_batch_size=internal_batch_size,
+            target_batch=target_batch,
+        )
 
 
 def _check_options(*, n_steps, method, internal_batch_size) -> None:
@@ -247,8 +277,10 @@ def _positions(values, *, n_tokens: int, what: str) -> set[int]:
         except (TypeError, ValueError):
             raise ExplainerError(f"{what} {value!r}: expected a subword position (a whole number)") from None
         if not 0 <= position < n_tokens:
-            raise ExplainerError(f"{what} {position}: the text has {n_tokens} subwords, "
-                                 f"positions 0..{n_tokens - 1} (special tokens included)")
+            raise ExplainerError(
+                f"{what} {position}: the text has {n_tokens} subwords, "
+                f"positions 0..{n_tokens - 1} (special tokens included)"
+            )
         positions.add(position)
     return positions
 
@@ -275,8 +307,21 @@ def forward_from_embeddings(model, input_ids, embeddings, attention_mask):
         handle.remove()
 
 
-def _explain_encoded(model, tokenizer, encoded: EncodedText, *, labels, ignored_indexes, ignored_labels, target_id,
-                     contrast_id, n_steps, method, internal_batch_size, target_batch) -> Attributions:
+def _explain_encoded(
+    model,
+    tokenizer,
+    encoded: EncodedText,
+    *,
+    labels,
+    ignored_indexes,
+    ignored_labels,
+    target_id,
+    contrast_id,
+    n_steps,
+    method,
+    internal_batch_size,
+    target_batch,
+) -> Attributions:
     import torch
     from captum.attr._utils.approximation_methods import approximation_parameters
 
@@ -289,11 +334,23 @@ def _explain_encoded(model, tokenizer, encoded: EncodedText, *, labels, ignored_
         text_embeddings = embedding_layer(input_ids)[0].float()
         base_embeddings = embedding_layer(reference_ids)[0].float()
         # One pass over both ends of the path: the predictions and the scores' endpoints.
-        ends = torch.softmax(forward_from_embeddings(
-            model, input_ids, torch.stack([text_embeddings, base_embeddings]), attention_mask).float(), dim=-1)
+        ends = torch.softmax(
+            forward_from_embeddings(
+                model, input_ids, torch.stack([text_embeddings, base_embeddings]), attention_mask
+            ).float(),
+            dim=-1,
+        )
     predicted = ends[0].argmax(dim=-1).tolist()
-    targets = _targets(encoded, ends[0], predicted=predicted, labels=labels, ignored_indexes=ignored_indexes,
-                       ignored_labels=ignored_labels, target_id=target_id, contrast_id=contrast_id)
+    targets = _targets(
+        encoded,
+        ends[0],
+        predicted=predicted,
+        labels=labels,
+        ignored_indexes=ignored_indexes,
+        ignored_labels=ignored_labels,
+        target_id=target_id,
+        contrast_id=contrast_id,
+    )
     positions = torch.tensor([t.position for t in targets], dtype=torch.long, device=device)
     classes = torch.tensor([labels.index(t.label) for t in targets], dtype=torch.long, device=device)
     contrasts = None if contrast_id is None else torch.full_like(classes, contrast_id)
@@ -306,18 +363,36 @@ def _explain_encoded(model, tokenizer, encoded: EncodedText, *, labels, ignored_
     if targets:
         step_sizes, alphas = approximation_parameters(method)
         total = _integrated_gradients(
-            model, input_ids, attention_mask, base_embeddings, text_embeddings - base_embeddings, scores,
-            n_targets=len(targets), alphas=alphas(n_steps), weights=step_sizes(n_steps),
-            steps_per_pass=internal_batch_size or n_steps, target_batch=target_batch)
+            model,
+            input_ids,
+            attention_mask,
+            base_embeddings,
+            text_embeddings - base_embeddings,
+            scores,
+            n_targets=len(targets),
+            alphas=alphas(n_steps),
+            weights=step_sizes(n_steps),
+            steps_per_pass=internal_batch_size or n_steps,
+            target_batch=target_batch,
+        )
         raw = (total * (text_embeddings - base_embeddings)).sum(dim=-1).double().cpu().numpy()
     endpoint_scores = scores(ends).double().cpu().numpy() if targets else np.zeros((2, 0))
     return Attributions(
-        encoded=encoded, targets=targets, raw=raw, score_input=endpoint_scores[0], score_baseline=endpoint_scores[1],
-        n_steps=n_steps, method=method,
-        options={"ignored_indexes": sorted(ignored_indexes), "ignored_labels": sorted(ignored_labels),
-                 "target_label": None if target_id is None else labels[target_id],
-                 "contrast_label": None if contrast_id is None else labels[contrast_id],
-                 "internal_batch_size": internal_batch_size})
+        encoded=encoded,
+        targets=targets,
+        raw=raw,
+        score_input=endpoint_scores[0],
+        score_baseline=endpoint_scores[1],
+        n_steps=n_steps,
+        method=method,
+        options={
+            "ignored_indexes": sorted(ignored_indexes),
+            "ignored_labels": sorted(ignored_labels),
+            "target_label": None if target_id is None else labels[target_id],
+            "contrast_label": None if contrast_id is None else labels[contrast_id],
+            "internal_batch_size": internal_batch_size,
+        },
+    )
 
 
 def _targets(encoded, probs, *, predicted, labels, ignored_indexes, ignored_labels, target_id, contrast_id):
@@ -326,16 +401,34 @@ def _targets(encoded, probs, *, predicted, labels, ignored_indexes, ignored_labe
     for position, (token, word) in enumerate(zip(encoded.tokens, encoded.word_ids)):
         if position in ignored_indexes or labels[predicted[position]] in ignored_labels:
             continue
-        targets.append(Target(
-            position=position, token=token, word_index=word, predicted=labels[predicted[position]],
-            probability=float(probs[position, predicted[position]]),
-            label=labels[predicted[position] if target_id is None else target_id],
-            contrast=None if contrast_id is None else labels[contrast_id]))
+        targets.append(
+            Target(
+                position=position,
+                token=token,
+                word_index=word,
+                predicted=labels[predicted[position]],
+                probability=float(probs[position, predicted[position]]),
+                label=labels[predicted[position] if target_id is None else target_id],
+                contrast=None if contrast_id is None else labels[contrast_id],
+            )
+        )
     return targets
 
 
-def _integrated_gradients(model, input_ids, attention_mask, base_embeddings, difference, scores, *, n_targets, alphas,
-                          weights, steps_per_pass, target_batch):
+def _integrated_gradients(
+    model,
+    input_ids,
+    attention_mask,
+    base_embeddings,
+    difference,
+    scores,
+    *,
+    n_targets,
+    alphas,
+    weights,
+    steps_per_pass,
+    target_batch,
+):
     """Sum over the quadrature points of weight x gradient of each target's score, ``[n_targets, T, D]``.
 
     One forward pass per chunk of points serves every target; the targets' backward passes run
@@ -349,7 +442,7 @@ def _integrated_gradients(model, input_ids, attention_mask, base_embeddings, dif
     alphas = torch.tensor(alphas, dtype=torch.float32, device=difference.device)
     weights = torch.tensor(weights, dtype=torch.float32, device=difference.device)
     for start in range(0, len(alphas), steps_per_pass):
-        alpha, weight = alphas[start:start + steps_per_pass], weights[start:start + steps_per_pass]
+        alpha, weight = alphas[start : start + steps_per_pass], weights[start : start + steps_per_pass]
         embeddings = (base_embeddings + alpha[:, None, None] * difference).requires_grad_(True)
         with torch.enable_grad():
             logits = forward_from_embeddings(model, input_ids, embeddings, attention_mask)
@@ -362,8 +455,9 @@ def _integrated_gradients(model, input_ids, attention_mask, base_embeddings, dif
                 # Cotangent k selects target k's column, weighted by the quadrature weights.
                 cotangents = torch.zeros((len(group), len(alpha), n_targets), device=difference.device)
                 cotangents[torch.arange(len(group)), :, torch.tensor(group)] = weight
-                (gradients,) = torch.autograd.grad(target_scores, embeddings, cotangents, retain_graph=retain,
-                                                   is_grads_batched=True)
+                (gradients,) = torch.autograd.grad(
+                    target_scores, embeddings, cotangents, retain_graph=retain, is_grads_batched=True
+                )
                 total[group] += gradients.sum(dim=1)
             else:
                 (k,) = group

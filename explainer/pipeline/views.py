@@ -37,6 +37,7 @@ def build_step(context) -> dict:
     views = compute_views(written.words, written.span_errors)
     for name, frame in views.items():
         # Uncompressed Arrow IPC: the app memory-maps it (zero copy) rather than decoding it into each worker.
-        feather.write_feather(pa.Table.from_pandas(frame, preserve_index=False), context.writer.path / name,
-                              compression="uncompressed")
+        feather.write_feather(
+            pa.Table.from_pandas(frame, preserve_index=False), context.writer.path / name, compression="uncompressed"
+        )
     return {name.removesuffix(".arrow"): len(frame) for name, frame in views.items()}

@@ -40,11 +40,11 @@ SENTENCE_SCORE_METHOD = "min"  # cleanlab's default: an example is as suspicious
 class LabelQuality:
     """Scores of a whole dataset, flat per word and per example."""
 
-    word_scores: np.ndarray     # float32 [n_words], NaN where the word has no valid gold id
-    word_issues: np.ndarray     # bool [n_words]
+    word_scores: np.ndarray  # float32 [n_words], NaN where the word has no valid gold id
+    word_issues: np.ndarray  # bool [n_words]
     example_scores: np.ndarray  # float32 [n_examples], NaN for an example without a scored word
     example_issues: np.ndarray  # int32 [n_examples], flagged words per example
-    issues_found: bool          # False when find_label_issues could not run (fewer than 2 gold classes)
+    issues_found: bool  # False when find_label_issues could not run (fewer than 2 gold classes)
 
 
 def check_options(options) -> None:
@@ -94,28 +94,51 @@ def add_label_quality(cache_dir: str | Path, *, method: str = "self_confidence")
     n_examples = pq.read_metadata(cache_dir / schema.EXAMPLES).num_rows
     probs = np.load(cache_dir / schema.PROBS, mmap_mode="r", allow_pickle=False)
     subword_rows = words.column("subword_row").to_numpy()
-    quality = label_quality_scores(np.asarray(probs[subword_rows], dtype=np.float32),
-                                   words.column("gold_id").to_numpy(), words.column("example_id").to_numpy(),
-                                   n_examples=n_examples, method=method)
-    pq.write_table(pa.table({
-        "example_id": words.column("example_id"),
-        "label_quality": quality.word_scores,
-        "label_issue": quality.word_issues,
-    }), cache_dir / schema.LABEL_QUALITY)
-    pq.write_table(pa.table({
-        "example_id": np.arange(n_examples, dtype=np.int64),
-        "label_quality": quality.example_scores,
-        "n_label_issues": quality.example_issues,
-    }), cache_dir / schema.EXAMPLE_LABEL_QUALITY)
-    return {"method": method, "sentence_score_method": SENTENCE_SCORE_METHOD,
-            "scored_words": int(np.isfinite(quality.word_scores).sum()),
-            "label_issues": int(quality.word_issues.sum()) if quality.issues_found else None,
-            "examples_with_issues": int((quality.example_issues > 0).sum()) if quality.issues_found else None,
-            "seconds": round(time.perf_counter() - started, 3)}
+    quality = label_quality_scores(
+        np.asarray(probs[subword_rows], dtype=np.float32),
+        words.column("gold_id").to_numpy(),
+        words.column("example_id").to_numpy(),
+        n_examples=n_examples,
+        method=method,
+    )
+    pq.write_table(
+        pa.table(
+            {
+                "example_id": words.column("example_id"),
+                "label_quality": quality.word_scores,
+                "label_issue": quality.word_issues,
+            }
+        ),
+        cache_dir / schema.LABEL_QUALITY,
+    )
+    pq.write_table(
+        pa.table(
+            {
+                "example_id": np.arange(n_examples, dtype=np.int64),
+                "label_quality": quality.example_scores,
+                "n_label_issues": quality.example_issues,
+            }
+        ),
+        cache_dir / schema.EXAMPLE_LABEL_QUALITY,
+    )
+    return {
+        "method": method,
+        "sentence_score_method": SENTENCE_SCORE_METHOD,
+        "scored_words": int(np.isfinite(quality.word_scores).sum()),
+        "label_issues": int(quality.word_issues.sum()) if quality.issues_found else None,
+        "examples_with_issues": int((quality.example_issues > 0).sum()) if quality.issues_found else None,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
 
 
-def label_quality_scores(word_probs: np.ndarray, gold_ids: np.ndarray, example_ids: np.ndarray, *,
-                         n_examples: int, method: str = "self_confidence") -> LabelQuality:
+def label_quality_scores(
+    word_probs: np.ndarray,
+    gold_ids: np.ndarray,
+    example_ids: np.ndarray,
+    *,
+    n_examples: int,
+    method: str = "self_confidence",
+) -> LabelQuality:
     """Word- and example-level label-quality scores with cleanlab's token-classification functions.
 
     Parameters
@@ -153,7 +176,8 @@ def label_quality_scores(word_probs: np.ndarray, gold_ids: np.ndarray, example_i
     issues_found = False
     if len(rows):
         sentence_scores, token_scores = get_label_quality_scores(
-            labels, probs, token_score_method=method, sentence_score_method=SENTENCE_SCORE_METHOD)
+            labels, probs, token_score_method=method, sentence_score_method=SENTENCE_SCORE_METHOD
+        )
         word_scores[rows] = np.concatenate([np.asarray(series, dtype=np.float32) for series in token_scores])
         example_scores[kept_ids] = sentence_scores
         # Confident learning needs at least two classes among the given labels.
@@ -167,5 +191,10 @@ def label_quality_scores(word_probs: np.ndarray, gold_ids: np.ndarray, example_i
                 word_issues[rows[starts[sentence] + position]] = True
             issues_found = True
     example_issues = np.bincount(example_ids[word_issues], minlength=n_examples).astype(np.int32)
-    return LabelQuality(word_scores=word_scores, word_issues=word_issues, example_scores=example_scores,
-                        example_issues=example_issues, issues_found=issues_found)
+    return LabelQuality(
+        word_scores=word_scores,
+        word_issues=word_issues,
+        example_scores=example_scores,
+        example_issues=example_issues,
+        issues_found=issues_found,
+    )

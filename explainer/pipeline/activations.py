@@ -28,6 +28,7 @@ import numpy as np
 
 from explainer.cache.schema import ACTIVATION_POSITIONS, ACTIVATIONS
 from explainer.errors import ExplainerError
+
 BUDGET_BYTES = 128 * 2**20
 
 
@@ -36,7 +37,7 @@ class FfnModules:
     """Where a model type keeps its layers and, inside each layer, the module whose output is act(W1 x + b1)."""
 
     layers: str  # path of the ModuleList of layers, from ``model.base_model``
-    ffn: str     # path inside one layer
+    ffn: str  # path inside one layer
 
 
 _ENCODER_INTERMEDIATE = FfnModules("encoder.layer", "intermediate")  # BertIntermediate: act(dense(x))
@@ -136,11 +137,18 @@ class FfnRecorder:
             flat = whole.reshape(-1, whole.shape[-1])
             self.layers[index] = flat[self.kept.to(flat.device)].to(torch.float16).cpu().numpy()
             return None
+
         return hook
 
 
-def sample_examples(n_subwords_per_example: np.ndarray, *, size: int, seed: int, bytes_per_position: int,
-                    budget_bytes: int = BUDGET_BYTES) -> tuple[np.ndarray, bool]:
+def sample_examples(
+    n_subwords_per_example: np.ndarray,
+    *,
+    size: int,
+    seed: int,
+    bytes_per_position: int,
+    budget_bytes: int = BUDGET_BYTES,
+) -> tuple[np.ndarray, bool]:
     """Seeded sample of example ids, at most ``size`` of them and within the byte budget.
 
     Examples are visited in a seeded random order and taken while the budget allows (an example too
@@ -178,13 +186,31 @@ def build_step(context) -> dict | None:
         # Not an error: the rest of the cache is complete, only the Activations tab has nothing to show.
         print(f"note: FFN activations not recorded: {error}", file=sys.stderr)
         return {"status": f"unsupported: {error.model_type}"}
-    return record_activations(loaded, alignment, modules, writer=context.writer, size=options.activations_sample,
-                              seed=options.seed, batch_size=options.batch_size, progress=context.progress,
-                              budget_bytes=BUDGET_BYTES)
+    return record_activations(
+        loaded,
+        alignment,
+        modules,
+        writer=context.writer,
+        size=options.activations_sample,
+        seed=options.seed,
+        batch_size=options.batch_size,
+        progress=context.progress,
+        budget_bytes=BUDGET_BYTES,
+    )
 
 
-def record_activations(loaded, alignment, modules, *, writer, size: int, seed: int, batch_size: int = 32,
-                       progress: bool = True, budget_bytes: int = BUDGET_BYTES) -> dict:
+def record_activations(
+    loaded,
+    alignment,
+    modules,
+    *,
+    writer,
+    size: int,
+    seed: int,
+    batch_size: int = 32,
+    progress: bool = True,
+    budget_bytes: int = BUDGET_BYTES,
+) -> dict:
     """Run the sampled examples' model inputs with hooks and write the two files; return the summary.
 
     Batches are the build's (``--batch-size``, sorted by length): small batches made this pass 2.5 times
@@ -196,18 +222,20 @@ def record_activations(loaded, alignment, modules, *, writer, size: int, seed: i
     import torch
     from tqdm import tqdm
 
-    from explainer.build.inference import pad_batch, plan_batches
+    from explainer.pipeline.forward import pad_batch, plan_batches
 
     started = time.perf_counter()
     config = loaded.model.config
     d_ff = int(getattr(config, "intermediate_size", 0) or getattr(config, "hidden_dim", 0))
     is_word = alignment.word_index >= 0
     offsets = alignment.subword_offsets
-    words_per_example = np.add.reduceat(is_word.astype(np.int64), offsets[:-1]) if len(offsets) > 1 \
-        else np.zeros(0, np.int64)
+    words_per_example = (
+        np.add.reduceat(is_word.astype(np.int64), offsets[:-1]) if len(offsets) > 1 else np.zeros(0, np.int64)
+    )
     bytes_per_position = len(modules) * d_ff * 2
-    example_ids, limited = sample_examples(words_per_example, size=size, seed=seed,
-                                           bytes_per_position=bytes_per_position, budget_bytes=budget_bytes)
+    example_ids, limited = sample_examples(
+        words_per_example, size=size, seed=seed, bytes_per_position=bytes_per_position, budget_bytes=budget_bytes
+    )
     # Global subword rows kept (word subwords of the sampled examples), in cache order.
     in_sample = np.zeros(len(offsets) - 1, dtype=bool)
     in_sample[example_ids] = True
@@ -223,9 +251,13 @@ def record_activations(loaded, alignment, modules, *, writer, size: int, seed: i
     tokenizer = loaded.tokenizer
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     with_token_types = "token_type_ids" in tokenizer.model_input_names
-    with FfnRecorder(modules) as recorder, torch.inference_mode(), \
-            tqdm(total=len(inputs), desc="activations", unit="seq", file=sys.stderr, disable=not progress,
-                 leave=False) as bar:
+    with (
+        FfnRecorder(modules) as recorder,
+        torch.inference_mode(),
+        tqdm(
+            total=len(inputs), desc="activations", unit="seq", file=sys.stderr, disable=not progress, leave=False
+        ) as bar,
+    ):
         for batch in plan_batches(inputs, batch_size=batch_size):
             width = max(len(item.input_ids) for item in batch)
             source, target = [], []
@@ -238,9 +270,11 @@ def record_activations(loaded, alignment, modules, *, writer, size: int, seed: i
             target = np.concatenate(target)
             for layer, values in enumerate(recorder.layers):
                 if values is None or values.shape[1] != d_ff:
-                    raise ExplainerError(f"activations: the hook on layer {layer} of model type {config.model_type} "
-                                         f"did not capture [positions, {d_ff}] activations; FFN_MODULES is wrong "
-                                         "for this model (rebuild with --activations-sample 0 to skip them)")
+                    raise ExplainerError(
+                        f"activations: the hook on layer {layer} of model type {config.model_type} "
+                        f"did not capture [positions, {d_ff}] activations; FFN_MODULES is wrong "
+                        "for this model (rebuild with --activations-sample 0 to skip them)"
+                    )
                 out[layer, target] = values
             bar.update(len(batch))
     if len(rows):
@@ -249,16 +283,28 @@ def record_activations(loaded, alignment, modules, *, writer, size: int, seed: i
         np.save(writer.path / ACTIVATIONS, out, allow_pickle=False)
     del out  # close the memory map before the directory is renamed
 
-    positions = pa.table({
-        "example_id": pa.array(subword_example[rows], pa.int64()),
-        "word_index": pa.array(alignment.word_index[rows], pa.int32()),
-        "position": pa.array(rows - offsets[subword_example[rows]], pa.int32()),
-        "subword_row": pa.array(rows, pa.int64()),
-    })
+    positions = pa.table(
+        {
+            "example_id": pa.array(subword_example[rows], pa.int64()),
+            "word_index": pa.array(alignment.word_index[rows], pa.int32()),
+            "position": pa.array(rows - offsets[subword_example[rows]], pa.int32()),
+            "subword_row": pa.array(rows, pa.int64()),
+        }
+    )
     writer.write_table(ACTIVATION_POSITIONS, positions)
     spec = FFN_MODULES[config.model_type]
-    return {"status": "ok", "model_type": config.model_type, "module": f"{spec.layers}.N.{spec.ffn}",
-            "layers": len(modules), "neurons": d_ff, "examples": len(example_ids), "requested": size,
-            "positions": len(rows), "limited_by_budget": bool(limited), "budget_bytes": budget_bytes,
-            "megabytes": round(len(modules) * len(rows) * d_ff * 2 / 2**20, 1), "seed": seed,
-            "seconds": round(time.perf_counter() - started, 3)}
+    return {
+        "status": "ok",
+        "model_type": config.model_type,
+        "module": f"{spec.layers}.N.{spec.ffn}",
+        "layers": len(modules),
+        "neurons": d_ff,
+        "examples": len(example_ids),
+        "requested": size,
+        "positions": len(rows),
+        "limited_by_budget": bool(limited),
+        "budget_bytes": budget_bytes,
+        "megabytes": round(len(modules) * len(rows) * d_ff * 2 / 2**20, 1),
+        "seed": seed,
+        "seconds": round(time.perf_counter() - started, 3),
+    }

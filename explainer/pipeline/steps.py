@@ -19,10 +19,10 @@ from typing import Any
 # name -> "module:function"; run in this order. A step's check function (same module, ``check_options``)
 # is called before anything is loaded so a bad option fails fast with nothing written.
 STEPS: dict[str, str] = {
-    "views": "explainer.build.views:build_step",  # the app pages' aggregates (lazy reading, issue 10)
-    "projection": "explainer.build.projection:build_step",
-    "label_quality": "explainer.build.label_quality:build_step",
-    "activations": "explainer.build.activations:build_step",
+    "views": "explainer.pipeline.views:build_step",  # the app pages' aggregates (lazy reading, issue 10)
+    "projection": "explainer.pipeline.projection:build_step",
+    "label_quality": "explainer.pipeline.label_quality:build_step",
+    "activations": "explainer.pipeline.activations:build_step",
 }
 
 
@@ -30,10 +30,10 @@ STEPS: dict[str, str] = {
 class StepContext:
     """What a step can use: the build's options, the prepared inputs, the writer and the model outputs."""
 
-    options: Any        # BuildOptions
-    prepared: Any       # pipeline.Prepared (dataset, aligned, loaded model, alignment, settings)
-    writer: Any         # CacheWriter; its .path is the temporary cache directory being written
-    predictions: Any    # inference outputs (see build/inference.py)
+    options: Any  # BuildOptions
+    prepared: Any  # pipeline.Prepared (dataset, aligned, loaded model, alignment, settings)
+    writer: Any  # CacheWriter; its .path is the temporary cache directory being written
+    predictions: Any  # inference outputs (see pipeline/forward.py)
     progress: bool = True
 
 

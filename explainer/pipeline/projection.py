@@ -1,6 +1,6 @@
 """Two-dimensional projections and example embeddings: the build step ``projection``.
 
-``explainer build`` runs :func:`build_step` (registered in ``explainer/build/steps.py``) on its temporary
+``explainer build`` runs :func:`build_step` (registered in ``explainer/pipeline/steps.py``) on its temporary
 cache directory once the hidden states and the tables are written, before the manifest. It adds these
 files (documented with the rest in ``explainer/cache/schema.py``)::
 
@@ -31,8 +31,8 @@ import math
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -68,8 +68,8 @@ def check_projection_options(method: str, max_fit: int, seed: int = 0) -> None:
         raise ExplainerError(f"--projection {method!r}: choose one of {', '.join(METHODS)}")
     if not isinstance(max_fit, int) or max_fit < 2:
         raise ExplainerError(f"--projection-sample {max_fit}: must be at least 2 (points UMAP is fitted on)")
-    if not isinstance(seed, int) or not 0 <= seed < 2 ** 32:  # numpy's and UMAP's seeds are 32-bit unsigned
-        raise ExplainerError(f"--seed {seed}: must be an integer from 0 to {2 ** 32 - 1}")
+    if not isinstance(seed, int) or not 0 <= seed < 2**32:  # numpy's and UMAP's seeds are 32-bit unsigned
+        raise ExplainerError(f"--seed {seed}: must be an integer from 0 to {2**32 - 1}")
 
 
 def check_options(options) -> None:
@@ -81,13 +81,28 @@ def build_step(context) -> dict:
     """Write the example embeddings (always) and the projections (unless ``--projection none``) into the
     build's temporary cache; the summary goes to ``manifest["analyses"]["projection"]``."""
     options = context.options
-    return add_projections(context.writer.path, method=options.projection, max_fit=options.projection_sample,
-                           seed=options.seed, progress=context.progress)
+    return add_projections(
+        context.writer.path,
+        method=options.projection,
+        max_fit=options.projection_sample,
+        seed=options.seed,
+        progress=context.progress,
+    )
 
 
-def add_projections(cache_dir: str | Path, *, hidden=None, words=None, examples=None, subwords=None,
-                    method: str = "umap", max_fit: int = DEFAULT_MAX_FIT, seed: int = 0,
-                    min_umap_points: int | None = None, progress: bool = False) -> dict:
+def add_projections(
+    cache_dir: str | Path,
+    *,
+    hidden=None,
+    words=None,
+    examples=None,
+    subwords=None,
+    method: str = "umap",
+    max_fit: int = DEFAULT_MAX_FIT,
+    seed: int = 0,
+    min_umap_points: int | None = None,
+    progress: bool = False,
+) -> dict:
     """Write the example embeddings and the word and example projections into ``cache_dir``.
 
     Parameters
@@ -137,10 +152,13 @@ def add_projections(cache_dir: str | Path, *, hidden=None, words=None, examples=
 
     from tqdm import tqdm
 
-    n_steps = 1 if method == "none" else 1 + sum(_steps(n, method, max_fit, min_umap_points)
-                                                 for n in (len(subword_rows), n_examples))
-    with tqdm(total=n_steps, desc="projection", unit="step", file=sys.stderr, disable=not progress,
-              leave=False) as bar:
+    n_steps = (
+        1
+        if method == "none"
+        else 1 + sum(_steps(n, method, max_fit, min_umap_points) for n in (len(subword_rows), n_examples))
+    )
+    with tqdm(total=n_steps, desc="projection", unit="step", file=sys.stderr, disable=not progress, leave=False) as bar:
+
         def report(stage: str) -> None:
             bar.set_postfix_str(stage, refresh=False)
             bar.update(1)
@@ -157,8 +175,9 @@ def add_projections(cache_dir: str | Path, *, hidden=None, words=None, examples=
             mark = time.perf_counter()
             gather_words = lambda rows: np.asarray(hidden[subword_rows[rows]], dtype=np.float32)
             stages = {}
-            coords, settings["words"] = project(gather_words, len(subword_rows), report=report, timings=stages,
-                                                **options)
+            coords, settings["words"] = project(
+                gather_words, len(subword_rows), report=report, timings=stages, **options
+            )
             np.save(cache_dir / WORD_PROJECTION, coords, allow_pickle=False)
             timings["word_projection"] = time.perf_counter() - mark
             timings.update({f"word_{stage}": seconds for stage, seconds in stages.items()})
@@ -171,8 +190,9 @@ def add_projections(cache_dir: str | Path, *, hidden=None, words=None, examples=
     return {"settings": settings, "timings": {stage: round(seconds, 3) for stage, seconds in timings.items()}}
 
 
-def example_embeddings(hidden, *, example_ids: np.ndarray, keep: np.ndarray, n_examples: int,
-                       chunk_rows: int = CHUNK_ROWS) -> np.ndarray:
+def example_embeddings(
+    hidden, *, example_ids: np.ndarray, keep: np.ndarray, n_examples: int, chunk_rows: int = CHUNK_ROWS
+) -> np.ndarray:
     """Per example, the L2-normalised mean of the hidden states of its kept subwords.
 
     Parameters
@@ -203,17 +223,27 @@ def example_embeddings(hidden, *, example_ids: np.ndarray, keep: np.ndarray, n_e
         ids = example_ids[start:stop][kept]
         first = int(ids.min())
         # A 0/1 matrix [examples in this chunk, kept rows] sums each example's rows in one product.
-        indicator = csr_matrix((np.ones(len(kept)), (ids - first, np.arange(len(kept)))),
-                               shape=(int(ids.max()) - first + 1, len(kept)))
+        indicator = csr_matrix(
+            (np.ones(len(kept)), (ids - first, np.arange(len(kept)))), shape=(int(ids.max()) - first + 1, len(kept))
+        )
         block = np.asarray(hidden[start:stop], dtype=np.float64)[kept]
-        sums[first:first + indicator.shape[0]] += indicator @ block
+        sums[first : first + indicator.shape[0]] += indicator @ block
     norms = np.linalg.norm(sums, axis=1, keepdims=True)
     return np.divide(sums, norms, out=np.zeros_like(sums), where=norms > 0).astype(np.float32)
 
 
-def project(gather: Callable[[np.ndarray], np.ndarray], n_points: int, *, method: str, max_fit: int = DEFAULT_MAX_FIT,
-            seed: int = 0, min_umap_points: int = UMAP_MIN_POINTS, chunk_rows: int = CHUNK_ROWS,
-            report: Callable[[str], None] | None = None, timings: dict | None = None) -> tuple[np.ndarray, dict]:
+def project(
+    gather: Callable[[np.ndarray], np.ndarray],
+    n_points: int,
+    *,
+    method: str,
+    max_fit: int = DEFAULT_MAX_FIT,
+    seed: int = 0,
+    min_umap_points: int = UMAP_MIN_POINTS,
+    chunk_rows: int = CHUNK_ROWS,
+    report: Callable[[str], None] | None = None,
+    timings: dict | None = None,
+) -> tuple[np.ndarray, dict]:
     """Project ``n_points`` vectors to two dimensions.
 
     Parameters
@@ -255,13 +285,21 @@ def project(gather: Callable[[np.ndarray], np.ndarray], n_points: int, *, method
     wanted = PCA_DIMENSIONS if use_umap else 2
     dimensions = max(1, min(wanted, len(pca_rows), fit_vectors.shape[1]))
     pca = PCA(n_components=dimensions, random_state=seed).fit(fit_vectors)
-    reduced = np.concatenate([pca.transform(gather(np.arange(start, min(start + chunk_rows, n_points))))
-                              for start in range(0, n_points, chunk_rows)]).astype(np.float32)
+    reduced = np.concatenate(
+        [
+            pca.transform(gather(np.arange(start, min(start + chunk_rows, n_points))))
+            for start in range(0, n_points, chunk_rows)
+        ]
+    ).astype(np.float32)
     report("pca")
     timings["pca"] = time.perf_counter() - started
     if not use_umap:
-        return _two_columns(reduced), {"points": n_points, "fitted_on": len(pca_rows), "method": "pca",
-                                       "pca_dimensions": dimensions}
+        return _two_columns(reduced), {
+            "points": n_points,
+            "fitted_on": len(pca_rows),
+            "method": "pca",
+            "pca_dimensions": dimensions,
+        }
     fit_rows = _sample(rng, n_points, max_fit)
     coords = np.empty((n_points, 2), dtype=np.float32)
     reducer = _umap(seed)
@@ -272,12 +310,17 @@ def project(gather: Callable[[np.ndarray], np.ndarray], n_points: int, *, method
     mark = time.perf_counter()
     rest = np.setdiff1d(np.arange(n_points), fit_rows, assume_unique=True)
     for start in range(0, len(rest), chunk_rows):
-        rows = rest[start:start + chunk_rows]
+        rows = rest[start : start + chunk_rows]
         coords[rows] = reducer.transform(reduced[rows])
         report("umap transform")
     timings["transform"] = time.perf_counter() - mark
-    return coords, {"points": n_points, "fitted_on": len(fit_rows), "method": "umap", "pca_dimensions": dimensions,
-                    "umap": {"n_neighbors": UMAP_NEIGHBOURS, "min_dist": UMAP_MIN_DIST, "n_epochs": UMAP_EPOCHS}}
+    return coords, {
+        "points": n_points,
+        "fitted_on": len(fit_rows),
+        "method": "umap",
+        "pca_dimensions": dimensions,
+        "umap": {"n_neighbors": UMAP_NEIGHBOURS, "min_dist": UMAP_MIN_DIST, "n_epochs": UMAP_EPOCHS},
+    }
 
 
 def _steps(n_points: int, method: str, max_fit: int, min_umap_points: int, chunk_rows: int = CHUNK_ROWS) -> int:
@@ -294,8 +337,18 @@ def _umap(seed: int):
     # n_jobs=1: a seeded UMAP runs single-threaded anyway (it warns otherwise). init="pca": the default
     # spectral start took 110 of 175 s on 50k CoNLL words, and fails on a random model's hidden states.
     # low_memory=False: the nearest-neighbour descent is faster for the little memory of 50 dimensions.
-    return UMAP(n_components=2, n_neighbors=UMAP_NEIGHBOURS, min_dist=UMAP_MIN_DIST, n_epochs=UMAP_EPOCHS, init="pca",
-                low_memory=False, random_state=seed, transform_seed=seed, n_jobs=1, verbose=False)
+    return UMAP(
+        n_components=2,
+        n_neighbors=UMAP_NEIGHBOURS,
+        min_dist=UMAP_MIN_DIST,
+        n_epochs=UMAP_EPOCHS,
+        init="pca",
+        low_memory=False,
+        random_state=seed,
+        transform_seed=seed,
+        n_jobs=1,
+        verbose=False,
+    )
 
 
 def _sample(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
@@ -308,14 +361,16 @@ def _sample(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
 def _two_columns(reduced: np.ndarray) -> np.ndarray:
     """The first two columns, zero-padded when there is only one (a single point or a 1-D hidden state)."""
     coords = np.zeros((len(reduced), 2), dtype=np.float32)
-    coords[:, :min(2, reduced.shape[1])] = reduced[:, :2]
+    coords[:, : min(2, reduced.shape[1])] = reduced[:, :2]
     return coords
 
 
 def _check_shapes(hidden, *, n_subwords: int, subword_rows: np.ndarray) -> None:
     if getattr(hidden, "ndim", 0) != 2 or hidden.shape[0] != n_subwords:
-        raise ExplainerError(f"hidden states of shape {getattr(hidden, 'shape', None)} do not match the "
-                             f"{n_subwords} subwords of the subwords table; rebuild the cache")
+        raise ExplainerError(
+            f"hidden states of shape {getattr(hidden, 'shape', None)} do not match the "
+            f"{n_subwords} subwords of the subwords table; rebuild the cache"
+        )
     if len(subword_rows) and (subword_rows.min() < 0 or subword_rows.max() >= n_subwords):
         raise ExplainerError("words.subword_row points outside the subwords table; rebuild the cache")
 

@@ -37,8 +37,9 @@ class EncodedText:
         return [first[word] for word in sorted(first)]
 
 
-def encode(tokenizer, *, text: str | None = None, words: list[str] | None = None, max_length: int,
-           where: str = "the text") -> EncodedText:
+def encode(
+    tokenizer, *, text: str | None = None, words: list[str] | None = None, max_length: int, where: str = "the text"
+) -> EncodedText:
     """Encode free ``text`` or pre-split ``words`` (exactly one of them).
 
     Parameters
@@ -71,8 +72,10 @@ def encode(tokenizer, *, text: str | None = None, words: list[str] | None = None
     if all(word is None for word in word_ids):
         raise ExplainerError(f"{where}: the tokenizer found no word in it; write some text")
     if len(input_ids) > max_length:
-        raise ExplainerError(f"{where} has {len(input_ids)} subwords, more than the {max_length} the model takes in "
-                             "one pass; shorten it or split it over several lines")
+        raise ExplainerError(
+            f"{where} has {len(input_ids)} subwords, more than the {max_length} the model takes in "
+            "one pass; shorten it or split it over several lines"
+        )
     tokens = tokenizer.convert_ids_to_tokens(input_ids)
     return EncodedText(input_ids=input_ids, tokens=list(tokens), word_ids=word_ids, words=word_texts)
 
@@ -85,4 +88,4 @@ def _word_texts(text: str, encoding) -> list[str]:
             continue
         span = spans.setdefault(word, [start, end])
         span[0], span[1] = min(span[0], start), max(span[1], end)
-    return [text[spans[word][0]:spans[word][1]] for word in sorted(spans)]
+    return [text[spans[word][0] : spans[word][1]] for word in sorted(spans)]

@@ -1,7 +1,7 @@
 """Build a cache in parts and merge them: the mechanism behind sharded builds and out-of-fold caches.
 
 A *shard* is the model outputs for a subset of a dataset's examples, written to its own directory by
-:func:`write_shard`. Sharded builds (``torchrun ... -m explainer build``, explainer/build/distributed.py)
+:func:`write_shard`. Sharded builds (``torchrun ... -m explainer build``, explainer/pipeline/distributed.py)
 give each rank a block of examples; ``explainer crossval`` (explainer/train/crossval.py) builds each
 fold's held-out examples with the model that did not see them. :func:`merge_shards` then copies every
 shard's rows into the full arrays of the cache being written, in example order, and returns the
@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from explainer.build.align import Alignment, ModelInput
-from explainer.build.inference import SubwordPredictions
 from explainer.cache import schema
 from explainer.errors import ExplainerError
+from explainer.pipeline.align import Alignment, ModelInput
+from explainer.pipeline.forward import SubwordPredictions
 
 SHARD_INFO = "shard.json"
 EXAMPLE_IDS = "example_ids.npy"
@@ -75,7 +75,7 @@ def subset_alignment(alignment: Alignment, example_ids: np.ndarray) -> Alignment
     Returns
     -------
     Alignment
-        What :func:`~explainer.build.align.align_examples` returns for those examples (example ids of
+        What :func:`~explainer.pipeline.align.align_examples` returns for those examples (example ids of
         its model inputs are positions in ``example_ids``).
     """
     ids = np.asarray(example_ids, dtype=np.int64)
@@ -88,16 +88,30 @@ def subset_alignment(alignment: Alignment, example_ids: np.ndarray) -> Alignment
     shift = sub_off[ids] - new_sub_off[:-1]  # global row - local row, per kept example
     position = np.full(len(sub_off) - 1, -1, dtype=np.int64)
     position[ids] = np.arange(len(ids))
-    inputs = [ModelInput(item.input_ids, int(position[item.example_id]), item.window, item.source,
-                         item.target - shift[position[item.example_id]])
-              for item in alignment.inputs if position[item.example_id] >= 0]
+    inputs = [
+        ModelInput(
+            item.input_ids,
+            int(position[item.example_id]),
+            item.window,
+            item.source,
+            item.target - shift[position[item.example_id]],
+        )
+        for item in alignment.inputs
+        if position[item.example_id] >= 0
+    ]
     return Alignment(
-        input_ids=alignment.input_ids[rows], word_index=alignment.word_index[rows],
-        label_id=alignment.label_id[rows], window=alignment.window[rows],
-        subword_offsets=new_sub_off, word_offsets=new_word_off,
+        input_ids=alignment.input_ids[rows],
+        word_index=alignment.word_index[rows],
+        label_id=alignment.label_id[rows],
+        window=alignment.window[rows],
+        subword_offsets=new_sub_off,
+        word_offsets=new_word_off,
         word_rows=alignment.word_rows[words] - np.repeat(shift, n_words),
-        word_n_subwords=alignment.word_n_subwords[words], windowed=alignment.windowed[ids], inputs=inputs,
-        words_replaced_by_unk=0)  # a count over the dataset; the merged build keeps the whole dataset's
+        word_n_subwords=alignment.word_n_subwords[words],
+        windowed=alignment.windowed[ids],
+        inputs=inputs,
+        words_replaced_by_unk=0,
+    )  # a count over the dataset; the merged build keeps the whole dataset's
 
 
 def block_split(alignment: Alignment, n_parts: int) -> list[np.ndarray]:
@@ -124,8 +138,16 @@ class _DirectoryArrays:
         return np.lib.format.open_memmap(self.path / name, mode="w+", dtype=dtype, shape=shape)
 
 
-def write_shard(prepared, example_ids: np.ndarray, directory: str | Path, *, batch_size: int,
-                progress: bool = True, label: str = "forward", fault: str | None = None) -> dict:
+def write_shard(
+    prepared,
+    example_ids: np.ndarray,
+    directory: str | Path,
+    *,
+    batch_size: int,
+    progress: bool = True,
+    label: str = "forward",
+    fault: str | None = None,
+) -> dict:
     """Run the model of ``prepared`` over the examples ``example_ids`` and write the shard to ``directory``.
 
     Parameters
@@ -147,7 +169,7 @@ def write_shard(prepared, example_ids: np.ndarray, directory: str | Path, *, bat
     dict
         The shard's ``shard.json``.
     """
-    from explainer.build.pipeline import _forward
+    from explainer.pipeline.pipeline import _forward
 
     started = time.perf_counter()
     directory = Path(directory)
@@ -169,10 +191,16 @@ def write_shard(prepared, example_ids: np.ndarray, directory: str | Path, *, bat
     hidden_size = None
     if sub.n_subwords:
         hidden_size = int(np.load(directory / schema.HIDDEN, mmap_mode="r", allow_pickle=False).shape[1])
-    info = {"examples": int(len(ids)), "subwords": sub.n_subwords, "hidden_size": hidden_size,
-            "labels": list(prepared.loaded.labels), "model": dict(prepared.loaded.info),
-            "input_ids_sha256": _ids_digest(sub.input_ids), "device": str(prepared.loaded.device),
-            "seconds": round(time.perf_counter() - started, 3)}
+    info = {
+        "examples": int(len(ids)),
+        "subwords": sub.n_subwords,
+        "hidden_size": hidden_size,
+        "labels": list(prepared.loaded.labels),
+        "model": dict(prepared.loaded.info),
+        "input_ids_sha256": _ids_digest(sub.input_ids),
+        "device": str(prepared.loaded.device),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
     (directory / SHARD_INFO).write_text(json.dumps(info, indent=1), encoding="utf-8")
     return info
 
@@ -216,37 +244,47 @@ def merge_shards(writer, prepared, directories: list[str | Path]) -> tuple[Subwo
         if info is None:
             raise ExplainerError(f"shard {directory} is incomplete (no {SHARD_INFO}); rebuild it")
         if info["labels"] != labels:
-            raise ExplainerError(f"shard {directory} was built with labels {info['labels']}, not {labels}; every "
-                                 "shard's model must have the same labels")
+            raise ExplainerError(
+                f"shard {directory} was built with labels {info['labels']}, not {labels}; every "
+                "shard's model must have the same labels"
+            )
         ids = np.load(Path(directory) / EXAMPLE_IDS, allow_pickle=False)
-        if len(ids) and (ids.min() < 0 or ids.max() >= n_examples or (owner[ids] >= 0).any()
-                         or len(np.unique(ids)) != len(ids)):
+        if len(ids) and (
+            ids.min() < 0 or ids.max() >= n_examples or (owner[ids] >= 0).any() or len(np.unique(ids)) != len(ids)
+        ):
             raise ExplainerError(f"shard {directory} holds examples outside the dataset or already in another shard")
         owner[ids] = index
         info["example_ids"] = ids
         infos.append(info)
     if (owner < 0).any():
-        raise ExplainerError(f"the shards miss {int((owner < 0).sum())} of {n_examples} examples "
-                             f"(first: example {int(np.flatnonzero(owner < 0)[0])}); rebuild them")
+        raise ExplainerError(
+            f"the shards miss {int((owner < 0).sum())} of {n_examples} examples "
+            f"(first: example {int(np.flatnonzero(owner < 0)[0])}); rebuild them"
+        )
     hidden_size = next(info["hidden_size"] for info in infos if info["hidden_size"])
     probs = writer.open_array(schema.PROBS, (n_subwords, len(labels)), np.float32)
     hidden = writer.open_array(schema.HIDDEN, (n_subwords, hidden_size), np.float16)
     predictions = SubwordPredictions(
-        pred_id=np.zeros(n_subwords, dtype=np.int16), prob_pred=np.zeros(n_subwords, dtype=np.float32),
-        prob_gold=np.full(n_subwords, np.nan, dtype=np.float32), loss=np.full(n_subwords, np.nan, dtype=np.float32))
+        pred_id=np.zeros(n_subwords, dtype=np.int16),
+        prob_pred=np.zeros(n_subwords, dtype=np.float32),
+        prob_gold=np.full(n_subwords, np.nan, dtype=np.float32),
+        loss=np.full(n_subwords, np.nan, dtype=np.float32),
+    )
     for directory, info in zip(directories, infos):
         ids = info.pop("example_ids")
         rows = concatenated_ranges(alignment.subword_offsets[ids], alignment.subword_offsets[ids + 1])
         if len(rows) != info["subwords"] or _ids_digest(alignment.input_ids[rows]) != info["input_ids_sha256"]:
-            raise ExplainerError(f"shard {directory} was tokenised differently from the dataset being merged "
-                                 "(another tokenizer, --max-length or dataset); rebuild it")
+            raise ExplainerError(
+                f"shard {directory} was tokenised differently from the dataset being merged "
+                "(another tokenizer, --max-length or dataset); rebuild it"
+            )
         if not len(rows):
             continue
         directory = Path(directory)
         for name, target in ((schema.PROBS, probs), (schema.HIDDEN, hidden)):
             source = np.load(directory / name, mmap_mode="r", allow_pickle=False)
             for start in range(0, len(rows), COPY_ROWS):
-                target[rows[start:start + COPY_ROWS]] = source[start:start + COPY_ROWS]
+                target[rows[start : start + COPY_ROWS]] = source[start : start + COPY_ROWS]
         for field in PREDICTION_FIELDS:
             getattr(predictions, field)[rows] = np.load(directory / f"{field}.npy", allow_pickle=False)
     probs.flush()

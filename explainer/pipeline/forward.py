@@ -12,25 +12,25 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from explainer.build.align import Alignment, ModelInput
 from explainer.cache.schema import IGN
+from explainer.pipeline.align import Alignment, ModelInput
 
 
 @dataclass
 class SubwordPredictions:
     """Per-subword outputs derived from the probabilities (NaN on IGN for the gold columns)."""
 
-    pred_id: np.ndarray    # int16
+    pred_id: np.ndarray  # int16
     prob_pred: np.ndarray  # float32
     prob_gold: np.ndarray  # float32
-    loss: np.ndarray       # float32, cross-entropy against gold
+    loss: np.ndarray  # float32, cross-entropy against gold
 
 
 def plan_batches(inputs: list[ModelInput], *, batch_size: int) -> list[list[ModelInput]]:
     """Group model inputs into batches of similar length, longest first (memory errors show early)."""
     lengths = np.fromiter((len(item.input_ids) for item in inputs), dtype=np.int64, count=len(inputs))
     order = np.argsort(-lengths, kind="stable")
-    return [[inputs[i] for i in order[start:start + batch_size]] for start in range(0, len(order), batch_size)]
+    return [[inputs[i] for i in order[start : start + batch_size]] for start in range(0, len(order), batch_size)]
 
 
 def pad_batch(batch: list[ModelInput], *, pad_id: int, with_token_types: bool, device) -> dict:
@@ -41,8 +41,8 @@ def pad_batch(batch: list[ModelInput], *, pad_id: int, with_token_types: bool, d
     input_ids = np.full((len(batch), width), pad_id, dtype=np.int64)
     mask = np.zeros((len(batch), width), dtype=np.int64)
     for row, item in enumerate(batch):
-        input_ids[row, :len(item.input_ids)] = item.input_ids
-        mask[row, :len(item.input_ids)] = 1
+        input_ids[row, : len(item.input_ids)] = item.input_ids
+        mask[row, : len(item.input_ids)] = 1
     tensors = {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(mask)}
     if with_token_types:
         tensors["token_type_ids"] = torch.zeros_like(tensors["input_ids"])
@@ -55,9 +55,18 @@ def forward(model, tensors: dict):
     return outputs.logits, outputs.hidden_states[-1]
 
 
-def run_inference(model, batches: list[list[ModelInput]], alignment: Alignment, *, n_labels: int, pad_id: int,
-                  with_token_types: bool, device, allocate: Callable[[int], tuple[np.ndarray, np.ndarray]],
-                  progress: Callable[[int], None] | None = None) -> SubwordPredictions:
+def run_inference(
+    model,
+    batches: list[list[ModelInput]],
+    alignment: Alignment,
+    *,
+    n_labels: int,
+    pad_id: int,
+    with_token_types: bool,
+    device,
+    allocate: Callable[[int], tuple[np.ndarray, np.ndarray]],
+    progress: Callable[[int], None] | None = None,
+) -> SubwordPredictions:
     """Run every batch and stitch the kept rows into the output arrays.
 
     Parameters
@@ -85,8 +94,11 @@ def run_inference(model, batches: list[list[ModelInput]], alignment: Alignment, 
 
     n_subwords = alignment.n_subwords
     predictions = SubwordPredictions(
-        pred_id=np.zeros(n_subwords, dtype=np.int16), prob_pred=np.zeros(n_subwords, dtype=np.float32),
-        prob_gold=np.full(n_subwords, np.nan, dtype=np.float32), loss=np.full(n_subwords, np.nan, dtype=np.float32))
+        pred_id=np.zeros(n_subwords, dtype=np.int16),
+        prob_pred=np.zeros(n_subwords, dtype=np.float32),
+        prob_gold=np.full(n_subwords, np.nan, dtype=np.float32),
+        loss=np.full(n_subwords, np.nan, dtype=np.float32),
+    )
     probs_out = hidden_out = None
     with torch.inference_mode():
         for batch in batches:
@@ -106,8 +118,9 @@ def run_inference(model, batches: list[list[ModelInput]], alignment: Alignment, 
     return predictions
 
 
-def _store(predictions: SubwordPredictions, probs_out: np.ndarray, target: np.ndarray, log_probs: np.ndarray,
-           gold: np.ndarray) -> None:
+def _store(
+    predictions: SubwordPredictions, probs_out: np.ndarray, target: np.ndarray, log_probs: np.ndarray, gold: np.ndarray
+) -> None:
     """Write probabilities and derived per-subword values for the rows ``target``."""
     probs_out[target] = np.exp(log_probs)
     best = log_probs.argmax(axis=1)

@@ -73,9 +73,11 @@ def special_tokens_around(tokenizer) -> tuple[list[int], list[int]]:
     ids, word_ids = encoding["input_ids"][0], encoding.word_ids(0)
     word_positions = [position for position, word in enumerate(word_ids) if word is not None]
     if not word_positions:
-        raise ExplainerError(f"tokenizer {type(tokenizer).__name__} turns the word 'a' into no token; "
-                             "it cannot be aligned with dataset words")
-    return list(ids[:word_positions[0]]), list(ids[word_positions[-1] + 1:])
+        raise ExplainerError(
+            f"tokenizer {type(tokenizer).__name__} turns the word 'a' into no token; "
+            "it cannot be aligned with dataset words"
+        )
+    return list(ids[: word_positions[0]]), list(ids[word_positions[-1] + 1 :])
 
 
 def plan_windows(n_body: int, *, max_body: int, stride: int) -> np.ndarray:
@@ -99,8 +101,9 @@ def most_central_window(n_body: int, starts: np.ndarray, *, max_body: int) -> np
     return centrality.argmax(axis=0)
 
 
-def align_examples(examples: list[Example], tokenizer, *, label_ids: dict[str, int], max_length: int,
-                   stride: int) -> Alignment:
+def align_examples(
+    examples: list[Example], tokenizer, *, label_ids: dict[str, int], max_length: int, stride: int
+) -> Alignment:
     """Tokenise every example and plan the model inputs.
 
     Parameters
@@ -127,8 +130,12 @@ def align_examples(examples: list[Example], tokenizer, *, label_ids: dict[str, i
     prefix, suffix = special_tokens_around(tokenizer)
     max_body = max_length - len(prefix) - len(suffix)
     bodies, replaced = _tokenise_bodies(examples, tokenizer)
-    builder = _Builder(prefix=np.asarray(prefix, dtype=np.int64), suffix=np.asarray(suffix, dtype=np.int64),
-                       max_body=max_body, stride=stride)
+    builder = _Builder(
+        prefix=np.asarray(prefix, dtype=np.int64),
+        suffix=np.asarray(suffix, dtype=np.int64),
+        max_body=max_body,
+        stride=stride,
+    )
     for example_id, (example, (ids, word_ids)) in enumerate(zip(examples, bodies)):
         gold = np.fromiter((label_ids[tag] for tag in example.tags), dtype=np.int16, count=len(example.tags))
         builder.add(example_id, ids, word_ids, gold)
@@ -139,14 +146,16 @@ def _tokenise_bodies(examples: list[Example], tokenizer) -> tuple[list[tuple[np.
     """(subword ids, word index per subword) of each example, special tokens excluded."""
     bodies = _encode(tokenizer, [list(example.words) for example in examples])
     replaced = 0
-    for example_id, (example, (ids, word_ids)) in enumerate(zip(examples, bodies)):
+    for example_id, (example, (_ids, word_ids)) in enumerate(zip(examples, bodies)):
         counts = np.bincount(word_ids, minlength=len(example.words))
         if counts.all():
             continue
         if tokenizer.unk_token is None:
             word = example.words[int(np.flatnonzero(counts == 0)[0])]
-            raise ExplainerError(f"{example.source}: the word {word!r} becomes no subword with this tokenizer and it "
-                                 "has no unknown token to stand for it; remove or replace that word in the dataset")
+            raise ExplainerError(
+                f"{example.source}: the word {word!r} becomes no subword with this tokenizer and it "
+                "has no unknown token to stand for it; remove or replace that word in the dataset"
+            )
         words = [word if count else tokenizer.unk_token for word, count in zip(example.words, counts)]
         replaced += int((counts == 0).sum())
         bodies[example_id] = _encode(tokenizer, [words])[0]
@@ -158,9 +167,12 @@ def _encode(tokenizer, word_lists: list[list[str]]) -> list[tuple[np.ndarray, np
     result = []
     for index in range(len(word_lists)):
         word_ids = encoding.word_ids(index)
-        result.append((np.asarray(encoding["input_ids"][index], dtype=np.int64),
-                       np.fromiter((-1 if word is None else word for word in word_ids), dtype=np.int64,
-                                   count=len(word_ids))))
+        result.append(
+            (
+                np.asarray(encoding["input_ids"][index], dtype=np.int64),
+                np.fromiter((-1 if word is None else word for word in word_ids), dtype=np.int64, count=len(word_ids)),
+            )
+        )
     return result
 
 
@@ -200,8 +212,11 @@ class _Builder:
         starts = plan_windows(n_body, max_body=self.max_body, stride=self.stride)
         if len(starts) == 1:
             positions = np.arange(n_total)
-            self.inputs.append(ModelInput(np.concatenate([self.prefix, ids, self.suffix]), example_id, 0,
-                                          positions, offset + positions))
+            self.inputs.append(
+                ModelInput(
+                    np.concatenate([self.prefix, ids, self.suffix]), example_id, 0, positions, offset + positions
+                )
+            )
             return np.zeros(n_total, dtype=np.int16)
         chosen = most_central_window(n_body, starts, max_body=self.max_body)
         last = len(starts) - 1
@@ -214,10 +229,11 @@ class _Builder:
                 tail = np.arange(n_suffix)
                 source = np.r_[source, n_prefix + self.max_body + tail]
                 target = np.r_[target, n_prefix + n_body + tail]
-            window_ids = np.concatenate([self.prefix, ids[start:start + self.max_body], self.suffix])
+            window_ids = np.concatenate([self.prefix, ids[start : start + self.max_body], self.suffix])
             self.inputs.append(ModelInput(window_ids, example_id, window, source, offset + target))
-        return np.concatenate([np.zeros(n_prefix, dtype=np.int16), chosen.astype(np.int16),
-                               np.full(n_suffix, last, dtype=np.int16)])
+        return np.concatenate(
+            [np.zeros(n_prefix, dtype=np.int16), chosen.astype(np.int16), np.full(n_suffix, last, dtype=np.int16)]
+        )
 
     def finish(self, replaced: int) -> Alignment:
         def joined(parts, dtype):

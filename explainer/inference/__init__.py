@@ -6,6 +6,6 @@ load them. The model is loaded once per process (``model.live_model``) and infer
 its lock with a bounded number of torch threads.
 """
 
-from explainer.live.model import LiveModel, LiveSettings, live_model, model_id_for
+from explainer.inference.model import LiveModel, LiveSettings, live_model, model_id_for
 
 __all__ = ["LiveModel", "LiveSettings", "live_model", "model_id_for"]

@@ -14,8 +14,8 @@ import numpy as np
 
 from explainer.analysis.spans import Span, extract_spans
 from explainer.errors import ExplainerError
-from explainer.live.encoding import EncodedText, encode
-from explainer.live.model import DEFAULT_MAX_CHARS, DEFAULT_MAX_LINES
+from explainer.inference.encoding import EncodedText, encode
+from explainer.inference.model import DEFAULT_MAX_CHARS, DEFAULT_MAX_LINES
 
 DEFAULT_THRESHOLD = 0.5
 BATCH_SIZE = 8  # texts per forward pass: bounds memory for long lines
@@ -66,8 +66,9 @@ class ProbedText:
         return low + [w for w in self.words if not w.low_probability]
 
 
-def split_lines(text: str | None, *, max_lines: int = DEFAULT_MAX_LINES,
-                max_chars: int = DEFAULT_MAX_CHARS) -> list[tuple[int, str]]:
+def split_lines(
+    text: str | None, *, max_lines: int = DEFAULT_MAX_LINES, max_chars: int = DEFAULT_MAX_CHARS
+) -> list[tuple[int, str]]:
     """The non-empty lines of ``text`` as ``(line number, stripped line)``.
 
     Raises
@@ -81,22 +82,32 @@ def split_lines(text: str | None, *, max_lines: int = DEFAULT_MAX_LINES,
     if not lines:
         raise ExplainerError("no text to probe: write one text per line")
     if len(lines) > max_lines:
-        raise ExplainerError(f"{len(lines)} lines of text: at most {max_lines} can be probed at once; "
-                             "remove some lines (the limit is EXPLAINER_PROBE_MAX_LINES)")
+        raise ExplainerError(
+            f"{len(lines)} lines of text: at most {max_lines} can be probed at once; "
+            "remove some lines (the limit is EXPLAINER_PROBE_MAX_LINES)"
+        )
     n_chars = sum(len(line) for _, line in lines)
     if n_chars > max_chars:
-        raise ExplainerError(f"{n_chars} characters of text: at most {max_chars} can be probed at once; "
-                             "shorten the text (the limit is EXPLAINER_PROBE_MAX_CHARS)")
+        raise ExplainerError(
+            f"{n_chars} characters of text: at most {max_chars} can be probed at once; "
+            "shorten the text (the limit is EXPLAINER_PROBE_MAX_CHARS)"
+        )
     return lines
 
 
-def probe(live, text: str, *, threshold: float = DEFAULT_THRESHOLD, max_lines: int = DEFAULT_MAX_LINES,
-          max_chars: int = DEFAULT_MAX_CHARS) -> list[ProbedText]:
+def probe(
+    live,
+    text: str,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    max_lines: int = DEFAULT_MAX_LINES,
+    max_chars: int = DEFAULT_MAX_CHARS,
+) -> list[ProbedText]:
     """Predict every word of every non-empty line of ``text``.
 
     Parameters
     ----------
-    live : explainer.live.model.LiveModel
+    live : explainer.inference.model.LiveModel
     text : str
         One text per line; empty lines are ignored.
     threshold : float, default 0.5
@@ -117,12 +128,20 @@ def probe(live, text: str, *, threshold: float = DEFAULT_THRESHOLD, max_lines: i
     if not 0.0 <= float(threshold) <= 1.0:
         raise ExplainerError(f"probability threshold {threshold}: expected a number between 0 and 1")
     lines = split_lines(text, max_lines=max_lines, max_chars=max_chars)
-    encoded = [encode(live.tokenizer, text=line, max_length=live.max_length, where=f"line {number}")
-               for number, line in lines]
+    encoded = [
+        encode(live.tokenizer, text=line, max_length=live.max_length, where=f"line {number}") for number, line in lines
+    ]
     probabilities = predict_probabilities(live, encoded)
-    return [ProbedText(line=number, text=line, encoded=item, probs=probs,
-                       words=probed_words(item, probs, labels=live.labels, threshold=float(threshold)))
-            for (number, line), item, probs in zip(lines, encoded, probabilities)]
+    return [
+        ProbedText(
+            line=number,
+            text=line,
+            encoded=item,
+            probs=probs,
+            words=probed_words(item, probs, labels=live.labels, threshold=float(threshold)),
+        )
+        for (number, line), item, probs in zip(lines, encoded, probabilities)
+    ]
 
 
 def predict_probabilities(live, encoded: list[EncodedText]) -> list[np.ndarray]:
@@ -134,20 +153,20 @@ def predict_probabilities(live, encoded: list[EncodedText]) -> list[np.ndarray]:
     out: list[np.ndarray] = []
     with live.lock, torch.inference_mode():
         for start in range(0, len(encoded), BATCH_SIZE):
-            batch = encoded[start:start + BATCH_SIZE]
+            batch = encoded[start : start + BATCH_SIZE]
             width = max(len(item) for item in batch)
             input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
             mask = torch.zeros((len(batch), width), dtype=torch.long)
             for row, item in enumerate(batch):
-                input_ids[row, :len(item)] = torch.tensor(item.input_ids)
-                mask[row, :len(item)] = 1
+                input_ids[row, : len(item)] = torch.tensor(item.input_ids)
+                mask[row, : len(item)] = 1
             inputs = {"input_ids": input_ids, "attention_mask": mask}
             if with_token_types:
                 inputs["token_type_ids"] = torch.zeros_like(input_ids)
             device = next(live.model.parameters()).device
             logits = live.model(**{k: v.to(device) for k, v in inputs.items()}).logits
             probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
-            out += [probs[row, :len(item)] for row, item in enumerate(batch)]
+            out += [probs[row, : len(item)] for row, item in enumerate(batch)]
     return out
 
 
@@ -162,8 +181,17 @@ def probed_words(encoded: EncodedText, probs: np.ndarray, *, labels: list[str], 
         ranked = np.argsort(-probs[position], kind="stable")
         best, second = int(ranked[0]), int(ranked[1]) if len(ranked) > 1 else int(ranked[0])
         probability = float(probs[position, best])
-        words.append(ProbedWord(
-            index=index, text=encoded.words[index], subwords=subwords[index], position=position, label=labels[best],
-            probability=probability, runner_up=labels[second], runner_up_probability=float(probs[position, second]),
-            low_probability=probability < threshold))
+        words.append(
+            ProbedWord(
+                index=index,
+                text=encoded.words[index],
+                subwords=subwords[index],
+                position=position,
+                label=labels[best],
+                probability=probability,
+                runner_up=labels[second],
+                runner_up_probability=float(probs[position, second]),
+                low_probability=probability < threshold,
+            )
+        )
     return words

@@ -2,7 +2,7 @@
 
 Every rank loads the data and the model and tokenises the whole dataset (cheap next to the forward
 pass), then runs the model over its own block of examples (blocks of about equal numbers of
-subwords) and writes a shard (explainer/build/shards.py) under ``.<name>.shards-<id>/`` beside
+subwords) and writes a shard (explainer/pipeline/shards.py) under ``.<name>.shards-<id>/`` beside
 ``--out``, which must therefore be on a filesystem every rank sees. Rank 0 holds the cache's lock
 from the start, and once every shard is written it merges them into the cache and computes the
 dataset-level results and analyses there, once.
@@ -69,9 +69,9 @@ def build_sharded(options, *, progress: bool = True, started: float | None = Non
     import torch
     import torch.distributed as dist
 
-    from explainer.build import pipeline, shards
-    from explainer.build.model import quiet_transformers
     from explainer.cache.writer import CacheWriter, check_output
+    from explainer.pipeline import pipeline, shards
+    from explainer.pipeline.model import quiet_transformers
 
     started = time.perf_counter() if started is None else started
     rank, size = int(os.environ["RANK"]), world_size()
@@ -86,8 +86,11 @@ def build_sharded(options, *, progress: bool = True, started: float | None = Non
 
     def agree(error: BaseException | None, payload=None) -> list:
         """Exchange (error, payload) with every rank; raise on all ranks if any failed."""
-        message = None if error is None else (str(error) if isinstance(error, ExplainerError)
-                                              else f"{type(error).__name__}: {error}")
+        message = (
+            None
+            if error is None
+            else (str(error) if isinstance(error, ExplainerError) else f"{type(error).__name__}: {error}")
+        )
         gathered = [None] * size
         dist.all_gather_object(gathered, (message, payload))
         failed = [(index, text) for index, (text, _) in enumerate(gathered) if text is not None]
@@ -95,8 +98,9 @@ def build_sharded(options, *, progress: bool = True, started: float | None = Non
             if isinstance(error, (ExplainerError, KeyboardInterrupt)):
                 raise error
             if error is not None:
-                raise ExplainerError(f"sharded build failed on rank {rank} of {size}: {message}; {out} was left "
-                                     "as it was") from error
+                raise ExplainerError(
+                    f"sharded build failed on rank {rank} of {size}: {message}; {out} was left as it was"
+                ) from error
             index, text = failed[0]
             raise ExplainerError(f"sharded build failed on rank {index} of {size}: {text}; {out} was left as it was")
         return [item for _, item in gathered]
@@ -121,9 +125,15 @@ def build_sharded(options, *, progress: bool = True, started: float | None = Non
             mark = time.perf_counter()
             try:
                 blocks = shards.block_split(prepared.alignment, size)
-                info = shards.write_shard(prepared, blocks[rank], root / f"rank-{rank}", batch_size=options.batch_size,
-                                          progress=progress and rank == 0, label=f"forward (rank {rank}/{size})",
-                                          fault=_fault(rank))
+                info = shards.write_shard(
+                    prepared,
+                    blocks[rank],
+                    root / f"rank-{rank}",
+                    batch_size=options.batch_size,
+                    progress=progress and rank == 0,
+                    label=f"forward (rank {rank}/{size})",
+                    fault=_fault(rank),
+                )
             except BaseException as caught:  # noqa: BLE001
                 error = caught
             infos = agree(error, info)
@@ -133,13 +143,23 @@ def build_sharded(options, *, progress: bool = True, started: float | None = Non
             mark = time.perf_counter()
             predictions, _ = shards.merge_shards(writer, prepared, [root / f"rank-{index}" for index in range(size)])
             prepared.timings["merge"] = time.perf_counter() - mark
-            sharding = {"ranks": size, "backend": dist.get_backend(),
-                        "examples": [item["examples"] for item in infos],
-                        "subwords": [item["subwords"] for item in infos],
-                        "devices": [item["device"] for item in infos],
-                        "forward_seconds": [item["seconds"] for item in infos]}
-            return pipeline.finish_cache(writer, options, prepared, predictions, started=started, progress=progress,
-                                         manifest_extra={"sharding": sharding})
+            sharding = {
+                "ranks": size,
+                "backend": dist.get_backend(),
+                "examples": [item["examples"] for item in infos],
+                "subwords": [item["subwords"] for item in infos],
+                "devices": [item["device"] for item in infos],
+                "forward_seconds": [item["seconds"] for item in infos],
+            }
+            return pipeline.finish_cache(
+                writer,
+                options,
+                prepared,
+                predictions,
+                started=started,
+                progress=progress,
+                manifest_extra={"sharding": sharding},
+            )
     finally:
         with contextlib.suppress(Exception):
             dist.destroy_process_group()
@@ -156,4 +176,3 @@ def rank_note() -> str | None:
     if world_size() <= 1 or os.environ.get("RANK", "0") == "0":
         return None
     return f"rank {os.environ['RANK']} of {world_size()}: shard written; rank 0 merges it into the cache"
-

@@ -14,14 +14,33 @@ from pathlib import Path
 from explainer.errors import ExplainerError
 
 # Files any tokenizer saved with ``save_pretrained`` leaves behind (one is enough).
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "spiece.model",
-                   "sentencepiece.bpe.model", "tokenizer.model")
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.txt",
+    "vocab.json",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+    "tokenizer.model",
+)
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".h5", ".msgpack")
 # Tokenizers report a huge model_max_length when no limit was saved with them.
 UNSET_MAX_LENGTH = 1_000_000
 # RoBERTa-style position ids start after the padding index, so two positions are never usable.
-OFFSET_POSITION_MODELS = {"roberta", "xlm-roberta", "camembert", "longformer", "bart", "mbart", "ibert",
-                          "data2vec-text", "xmod", "roberta-prelayernorm", "luke", "mluke"}
+OFFSET_POSITION_MODELS = {
+    "roberta",
+    "xlm-roberta",
+    "camembert",
+    "longformer",
+    "bart",
+    "mbart",
+    "ibert",
+    "data2vec-text",
+    "xmod",
+    "roberta-prelayernorm",
+    "luke",
+    "mluke",
+}
 
 
 @dataclass
@@ -55,8 +74,14 @@ def resolve_device(device: str):
     return torch.device(device)
 
 
-def load_model(name: str, *, revision: str | None = None, trust_remote_code: bool = False,
-               device: str = "auto", allow_pickle_weights: bool = False) -> LoadedModel:
+def load_model(
+    name: str,
+    *,
+    revision: str | None = None,
+    trust_remote_code: bool = False,
+    device: str = "auto",
+    allow_pickle_weights: bool = False,
+) -> LoadedModel:
     """Load ``AutoModelForTokenClassification`` and ``AutoTokenizer`` from a hub id or a directory.
 
     Parameters
@@ -98,9 +123,17 @@ def load_model(name: str, *, revision: str | None = None, trust_remote_code: boo
         if not getattr(tokenizer, "is_fast", False):
             raise ExplainerError(
                 f"model {name}: its tokenizer ({type(tokenizer).__name__}) is not a fast (Rust) tokenizer, and word "
-                "alignment needs word_ids(); use a model that ships a tokenizer.json")
-        model = _load(AutoModelForTokenClassification.from_pretrained, name, "model", config=config,
-                      dtype=torch.float32, use_safetensors=None if allow_pickle_weights else True, **options)
+                "alignment needs word_ids(); use a model that ships a tokenizer.json"
+            )
+        model = _load(
+            AutoModelForTokenClassification.from_pretrained,
+            name,
+            "model",
+            config=config,
+            dtype=torch.float32,
+            use_safetensors=None if allow_pickle_weights else True,
+            **options,
+        )
     model.to(torch_device).eval()
     labels = model_labels(config, name=name)
     max_length = model_max_length(tokenizer, config)
@@ -112,8 +145,9 @@ def load_model(name: str, *, revision: str | None = None, trust_remote_code: boo
         "max_length": max_length,
         "hidden_size": int(getattr(config, "hidden_size", 0) or 0),
     }
-    return LoadedModel(model=model, tokenizer=tokenizer, labels=labels, device=torch_device, max_length=max_length,
-                       info=info)
+    return LoadedModel(
+        model=model, tokenizer=tokenizer, labels=labels, device=torch_device, max_length=max_length, info=info
+    )
 
 
 def refuse_pickled_only(directory: Path) -> None:
@@ -125,7 +159,8 @@ def refuse_pickled_only(directory: Path) -> None:
         raise ExplainerError(
             f"model directory {directory} has only pickled weights ({', '.join(pickled[:3])}); convert them to "
             "safetensors (model.save_pretrained(dir, safe_serialization=True)) or, if you trust the files, pass "
-            "--allow-pickle-weights")
+            "--allow-pickle-weights"
+        )
 
 
 def _local_model_dir(name: str) -> Path | None:
@@ -133,16 +168,20 @@ def _local_model_dir(name: str) -> Path | None:
     path = Path(name).expanduser()
     if not path.exists():
         if name.startswith((".", "/", "~")) or name.count("/") > 1:
-            raise ExplainerError(f"model directory {name} does not exist; pass a directory saved with "
-                                 "save_pretrained or a Hugging Face Hub id")
+            raise ExplainerError(
+                f"model directory {name} does not exist; pass a directory saved with "
+                "save_pretrained or a Hugging Face Hub id"
+            )
         return None
     if not path.is_dir():
         raise ExplainerError(f"model {name} is a file; pass the directory that holds config.json and the weights")
     if not (path / "config.json").is_file():
         raise ExplainerError(f"model directory {name} has no config.json; save the model there with save_pretrained")
     if not any((path / file).is_file() for file in TOKENIZER_FILES):
-        raise ExplainerError(f"model directory {name} has no tokenizer (no tokenizer.json or tokenizer_config.json); "
-                             "save it there with tokenizer.save_pretrained")
+        raise ExplainerError(
+            f"model directory {name} has no tokenizer (no tokenizer.json or tokenizer_config.json); "
+            "save it there with tokenizer.save_pretrained"
+        )
     return path.resolve()
 
 
@@ -154,8 +193,10 @@ def _load(loader, name: str, what: str, **kwargs):
         raise
     except Exception as error:  # transformers and the hub raise many types; the user needs one line
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ExplainerError(f"cannot load the {what} of model {name}: {reason} (check the id or path, --revision, "
-                             "network access, or --trust-remote-code for custom code)") from None
+        raise ExplainerError(
+            f"cannot load the {what} of model {name}: {reason} (check the id or path, --revision, "
+            "network access, or --trust-remote-code for custom code)"
+        ) from None
 
 
 @contextlib.contextmanager
@@ -184,8 +225,9 @@ def model_labels(config, *, name: str = "model") -> list[str]:
     """
     id2label = {int(key): str(value) for key, value in (config.id2label or {}).items()}
     if not id2label or sorted(id2label) != list(range(len(id2label))):
-        raise ExplainerError(f"model {name}: config.id2label must map the ids 0..n-1 to label names, "
-                             f"found ids {sorted(id2label)}")
+        raise ExplainerError(
+            f"model {name}: config.id2label must map the ids 0..n-1 to label names, found ids {sorted(id2label)}"
+        )
     return [id2label[index] for index in range(len(id2label))]
 
 

@@ -43,14 +43,17 @@ class LiveSettings:
     torch_threads: int = field(default_factory=_default_threads)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "LiveSettings":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> LiveSettings:
         """Settings from ``environ`` (default ``os.environ``); a malformed number is a one-line error."""
         environ = os.environ if environ is None else environ
         values: dict = {}
         if environ.get("EXPLAINER_MODEL", "").strip():
             values["model"] = environ["EXPLAINER_MODEL"].strip()
-        for key, name in (("max_lines", "EXPLAINER_PROBE_MAX_LINES"), ("max_chars", "EXPLAINER_PROBE_MAX_CHARS"),
-                          ("torch_threads", "EXPLAINER_TORCH_THREADS")):
+        for key, name in (
+            ("max_lines", "EXPLAINER_PROBE_MAX_LINES"),
+            ("max_chars", "EXPLAINER_PROBE_MAX_CHARS"),
+            ("torch_threads", "EXPLAINER_TORCH_THREADS"),
+        ):
             if environ.get(name, "").strip():
                 values[key] = _positive_int(environ[name], name)
         return cls(**values)
@@ -78,18 +81,23 @@ class LiveModel:
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
-    def load(cls, name: str, *, revision: str | None = None, device: str = "cpu") -> "LiveModel":
-        """Load ``name`` (directory or hub id) with ``explainer.build.model.load_model``.
+    def load(cls, name: str, *, revision: str | None = None, device: str = "cpu") -> LiveModel:
+        """Load ``name`` (directory or hub id) with ``explainer.pipeline.model.load_model``.
 
         Parameters are frozen (``requires_grad`` off): attributions need gradients with respect
         to the embeddings only, and this spares the backward pass the weight gradients.
         """
-        from explainer.build.model import load_model
+        from explainer.pipeline.model import load_model
 
         loaded = load_model(name, revision=revision, device=device)
         loaded.model.requires_grad_(False)
-        return cls(model=loaded.model, tokenizer=loaded.tokenizer, labels=list(loaded.labels),
-                   max_length=int(loaded.max_length), model_id=str(loaded.info.get("id", name)))
+        return cls(
+            model=loaded.model,
+            tokenizer=loaded.tokenizer,
+            labels=list(loaded.labels),
+            max_length=int(loaded.max_length),
+            model_id=str(loaded.info.get("id", name)),
+        )
 
 
 _LOAD_LOCK = threading.Lock()
@@ -110,8 +118,10 @@ def model_id_for(manifest: Mapping, *, settings: LiveSettings | None = None) -> 
         return settings.model, None
     model = manifest.get("model") or {}
     if not model.get("id"):
-        raise ExplainerError("this cache's manifest.json names no model (model.id); set EXPLAINER_MODEL to a model "
-                             "directory or hub id to probe text")
+        raise ExplainerError(
+            "this cache's manifest.json names no model (model.id); set EXPLAINER_MODEL to a model "
+            "directory or hub id to probe text"
+        )
     revision = model.get("revision")
     return str(model["id"]), (str(revision) if revision else None)
 

@@ -12,16 +12,16 @@ from pathlib import Path
 import numpy as np
 
 from explainer import __version__
-from explainer.build import tables
-from explainer.build.align import Alignment, align_examples, special_tokens_around
-from explainer.build.inference import plan_batches, run_inference
-from explainer.build.model import LoadedModel, load_model, quiet_transformers
-from explainer.build.steps import StepContext, check_step_options, run_steps
 from explainer.cache import schema
 from explainer.cache.writer import CacheWriter, check_output
 from explainer.data.example import LoadedDataset
 from explainer.data.labels import align_labels, read_label_map
 from explainer.errors import ExplainerError
+from explainer.pipeline import tables
+from explainer.pipeline.align import Alignment, align_examples, special_tokens_around
+from explainer.pipeline.forward import plan_batches, run_inference
+from explainer.pipeline.model import LoadedModel, load_model, quiet_transformers
+from explainer.pipeline.steps import StepContext, check_step_options, run_steps
 
 
 @dataclass
@@ -43,34 +43,52 @@ class BuildOptions:
     stride: int | None = None
     device: str = "auto"
     force: bool = False
-    # Dataset-level analyses run after the forward pass (explainer/build/steps.py); each has its options here.
-    projection: str = "umap"               # umap | pca | none (issue 5)
-    projection_sample: int = 50_000        # UMAP is fitted on at most this many points, the rest transformed
+    # Dataset-level analyses run after the forward pass (explainer/pipeline/steps.py); each has its options here.
+    projection: str = "umap"  # umap | pca | none (issue 5)
+    projection_sample: int = 50_000  # UMAP is fitted on at most this many points, the rest transformed
     label_quality: str = "self_confidence"  # cleanlab scoring method, or "none" (issue 8)
-    activations_sample: int = 200          # examples whose FFN activations are stored; 0 = none (issue 9)
-    seed: int = 0                          # seeds every sampled or randomised analysis
+    activations_sample: int = 200  # examples whose FFN activations are stored; 0 = none (issue 9)
+    seed: int = 0  # seeds every sampled or randomised analysis
 
 
 def rebuild_command(options: BuildOptions) -> str:
     """The ``explainer build ...`` command line that rebuilds the cache, with absolute local paths."""
+
     def local(value: str) -> str:
         path = Path(value).expanduser()
         return str(path.absolute()) if path.exists() else value
 
-    words = ["explainer", "build", "--model", local(options.model), "--dataset", local(options.dataset),
-             "--out", str(Path(options.out).expanduser().absolute())]
-    optional = [("--split", options.split), ("--tokens-column", options.tokens_column),
-                ("--tags-column", options.tags_column),
-                ("--label-map", options.label_map and str(Path(options.label_map).expanduser().absolute())),
-                ("--revision", options.revision), ("--max-length", options.max_length), ("--stride", options.stride)]
+    words = [
+        "explainer",
+        "build",
+        "--model",
+        local(options.model),
+        "--dataset",
+        local(options.dataset),
+        "--out",
+        str(Path(options.out).expanduser().absolute()),
+    ]
+    optional = [
+        ("--split", options.split),
+        ("--tokens-column", options.tokens_column),
+        ("--tags-column", options.tags_column),
+        ("--label-map", options.label_map and str(Path(options.label_map).expanduser().absolute())),
+        ("--revision", options.revision),
+        ("--max-length", options.max_length),
+        ("--stride", options.stride),
+    ]
     words += [item for flag, value in optional if value is not None for item in (flag, str(value))]
     if options.batch_size != BuildOptions.batch_size:
         words += ["--batch-size", str(options.batch_size)]
     if options.device != BuildOptions.device:
         words += ["--device", options.device]
-    for field, flag in (("projection", "--projection"), ("projection_sample", "--projection-sample"),
-                        ("label_quality", "--label-quality"), ("activations_sample", "--activations-sample"),
-                        ("seed", "--seed")):
+    for field, flag in (
+        ("projection", "--projection"),
+        ("projection_sample", "--projection-sample"),
+        ("label_quality", "--label-quality"),
+        ("activations_sample", "--activations-sample"),
+        ("seed", "--seed"),
+    ):
         if getattr(options, field) != getattr(BuildOptions, field):
             words += [flag, str(getattr(options, field))]
     if options.trust_remote_code:
@@ -88,16 +106,22 @@ def window_settings(options: BuildOptions, loaded: LoadedModel, *, n_special: in
     """
     max_length = loaded.max_length if options.max_length is None else options.max_length
     if max_length > loaded.max_length:
-        raise ExplainerError(f"--max-length {max_length} exceeds the model's maximum of {loaded.max_length} subwords; "
-                             "pass a smaller value or leave it out")
+        raise ExplainerError(
+            f"--max-length {max_length} exceeds the model's maximum of {loaded.max_length} subwords; "
+            "pass a smaller value or leave it out"
+        )
     room = max_length - n_special
     if room < 2:
-        raise ExplainerError(f"--max-length {max_length} leaves {room} subword(s) per window after {n_special} special "
-                             f"tokens; pass at least {n_special + 2}")
+        raise ExplainerError(
+            f"--max-length {max_length} leaves {room} subword(s) per window after {n_special} special "
+            f"tokens; pass at least {n_special + 2}"
+        )
     stride = room // 2 if options.stride is None else options.stride
     if not 0 <= stride < room:
-        raise ExplainerError(f"--stride {stride} must be between 0 and {room - 1} (the words' room in a window of "
-                             f"--max-length {max_length})")
+        raise ExplainerError(
+            f"--stride {stride} must be between 0 and {room - 1} (the words' room in a window of "
+            f"--max-length {max_length})"
+        )
     return max_length, stride
 
 
@@ -105,8 +129,8 @@ def window_settings(options: BuildOptions, loaded: LoadedModel, *, n_special: in
 class Prepared:
     """Everything checked and computed before the first byte is written."""
 
-    dataset: LoadedDataset        # as loaded (its fingerprint identifies the data)
-    aligned: LoadedDataset        # tags renamed to the model's labels
+    dataset: LoadedDataset  # as loaded (its fingerprint identifies the data)
+    aligned: LoadedDataset  # tags renamed to the model's labels
     label_map: dict | None
     loaded: LoadedModel
     alignment: Alignment
@@ -127,25 +151,51 @@ def prepare(options: BuildOptions) -> Prepared:
     check_step_options(options)
     started = time.perf_counter()
     dataset, label_map = _load_data(options)
-    loaded = load_model(options.model, revision=options.revision, trust_remote_code=options.trust_remote_code,
-                        device=options.device, allow_pickle_weights=options.allow_pickle_weights)
+    loaded = load_model(
+        options.model,
+        revision=options.revision,
+        trust_remote_code=options.trust_remote_code,
+        device=options.device,
+        allow_pickle_weights=options.allow_pickle_weights,
+    )
     aligned = align_labels(dataset, loaded.labels, label_map=label_map)
     timings = {"load": time.perf_counter() - started}
     n_special = sum(len(part) for part in special_tokens_around(loaded.tokenizer))
     max_length, stride = window_settings(options, loaded, n_special=n_special)
-    alignment = align_examples(aligned.examples, loaded.tokenizer,
-                               label_ids={label: index for index, label in enumerate(loaded.labels)},
-                               max_length=max_length, stride=stride)
+    alignment = align_examples(
+        aligned.examples,
+        loaded.tokenizer,
+        label_ids={label: index for index, label in enumerate(loaded.labels)},
+        max_length=max_length,
+        stride=stride,
+    )
     timings["tokenize"] = time.perf_counter() - started - timings["load"]
-    settings = {"batch_size": options.batch_size, "max_length": max_length, "stride": stride,
-                "device": str(loaded.device), "requested_device": options.device,
-                "trust_remote_code": options.trust_remote_code, "label_map": options.label_map,
-                "tokens_column": options.tokens_column, "tags_column": options.tags_column,
-                "model_inputs": len(alignment.inputs), "projection": options.projection,
-                "projection_sample": options.projection_sample, "label_quality": options.label_quality,
-                "activations_sample": options.activations_sample, "seed": options.seed}
-    return Prepared(dataset=dataset, aligned=aligned, label_map=label_map, loaded=loaded, alignment=alignment,
-                    settings=settings, timings=timings)
+    settings = {
+        "batch_size": options.batch_size,
+        "max_length": max_length,
+        "stride": stride,
+        "device": str(loaded.device),
+        "requested_device": options.device,
+        "trust_remote_code": options.trust_remote_code,
+        "label_map": options.label_map,
+        "tokens_column": options.tokens_column,
+        "tags_column": options.tags_column,
+        "model_inputs": len(alignment.inputs),
+        "projection": options.projection,
+        "projection_sample": options.projection_sample,
+        "label_quality": options.label_quality,
+        "activations_sample": options.activations_sample,
+        "seed": options.seed,
+    }
+    return Prepared(
+        dataset=dataset,
+        aligned=aligned,
+        label_map=label_map,
+        loaded=loaded,
+        alignment=alignment,
+        settings=settings,
+        timings=timings,
+    )
 
 
 def build_cache(options: BuildOptions, *, progress: bool = True) -> dict:
@@ -169,31 +219,40 @@ def build_cache(options: BuildOptions, *, progress: bool = True) -> dict:
     """
     started = time.perf_counter()
     out = check_output(options.out, force=options.force)
-    from explainer.build import distributed
+    from explainer.pipeline import distributed
 
     if distributed.world_size() > 1:  # launched by torchrun: this process builds one shard
         return distributed.build_sharded(options, progress=progress, started=started)
     with quiet_transformers():
         prepared = prepare(options)
         with CacheWriter(out, force=options.force) as writer:
-            from explainer.build.shards import clear_leftover_shards
+            from explainer.pipeline.shards import clear_leftover_shards
 
             clear_leftover_shards(out)  # of a killed sharded build (we hold the lock now)
             mark = time.perf_counter()
             # One process is the one-shard case: its outputs go straight into the cache's arrays.
-            predictions = _forward(prepared.loaded, prepared.alignment, writer, batch_size=options.batch_size,
-                                   progress=progress)
+            predictions = _forward(
+                prepared.loaded, prepared.alignment, writer, batch_size=options.batch_size, progress=progress
+            )
             prepared.timings["forward"] = time.perf_counter() - mark
             return finish_cache(writer, options, prepared, predictions, started=started, progress=progress)
 
 
-def finish_cache(writer: CacheWriter, options: BuildOptions, prepared: Prepared, predictions, *, started: float,
-                 progress: bool = True, manifest_extra: dict | None = None) -> dict:
+def finish_cache(
+    writer: CacheWriter,
+    options: BuildOptions,
+    prepared: Prepared,
+    predictions,
+    *,
+    started: float,
+    progress: bool = True,
+    manifest_extra: dict | None = None,
+) -> dict:
     """Write tables, metrics and the dataset-level analyses, then commit the manifest; return it.
 
     Called once ``probs.npy`` and ``hidden.npy`` of every example are in ``writer.path`` and
     ``predictions`` covers every subword, whether one process computed them or shards were merged
-    (explainer/build/shards.py), so both kinds of build share everything from here on.
+    (explainer/pipeline/shards.py), so both kinds of build share everything from here on.
     """
     timings = prepared.timings
     mark = time.perf_counter()
@@ -202,8 +261,10 @@ def finish_cache(writer: CacheWriter, options: BuildOptions, prepared: Prepared,
     manifest["settings"] = prepared.settings
     manifest.update(manifest_extra or {})
     timings["write"] = time.perf_counter() - mark
-    manifest["analyses"] = run_steps(StepContext(options=options, prepared=prepared, writer=writer,
-                                                 predictions=predictions, progress=progress), timings)
+    manifest["analyses"] = run_steps(
+        StepContext(options=options, prepared=prepared, writer=writer, predictions=predictions, progress=progress),
+        timings,
+    )
     timings["total"] = time.perf_counter() - started
     manifest["timings"] = {stage: round(seconds, 3) for stage, seconds in timings.items()}
     manifest.setdefault("out_of_fold", False)  # the other optional keys are null when they do not apply
@@ -216,15 +277,17 @@ def _load_data(options: BuildOptions):
     from explainer.data.loaders import load_dataset  # imports datasets: only when building
 
     label_map = read_label_map(options.label_map) if options.label_map else None
-    dataset = load_dataset(options.dataset, split=options.split, tokens_column=options.tokens_column,
-                           tags_column=options.tags_column)
+    dataset = load_dataset(
+        options.dataset, split=options.split, tokens_column=options.tokens_column, tags_column=options.tags_column
+    )
     if not dataset.examples:
         raise ExplainerError(f"dataset {options.dataset} has no example with words; check the file or --split")
     return dataset, label_map
 
 
-def _forward(loaded: LoadedModel, alignment, writer: CacheWriter, *, batch_size: int, progress: bool,
-             label: str = "forward"):
+def _forward(
+    loaded: LoadedModel, alignment, writer: CacheWriter, *, batch_size: int, progress: bool, label: str = "forward"
+):
     from tqdm import tqdm
 
     n_subwords, n_labels = alignment.n_subwords, len(loaded.labels)
@@ -238,11 +301,20 @@ def _forward(loaded: LoadedModel, alignment, writer: CacheWriter, *, batch_size:
     tokenizer = loaded.tokenizer
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     batches = plan_batches(alignment.inputs, batch_size=batch_size)
-    with tqdm(total=len(alignment.inputs), desc=label, unit="seq", file=sys.stderr, disable=not progress,
-              leave=False) as bar:
-        predictions = run_inference(loaded.model, batches, alignment, n_labels=n_labels, pad_id=pad_id,
-                                    with_token_types="token_type_ids" in tokenizer.model_input_names,
-                                    device=loaded.device, allocate=allocate, progress=bar.update)
+    with tqdm(
+        total=len(alignment.inputs), desc=label, unit="seq", file=sys.stderr, disable=not progress, leave=False
+    ) as bar:
+        predictions = run_inference(
+            loaded.model,
+            batches,
+            alignment,
+            n_labels=n_labels,
+            pad_id=pad_id,
+            with_token_types="token_type_ids" in tokenizer.model_input_names,
+            device=loaded.device,
+            allocate=allocate,
+            progress=bar.update,
+        )
     for array in arrays.values():
         array.flush()
     arrays.clear()  # close the memory maps before the directory is renamed
@@ -254,8 +326,10 @@ def _write_results(writer: CacheWriter, dataset, alignment, predictions, loaded:
     labels = loaded.labels
     words = tables.word_results(alignment, predictions, labels)
     analysis = tables.analyse_spans(words, alignment.word_offsets)
-    writer.write_table(schema.SUBWORDS, tables.subwords_table(alignment, predictions,
-                                                              _token_strings(loaded.tokenizer, alignment.input_ids)))
+    writer.write_table(
+        schema.SUBWORDS,
+        tables.subwords_table(alignment, predictions, _token_strings(loaded.tokenizer, alignment.input_ids)),
+    )
     writer.write_table(schema.WORDS, tables.words_table(dataset.examples, alignment, predictions, words))
     writer.write_table(schema.EXAMPLES, tables.examples_table(dataset.examples, alignment, words, analysis))
     writer.write_table(schema.SPANS, analysis.spans)
@@ -263,10 +337,16 @@ def _write_results(writer: CacheWriter, dataset, alignment, predictions, loaded:
     metrics = tables.dataset_metrics(labels, words, analysis)
     writer.write_json(schema.METRICS, metrics)
     span_sources = analysis.spans.column("source").to_numpy(zero_copy_only=False)
-    counts = {"examples": len(dataset.examples), "words": len(words.gold), "subwords": alignment.n_subwords,
-              "gold_spans": int((span_sources == "gold").sum()), "pred_spans": int((span_sources == "pred").sum()),
-              "skipped_empty": dataset.skipped_empty, "windowed": int(alignment.windowed.sum()),
-              "words_replaced_by_unk": alignment.words_replaced_by_unk}
+    counts = {
+        "examples": len(dataset.examples),
+        "words": len(words.gold),
+        "subwords": alignment.n_subwords,
+        "gold_spans": int((span_sources == "gold").sum()),
+        "pred_spans": int((span_sources == "pred").sum()),
+        "skipped_empty": dataset.skipped_empty,
+        "windowed": int(alignment.windowed.sum()),
+        "words_replaced_by_unk": alignment.words_replaced_by_unk,
+    }
     return {"counts": counts, "headline": tables.headline(metrics, analysis, words)}
 
 
@@ -284,9 +364,14 @@ def _manifest_header(options: BuildOptions, prepared: Prepared) -> dict:
         "tool_version": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "model": dict(prepared.loaded.info),
-        "dataset": {"spec": dataset.spec, "format": dataset.format, "split": dataset.split,
-                    "fingerprint": dataset.fingerprint(), "label_map": prepared.label_map,
-                    "dropped_words": dataset.extra.get("dropped_words", 0)},
+        "dataset": {
+            "spec": dataset.spec,
+            "format": dataset.format,
+            "split": dataset.split,
+            "fingerprint": dataset.fingerprint(),
+            "label_map": prepared.label_map,
+            "dropped_words": dataset.extra.get("dropped_words", 0),
+        },
         "split": dataset.split,
         "labels": list(prepared.loaded.labels),
         "command": rebuild_command(options),
@@ -297,5 +382,7 @@ def summary_line(manifest: dict, out: str | Path) -> str:
     """One line: examples, words, entity F1, time, examples per second."""
     counts, seconds = manifest["counts"], manifest["timings"]["total"]
     rate = counts["examples"] / seconds if seconds else float("inf")
-    return (f"built {out}: {counts['examples']} examples, {counts['words']} words, "
-            f"entity F1 {manifest['headline']['entity_f1']:.4f}, {seconds:.1f} s ({rate:.1f} examples/s)")
+    return (
+        f"built {out}: {counts['examples']} examples, {counts['words']} words, "
+        f"entity F1 {manifest['headline']['entity_f1']:.4f}, {seconds:.1f} s ({rate:.1f} examples/s)"
+    )
