@@ -21,7 +21,7 @@ class Example:
     tags: tuple[str, ...]
     source: str = ""
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if len(self.words) != len(self.tags):
             raise ValueError(f"{self.source}: {len(self.words)} words but {len(self.tags)} tags")
 
@@ -50,7 +50,7 @@ class LoadedDataset:
     split: str | None = None
     label_names: list[str] | None = None
     skipped_empty: int = 0
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, object] = field(default_factory=dict)
 
     def fingerprint(self) -> str:
         """sha256 over every example's words and tags, in order: identifies the loaded data."""

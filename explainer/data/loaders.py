@@ -26,15 +26,21 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeGuard
 
 from explainer.data.example import Example, LoadedDataset
 from explainer.data.labels import EXPECTED_TAG_FORMS, is_valid_tag, to_iob2
 from explainer.errors import ExplainerError
 
-FORMATS = ("conll", "jsonl", "prodigy", "disk", "hub")
+if TYPE_CHECKING:
+    import datasets
+
+# What a loader of the ``datasets`` forms hands on: the dataset, the split's name, facts for ``extra``.
+_OpenedSplit = tuple["datasets.Dataset", str, dict[str, object]]
+
 TOKENS_COLUMNS = ("tokens", "words")
 TAGS_COLUMNS = ("ner_tags", "tags", "labels")
 # Keys of a JSONL record that may hold the label list of integer tags (when not the tags column).
@@ -176,7 +182,7 @@ class _Collector:
     skipped_empty: int = 0
     dropped_words: int = 0
     label_names: list[str] | None = None
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, object] = field(default_factory=dict)
 
     def add(self, words: Sequence[str], tags: Sequence[str], source: str) -> None:
         """Add one example; ``tags`` are valid O/B-/I- tags in IOB1 or IOB2."""
@@ -216,7 +222,7 @@ class _Collector:
 class _TagChecker:
     """Validates tag names, remembering the good ones (the same few tags repeat thousands of times)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.valid: set[str] = set()
 
     def check(self, tag: object, where: str) -> None:
@@ -339,7 +345,7 @@ def _load_conll(text: str, *, display: str, name: str) -> _Collector:
 # --- JSON Lines -----------------------------------------------------------------------------------------
 
 
-def _iter_json_records(text: str, *, display: str):
+def _iter_json_records(text: str, *, display: str) -> Iterator[tuple[int, dict[str, object]]]:
     """Yield ``(line number, record)`` for every non-blank line, which must hold a JSON object."""
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
@@ -359,7 +365,7 @@ def _iter_json_records(text: str, *, display: str):
 
 
 def _pick_field(
-    record: dict, chosen: str | None, candidates: Sequence[str], *, what: str, where: str, option: str
+    record: dict[str, object], chosen: str | None, candidates: Sequence[str], *, what: str, where: str, option: str
 ) -> str:
     if chosen is not None:
         if chosen not in record:
@@ -407,9 +413,10 @@ def _load_jsonl(
                 f"{tags_key!r}; give exactly one tag per word"
             )
         if tags and all(isinstance(tag, int) and not isinstance(tag, bool) for tag in tags):
-            if id_names.names is None or id_names.from_record:
-                id_names.take_from_record(record, tags_key=tags_key, where=where)
-            tags = id_names.convert(tags, where=where)
+            names = id_names.names
+            if names is None or id_names.from_record:
+                names = id_names.take_from_record(record, tags_key=tags_key, where=where)
+            tags = _name_ids(tags, names, where=where)
         else:
             for tag in tags:
                 tags_checker.check(tag, f"{where}: in {tags_key!r}")
@@ -426,18 +433,19 @@ class _IdNames:
         self.from_record = False
         self.names = None if names is None else self._validated(names, where=f"{display}: {option}")
 
-    def _validated(self, names, *, where: str) -> list[str]:
+    def _validated(self, names: object, *, where: str) -> list[str]:
         if not isinstance(names, list) or not names:
             raise ExplainerError(f"{where}: the label list must be a non-empty list of tag names")
         for name in names:
             self.checker.check(name, f"{where}: in the label list")
         return list(names)
 
-    def take_from_record(self, record: dict, *, tags_key: str, where: str) -> None:
+    def take_from_record(self, record: dict[str, object], *, tags_key: str, where: str) -> list[str]:
+        """The label list of ``record``, which must match the earlier ones; the earlier list if it has none."""
         key = next((key for key in LABEL_LIST_KEYS if key != tags_key and key in record), None)
         if key is None:
             if self.names is not None:
-                return  # an earlier record declared the list; later ones may omit it
+                return self.names  # an earlier record declared the list; later ones may omit it
             raise ExplainerError(
                 f'{where}: the tags are integer ids but no label list names them; add a "labels" list of tag '
                 "names to the first record (id i is labels[i]), or write tag names instead of ids"
@@ -449,19 +457,21 @@ class _IdNames:
                 "every record must use the same label list"
             )
         self.names, self.from_record = names, True
+        return names
 
-    def convert(self, ids: Sequence[int], *, where: str) -> list[str]:
-        names = self.names
-        try:
-            if min(ids) < 0:
-                raise IndexError
-            return [names[i] for i in ids]
-        except IndexError:
-            bad = next(i for i in ids if not 0 <= i < len(names))
-            raise ExplainerError(
-                f"{where}: tag id {bad} is out of range for the {len(names)} label names "
-                f"({', '.join(names[:10])}{'...' if len(names) > 10 else ''})"
-            ) from None
+
+def _name_ids(ids: Sequence[int], names: list[str], *, where: str) -> list[str]:
+    """The tag names of integer tag ids (id ``i`` is ``names[i]``)."""
+    try:
+        if min(ids) < 0:
+            raise IndexError
+        return [names[i] for i in ids]
+    except IndexError:
+        bad = next(i for i in ids if not 0 <= i < len(names))
+        raise ExplainerError(
+            f"{where}: tag id {bad} is out of range for the {len(names)} label names "
+            f"({', '.join(names[:10])}{'...' if len(names) > 10 else ''})"
+        ) from None
 
 
 # --- Prodigy-style JSONL --------------------------------------------------------------------------------
@@ -489,7 +499,7 @@ def _load_prodigy(text: str, *, display: str, name: str) -> _Collector:
     return collector
 
 
-def _prodigy_tokens(record: dict, text: str, *, where: str) -> tuple[list[str], list[int], list[int]]:
+def _prodigy_tokens(record: dict[str, object], text: str, *, where: str) -> tuple[list[str], list[int], list[int]]:
     """Words and their character offsets: the record's ``tokens``, else ``text`` split on whitespace."""
     tokens = record.get("tokens")
     if tokens is None:
@@ -497,7 +507,9 @@ def _prodigy_tokens(record: dict, text: str, *, where: str) -> tuple[list[str], 
         return [m.group() for m in matches], [m.start() for m in matches], [m.end() for m in matches]
     if not isinstance(tokens, list):
         raise ExplainerError(f'{where}: "tokens" must be a list of {{"text", "start", "end"}} objects')
-    words, starts, ends = [], [], []
+    words: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
     for index, token in enumerate(tokens):
         start, end = (token.get("start"), token.get("end")) if isinstance(token, dict) else (None, None)
         if not (_is_int(start) and _is_int(end) and 0 <= start <= end <= len(text)):
@@ -514,7 +526,7 @@ def _prodigy_tokens(record: dict, text: str, *, where: str) -> tuple[list[str], 
     return words, starts, ends
 
 
-def _spans_to_tags(spans: list, text: str, starts: list[int], ends: list[int], *, where: str) -> list[str]:
+def _spans_to_tags(spans: object, text: str, starts: list[int], ends: list[int], *, where: str) -> list[str]:
     """IOB2 tags of the words from character-offset spans, which must sit on word boundaries."""
     if not isinstance(spans, list):
         raise ExplainerError(f'{where}: "spans" must be a list of {{"start", "end", "label"}} objects')
@@ -556,14 +568,14 @@ def _cut_token(start: int, end: int, text: str, starts: list[int], ends: list[in
     return text[max(0, start - 10) : end + 10]
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
 # --- datasets: save_to_disk directories and the Hub ------------------------------------------------------
 
 
-def _open_disk(path: Path, *, spec: str, split: str | None):
+def _open_disk(path: Path, *, spec: str, split: str | None) -> _OpenedSplit:
     import datasets
 
     try:
@@ -576,7 +588,7 @@ def _open_disk(path: Path, *, spec: str, split: str | None):
     return _choose_split(loaded, spec=spec, split=split)
 
 
-def _open_hub(name: str, *, split: str | None):
+def _open_hub(name: str, *, split: str | None) -> _OpenedSplit:
     try:
         import datasets
 
@@ -588,7 +600,7 @@ def _open_hub(name: str, *, split: str | None):
     return _choose_split(loaded, spec=name, split=split)
 
 
-def _choose_split(loaded, *, spec: str, split: str | None):
+def _choose_split(loaded: object, *, spec: str, split: str | None) -> _OpenedSplit:
     """``(Dataset, split name, extra)`` from a ``Dataset`` or ``DatasetDict``."""
     import datasets
 
@@ -611,7 +623,13 @@ def _choose_split(loaded, *, spec: str, split: str | None):
 
 
 def _load_hf_dataset(
-    dataset, *, spec: str, split: str, tokens_column: str | None, tags_column: str | None, label_names: list[str] | None
+    dataset: datasets.Dataset,
+    *,
+    spec: str,
+    split: str,
+    tokens_column: str | None,
+    tags_column: str | None,
+    label_names: list[str] | None,
 ) -> LoadedDataset:
     """Read a ``datasets.Dataset`` through Arrow, naming integer tags by its ``ClassLabel`` feature."""
     columns = dataset.column_names
@@ -636,7 +654,8 @@ def _load_hf_dataset(
     )
     table = dataset.select_columns([words_key, tags_key]).with_format("arrow")[:]
     all_words, all_tags = table.column(words_key).to_pylist(), table.column(tags_key).to_pylist()
-    collector = _Collector(label_names=id_names.names)
+    names = id_names.names
+    collector = _Collector(label_names=names)
     for row, (words, tags) in enumerate(zip(all_words, all_tags)):
         source = f"{split}[{row}]"
         row_where = f"{spec} {source}"
@@ -651,12 +670,12 @@ def _load_hf_dataset(
                 f"{row_where}: {words_key!r} must hold strings (the words); name the right column with --tokens-column"
             )
         if tags and isinstance(tags[0], int):
-            if id_names.names is None:
+            if names is None:
                 raise ExplainerError(
                     f"{row_where}: the tags in {tags_key!r} are integer ids but the dataset declares no label "
                     "names; cast the column to List(ClassLabel(names=[...])) with cast_column and save it again"
                 )
-            tags = id_names.convert(tags, where=row_where)
+            tags = _name_ids(tags, names, where=row_where)
         else:
             for tag in tags:
                 checker.check(tag, f"{row_where}: in {tags_key!r}")
@@ -683,7 +702,7 @@ def _pick_column(
     return found
 
 
-def _class_label_names(feature) -> list[str] | None:
+def _class_label_names(feature: object) -> list[str] | None:
     """The names of a ``List(ClassLabel)`` / ``Sequence(ClassLabel)`` feature, else None."""
     import datasets
 
