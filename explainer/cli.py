@@ -22,13 +22,7 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"explainer {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"explainer.commands.{name}")
-        except ModuleNotFoundError as error:
-            if error.name == f"explainer.commands.{name}":
-                continue  # command not written yet
-            raise
-        module.register(subparsers)
+        importlib.import_module(f"explainer.commands.{name}").register(subparsers)
     return parser
 
 

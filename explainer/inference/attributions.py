@@ -77,7 +77,7 @@ class Attributions:
 
     ``raw[k, i]`` is input subword ``i``'s attribution to target ``k`` (summed over the embedding
     dimension, before normalisation). Row order follows ``targets``; look rows up by position with
-    :meth:`row_of`.
+    :meth:`by_position`.
     """
 
     encoded: EncodedText
@@ -104,13 +104,6 @@ class Attributions:
         """Completeness error per target: sum of raw attributions minus the score difference."""
         return self.raw.sum(axis=1) - (self.score_input - self.score_baseline)
 
-    def row_of(self, position: int) -> int:
-        """The row of the target at subword ``position``; raises KeyError if it was not explained."""
-        for row, target in enumerate(self.targets):
-            if target.position == position:
-                return row
-        raise KeyError(position)
-
     def by_position(self) -> dict[int, np.ndarray]:
         """Normalised attributions keyed by target position (never by token string)."""
         normalised = self.normalised
@@ -132,7 +125,8 @@ class Attributions:
                     columns.append(self.encoded.words[word])
                 column_of.append(seen[word])
         merged = np.zeros((len(self.targets), len(columns)))
-        np.add.at(merged, (slice(None), np.asarray(column_of)), self.normalised)
+        # add.at sums the subwords of a word (repeated indices); on the transposes they index the first axis.
+        np.add.at(merged.T, np.asarray(column_of), self.normalised.T)
         return columns, merged
 
     def to_dict(self) -> dict:

@@ -57,14 +57,14 @@ def encode(
     ExplainerError
         If the text has no word or more subwords than ``max_length``.
     """
-    if (text is None) == (words is None):
-        raise ValueError("pass exactly one of text= and words=")
-    if words is not None:
+    if words is not None and text is None:
         encoding = tokenizer([str(word) for word in words], is_split_into_words=True, add_special_tokens=True)
         word_texts = [str(word) for word in words]
-    else:
+    elif text is not None and words is None:
         encoding = tokenizer(text, add_special_tokens=True, return_offsets_mapping=True)
         word_texts = _word_texts(text, encoding)
+    else:
+        raise ValueError("pass exactly one of text= and words=")
     input_ids = list(encoding["input_ids"])
     # Number the words 0..n-1 in order (a pre-tokenizer may leave gaps, e.g. for dropped characters).
     rank = {word: index for index, word in enumerate(sorted({w for w in encoding.word_ids() if w is not None}))}

@@ -13,8 +13,12 @@ import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from explainer.errors import ExplainerError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 DEFAULT_MAX_LINES = 20
 DEFAULT_MAX_CHARS = 2000
@@ -73,7 +77,7 @@ def _positive_int(value: str, name: str) -> int:
 class LiveModel:
     """A token-classification model ready for live text, with the lock every inference holds."""
 
-    model: object
+    model: PreTrainedModel
     tokenizer: object
     labels: list[str]
     max_length: int

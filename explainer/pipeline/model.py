@@ -10,8 +10,12 @@ import contextlib
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from explainer.errors import ExplainerError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 # Files any tokenizer saved with ``save_pretrained`` leaves behind (one is enough).
 TOKENIZER_FILES = (
@@ -47,7 +51,7 @@ OFFSET_POSITION_MODELS = {
 class LoadedModel:
     """A model ready for inference and what the manifest records about it."""
 
-    model: object
+    model: PreTrainedModel
     tokenizer: object
     labels: list[str]
     device: object

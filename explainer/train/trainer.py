@@ -23,11 +23,15 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from explainer import __version__
 from explainer.data.example import Example, LoadedDataset
 from explainer.errors import ExplainerError
 from explainer.pipeline.model import model_max_length, quiet_transformers
+
+if TYPE_CHECKING:
+    import torch
 
 OUTSIDE = "O"
 RECORD = "explainer_train.json"
@@ -461,8 +465,8 @@ def run_training(
     sampler = LengthGroupedSampler(
         settings.batch_size, lengths=[len(f["input_ids"]) for f in features], generator=generator
     )
-    loader = DataLoader(
-        features,
+    loader: DataLoader[dict] = DataLoader(
+        features,  # type: ignore[arg-type]  # a list is a map-style dataset; torch's stub asks for a Dataset
         batch_size=settings.batch_size,
         sampler=sampler,
         collate_fn=DataCollatorForTokenClassification(tokenizer),
@@ -577,7 +581,8 @@ def save_model(model, tokenizer, *, record: dict, out: Path) -> None:
 
 def _parameter_groups(model, weight_decay: float) -> list[dict]:
     """No weight decay on biases and LayerNorm weights (the usual BERT fine-tuning convention)."""
-    decayed, undecayed = [], []
+    decayed: list[torch.nn.Parameter] = []
+    undecayed: list[torch.nn.Parameter] = []
     for _name, parameter in model.named_parameters():
         if not parameter.requires_grad:
             continue
