@@ -22,12 +22,18 @@ Size: ``n_layers * d_ff * 2`` bytes per position. Examples are taken in a seeded
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from explainer.cache.schema import ACTIVATION_POSITIONS, ACTIVATIONS
 from explainer.errors import ExplainerError
+
+if TYPE_CHECKING:
+    import torch
+    from torch.utils.hooks import RemovableHandle
 
 BUDGET_BYTES = 128 * 2**20
 
@@ -79,7 +85,7 @@ def ffn_modules(model) -> list:
         If the model type is not in ``FFN_MODULES`` or its modules are not where the table says.
     """
     model_type = getattr(model.config, "model_type", None)
-    spec = FFN_MODULES.get(model_type)
+    spec = FFN_MODULES.get(model_type) if isinstance(model_type, str) else None
     if spec is None:
         raise UnsupportedModel(model_type, f"not supported (supported: {', '.join(sorted(FFN_MODULES))})")
     try:
@@ -101,13 +107,13 @@ class FfnRecorder:
     in sequence chunks (``chunk_size_feed_forward``) calls the hook once per chunk; chunks are joined first.
     """
 
-    def __init__(self, modules):
+    def __init__(self, modules: Iterable[torch.nn.Module]) -> None:
         self.modules = list(modules)
-        self.kept = None
+        self.kept: torch.Tensor | None = None
         self.width = 0
-        self.layers: list = [None] * len(self.modules)
-        self._chunks: list[list] = [[] for _ in self.modules]
-        self._handles = []
+        self.layers: list[np.ndarray | None] = [None] * len(self.modules)
+        self._chunks: list[list[torch.Tensor]] = [[] for _ in self.modules]
+        self._handles: list[RemovableHandle] = []
 
     def __enter__(self) -> FfnRecorder:
         for index, module in enumerate(self.modules):
@@ -162,7 +168,8 @@ def sample_examples(
     """
     counts = np.asarray(n_subwords_per_example, dtype=np.int64)
     room = budget_bytes // max(bytes_per_position, 1)
-    chosen, used, limited = [], 0, False
+    chosen: list[int] = []
+    used, limited = 0, False
     for example_id in np.random.default_rng(seed).permutation(len(counts)):
         if len(chosen) == size:
             break
@@ -260,14 +267,15 @@ def record_activations(
     ):
         for batch in plan_batches(inputs, batch_size=batch_size):
             width = max(len(item.input_ids) for item in batch)
-            source, target = [], []
+            source_parts: list[np.ndarray] = []
+            target_parts: list[np.ndarray] = []
             for row, item in enumerate(batch):
                 keep = row_of_subword[item.target] >= 0
-                source.append(row * width + item.source[keep])
-                target.append(row_of_subword[item.target[keep]])
-            recorder.reset(torch.from_numpy(np.concatenate(source)), width)
+                source_parts.append(row * width + item.source[keep])
+                target_parts.append(row_of_subword[item.target[keep]])
+            recorder.reset(torch.from_numpy(np.concatenate(source_parts)), width)
             loaded.model(**pad_batch(batch, pad_id=pad_id, with_token_types=with_token_types, device=loaded.device))
-            target = np.concatenate(target)
+            target = np.concatenate(target_parts)
             for layer, values in enumerate(recorder.layers):
                 if values is None or values.shape[1] != d_ff:
                     raise ExplainerError(
@@ -277,7 +285,7 @@ def record_activations(
                     )
                 out[layer, target] = values
             bar.update(len(batch))
-    if len(rows):
+    if isinstance(out, np.memmap):
         out.flush()
     else:
         np.save(writer.path / ACTIVATIONS, out, allow_pickle=False)

@@ -181,8 +181,13 @@ class _Builder:
 
     def __init__(self, *, prefix: np.ndarray, suffix: np.ndarray, max_body: int, stride: int):
         self.prefix, self.suffix, self.max_body, self.stride = prefix, suffix, max_body, stride
-        self.parts = {name: [] for name in ("input_ids", "word_index", "label_id", "window")}
-        self.word_rows, self.word_n_subwords, self.windowed, self.inputs = [], [], [], []
+        self.parts: dict[str, list[np.ndarray]] = {
+            name: [] for name in ("input_ids", "word_index", "label_id", "window")
+        }
+        self.word_rows: list[np.ndarray] = []
+        self.word_n_subwords: list[np.ndarray] = []
+        self.windowed: list[bool] = []
+        self.inputs: list[ModelInput] = []
         self.subword_offsets, self.word_offsets = [0], [0]
 
     def add(self, example_id: int, ids: np.ndarray, word_ids: np.ndarray, gold: np.ndarray) -> None:

@@ -24,6 +24,7 @@ import signal
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from explainer.errors import ExplainerError
 
@@ -91,7 +92,8 @@ def build_sharded(options, *, progress: bool = True, started: float | None = Non
             if error is None
             else (str(error) if isinstance(error, ExplainerError) else f"{type(error).__name__}: {error}")
         )
-        gathered = [None] * size
+        # Placeholders that all_gather_object replaces; payloads are whatever each rank sent.
+        gathered: list[tuple[str | None, Any]] = [(None, None)] * size
         dist.all_gather_object(gathered, (message, payload))
         failed = [(index, text) for index, (text, _) in enumerate(gathered) if text is not None]
         if failed:
@@ -117,7 +119,7 @@ def build_sharded(options, *, progress: bool = True, started: float | None = Non
                     root = shards.shard_root(out, f"{os.getpid()}")
                     root.mkdir()
                     stack.callback(shutil.rmtree, root, ignore_errors=True)
-            except BaseException as caught:  # noqa: BLE001 - every failure must reach the other ranks
+            except BaseException as caught:  # every failure must reach the other ranks
                 error = caught
             root = Path(agree(error, str(root) if root else None)[0])
 
@@ -134,11 +136,12 @@ def build_sharded(options, *, progress: bool = True, started: float | None = Non
                     label=f"forward (rank {rank}/{size})",
                     fault=_fault(rank),
                 )
-            except BaseException as caught:  # noqa: BLE001
+            except BaseException as caught:  # as above: agree() tells every rank
                 error = caught
             infos = agree(error, info)
             if rank != 0:
                 return None
+            assert writer is not None  # rank 0 opened it, or agree() raised on every rank
             prepared.timings["forward"] = time.perf_counter() - mark
             mark = time.perf_counter()
             predictions, _ = shards.merge_shards(writer, prepared, [root / f"rank-{index}" for index in range(size)])

@@ -99,13 +99,14 @@ def run_inference(
         prob_gold=np.full(n_subwords, np.nan, dtype=np.float32),
         loss=np.full(n_subwords, np.nan, dtype=np.float32),
     )
-    probs_out = hidden_out = None
+    outputs: tuple[np.ndarray, np.ndarray] | None = None  # (probs, hidden), allocated at the first batch
     with torch.inference_mode():
         for batch in batches:
             tensors = pad_batch(batch, pad_id=pad_id, with_token_types=with_token_types, device=device)
             logits, hidden = forward(model, tensors)
-            if probs_out is None:
-                probs_out, hidden_out = allocate(int(hidden.shape[-1]))
+            if outputs is None:
+                outputs = allocate(int(hidden.shape[-1]))
+            probs_out, hidden_out = outputs
             width = logits.shape[1]
             source = np.concatenate([row * width + item.source for row, item in enumerate(batch)])
             target = np.concatenate([item.target for item in batch])

@@ -26,6 +26,7 @@ the components well and bounds the memory.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import sys
@@ -171,18 +172,18 @@ def add_projections(
         report("example embeddings")
         settings = {"method": method, "seed": seed, "max_fit": max_fit}
         if method != "none":
-            options = {"method": method, "max_fit": max_fit, "seed": seed, "min_umap_points": min_umap_points}
+            project_points = functools.partial(
+                project, method=method, max_fit=max_fit, seed=seed, min_umap_points=min_umap_points, report=report
+            )
             mark = time.perf_counter()
             gather_words = lambda rows: np.asarray(hidden[subword_rows[rows]], dtype=np.float32)
-            stages = {}
-            coords, settings["words"] = project(
-                gather_words, len(subword_rows), report=report, timings=stages, **options
-            )
+            stages: dict[str, float] = {}
+            coords, settings["words"] = project_points(gather_words, len(subword_rows), timings=stages)
             np.save(cache_dir / WORD_PROJECTION, coords, allow_pickle=False)
             timings["word_projection"] = time.perf_counter() - mark
             timings.update({f"word_{stage}": seconds for stage, seconds in stages.items()})
             mark = time.perf_counter()
-            coords, settings["examples"] = project(lambda rows: embeddings[rows], n_examples, report=report, **options)
+            coords, settings["examples"] = project_points(lambda rows: embeddings[rows], n_examples)
             np.save(cache_dir / EXAMPLE_PROJECTION, coords, allow_pickle=False)
             timings["example_projection"] = time.perf_counter() - mark
         (cache_dir / PROJECTION_INFO).write_text(json.dumps(settings, indent=1), encoding="utf-8")

@@ -179,7 +179,15 @@ def write_shard(
     sub = subset_alignment(prepared.alignment, ids)
     np.save(directory / EXAMPLE_IDS, ids, allow_pickle=False)
     arrays = _DirectoryArrays(directory)
-    predictions = _forward(prepared.loaded, sub, arrays, batch_size=batch_size, progress=progress, label=label)
+    # _forward only calls writer.open_array; its CacheWriter annotation (pipeline.py) should be a protocol.
+    predictions = _forward(
+        prepared.loaded,
+        sub,
+        arrays,  # type: ignore[arg-type]
+        batch_size=batch_size,
+        progress=progress,
+        label=label,
+    )
     if fault == "kill":
         import signal
 

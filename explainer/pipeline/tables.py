@@ -109,19 +109,17 @@ def analyse_spans(words: WordResults, word_offsets: np.ndarray) -> SpanAnalysis:
     """Extract gold and predicted spans of every example, classify them and score each example."""
     gold_tags = [tags.tolist() for tags in np.split(words.gold, word_offsets[1:-1])]
     pred_tags = [tags.tolist() for tags in np.split(words.pred, word_offsets[1:-1])]
-    span_rows = {"example_id": [], "source": [], "start": [], "end": [], "type": []}
-    records, scores = (
-        [],
-        {
-            "n_gold_spans": [],
-            "n_pred_spans": [],
-            "n_correct_spans": [],
-            "n_errors": [],
-            "precision": [],
-            "recall": [],
-            "f1": [],
-        },
-    )
+    span_rows: dict[str, list[object]] = {"example_id": [], "source": [], "start": [], "end": [], "type": []}
+    records: list[dict] = []
+    scores: dict[str, list[float]] = {
+        "n_gold_spans": [],
+        "n_pred_spans": [],
+        "n_correct_spans": [],
+        "n_errors": [],
+        "precision": [],
+        "recall": [],
+        "f1": [],
+    }
     for example_id, (gold, pred) in enumerate(zip(gold_tags, pred_tags)):
         gold_spans, pred_spans = extract_spans(gold), extract_spans(pred)
         for source, spans in (("gold", gold_spans), ("pred", pred_spans)):
