@@ -254,3 +254,17 @@ def test_panel_explains_an_examples_words_with_the_caches_model(tiny_model, monk
     )
     assert "more than the 64 the model takes" in too_long["error"]
     assert render_result(too_long)[0].color == "danger"
+
+
+def test_panel_callbacks_are_registered_once_per_app():
+    import dash
+
+    from explainer.app.components.attributions import register_callbacks
+
+    first, second = dash.Dash(__name__), dash.Dash(__name__)
+    register_callbacks(first, context=None)
+    registered = set(first.callback_map)
+    register_callbacks(first, context=None)  # the factory and the Probing section both ask
+    assert set(first.callback_map) == registered and len(registered) == 3
+    register_callbacks(second, context=None)
+    assert set(second.callback_map) == registered

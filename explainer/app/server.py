@@ -35,6 +35,8 @@ LOG = logging.getLogger("explainer.app")
 PAGE_ERROR_ID = "page-error"
 CALLBACK_PATH = "_dash-update-component"
 CACHE_PLACEHOLDER = "$EXPLAINER_CACHE"
+# X-Frame-Options for the frame-ancestors values it can express (it cannot name another origin).
+FRAME_OPTIONS: dict[tuple[str, ...], str] = {("'self'",): "SAMEORIGIN", ("'none'",): "DENY"}
 
 
 def configure_server(app, settings: Settings) -> None:
@@ -111,8 +113,8 @@ class _HeaderPolicy:
         headers["X-Content-Type-Options"] = "nosniff"
         headers["Referrer-Policy"] = "same-origin"
         headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), payment=()"
-        frame_option = {("'self'",): "SAMEORIGIN", ("'none'",): "DENY"}.get(self._settings.frame_ancestors)
-        if frame_option:  # older browsers; X-Frame-Options cannot name another origin, so only then
+        frame_option = FRAME_OPTIONS.get(self._settings.frame_ancestors)
+        if frame_option:  # for older browsers
             headers["X-Frame-Options"] = frame_option
         if request.path.endswith((CALLBACK_PATH, "healthz", "readyz")):
             headers["Cache-Control"] = "no-store"
@@ -136,7 +138,7 @@ def readyz(settings: Settings) -> Response:
     return _json({"status": "ready" if ready else "unavailable", **details}, 200 if ready else 503)
 
 
-def readiness(root: Path) -> tuple[bool, dict]:
+def readiness(root: Path) -> tuple[bool, dict[str, object]]:
     """``(ready, details)`` for the cache root: opens every cache's manifest (small files only)."""
     from explainer.cache.reader import list_caches, open_cache
 
@@ -161,7 +163,7 @@ def readiness(root: Path) -> tuple[bool, dict]:
             open_cache(path)
         except (ExplainerError, OSError) as error:
             broken[path.name] = user_message(error, cache_root=root)
-    details = {"caches": len(paths) - len(broken)}
+    details: dict[str, object] = {"caches": len(paths) - len(broken)}
     if broken:
         details["broken"] = broken
     if len(broken) == len(paths):
@@ -284,7 +286,7 @@ def main(argv=None) -> int:
         return 2
     url = healthcheck_url()
     try:
-        with urlopen(url, timeout=5) as response:  # noqa: S310 (a fixed local http URL)
+        with urlopen(url, timeout=5) as response:  # a fixed local http URL (healthcheck_url)
             return 0 if response.status == 200 else 1
     except (URLError, OSError) as error:
         print(f"healthcheck: {url}: {error}", file=sys.stderr)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -56,35 +57,33 @@ class Settings:
         return "/" if self.proxy_strips_prefix else self.url_prefix
 
     @classmethod
-    def from_env(cls, environ=None, **overrides) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> Settings:
+        """Settings from ``environ`` (default ``os.environ``); ``overrides`` that are not None win."""
         environ = os.environ if environ is None else environ
-        values = {}
+        settings = cls()
         if environ.get("EXPLAINER_CACHE"):
-            values["cache"] = Path(environ["EXPLAINER_CACHE"])
+            settings = replace(settings, cache=Path(environ["EXPLAINER_CACHE"]))
         if environ.get("EXPLAINER_URL_PREFIX"):
-            values["url_prefix"] = normalise_prefix(environ["EXPLAINER_URL_PREFIX"])
+            settings = replace(settings, url_prefix=normalise_prefix(environ["EXPLAINER_URL_PREFIX"]))
         if "EXPLAINER_PROXY_STRIPS_PREFIX" in environ:
-            values["proxy_strips_prefix"] = parse_flag(
-                environ["EXPLAINER_PROXY_STRIPS_PREFIX"], name="EXPLAINER_PROXY_STRIPS_PREFIX"
-            )
+            strips = parse_flag(environ["EXPLAINER_PROXY_STRIPS_PREFIX"], name="EXPLAINER_PROXY_STRIPS_PREFIX")
+            settings = replace(settings, proxy_strips_prefix=strips)
         if environ.get("EXPLAINER_FRAME_ANCESTORS"):
-            values["frame_ancestors"] = parse_frame_ancestors(environ["EXPLAINER_FRAME_ANCESTORS"])
+            settings = replace(settings, frame_ancestors=parse_frame_ancestors(environ["EXPLAINER_FRAME_ANCESTORS"]))
         if environ.get("EXPLAINER_MAX_CONTENT_LENGTH"):
-            values["max_content_length"] = parse_size(
-                environ["EXPLAINER_MAX_CONTENT_LENGTH"], name="EXPLAINER_MAX_CONTENT_LENGTH"
-            )
+            size = parse_size(environ["EXPLAINER_MAX_CONTENT_LENGTH"], name="EXPLAINER_MAX_CONTENT_LENGTH")
+            settings = replace(settings, max_content_length=size)
         if environ.get("EXPLAINER_REVIEWER"):
-            values["reviewer"] = environ["EXPLAINER_REVIEWER"].strip() or None
+            settings = replace(settings, reviewer=environ["EXPLAINER_REVIEWER"].strip() or None)
         if "EXPLAINER_REVIEWER_HEADERS" in environ:
-            values["reviewer_headers"] = tuple(
-                name.strip() for name in environ["EXPLAINER_REVIEWER_HEADERS"].split(",") if name.strip()
-            )
+            names = environ["EXPLAINER_REVIEWER_HEADERS"].split(",")
+            settings = replace(settings, reviewer_headers=tuple(name.strip() for name in names if name.strip()))
         if environ.get("EXPLAINER_CORRECTIONS_DIR"):
-            values["corrections_dir"] = Path(environ["EXPLAINER_CORRECTIONS_DIR"])
-        values.update({key: value for key, value in overrides.items() if value is not None})
-        if "cache" in values:
-            values["cache"] = Path(values["cache"])
-        return replace(cls(), **values)
+            settings = replace(settings, corrections_dir=Path(environ["EXPLAINER_CORRECTIONS_DIR"]))
+        given = {key: value for key, value in overrides.items() if value is not None}
+        if "cache" in given:
+            given["cache"] = Path(given["cache"])
+        return replace(settings, **given)
 
 
 def normalise_prefix(prefix: str) -> str:

@@ -65,7 +65,7 @@ def warm_context(context, *, log_to=log, grown: dict | None = None) -> dict[str,
     try:
         key = context.registry.default_key()
         cache = context.registry.get(key) if key else None
-    except Exception as error:  # noqa: BLE001 (no cache yet: nothing to warm)
+    except Exception as error:  # no cache yet: nothing to warm
         log_to.info("explainer: nothing to warm (%s)", error)
         return seconds
     if cache is None:
@@ -77,7 +77,7 @@ def warm_context(context, *, log_to=log, grown: dict | None = None) -> dict[str,
         started, before = time.perf_counter(), heap_mb()
         try:
             shown_grids.update(grid_names(section.layout(cache, {})))
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:  # a failing section is logged: warming must never take a worker down
             log_to.warning("explainer: warming %s failed: %s", section.key, error)
         seconds[section.key], grown[section.key] = time.perf_counter() - started, heap_mb() - before
     # The rows behind the server-side grids the tabs show, and the span level of Misclassified (one
@@ -86,11 +86,12 @@ def warm_context(context, *, log_to=log, grown: dict | None = None) -> dict[str,
 
     started, before = time.perf_counter(), heap_mb()
     for name in sorted(shown_grids | EXTRA_GRIDS):
-        if grid.source(name) is None:
+        load = grid.source(name)
+        if load is None:
             continue
         try:
-            grid.source(name)(cache, {})
-        except Exception as error:  # noqa: BLE001
+            load(cache, {})
+        except Exception as error:  # as for the sections: logged, never fatal
             log_to.warning("explainer: warming grid %s failed: %s", name, error)
     seconds["grids"], grown["grids"] = time.perf_counter() - started, heap_mb() - before
     return seconds

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import plotly.graph_objects as go
 
 # Diverging: red pushes towards the explained class, blue away from it, white is neutral.
@@ -17,7 +18,7 @@ def position_labels(tokens: list[str]) -> list[str]:
 
 
 def attribution_heatmap(
-    matrix: np.ndarray, *, columns: list[str], rows: list[str], row_positions: list[int], title: str = ""
+    matrix: npt.ArrayLike, *, columns: list[str], rows: list[str], row_positions: list[int], title: str = ""
 ) -> go.Figure:
     """Targets (rows) x input subwords or words (columns), on a diverging scale centred on zero.
 

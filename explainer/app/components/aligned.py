@@ -83,8 +83,12 @@ def aligned_table(columns: list[AlignedSubword]) -> html.Table:
         gold_cells.append(_cell(column.gold, muted))
         pred_cells.append(_cell(column.pred, "table-danger" if column.mismatch else muted))
         loss_cells.append(_loss_cell(column.loss, not column.first))
+    # The cells are serialised components (see _cell), which the renderer reads but Dash's type hints do not allow.
     body = [
-        html.Tr([html.Th(header, className="text-muted small")] + cells, className=f"aligned-{header}")
+        html.Tr(
+            [html.Th(header, className="text-muted small"), *cells],  # type: ignore[list-item]
+            className=f"aligned-{header}",
+        )
         for header, cells in zip(ROW_HEADERS, (word_cells, token_cells, gold_cells, pred_cells, loss_cells))
     ]
     return html.Table(html.Tbody(body), className="table table-sm table-bordered aligned-example mb-0 small")

@@ -14,10 +14,13 @@ component children (escaped), never as HTML. torch is imported inside the callba
 from __future__ import annotations
 
 import time
+import weakref
+from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
 from dash import ALL, MATCH, Input, Output, State, dcc, html, no_update
+from dash.dependencies import Wildcard
 
 from explainer.errors import ExplainerError
 from explainer.figures.attributions import attribution_heatmap, diverging_colour, position_labels, text_colour
@@ -32,9 +35,11 @@ CONTRAST = "attr-contrast"
 LEVEL = "attr-level"
 DATA = "attr-data"
 RESULT = "attr-result"
+# The apps register_callbacks has added the callbacks to (weakly held: an app that goes away leaves).
+_APPS_WITH_CALLBACKS: weakref.WeakSet[dash.Dash] = weakref.WeakSet()
 
 
-def _id(kind: str, key: str, **extra) -> dict:
+def _id(kind: str, key: str | Wildcard, **extra: object) -> dict[str, object]:
     return {"type": kind, "panel": key, **extra}
 
 
@@ -186,9 +191,9 @@ def shaded_line(columns: list[str], target: dict, *, values: list[float]) -> htm
         f"(predicted {target['predicted']} {target['probability']:.2f})",
         className="attr-target me-2 text-muted small",
     )
-    return html.Div(
-        [head, html.Span(tokens)], className="attr-line mb-1", **{"data-position": str(int(target["position"]))}
-    )
+    # A data-* attribute can only be passed through ** (Dash's **kwargs are untyped, its named props typed).
+    data_attributes: dict[str, Any] = {"data-position": str(int(target["position"]))}
+    return html.Div([head, html.Span(tokens)], className="attr-line mb-1", **data_attributes)
 
 
 def run_explanation(
@@ -237,9 +242,9 @@ def _check_length(source: dict, *, max_chars: int) -> None:
 
 def register_callbacks(app: dash.Dash, context) -> None:
     """Add the panels' callbacks to ``app`` (once; later calls do nothing)."""
-    if getattr(app, "_explainer_attribution_callbacks", False):
+    if app in _APPS_WITH_CALLBACKS:
         return
-    app._explainer_attribution_callbacks = True
+    _APPS_WITH_CALLBACKS.add(app)
 
     @app.callback(
         Output(_id(IGNORED, MATCH), "options"),

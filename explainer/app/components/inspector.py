@@ -9,6 +9,7 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import html
+from dash.development.base_component import Component
 
 from explainer.analysis.examples import ExampleView, span_error_by_word
 from explainer.analysis.label_quality import NOT_BUILT
@@ -48,7 +49,8 @@ def span_line(
 ) -> html.Div:
     """Words as text, entity spans as coloured boxes with their type and error category."""
     starts = {start: (start, end, kind) for start, end, kind in spans}
-    children, index = [], 0
+    children: list[Component | str] = []
+    index = 0
     while index < len(words):
         if index in starts:
             start, end, kind = starts[index]
