@@ -60,7 +60,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
-    import sklearn  # noqa: F401  (imported once per worker in the app; not part of a view's time)
+    import sklearn  # imported once per worker in the app; not part of a view's time
 
     from explainer.analysis.activations import component_view, factorise
     from explainer.app.sections.activations import components_for, open_sample, unavailable_note

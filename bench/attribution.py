@@ -40,6 +40,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+# The checkout's explainer, through the path entry above (hence E402).
 from explainer.inference.attributions import PRESETS, explain, forward_from_embeddings  # noqa: E402
 from explainer.inference.model import LiveModel, LiveSettings  # noqa: E402
 

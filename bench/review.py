@@ -29,6 +29,7 @@ DATA = ROOT.parent / "shared" / "data" / "conll2003" / "train.txt"
 RESULTS = ROOT / "bench" / "results" / "review.md"
 N_APPENDS, N_CORRECTIONS = 500, 200
 
+# The checkout's explainer, through the path entry above (hence E402).
 from explainer.analysis.spans import extract_spans  # noqa: E402
 from explainer.data.loaders import load_dataset  # noqa: E402
 from explainer.review.corrections import append_decision, make_decision, read_decisions  # noqa: E402

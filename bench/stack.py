@@ -45,7 +45,7 @@ def free_port() -> int:
 def http_status(url: str, *, timeout: float = 5.0) -> int | None:
     """The HTTP status of GET ``url``, or None when nothing answers."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (loopback URLs)
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # loopback URLs only
             return response.status
     except urllib.error.HTTPError as error:
         return error.code

