@@ -123,7 +123,8 @@ def warm_in_background(flask_app, *, log_to=log) -> threading.Thread | None:
         return None
 
     def run():
-        started, grown = time.perf_counter(), {}
+        started = time.perf_counter()
+        grown: dict[str, float] = {}
         seconds = warm_context(context, log_to=log_to, grown=grown)
         frozen = freeze_long_lived()
         if seconds:
