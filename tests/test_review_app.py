@@ -74,6 +74,15 @@ def test_layout_without_label_quality_says_which_build_option_adds_it(tiny_cache
     assert "--label-quality" in html and "Example " in html
 
 
+def test_layout_reads_the_decisions_where_the_app_keeps_them(context, cache, tmp_path):
+    # No request, no Flask app context: register() bound the app's settings (corrections_dir=tmp_path).
+    _, draft = first_draft(context, cache)
+    review.on_edit(context, draft, None, SEARCH, trigger=click("review-accept-gold"), headers={})
+    assert corrections_path(cache.path, tmp_path).is_file()
+    page = str(review.layout(cache, {"rev_status": "done"}))
+    assert f"Example {draft['example_id']}" in page and "1 of" in page and "reviewed: accepted gold" in page
+
+
 def test_navigation_writes_the_view_to_the_url(context, cache):
     by_f1 = queue_order(cache.examples, order="f1")
     search = SEARCH + f"&rev_ex={int(by_f1[0])}"
