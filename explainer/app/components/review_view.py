@@ -42,6 +42,8 @@ class Ids:
     DRAFT = "review-draft"  # the dcc.Store holding the draft
     PANEL = "review-panel"
     TITLE = "review-title"
+    GOLD = "review-gold"  # prefix of the gold and predicted span lines' ids
+    PRED = "review-pred"
     DRAFT_VIEW = "review-draft-view"
     CHIPS = "review-chips"
     SELECTION = "review-selection"
@@ -317,9 +319,9 @@ def example_panel(cache: Cache, draft: Draft | None) -> dbc.Card | dbc.Alert:
             colours=colours,
             marks=span_error_by_word(errors, source=source),
             highlight=None,
-            id_prefix=f"{KEY}-{source}",
+            id_prefix=prefix,
         )
-        for source in ("gold", "pred")
+        for source, prefix in (("gold", Ids.GOLD), ("pred", Ids.PRED))
     }
     body = [
         html.H6("Gold", className="mb-0"),
