@@ -312,22 +312,22 @@ def example_panel(cache: Cache, draft: Draft | None) -> dbc.Card | dbc.Alert:
         ],
         className="d-flex align-items-center small",
     )
-    lines = {
-        source: span_line(
+    gold, pred = (
+        span_line(
             draft["words"],
-            extract_spans(draft[source]),
+            extract_spans(tags),
             colours=colours,
             marks=span_error_by_word(errors, source=source),
             highlight=None,
             id_prefix=prefix,
         )
-        for source, prefix in (("gold", Ids.GOLD), ("pred", Ids.PRED))
-    }
+        for source, tags, prefix in (("gold", draft["gold"], Ids.GOLD), ("pred", draft["pred"], Ids.PRED))
+    )
     body = [
         html.H6("Gold", className="mb-0"),
-        lines["gold"],
+        gold,
         html.H6("Predicted", className="mb-0 mt-1"),
-        lines["pred"],
+        pred,
         error_legend(),
         html.H6("Correction", className="mt-2"),
         html.Div(draft_view(draft), id=Ids.DRAFT_VIEW),
