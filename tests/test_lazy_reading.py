@@ -124,15 +124,17 @@ def test_a_warmed_worker_freezes_what_warming_built(tiny_cache, monkeypatch):
 
 
 def test_duplicates_and_review_do_not_keep_the_whole_examples_table(tiny_cache):
+    from explainer.app.components.review_view import example_panel
     from explainer.app.sections import duplicates, review
+    from explainer.review import session
 
     cache = open_cache(tiny_cache)
     first = int(pq.read_table(tiny_cache / "examples.parquet", columns=["example_id"])["example_id"][0].as_py())
     duplicates.layout(cache, {})
     review.layout(cache, {})
-    _, queue, draft = review.navigate(cache, review.view_state({}), {})
+    _, queue, draft = session.navigate(cache, review.view_state({}), {})
     assert draft["example_id"] == int(queue.ids[0]) and f"Example {draft['example_id']}" in str(
-        review.example_panel(cache, draft)
+        example_panel(cache, draft)
     )
-    assert review.new_draft(cache, first, {})["words"]
+    assert session.new_draft(cache, first, {})["words"]
     assert "examples.parquet" not in cache._memo

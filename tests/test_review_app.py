@@ -10,12 +10,16 @@ import pytest
 
 from explainer.analysis.review import filter_queue, matching_examples, neighbour, queue_order
 from explainer.analysis.spans import extract_spans
+from explainer.app.components.review_view import Ids, draft_view, example_panel
 from explainer.app.factory import create_app
 from explainer.app.sections import review
 from explainer.app.settings import Settings
 from explainer.app.state import parse_query
 from explainer.cache.reader import open_cache
+from explainer.review import edits, session
 from explainer.review.corrections import corrections_path, read_decisions
+from explainer.review.draft import click_word, decision_for, edit_draft
+from explainer.review.queue import View
 
 SEARCH = "?tab=review"
 
@@ -31,13 +35,13 @@ def cache(tiny_cache):
     return open_cache(tiny_cache)
 
 
-def click(kind, index=None, value=1):
-    prop = json.dumps({"index": index, "type": kind}) if index is not None else kind
-    return [{"prop_id": f"{prop}.n_clicks", "value": value}]
+def click(kind, index=None):
+    """The id of the button clicked, as ``dash.ctx.triggered_id`` gives it."""
+    return {"type": kind, "index": index} if index is not None else kind
 
 
 def first_draft(context, cache, search=SEARCH):
-    view, _queue, draft = review.navigate(cache, review.view_state(parse_query(search)), {})
+    view, _queue, draft = session.navigate(cache, review.view_state(parse_query(search)), {})
     return view, draft
 
 
@@ -70,6 +74,15 @@ def test_layout_without_label_quality_says_which_build_option_adds_it(tiny_cache
     assert "--label-quality" in html and "Example " in html
 
 
+def test_layout_reads_the_decisions_where_the_app_keeps_them(context, cache, tmp_path):
+    # No request, no Flask app context: register() bound the app's settings (corrections_dir=tmp_path).
+    _, draft = first_draft(context, cache)
+    review.on_edit(context, draft, None, SEARCH, trigger=click("review-accept-gold"), headers={})
+    assert corrections_path(cache.path, tmp_path).is_file()
+    page = str(review.layout(cache, {"rev_status": "done"}))
+    assert f"Example {draft['example_id']}" in page and "1 of" in page and "reviewed: accepted gold" in page
+
+
 def test_navigation_writes_the_view_to_the_url(context, cache):
     by_f1 = queue_order(cache.examples, order="f1")
     search = SEARCH + f"&rev_ex={int(by_f1[0])}"
@@ -97,14 +110,14 @@ def test_navigation_writes_the_view_to_the_url(context, cache):
 def test_editing_a_span_and_saving_writes_one_decision(context, cache, tmp_path):
     _, draft = first_draft(context, cache)
     words = draft["words"]
-    draft, message, _ = review.on_edit(context, draft, None, SEARCH, triggered=click(review.WORD, 0))
-    draft, message, _ = review.on_edit(context, draft, None, SEARCH, triggered=click(review.WORD, 1))
+    draft, message, _ = review.on_edit(context, draft, None, SEARCH, trigger=click(Ids.WORD, 0))
+    draft, message, _ = review.on_edit(context, draft, None, SEARCH, trigger=click(Ids.WORD, 1))
     assert draft["selection"] == [0, 1]
-    draft, message, _ = review.on_edit(context, draft, "MISC", SEARCH, triggered=click("review-add"))
+    draft, message, _ = review.on_edit(context, draft, "MISC", SEARCH, trigger=click("review-add"))
     assert draft["tags"][:2] == ["B-MISC", "I-MISC"] and draft["dirty"]
     assert not (tmp_path / f"{cache.path.name}.corrections.jsonl").exists()  # an edit is saved by Save
     draft, message, progress = review.on_edit(
-        context, draft, None, SEARCH, triggered=click("review-save"), headers={"X-Forwarded-User": "alice"}
+        context, draft, None, SEARCH, trigger=click("review-save"), headers={"X-Forwarded-User": "alice"}
     )
     assert message == "" and not draft["dirty"] and progress.startswith("1 of")
     [decision] = read_decisions(corrections_path(cache.path, tmp_path))
@@ -113,39 +126,40 @@ def test_editing_a_span_and_saving_writes_one_decision(context, cache, tmp_path)
     assert decision["key"] == cache.examples.iloc[draft["example_id"]]["words_hash"]
     assert decision["identity"]["cache"] == cache.path.name and decision["identity"]["fingerprint"]
     # Reopening the example starts from the saved correction and shows it reviewed.
-    reopened = review.new_draft(cache, draft["example_id"], review.latest_of(context, cache))
+    reopened = session.new_draft(cache, draft["example_id"], review.latest_of(context, cache))
     assert reopened["tags"] == decision["corrected"] and reopened["saved"]["kind"] == "edit"
-    assert "reviewed: edited by alice" in str(review.draft_view(reopened))
+    assert "reviewed: edited by alice" in str(draft_view(reopened))
 
 
 def test_accept_buttons_save_at_once_and_the_browser_is_not_trusted(context, cache, tmp_path):
     _, draft = first_draft(context, cache)
     path = corrections_path(cache.path, tmp_path)
-    draft, _, _ = review.on_edit(context, draft, None, SEARCH, triggered=click("review-accept-all"), headers={})
+    draft, _, _ = review.on_edit(context, draft, None, SEARCH, trigger=click("review-accept-all"), headers={})
     decisions = read_decisions(path)
     assert decisions[-1]["kind"] == "accept_all_predictions" and decisions[-1]["reviewer"] == "settings-name"
     assert extract_spans(decisions[-1]["corrected"]) == extract_spans(draft["pred"])
-    draft, _, _ = review.on_edit(context, draft, None, SEARCH, triggered=click("review-accept-gold"), headers={})
+    draft, _, _ = review.on_edit(context, draft, None, SEARCH, trigger=click("review-accept-gold"), headers={})
     assert read_decisions(path)[-1]["corrected"] == draft["gold"]
-    missing = review.edits.spans_to_accept(draft["tags"], draft["pred"])
+    missing = edits.spans_to_accept(draft["tags"], draft["pred"])
     if missing:
         start, end, kind = missing[0]
         draft, _, _ = review.on_edit(
-            context, draft, None, SEARCH, triggered=click(review.ACCEPT_SPAN, f"{start},{end},{kind}"), headers={}
+            context, draft, None, SEARCH, trigger=click(Ids.ACCEPT_SPAN, f"{start},{end},{kind}"), headers={}
         )
         assert read_decisions(path)[-1]["detail"] == {"span": [start, end, kind]}
     n = len(read_decisions(path))
     tampered = {**draft, "tags": ["B-EVIL"] + draft["tags"][1:]}
-    _, message, _ = review.on_edit(context, tampered, None, SEARCH, triggered=click("review-save"), headers={})
+    _, message, _ = review.on_edit(context, tampered, None, SEARCH, trigger=click("review-save"), headers={})
     assert "does not know" in message and len(read_decisions(path)) == n
 
 
 def test_downloads_merge_into_the_original_conll(context, cache, tiny_dataset, tmp_path):
     _, draft = first_draft(context, cache)
     assert review.download(context, "corrections", SEARCH)[0] is None  # nothing reviewed yet
-    draft = review.click_word(review.click_word(draft, 0), 0)
-    draft, _ = review.edit_draft(draft, "add", entity="LOC")
-    review.save_decision(context, cache, draft, draft["tags"], kind="edit", detail=None, headers={})
+    draft = click_word(click_word(draft, 0), 0)
+    draft, _ = edit_draft(draft, "add", entity="LOC")
+    corrections = review.corrections_file(context, cache)
+    session.save_decision(cache, draft, decision_for(draft, "edit"), corrections=corrections, reviewer=None)
     data, note = review.download(context, "conll", SEARCH)
     merged = base64.b64decode(data["content"]).decode("utf-8")
     original = Path(tiny_dataset).read_text(encoding="utf-8")
@@ -185,12 +199,12 @@ def test_label_quality_order_uses_the_example_scores(tiny_cache, tmp_path):
         }
     ).to_parquet(copy / "label_quality.parquet")
     cache = open_cache(copy)
-    view, queue, draft = review.navigate(cache, review.View(order="quality"), {})
+    view, queue, draft = session.navigate(cache, View(order="quality"), {})
     assert queue.note is None and list(queue.ids) == list(np.argsort(scores, kind="stable"))
     assert draft["example_id"] == int(np.argmin(scores))
-    assert "label quality" in str(review.example_panel(cache, draft))
+    assert "label quality" in str(example_panel(cache, draft))
     assert draft["issues"] == [index == 1 for index in range(len(draft["words"]))]  # flagged words, marked
-    assert str(review.draft_view(draft)).count("review-label-issue") == 1
+    assert str(draft_view(draft)).count("review-label-issue") == 1
 
 
 def test_reviewer_and_corrections_settings_from_the_environment():
@@ -202,6 +216,6 @@ def test_reviewer_and_corrections_settings_from_the_environment():
         }
     )
     assert settings.reviewer_headers == ("X-User", "X-Other") and settings.corrections_dir == Path("/srv/reviews")
-    assert review.reviewer_name(settings, {"X-Other": " carol\n"}) == "carol"
-    assert review.reviewer_name(settings, {"X-Forwarded-User": "mallory"}) == "bob"  # not a configured header
+    assert session.reviewer_name(settings, {"X-Other": " carol\n"}) == "carol"
+    assert session.reviewer_name(settings, {"X-Forwarded-User": "mallory"}) == "bob"  # not a configured header
     assert Settings.from_env({"EXPLAINER_REVIEWER_HEADERS": ""}).reviewer_headers == ()
