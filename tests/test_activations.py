@@ -18,7 +18,7 @@ from explainer.analysis.activations import (
     format_layers,
     parse_layers,
 )
-from explainer.analysis.tables import LruMemo
+from explainer.app.memo import LruMemo
 from explainer.cache import schema
 from explainer.cache.reader import open_cache
 from explainer.errors import ExplainerError
@@ -302,7 +302,7 @@ def test_layer_specs_round_trip_and_bad_ones_mean_all():
 
 
 def test_component_view_shades_words_and_counts_top_words():
-    from explainer.analysis.activations import Factorisation
+    from explainer.cache.artefacts import Factorisation
 
     # Two examples; subwords of word 1 of example 0 are split ("new", "##s"): the word takes the larger value.
     positions = pd.DataFrame({"example_id": [0, 0, 0, 1, 1], "word_index": [0, 1, 1, 0, 1]})

@@ -20,7 +20,7 @@ from explainer.app.factory import create_app
 from explainer.app.sections import duplicates as section
 from explainer.app.settings import Settings
 from explainer.app.state import parse_query
-from explainer.cache.schema import EXAMPLE_EMBEDDINGS
+from explainer.cache.schema import DUPLICATE_GROUPS, EXAMPLE_EMBEDDINGS, NEAR_DUPLICATES
 
 DIM = 64
 
@@ -203,7 +203,9 @@ def root(tiny_model, tmp_path_factory):
         path = write_conll(data / f"{name}.conll", rows)
         assert main(["build", "--model", str(tiny_model), "--dataset", str(path), "--out", str(root / name)]) == 0
     shutil.copytree(root / "train", root / "train-no-embeddings")
-    (root / "train-no-embeddings" / EXAMPLE_EMBEDDINGS).unlink()
+    # A cache built before example embeddings existed, hence before the duplicates step too.
+    for name in (EXAMPLE_EMBEDDINGS, DUPLICATE_GROUPS, NEAR_DUPLICATES):
+        (root / "train-no-embeddings" / name).unlink()
     return root
 
 

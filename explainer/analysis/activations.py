@@ -12,7 +12,7 @@ activation (most neurons barely fire: on the demo model 3,192 of 9,216 hold 90%)
 is placed with ``transform``. The component activations are what the app shows, per word (the
 largest over the word's subwords), scaled so that each component's largest value in the sample is 1.
 
-Results are memoised in a small thread-safe LRU (:class:`explainer.analysis.tables.LruMemo`); the app keeps one per
+Results are memoised in a small thread-safe LRU (:class:`explainer.app.memo.LruMemo`); the app keeps one per
 opened cache, so the key is (layers, components, seed) and a rebuilt cache starts afresh.
 """
 
@@ -21,10 +21,12 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from explainer.cache.artefacts import Factorisation
 from explainer.errors import ExplainerError
 
 MIN_COMPONENTS, MAX_COMPONENTS = 2, 10
@@ -35,23 +37,9 @@ TOP_OCCURRENCES = 50  # a component's top words are counted among its this many 
 CHUNK_ROWS = 4_096
 
 
-@dataclass(frozen=True)
-class Factorisation:
-    """NMF of the positions x neurons matrix of some layers.
-
-    ``weights`` float32 [n_positions, n_components]: each component's activation at each position (W);
-    ``components`` float32 [n_components, len(neurons)]: each component's neuron loadings (H), over the
-    kept ``neurons`` (flat indices ``layer_offset * d_ff + neuron`` into the chosen layers laid side by side).
-    """
-
-    layers: tuple[int, ...]
-    n_components: int
-    seed: int
-    weights: np.ndarray
-    components: np.ndarray
-    neurons: np.ndarray
-    fitted_on: int
-    seconds: float
+def factorisation_seed(manifest: dict[str, Any], summary: dict[str, Any]) -> int:
+    """The seed of a cache's factorisations: its activation sample's (``summary``), else the build's."""
+    return int(summary.get("seed", manifest.get("settings", {}).get("seed", 0)) or 0)
 
 
 def parse_layers(text: str | None, n_layers: int) -> tuple[int, ...]:

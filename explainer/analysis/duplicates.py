@@ -20,10 +20,18 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
+
+from explainer.cache.artefacts import DuplicateFindings
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 DEFAULT_THRESHOLD = 0.95
 LOWEST_THRESHOLD = 0.80
@@ -325,6 +333,27 @@ def duplicate_index(
         embeddings, min_similarity=min_similarity, n_neighbors=n_neighbors, rows=np.sort(representatives), centre=centre
     )
     return DuplicateIndex(groups=groups, pairs=pairs, has_embeddings=True)
+
+
+def joined_tags(gold_tags: pa.ChunkedArray) -> npt.NDArray[np.object_]:
+    """Each example's gold tags joined by spaces (the ``tag_keys`` of :func:`exact_duplicate_groups`),
+    joined in Arrow: no Python list per example."""
+    import pyarrow.compute as pc
+
+    joined: npt.NDArray[np.object_] = pc.binary_join(gold_tags, " ").to_numpy(zero_copy_only=False)
+    return joined
+
+
+def duplicate_findings(
+    examples: pd.DataFrame, embeddings: npt.NDArray[np.floating[Any]] | None, *, tag_keys: Sequence[str] | None = None
+) -> DuplicateFindings:
+    """What Find duplicates lists: the exact groups, and with ``embeddings`` the near pairs at
+    ``LOWEST_THRESHOLD`` with their label conflicts (``examples``: ``example_id, words, gold_tags``;
+    without embeddings ``example_id, text`` and ``tag_keys`` suffice)."""
+    if embeddings is None:
+        return DuplicateFindings(groups=duplicate_index(examples, None, tag_keys=tag_keys).groups, near=None)
+    found = duplicate_index(examples, embeddings, min_similarity=LOWEST_THRESHOLD, tag_keys=tag_keys)
+    return DuplicateFindings(groups=found.groups, near=found.near(examples, threshold=LOWEST_THRESHOLD))
 
 
 # --- across caches ------------------------------------------------------------------------------

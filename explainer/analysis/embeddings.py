@@ -1,24 +1,20 @@
 """Points of the Embeddings section: words or examples placed by their 2-D projection (pure numpy/pandas).
 
-The projections are written by the build (``explainer.pipeline.projection``); this module reads them,
-joins them to the cache's tables, filters, downsamples for display and resolves lasso/box
+The projections are written by the build (``explainer.pipeline.projection``) and read by
+:meth:`explainer.cache.reader.Cache.projections`; this module joins them to the cache's tables, filters, downsamples for display and resolves lasso/box
 selections. Nothing here imports Dash or plotly.
 """
 
 from __future__ import annotations
 
 import html
-import json
 import math
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from explainer.analysis.tables import word_context, wrong_words
-from explainer.cache.schema import CORRECT, ERROR_CATEGORIES, EXAMPLE_PROJECTION, PROJECTION_INFO, WORD_PROJECTION
-from explainer.errors import ExplainerError
+from explainer.analysis.misclassified import word_context, wrong_words
+from explainer.cache.schema import CORRECT, ERROR_CATEGORIES
 
 WORD, EXAMPLE = "word", "example"
 MODES = (WORD, EXAMPLE)
@@ -31,44 +27,6 @@ COLOURINGS = {
     EXAMPLE: ("category", "loss", "label_quality"),
 }
 MAX_LASSO_VERTICES = 64
-
-
-@dataclass(frozen=True)
-class Projections:
-    """The 2-D coordinates of a cache's words and examples, and how they were made."""
-
-    words: np.ndarray  # float32 [n_words, 2], row i <-> words.parquet row i
-    examples: np.ndarray  # float32 [n_examples, 2]
-    info: dict  # projection.json
-
-    def method(self, mode: str = "word") -> str:
-        """How the points of ``mode`` were placed: ``"umap"`` or ``"pca"`` (small sets fall back to PCA)."""
-        part = self.info.get("words" if mode == WORD else "examples", {})
-        return str(part.get("method") or self.info.get("method", "umap"))
-
-
-def read_projections(path: str | Path, *, n_words: int, n_examples: int) -> Projections | None:
-    """The projections of cache directory ``path``, memory-mapped; None when it has none.
-
-    Raises
-    ------
-    ExplainerError
-        When the files exist but do not match the cache's counts (a cache from another build).
-    """
-    path = Path(path)
-    if not (path / WORD_PROJECTION).is_file() or not (path / EXAMPLE_PROJECTION).is_file():
-        return None
-    arrays = {}
-    for name, rows in ((WORD_PROJECTION, n_words), (EXAMPLE_PROJECTION, n_examples)):
-        array = np.load(path / name, mmap_mode="r", allow_pickle=False)
-        if array.shape != (rows, 2):
-            raise ExplainerError(f"{path / name} has shape {array.shape}, expected ({rows}, 2); rebuild the cache")
-        arrays[name] = array
-    try:
-        info = json.loads((path / PROJECTION_INFO).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        info = {}
-    return Projections(words=arrays[WORD_PROJECTION], examples=arrays[EXAMPLE_PROJECTION], info=info)
 
 
 # --- what each word is -------------------------------------------------------------------------

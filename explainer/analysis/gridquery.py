@@ -134,3 +134,10 @@ def example_of_row_id(row_id: str | None) -> tuple[int | None, int | None]:
         return int(head), (int(tail) if tail else None)
     except ValueError:
         return None, None
+
+
+def page_of(ids: np.ndarray, *, page: int, per_page: int = 10) -> tuple[np.ndarray, int, int]:
+    """The ``page``-th slice (1-based, clamped into range) of ``ids``: ``(ids, page, n_pages)``."""
+    n_pages = max(1, -(-len(ids) // per_page))
+    page = min(max(int(page), 1), n_pages)
+    return ids[(page - 1) * per_page : page * per_page], page, n_pages

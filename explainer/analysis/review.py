@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from explainer.analysis.tables import order_examples
+from explainer.analysis.examples import order_examples
 from explainer.cache.schema import CORRECT
 
 ORDERS = ("f1", "loss", "quality")

@@ -15,10 +15,14 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from explainer.cache import schema
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 from explainer.errors import ExplainerError
 
 
@@ -106,6 +110,13 @@ class CacheWriter:
 
         # Row groups of ROW_GROUP_ROWS: the app reads one example's rows by row group, not the whole table.
         pq.write_table(table, self.tmp / name, compression="zstd", row_group_size=schema.ROW_GROUP_ROWS)
+
+    def write_mapped_table(self, name: str, table: pa.Table) -> None:
+        """Write a pyarrow Table as an uncompressed Arrow IPC file, which the app memory-maps (zero copy)
+        rather than decoding it into each worker (:meth:`~explainer.cache.reader.Cache.mapped_table`)."""
+        import pyarrow.feather as feather
+
+        feather.write_feather(table, self.tmp / name, compression="uncompressed")
 
     def write_json(self, name: str, payload: dict) -> None:
         path = self.tmp / name

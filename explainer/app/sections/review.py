@@ -39,9 +39,9 @@ from explainer.analysis.review import (
     queue_order,
 )
 from explainer.analysis.spans import extract_spans
-from explainer.analysis.tables import per_cache
 from explainer.app.components.aligned import open_button_id, register_open_buttons
 from explainer.app.components.inspector import error_legend, span_line, type_colours
+from explainer.app.memo import per_cache
 from explainer.app.sections.base import Section
 from explainer.app.state import int_param, parse_query, update_query
 from explainer.cache import schema
