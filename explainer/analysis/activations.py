@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from explainer.cache.artefacts import Factorisation
@@ -49,11 +50,11 @@ def parse_layers(text: str | None, n_layers: int) -> tuple[int, ...]:
     """
     everything = tuple(range(n_layers))
     parts = str(text or "all").split("-")
-    try:
-        first, last = (int(parts[0]), int(parts[-1])) if len(parts) <= 2 else (None, None)
-    except ValueError:
+    if len(parts) > 2:
         return everything
-    if first is None:
+    try:
+        first, last = int(parts[0]), int(parts[-1])
+    except ValueError:
         return everything
     first, last = sorted((min(max(first, 0), n_layers - 1), min(max(last, 0), n_layers - 1)))
     return tuple(range(first, last + 1))
@@ -66,7 +67,9 @@ def format_layers(layers: tuple[int, ...], n_layers: int) -> str:
     return str(layers[0]) if len(layers) == 1 else f"{layers[0]}-{layers[-1]}"
 
 
-def gather(activations, layers: tuple[int, ...], rows: np.ndarray, neurons: np.ndarray | None = None) -> np.ndarray:
+def gather(
+    activations: npt.NDArray[Any], layers: tuple[int, ...], rows: np.ndarray, neurons: np.ndarray | None = None
+) -> np.ndarray:
     """float32 ``[len(rows), n]``: the layers side by side (optionally only the flat ``neurons`` columns),
     negatives clipped to 0."""
     d_ff = activations.shape[2]
@@ -81,7 +84,7 @@ def gather(activations, layers: tuple[int, ...], rows: np.ndarray, neurons: np.n
 
 
 def factorise(
-    activations,
+    activations: npt.NDArray[Any],
     *,
     layers: tuple[int, ...],
     n_components: int = DEFAULT_COMPONENTS,
@@ -164,9 +167,10 @@ def factorise(
     )
 
 
-def _squared_sums(activations, layer: int, rows: np.ndarray) -> np.ndarray:
+def _squared_sums(activations: npt.NDArray[Any], layer: int, rows: np.ndarray) -> npt.NDArray[np.float64]:
     block = np.maximum(np.asarray(activations[layer, rows], dtype=np.float32), 0)
-    return np.einsum("ij,ij->j", block, block, dtype=np.float64)
+    sums: npt.NDArray[np.float64] = np.einsum("ij,ij->j", block, block, dtype=np.float64)
+    return sums
 
 
 def energetic_neurons(squares: np.ndarray, *, energy: float, at_least: int = 1) -> np.ndarray:

@@ -4,9 +4,10 @@ tables, for the sample inspector, the aligned view and the raw view (pure pandas
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from explainer.analysis.labels import label_names
@@ -16,10 +17,10 @@ LOW_PROBABILITY = 0.5
 
 @dataclass
 class ExampleView:
-    example: dict  # the examples.parquet row
+    example: dict[str, Any]  # the examples.parquet row
     words: pd.DataFrame  # one row per word, with 'subwords', 'low_probability', 'mismatch'
-    gold_spans: list[tuple]  # (start, end, type)
-    pred_spans: list[tuple]
+    gold_spans: list[tuple[int, int, str]]  # (start, end, type)
+    pred_spans: list[tuple[int, int, str]]
     errors: pd.DataFrame  # span_errors rows of this example, correct ones included
 
 
@@ -63,9 +64,11 @@ def example_view(
         word_rows["label_quality"] = scored["label_quality"].to_numpy()
         word_rows["label_issue"] = scored["label_issue"].to_numpy()
     example_spans = rows_of(spans, example_id)
-    as_tuples = lambda source: [
-        (int(r.start), int(r.end), str(r.type)) for r in example_spans[example_spans["source"] == source].itertuples()
-    ]
+
+    def as_tuples(source: str) -> list[tuple[int, int, str]]:
+        rows = example_spans[example_spans["source"] == source]
+        return [(int(r.start), int(r.end), str(r.type)) for r in rows.itertuples()]
+
     return ExampleView(
         example=example,
         words=word_rows.reset_index(drop=True),
@@ -105,18 +108,21 @@ def order_examples(examples: pd.DataFrame, *, order: str = "loss") -> np.ndarray
     ids = examples["example_id"].to_numpy(dtype=np.int64)
     loss = examples["total_loss"].to_numpy(dtype=np.float64, na_value=np.nan)
     descending_loss = np.where(np.isnan(loss), np.inf, -loss)
+    ordered: npt.NDArray[np.int64]
     if order == "loss":
-        return ids[np.lexsort((ids, descending_loss))]
-    f1 = examples["f1"].to_numpy(dtype=np.float64, na_value=np.nan)
-    return ids[np.lexsort((ids, descending_loss, np.where(np.isnan(f1), np.inf, f1)))]
+        ordered = ids[np.lexsort((ids, descending_loss))]
+    else:
+        f1 = examples["f1"].to_numpy(dtype=np.float64, na_value=np.nan)
+        ordered = ids[np.lexsort((ids, descending_loss, np.where(np.isnan(f1), np.inf, f1)))]
+    return ordered
 
 
-def random_draw(example_ids, *, seed: int, size: int = 10) -> np.ndarray:
+def random_draw(example_ids: npt.ArrayLike, *, seed: int, size: int = 10) -> npt.NDArray[np.int64]:
     """``size`` distinct example ids drawn with ``seed`` (the same seed gives the same draw), sorted."""
-    example_ids = np.asarray(example_ids, dtype=np.int64)
+    ids = np.asarray(example_ids, dtype=np.int64)
     rng = np.random.default_rng(seed)
-    chosen = rng.choice(len(example_ids), size=min(max(int(size), 0), len(example_ids)), replace=False)
-    return np.sort(example_ids[chosen])
+    chosen = rng.choice(len(ids), size=min(max(int(size), 0), len(ids)), replace=False)
+    return np.sort(ids[chosen])
 
 
 # --- One example, aligned or raw ---------------------------------------------------------------
@@ -156,7 +162,11 @@ def aligned_example(word_rows: pd.DataFrame, subword_rows: pd.DataFrame, *, labe
     positions = subword_rows["position"].to_numpy()[keep]
     order = np.argsort(positions, kind="stable")
     # Plain lists rather than per-row pandas access: this runs for every example on a page.
-    column = lambda name: np.asarray(subword_rows[name].to_numpy()[keep])[order].tolist()
+
+    def column(name: str) -> list[Any]:
+        values: list[Any] = np.asarray(subword_rows[name].to_numpy()[keep])[order].tolist()
+        return values
+
     tokens, word_of = column("token"), column("word_index")
     gold_names, pred_names = label_names(column("label_id"), labels), label_names(column("pred_id"), labels)
     losses = subword_rows["loss"].to_numpy(dtype=np.float64, na_value=np.nan)[keep][order].tolist()
@@ -218,7 +228,7 @@ def raw_example(subword_rows: pd.DataFrame, *, labels: list[str]) -> pd.DataFram
     )
 
 
-def model_inputs(raw: pd.DataFrame) -> dict[str, list]:
+def model_inputs(raw: pd.DataFrame) -> dict[str, list[int | None]]:
     """The lists a token-classification model is given: ``input_ids``, ``word_ids``, ``labels``."""
     return {
         "input_ids": [int(x) for x in raw["input_id"]],

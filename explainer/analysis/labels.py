@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 IGN_LABEL = "IGN"
@@ -25,9 +28,10 @@ def label_mask(labels: pd.Series, value: str | None) -> np.ndarray:
     if not value:
         return np.ones(len(labels), dtype=bool)
     matching = [label for label in pd.unique(labels.dropna()) if label == value or entity_type(label) == value]
-    return labels.isin(matching).to_numpy(dtype=bool, na_value=False)
+    mask: npt.NDArray[np.bool_] = labels.isin(matching).to_numpy(dtype=bool, na_value=False)
+    return mask
 
 
-def label_names(ids, labels: list[str]) -> list[str]:
+def label_names(ids: Iterable[Any], labels: list[str]) -> list[str]:
     """Label ids -> names, ``IGN`` for -100 (and for ids outside the label list)."""
     return [labels[i] if 0 <= i < len(labels) else IGN_LABEL for i in map(int, ids)]

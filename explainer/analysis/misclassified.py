@@ -3,10 +3,14 @@ and their filters (pure pandas and pyarrow; the build precomputes the two tables
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from numpy.typing import ArrayLike
 
 from explainer.analysis.labels import entity_type, label_mask
 from explainer.cache.schema import CORRECT
@@ -36,7 +40,7 @@ def _large(text: str) -> pa.Scalar:
     return pa.scalar(text, type=pa.large_string())
 
 
-def _joined(parts: list, separator: str) -> pa.ChunkedArray:
+def _joined(parts: list[Any], separator: str) -> pa.ChunkedArray:
     """Element-wise join of string arrays, nulls skipped (pyarrow wants every input the same type)."""
     return pc.binary_join_element_wise(*parts, _large(separator), null_handling="skip")
 
@@ -47,7 +51,7 @@ def _take_or_null(tokens: pa.ChunkedArray, rows: np.ndarray, valid: np.ndarray) 
     return pc.take(tokens, indices)
 
 
-def _to_series(strings) -> pd.Series:
+def _to_series(strings: pa.ChunkedArray) -> pd.Series:
     return pd.Series(strings.to_pandas(), dtype="str")
 
 
@@ -84,7 +88,7 @@ def word_context(words: pd.DataFrame, rows: np.ndarray, *, size: int = 3) -> pd.
     return _to_series(_joined(parts, " "))
 
 
-def span_text(words: pd.DataFrame, example_ids, starts, ends) -> pd.Series:
+def span_text(words: pd.DataFrame, example_ids: ArrayLike, starts: ArrayLike, ends: ArrayLike) -> pd.Series:
     """The words of spans ``[start, end)`` of examples ``example_ids``, joined by spaces.
 
     ``starts``/``ends`` may hold nulls (a missed span has no predicted side): those rows get ``""``.
@@ -108,9 +112,12 @@ def span_text(words: pd.DataFrame, example_ids, starts, ends) -> pd.Series:
 
 def wrong_words(words: pd.DataFrame) -> np.ndarray:
     """Boolean mask of the words whose predicted label differs from gold (label ids when present)."""
+    wrong: npt.NDArray[np.bool_]
     if "gold_id" in words and "pred_id" in words:
-        return words["gold_id"].to_numpy() != words["pred_id"].to_numpy()
-    return (words["gold"] != words["pred"]).to_numpy(dtype=bool, na_value=True)
+        wrong = words["gold_id"].to_numpy() != words["pred_id"].to_numpy()
+    else:
+        wrong = (words["gold"] != words["pred"]).to_numpy(dtype=bool, na_value=True)
+    return wrong
 
 
 def misclassified_words(words: pd.DataFrame, *, context_size: int = 3) -> pd.DataFrame:

@@ -512,7 +512,7 @@ def _short_name(value: str) -> str:
     return path.name if path.is_absolute() or value.startswith(".") or len(path.parts) > 2 else value
 
 
-def read_manifest(path: str | Path) -> dict:
+def read_manifest(path: str | Path) -> dict[str, Any]:
     """The manifest of cache directory ``path``, parsed but not checked.
 
     Raises

@@ -62,8 +62,11 @@ def index(cache) -> DuplicateFindings:
 
 
 def near_pairs(cache, threshold: float):
-    """Near-duplicate pairs at ``threshold``: a filter of those at the lowest threshold."""
+    """Near-duplicate pairs at ``threshold``: a filter of those at the lowest threshold (the cache must
+    have example embeddings: see ``index(cache).has_embeddings``)."""
     every = index(cache).near
+    if every is None:
+        raise ExplainerError(f"cache {cache.path} has no example embeddings, hence no near duplicates")
     return every[every["similarity"] >= threshold - 1e-6]
 
 
