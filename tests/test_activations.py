@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from explainer.analysis.activations import (
+    DEFAULT_COMPONENTS,
     ComponentView,
     component_view,
     energetic_neurons,
@@ -18,7 +19,7 @@ from explainer.analysis.activations import (
     format_layers,
     parse_layers,
 )
-from explainer.analysis.tables import LruMemo
+from explainer.app.memo import LruMemo
 from explainer.cache import schema
 from explainer.cache.reader import open_cache
 from explainer.errors import ExplainerError
@@ -302,7 +303,7 @@ def test_layer_specs_round_trip_and_bad_ones_mean_all():
 
 
 def test_component_view_shades_words_and_counts_top_words():
-    from explainer.analysis.activations import Factorisation
+    from explainer.cache.artefacts import Factorisation
 
     # Two examples; subwords of word 1 of example 0 are split ("new", "##s"): the word takes the larger value.
     positions = pd.DataFrame({"example_id": [0, 0, 0, 1, 1], "word_index": [0, 1, 1, 0, 1]})
@@ -399,3 +400,36 @@ def test_section_notes_a_cache_without_activations_or_an_unsupported_model(act_c
     (bare / schema.MANIFEST).write_text(json.dumps(manifest))
     layout = section.layout(open_cache(bare), {})
     assert "cross-validation" in layout.children and "--activations-sample" in layout.children
+
+
+def test_the_build_stores_the_default_factorisation_the_tab_computed(tiny_model, tiny_dataset, tmp_path):
+    from explainer.app.sections import activations as section
+    from explainer.pipeline import steps
+
+    out = tmp_path / "nmf"
+    with pytest.MonkeyPatch.context() as patch:
+        wanted = ("activations", "activation_nmf")
+        patch.setattr(steps, "STEPS", {name: steps.STEPS[name] for name in wanted})
+        from explainer.cli import main
+
+        assert main(["build", "--model", str(tiny_model), "--dataset", str(tiny_dataset), "--out", str(out)]) == 0
+    cache = open_cache(out)
+    stored, sample = cache.activation_factorisation(), cache.activation_sample()
+    layers = tuple(range(sample.n_layers))
+    computed = factorise(sample.activations, layers=layers, n_components=DEFAULT_COMPONENTS, seed=0)
+    assert (stored.layers, stored.n_components, stored.seed, stored.fitted_on) == (
+        computed.layers,
+        computed.n_components,
+        computed.seed,
+        computed.fitted_on,
+    )
+    for name in ("weights", "components", "neurons"):
+        np.testing.assert_array_equal(getattr(stored, name), getattr(computed, name))
+    view = section.components_for(cache, layers=layers, n_components=DEFAULT_COMPONENTS)
+    assert view.factorisation is stored  # the tab's default view reads it
+    assert section.components_for(cache, layers=(0,), n_components=DEFAULT_COMPONENTS).factorisation is not stored
+    older = shutil.copytree(out, tmp_path / "older")
+    (older / schema.ACTIVATION_NMF).unlink()
+    fallback = section.components_for(open_cache(older), layers=layers, n_components=DEFAULT_COMPONENTS)
+    np.testing.assert_array_equal(fallback.factorisation.weights, stored.weights)
+    pd.testing.assert_frame_equal(fallback.words, view.words)

@@ -14,7 +14,16 @@ import numpy as np
 import pytest
 from helpers import write_conll
 
+from explainer.analysis.activations import DEFAULT_COMPONENTS
 from explainer.cache import schema
+from explainer.cache.artefacts import (
+    ActivationSample,
+    DuplicateFindings,
+    Factorisation,
+    LabelQualityScores,
+    Missing,
+    Projections,
+)
 from explainer.cache.reader import list_caches, open_cache
 from explainer.cache.writer import CacheWriter, lock_path
 from explainer.cli import main
@@ -99,6 +108,85 @@ def test_an_array_of_the_wrong_length_is_refused(cache_copy):
     np.save(cache_copy / schema.PROBS, np.zeros((3, 9), dtype=np.float32))
     with pytest.raises(ExplainerError, match="shape"):
         open_cache(cache_copy).probs
+
+
+# --- optional artefacts: a value, or Missing with the reason ---------------------------------------
+
+
+def test_optional_artefacts_are_typed_members(tiny_cache):
+    cache = open_cache(tiny_cache)
+    counts = cache.manifest["counts"]
+    embeddings = cache.example_embeddings()
+    assert isinstance(embeddings, np.memmap) and embeddings.shape == (counts["examples"], cache.hidden.shape[1])
+    projections = cache.projections()
+    assert isinstance(projections, Projections) and projections.words.shape == (counts["words"], 2)
+    assert projections.examples.shape == (counts["examples"], 2) and projections.info["method"]
+    scores = cache.label_quality()
+    assert isinstance(scores, LabelQualityScores) and len(scores.words) == counts["words"]
+    sample = cache.activation_sample()
+    assert isinstance(sample, ActivationSample) and sample.activations.shape[1] == len(sample.positions) > 0
+    found = cache.duplicate_findings()
+    assert isinstance(found, DuplicateFindings) and found.has_embeddings
+    assert all(isinstance(ids, list) and all(type(i) is int for i in ids) for ids in found.groups["example_ids"])
+    assert cache.duplicate_findings() is found  # memoised
+    factorisation = cache.activation_factorisation()
+    assert isinstance(factorisation, Factorisation) and factorisation.weights.shape[0] == len(sample.positions)
+    assert factorisation.layers == tuple(range(sample.n_layers)) and factorisation.n_components == DEFAULT_COMPONENTS
+
+
+@pytest.mark.parametrize(
+    ("member", "files", "says"),
+    [
+        ("example_embeddings", [schema.EXAMPLE_EMBEDDINGS], "rebuild it with"),
+        ("projections", [schema.WORD_PROJECTION, schema.EXAMPLE_PROJECTION], "--projection"),
+        ("label_quality", [schema.LABEL_QUALITY], "--label-quality"),
+        ("activation_sample", [schema.ACTIVATIONS], "--activations-sample"),
+        ("activation_factorisation", [schema.ACTIVATION_NMF], "rebuild it with"),
+        ("duplicate_findings", [schema.DUPLICATE_GROUPS], "rebuild it with"),
+    ],
+)
+def test_a_missing_artefact_says_which_build_adds_it(cache_copy, member, files, says):
+    for name in files:
+        (cache_copy / name).unlink(missing_ok=True)
+    cache = open_cache(cache_copy)
+    found = getattr(cache, member)()
+    assert isinstance(found, Missing) and says in found.reason
+    if says == "rebuild it with":
+        assert cache.command in found.reason
+    assert len(cache.examples) == cache.manifest["counts"]["examples"]  # the rest of the cache still reads
+
+
+@pytest.mark.parametrize(
+    ("member", "name"),
+    [
+        ("example_embeddings", schema.EXAMPLE_EMBEDDINGS),
+        ("projections", schema.WORD_PROJECTION),
+        ("label_quality", schema.EXAMPLE_LABEL_QUALITY),
+        ("activation_sample", schema.ACTIVATION_POSITIONS),
+        ("activation_factorisation", schema.ACTIVATION_NMF),
+        ("duplicate_findings", schema.DUPLICATE_GROUPS),
+    ],
+)
+def test_a_damaged_artefact_is_an_error_naming_its_file(cache_copy, member, name):
+    manifest = json.loads((cache_copy / schema.MANIFEST).read_text())
+    manifest["analyses"].setdefault("activation_nmf", {"layers": [0], "n_components": 2, "seed": 0})
+    (cache_copy / schema.MANIFEST).write_text(json.dumps(manifest))
+    (cache_copy / name).write_bytes(b"not what the build wrote")
+    cache = open_cache(cache_copy)  # opening and the other members are unaffected
+    with pytest.raises(ExplainerError, match="rebuild") as raised:
+        getattr(cache, member)()
+    assert str(cache_copy / name) in str(raised.value)
+    assert len(cache.words) == manifest["counts"]["words"]
+
+
+def test_an_artefact_of_the_wrong_shape_is_refused(cache_copy):
+    np.save(cache_copy / schema.EXAMPLE_EMBEDDINGS, np.zeros((2, 8), dtype=np.float32))
+    np.save(cache_copy / schema.WORD_PROJECTION, np.zeros((3, 3), dtype=np.float32))
+    cache = open_cache(cache_copy)
+    for member, name in (("example_embeddings", schema.EXAMPLE_EMBEDDINGS), ("projections", schema.WORD_PROJECTION)):
+        with pytest.raises(ExplainerError, match="shape") as raised:
+            getattr(cache, member)()
+        assert str(cache_copy / name) in str(raised.value)
 
 
 def test_a_directory_without_manifest_is_not_a_cache(tmp_path):

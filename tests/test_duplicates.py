@@ -20,7 +20,9 @@ from explainer.app.factory import create_app
 from explainer.app.sections import duplicates as section
 from explainer.app.settings import Settings
 from explainer.app.state import parse_query
-from explainer.cache.schema import EXAMPLE_EMBEDDINGS
+from explainer.cache.artefacts import DuplicateFindings
+from explainer.cache.reader import open_cache
+from explainer.cache.schema import DUPLICATE_GROUPS, EXAMPLE_EMBEDDINGS, NEAR_DUPLICATES
 
 DIM = 64
 
@@ -203,7 +205,9 @@ def root(tiny_model, tmp_path_factory):
         path = write_conll(data / f"{name}.conll", rows)
         assert main(["build", "--model", str(tiny_model), "--dataset", str(path), "--out", str(root / name)]) == 0
     shutil.copytree(root / "train", root / "train-no-embeddings")
-    (root / "train-no-embeddings" / EXAMPLE_EMBEDDINGS).unlink()
+    # A cache built before example embeddings existed, hence before the duplicates step too.
+    for name in (EXAMPLE_EMBEDDINGS, DUPLICATE_GROUPS, NEAR_DUPLICATES):
+        (root / "train-no-embeddings" / name).unlink()
     return root
 
 
@@ -227,6 +231,55 @@ def test_the_section_finds_the_planted_groups_inconsistent_first(context):
     text = str(section.layout(cache, {}))
     assert "2 groups of exact duplicates (5 examples, 3 repeats), 1 of them labelled inconsistently" in text
     assert "different labellings" in text
+
+
+def test_the_build_stores_what_the_tab_computed(context):
+    """The ``duplicates`` step's groups and near pairs equal what each worker computed before the step."""
+    cache = context.registry.get("train")
+    stored = cache.duplicate_findings()
+    assert isinstance(stored, DuplicateFindings) and stored.near is not None
+    examples = cache.table("examples", ["example_id", "words", "gold_tags"])
+    embeddings = np.load(cache.path / EXAMPLE_EMBEDDINGS, allow_pickle=False)
+    computed = dup.duplicate_index(examples, embeddings, min_similarity=dup.LOWEST_THRESHOLD)
+    pd.testing.assert_frame_equal(stored.groups, computed.groups)
+    pd.testing.assert_frame_equal(stored.near, computed.near(examples, threshold=dup.LOWEST_THRESHOLD))
+    assert section.index(cache) is stored  # the tab reads it, nothing is computed
+
+
+def test_a_cache_built_before_the_step_computes_the_same_findings(root, context, tmp_path):
+    older = shutil.copytree(root / "train", tmp_path / "older")
+    for name in (DUPLICATE_GROUPS, NEAR_DUPLICATES):
+        (older / name).unlink()
+    stored, computed = context.registry.get("train").duplicate_findings(), section.index(open_cache(older))
+    pd.testing.assert_frame_equal(stored.groups, computed.groups)
+    pd.testing.assert_frame_equal(stored.near, computed.near)
+
+
+def test_the_step_stores_planted_near_pairs_as_the_tab_found_them(root, tmp_path):
+    """The step run on a cache whose embeddings make near pairs (the tiny model's do not)."""
+    from explainer.cache.writer import CacheWriter
+    from explainer.pipeline import duplicates as step
+    from explainer.pipeline.steps import StepContext
+
+    planted = shutil.copytree(root / "train", tmp_path / "planted")
+    for name in (DUPLICATE_GROUPS, NEAR_DUPLICATES):
+        (planted / name).unlink()
+    rng = np.random.default_rng(0)
+    embeddings = rng.normal(size=(23, DIM)).astype(np.float32)
+    embeddings[5] = embeddings[4] + 0.05 * rng.normal(size=DIM)  # near, labelled however the fixture has them
+    embeddings[9] = embeddings[8] + 0.05 * rng.normal(size=DIM)
+    np.save(planted / EXAMPLE_EMBEDDINGS, embeddings)
+    manifest = open_cache(planted).manifest
+    writer = CacheWriter.__new__(CacheWriter)  # only its file writing: the directory is already in place
+    writer.tmp = planted
+    summary = step.build_step(StepContext(None, None, writer, None, progress=False, manifest=manifest))
+    stored = open_cache(planted).duplicate_findings()
+    assert isinstance(stored, DuplicateFindings) and summary["near_pairs"] == len(stored.near) >= 2
+    assert {(4, 5), (8, 9)} <= set(zip(stored.near["a"], stored.near["b"]))
+    examples = open_cache(planted).table("examples", ["example_id", "words", "gold_tags"])
+    computed = dup.duplicate_index(examples, embeddings, min_similarity=dup.LOWEST_THRESHOLD)
+    pd.testing.assert_frame_equal(stored.groups, computed.groups)
+    pd.testing.assert_frame_equal(stored.near, computed.near(examples, threshold=dup.LOWEST_THRESHOLD))
 
 
 def test_a_page_of_findings_is_rendered_once_per_view(context):

@@ -17,9 +17,10 @@ from cleanlab.token_classification.rank import get_label_quality_scores
 from test_sections import strings, walk
 
 from explainer.analysis.examples import example_view
-from explainer.analysis.label_quality import NOT_BUILT, rank_examples, rank_words, read_label_quality
+from explainer.analysis.label_quality import rank_examples, rank_words, read_label_quality
 from explainer.app.components.inspector import render_inspector
 from explainer.cache import schema
+from explainer.cache.reader import LABEL_QUALITY_NOT_BUILT as NOT_BUILT
 from explainer.cache.reader import open_cache
 from explainer.cli import main
 from explainer.pipeline.label_quality import METHODS, label_quality_scores

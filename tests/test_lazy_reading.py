@@ -87,7 +87,7 @@ def test_sections_compute_the_views_of_a_cache_built_without_them(tiny_cache, tm
 
 
 def test_warming_renders_every_tab_once(tiny_cache, monkeypatch):
-    from explainer.analysis import tables
+    from explainer.app import memo as app_memo
     from explainer.app.factory import create_app
     from explainer.app.settings import Settings
     from explainer.app.warm import warm_context, warm_in_background
@@ -96,7 +96,7 @@ def test_warming_renders_every_tab_once(tiny_cache, monkeypatch):
     context = app.server.config["EXPLAINER_CONTEXT"]
     seconds = warm_context(context)
     assert {"metrics", "misclassified", "loss", "samples"} <= set(seconds) and "probing" not in seconds
-    memo = tables._MEMO[context.registry.get(None)]
+    memo = app_memo._MEMO[context.registry.get(None)]
     assert {"misclassified-words", "misclassified-spans", "loss-by-word", "inspect-rows"} <= set(memo)
     monkeypatch.setenv("EXPLAINER_WARM", "0")
     try:

@@ -372,8 +372,8 @@ class FakeCache:
             return frame[frame["example_id"].isin(example_id)]
         return rows_of(frame, example_id)
 
-    def mapped_table(self, file_name):
-        return None  # no precomputed views: the sections compute them, as on an older cache
+    def precomputed(self, file_name, compute):
+        return compute()  # no precomputed views: the sections compute them, as on an older cache
 
 
 def synthetic_cache(n_words: int = 250_000, seed: int = 0):

@@ -6,24 +6,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from explainer.analysis.tables import (
-    aligned_example,
-    entity_type,
+from explainer.analysis.examples import aligned_example, model_inputs, order_examples, random_draw, raw_example
+from explainer.analysis.gridquery import page_of
+from explainer.analysis.labels import entity_type, label_mask
+from explainer.analysis.loss import loss_by
+from explainer.analysis.misclassified import (
     filter_span_errors,
     filter_word_errors,
-    label_mask,
-    loss_by,
     misclassified_spans,
     misclassified_words,
-    model_inputs,
-    order_examples,
-    page_of,
-    per_cache,
-    random_draw,
-    raw_example,
     span_text,
     word_context,
 )
+from explainer.app.memo import per_cache
 
 LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 

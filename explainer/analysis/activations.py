@@ -12,7 +12,7 @@ activation (most neurons barely fire: on the demo model 3,192 of 9,216 hold 90%)
 is placed with ``transform``. The component activations are what the app shows, per word (the
 largest over the word's subwords), scaled so that each component's largest value in the sample is 1.
 
-Results are memoised in a small thread-safe LRU (:class:`explainer.analysis.tables.LruMemo`); the app keeps one per
+Results are memoised in a small thread-safe LRU (:class:`explainer.app.memo.LruMemo`); the app keeps one per
 opened cache, so the key is (layers, components, seed) and a rebuilt cache starts afresh.
 """
 
@@ -21,10 +21,13 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
+from explainer.cache.artefacts import Factorisation
 from explainer.errors import ExplainerError
 
 MIN_COMPONENTS, MAX_COMPONENTS = 2, 10
@@ -35,23 +38,9 @@ TOP_OCCURRENCES = 50  # a component's top words are counted among its this many 
 CHUNK_ROWS = 4_096
 
 
-@dataclass(frozen=True)
-class Factorisation:
-    """NMF of the positions x neurons matrix of some layers.
-
-    ``weights`` float32 [n_positions, n_components]: each component's activation at each position (W);
-    ``components`` float32 [n_components, len(neurons)]: each component's neuron loadings (H), over the
-    kept ``neurons`` (flat indices ``layer_offset * d_ff + neuron`` into the chosen layers laid side by side).
-    """
-
-    layers: tuple[int, ...]
-    n_components: int
-    seed: int
-    weights: np.ndarray
-    components: np.ndarray
-    neurons: np.ndarray
-    fitted_on: int
-    seconds: float
+def factorisation_seed(manifest: dict[str, Any], summary: dict[str, Any]) -> int:
+    """The seed of a cache's factorisations: its activation sample's (``summary``), else the build's."""
+    return int(summary.get("seed", manifest.get("settings", {}).get("seed", 0)) or 0)
 
 
 def parse_layers(text: str | None, n_layers: int) -> tuple[int, ...]:
@@ -61,11 +50,11 @@ def parse_layers(text: str | None, n_layers: int) -> tuple[int, ...]:
     """
     everything = tuple(range(n_layers))
     parts = str(text or "all").split("-")
-    try:
-        first, last = (int(parts[0]), int(parts[-1])) if len(parts) <= 2 else (None, None)
-    except ValueError:
+    if len(parts) > 2:
         return everything
-    if first is None:
+    try:
+        first, last = int(parts[0]), int(parts[-1])
+    except ValueError:
         return everything
     first, last = sorted((min(max(first, 0), n_layers - 1), min(max(last, 0), n_layers - 1)))
     return tuple(range(first, last + 1))
@@ -78,7 +67,9 @@ def format_layers(layers: tuple[int, ...], n_layers: int) -> str:
     return str(layers[0]) if len(layers) == 1 else f"{layers[0]}-{layers[-1]}"
 
 
-def gather(activations, layers: tuple[int, ...], rows: np.ndarray, neurons: np.ndarray | None = None) -> np.ndarray:
+def gather(
+    activations: npt.NDArray[Any], layers: tuple[int, ...], rows: np.ndarray, neurons: np.ndarray | None = None
+) -> np.ndarray:
     """float32 ``[len(rows), n]``: the layers side by side (optionally only the flat ``neurons`` columns),
     negatives clipped to 0."""
     d_ff = activations.shape[2]
@@ -93,7 +84,7 @@ def gather(activations, layers: tuple[int, ...], rows: np.ndarray, neurons: np.n
 
 
 def factorise(
-    activations,
+    activations: npt.NDArray[Any],
     *,
     layers: tuple[int, ...],
     n_components: int = DEFAULT_COMPONENTS,
@@ -176,9 +167,10 @@ def factorise(
     )
 
 
-def _squared_sums(activations, layer: int, rows: np.ndarray) -> np.ndarray:
+def _squared_sums(activations: npt.NDArray[Any], layer: int, rows: np.ndarray) -> npt.NDArray[np.float64]:
     block = np.maximum(np.asarray(activations[layer, rows], dtype=np.float32), 0)
-    return np.einsum("ij,ij->j", block, block, dtype=np.float64)
+    sums: npt.NDArray[np.float64] = np.einsum("ij,ij->j", block, block, dtype=np.float64)
+    return sums
 
 
 def energetic_neurons(squares: np.ndarray, *, energy: float, at_least: int = 1) -> np.ndarray:

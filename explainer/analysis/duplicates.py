@@ -20,12 +20,22 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
+from explainer.cache.artefacts import DuplicateFindings
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 DEFAULT_THRESHOLD = 0.95
+# Each example's gold tags joined by spaces (see joined_tags).
+TagKeys = Sequence[str] | npt.NDArray[np.object_]
 LOWEST_THRESHOLD = 0.80
 DEFAULT_NEIGHBOURS = 10
 _SPACE = re.compile(r"\s+")
@@ -35,7 +45,7 @@ def _normalise(text: str) -> str:
     return _SPACE.sub(" ", text).strip().casefold()
 
 
-def normalise_text(words) -> str:
+def normalise_text(words: Iterable[Any]) -> str:
     """The words of an example joined by single spaces, whitespace collapsed, case folded."""
     return _normalise(" ".join(str(word) for word in words))
 
@@ -55,14 +65,16 @@ def _joined(examples: pd.DataFrame, position: int) -> str:
     return " ".join(map(str, examples["words"].iloc[position]))
 
 
-def _tag_key(tags) -> str:
+def _tag_key(tags: Iterable[Any]) -> str:
     return " ".join(map(str, tags))
 
 
 # --- exact duplicates ---------------------------------------------------------------------------
 
 
-def exact_duplicate_groups(examples: pd.DataFrame, *, texts: np.ndarray | None = None, tag_keys=None) -> pd.DataFrame:
+def exact_duplicate_groups(
+    examples: pd.DataFrame, *, texts: np.ndarray | None = None, tag_keys: TagKeys | None = None
+) -> pd.DataFrame:
     """Groups of examples with the same normalised text.
 
     Parameters
@@ -120,7 +132,7 @@ def exact_duplicate_groups(examples: pd.DataFrame, *, texts: np.ndarray | None =
     return grouped[columns].reset_index(drop=True)
 
 
-def example_rows(examples: pd.DataFrame, example_ids) -> pd.DataFrame:
+def example_rows(examples: pd.DataFrame, example_ids: Iterable[int]) -> pd.DataFrame:
     """The rows of ``examples`` (sorted by ``example_id``, as in a cache) with these ids, in that order."""
     ids = np.asarray(list(example_ids), dtype=np.int64)
     positions = examples["example_id"].to_numpy().searchsorted(ids)
@@ -130,7 +142,7 @@ def example_rows(examples: pd.DataFrame, example_ids) -> pd.DataFrame:
     return rows
 
 
-def label_variants(examples: pd.DataFrame, example_ids) -> list[tuple[list[str], list[int]]]:
+def label_variants(examples: pd.DataFrame, example_ids: Iterable[int]) -> list[tuple[list[str], list[int]]]:
     """The distinct gold label sequences among ``example_ids``: ``[(tags, [ids having them]), ...]``,
     most common first."""
     rows = example_rows(examples, example_ids)
@@ -156,7 +168,8 @@ def centred(embeddings: np.ndarray, *, mean: np.ndarray | None = None) -> np.nda
     usable = np.linalg.norm(vectors, axis=1) > 0
     shifted = np.where(usable[:, None], vectors - (embedding_mean(vectors) if mean is None else mean), 0.0)
     norms = np.linalg.norm(shifted, axis=1, keepdims=True)
-    return np.divide(shifted, norms, out=np.zeros_like(shifted), where=norms > 0).astype(np.float32)
+    unit: npt.NDArray[np.float32] = np.divide(shifted, norms, out=np.zeros_like(shifted), where=norms > 0)
+    return unit.astype(np.float32)
 
 
 def neighbour_pairs(
@@ -216,7 +229,7 @@ def neighbour_pairs(
     )
 
 
-def aligned_positions(words_a, words_b) -> list[tuple[int, int]]:
+def aligned_positions(words_a: Sequence[Any], words_b: Sequence[Any]) -> list[tuple[int, int]]:
     """Positions ``(i, j)`` where word i of A and word j of B are the same word in aligned places
     (case-insensitive, difflib's matching blocks), in order."""
     folded_a = [str(word).casefold() for word in words_a]
@@ -227,7 +240,14 @@ def aligned_positions(words_a, words_b) -> list[tuple[int, int]]:
     ]
 
 
-def label_conflicts(words_a, tags_a, words_b, tags_b, *, aligned=None) -> list[tuple[int, int]]:
+def label_conflicts(
+    words_a: Sequence[Any],
+    tags_a: Sequence[Any],
+    words_b: Sequence[Any],
+    tags_b: Sequence[Any],
+    *,
+    aligned: list[tuple[int, int]] | None = None,
+) -> list[tuple[int, int]]:
     """The :func:`aligned_positions` ``(i, j)`` (pass them as ``aligned`` if already known) whose words
     carry different gold labels."""
     aligned = aligned_positions(words_a, words_b) if aligned is None else aligned
@@ -255,11 +275,11 @@ def near_duplicate_pairs(pairs: pd.DataFrame, examples: pd.DataFrame, *, thresho
     chosen = pairs[pairs["similarity"] >= threshold - 1e-6]
     ids = examples["example_id"].to_numpy(dtype=np.int64)
     words, tags = examples["words"], examples["gold_tags"]
-    signatures: dict[int, dict[str, frozenset]] = {}
+    signatures: dict[int, dict[str, frozenset[str]]] = {}
 
-    def signature(row: int) -> dict[str, frozenset]:
+    def signature(row: int) -> dict[str, frozenset[str]]:
         if row not in signatures:
-            labels_of: dict[str, set] = {}
+            labels_of: dict[str, set[str]] = {}
             for word, tag in zip(words.iloc[row], tags.iloc[row]):
                 labels_of.setdefault(str(word).casefold(), set()).add(str(tag))
             signatures[row] = {word: frozenset(found) for word, found in labels_of.items()}
@@ -308,7 +328,7 @@ def duplicate_index(
     min_similarity: float = LOWEST_THRESHOLD,
     n_neighbors: int = DEFAULT_NEIGHBOURS,
     centre: bool = True,
-    tag_keys=None,
+    tag_keys: TagKeys | None = None,
 ) -> DuplicateIndex:
     """Exact groups, and near-duplicate candidate pairs among one member per exact group.
 
@@ -325,6 +345,27 @@ def duplicate_index(
         embeddings, min_similarity=min_similarity, n_neighbors=n_neighbors, rows=np.sort(representatives), centre=centre
     )
     return DuplicateIndex(groups=groups, pairs=pairs, has_embeddings=True)
+
+
+def joined_tags(gold_tags: pa.ChunkedArray) -> npt.NDArray[np.object_]:
+    """Each example's gold tags joined by spaces (the ``tag_keys`` of :func:`exact_duplicate_groups`),
+    joined in Arrow: no Python list per example."""
+    import pyarrow.compute as pc
+
+    joined: npt.NDArray[np.object_] = pc.binary_join(gold_tags, " ").to_numpy(zero_copy_only=False)
+    return joined
+
+
+def duplicate_findings(
+    examples: pd.DataFrame, embeddings: npt.NDArray[np.floating[Any]] | None, *, tag_keys: TagKeys | None = None
+) -> DuplicateFindings:
+    """What Find duplicates lists: the exact groups, and with ``embeddings`` the near pairs at
+    ``LOWEST_THRESHOLD`` with their label conflicts (``examples``: ``example_id, words, gold_tags``;
+    without embeddings ``example_id, text`` and ``tag_keys`` suffice)."""
+    if embeddings is None:
+        return DuplicateFindings(groups=duplicate_index(examples, None, tag_keys=tag_keys).groups, near=None)
+    found = duplicate_index(examples, embeddings, min_similarity=LOWEST_THRESHOLD, tag_keys=tag_keys)
+    return DuplicateFindings(groups=found.groups, near=found.near(examples, threshold=LOWEST_THRESHOLD))
 
 
 # --- across caches ------------------------------------------------------------------------------
@@ -369,7 +410,7 @@ def leakage(
         count_of_text[text] = count_of_text.get(text, 0) + 1
     records = []
     exact = np.array([text in first_of_text for text in eval_texts], dtype=bool)
-    for position in np.flatnonzero(exact):
+    for position in np.flatnonzero(exact).tolist():
         match = first_of_text[eval_texts[position]]
         records.append(
             (
@@ -408,7 +449,15 @@ def leakage(
     )
 
 
-def _near_matches(evaluation, training, evaluation_embeddings, training_embeddings, *, rows, threshold) -> list[tuple]:
+def _near_matches(
+    evaluation: pd.DataFrame,
+    training: pd.DataFrame,
+    evaluation_embeddings: np.ndarray,
+    training_embeddings: np.ndarray,
+    *,
+    rows: npt.NDArray[np.int64],
+    threshold: float,
+) -> list[tuple[int, int, str, float, int, bool]]:
     from sklearn.neighbors import NearestNeighbors
 
     train_vectors = np.asarray(training_embeddings, dtype=np.float32)

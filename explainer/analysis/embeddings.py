@@ -1,24 +1,23 @@
 """Points of the Embeddings section: words or examples placed by their 2-D projection (pure numpy/pandas).
 
-The projections are written by the build (``explainer.pipeline.projection``); this module reads them,
-joins them to the cache's tables, filters, downsamples for display and resolves lasso/box
+The projections are written by the build (``explainer.pipeline.projection``) and read by
+:meth:`explainer.cache.reader.Cache.projections`; this module joins them to the cache's tables, filters, downsamples for display and resolves lasso/box
 selections. Nothing here imports Dash or plotly.
 """
 
 from __future__ import annotations
 
 import html
-import json
 import math
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
-from explainer.analysis.tables import word_context, wrong_words
-from explainer.cache.schema import CORRECT, ERROR_CATEGORIES, EXAMPLE_PROJECTION, PROJECTION_INFO, WORD_PROJECTION
-from explainer.errors import ExplainerError
+from explainer.analysis.misclassified import word_context, wrong_words
+from explainer.cache.schema import CORRECT, ERROR_CATEGORIES
 
 WORD, EXAMPLE = "word", "example"
 MODES = (WORD, EXAMPLE)
@@ -31,44 +30,6 @@ COLOURINGS = {
     EXAMPLE: ("category", "loss", "label_quality"),
 }
 MAX_LASSO_VERTICES = 64
-
-
-@dataclass(frozen=True)
-class Projections:
-    """The 2-D coordinates of a cache's words and examples, and how they were made."""
-
-    words: np.ndarray  # float32 [n_words, 2], row i <-> words.parquet row i
-    examples: np.ndarray  # float32 [n_examples, 2]
-    info: dict  # projection.json
-
-    def method(self, mode: str = "word") -> str:
-        """How the points of ``mode`` were placed: ``"umap"`` or ``"pca"`` (small sets fall back to PCA)."""
-        part = self.info.get("words" if mode == WORD else "examples", {})
-        return str(part.get("method") or self.info.get("method", "umap"))
-
-
-def read_projections(path: str | Path, *, n_words: int, n_examples: int) -> Projections | None:
-    """The projections of cache directory ``path``, memory-mapped; None when it has none.
-
-    Raises
-    ------
-    ExplainerError
-        When the files exist but do not match the cache's counts (a cache from another build).
-    """
-    path = Path(path)
-    if not (path / WORD_PROJECTION).is_file() or not (path / EXAMPLE_PROJECTION).is_file():
-        return None
-    arrays = {}
-    for name, rows in ((WORD_PROJECTION, n_words), (EXAMPLE_PROJECTION, n_examples)):
-        array = np.load(path / name, mmap_mode="r", allow_pickle=False)
-        if array.shape != (rows, 2):
-            raise ExplainerError(f"{path / name} has shape {array.shape}, expected ({rows}, 2); rebuild the cache")
-        arrays[name] = array
-    try:
-        info = json.loads((path / PROJECTION_INFO).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        info = {}
-    return Projections(words=arrays[WORD_PROJECTION], examples=arrays[EXAMPLE_PROJECTION], info=info)
 
 
 # --- what each word is -------------------------------------------------------------------------
@@ -171,7 +132,7 @@ def example_points(examples: pd.DataFrame, coords: np.ndarray) -> pd.DataFrame:
 def filter_points(
     points: pd.DataFrame,
     *,
-    labels=None,
+    labels: Iterable[str] | None = None,
     errors_only: bool = False,
     min_loss: float | None = None,
     words: pd.DataFrame | None = None,
@@ -256,7 +217,7 @@ def hover_texts(
 # --- selections --------------------------------------------------------------------------------
 
 
-def region_from_selection(selected: dict | None) -> dict | None:
+def region_from_selection(selected: dict[str, Any] | None) -> dict[str, Any] | None:
     """The region of plotly's ``selectedData``: ``{"box": [x0, x1, y0, y1]}`` or ``{"lasso": [[x, y], ...]}``.
 
     None when there is no selection or no geometry in it (lasso paths are thinned to at most
@@ -275,17 +236,20 @@ def region_from_selection(selected: dict | None) -> dict | None:
     return None
 
 
-def format_region(region: dict | None) -> str | None:
+def format_region(region: dict[str, Any] | None) -> str | None:
     """A region as a short URL value: ``box:x0,x1,y0,y1`` or ``lasso:x y;x y;...`` (4 significant digits)."""
     if not region:
         return None
-    number = lambda value: f"{value:.4g}"
+
+    def number(value: float) -> str:
+        return f"{value:.4g}"
+
     if "box" in region:
         return "box:" + ",".join(number(v) for v in region["box"])
     return "lasso:" + ";".join(f"{number(x)} {number(y)}" for x, y in region["lasso"])
 
 
-def parse_region(text: str | None) -> dict | None:
+def parse_region(text: str | None) -> dict[str, Any] | None:
     """Inverse of :func:`format_region`; None for anything malformed (URLs are user input)."""
     if not text:
         return None
@@ -300,7 +264,7 @@ def parse_region(text: str | None) -> dict | None:
     return None
 
 
-def _clean_region(region: dict) -> dict | None:
+def _clean_region(region: dict[str, Any]) -> dict[str, Any] | None:
     """The region with float coordinates, or None when it is not a finite box or polygon."""
     try:
         if "box" in region:
@@ -320,14 +284,15 @@ def _clean_region(region: dict) -> dict | None:
     return {"lasso": vertices}
 
 
-def points_in_region(x: np.ndarray, y: np.ndarray, region: dict | None) -> np.ndarray:
+def points_in_region(x: np.ndarray, y: np.ndarray, region: dict[str, Any] | None) -> npt.NDArray[np.bool_]:
     """Boolean mask of the points inside ``region`` (a box includes its edges; a lasso by even-odd rule)."""
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     if not region:
         return np.zeros(len(x), dtype=bool)
     if "box" in region:
         x0, x1, y0, y1 = region["box"]
-        return (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
+        in_box: npt.NDArray[np.bool_] = (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
+        return in_box
     vertices = np.asarray(region["lasso"], dtype=np.float64)
     inside = np.zeros(len(x), dtype=bool)
     for (xa, ya), (xb, yb) in zip(vertices, np.roll(vertices, -1, axis=0)):
@@ -338,7 +303,7 @@ def points_in_region(x: np.ndarray, y: np.ndarray, region: dict | None) -> np.nd
     return inside
 
 
-def selected_points(points: pd.DataFrame, region: dict | None) -> pd.DataFrame:
+def selected_points(points: pd.DataFrame, region: dict[str, Any] | None) -> pd.DataFrame:
     """The rows of ``points`` inside ``region`` (all of them, drawn or not)."""
     return points[points_in_region(points["x"].to_numpy(), points["y"].to_numpy(), region)]
 
@@ -361,6 +326,6 @@ def label_counts(words: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
     return frame[(frame["gold"] > 0) | (frame["predicted"] > 0)].reset_index(drop=True)
 
 
-def words_of_examples(words: pd.DataFrame, example_ids) -> pd.DataFrame:
+def words_of_examples(words: pd.DataFrame, example_ids: npt.ArrayLike) -> pd.DataFrame:
     """The rows of ``words`` that belong to ``example_ids``."""
     return words[words["example_id"].isin(np.asarray(example_ids))]

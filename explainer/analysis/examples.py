@@ -1,20 +1,26 @@
-"""One example, assembled from the cache's tables for the sample inspector (pure pandas)."""
+"""Examples: which to show (hardest first, a seeded draw) and one example assembled from the cache's
+tables, for the sample inspector, the aligned view and the raw view (pure pandas)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
+
+from explainer.analysis.labels import label_names
 
 LOW_PROBABILITY = 0.5
 
 
 @dataclass
 class ExampleView:
-    example: dict  # the examples.parquet row
+    example: dict[str, Any]  # the examples.parquet row
     words: pd.DataFrame  # one row per word, with 'subwords', 'low_probability', 'mismatch'
-    gold_spans: list[tuple]  # (start, end, type)
-    pred_spans: list[tuple]
+    gold_spans: list[tuple[int, int, str]]  # (start, end, type)
+    pred_spans: list[tuple[int, int, str]]
     errors: pd.DataFrame  # span_errors rows of this example, correct ones included
 
 
@@ -58,9 +64,11 @@ def example_view(
         word_rows["label_quality"] = scored["label_quality"].to_numpy()
         word_rows["label_issue"] = scored["label_issue"].to_numpy()
     example_spans = rows_of(spans, example_id)
-    as_tuples = lambda source: [
-        (int(r.start), int(r.end), str(r.type)) for r in example_spans[example_spans["source"] == source].itertuples()
-    ]
+
+    def as_tuples(source: str) -> list[tuple[int, int, str]]:
+        rows = example_spans[example_spans["source"] == source]
+        return [(int(r.start), int(r.end), str(r.type)) for r in rows.itertuples()]
+
     return ExampleView(
         example=example,
         words=word_rows.reset_index(drop=True),
@@ -78,3 +86,152 @@ def span_error_by_word(errors: pd.DataFrame, *, source: str) -> dict[tuple[int, 
         if pd.notna(start):
             marks[(int(start), int(end))] = row.category
     return marks
+
+
+# --- Samples by loss / Random samples ----------------------------------------------------------
+
+ORDERS = ("loss", "f1")
+
+
+def order_examples(examples: pd.DataFrame, *, order: str = "loss") -> np.ndarray:
+    """Example ids, hardest first.
+
+    Parameters
+    ----------
+    order : {"loss", "f1"}
+        ``"loss"``: total loss descending; ``"f1"``: entity F1 ascending, ties broken by total loss
+        descending (so among the many zero-F1 examples the worst come first). Missing values go
+        last; the example id breaks any remaining tie.
+    """
+    if order not in ORDERS:
+        raise ValueError(f"order must be one of {ORDERS}, not {order!r}")
+    ids = examples["example_id"].to_numpy(dtype=np.int64)
+    loss = examples["total_loss"].to_numpy(dtype=np.float64, na_value=np.nan)
+    descending_loss = np.where(np.isnan(loss), np.inf, -loss)
+    ordered: npt.NDArray[np.int64]
+    if order == "loss":
+        ordered = ids[np.lexsort((ids, descending_loss))]
+    else:
+        f1 = examples["f1"].to_numpy(dtype=np.float64, na_value=np.nan)
+        ordered = ids[np.lexsort((ids, descending_loss, np.where(np.isnan(f1), np.inf, f1)))]
+    return ordered
+
+
+def random_draw(example_ids: npt.ArrayLike, *, seed: int, size: int = 10) -> npt.NDArray[np.int64]:
+    """``size`` distinct example ids drawn with ``seed`` (the same seed gives the same draw), sorted."""
+    ids = np.asarray(example_ids, dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(len(ids), size=min(max(int(size), 0), len(ids)), replace=False)
+    return np.sort(ids[chosen])
+
+
+# --- One example, aligned or raw ---------------------------------------------------------------
+
+
+class AlignedSubword(NamedTuple):
+    """One column of an aligned example."""
+
+    word_index: int
+    word: str
+    token: str
+    first: bool  # the word's first subword: the one that carries its label
+    gold: str  # the word's gold label, IGN on later subwords
+    pred: str  # the model's label for this subword
+    loss: float  # NaN on IGN subwords
+    mismatch: bool  # first subword whose predicted label differs from gold
+
+
+def aligned_example(word_rows: pd.DataFrame, subword_rows: pd.DataFrame, *, labels: list[str]) -> list[AlignedSubword]:
+    """One example as aligned columns: one per subword of each word, the first one labelled.
+
+    Parameters
+    ----------
+    word_rows, subword_rows : DataFrame
+        The example's rows of the words and subwords tables (special tokens are skipped).
+    labels : list of str
+        Label names by id.
+
+    Returns
+    -------
+    list of AlignedSubword
+        In word order. ``gold`` is the word's gold label on its first subword and ``IGN`` on the
+        others (label id -100: not trained, not scored). A word with no subword (the tokenizer
+        dropped it) keeps one column with an empty token and the word's own labels.
+    """
+    keep = subword_rows["word_index"].to_numpy() >= 0
+    positions = subword_rows["position"].to_numpy()[keep]
+    order = np.argsort(positions, kind="stable")
+    # Plain lists rather than per-row pandas access: this runs for every example on a page.
+
+    def column(name: str) -> list[Any]:
+        values: list[Any] = np.asarray(subword_rows[name].to_numpy()[keep])[order].tolist()
+        return values
+
+    tokens, word_of = column("token"), column("word_index")
+    gold_names, pred_names = label_names(column("label_id"), labels), label_names(column("pred_id"), labels)
+    losses = subword_rows["loss"].to_numpy(dtype=np.float64, na_value=np.nan)[keep][order].tolist()
+    by_word: dict[int, list[int]] = {}
+    for piece, word_index in enumerate(word_of):
+        by_word.setdefault(word_index, []).append(piece)
+    columns = []
+    for word_index, word, gold, pred, loss in zip(
+        word_rows["word_index"].tolist(),
+        word_rows["word"].tolist(),
+        word_rows["gold"].tolist(),
+        word_rows["pred"].tolist(),
+        word_rows["loss"].tolist(),
+    ):
+        pieces = by_word.get(word_index)
+        if not pieces:
+            columns.append(AlignedSubword(word_index, word, "", True, gold, pred, float(loss), gold != pred))
+            continue
+        for piece in pieces:
+            first = piece == pieces[0]
+            columns.append(
+                AlignedSubword(
+                    word_index,
+                    word,
+                    tokens[piece],
+                    first,
+                    gold_names[piece],
+                    pred_names[piece],
+                    losses[piece],
+                    first and gold_names[piece] != pred_names[piece],
+                )
+            )
+    return columns
+
+
+def raw_example(subword_rows: pd.DataFrame, *, labels: list[str]) -> pd.DataFrame:
+    """One example as the model sees it: one row per subword, special tokens included.
+
+    Returns
+    -------
+    DataFrame
+        ``position, token, input_id, word_id`` (None on special tokens, like a tokenizer's
+        ``word_ids()``; nullable integers), ``label_id`` (-100 = IGN), ``label`` (its name or ``IGN``), ``pred``
+        (the model's label) and ``window``.
+    """
+    rows = subword_rows.sort_values("position", kind="stable")
+    word_ids = rows["word_index"].to_numpy(dtype=np.int64)
+    return pd.DataFrame(
+        {
+            "position": rows["position"].to_numpy(dtype=np.int64),
+            "token": rows["token"].astype("str").to_numpy(dtype=object),
+            "input_id": rows["input_id"].to_numpy(dtype=np.int64),
+            "word_id": pd.arrays.IntegerArray(word_ids, mask=word_ids < 0),
+            "label_id": rows["label_id"].to_numpy(dtype=np.int64),
+            "label": label_names(rows["label_id"], labels),
+            "pred": label_names(rows["pred_id"], labels),
+            "window": rows["window"].to_numpy(dtype=np.int64),
+        }
+    )
+
+
+def model_inputs(raw: pd.DataFrame) -> dict[str, list[int | None]]:
+    """The lists a token-classification model is given: ``input_ids``, ``word_ids``, ``labels``."""
+    return {
+        "input_ids": [int(x) for x in raw["input_id"]],
+        "word_ids": [None if pd.isna(x) else int(x) for x in raw["word_id"]],
+        "labels": [int(x) for x in raw["label_id"]],
+    }

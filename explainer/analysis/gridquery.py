@@ -8,11 +8,13 @@ only ever holds the rows on screen.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-_TEXT_OPS = {
+_TEXT_OPS: dict[str, Callable[[pd.Series, str], pd.Series]] = {
     "contains": lambda s, v: s.str.contains(v, case=False, regex=False),
     "notContains": lambda s, v: ~s.str.contains(v, case=False, regex=False),
     "equals": lambda s, v: s.str.lower() == v.lower(),
@@ -20,7 +22,7 @@ _TEXT_OPS = {
     "startsWith": lambda s, v: s.str.lower().str.startswith(v.lower()),
     "endsWith": lambda s, v: s.str.lower().str.endswith(v.lower()),
 }
-_NUMBER_OPS = {
+_NUMBER_OPS: dict[str, Callable[[pd.Series, float, Any], pd.Series]] = {
     "equals": lambda s, v, _: s == v,
     "notEqual": lambda s, v, _: s != v,
     "lessThan": lambda s, v, _: s < v,
@@ -29,26 +31,26 @@ _NUMBER_OPS = {
     "greaterThanOrEqual": lambda s, v, _: s >= v,
     "inRange": lambda s, v, to: (s >= v) & (s <= to),
 }
-_BLANK_OPS = {"blank": lambda s: s.isna(), "notBlank": lambda s: s.notna()}
+_BLANK_OPS: dict[str, Callable[[pd.Series], pd.Series]] = {"blank": lambda s: s.isna(), "notBlank": lambda s: s.notna()}
 
 
-def _condition_mask(series: pd.Series, condition: dict) -> pd.Series:
-    kind = condition.get("type")
+def _condition_mask(series: pd.Series, condition: dict[str, Any]) -> pd.Series:
+    kind = str(condition.get("type"))
     if kind in _BLANK_OPS:
         return _BLANK_OPS[kind](series)
     value = condition.get("filter")
     if value is None:
         return pd.Series(True, index=series.index)
     if condition.get("filterType") == "number":
-        op = _NUMBER_OPS.get(kind)
-        if op is None:
+        number_op = _NUMBER_OPS.get(kind)
+        if number_op is None:
             return pd.Series(True, index=series.index)
-        return op(pd.to_numeric(series, errors="coerce"), float(value), condition.get("filterTo"))
-    op = _TEXT_OPS.get(kind, _TEXT_OPS["contains"])
-    return op(series.astype("string").fillna(""), str(value)).fillna(False).astype(bool)
+        return number_op(pd.to_numeric(series, errors="coerce"), float(value), condition.get("filterTo"))
+    text_op = _TEXT_OPS.get(kind, _TEXT_OPS["contains"])
+    return text_op(series.astype("string").fillna(""), str(value)).fillna(False).astype(bool)
 
 
-def filter_frame(frame: pd.DataFrame, filter_model: dict | None) -> pd.DataFrame:
+def filter_frame(frame: pd.DataFrame, filter_model: dict[str, Any] | None) -> pd.DataFrame:
     """Rows of ``frame`` that pass AG Grid's ``filterModel`` (text and number filters, AND/OR pairs).
 
     Filters on columns the frame lacks are ignored rather than failing: URLs and old clients can
@@ -71,7 +73,7 @@ def filter_frame(frame: pd.DataFrame, filter_model: dict | None) -> pd.DataFrame
     return frame[mask]
 
 
-def sort_frame(frame: pd.DataFrame, sort_model: list | None) -> pd.DataFrame:
+def sort_frame(frame: pd.DataFrame, sort_model: list[dict[str, Any]] | None) -> pd.DataFrame:
     """``frame`` sorted by AG Grid's ``sortModel`` (stable, missing values last)."""
     keys = [(s["colId"], s.get("sort") != "desc") for s in (sort_model or []) if s.get("colId") in frame.columns]
     if not keys:
@@ -86,7 +88,7 @@ def sort_frame(frame: pd.DataFrame, sort_model: list | None) -> pd.DataFrame:
     return frame.iloc[order.to_numpy()]
 
 
-def _jsonable(value):
+def _jsonable(value: Any) -> Any:
     if isinstance(value, (np.integer,)):
         return int(value)
     if isinstance(value, (np.floating, float)):
@@ -100,7 +102,7 @@ def _jsonable(value):
     return value
 
 
-def page_rows(frame: pd.DataFrame, request: dict | None, *, max_rows: int = 1000) -> dict:
+def page_rows(frame: pd.DataFrame, request: dict[str, Any] | None, *, max_rows: int = 1000) -> dict[str, Any]:
     """Answer one ``getRowsRequest``: filter, sort, slice to ``[startRow, endRow)``.
 
     ``max_rows`` bounds one answer whatever the request asks for (requests come from browsers).
@@ -116,7 +118,7 @@ def page_rows(frame: pd.DataFrame, request: dict | None, *, max_rows: int = 1000
     return {"rowData": rows, "rowCount": int(len(filtered))}
 
 
-def _row_id(row: dict, position) -> str:
+def _row_id(row: dict[str, Any], position: object) -> str:
     """A stable id the grid keys rows by; it also tells a click which example (and word) it hit."""
     if "example_id" in row and "word_index" in row:
         return f"{row['example_id']}:{row['word_index']}"
@@ -134,3 +136,10 @@ def example_of_row_id(row_id: str | None) -> tuple[int | None, int | None]:
         return int(head), (int(tail) if tail else None)
     except ValueError:
         return None, None
+
+
+def page_of(ids: np.ndarray, *, page: int, per_page: int = 10) -> tuple[np.ndarray, int, int]:
+    """The ``page``-th slice (1-based, clamped into range) of ``ids``: ``(ids, page, n_pages)``."""
+    n_pages = max(1, -(-len(ids) // per_page))
+    page = min(max(int(page), 1), n_pages)
+    return ids[(page - 1) * per_page : page * per_page], page, n_pages

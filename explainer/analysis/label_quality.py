@@ -4,58 +4,29 @@ The build writes the scores (``explainer.pipeline.label_quality``, option ``--la
 cleanlab's label-quality score of the gold label (low = likely mislabelled) and whether
 ``find_label_issues`` flagged it; per example cleanlab's sentence score (its lowest word). A cache
 built with ``--label-quality none`` or before the option existed has none: :func:`read_label_quality`
-returns None and the app shows :data:`NOT_BUILT`.
+returns None and the app says which build option adds them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 
-from explainer.cache import schema
-from explainer.errors import ExplainerError
-
-NOT_BUILT = (
-    "No label-quality scores in this cache: rebuild it with `--label-quality self_confidence` "
-    "(the default of explainer build)."
-)
+from explainer.cache.artefacts import LabelQualityScores, Missing
+from explainer.cache.reader import Cache
 
 
-@dataclass(frozen=True)
-class LabelQualityScores:
-    """The two score tables of a cache (see ``explainer/cache/schema.py``)."""
-
-    words: pd.DataFrame  # row i <-> words.parquet row i: example_id, label_quality, label_issue
-    examples: pd.DataFrame  # row i <-> examples.parquet row i: example_id, label_quality, n_label_issues
-    method: str | None  # the cleanlab scoring method, from the manifest
-
-
-def read_label_quality(cache) -> LabelQualityScores | None:
-    """The label-quality scores of an opened :class:`~explainer.cache.reader.Cache`, or None without them.
+def read_label_quality(cache: Cache) -> LabelQualityScores | None:
+    """The label-quality scores of an opened cache, or None without them (the app then shows
+    :data:`~explainer.cache.reader.LABEL_QUALITY_NOT_BUILT`).
 
     Raises
     ------
     ExplainerError
         When the files do not match the cache's counts (left over from another build).
     """
-    words = cache.optional_table(schema.LABEL_QUALITY)
-    examples = cache.optional_table(schema.EXAMPLE_LABEL_QUALITY)
-    if words is None or examples is None:
-        return None
-    counts = cache.manifest["counts"]
-    for frame, name, key in (
-        (words, schema.LABEL_QUALITY, "words"),
-        (examples, schema.EXAMPLE_LABEL_QUALITY, "examples"),
-    ):
-        if len(frame) != counts[key]:
-            raise ExplainerError(
-                f"{cache.path / name} has {len(frame)} rows but the cache has {counts[key]} {key}; "
-                f"rebuild it with: {cache.command}"
-            )
-    method = (cache.manifest.get("analyses") or {}).get("label_quality", {}).get("method")
-    return LabelQualityScores(words=words, examples=examples, method=method)
+    scores = cache.label_quality()
+    return None if isinstance(scores, Missing) else scores
 
 
 def rank_examples(scores: LabelQualityScores, examples: pd.DataFrame, *, limit: int | None = None) -> pd.DataFrame:

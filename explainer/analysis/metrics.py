@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 import warnings
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,7 @@ import pandas as pd
 from explainer.cache.schema import ERROR_CATEGORIES
 
 
-def _plain_number(value, *, kind):
+def _plain_number(value: Any, *, kind: type[int] | type[float]) -> int | float:
     """A numpy scalar as a plain int/float; NaN becomes 0.0 (the ``zero_division=0`` convention)."""
     if kind is int:
         return int(value)
@@ -25,7 +26,7 @@ def _plain_number(value, *, kind):
     return 0.0 if math.isnan(value) else value
 
 
-def entity_report(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> dict:
+def entity_report(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> dict[str, dict[str, int | float]]:
     """Entity-level precision, recall, F1 and support per type and averaged, as seqeval reports them.
 
     Parameters
@@ -84,7 +85,7 @@ def _flat_tags(tags: Sequence[str], side: str) -> np.ndarray:
     return np.asarray(tags, dtype=object)
 
 
-def word_confusion(gold: Sequence[str], pred: Sequence[str], *, labels: Sequence[str]) -> dict:
+def word_confusion(gold: Sequence[str], pred: Sequence[str], *, labels: Sequence[str]) -> dict[str, Any]:
     """Word-level confusion counts between gold and predicted tags.
 
     Parameters
@@ -143,7 +144,7 @@ def word_accuracy(gold: Sequence[str], pred: Sequence[str]) -> float:
     return float(np.mean(gold_array == pred_array))
 
 
-def error_counts(records: Iterable[dict] | pd.DataFrame) -> dict:
+def error_counts(records: Iterable[dict[str, Any]] | pd.DataFrame) -> dict[str, dict[str, int]]:
     """Number of span-classification records per category and type.
 
     Parameters
@@ -163,6 +164,7 @@ def error_counts(records: Iterable[dict] | pd.DataFrame) -> dict:
     ValueError
         If a record has a category outside ``ERROR_CATEGORIES``.
     """
+    pairs: Iterator[tuple[Any, Any]]
     if isinstance(records, pd.DataFrame):
         pairs = zip(records["category"].tolist(), records["type"].tolist())
     else:
@@ -171,7 +173,7 @@ def error_counts(records: Iterable[dict] | pd.DataFrame) -> dict:
     unknown = {category for category, _ in counter} - set(ERROR_CATEGORIES)
     if unknown:
         raise ValueError(f"unknown span error categories: {', '.join(sorted(unknown))}")
-    counts = {category: {} for category in ERROR_CATEGORIES}
+    counts: dict[str, dict[str, int]] = {category: {} for category in ERROR_CATEGORIES}
     for (category, entity_type), count in sorted(counter.items()):
         counts[category][entity_type] = count
     return counts

@@ -9,10 +9,13 @@ of that type when one is chosen; ``any`` = any error) and the review status.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
-from explainer.analysis.tables import order_examples
+from explainer.analysis.examples import order_examples
 from explainer.cache.schema import CORRECT
 
 ORDERS = ("f1", "loss", "quality")
@@ -41,7 +44,10 @@ def queue_order(examples: pd.DataFrame, *, order: str, quality: np.ndarray | Non
     ids = examples["example_id"].to_numpy(dtype=np.int64)
     scores = np.asarray(quality, dtype=np.float64)
     loss = examples["total_loss"].to_numpy(dtype=np.float64, na_value=np.nan)
-    return ids[np.lexsort((ids, np.where(np.isnan(loss), np.inf, -loss), np.where(np.isnan(scores), np.inf, scores)))]
+    ordered: npt.NDArray[np.int64] = ids[
+        np.lexsort((ids, np.where(np.isnan(loss), np.inf, -loss), np.where(np.isnan(scores), np.inf, scores)))
+    ]
+    return ordered
 
 
 def matching_examples(
@@ -69,7 +75,7 @@ def filter_queue(
     *,
     keep: np.ndarray | None = None,
     keys: np.ndarray | None = None,
-    reviewed: set | None = None,
+    reviewed: set[Any] | None = None,
     status: str = "all",
 ) -> np.ndarray:
     """``ordered`` ids restricted to ``keep`` and to a review status.
@@ -111,5 +117,5 @@ def neighbour(queue: np.ndarray, full_order: np.ndarray, current: int | None, st
 
 def position_in(queue: np.ndarray, example_id: int | None) -> int | None:
     """1-based position of ``example_id`` in ``queue``, None when it is not there."""
-    where = np.flatnonzero(queue == example_id) if example_id is not None else []
+    where: npt.NDArray[np.intp] | list[int] = np.flatnonzero(queue == example_id) if example_id is not None else []
     return int(where[0]) + 1 if len(where) else None

@@ -17,6 +17,7 @@ A predicted span that overlaps no gold span is *spurious*.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from seqeval.metrics.sequence_labeling import get_entities
 
@@ -70,7 +71,7 @@ def _best_match(gold: Span, candidates: list[Span]) -> tuple[str, Span | None]:
     if not candidates:
         return MISSED, None
 
-    def preference(pred: Span):
+    def preference(pred: Span) -> tuple[int, int, Span]:
         # Category first, then the larger overlap; position and type only make ties deterministic.
         return (_CATEGORY_RANK[_category(gold, pred)], -_overlap_length(gold, pred), pred)
 
@@ -78,10 +79,12 @@ def _best_match(gold: Span, candidates: list[Span]) -> tuple[str, Span | None]:
     return _category(gold, chosen), chosen
 
 
-def _record(category: str, gold: Span | None, pred: Span | None) -> dict:
+def _record(category: str, gold: Span | None, pred: Span | None) -> dict[str, Any]:
+    side = gold if gold is not None else pred
+    assert side is not None, "a record has a gold or a predicted span"
     return {
         "category": category,
-        "type": gold[2] if gold is not None else pred[2],
+        "type": side[2],
         "gold_start": gold[0] if gold is not None else None,
         "gold_end": gold[1] if gold is not None else None,
         "gold_type": gold[2] if gold is not None else None,
@@ -91,11 +94,11 @@ def _record(category: str, gold: Span | None, pred: Span | None) -> dict:
     }
 
 
-def _record_order(record: dict):
+def _record_order(record: dict[str, Any]) -> tuple[int, int, str, str, int, int, str]:
     """Sort key: by start position; the rest only makes ties (duplicate spans) deterministic."""
 
     def position(key: str) -> int:
-        return -1 if record[key] is None else record[key]
+        return -1 if record[key] is None else int(record[key])
 
     start = position("gold_start") if record["gold_start"] is not None else position("pred_start")
     end = position("gold_end") if record["gold_end"] is not None else position("pred_end")
@@ -110,7 +113,7 @@ def _record_order(record: dict):
     )
 
 
-def classify_spans(gold: Sequence[Span], pred: Sequence[Span]) -> list[dict]:
+def classify_spans(gold: Sequence[Span], pred: Sequence[Span]) -> list[dict[str, Any]]:
     """Classify every gold span, and every predicted span that overlaps no gold span.
 
     Parameters
@@ -133,8 +136,8 @@ def classify_spans(gold: Sequence[Span], pred: Sequence[Span]) -> list[dict]:
     category (correct > wrong type > boundary > type and boundary), then by the larger overlap,
     then by the earlier prediction. A prediction overlapping two gold spans appears in both records.
     """
-    gold = [tuple(span) for span in gold]
-    pred = [tuple(span) for span in pred]
+    gold = [(int(start), int(end), str(kind)) for start, end, kind in gold]
+    pred = [(int(start), int(end), str(kind)) for start, end, kind in pred]
     records = []
     for gold_span in gold:
         candidates = [pred_span for pred_span in pred if _overlaps(gold_span, pred_span)]
@@ -146,7 +149,7 @@ def classify_spans(gold: Sequence[Span], pred: Sequence[Span]) -> list[dict]:
     return sorted(records, key=_record_order)
 
 
-def example_scores(gold: Sequence[Span], pred: Sequence[Span]) -> dict:
+def example_scores(gold: Sequence[Span], pred: Sequence[Span]) -> dict[str, float | int]:
     """Exact-match entity precision, recall and F1 of one example.
 
     Parameters

@@ -3,7 +3,7 @@
 Without this, the first visit to each tab in each gunicorn worker pays for reading that tab's tables
 (seconds on a large cache) while the visitor waits. ``gunicorn.conf.py`` calls :func:`warm_in_background`
 once the worker has loaded the app; a daemon thread renders each section's default view, which fills
-the per-process memo (``explainer.analysis.tables.per_cache``) with exactly what the pages read later,
+the per-process memo (``explainer.app.memo.per_cache``) with exactly what the pages read later,
 so warming holds no more memory than a visitor clicking through every tab would. Set
 ``EXPLAINER_WARM=0`` to turn it off.
 """

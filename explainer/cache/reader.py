@@ -12,14 +12,36 @@ import json
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 
 from explainer.cache import schema
+from explainer.cache.artefacts import (
+    ActivationSample,
+    DuplicateFindings,
+    Factorisation,
+    LabelQualityScores,
+    Missing,
+    Projections,
+)
 from explainer.errors import ExplainerError
 
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+T = TypeVar("T")
+
 _TABLE_NAMES = {name.removesuffix(".parquet"): name for name in schema.TABLES}
+ACTIVATIONS_OPTION = "--activations-sample N"
+LABEL_QUALITY_NOT_BUILT = (
+    "No label-quality scores in this cache: rebuild it with `--label-quality self_confidence` "
+    "(the default of explainer build)."
+)
 # Decoded row groups kept per opened cache (least recently used dropped first), in bytes of Arrow data.
 ROW_GROUP_BUDGET = 32 * 2**20
 
@@ -30,12 +52,13 @@ class Cache:
     Use :func:`open_cache`, which checks the cache before returning one.
     """
 
-    def __init__(self, path: Path, manifest: dict):
+    def __init__(self, path: Path, manifest: dict[str, Any]) -> None:
         self.path = Path(path)
         self.manifest = manifest
         self._lock = threading.RLock()
-        self._memo: dict[str, object] = {}
-        self._row_groups: OrderedDict[tuple[str, int], object] = OrderedDict()  # (file, index) -> pyarrow Table
+        self._memo: dict[str, Any] = {}
+        # (file, index, columns) -> pyarrow Table
+        self._row_groups: OrderedDict[tuple[str, int, tuple[str, ...] | None], pa.Table] = OrderedDict()
         # A rebuild swaps in a new directory at the same path: the inode tells the two apart.
         self._identity = _directory_identity(self.path)
 
@@ -54,14 +77,24 @@ class Cache:
     @property
     def command(self) -> str:
         """The command line that rebuilds this cache."""
-        return self.manifest["command"]
+        return str(self.manifest["command"])
 
     @property
-    def metrics(self) -> dict:
+    def metrics(self) -> dict[str, Any]:
         """Contents of metrics.json."""
-        return self._memoised("metrics", lambda: json.loads((self.path / schema.METRICS).read_text(encoding="utf-8")))
 
-    def table(self, name: str, columns: list[str] | None = None):
+        def load() -> dict[str, Any]:
+            loaded: dict[str, Any] = json.loads((self.path / schema.METRICS).read_text(encoding="utf-8"))
+            return loaded
+
+        return self._memoised("metrics", load)
+
+    @property
+    def analyses(self) -> dict[str, Any]:
+        """The build steps' summaries (``manifest["analyses"]``; empty for a cache built before them)."""
+        return dict(self.manifest.get("analyses") or {})
+
+    def table(self, name: str, columns: list[str] | None = None) -> pd.DataFrame:
         """A table as a pandas DataFrame.
 
         Parameters
@@ -76,9 +109,7 @@ class Cache:
         -------
         pandas.DataFrame
         """
-        file_name = _TABLE_NAMES.get(name.removesuffix(".parquet"))
-        if file_name is None:
-            raise ValueError(f"unknown table {name!r}; expected one of {sorted(_TABLE_NAMES)}")
+        file_name = self._file_of(name)
         if columns is None:
             return self._memoised(file_name, lambda: self._read_table(file_name, None))
         with self._lock:
@@ -88,7 +119,9 @@ class Cache:
         self._check_current()
         return self._read_table(file_name, list(columns))
 
-    def example_rows(self, name: str, example_id, columns: list[str] | None = None):
+    def example_rows(
+        self, name: str, example_id: int | list[int] | tuple[int, ...], columns: list[str] | None = None
+    ) -> pd.DataFrame:
         """The rows of example ``example_id`` (an id, or a list of ids) in table ``name``, read by row group.
 
         Tables are sorted by ``example_id`` and written in row groups whose statistics give each
@@ -102,10 +135,8 @@ class Cache:
             The same columns and dtypes as :meth:`table`, rows in id order (one conversion for all
             the ids: a page of examples asks once per table); empty when no example has rows.
         """
-        file_name = _TABLE_NAMES.get(name.removesuffix(".parquet"))
-        if file_name is None:
-            raise ValueError(f"unknown table {name!r}; expected one of {sorted(_TABLE_NAMES)}")
-        wanted = sorted({int(i) for i in example_id}) if isinstance(example_id, (list, tuple)) else [int(example_id)]
+        file_name = self._file_of(name)
+        wanted = sorted({int(i) for i in example_id}) if isinstance(example_id, list | tuple) else [int(example_id)]
         with self._lock:
             whole = self._memo.get(file_name)
         if whole is not None:
@@ -151,7 +182,7 @@ class Cache:
             )
         return bounds
 
-    def _row_group(self, file_name: str, index: int, columns: list[str] | None = None):
+    def _row_group(self, file_name: str, index: int, columns: list[str] | None = None) -> pa.Table:
         """Row group ``index`` (only ``columns`` and example_id, if given: fewer columns to decode)."""
         columns = None if columns is None else sorted({"example_id", *columns})
         key = (file_name, index, None if columns is None else tuple(columns))
@@ -175,7 +206,7 @@ class Cache:
                 self._row_groups.popitem(last=False)
         return group
 
-    def _parquet_file(self, file_name: str):
+    def _parquet_file(self, file_name: str) -> Any:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -186,7 +217,7 @@ class Cache:
                 f"cannot read {self.path / file_name} ({error}); rebuild it with: {self.command}"
             ) from None
 
-    def mapped_table(self, file_name: str):
+    def mapped_table(self, file_name: str) -> pd.DataFrame | None:
         """An Arrow IPC file of the cache (``schema.VIEW_TABLES``) as a memoised DataFrame over a memory
         map, or None when the cache has no such file.
 
@@ -194,7 +225,7 @@ class Cache:
         cache, shared by every worker process, and count as file-backed, not heap, memory.
         """
 
-        def load():
+        def load() -> pd.DataFrame | None:
             path = self.path / file_name
             if not path.is_file():
                 return None
@@ -208,44 +239,188 @@ class Cache:
 
         return self._memoised(file_name, load)
 
-    def optional_table(self, file_name: str):
+    def optional_table(self, file_name: str) -> pd.DataFrame | None:
         """An optional Parquet file of the cache (e.g. ``schema.LABEL_QUALITY``) as a memoised DataFrame,
         or None when this cache has none (an older cache, or its build option was off)."""
 
-        def load():
+        def load() -> pd.DataFrame | None:
             return self._read_table(file_name, None) if (self.path / file_name).is_file() else None
 
         return self._memoised(file_name, load)
 
+    def precomputed(self, file_name: str, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+        """The view the build wrote to ``file_name`` (``schema.VIEW_TABLES``), else ``compute()`` (older caches).
+
+        The file holds exactly what ``compute()`` returns, so the pages behave the same either way; it
+        spares each worker the whole words table the computation needs.
+        """
+        frame = self.mapped_table(file_name)
+        return compute() if frame is None else frame
+
+    def arrow_table(self, name: str, columns: list[str]) -> pa.Table:
+        """``columns`` of table ``name`` as a pyarrow Table (not memoised, not converted to pandas): for
+        work done in Arrow, such as joining list columns without a Python list per row."""
+        file_name = self._file_of(name)
+        self._check_current()
+        return self._read_arrow(file_name, columns)
+
     @property
-    def examples(self):
+    def examples(self) -> pd.DataFrame:
         return self.table("examples")
 
     @property
-    def words(self):
+    def words(self) -> pd.DataFrame:
         return self.table("words")
 
     @property
-    def subwords(self):
+    def subwords(self) -> pd.DataFrame:
         return self.table("subwords")
 
     @property
-    def spans(self):
+    def spans(self) -> pd.DataFrame:
         return self.table("spans")
 
     @property
-    def span_errors(self):
+    def span_errors(self) -> pd.DataFrame:
         return self.table("span_errors")
 
     @property
-    def probs(self) -> np.ndarray:
+    def probs(self) -> npt.NDArray[np.float32]:
         """float32 ``[n_subwords, n_labels]`` softmax probabilities (memory-mapped, read-only)."""
         return self._memoised(schema.PROBS, lambda: self._load_array(schema.PROBS))
 
     @property
-    def hidden(self) -> np.ndarray:
+    def hidden(self) -> npt.NDArray[np.float16]:
         """float16 ``[n_subwords, hidden_size]`` last hidden state (memory-mapped, read-only)."""
         return self._memoised(schema.HIDDEN, lambda: self._load_array(schema.HIDDEN))
+
+    # --- optional artefacts (build steps of explainer/pipeline/steps.py): a value or Missing(reason) ---
+
+    def example_embeddings(self) -> npt.NDArray[np.float32] | Missing:
+        """float32 ``[n_examples, hidden_size]`` example embeddings (memory-mapped; build step ``projection``)."""
+
+        def load() -> npt.NDArray[np.float32] | Missing:
+            if not (self.path / schema.EXAMPLE_EMBEDDINGS).is_file():
+                return Missing(
+                    f"This cache has no example embeddings (built before they existed); rebuild it with: {self.command}"
+                )
+            return self._mapped_array(schema.EXAMPLE_EMBEDDINGS, rows=self._count("examples"), ndim=2)
+
+        return self._memoised(schema.EXAMPLE_EMBEDDINGS, load)
+
+    def projections(self) -> Projections | Missing:
+        """The 2-D projections of the words and examples (memory-mapped; ``--projection umap|pca``)."""
+
+        def load() -> Projections | Missing:
+            names = (schema.WORD_PROJECTION, schema.EXAMPLE_PROJECTION)
+            if not all((self.path / name).is_file() for name in names):
+                return Missing(
+                    "This cache has no projections (it was built with --projection none, or before projections "
+                    f"existed); rebuild it with --projection umap: {self.command}"
+                )
+            words = self._mapped_array(schema.WORD_PROJECTION, rows=self._count("words"), ndim=2, columns=2)
+            examples = self._mapped_array(schema.EXAMPLE_PROJECTION, rows=self._count("examples"), ndim=2, columns=2)
+            try:
+                info = json.loads((self.path / schema.PROJECTION_INFO).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                info = {}  # only describes the projection: the points are still shown
+            return Projections(words=words, examples=examples, info=info if isinstance(info, dict) else {})
+
+        return self._memoised("projections", load)
+
+    def label_quality(self) -> LabelQualityScores | Missing:
+        """The label-quality scores of the words and examples (``--label-quality METHOD``)."""
+
+        def load() -> LabelQualityScores | Missing:
+            words = self.optional_table(schema.LABEL_QUALITY)
+            examples = self.optional_table(schema.EXAMPLE_LABEL_QUALITY)
+            if words is None or examples is None:
+                return Missing(LABEL_QUALITY_NOT_BUILT)
+            for frame, name, key in (
+                (words, schema.LABEL_QUALITY, "words"),
+                (examples, schema.EXAMPLE_LABEL_QUALITY, "examples"),
+            ):
+                if len(frame) != self._count(key):
+                    raise ExplainerError(
+                        f"{self.path / name} has {len(frame)} rows but the cache has {self._count(key)} {key}; "
+                        f"rebuild it with: {self.command}"
+                    )
+            method = self.analyses.get("label_quality", {}).get("method")
+            return LabelQualityScores(words=words, examples=examples, method=method)
+
+        return self._memoised("label_quality", load)
+
+    def activation_sample(self) -> ActivationSample | Missing:
+        """The FFN activations of the sampled examples (memory-mapped; ``--activations-sample N``)."""
+
+        def load() -> ActivationSample | Missing:
+            if not all((self.path / name).is_file() for name in (schema.ACTIVATIONS, schema.ACTIVATION_POSITIONS)):
+                if self.manifest.get("out_of_fold"):
+                    return Missing(
+                        "This cross-validation cache has no feed-forward activations: they belong to one model, "
+                        "and its examples were run by one model per fold. Build a cache of one model with "
+                        f"explainer build {ACTIVATIONS_OPTION} to see them."
+                    )
+                return Missing(
+                    f"This cache has no feed-forward activations: rebuild it with {ACTIVATIONS_OPTION} (examples to "
+                    f"record, e.g. 200), i.e. {self.command} --activations-sample 200"
+                )
+            activations = self._mapped_array(schema.ACTIVATIONS, ndim=3)
+            positions = self._read_table(schema.ACTIVATION_POSITIONS, None)
+            if activations.shape[1] != len(positions):
+                raise ExplainerError(
+                    f"{self.path / schema.ACTIVATIONS} has shape {activations.shape} but "
+                    f"{schema.ACTIVATION_POSITIONS} has {len(positions)} rows; rebuild the cache with: {self.command}"
+                )
+            summary = dict(self.analyses.get("activations") or {})
+            return ActivationSample(activations=activations, positions=positions, summary=summary)
+
+        return self._memoised("activation_sample", load)
+
+    def activation_factorisation(self) -> Factorisation | Missing:
+        """The Activations tab's default factorisation, made by the build (step ``activation_nmf``)."""
+
+        def load() -> Factorisation | Missing:
+            summary = self.analyses.get("activation_nmf")
+            path = self.path / schema.ACTIVATION_NMF
+            if not summary or not path.is_file():
+                return Missing(
+                    f"This cache has no precomputed factorisation (built before they were); rebuild it with: "
+                    f"{self.command}"
+                )
+            try:
+                with np.load(path, allow_pickle=False) as stored:
+                    arrays = {name: np.asarray(stored[name]) for name in ("weights", "components", "neurons")}
+            except (OSError, ValueError, KeyError) as error:
+                raise ExplainerError(f"cannot read {path} ({error}); rebuild it with: {self.command}") from None
+            return Factorisation(
+                layers=tuple(int(layer) for layer in summary["layers"]),
+                n_components=int(summary["n_components"]),
+                seed=int(summary["seed"]),
+                weights=arrays["weights"].astype(np.float32, copy=False),
+                components=arrays["components"].astype(np.float32, copy=False),
+                neurons=arrays["neurons"].astype(np.int64, copy=False),
+                fitted_on=int(summary["fitted_on"]),
+                seconds=float(summary["seconds"]),
+            )
+
+        return self._memoised("activation_factorisation", load)
+
+    def duplicate_findings(self) -> DuplicateFindings | Missing:
+        """Find duplicates' exact groups and near pairs, found by the build (step ``duplicates``)."""
+
+        def load() -> DuplicateFindings | Missing:
+            groups = self.mapped_table(schema.DUPLICATE_GROUPS)
+            if groups is None:
+                return Missing(
+                    f"This cache has no duplicate index (built before it was); rebuild it with: {self.command}"
+                )
+            groups = groups.copy()
+            # Arrow gives each list as an array; the view reads lists of ints, as the analysis makes them.
+            groups["example_ids"] = [[int(i) for i in ids] for ids in groups["example_ids"]]
+            return DuplicateFindings(groups=groups, near=self.mapped_table(schema.NEAR_DUPLICATES))
+
+        return self._memoised("duplicate_findings", load)
 
     def describe(self) -> str:
         """``"model · dataset · split"`` in short names, for pickers and titles."""
@@ -254,32 +429,44 @@ class Cache:
         split = self.manifest.get("split")
         return " · ".join(part for part in (model, dataset, split) if part)
 
-    def _memoised(self, key: str, load):
+    def _memoised(self, key: str, load: Callable[[], T]) -> T:
         with self._lock:
             if key not in self._memo:
                 self._check_current()
                 self._memo[key] = load()
-            return self._memo[key]
+            value: T = self._memo[key]
+            return value
+
+    def _count(self, key: str) -> int:
+        return int(self.manifest.get("counts", {}).get(key, -1))
+
+    def _file_of(self, name: str) -> str:
+        file_name = _TABLE_NAMES.get(name.removesuffix(".parquet"))
+        if file_name is None:
+            raise ValueError(f"unknown table {name!r}; expected one of {sorted(_TABLE_NAMES)}")
+        return file_name
 
     def _check_current(self) -> None:
         """Refuse to mix files of a rebuilt cache with the manifest and data already loaded."""
         if not self.is_current():
             raise ExplainerError(f"cache {self.path} was rebuilt or removed after it was opened; open it again")
 
-    def _read_table(self, file_name: str, columns: list[str] | None):
+    def _read_table(self, file_name: str, columns: list[str] | None) -> pd.DataFrame:
+        return self._to_pandas(file_name, self._read_arrow(file_name, columns))
+
+    def _read_arrow(self, file_name: str, columns: list[str] | None) -> pa.Table:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         try:
-            table = pq.read_table(self.path / file_name, columns=columns)
-        except (OSError, pa.ArrowInvalid) as error:
+            return pq.read_table(self.path / file_name, columns=columns)
+        except (OSError, pa.ArrowInvalid, KeyError) as error:
             raise ExplainerError(
                 f"cannot read {self.path / file_name} ({error}); rebuild it with: {self.command}"
             ) from None
-        return self._to_pandas(file_name, table)
 
     @staticmethod
-    def _to_pandas(file_name: str, table):
+    def _to_pandas(file_name: str, table: pa.Table) -> pd.DataFrame:
         import pandas as pd
         import pyarrow as pa
 
@@ -287,13 +474,26 @@ class Cache:
         mapper = {pa.int32(): pd.Int32Dtype()}.get if file_name == schema.SPAN_ERRORS else None
         return table.to_pandas(types_mapper=mapper)
 
-    def _load_array(self, name: str) -> np.ndarray:
-        array = np.load(self.path / name, mmap_mode="r", allow_pickle=False)
-        expected = self.manifest["counts"]["subwords"]
-        if array.ndim != 2 or array.shape[0] != expected:
+    def _load_array(self, name: str) -> npt.NDArray[Any]:
+        return self._mapped_array(name, rows=self._count("subwords"), ndim=2)
+
+    def _mapped_array(
+        self, name: str, *, ndim: int, rows: int | None = None, columns: int | None = None
+    ) -> npt.NDArray[Any]:
+        """``name`` memory-mapped, checked to have ``ndim`` dimensions, ``rows`` rows and ``columns`` columns."""
+        path = self.path / name
+        try:
+            array: npt.NDArray[Any] = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError) as error:
+            raise ExplainerError(f"cannot read {path} ({error}); rebuild it with: {self.command}") from None
+        expected = [ndim == array.ndim, rows is None or array.shape[0] == rows]
+        expected.append(columns is None or (array.ndim > 1 and array.shape[1] == columns))
+        if not all(expected):
             raise ExplainerError(
-                f"{self.path / name} has shape {array.shape} but the manifest counts {expected} "
-                f"subwords; rebuild it with: {self.command}"
+                f"{path} has shape {array.shape} but the cache expects {ndim} dimensions"
+                + ("" if rows is None else f", {rows} rows")
+                + ("" if columns is None else f", {columns} columns")
+                + f"; rebuild it with: {self.command}"
             )
         return array
 
@@ -312,7 +512,7 @@ def _short_name(value: str) -> str:
     return path.name if path.is_absolute() or value.startswith(".") or len(path.parts) > 2 else value
 
 
-def read_manifest(path: str | Path) -> dict:
+def read_manifest(path: str | Path) -> dict[str, Any]:
     """The manifest of cache directory ``path``, parsed but not checked.
 
     Raises

@@ -106,6 +106,15 @@ example_label_quality.parquet (same option)
     (float32, cleanlab's sentence score: the minimum over its words; NaN without a scored word),
     n_label_issues (int32, its words flagged as label issues)
 
+activation_nmf.npz (build step ``activation_nmf``, with the activations; explainer/pipeline/activations.py)
+    the Activations tab's default view (all layers, DEFAULT_COMPONENTS components) factorised:
+    weights float32 [n_positions, k], components float32 [k, n_neurons kept], neurons int64 [n_neurons kept];
+    manifest ``analyses.activation_nmf`` holds layers, n_components, seed, fitted_on, seconds
+duplicate_groups.arrow (build step ``duplicates``, always written; explainer/pipeline/duplicates.py)
+    Find duplicates' exact groups: group, text, size, example_ids (list<int64>), variants, inconsistent
+near_duplicates.arrow (same step, when example_embeddings.npy exists)
+    near-duplicate pairs at the tab's lowest threshold: a, b (example ids), similarity, conflicts, inconsistent
+
 Out-of-fold caches (``explainer crossval``; manifest ``out_of_fold: true``, see OPTIONAL_MANIFEST_KEYS)
 -------------------------------------------------------------------------------------------------
 folds.npy
@@ -148,6 +157,9 @@ LABEL_QUALITY = "label_quality.parquet"
 EXAMPLE_LABEL_QUALITY = "example_label_quality.parquet"
 ACTIVATIONS = "activations.npy"
 ACTIVATION_POSITIONS = "activation_positions.parquet"
+ACTIVATION_NMF = "activation_nmf.npz"
+DUPLICATE_GROUPS = "duplicate_groups.arrow"
+NEAR_DUPLICATES = "near_duplicates.arrow"
 
 IGN = -100
 

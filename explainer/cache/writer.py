@@ -15,10 +15,16 @@ import json
 import os
 import shutil
 from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from explainer.cache import schema
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 from explainer.errors import ExplainerError
 
 
@@ -56,10 +62,10 @@ class CacheWriter:
     ...     writer.commit(manifest)
     """
 
-    def __init__(self, out: str | Path, *, force: bool = False):
+    def __init__(self, out: str | Path, *, force: bool = False) -> None:
         self.out = check_output(out, force=force)
         self.tmp = self.out.parent / f".{self.out.name}.tmp-{os.getpid()}"
-        self._lock = None
+        self._lock: Any = None  # a filelock lock while the build holds it
         self._committed = False
 
     def __enter__(self) -> CacheWriter:
@@ -84,7 +90,9 @@ class CacheWriter:
             raise
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         try:
             if not self._committed:
                 shutil.rmtree(self.tmp, ignore_errors=True)
@@ -96,25 +104,33 @@ class CacheWriter:
         """The temporary directory being written."""
         return self.tmp
 
-    def open_array(self, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
+    def open_array(self, name: str, shape: tuple[int, ...], dtype: npt.DTypeLike) -> npt.NDArray[Any]:
         """A writable memory-mapped ``.npy`` file, filled in place (no second copy in memory)."""
-        return np.lib.format.open_memmap(self.tmp / name, mode="w+", dtype=dtype, shape=shape)
+        array: npt.NDArray[Any] = np.lib.format.open_memmap(self.tmp / name, mode="w+", dtype=dtype, shape=shape)
+        return array
 
-    def write_table(self, name: str, table) -> None:
+    def write_table(self, name: str, table: pa.Table) -> None:
         """Write a pyarrow Table as Parquet."""
         import pyarrow.parquet as pq
 
         # Row groups of ROW_GROUP_ROWS: the app reads one example's rows by row group, not the whole table.
         pq.write_table(table, self.tmp / name, compression="zstd", row_group_size=schema.ROW_GROUP_ROWS)
 
-    def write_json(self, name: str, payload: dict) -> None:
+    def write_mapped_table(self, name: str, table: pa.Table) -> None:
+        """Write a pyarrow Table as an uncompressed Arrow IPC file, which the app memory-maps (zero copy)
+        rather than decoding it into each worker (:meth:`~explainer.cache.reader.Cache.mapped_table`)."""
+        import pyarrow.feather as feather
+
+        feather.write_feather(table, self.tmp / name, compression="uncompressed")
+
+    def write_json(self, name: str, payload: dict[str, Any]) -> None:
         path = self.tmp / name
         with path.open("w", encoding="utf-8") as handle:
             json.dump(payload, handle, ensure_ascii=False, indent=1, allow_nan=False)
             handle.flush()
             os.fsync(handle.fileno())
 
-    def commit(self, manifest: dict) -> Path:
+    def commit(self, manifest: dict[str, Any]) -> Path:
         """Write the manifest (last) and move the directory into place; return the cache path."""
         missing = [key for key in schema.MANIFEST_KEYS if key not in manifest]
         if missing:

@@ -12,7 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from explainer.analysis.embeddings import EXAMPLE_CATEGORIES, WORD_CATEGORIES, WRONG_LABEL
-from explainer.analysis.tables import entity_type
+from explainer.analysis.labels import entity_type
 from explainer.figures.metrics import CATEGORY_COLOURS
 
 PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#76b7b2", "#edc948", "#9c755f", "#ff9da7", "#bab0ac"]

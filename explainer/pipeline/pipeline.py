@@ -262,7 +262,14 @@ def finish_cache(
     manifest.update(manifest_extra or {})
     timings["write"] = time.perf_counter() - mark
     manifest["analyses"] = run_steps(
-        StepContext(options=options, prepared=prepared, writer=writer, predictions=predictions, progress=progress),
+        StepContext(
+            options=options,
+            prepared=prepared,
+            writer=writer,
+            predictions=predictions,
+            progress=progress,
+            manifest=dict(manifest),
+        ),
         timings,
     )
     timings["total"] = time.perf_counter() - started

@@ -7,14 +7,18 @@ nothing, for instance because its option turned it off). The app treats a missin
 built" and says which build option adds it, so older caches keep working.
 
 Steps are imported lazily so a build that skips one does not import its libraries (umap, cleanlab, ...).
+A step that precomputes what the app would otherwise compute per worker reads the files written so far
+through :func:`written_cache` (the same reader, so the app reads back exactly what it would compute).
 """
 
 from __future__ import annotations
 
 import importlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from explainer.cache.reader import Cache
 
 # name -> "module:function"; run in this order. A step's check function (same module, ``check_options``)
 # is called before anything is loaded so a bad option fails fast with nothing written.
@@ -23,6 +27,8 @@ STEPS: dict[str, str] = {
     "projection": "explainer.pipeline.projection:build_step",
     "label_quality": "explainer.pipeline.label_quality:build_step",
     "activations": "explainer.pipeline.activations:build_step",
+    "activation_nmf": "explainer.pipeline.activation_nmf:build_step",  # after activations: factorises them
+    "duplicates": "explainer.pipeline.duplicates:build_step",  # after projection: uses the example embeddings
 }
 
 
@@ -35,37 +41,34 @@ class StepContext:
     writer: Any  # CacheWriter; its .path is the temporary cache directory being written
     predictions: Any  # inference outputs (see pipeline/forward.py)
     progress: bool = True
+    # The manifest so far (counts, settings, ...); run_steps adds each step's summary to its "analyses".
+    manifest: dict[str, Any] = field(default_factory=dict)
 
 
-def _resolve(target: str, attribute: str | None = None):
+def written_cache(context: StepContext) -> Cache:
+    """A reader over the cache being written, with the manifest so far (and the earlier steps' summaries)."""
+    return Cache(context.writer.path, {"command": "explainer build", **context.manifest})
+
+
+def _resolve(target: str, attribute: str | None = None) -> Any:
     module_name, function_name = target.split(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as error:
-        if error.name == module_name:
-            return None  # step not written yet
-        raise
-    return getattr(module, attribute or function_name, None)
+    return getattr(importlib.import_module(module_name), attribute or function_name)
 
 
-def check_step_options(options) -> None:
+def check_step_options(options: Any) -> None:
     """Run every step's ``check_options(options)``; each raises ExplainerError on a bad option."""
     for target in STEPS.values():
-        check = _resolve(target, "check_options")
-        if check is not None:
-            check(options)
+        _resolve(target, "check_options")(options)
 
 
-def run_steps(context: StepContext, timings: dict) -> dict:
+def run_steps(context: StepContext, timings: dict[str, float]) -> dict[str, Any]:
     """Run the registered steps in order; return ``{name: summary}`` and add ``timings[name]``."""
-    summaries = {}
+    summaries = context.manifest.setdefault("analyses", {})
     for name, target in STEPS.items():
         step = _resolve(target)
-        if step is None:
-            continue
         started = time.perf_counter()
         summary = step(context)
         timings[name] = time.perf_counter() - started
         if summary is not None:
             summaries[name] = summary
-    return summaries
+    return dict(summaries)

@@ -8,9 +8,10 @@ The app still computes them when a cache lacks the files (built before this step
 
 from __future__ import annotations
 
-from explainer.analysis.tables import loss_by, misclassified_spans, misclassified_words
+from explainer.analysis.loss import loss_by
+from explainer.analysis.misclassified import misclassified_spans, misclassified_words
 from explainer.cache import schema
-from explainer.cache.reader import Cache
+from explainer.pipeline.steps import written_cache
 
 
 def check_options(options) -> None:
@@ -30,14 +31,10 @@ def compute_views(words, span_errors) -> dict:
 def build_step(context) -> dict:
     """Read the words and span errors just written, write the views; return their row counts."""
     import pyarrow as pa
-    import pyarrow.feather as feather
 
     # The reader's table conversion (nullable integers of span_errors), on the directory being written.
-    written = Cache(context.writer.path, {"command": "explainer build"})
+    written = written_cache(context)
     views = compute_views(written.words, written.span_errors)
     for name, frame in views.items():
-        # Uncompressed Arrow IPC: the app memory-maps it (zero copy) rather than decoding it into each worker.
-        feather.write_feather(
-            pa.Table.from_pandas(frame, preserve_index=False), context.writer.path / name, compression="uncompressed"
-        )
+        context.writer.write_mapped_table(name, pa.Table.from_pandas(frame, preserve_index=False))
     return {name.removesuffix(".arrow"): len(frame) for name, frame in views.items()}

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from explainer.analysis.review import filter_queue, matching_examples, queue_order
-from explainer.analysis.tables import per_cache
+from explainer.app.memo import per_cache
 from explainer.cache import schema
 from explainer.cache.reader import Cache
 from explainer.errors import ExplainerError

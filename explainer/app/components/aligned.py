@@ -15,8 +15,8 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, html, no_update
 
-from explainer.analysis.examples import rows_of
-from explainer.analysis.tables import IGN_LABEL, AlignedSubword, aligned_example
+from explainer.analysis.examples import AlignedSubword, aligned_example, rows_of
+from explainer.analysis.labels import IGN_LABEL
 from explainer.app.state import update_query
 
 OPEN_TYPE = "open-sample"
@@ -64,7 +64,7 @@ def _loss_cell(loss: float, ignored: bool) -> dict:
 
 
 def aligned_table(columns: list[AlignedSubword]) -> html.Table:
-    """The aligned rows of one example (``columns`` from ``explainer.analysis.tables.aligned_example``).
+    """The aligned rows of one example (``columns`` from ``explainer.analysis.examples.aligned_example``).
 
     Subwords after a word's first have the class ``ign`` (greyed); a predicted label that differs
     from gold is ``table-danger``.

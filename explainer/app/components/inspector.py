@@ -12,8 +12,8 @@ from dash import html
 from dash.development.base_component import Component
 
 from explainer.analysis.examples import ExampleView, span_error_by_word
-from explainer.analysis.label_quality import NOT_BUILT
 from explainer.app.components.attributions import explain_panel
+from explainer.cache.reader import LABEL_QUALITY_NOT_BUILT as NOT_BUILT
 from explainer.cache.schema import CORRECT
 
 # Colour per entity type, assigned in sorted order so a type keeps its colour across views.

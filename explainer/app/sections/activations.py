@@ -1,20 +1,16 @@
 """Activations: NMF components of the feed-forward neurons, shaded on an example's words (as Ecco does).
 
-Reads the sample of FFN activations the build stored (``--activations-sample``); the factorisation
-of the chosen layers is computed on demand and kept per opened cache in a small LRU
-(explainer/analysis/activations.py), so going back to a view is instant. Each worker process keeps
-its own LRU: workers share nothing, and writing results beside a cache would need a writable cache
-volume (the Docker image mounts it read-only), for a few seconds saved once per worker.
+Reads the sample of FFN activations the build stored (``--activations-sample``) and the factorisation
+of the default view (all layers, DEFAULT_COMPONENTS; build step ``activation_nmf``); any other
+factorisation is computed on demand (as is the default one for a cache built before that step) and kept
+per opened cache in a small LRU, so going back to a view is instant.
 
 URL state: ``act_layers`` (``all``, ``3`` or ``1-4``), ``act_k`` (2..10 components), ``act_example``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import dash_bootstrap_components as dbc
-import numpy as np
 from dash import Input, Output, State, dcc, html, no_update
 
 from explainer.analysis.activations import (
@@ -25,14 +21,15 @@ from explainer.analysis.activations import (
     TOP_OCCURRENCES,
     ComponentView,
     component_view,
+    factorisation_seed,
     factorise,
     format_layers,
     parse_layers,
 )
-from explainer.analysis.tables import per_cache, per_cache_lru
+from explainer.app.memo import per_cache_lru
 from explainer.app.sections.base import Section
 from explainer.app.state import int_param, parse_query, update_query
-from explainer.cache import schema
+from explainer.cache.artefacts import ActivationSample, Factorisation, Missing
 from explainer.errors import ExplainerError
 
 # One colour per component (Tableau 10), as RGB so a word's shade is the colour at its activation's alpha.
@@ -50,28 +47,10 @@ COMPONENT_COLOURS = [
 ]
 TOP_WORDS_SHOWN = 10
 LRU_SIZE = 16  # factorisations kept per opened cache (each is small: positions x components)
-OPTION_HINT = "--activations-sample N"
-
-
-@dataclass(frozen=True)
-class ActivationSample:
-    """The cache's stored activations: the memory map, its positions table and the build's summary."""
-
-    activations: np.ndarray  # float16 [n_layers, n_positions, d_ff], memory-mapped
-    positions: object  # DataFrame: example_id, word_index, position, subword_row
-    summary: dict
-
-    @property
-    def n_layers(self) -> int:
-        return int(self.activations.shape[0])
-
-    @property
-    def example_ids(self) -> list[int]:
-        return sorted(int(i) for i in self.positions["example_id"].unique())
 
 
 def build_summary(cache) -> dict:
-    return ((cache.manifest.get("analyses") or {}).get("activations")) or {}
+    return cache.analyses.get("activations") or {}
 
 
 def unavailable_note(cache) -> str | None:
@@ -85,18 +64,9 @@ def unavailable_note(cache) -> str | None:
             f"FFN activations are not recorded for model type {model_type!r}: the build does not know where its "
             f"feed-forward layers are (supported: {', '.join(sorted(FFN_MODULES))})."
         )
-    missing = not all((cache.path / name).is_file() for name in (schema.ACTIVATIONS, schema.ACTIVATION_POSITIONS))
-    if missing and cache.manifest.get("out_of_fold"):
-        return (
-            "This cross-validation cache has no feed-forward activations: they belong to one model, and its "
-            "examples were run by one model per fold. Build a cache of one model with explainer build "
-            f"{OPTION_HINT} to see them."
-        )
-    if missing:
-        return (
-            f"This cache has no feed-forward activations: rebuild it with {OPTION_HINT} (examples to record, "
-            f"e.g. 200), i.e. {cache.command} --activations-sample 200"
-        )
+    sample = cache.activation_sample()
+    if isinstance(sample, Missing):
+        return sample.reason
     if build_summary(cache).get("positions") == 0:
         return (
             f"The activation sample of this cache is empty: every example was larger than the build's budget "
@@ -106,36 +76,29 @@ def unavailable_note(cache) -> str | None:
 
 
 def open_sample(cache) -> ActivationSample:
-    """The stored activations of ``cache`` (opened once per process and cache; read-only)."""
-
-    def load():
-        import pandas as pd
-
-        path = cache.path / schema.ACTIVATIONS
-        try:
-            activations = np.load(path, mmap_mode="r", allow_pickle=False)
-            positions = pd.read_parquet(cache.path / schema.ACTIVATION_POSITIONS)
-        except (OSError, ValueError) as error:
-            raise ExplainerError(
-                f"cannot read the activations of this cache ({error}); rebuild it with: {cache.command}"
-            ) from None
-        if activations.ndim != 3 or activations.shape[1] != len(positions):
-            raise ExplainerError(
-                f"{path.name} has shape {activations.shape} but {schema.ACTIVATION_POSITIONS} has "
-                f"{len(positions)} rows; rebuild the cache with: {cache.command}"
-            )
-        return ActivationSample(activations=activations, positions=positions, summary=build_summary(cache))
-
-    return per_cache(cache, "activations-sample", load)
+    """The stored activations of ``cache`` (opened once per cache; read-only)."""
+    sample = cache.activation_sample()
+    if isinstance(sample, Missing):
+        raise ExplainerError(sample.reason)
+    return sample
 
 
 def components_for(cache, *, layers: tuple[int, ...], n_components: int) -> ComponentView:
-    """The factorisation view for these parameters, computed once per (opened cache, layers, components, seed)."""
+    """The factorisation view for these parameters, computed once per (opened cache, layers, components, seed);
+    the default view's factorisation is read from the cache when the build made it."""
     sample = open_sample(cache)
-    seed = int(sample.summary.get("seed", cache.manifest.get("settings", {}).get("seed", 0)) or 0)
+    seed = factorisation_seed(cache.manifest, sample.summary)
 
     def compute():
-        factorisation = factorise(sample.activations, layers=layers, n_components=n_components, seed=seed)
+        stored = cache.activation_factorisation()
+        if isinstance(stored, Factorisation) and (stored.layers, stored.n_components, stored.seed) == (
+            tuple(layers),
+            n_components,
+            seed,
+        ):
+            factorisation = stored
+        else:
+            factorisation = factorise(sample.activations, layers=layers, n_components=n_components, seed=seed)
         words = cache.table("words", columns=["example_id", "word_index", "word"])
         return component_view(factorisation, sample.positions, words)
 

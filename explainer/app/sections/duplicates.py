@@ -6,8 +6,8 @@ Groups whose members are labelled differently, and pairs whose shared words are 
 differently, come first: they are annotation inconsistencies. Given another cache of the root
 ("compare with"), the examples of this one that also occur there are listed (leakage).
 
-The costly part (the neighbour search, at the lowest threshold) runs once per cache; the slider only
-filters. URL parameters: ``dup_threshold``, ``dup_only`` (inconsistencies only), ``dup_page``,
+The costly part (the neighbour search, at the lowest threshold) is done by the build (step
+``duplicates``; once per worker for an older cache); the slider only filters. URL parameters: ``dup_threshold``, ``dup_only`` (inconsistencies only), ``dup_page``,
 ``dup_with`` (the other cache's key).
 """
 
@@ -20,17 +20,17 @@ import dash
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 import numpy as np
-import pandas as pd
 from dash import ALL, Input, Output, State, dcc, html, no_update
 
 from explainer.analysis import duplicates as dup
-from explainer.analysis.tables import per_cache, per_cache_lru
 from explainer.app.components.aligned import open_sample
 from explainer.app.components.wording import counted
+from explainer.app.memo import per_cache, per_cache_lru
 from explainer.app.sections.base import Section
 from explainer.app.state import int_param, parse_query, update_query
-from explainer.cache.schema import EXAMPLE_EMBEDDINGS, EXAMPLES
+from explainer.cache.artefacts import DuplicateFindings, Missing
 from explainer.errors import ExplainerError
+from explainer.pipeline.duplicates import EXAMPLE_COLUMNS, find_duplicates
 
 PER_PAGE = 20
 RENDERED_PAGES = 4
@@ -46,68 +46,27 @@ UNMATCHED_STYLE = {"color": "#6c757d", "fontStyle": "italic"}
 
 def example_embeddings(cache) -> np.ndarray | None:
     """The cache's example embeddings (memory-mapped), or None when it was built without them."""
-
-    def load():
-        path = Path(cache.path) / EXAMPLE_EMBEDDINGS
-        if not path.is_file():
-            return None
-        array = np.load(path, mmap_mode="r", allow_pickle=False)
-        expected = int(cache.manifest.get("counts", {}).get("examples", -1))
-        if array.ndim != 2 or array.shape[0] != expected:
-            raise ExplainerError(
-                f"{path} has shape {array.shape} but the cache has {expected} examples; "
-                f"rebuild it with: {cache.command}"
-            )
-        return array
-
-    return per_cache(cache, "duplicates-embeddings", load)
+    found = cache.example_embeddings()
+    return None if isinstance(found, Missing) else found
 
 
-# The columns the index and the cards need: not pred_tags nor the per-example scores.
-EXAMPLE_COLUMNS = ["example_id", "words", "gold_tags"]
+def index(cache) -> DuplicateFindings:
+    """Exact groups and near pairs at the lowest threshold: as the build stored them, or computed once per
+    cache for a cache built before the ``duplicates`` step."""
 
+    def load() -> DuplicateFindings:
+        stored = cache.duplicate_findings()
+        return find_duplicates(cache) if isinstance(stored, Missing) else stored
 
-def _gold_tag_keys(cache) -> np.ndarray:
-    """Each example's gold tags joined by spaces, joined in Arrow (no Python list per example)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    path = Path(cache.path) / EXAMPLES
-    try:
-        tags = pq.read_table(path, columns=["gold_tags"]).column("gold_tags")
-    except (OSError, pa.ArrowInvalid, KeyError) as error:
-        raise ExplainerError(f"cannot read {path} ({error}); rebuild it with: {cache.command}") from None
-    return pc.binary_join(tags, " ").to_numpy(zero_copy_only=False)
-
-
-def _index_and_near(cache) -> tuple[dup.DuplicateIndex, object]:
-    """The index and the near pairs at the lowest threshold (with their label conflicts), computed once.
-
-    Exact groups need only each example's text and joined gold tags; words and tags as lists are
-    read only for the near pairs' label conflicts (a cache with embeddings), then dropped: the
-    cards read their few rows by row group.
-    """
-    embeddings = example_embeddings(cache)
-    if embeddings is None:
-        found = dup.duplicate_index(
-            cache.table("examples", ["example_id", "text"]), None, tag_keys=_gold_tag_keys(cache)
-        )
-        return found, found.near(pd.DataFrame({name: [] for name in EXAMPLE_COLUMNS}), threshold=dup.LOWEST_THRESHOLD)
-    examples = cache.table("examples", EXAMPLE_COLUMNS)
-    found = dup.duplicate_index(examples, embeddings, min_similarity=dup.LOWEST_THRESHOLD)
-    return found, found.near(examples, threshold=dup.LOWEST_THRESHOLD)
-
-
-def index(cache) -> dup.DuplicateIndex:
-    """Exact groups and neighbour pairs at the lowest threshold, computed once per cache."""
-    return per_cache(cache, "duplicates-index", lambda: _index_and_near(cache))[0]
+    return per_cache(cache, "duplicates-index", load)
 
 
 def near_pairs(cache, threshold: float):
-    """Near-duplicate pairs at ``threshold``: a filter of those at the lowest threshold, whose label
-    conflicts are computed once per cache."""
-    every = per_cache(cache, "duplicates-index", lambda: _index_and_near(cache))[1]
+    """Near-duplicate pairs at ``threshold``: a filter of those at the lowest threshold (the cache must
+    have example embeddings: see ``index(cache).has_embeddings``)."""
+    every = index(cache).near
+    if every is None:
+        raise ExplainerError(f"cache {cache.path} has no example embeddings, hence no near duplicates")
     return every[every["similarity"] >= threshold - 1e-6]
 
 

@@ -21,12 +21,15 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html, no_update
 
 from explainer.analysis import embeddings as emb
-from explainer.analysis.label_quality import NOT_BUILT, read_label_quality, with_scores
-from explainer.analysis.tables import per_cache, per_cache_lru, word_context
+from explainer.analysis.label_quality import read_label_quality, with_scores
+from explainer.analysis.misclassified import word_context
 from explainer.app.components.grid import column, grid_source, server_grid
 from explainer.app.components.wording import counted
+from explainer.app.memo import per_cache, per_cache_lru
 from explainer.app.sections.base import Section
 from explainer.app.state import build_query, parse_query, update_query
+from explainer.cache.artefacts import Missing, Projections
+from explainer.cache.reader import LABEL_QUALITY_NOT_BUILT as NOT_BUILT
 from explainer.errors import ExplainerError
 from explainer.figures.embeddings import embedding_figure, parse_point_id
 
@@ -63,16 +66,10 @@ function (selected) {
 # --- data, once per cache ----------------------------------------------------------------------
 
 
-def projections(cache) -> emb.Projections | None:
+def projections(cache) -> Projections | None:
     """The cache's projections (memory-mapped), or None when it was built without them."""
-    counts = cache.manifest.get("counts", {})
-    return per_cache(
-        cache,
-        "embeddings-projections",
-        lambda: emb.read_projections(
-            cache.path, n_words=int(counts.get("words", 0)), n_examples=int(counts.get("examples", 0))
-        ),
-    )
+    found = cache.projections()
+    return None if isinstance(found, Missing) else found
 
 
 # The columns of the cache's tables this section reads: not whole tables (the words table alone held
@@ -346,7 +343,7 @@ def colour_options(mode: str) -> list[dict]:
     return [{"label": COLOUR_NAMES[value], "value": value} for value in emb.COLOURINGS[mode]]
 
 
-def caption(found: emb.Projections) -> str:
+def caption(found: Projections) -> str:
     """What the points are and how they were placed (small sets fall back to PCA, so say which)."""
     words, examples = (found.method(mode).upper() for mode in emb.MODES)
     how = (

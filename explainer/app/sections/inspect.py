@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dash import html
 
-from explainer.analysis.tables import per_cache
 from explainer.app.components.grid import column, grid_source, server_grid
+from explainer.app.memo import per_cache
 from explainer.app.sections.base import Section
 
 COLUMNS = ["example_id", "text", "n_words", "total_loss", "f1", "n_errors", "n_word_errors", "source"]

@@ -9,8 +9,9 @@ from __future__ import annotations
 import dash_ag_grid as dag
 from dash import Input, Output, State, html, no_update
 
-from explainer.analysis.tables import loss_by, per_cache, precomputed
+from explainer.analysis.loss import loss_by
 from explainer.app.components.grid import column, grid_id, grid_source, server_grid
+from explainer.app.memo import per_cache
 from explainer.app.sections.base import Section
 from explainer.app.state import update_query
 from explainer.cache import schema
@@ -23,7 +24,7 @@ def word_table(cache):
     """Loss per word string, with a row id naming the word (memoised per cache)."""
 
     def compute():
-        table = precomputed(cache, schema.LOSS_BY_WORD, lambda: loss_by(cache.words, key="word"))
+        table = cache.precomputed(schema.LOSS_BY_WORD, lambda: loss_by(cache.words, key="word"))
         return table.assign(row_id=WORD_ROW_PREFIX + table["word"].astype("str"))  # a new frame: the view is shared
 
     return per_cache(cache, "loss-by-word", compute)
@@ -34,7 +35,7 @@ def label_table(cache):
     return per_cache(
         cache,
         "loss-by-gold",
-        lambda: precomputed(cache, schema.LOSS_BY_LABEL, lambda: loss_by(cache.words, key="gold")),
+        lambda: cache.precomputed(schema.LOSS_BY_LABEL, lambda: loss_by(cache.words, key="gold")),
     )
 
 

@@ -11,7 +11,7 @@ import numpy as np
 from dash import Input, Output, State, dcc, html, no_update
 
 from explainer.analysis.metrics import normalise_confusion
-from explainer.analysis.tables import per_cache
+from explainer.app.memo import per_cache
 from explainer.app.sections.base import Section
 from explainer.app.state import update_query
 from explainer.figures.metrics import confusion_figure, error_category_figure

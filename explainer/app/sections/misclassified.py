@@ -13,16 +13,15 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html, no_update
 
-from explainer.analysis.tables import (
-    entity_type,
+from explainer.analysis.labels import entity_type
+from explainer.analysis.misclassified import (
     filter_span_errors,
     filter_word_errors,
     misclassified_spans,
     misclassified_words,
-    per_cache,
-    precomputed,
 )
 from explainer.app.components.grid import column, grid_source, server_grid
+from explainer.app.memo import per_cache
 from explainer.app.sections.base import Section
 from explainer.app.state import build_query, parse_query, update_query
 from explainer.cache import schema
@@ -52,7 +51,7 @@ def word_errors(cache):
     return per_cache(
         cache,
         "misclassified-words",
-        lambda: precomputed(cache, schema.MISCLASSIFIED_WORDS, lambda: misclassified_words(cache.words)),
+        lambda: cache.precomputed(schema.MISCLASSIFIED_WORDS, lambda: misclassified_words(cache.words)),
     )
 
 
@@ -61,8 +60,8 @@ def span_errors(cache):
     return per_cache(
         cache,
         "misclassified-spans",
-        lambda: precomputed(
-            cache, schema.MISCLASSIFIED_SPANS, lambda: misclassified_spans(cache.span_errors, cache.words)
+        lambda: cache.precomputed(
+            schema.MISCLASSIFIED_SPANS, lambda: misclassified_spans(cache.span_errors, cache.words)
         ),
     )
 

@@ -12,8 +12,9 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, html, no_update
 
-from explainer.analysis.tables import per_cache, random_draw
+from explainer.analysis.examples import random_draw
 from explainer.app.components.aligned import example_cards, register_open_buttons
+from explainer.app.memo import per_cache
 from explainer.app.sections.base import Section
 from explainer.app.state import int_param, parse_query, update_query
 from explainer.errors import ExplainerError

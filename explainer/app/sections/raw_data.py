@@ -9,7 +9,7 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, html, no_update
 
-from explainer.analysis.tables import model_inputs, raw_example
+from explainer.analysis.examples import model_inputs, raw_example
 from explainer.app.sections.base import Section
 from explainer.app.state import int_param, parse_query, update_query
 from explainer.errors import ExplainerError

@@ -10,8 +10,10 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, html, no_update
 
-from explainer.analysis.tables import ORDERS, order_examples, page_of, per_cache, per_cache_lru
+from explainer.analysis.examples import ORDERS, order_examples
+from explainer.analysis.gridquery import page_of
 from explainer.app.components.aligned import example_cards, register_open_buttons
+from explainer.app.memo import per_cache, per_cache_lru
 from explainer.app.sections.base import Section
 from explainer.app.state import int_param, parse_query, update_query
 from explainer.errors import ExplainerError

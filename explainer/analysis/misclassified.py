@@ -1,0 +1,207 @@
+"""The Misclassified section's tables: wrong words with their context, span errors with their texts,
+and their filters (pure pandas and pyarrow; the build precomputes the two tables, see pipeline/views.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from numpy.typing import ArrayLike
+
+from explainer.analysis.labels import entity_type, label_mask
+from explainer.cache.schema import CORRECT
+
+WORD_ERROR_COLUMNS = ["example_id", "word_index", "word", "gold", "pred", "prob_pred", "prob_gold", "loss"]
+SPAN_ERROR_COLUMNS = [
+    "example_id",
+    "word_index",
+    "category",
+    "type",
+    "gold_text",
+    "pred_text",
+    "gold_type",
+    "pred_type",
+    "gold_start",
+    "gold_end",
+    "pred_start",
+    "pred_end",
+]
+
+
+def _arrow_strings(series: pd.Series) -> pa.ChunkedArray:
+    return pa.chunked_array([pa.array(series, type=pa.large_string(), from_pandas=True)])
+
+
+def _large(text: str) -> pa.Scalar:
+    return pa.scalar(text, type=pa.large_string())
+
+
+def _joined(parts: list[Any], separator: str) -> pa.ChunkedArray:
+    """Element-wise join of string arrays, nulls skipped (pyarrow wants every input the same type)."""
+    return pc.binary_join_element_wise(*parts, _large(separator), null_handling="skip")
+
+
+def _take_or_null(tokens: pa.ChunkedArray, rows: np.ndarray, valid: np.ndarray) -> pa.ChunkedArray:
+    """``tokens[rows]`` with null where ``valid`` is False (pyarrow's take keeps nulls)."""
+    indices = pa.array(np.where(valid, rows, 0), mask=~valid)
+    return pc.take(tokens, indices)
+
+
+def _to_series(strings: pa.ChunkedArray) -> pd.Series:
+    return pd.Series(strings.to_pandas(), dtype="str")
+
+
+def word_context(words: pd.DataFrame, rows: np.ndarray, *, size: int = 3) -> pd.Series:
+    """Each word at ``rows`` with up to ``size`` words either side, the word itself in brackets.
+
+    Parameters
+    ----------
+    words : DataFrame
+        The words table (rows grouped by example, in word order).
+    rows : ndarray of int
+        Row positions in ``words``.
+    size : int
+        Words of context on each side; context never crosses into another example.
+
+    Returns
+    -------
+    Series of str
+        ``"visited the [Paris] office ."``, one per row, in the order of ``rows``.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    tokens = _arrow_strings(words["word"])
+    example_ids = words["example_id"].to_numpy()
+    parts = []
+    for offset in range(-size, size + 1):
+        neighbour = rows + offset
+        inside = (neighbour >= 0) & (neighbour < len(words))
+        inside[inside] &= example_ids[neighbour[inside]] == example_ids[rows[inside]]
+        part = _take_or_null(tokens, neighbour, inside)
+        if offset == 0:
+            part = _joined([_large("["), part, _large("]")], "")
+        parts.append(part)
+    # The word itself is never null, so no row is all nulls (pyarrow 26's join would drop it).
+    return _to_series(_joined(parts, " "))
+
+
+def span_text(words: pd.DataFrame, example_ids: ArrayLike, starts: ArrayLike, ends: ArrayLike) -> pd.Series:
+    """The words of spans ``[start, end)`` of examples ``example_ids``, joined by spaces.
+
+    ``starts``/``ends`` may hold nulls (a missed span has no predicted side): those rows get ``""``.
+    Words are found by binary search on the words table's ``example_id`` (it is sorted).
+    """
+    first_row = words["example_id"].to_numpy().searchsorted(np.asarray(example_ids, dtype=np.int64))
+    start = pd.array(starts, dtype="Int64").to_numpy(dtype=np.int64, na_value=0)
+    length = np.maximum(pd.array(ends, dtype="Int64").to_numpy(dtype=np.int64, na_value=0) - start, 0)
+    text = pd.Series([""] * len(start), dtype="str")
+    spans = np.flatnonzero(length > 0)
+    if len(spans) == 0:
+        return text
+    # Only non-empty spans are joined: pyarrow 26's join drops rows whose inputs are all null.
+    tokens = _arrow_strings(words["word"])
+    first, length = first_row[spans] + start[spans], length[spans]
+    parts = [_take_or_null(tokens, first + offset, length > offset) for offset in range(int(length.max()))]
+    joined = _joined(parts, " ") if len(parts) > 1 else parts[0]
+    text.iloc[spans] = _to_series(joined).to_numpy()
+    return text
+
+
+def wrong_words(words: pd.DataFrame) -> np.ndarray:
+    """Boolean mask of the words whose predicted label differs from gold (label ids when present)."""
+    wrong: npt.NDArray[np.bool_]
+    if "gold_id" in words and "pred_id" in words:
+        wrong = words["gold_id"].to_numpy() != words["pred_id"].to_numpy()
+    else:
+        wrong = (words["gold"] != words["pred"]).to_numpy(dtype=bool, na_value=True)
+    return wrong
+
+
+def misclassified_words(words: pd.DataFrame, *, context_size: int = 3) -> pd.DataFrame:
+    """Every word whose predicted label differs from its gold label, with its context.
+
+    Returns
+    -------
+    DataFrame
+        ``example_id, word_index, word, gold, pred, prob_pred, prob_gold, loss, context`` in
+        dataset order (see :func:`word_context` for ``context``).
+    """
+    wrong = np.flatnonzero(wrong_words(words))
+    frame = words.iloc[wrong][WORD_ERROR_COLUMNS].reset_index(drop=True)
+    frame["context"] = word_context(words, wrong, size=context_size)
+    return frame
+
+
+def misclassified_spans(span_errors: pd.DataFrame, words: pd.DataFrame) -> pd.DataFrame:
+    """Every span error (all categories but *correct*) with the gold and predicted span texts.
+
+    Returns
+    -------
+    DataFrame
+        ``example_id, word_index`` (first word of the gold span, or of the predicted one for
+        *spurious*), ``category, type, gold_text, pred_text, gold_type, pred_type, gold_start,
+        gold_end, pred_start, pred_end``.
+    """
+    errors = span_errors[span_errors["category"] != CORRECT].reset_index(drop=True)
+    frame = errors.copy()
+    frame["gold_text"] = span_text(words, errors["example_id"], errors["gold_start"], errors["gold_end"])
+    frame["pred_text"] = span_text(words, errors["example_id"], errors["pred_start"], errors["pred_end"])
+    first_word = pd.array(errors["gold_start"], dtype="Int64").fillna(pd.array(errors["pred_start"], dtype="Int64"))
+    frame["word_index"] = first_word.to_numpy(dtype=np.int64, na_value=-1)
+    return frame[SPAN_ERROR_COLUMNS]
+
+
+def _text_mask(frame: pd.DataFrame, columns: list[str], text: str | None) -> np.ndarray:
+    mask = np.zeros(len(frame), dtype=bool)
+    for column in columns:
+        found = frame[column].astype("str").str.contains(text, case=False, regex=False)
+        mask |= found.to_numpy(dtype=bool, na_value=False)
+    return mask
+
+
+def filter_word_errors(
+    frame: pd.DataFrame, *, gold: str | None = None, pred: str | None = None, text: str | None = None
+) -> pd.DataFrame:
+    """Rows of :func:`misclassified_words` whose gold/predicted label match (see :func:`label_mask`)
+    and whose word or context contains ``text`` (case-insensitive). ``None`` filters nothing."""
+    mask = label_mask(frame["gold"], gold) & label_mask(frame["pred"], pred)
+    if text:
+        mask &= _text_mask(frame, ["word", "context"], text)
+    return frame if mask.all() else frame[mask]
+
+
+def filter_span_errors(
+    frame: pd.DataFrame,
+    *,
+    category: str | None = None,
+    entity: str | None = None,
+    gold: str | None = None,
+    pred: str | None = None,
+    text: str | None = None,
+) -> pd.DataFrame:
+    """Rows of :func:`misclassified_spans` matching every given filter.
+
+    Parameters
+    ----------
+    category : str, optional
+        An error category (``"missed"``, ``"wrong type"``...).
+    entity : str, optional
+        The span's type (the gold type, or the predicted type of a spurious span).
+    gold, pred : str, optional
+        The gold / predicted type; a label such as ``"B-PER"`` means its type ``"PER"``, so a
+        word-level filter carries over to spans.
+    text : str, optional
+        Contained in the gold or the predicted span text (case-insensitive).
+    """
+    mask = np.ones(len(frame), dtype=bool)
+    if category:
+        mask &= (frame["category"] == category).to_numpy(dtype=bool, na_value=False)
+    for column, value in (("type", entity), ("gold_type", gold), ("pred_type", pred)):
+        if value:
+            mask &= (frame[column] == entity_type(value)).to_numpy(dtype=bool, na_value=False)
+    if text:
+        mask &= _text_mask(frame, ["gold_text", "pred_text"], text)
+    return frame if mask.all() else frame[mask]

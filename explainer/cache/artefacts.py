@@ -1,0 +1,95 @@
+"""The optional artefacts of a cache as typed values, and :class:`Missing` for the ones it lacks.
+
+:class:`~explainer.cache.reader.Cache` returns these (or a ``Missing`` saying why the file is absent and
+which build adds it); the build steps of explainer/pipeline/ write them. Plain data: numpy arrays and
+pandas frames, no I/O here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Missing:
+    """An optional artefact this cache does not hold; ``reason`` says why and which build adds it."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Projections:
+    """The 2-D coordinates of a cache's words and examples, and how they were made."""
+
+    words: npt.NDArray[np.float32]  # [n_words, 2], row i <-> words.parquet row i
+    examples: npt.NDArray[np.float32]  # [n_examples, 2]
+    info: dict[str, Any]  # projection.json
+
+    def method(self, mode: str = "word") -> str:
+        """How the points of ``mode`` were placed: ``"umap"`` or ``"pca"`` (small sets fall back to PCA)."""
+        part = self.info.get("words" if mode == "word" else "examples", {})
+        return str(part.get("method") or self.info.get("method", "umap"))
+
+
+@dataclass(frozen=True)
+class LabelQualityScores:
+    """The two label-quality score tables of a cache (see ``explainer/cache/schema.py``)."""
+
+    words: pd.DataFrame  # row i <-> words.parquet row i: example_id, label_quality, label_issue
+    examples: pd.DataFrame  # row i <-> examples.parquet row i: example_id, label_quality, n_label_issues
+    method: str | None  # the cleanlab scoring method, from the manifest
+
+
+@dataclass(frozen=True)
+class ActivationSample:
+    """The cache's stored FFN activations: the memory map, its positions table and the build's summary."""
+
+    activations: npt.NDArray[np.float16]  # [n_layers, n_positions, d_ff], memory-mapped
+    positions: pd.DataFrame  # example_id, word_index, position, subword_row
+    summary: dict[str, Any]
+
+    @property
+    def n_layers(self) -> int:
+        return int(self.activations.shape[0])
+
+    @property
+    def example_ids(self) -> list[int]:
+        return sorted(int(i) for i in self.positions["example_id"].unique())
+
+
+@dataclass(frozen=True)
+class Factorisation:
+    """NMF of the positions x neurons matrix of some layers (explainer/analysis/activations.py).
+
+    ``weights`` [n_positions, n_components]: each component's activation at each position (W);
+    ``components`` [n_components, len(neurons)]: each component's neuron loadings (H), over the kept
+    ``neurons`` (flat indices ``layer_offset * d_ff + neuron`` into the chosen layers laid side by side).
+    """
+
+    layers: tuple[int, ...]
+    n_components: int
+    seed: int
+    weights: npt.NDArray[np.float32]
+    components: npt.NDArray[np.float32]
+    neurons: npt.NDArray[np.int64]
+    fitted_on: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class DuplicateFindings:
+    """What Find duplicates lists (explainer/analysis/duplicates.py): the exact groups and, when the cache
+    has example embeddings, the near pairs at the lowest threshold with their label conflicts (a higher
+    threshold only filters them)."""
+
+    groups: pd.DataFrame  # see exact_duplicate_groups
+    near: pd.DataFrame | None  # see near_duplicate_pairs; None without example embeddings
+
+    @property
+    def has_embeddings(self) -> bool:
+        return self.near is not None
