@@ -7,9 +7,6 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlencode
 
-# Keys that belong to the page, not to a section; a section's own filters use its own prefix.
-PAGE_KEYS = ("cache", "tab", "sample", "word")
-
 
 def parse_query(search: str | None) -> dict[str, str]:
     """'?a=1&b=x' -> {'a': '1', 'b': 'x'} (the last value wins; blank values dropped)."""

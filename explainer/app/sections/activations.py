@@ -30,7 +30,7 @@ from explainer.analysis.activations import (
     parse_layers,
 )
 from explainer.analysis.tables import per_cache, per_cache_lru
-from explainer.app.sections.base import Section
+from explainer.app.sections.base import MODEL, Section
 from explainer.app.state import int_param, parse_query, update_query
 from explainer.cache import schema
 from explainer.errors import ExplainerError
@@ -415,4 +415,12 @@ def register(app, context):
         return update_query(search, sample=int(example_id), word=None)
 
 
-SECTION = Section(key="activations", label="Activations", layout=layout, register=register, param_prefix="act")
+SECTION = Section(
+    key="activations",
+    label="Activations",
+    group=MODEL,
+    order=20,
+    layout=layout,
+    register=register,
+    param_prefix="act",
+)

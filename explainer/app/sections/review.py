@@ -42,7 +42,7 @@ from explainer.analysis.spans import extract_spans
 from explainer.analysis.tables import per_cache
 from explainer.app.components.aligned import open_button_id, register_open_buttons
 from explainer.app.components.inspector import error_legend, span_line, type_colours
-from explainer.app.sections.base import Section
+from explainer.app.sections.base import REVIEW, Section
 from explainer.app.state import int_param, parse_query, update_query
 from explainer.cache import schema
 from explainer.data.labels import is_valid_tag
@@ -905,4 +905,6 @@ def register(app, context):
     register_open_buttons(app, SECTION.key)
 
 
-SECTION = Section(key="review", label="Review", layout=layout, register=register, param_prefix="rev")
+SECTION = Section(
+    key="review", label="Review", group=REVIEW, order=10, layout=layout, register=register, param_prefix="rev"
+)
