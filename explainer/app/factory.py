@@ -117,6 +117,15 @@ def navigation(sections: list[Section]) -> html.Nav:
     return html.Nav(blocks, id="nav", className="section-nav", **{"aria-label": "sections"})
 
 
+def inspected_example(cache, example_id: int):
+    """What the inspector shows of ``example_id`` (None: no such example)."""
+    scores = read_label_quality(cache)
+    rows = {
+        name: cache.example_rows(name, example_id) for name in ("examples", "words", "subwords", "spans", "span_errors")
+    }
+    return example_view(**rows, example_id=example_id, label_quality=scores.words if scores else None)
+
+
 def make_layout(context: AppContext):
     navbar = dbc.Navbar(
         dbc.Container(
@@ -267,12 +276,7 @@ def register_page_callbacks(app: dash.Dash, context: AppContext) -> None:
             return (False, no_update, no_update) if is_open else (no_update, no_update, no_update)
         try:
             cache = context.cache(state)
-            scores = read_label_quality(cache)
-            rows = {
-                name: cache.example_rows(name, sample)
-                for name in ("examples", "words", "subwords", "spans", "span_errors")
-            }
-            view = example_view(**rows, example_id=sample, label_quality=scores.words if scores else None)
+            view = inspected_example(cache, sample)
         except Exception as error:  # noqa: BLE001 (a missing or unreadable file: say so in the modal)
             return True, "Cannot open the example", error_alert(error, cache_root=context.settings.cache)
         title_text, body = render_inspector(
