@@ -114,7 +114,7 @@ def navigation(sections: list[Section]) -> html.Nav:
                     id=f"nav-group-{group.key}",
                 )
             )
-    return html.Nav(blocks, id="nav", className="section-nav", **{"aria-label": "sections"})
+    return html.Nav(blocks, id="nav", className="section-nav")
 
 
 def inspected_example(cache, example_id: int):

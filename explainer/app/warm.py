@@ -30,7 +30,9 @@ def grid_names(component) -> set[str]:
     from explainer.app.sections.base import component_ids
 
     return {
-        ident["name"] for ident in component_ids(component) if isinstance(ident, dict) and ident["type"] == GRID_TYPE
+        ident["name"]
+        for ident in component_ids(component)
+        if isinstance(ident, dict) and ident.get("type") == GRID_TYPE
     }
 
 

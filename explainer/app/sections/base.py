@@ -142,7 +142,7 @@ class View:
     @classmethod
     def from_query(cls: type[V], query: Query) -> V:
         """The view a URL's query holds; absent or invalid values give the defaults."""
-        kinds = get_type_hints(cls)
+        kinds = _field_types(cls)
         values: dict[str, Any] = {}
         for spec in dataclasses.fields(cls):  # type: ignore[arg-type]
             text = query.get(cls.key(spec.name))
@@ -161,6 +161,16 @@ class View:
             value, rules = getattr(self, spec.name), _rules(spec)
             query[self.key(spec.name)] = None if value is None else _format(rules, value)
         return query
+
+
+_FIELD_TYPES: dict[type, dict[str, Any]] = {}  # one entry per view class
+
+
+def _field_types(cls: type[View]) -> dict[str, Any]:
+    """The view's field types, resolved once per class (its annotations are strings)."""
+    if cls not in _FIELD_TYPES:
+        _FIELD_TYPES[cls] = get_type_hints(cls)
+    return _FIELD_TYPES[cls]
 
 
 def _rules(spec: dataclasses.Field[Any]) -> FieldRules:

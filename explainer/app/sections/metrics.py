@@ -93,7 +93,7 @@ def layout(cache, state):
                     html.P("Click a bar to list those spans.", className="text-muted small"),
                     dcc.Graph(id=Ids.ERRORS, figure=errors_view(cache), config={"displaylogo": False}),
                 ],
-                lg=5,
+                lg=6,  # the sidebar takes ~175 px: a 5/7 split truncated the table at 1280 px
             ),
             dbc.Col(
                 [
@@ -106,7 +106,7 @@ def layout(cache, state):
                         figure=confusion_view(cache, normalise=view.norm, zero_diagonal=view.zero),
                     ),
                 ],
-                lg=7,
+                lg=6,
             ),
         ]
     )
