@@ -145,10 +145,9 @@ class DashClient:
 
     def route(self, search: str) -> requests.Response:
         return self.call(
-            self.output_of("route.data", "tabs.active_tab"),
+            self.output_of("route.data", "cache-picker.value"),
             [
                 {"id": "route", "property": "data"},
-                {"id": "tabs", "property": "active_tab"},
                 {"id": "cache-picker", "property": "options"},
                 {"id": "cache-picker", "property": "value"},
             ],
@@ -197,13 +196,15 @@ def _prop_id(item: dict) -> str:
 
 
 def tab_keys(layout: dict) -> list[str]:
-    """The tab ids in the page layout (``_dash-layout``)."""
+    """The section keys of the navigation's links in the page layout (``_dash-layout``)."""
     keys = []
 
     def walk(node):
         if isinstance(node, dict):
-            if node.get("type") == "Tab" and node.get("props", {}).get("tab_id"):
-                keys.append(node["props"]["tab_id"])
+            props = node.get("props")
+            ident = props.get("id") if isinstance(props, dict) else None
+            if isinstance(ident, dict) and ident.get("type") == "section-link":
+                keys.append(ident["section"])
             for value in node.values():
                 walk(value)
         elif isinstance(node, list):

@@ -240,7 +240,7 @@ def main(argv=None) -> int:
     app_root = work / "projected" / "default"
     context = create_app(Settings(cache=app_root)).server.config["EXPLAINER_CONTEXT"]
     app_cache = context.registry.get(train.name)
-    view = embeddings_section.view_state({}, app_cache.labels)
+    view = embeddings_section.view_of(app_cache, {})
     (figure, note), draw_seconds = timed(lambda: embeddings_section.figure_and_note(app_cache, view))
     payload = len(figure.to_json())
     rows.append(

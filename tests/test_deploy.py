@@ -275,17 +275,17 @@ def test_browser_through_nginx_clicks_every_tab_and_a_grid_row(mode, request, br
     _, proxy = request.getfixturevalue(mode)
     browser.get(proxy.url)
     wait_for(browser, "#tab-content > *")
-    labels = [link.text for link in browser.find_elements(By.CSS_SELECTOR, "#tabs .nav-link")]
+    labels = [link.text for link in browser.find_elements(By.CSS_SELECTOR, "#nav .nav-link")]
     assert "Inspect" in labels and "Metrics" in labels
     # Every tab once under one proxy mode (its links and callbacks must honour the prefix); the
     # other mode serves the same pages, so it only checks the way to the inspector.
     for label in labels if mode == "passthrough" else ["Inspect"]:
-        browser.find_element(By.XPATH, f"//*[@id='tabs']//a[normalize-space()='{label}']").click()
-        wait_for(browser, "#tabs .nav-link.active", text=label, timeout=60)
+        browser.find_element(By.XPATH, f"//*[@id='nav']//a[normalize-space()='{label}']").click()
+        wait_for(browser, "#nav .nav-link.active", text=label, timeout=60)
         wait_for(browser, "#tab-content > *", timeout=60)  # heavy tabs take a while in headless Chromium
     assert "tab=" in browser.current_url and browser.current_url.startswith(proxy.url)
     # Click through to the inspector from a row of the Inspect grid.
-    browser.find_element(By.XPATH, "//*[@id='tabs']//a[normalize-space()='Inspect']").click()
+    browser.find_element(By.XPATH, "//*[@id='nav']//a[normalize-space()='Inspect']").click()
     cell = wait_for(browser, ".ag-center-cols-container .ag-row[row-index='2'] .ag-cell[col-id='example_id']")
     example = cell.text
     cell.click()
@@ -329,7 +329,7 @@ def test_only_the_configured_portal_may_frame_the_app(passthrough, portal_ports,
     browser.get(proxy.portal_url(portal_ports["allowed"]))
     browser.switch_to.frame(wait_for(browser, "iframe#app"))
     try:
-        wait_for(browser, "#tabs .nav-link.active", text="Metrics")
+        wait_for(browser, "#nav .nav-link.active", text="Metrics")
     finally:
         browser.switch_to.default_content()
     assert console_errors(browser) == []
@@ -337,7 +337,7 @@ def test_only_the_configured_portal_may_frame_the_app(passthrough, portal_ports,
     browser.get(proxy.portal_url(portal_ports["other"]))
     browser.switch_to.frame(wait_for(browser, "iframe#app"))
     try:
-        assert browser.find_elements(By.CSS_SELECTOR, "#react-entry-point, #tabs") == []
+        assert browser.find_elements(By.CSS_SELECTOR, "#react-entry-point, #nav") == []
     finally:
         browser.switch_to.default_content()
     refused = [message for message in console_errors(browser) if "frame-ancestors" in message]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -182,7 +183,7 @@ def test_embeddings_colour_by_label_quality_marks_flagged_words(tiny_cache, tmp_
 
     cache = open_cache(tiny_cache)
     assert section.projections(cache) is not None, "the default build writes projections"
-    view = {**section.view_state({}, cache.labels), "colour": "label_quality"}
+    view = replace(section.view_of(cache, {}), colour="label_quality")
     figure, note = section.figure_and_note(cache, view)
     flagged = pq.read_table(tiny_cache / schema.LABEL_QUALITY).column("label_issue").to_numpy()
     diamonds = [trace for trace in figure.data if trace.name == "likely label issue"]
@@ -196,5 +197,5 @@ def test_embeddings_colour_by_label_quality_marks_flagged_words(tiny_cache, tmp_
     for name in (schema.LABEL_QUALITY, schema.EXAMPLE_LABEL_QUALITY):
         (bare / name).unlink()
     for mode in ("word", "example"):
-        figure, note = section.figure_and_note(open_cache(bare), {**view, "mode": mode})
+        figure, note = section.figure_and_note(open_cache(bare), replace(view, mode=mode))
         assert [trace.name for trace in figure.data] == ["no label-quality score"] and NOT_BUILT in note

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import json
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -312,7 +313,7 @@ def test_hover_text_escapes_dataset_text(cache):
 
 
 def test_layout_draws_every_word_with_ids_in_customdata(cache):
-    figure, note = section.figure_and_note(cache, section.view_state({}, cache.labels))
+    figure, note = section.figure_and_note(cache, section.view_of(cache, {}))
     traces = figure.data
     assert {trace.type for trace in traces} == {"scattergl"}
     drawn = sum(len(trace.customdata) for trace in traces)
@@ -415,10 +416,10 @@ def test_the_scatter_is_drawn_once_per_view_without_keeping_the_whole_words_tabl
     shutil.copytree(tiny_cache, copy)
     add_projections(copy, method="pca")
     cache = open_cache(copy)
-    view = section.view_state({}, cache.labels)
+    view = section.view_of(cache, {})
     figure, note = section.figure_and_note(cache, view)
-    assert section.figure_and_note(cache, dict(view))[0] is figure  # the same view: the kept figure
-    errors_only = section.figure_and_note(cache, {**view, "errors": True})[0]
+    assert section.figure_and_note(cache, replace(view))[0] is figure  # the same view: the kept figure
+    errors_only = section.figure_and_note(cache, replace(view, errors=True))[0]
     assert errors_only is not figure and sum(len(t.x) for t in errors_only.data) < sum(len(t.x) for t in figure.data)
-    section.selection_block(cache, {**view, "region": {"box": [-1e9, 1e9, -1e9, 1e9]}})
+    section.selection_block(cache, replace(view, sel={"box": [-1e9, 1e9, -1e9, 1e9]}))
     assert "words.parquet" not in cache._memo and "examples.parquet" not in cache._memo

@@ -122,14 +122,9 @@ def test_url_filters_restore_the_dropdowns_and_round_trip(context, cache):
     )
     new_state = parse_query(outputs[2])
     assert new_state == {**state, "mis_gold": "PER"}
-    assert misclassified.view_state(new_state) == {
-        "level": "span",
-        "category": "missed",
-        "type": "PER",
-        "gold": "PER",
-        "pred": None,
-        "text": "a",
-    }
+    assert misclassified.MisclassifiedView.from_query(new_state) == misclassified.MisclassifiedView(
+        level="span", category="missed", type="PER", gold="PER", pred=None, text="a"
+    )
     assert outputs[1].startswith(f"{len(misclassified.rows(cache, new_state)):,} of ")
 
 
@@ -158,10 +153,11 @@ def test_controls_echoing_the_url_change_nothing(context):
 
 
 def test_new_filters_mount_a_new_grid():
-    first = misclassified.grid_block({"level": "word", "gold": "B-PER"})
-    second = misclassified.grid_block({"level": "word", "gold": "I-PER"})
+    view = misclassified.MisclassifiedView
+    first = misclassified.grid_block(view(level="word", gold="B-PER"))
+    second = misclassified.grid_block(view(level="word", gold="I-PER"))
     assert first.id != second.id  # Dash keys components by id: a new id is a fresh grid, which re-requests rows
-    assert first.id == misclassified.grid_block({"level": "word", "gold": "B-PER"}).id
+    assert first.id == misclassified.grid_block(view(level="word", gold="B-PER")).id
 
 
 def test_a_misclassified_row_opens_the_inspector_on_its_word(cache):

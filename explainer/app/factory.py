@@ -1,8 +1,10 @@
 """``create_app(settings)``: the Dash app over one cache or a root of caches.
 
-Page-level wiring lives here: the URL is the single source of view state (cache, tab, filters,
-selected sample). The tab content is rendered only for the active tab and only when the cache or
-the tab changes; filters write to the URL without re-rendering the tab.
+Page-level wiring lives here: the URL is the single source of view state (cache, section as
+``tab=<key>``, filters, selected sample). The navigation is a sidebar of links grouped by the question
+the sections answer; a link is a real link (it can open in a new browser tab) whose query the browser
+keeps in step with the URL. The content is rendered only for the active section and only when the
+cache or the section changes; filters write to the URL without re-rendering the section.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from explainer.app.components import grid as grids
 from explainer.app.components.attributions import register_callbacks as register_explain_callbacks
 from explainer.app.components.inspector import render_inspector
 from explainer.app.sections import load_sections
+from explainer.app.sections.base import GROUPS, Section
 from explainer.app.server import PAGE_ERROR_ID, callback_error_handler, configure_server, user_message
 from explainer.app.settings import Settings
 from explainer.app.state import int_param, parse_query, update_query
@@ -29,6 +32,24 @@ from explainer.errors import ExplainerError
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 DEFAULT_TAB = "metrics"
+SECTION_LINK = "section-link"
+
+# The links' hrefs follow the URL in the browser: each is the current query with its own section.
+# Which link is active follows the route the server resolved (an unknown tab shows the default).
+NAVIGATION_JS = """
+function (search, route) {
+    var links = dash_clientside.callback_context.outputs_list[0];
+    var active = route ? route.tab : null;
+    return [
+        links.map(function (link) {
+            var query = new URLSearchParams(search || "");
+            query.set("tab", link.id.section);
+            return "?" + query.toString();
+        }),
+        links.map(function (link) { return link.id.section === active; })
+    ];
+}
+"""
 
 
 @dataclass
@@ -37,7 +58,7 @@ class AppContext:
 
     settings: Settings
     registry: CacheRegistry
-    sections: list
+    sections: list[Section]
 
     def cache(self, search_or_state):
         """The cache the URL names (or the default one); raises ExplainerError with what to do."""
@@ -68,8 +89,44 @@ def headline(cache) -> list:
     ]
 
 
+def section_link_id(key) -> dict:
+    """The id of a section's link in the navigation (``key`` may be a wildcard)."""
+    return {"type": SECTION_LINK, "section": key}
+
+
+def navigation(sections: list[Section]) -> html.Nav:
+    """The sidebar: a heading per group (its question as a tooltip), then the group's sections."""
+    blocks = []
+    for group in GROUPS:
+        members = [section for section in sections if section.group == group]
+        if members:
+            links = [
+                dbc.NavLink(section.label, id=section_link_id(section.key), href=f"?tab={section.key}")
+                for section in members
+            ]
+            blocks.append(
+                html.Div(
+                    [
+                        html.Div(group.label, className="nav-group-label", title=group.question),
+                        dbc.Nav(links, vertical=True, pills=True),
+                    ],
+                    className="nav-group",
+                    id=f"nav-group-{group.key}",
+                )
+            )
+    return html.Nav(blocks, id="nav", className="section-nav")
+
+
+def inspected_example(cache, example_id: int):
+    """What the inspector shows of ``example_id`` (None: no such example)."""
+    scores = read_label_quality(cache)
+    rows = {
+        name: cache.example_rows(name, example_id) for name in ("examples", "words", "subwords", "spans", "span_errors")
+    }
+    return example_view(**rows, example_id=example_id, label_quality=scores.words if scores else None)
+
+
 def make_layout(context: AppContext):
-    sections = context.sections
     navbar = dbc.Navbar(
         dbc.Container(
             [
@@ -86,9 +143,7 @@ def make_layout(context: AppContext):
         ),
         color="dark",
         dark=True,
-        className="mb-2",
     )
-    tabs = dbc.Tabs([dbc.Tab(label=s.label, tab_id=s.key) for s in sections], id="tabs", active_tab=DEFAULT_TAB)
     inspector = dbc.Modal(
         [dbc.ModalHeader(dbc.ModalTitle(id="inspector-title")), dbc.ModalBody(id="inspector-body")],
         id="inspector",
@@ -101,19 +156,32 @@ def make_layout(context: AppContext):
             dcc.Location(id="url", refresh=False),
             dcc.Store(id="route"),
             navbar,
-            dbc.Alert(id=PAGE_ERROR_ID, color="danger", is_open=False, dismissable=True, className="mx-3"),
-            dbc.Container(
-                [tabs, dcc.Loading(html.Div(id="tab-content", className="pt-3"), delay_show=300)], fluid=True
+            html.Div(
+                [
+                    navigation(context.sections),
+                    html.Main(
+                        [
+                            dbc.Alert(
+                                id=PAGE_ERROR_ID, color="danger", is_open=False, dismissable=True, className="mt-2"
+                            ),
+                            dcc.Loading(html.Div(id="tab-content", className="pt-3"), delay_show=300),
+                        ],
+                        className="page-main",
+                    ),
+                ],
+                className="page-body",
             ),
             inspector,
         ]
     )
 
 
-def create_app(settings: Settings | None = None) -> dash.Dash:
-    """The app for ``settings`` (default: from the environment). ``app.server`` is the Flask app."""
+def create_app(settings: Settings | None = None, *, sections: list[Section] | None = None) -> dash.Dash:
+    """The app for ``settings`` (default: from the environment) with ``sections`` (default: every one).
+    ``app.server`` is the Flask app."""
     settings = settings or Settings.from_env()
-    context = AppContext(settings=settings, registry=CacheRegistry(settings.cache), sections=load_sections())
+    sections = load_sections() if sections is None else sections
+    context = AppContext(settings=settings, registry=CacheRegistry(settings.cache), sections=sections)
     app = dash.Dash(
         __name__,
         title=settings.title,
@@ -141,7 +209,6 @@ def register_page_callbacks(app: dash.Dash, context: AppContext) -> None:
 
     @app.callback(
         Output("route", "data"),
-        Output("tabs", "active_tab"),
         Output("cache-picker", "options"),
         Output("cache-picker", "value"),
         Input("url", "search"),
@@ -153,8 +220,16 @@ def register_page_callbacks(app: dash.Dash, context: AppContext) -> None:
         key = state.get("cache") or context.registry.default_key()
         new_route = {"cache": key, "tab": tab}
         if route == new_route:
-            return no_update, no_update, no_update, no_update
-        return new_route, tab, context.registry.options(), key
+            return no_update, no_update, no_update
+        return new_route, context.registry.options(), key
+
+    app.clientside_callback(
+        NAVIGATION_JS,
+        Output(section_link_id(ALL), "href"),
+        Output(section_link_id(ALL), "active"),
+        Input("url", "search"),
+        Input("route", "data"),
+    )
 
     @app.callback(
         Output("tab-content", "children"),
@@ -173,17 +248,6 @@ def register_page_callbacks(app: dash.Dash, context: AppContext) -> None:
             raise
         except Exception as error:  # noqa: BLE001 (one broken view must not break the page)
             return error_alert(error, cache_root=context.settings.cache), []
-
-    @app.callback(
-        Output("url", "search", allow_duplicate=True),
-        Input("tabs", "active_tab"),
-        State("url", "search"),
-        prevent_initial_call=True,
-    )
-    def tab_to_url(tab, search):
-        if parse_query(search).get("tab", DEFAULT_TAB) == tab:
-            return no_update
-        return update_query(search, tab=tab)
 
     @app.callback(
         Output("url", "search", allow_duplicate=True),
@@ -212,12 +276,7 @@ def register_page_callbacks(app: dash.Dash, context: AppContext) -> None:
             return (False, no_update, no_update) if is_open else (no_update, no_update, no_update)
         try:
             cache = context.cache(state)
-            scores = read_label_quality(cache)
-            rows = {
-                name: cache.example_rows(name, sample)
-                for name in ("examples", "words", "subwords", "spans", "span_errors")
-            }
-            view = example_view(**rows, example_id=sample, label_quality=scores.words if scores else None)
+            view = inspected_example(cache, sample)
         except Exception as error:  # noqa: BLE001 (a missing or unreadable file: say so in the modal)
             return True, "Cannot open the example", error_alert(error, cache_root=context.settings.cache)
         title_text, body = render_inspector(

@@ -5,10 +5,9 @@ Pure helpers (no Dash import), so the same parsing serves callbacks and tests.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
-
-# Keys that belong to the page, not to a section; a section's own filters use its own prefix.
-PAGE_KEYS = ("cache", "tab", "sample", "word")
 
 
 def parse_query(search: str | None) -> dict[str, str]:
@@ -16,13 +15,13 @@ def parse_query(search: str | None) -> dict[str, str]:
     return {key: value for key, value in parse_qsl((search or "").lstrip("?"), keep_blank_values=False)}
 
 
-def build_query(state: dict) -> str:
+def build_query(state: Mapping[str, Any]) -> str:
     """The inverse of ``parse_query``; None and '' values are left out, order is stable."""
     items = [(key, str(value)) for key, value in state.items() if value is not None and value != ""]
     return "?" + urlencode(items) if items else ""
 
 
-def update_query(search: str | None, **changes) -> str:
+def update_query(search: str | None, **changes: Any) -> str:
     """``search`` with ``changes`` applied (a None value removes the key)."""
     state = parse_query(search)
     for key, value in changes.items():
@@ -33,7 +32,7 @@ def update_query(search: str | None, **changes) -> str:
     return build_query(state)
 
 
-def int_param(state: dict, key: str, default: int | None = None) -> int | None:
+def int_param(state: Mapping[str, Any], key: str, default: int | None = None) -> int | None:
     """An integer parameter, or ``default`` when absent or not a number (URLs are user input)."""
     try:
         return int(state[key])

@@ -27,20 +27,13 @@ EXTRA_GRIDS = frozenset({"misclassified-spans"})
 def grid_names(component) -> set[str]:
     """Names of the server-side grids (``components.grid``) in a layout tree."""
     from explainer.app.components.grid import GRID_TYPE
+    from explainer.app.sections.base import component_ids
 
-    names, stack = set(), [component]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (list, tuple)):
-            stack.extend(node)
-            continue
-        ident = getattr(node, "id", None)
-        if isinstance(ident, dict) and ident.get("type") == GRID_TYPE:
-            names.add(ident["name"])
-        children = getattr(node, "children", None)
-        if children is not None and not isinstance(children, str):
-            stack.append(children)
-    return names
+    return {
+        ident["name"]
+        for ident in component_ids(component)
+        if isinstance(ident, dict) and ident.get("type") == GRID_TYPE
+    }
 
 
 def heap_mb() -> float:

@@ -30,10 +30,6 @@ def source(name: str) -> Callable | None:
     return _SOURCES.get(name)
 
 
-def source_names() -> list[str]:
-    return list(_SOURCES)
-
-
 def grid_id(name: str) -> dict:
     return {"type": GRID_TYPE, "name": name}
 

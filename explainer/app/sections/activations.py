@@ -27,7 +27,7 @@ from explainer.analysis.activations import (
     parse_layers,
 )
 from explainer.app.memo import per_cache_lru
-from explainer.app.sections.base import Section
+from explainer.app.sections.base import MODEL, Section
 from explainer.app.state import int_param, parse_query, update_query
 from explainer.cache.artefacts import ActivationSample, Factorisation, Missing
 from explainer.errors import ExplainerError
@@ -378,4 +378,12 @@ def register(app, context):
         return update_query(search, sample=int(example_id), word=None)
 
 
-SECTION = Section(key="activations", label="Activations", layout=layout, register=register, param_prefix="act")
+SECTION = Section(
+    key="activations",
+    label="Activations",
+    group=MODEL,
+    order=20,
+    layout=layout,
+    register=register,
+    param_prefix="act",
+)

@@ -1,39 +1,298 @@
-"""What a section of the app is: a tab with a layout and its own callbacks.
+"""What a section of the app is, and the contract every section keeps.
 
-A section module defines ``SECTION = Section(...)``; the tab bar is built from the list in
-``explainer.app.sections``, so adding a section is adding one module and one name there.
+A section is one module in ``explainer/app/sections/`` that defines ``SECTION = Section(...)``; the
+navigation is built from these (``explainer.app.sections.load_sections``), so adding a section is
+adding one module. A section declares, each in one place:
+
+- where it sits: its ``group`` (the question it answers) and its ``order`` in that group;
+- its component ids: ``class Ids(StrEnum)`` with values prefixed by the section's key, so they stay
+  unique across sections (a test checks that every callback's ids appear in some layout);
+- its URL view: a frozen dataclass subclassing ``View`` whose fields are the query parameters
+  (``prefix`` + ``_`` + field name), parsed by ``View.from_query`` and written by ``View.to_query``;
+- ``SECTION.link(search, **view_fields)``: the URL of that section showing that view, which other
+  sections call instead of writing its query keys.
+
+Review, Find duplicates and Activations still use the older style (``param_prefix`` with
+``SECTION.param(name)`` and ``SECTION.id(name)``); both are supported until they are converted.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+import math
+import sys
+import types
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar, Union, get_args, get_origin, get_type_hints
+
+from dash.development.base_component import Component
+
+from explainer.app.state import update_query
+
+if sys.version_info >= (3, 11):
+    from enum import StrEnum
+else:  # pragma: no cover (the project supports 3.10, which has no StrEnum)
+    from enum import Enum
+
+    class StrEnum(str, Enum):
+        """A string enum whose members are their values wherever a string is expected."""
+
+        def __str__(self) -> str:
+            return str(self.value)
+
+
+Query = Mapping[str, str]
+V = TypeVar("V", bound="View")
+
+
+# --- groups ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Group:
+    """A heading of the navigation: the question its sections answer."""
+
+    key: str
+    label: str
+    question: str
+
+
+PERFORMANCE = Group("performance", "Performance", "How good is the model, and where does it go wrong?")
+EXAMPLES = Group("examples", "Examples", "What do single examples look like to the model?")
+DATA = Group("data", "Data", "What is in the dataset, and is it labelled consistently?")
+MODEL = Group("model", "Model", "What does the model do with new text and inside?")
+REVIEW = Group("review", "Review", "Which gold labels should change?")
+DEBUG = Group("debug", "Debug", "How was this cache built?")
+GROUPS = (PERFORMANCE, EXAMPLES, DATA, MODEL, REVIEW, DEBUG)  # the navigation's order
+
+
+# --- the URL view ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FieldRules:
+    """How one view field is checked and written; kept in the dataclass field's metadata."""
+
+    choices: tuple[object, ...] | None = None
+    low: float | None = None
+    high: float | None = None
+    parse: Callable[[str], Any] | None = None
+    format: Callable[[Any], str | None] | None = None
+
+
+_RULES = "explainer.view"
+
+
+def view_field(
+    default: Any,
+    *,
+    choices: Collection[object] | None = None,
+    low: float | None = None,
+    high: float | None = None,
+    parse: Callable[[str], Any] | None = None,
+    format: Callable[[Any], str | None] | None = None,
+) -> Any:
+    """A view field with rules: a value outside ``choices`` becomes the default, a number outside
+    [``low``, ``high``] is clamped into it; ``parse``/``format`` read and write a type the generic
+    parsing does not know (``parse`` raises ValueError on a value it refuses, which then falls back)."""
+    rules = FieldRules(None if choices is None else tuple(choices), low, high, parse, format)
+    return dataclasses.field(default=default, metadata={_RULES: rules})
+
+
+class View:
+    """Base of a section's URL view: subclass it as a frozen dataclass whose fields all have defaults.
+
+    ``class MyView(View, prefix="my")``: field ``page`` is the query key ``my_page``. Plain ``int``,
+    ``float`` (finite), ``str`` and ``bool`` (``1``/``0``) fields and their optional forms parse by
+    themselves; anything a URL holds that does not parse, or breaks a field's rules, gives the field's
+    default (URLs are user input). ``corrections`` makes fields consistent with each other.
+    """
+
+    PREFIX: ClassVar[str]
+
+    def __init_subclass__(cls, *, prefix: str, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.PREFIX = prefix
+
+    def __post_init__(self) -> None:
+        for spec in dataclasses.fields(self):  # type: ignore[arg-type]
+            rules = _rules(spec)
+            value = getattr(self, spec.name)
+            if value is None:
+                continue
+            if rules.choices is not None and value not in rules.choices:
+                object.__setattr__(self, spec.name, spec.default)
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                clamped = value if rules.low is None else max(value, rules.low)
+                clamped = clamped if rules.high is None else min(clamped, rules.high)
+                object.__setattr__(self, spec.name, type(value)(clamped))
+        for name, value in self.corrections().items():
+            object.__setattr__(self, name, value)
+
+    def corrections(self) -> dict[str, Any]:
+        """Fields to change so the view is consistent (none by default)."""
+        return {}
+
+    @classmethod
+    def key(cls, name: str) -> str:
+        """The URL query key of field ``name``, e.g. ``mis_gold``."""
+        return f"{cls.PREFIX}_{name}"
+
+    @classmethod
+    def from_query(cls: type[V], query: Query) -> V:
+        """The view a URL's query holds; absent or invalid values give the defaults."""
+        kinds = _field_types(cls)
+        values: dict[str, Any] = {}
+        for spec in dataclasses.fields(cls):  # type: ignore[arg-type]
+            text = query.get(cls.key(spec.name))
+            if text is None or text == "":
+                continue
+            try:
+                values[spec.name] = _parse(kinds[spec.name], _rules(spec), text)
+            except ValueError:
+                continue  # the default
+        return cls(**values)
+
+    def to_query(self) -> dict[str, str | None]:
+        """Every field as its query key and text; None (an unset field) removes the key from a URL."""
+        query: dict[str, str | None] = {}
+        for spec in dataclasses.fields(self):  # type: ignore[arg-type]
+            value, rules = getattr(self, spec.name), _rules(spec)
+            query[self.key(spec.name)] = None if value is None else _format(rules, value)
+        return query
+
+
+_FIELD_TYPES: dict[type, dict[str, Any]] = {}  # one entry per view class
+
+
+def _field_types(cls: type[View]) -> dict[str, Any]:
+    """The view's field types, resolved once per class (its annotations are strings)."""
+    if cls not in _FIELD_TYPES:
+        _FIELD_TYPES[cls] = get_type_hints(cls)
+    return _FIELD_TYPES[cls]
+
+
+def _rules(spec: dataclasses.Field[Any]) -> FieldRules:
+    rules = spec.metadata.get(_RULES)
+    return rules if isinstance(rules, FieldRules) else FieldRules()
+
+
+def _parse(kind: Any, rules: FieldRules, text: str) -> Any:
+    """``text`` as a value of ``kind`` (``X | None`` parses as X); ValueError when it is not one."""
+    if rules.parse is not None:
+        return rules.parse(text)
+    if get_origin(kind) in (Union, types.UnionType):
+        kind = next(arg for arg in get_args(kind) if arg is not type(None))
+    if kind is bool:
+        if text not in ("0", "1"):
+            raise ValueError(text)
+        return text == "1"
+    if kind is int:
+        return int(text)
+    if kind is float:
+        number = float(text)
+        if not math.isfinite(number):
+            raise ValueError(text)
+        return number
+    if kind is str:
+        return text
+    raise TypeError(f"a view field of type {kind} needs parse= and format= (explainer.app.sections.base.view_field)")
+
+
+def _format(rules: FieldRules, value: Any) -> str | None:
+    if rules.format is not None:
+        return rules.format(value)
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float):
+        return repr(value)  # exact: parses back to the same number
+    return str(value)
+
+
+# --- the section -------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Section:
-    """One tab.
+    """One section of the app: where it sits in the navigation, its layout, callbacks, ids and URL view.
 
-    ``layout(cache, state)`` returns the tab's content for an opened cache and the URL state
-    (a dict of query parameters, so filters restore from a shared link). ``register(app, context)``
-    adds the section's callbacks to the app; ``context`` is the ``AppContext`` (cache registry,
-    settings). ``prefix`` namespaces the section's query parameters and component ids.
+    ``layout(cache, query)`` returns the section's content for an opened cache and the URL's query
+    (so its view restores from a shared link). ``register(app, context)`` adds its callbacks;
+    ``context`` is the ``AppContext`` (cache registry, settings).
     """
 
     key: str
     label: str
-    layout: Callable
-    register: Callable | None = None
-    param_prefix: str | None = None  # default: the key
+    group: Group
+    order: int
+    layout: Callable[..., Any]
+    register: Callable[..., None] | None = None
+    ids: type[StrEnum] | None = None
+    view: type[View] | None = None
+    param_prefix: str | None = None  # old style only (a section with a view takes the view's prefix)
+
+    def __post_init__(self) -> None:
+        if self.view is not None and self.param_prefix is not None:
+            raise ValueError(f"section {self.key}: its view declares the query prefix, so drop param_prefix")
+        for member in self.ids or ():
+            if not member.value.startswith(f"{self.key}-"):
+                raise ValueError(f"section {self.key}: id {member.value!r} must start with '{self.key}-'")
 
     @property
     def prefix(self) -> str:
+        """What the section's query keys start with (``mis`` in ``mis_gold``)."""
+        if self.view is not None:
+            return self.view.PREFIX
         return self.param_prefix or self.key.replace("-", "_")
 
+    def link(self, search: str | None, **view_fields: Any) -> str:
+        """``search`` turned into the URL of this section showing the view of ``view_fields`` (the
+        others at their defaults); the inspector closes. Other sections link here with this."""
+        if self.view is None:
+            if view_fields:
+                raise TypeError(f"section {self.key} has no URL view, so a link to it takes no fields")
+            query: dict[str, str | None] = {}
+        else:
+            query = self.view(**view_fields).to_query()
+        return update_query(search, tab=self.key, sample=None, word=None, **query)
+
     def param(self, name: str) -> str:
-        """The URL query key of one of this section's filters, e.g. ``mis_gold``."""
+        """Old style: the URL query key of one of this section's filters, e.g. ``rev_order``."""
         return f"{self.prefix}_{name}"
 
     def id(self, name: str) -> str:
-        """A component id unique to this section."""
+        """Old style: a component id unique to this section."""
         return f"{self.key}-{name}"
+
+
+# --- ids in a layout ---------------------------------------------------------------------------
+
+
+def components(tree: Any) -> Iterator[Any]:
+    """Every component in a layout tree: Dash components (through every property that holds
+    components, not only ``children``), lists of them, and components in Dash's serialised form."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (list, tuple)):
+            stack.extend(reversed(node))
+        elif isinstance(node, Component):
+            yield node
+            for name in node._prop_names:
+                value = getattr(node, name, None)
+                if isinstance(value, (Component, list, tuple, dict)):
+                    stack.append(value)
+        elif isinstance(node, dict) and "namespace" in node and "props" in node:
+            yield node
+            stack.extend(value for value in node["props"].values() if isinstance(value, (list, tuple, dict)))
+
+
+def component_ids(tree: Any) -> list[str | dict[str, Any]]:
+    """The ids of every component in ``tree`` (strings, and dicts for pattern-matching ids)."""
+    found: list[str | dict[str, Any]] = []
+    for node in components(tree):
+        ident = node.get("props", {}).get("id") if isinstance(node, dict) else getattr(node, "id", None)
+        if ident is not None:
+            found.append(ident if isinstance(ident, dict) else str(ident))
+    return found

@@ -9,7 +9,7 @@ from pathlib import Path
 import dash_bootstrap_components as dbc
 from dash import html
 
-from explainer.app.sections.base import Section
+from explainer.app.sections.base import DEBUG, Section
 
 PACKAGES = (
     "ner-explainer",
@@ -81,4 +81,4 @@ def layout(cache, state):
     )
 
 
-SECTION = Section(key="debug", label="Debug", layout=layout)
+SECTION = Section(key="debug", label="Debug", group=DEBUG, order=10, layout=layout)

@@ -26,7 +26,7 @@ from explainer.analysis import duplicates as dup
 from explainer.app.components.aligned import open_sample
 from explainer.app.components.wording import counted
 from explainer.app.memo import per_cache, per_cache_lru
-from explainer.app.sections.base import Section
+from explainer.app.sections.base import DATA, Section
 from explainer.app.state import int_param, parse_query, update_query
 from explainer.cache.artefacts import DuplicateFindings, Missing
 from explainer.errors import ExplainerError
@@ -570,4 +570,12 @@ def register(app, context):
             return no_update
 
 
-SECTION = Section(key="duplicates", label="Find duplicates", layout=layout, register=register, param_prefix="dup")
+SECTION = Section(
+    key="duplicates",
+    label="Find duplicates",
+    group=DATA,
+    order=20,
+    layout=layout,
+    register=register,
+    param_prefix="dup",
+)

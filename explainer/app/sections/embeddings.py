@@ -16,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from dataclasses import dataclass, replace
+from typing import Any
 
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html, no_update
@@ -26,7 +28,7 @@ from explainer.analysis.misclassified import word_context
 from explainer.app.components.grid import column, grid_source, server_grid
 from explainer.app.components.wording import counted
 from explainer.app.memo import per_cache, per_cache_lru
-from explainer.app.sections.base import Section
+from explainer.app.sections.base import DATA, Section, StrEnum, View, view_field
 from explainer.app.state import build_query, parse_query, update_query
 from explainer.cache.artefacts import Missing, Projections
 from explainer.cache.reader import LABEL_QUALITY_NOT_BUILT as NOT_BUILT
@@ -116,97 +118,111 @@ def rebuild_hint(cache) -> str:
     return f"{command} --projection umap"
 
 
-# --- view state --------------------------------------------------------------------------------
+# --- ids and view ------------------------------------------------------------------------------
 
 
-def view_state(state: dict, labels: list[str]) -> dict:
-    """Mode, colouring and filters from the URL, each checked (anything unknown falls back)."""
-    mode = state.get(SECTION.param("mode"))
-    mode = mode if mode in emb.MODES else emb.WORD
-    colour = state.get(SECTION.param("colour"))
-    colour = colour if colour in emb.COLOURINGS[mode] else emb.COLOURINGS[mode][0]
-    raw_labels = state.get(SECTION.param("labels"))
-    if raw_labels is None:
-        chosen = None
-    elif raw_labels == NO_LABELS:
-        chosen = []
-    else:
-        chosen = [label for label in raw_labels.split(",") if label in labels]
-    try:
-        min_loss = float(state[SECTION.param("loss")])
-        min_loss = min_loss if math.isfinite(min_loss) else None
-    except (KeyError, TypeError, ValueError):
-        min_loss = None
-    return {
-        "mode": mode,
-        "colour": colour,
-        "labels": chosen,
-        "errors": state.get(SECTION.param("errors")) == "1",
-        "loss": min_loss,
-        "region": emb.parse_region(state.get(SECTION.param("sel"))),
-    }
+class Ids(StrEnum):
+    MISSING = "embeddings-missing"
+    CAPTION = "embeddings-caption"
+    MODE = "embeddings-mode"
+    COLOUR = "embeddings-colour"
+    LABELS = "embeddings-labels"
+    ERRORS = "embeddings-errors"
+    LOSS = "embeddings-loss"
+    NOTE = "embeddings-note"
+    GRAPH = "embeddings-graph"
+    SELECTION = "embeddings-selection"  # the selection's geometry (a store)
+    SELECTION_BLOCK = "embeddings-selection-block"
+    SELECTION_SUMMARY = "embeddings-selection-summary"
+    COUNTS = "embeddings-counts"
+    GRID = "embeddings-grid"  # + a digest of the view: a new id mounts a fresh grid
 
 
-def query_values(view: dict, labels: list[str]) -> dict:
-    """``view`` as URL parameters (defaults left out)."""
-    chosen = view["labels"]
-    label_value = None if chosen is None or set(chosen) >= set(labels) else (",".join(chosen) or NO_LABELS)
-    return {
-        SECTION.param("mode"): None if view["mode"] == emb.WORD else view["mode"],
-        SECTION.param("colour"): view["colour"] if view["colour"] != emb.COLOURINGS[view["mode"]][0] else None,
-        SECTION.param("labels"): label_value,
-        SECTION.param("errors"): "1" if view["errors"] else None,
-        SECTION.param("loss"): None if view["loss"] is None else f"{view['loss']:g}",
-        SECTION.param("sel"): emb.format_region(view["region"]),
-    }
+def _parse_labels(text: str) -> tuple[str, ...]:
+    return () if text == NO_LABELS else tuple(text.split(","))
 
 
-def filtered(cache, view: dict):
+def _parse_region(text: str) -> dict:
+    region = emb.parse_region(text)
+    if region is None:
+        raise ValueError(text)
+    return region
+
+
+@dataclass(frozen=True)
+class EmbeddingsView(View, prefix="emb"):
+    """Mode, colouring, filters and the selected region; ``labels`` None shows every label."""
+
+    mode: str = view_field(emb.WORD, choices=emb.MODES)
+    colour: str = emb.COLOURINGS[emb.WORD][0]
+    labels: tuple[str, ...] | None = view_field(
+        None, parse=_parse_labels, format=lambda labels: ",".join(labels) or NO_LABELS
+    )
+    errors: bool = False  # misclassified points only
+    loss: float | None = None  # points of a higher loss only
+    sel: dict | None = view_field(None, parse=_parse_region, format=emb.format_region)  # the selected region
+
+    def corrections(self) -> dict[str, Any]:
+        colourings = emb.COLOURINGS[self.mode]
+        return {} if self.colour in colourings else {"colour": colourings[0]}
+
+    def for_labels(self, labels: list[str]) -> EmbeddingsView:
+        """This view with the labels a cache has (every one of them is no choice: None)."""
+        if self.labels is None:
+            return self
+        chosen = tuple(label for label in self.labels if label in labels)
+        return replace(self, labels=None if set(chosen) >= set(labels) else chosen)
+
+
+def view_of(cache, state: dict) -> EmbeddingsView:
+    """The URL's view of ``cache``."""
+    return EmbeddingsView.from_query(state).for_labels(cache.labels)
+
+
+def filtered(cache, view: EmbeddingsView):
     """The points of ``view``'s mode that pass its filters (before downsampling)."""
     return emb.filter_points(
-        all_points(cache, view["mode"]),
-        labels=view["labels"],
-        errors_only=view["errors"],
-        min_loss=view["loss"],
-        words=section_words(cache) if view["mode"] == emb.EXAMPLE else None,
+        all_points(cache, view.mode),
+        labels=view.labels,
+        errors_only=view.errors,
+        min_loss=view.loss,
+        words=section_words(cache) if view.mode == emb.EXAMPLE else None,
     )
 
 
 # --- pieces of the page ------------------------------------------------------------------------
 
 
-def figure_and_note(cache, view: dict):
+def figure_and_note(cache, view: EmbeddingsView):
     """The scatter of ``view`` and a note saying what is drawn; the last ``RENDERED_VIEWS`` are kept per cache
     (a scatter of 20,000 points with their hover texts takes ~0.2 s to build at 250k subwords)."""
     return per_cache_lru(
         cache,
         "embeddings-rendered",
-        build_query(query_values(view, cache.labels)),
+        build_query(view.to_query()),
         lambda: _figure_and_note(cache, view),
         maxsize=RENDERED_VIEWS,
     )
 
 
-def _figure_and_note(cache, view: dict):
+def _figure_and_note(cache, view: EmbeddingsView):
     points = filtered(cache, view)
     drawn, note = emb.display_sample(points, max_points=MAX_POINTS, seed=DISPLAY_SEED)
-    hover = emb.hover_texts(
-        drawn, section_words(cache) if view["mode"] == emb.WORD else None, context_size=HOVER_CONTEXT
-    )
+    hover = emb.hover_texts(drawn, section_words(cache) if view.mode == emb.WORD else None, context_size=HOVER_CONTEXT)
     figure = embedding_figure(
         drawn,
         hover,
-        colour_by=view["colour"],
+        colour_by=view.colour,
         labels=cache.labels,
-        method=projections(cache).method(view["mode"]),
-        region=view["region"],
+        method=projections(cache).method(view.mode),
+        region=view.sel,
     )
-    noun = "word" if view["mode"] == emb.WORD else "example"
-    total = len(all_points(cache, view["mode"]))
+    noun = "word" if view.mode == emb.WORD else "example"
+    total = len(all_points(cache, view.mode))
     if not len(points):
         note = f"No {noun} passes these filters (of {counted(total, noun)})."
     note = note or f"Showing every {noun} that passes the filters: {len(points):,} of {total:,}."
-    if view["colour"] == "label_quality":
+    if view.colour == "label_quality":
         note += " " + (LABEL_QUALITY_NOTE if read_label_quality(cache) else NOT_BUILT)
     return figure, note
 
@@ -214,8 +230,8 @@ def _figure_and_note(cache, view: dict):
 @grid_source(GRIDS[emb.WORD])
 def selected_word_rows(cache, state):
     """Words inside the URL's selected region, highest loss first (at most MAX_TABLE_ROWS), with context."""
-    view = view_state(state, cache.labels)
-    chosen = emb.selected_points(filtered(cache, {**view, "mode": emb.WORD}), view["region"])
+    view = view_of(cache, state)
+    chosen = emb.selected_points(filtered(cache, replace(view, mode=emb.WORD)), view.sel)
     top = chosen.sort_values("loss", ascending=False, kind="stable", na_position="last").head(MAX_TABLE_ROWS)
     frame = top[["example_id", "word_index", "word", "gold", "pred", "loss", "category"]].reset_index(drop=True)
     frame["context"] = word_context(section_words(cache), top["row"].to_numpy(), size=HOVER_CONTEXT)
@@ -225,8 +241,8 @@ def selected_word_rows(cache, state):
 @grid_source(GRIDS[emb.EXAMPLE])
 def selected_example_rows(cache, state):
     """Examples inside the URL's selected region, highest mean loss first (at most MAX_TABLE_ROWS)."""
-    view = view_state(state, cache.labels)
-    chosen = emb.selected_points(filtered(cache, {**view, "mode": emb.EXAMPLE}), view["region"])
+    view = view_of(cache, state)
+    chosen = emb.selected_points(filtered(cache, replace(view, mode=emb.EXAMPLE)), view.sel)
     top = chosen.sort_values("loss", ascending=False, kind="stable", na_position="last").head(MAX_TABLE_ROWS)
     return top[["example_id", "text", "n_errors", "loss"]].reset_index(drop=True)
 
@@ -249,19 +265,19 @@ EXAMPLE_COLUMNS = [
 ]
 
 
-def selection_block(cache, view: dict) -> html.Div:
+def selection_block(cache, view: EmbeddingsView) -> html.Div:
     """What the selected region holds: counts by gold and predicted label, and a table of its points."""
-    if not view["region"]:
+    if not view.sel:
         return html.Div(
             html.P(
                 "Draw a lasso or a box around points (tools at the top right of the plot) to list them here.",
                 className="text-muted small",
             ),
-            id=SECTION.id("selection-summary"),
+            id=Ids.SELECTION_SUMMARY,
         )
-    points = emb.selected_points(filtered(cache, view), view["region"])
-    words = points if view["mode"] == emb.WORD else emb.words_of_examples(section_words(cache), points["example_id"])
-    noun = "word" if view["mode"] == emb.WORD else "example"
+    points = emb.selected_points(filtered(cache, view), view.sel)
+    words = points if view.mode == emb.WORD else emb.words_of_examples(section_words(cache), points["example_id"])
+    noun = "word" if view.mode == emb.WORD else "example"
     counts = emb.label_counts(words, cache.labels)
     wrong = "misclassified" if noun == "word" else "with misclassified words"
     summary = (
@@ -281,57 +297,57 @@ def selection_block(cache, view: dict) -> html.Div:
             ),
         ],
         className="table table-sm small",
-        id=SECTION.id("counts"),
+        id=Ids.COUNTS,
         style={"width": "auto"},
     )
-    digest = hashlib.sha1(build_query(query_values(view, cache.labels)).encode("utf-8")).hexdigest()[:10]
-    grid = server_grid(GRIDS[view["mode"]], WORD_COLUMNS if view["mode"] == emb.WORD else EXAMPLE_COLUMNS, height=420)
+    digest = hashlib.sha1(build_query(view.to_query()).encode("utf-8")).hexdigest()[:10]
+    grid = server_grid(GRIDS[view.mode], WORD_COLUMNS if view.mode == emb.WORD else EXAMPLE_COLUMNS, height=420)
     return html.Div(
         [
-            html.P(summary, id=SECTION.id("selection-summary"), className="small"),
-            dbc.Row([dbc.Col(table, md=3), dbc.Col(html.Div(grid, id=SECTION.id(f"grid-{digest}")), md=9)]),
+            html.P(summary, id=Ids.SELECTION_SUMMARY, className="small"),
+            dbc.Row([dbc.Col(table, md=3), dbc.Col(html.Div(grid, id=f"{Ids.GRID}-{digest}"), md=9)]),
         ]
     )
 
 
-def controls(cache, view: dict) -> html.Div:
+def controls(cache, view: EmbeddingsView) -> html.Div:
     return html.Div(
         [
             dbc.RadioItems(
-                id=SECTION.id("mode"),
-                value=view["mode"],
+                id=Ids.MODE,
+                value=view.mode,
                 inline=True,
                 className="me-3",
                 options=[{"label": "words", "value": emb.WORD}, {"label": "examples", "value": emb.EXAMPLE}],
             ),
             html.Span("colour by", className="small me-1"),
             dcc.Dropdown(
-                id=SECTION.id("colour"),
-                options=colour_options(view["mode"]),
-                value=view["colour"],
+                id=Ids.COLOUR,
+                options=colour_options(view.mode),
+                value=view.colour,
                 clearable=False,
                 style={"minWidth": "170px"},
                 className="me-3",
             ),
             dcc.Dropdown(
-                id=SECTION.id("labels"),
+                id=Ids.LABELS,
                 options=cache.labels,
                 multi=True,
                 placeholder="gold labels shown",
-                value=cache.labels if view["labels"] is None else view["labels"],
+                value=cache.labels if view.labels is None else list(view.labels),
                 style={"minWidth": "280px", "maxWidth": "420px"},
                 className="me-3",
             ),
-            dbc.Switch(id=SECTION.id("errors"), label="errors only", value=view["errors"], className="me-3"),
+            dbc.Switch(id=Ids.ERRORS, label="errors only", value=view.errors, className="me-3"),
             dbc.Input(
-                id=SECTION.id("loss"),
+                id=Ids.LOSS,
                 type="number",
                 min=0,
                 step=0.1,
                 debounce=True,
                 size="sm",
                 placeholder="loss above",
-                value=view["loss"],
+                value=view.loss,
                 style={"maxWidth": "130px"},
             ),
         ],
@@ -371,18 +387,18 @@ def layout(cache, state):
                 html.Code(rebuild_hint(cache)),
             ],
             color="warning",
-            id=SECTION.id("missing"),
+            id=Ids.MISSING,
         )
-    view = view_state(state, cache.labels)
+    view = view_of(cache, state)
     figure, note = figure_and_note(cache, view)
     return html.Div(
         [
-            html.P(caption(found), className="text-muted small", id=SECTION.id("caption")),
+            html.P(caption(found), className="text-muted small", id=Ids.CAPTION),
             controls(cache, view),
-            html.P(note, id=SECTION.id("note"), className="small text-muted mb-1"),
-            dcc.Graph(id=SECTION.id("graph"), figure=figure, config={"displaylogo": False, "scrollZoom": True}),
-            dcc.Store(id=SECTION.id("selection")),
-            html.Div(selection_block(cache, view), id=SECTION.id("selection-block"), className="mt-2"),
+            html.P(note, id=Ids.NOTE, className="small text-muted mb-1"),
+            dcc.Graph(id=Ids.GRAPH, figure=figure, config={"displaylogo": False, "scrollZoom": True}),
+            dcc.Store(id=Ids.SELECTION),
+            html.Div(selection_block(cache, view), id=Ids.SELECTION_BLOCK, className="mt-2"),
         ]
     )
 
@@ -397,24 +413,22 @@ def update_filters(context, mode, colour, labels, errors, loss, search):
     all when the controls only echo the URL, as when they mount).
     """
     cache = context.cache(search)
-    state = parse_query(search)
-    current = view_state(state, cache.labels)
-    mode = mode if mode in emb.MODES else emb.WORD
-    view = {
-        **current,
-        "mode": mode,
-        "colour": colour if colour in emb.COLOURINGS[mode] else emb.COLOURINGS[mode][0],
-        "labels": None if labels is None or set(labels) >= set(cache.labels) else list(labels),
-        "errors": bool(errors),
-        "loss": _number(loss),
-    }
-    if mode != current["mode"]:
-        view["region"] = None  # a region drawn over words means nothing over examples
+    current = view_of(cache, parse_query(search))
+    view = EmbeddingsView(
+        mode=mode,
+        colour=colour,
+        labels=None if labels is None else tuple(labels),
+        errors=bool(errors),
+        loss=_number(loss),
+        sel=current.sel,
+    ).for_labels(cache.labels)
+    if view.mode != current.mode:
+        view = replace(view, sel=None)  # a region drawn over words means nothing over examples
     if view == current:
         return (no_update,) * 6
     figure, note = figure_and_note(cache, view)
-    new_search = update_query(search, **query_values(view, cache.labels))
-    return (figure, note, selection_block(cache, view), new_search, colour_options(mode), view["colour"])
+    new_search = update_query(search, **view.to_query())
+    return (figure, note, selection_block(cache, view), new_search, colour_options(view.mode), view.colour)
 
 
 def update_selection(context, geometry, search):
@@ -426,12 +440,11 @@ def update_selection(context, geometry, search):
     if geometry is None:
         return no_update, no_update
     cache = context.cache(search)
-    view = view_state(parse_query(search), cache.labels)
-    region = emb.region_from_selection(geometry)
-    if emb.format_region(region) == emb.format_region(view["region"]):
+    current = view_of(cache, parse_query(search))
+    view = replace(current, sel=emb.region_from_selection(geometry))
+    if view.to_query() == current.to_query():
         return no_update, no_update
-    view["region"] = region
-    return selection_block(cache, view), update_query(search, **{SECTION.param("sel"): emb.format_region(region)})
+    return selection_block(cache, view), update_query(search, **view.to_query())
 
 
 def open_clicked_point(click, search):
@@ -454,17 +467,17 @@ def _number(value):
 
 def register(app, context):
     @app.callback(
-        Output(SECTION.id("graph"), "figure"),
-        Output(SECTION.id("note"), "children"),
-        Output(SECTION.id("selection-block"), "children"),
+        Output(Ids.GRAPH, "figure"),
+        Output(Ids.NOTE, "children"),
+        Output(Ids.SELECTION_BLOCK, "children"),
         Output("url", "search", allow_duplicate=True),
-        Output(SECTION.id("colour"), "options"),
-        Output(SECTION.id("colour"), "value"),
-        Input(SECTION.id("mode"), "value"),
-        Input(SECTION.id("colour"), "value"),
-        Input(SECTION.id("labels"), "value"),
-        Input(SECTION.id("errors"), "value"),
-        Input(SECTION.id("loss"), "value"),
+        Output(Ids.COLOUR, "options"),
+        Output(Ids.COLOUR, "value"),
+        Input(Ids.MODE, "value"),
+        Input(Ids.COLOUR, "value"),
+        Input(Ids.LABELS, "value"),
+        Input(Ids.ERRORS, "value"),
+        Input(Ids.LOSS, "value"),
         State("url", "search"),
         prevent_initial_call=True,
     )
@@ -476,15 +489,15 @@ def register(app, context):
 
     app.clientside_callback(
         SELECTION_GEOMETRY_JS,
-        Output(SECTION.id("selection"), "data"),
-        Input(SECTION.id("graph"), "selectedData"),
+        Output(Ids.SELECTION, "data"),
+        Input(Ids.GRAPH, "selectedData"),
         prevent_initial_call=True,
     )
 
     @app.callback(
-        Output(SECTION.id("selection-block"), "children", allow_duplicate=True),
+        Output(Ids.SELECTION_BLOCK, "children", allow_duplicate=True),
         Output("url", "search", allow_duplicate=True),
-        Input(SECTION.id("selection"), "data"),
+        Input(Ids.SELECTION, "data"),
         State("url", "search"),
         prevent_initial_call=True,
     )
@@ -493,8 +506,8 @@ def register(app, context):
 
     @app.callback(
         Output("url", "search", allow_duplicate=True),
-        Output(SECTION.id("graph"), "clickData"),
-        Input(SECTION.id("graph"), "clickData"),
+        Output(Ids.GRAPH, "clickData"),
+        Input(Ids.GRAPH, "clickData"),
         State("url", "search"),
         prevent_initial_call=True,
     )
@@ -504,4 +517,13 @@ def register(app, context):
         return open_clicked_point(click, search)
 
 
-SECTION = Section(key="embeddings", label="Embeddings", layout=layout, register=register, param_prefix="emb")
+SECTION = Section(
+    key="embeddings",
+    label="Embeddings",
+    group=DATA,
+    order=10,
+    layout=layout,
+    register=register,
+    ids=Ids,
+    view=EmbeddingsView,
+)

@@ -2,26 +2,33 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from dash import html
 
 from explainer.app.components.grid import column, grid_source, server_grid
 from explainer.app.memo import per_cache
-from explainer.app.sections.base import Section
+from explainer.app.sections.base import EXAMPLES, Section, View
 
 COLUMNS = ["example_id", "text", "n_words", "total_loss", "f1", "n_errors", "n_word_errors", "source"]
+
+
+@dataclass(frozen=True)
+class InspectView(View, prefix="ins"):
+    text: str | None = None  # only examples containing it (e.g. a link from Loss by token)
 
 
 @grid_source("inspect")
 def inspect_rows(cache, state):
     frame = per_cache(cache, "inspect-rows", lambda: cache.table("examples", columns=COLUMNS))
-    text = state.get(SECTION.param("text"))
-    if text:  # a filter carried in the URL (e.g. from Loss by token), on top of the grid's own
+    text = InspectView.from_query(state).text
+    if text:  # a filter carried in the URL, on top of the grid's own
         frame = frame[frame["text"].str.contains(text, case=False, regex=False)]
     return frame
 
 
 def layout(cache, state):
-    text = state.get(SECTION.param("text"))
+    text = InspectView.from_query(state).text
     note = (
         html.P(["Examples containing ", html.Code(text), " (from the URL)."], className="text-muted") if text else None
     )
@@ -49,4 +56,4 @@ def layout(cache, state):
     )
 
 
-SECTION = Section(key="inspect", label="Inspect", layout=layout, param_prefix="ins")
+SECTION = Section(key="inspect", label="Inspect", group=EXAMPLES, order=30, layout=layout, view=InspectView)

@@ -12,12 +12,16 @@ from dash import Input, Output, State, html, no_update
 from explainer.analysis.loss import loss_by
 from explainer.app.components.grid import column, grid_id, grid_source, server_grid
 from explainer.app.memo import per_cache
-from explainer.app.sections.base import Section
-from explainer.app.state import update_query
+from explainer.app.sections import inspect, misclassified
+from explainer.app.sections.base import PERFORMANCE, Section, StrEnum
 from explainer.cache import schema
 
 WORD_GRID = "loss-words"
 WORD_ROW_PREFIX = "word:"  # not a number, so the grid's default click (open an example) ignores these rows
+
+
+class Ids(StrEnum):
+    LABELS = "loss-labels"
 
 
 def word_table(cache):
@@ -62,7 +66,7 @@ def _stat_columns():
 def layout(cache, state):
     labels = label_table(cache)
     label_grid = dag.AgGrid(
-        id=SECTION.id("labels"),
+        id=Ids.LABELS,
         rowData=json_records(labels),
         columnDefs=[column("gold", "gold label")] + _stat_columns(),
         defaultColDef={"resizable": True, "flex": 1, "minWidth": 90},
@@ -92,7 +96,7 @@ def word_clicked(click, search):
     row_id = (click or {}).get("rowId") or ""
     if not row_id.startswith(WORD_ROW_PREFIX):
         return no_update
-    return update_query(search, tab="inspect", ins_text=row_id[len(WORD_ROW_PREFIX) :], sample=None, word=None)
+    return inspect.SECTION.link(search, text=row_id[len(WORD_ROW_PREFIX) :])
 
 
 def label_clicked(click, search):
@@ -100,16 +104,7 @@ def label_clicked(click, search):
     label = (click or {}).get("rowId")
     if not label:
         return no_update
-    return update_query(
-        search,
-        tab="misclassified",
-        mis_level="word",
-        mis_gold=label,
-        mis_pred=None,
-        mis_category=None,
-        mis_type=None,
-        mis_text=None,
-    )
+    return misclassified.SECTION.link(search, level="word", gold=label)
 
 
 def register(app, context):
@@ -124,7 +119,7 @@ def register(app, context):
 
     @app.callback(
         Output("url", "search", allow_duplicate=True),
-        Input(SECTION.id("labels"), "cellClicked"),
+        Input(Ids.LABELS, "cellClicked"),
         State("url", "search"),
         prevent_initial_call=True,
     )
@@ -132,4 +127,6 @@ def register(app, context):
         return label_clicked(click, search)
 
 
-SECTION = Section(key="loss", label="Loss by token/label", layout=layout, register=register)
+SECTION = Section(
+    key="loss", label="Loss by token/label", group=PERFORMANCE, order=30, layout=layout, register=register, ids=Ids
+)

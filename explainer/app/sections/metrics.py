@@ -5,6 +5,8 @@ Clicking a confusion cell or an error bar opens Misclassified filtered to it (th
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 import numpy as np
@@ -12,9 +14,24 @@ from dash import Input, Output, State, dcc, html, no_update
 
 from explainer.analysis.metrics import normalise_confusion
 from explainer.app.memo import per_cache
-from explainer.app.sections.base import Section
+from explainer.app.sections import misclassified
+from explainer.app.sections.base import PERFORMANCE, Section, StrEnum, View
 from explainer.app.state import update_query
 from explainer.figures.metrics import confusion_figure, error_category_figure
+
+
+class Ids(StrEnum):
+    REPORT = "metrics-report"
+    NORMALISE = "metrics-norm"
+    ZERO_DIAGONAL = "metrics-zero"
+    ERRORS = "metrics-errors"
+    CONFUSION = "metrics-confusion"
+
+
+@dataclass(frozen=True)
+class MetricsView(View, prefix="metrics"):
+    norm: bool = True  # the confusion matrix normalised by gold label
+    zero: bool = False  # its diagonal zeroed (errors only)
 
 
 def report_rows(report: dict) -> list[dict]:
@@ -48,11 +65,10 @@ def errors_view(cache) -> dict:
 
 
 def layout(cache, state):
-    normalise = state.get(SECTION.param("norm"), "1") == "1"
-    zero_diagonal = state.get(SECTION.param("zero"), "0") == "1"
+    view = MetricsView.from_query(state)
     number = {"function": "params.value == null ? '' : d3.format('.3f')(params.value)"}
     report = dag.AgGrid(
-        id=SECTION.id("report"),
+        id=Ids.REPORT,
         rowData=report_rows(cache.metrics["seqeval"]),
         columnDefs=[{"field": "type"}]
         + [{"field": m, "valueFormatter": number} for m in ("precision", "recall", "f1")]
@@ -62,8 +78,8 @@ def layout(cache, state):
     )
     controls = html.Div(
         [
-            dbc.Switch(id=SECTION.id("norm"), label="normalise by gold label", value=normalise, className="me-4"),
-            dbc.Switch(id=SECTION.id("zero"), label="errors only (zero the diagonal)", value=zero_diagonal),
+            dbc.Switch(id=Ids.NORMALISE, label="normalise by gold label", value=view.norm, className="me-4"),
+            dbc.Switch(id=Ids.ZERO_DIAGONAL, label="errors only (zero the diagonal)", value=view.zero),
         ],
         className="d-flex",
     )
@@ -75,9 +91,9 @@ def layout(cache, state):
                     report,
                     html.H5("Span errors by type", className="mt-4"),
                     html.P("Click a bar to list those spans.", className="text-muted small"),
-                    dcc.Graph(id=SECTION.id("errors"), figure=errors_view(cache), config={"displaylogo": False}),
+                    dcc.Graph(id=Ids.ERRORS, figure=errors_view(cache), config={"displaylogo": False}),
                 ],
-                lg=5,
+                lg=6,  # the sidebar takes ~175 px: a 5/7 split truncated the table at 1280 px
             ),
             dbc.Col(
                 [
@@ -85,12 +101,12 @@ def layout(cache, state):
                     controls,
                     html.P("Click a cell to list those words.", className="text-muted small"),
                     dcc.Graph(
-                        id=SECTION.id("confusion"),
+                        id=Ids.CONFUSION,
                         config={"displaylogo": False},
-                        figure=confusion_view(cache, normalise=normalise, zero_diagonal=zero_diagonal),
+                        figure=confusion_view(cache, normalise=view.norm, zero_diagonal=view.zero),
                     ),
                 ],
-                lg=7,
+                lg=6,
             ),
         ]
     )
@@ -98,24 +114,23 @@ def layout(cache, state):
 
 def register(app, context):
     @app.callback(
-        Output(SECTION.id("confusion"), "figure"),
+        Output(Ids.CONFUSION, "figure"),
         Output("url", "search", allow_duplicate=True),
-        Input(SECTION.id("norm"), "value"),
-        Input(SECTION.id("zero"), "value"),
+        Input(Ids.NORMALISE, "value"),
+        Input(Ids.ZERO_DIAGONAL, "value"),
         State("url", "search"),
         prevent_initial_call=True,
     )
     def toggle_confusion(normalise, zero_diagonal, search):
         cache = context.cache(search)
-        figure = confusion_view(cache, normalise=bool(normalise), zero_diagonal=bool(zero_diagonal))
-        return figure, update_query(
-            search, **{SECTION.param("norm"): int(bool(normalise)), SECTION.param("zero"): int(bool(zero_diagonal))}
-        )
+        view = MetricsView(norm=bool(normalise), zero=bool(zero_diagonal))
+        figure = confusion_view(cache, normalise=view.norm, zero_diagonal=view.zero)
+        return figure, update_query(search, **view.to_query())
 
     @app.callback(
         Output("url", "search", allow_duplicate=True),
-        Output(SECTION.id("confusion"), "clickData"),
-        Input(SECTION.id("confusion"), "clickData"),
+        Output(Ids.CONFUSION, "clickData"),
+        Input(Ids.CONFUSION, "clickData"),
         State("url", "search"),
         prevent_initial_call=True,
     )
@@ -124,20 +139,12 @@ def register(app, context):
             return no_update, no_update
         point = click["points"][0]  # heatmap clicks carry x/y but not customdata
         gold, pred = point["y"], point["x"]
-        return update_query(
-            search,
-            tab="misclassified",
-            mis_level="word",
-            mis_gold=gold,
-            mis_pred=pred,
-            mis_category=None,
-            mis_type=None,
-        ), None
+        return misclassified.SECTION.link(search, level="word", gold=gold, pred=pred), None
 
     @app.callback(
         Output("url", "search", allow_duplicate=True),
-        Output(SECTION.id("errors"), "clickData"),
-        Input(SECTION.id("errors"), "clickData"),
+        Output(Ids.ERRORS, "clickData"),
+        Input(Ids.ERRORS, "clickData"),
         State("url", "search"),
         prevent_initial_call=True,
     )
@@ -145,15 +152,16 @@ def register(app, context):
         if not click:
             return no_update, no_update
         category, entity_type = click["points"][0]["customdata"]
-        return update_query(
-            search,
-            tab="misclassified",
-            mis_level="span",
-            mis_category=category,
-            mis_type=entity_type,
-            mis_gold=None,
-            mis_pred=None,
-        ), None
+        return misclassified.SECTION.link(search, level="span", category=category, type=entity_type), None
 
 
-SECTION = Section(key="metrics", label="Metrics", layout=layout, register=register)
+SECTION = Section(
+    key="metrics",
+    label="Metrics",
+    group=PERFORMANCE,
+    order=10,
+    layout=layout,
+    register=register,
+    ids=Ids,
+    view=MetricsView,
+)

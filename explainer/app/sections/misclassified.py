@@ -8,6 +8,8 @@ the grid's own column filters narrow further. A row opens the inspector on its e
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass, replace
+from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
@@ -22,28 +24,43 @@ from explainer.analysis.misclassified import (
 )
 from explainer.app.components.grid import column, grid_source, server_grid
 from explainer.app.memo import per_cache
-from explainer.app.sections.base import Section
+from explainer.app.sections.base import PERFORMANCE, Section, StrEnum, View, view_field
 from explainer.app.state import build_query, parse_query, update_query
 from explainer.cache import schema
 from explainer.cache.schema import CORRECT, ERROR_CATEGORIES
 from explainer.errors import ExplainerError
 
 LEVELS = ("word", "span")
-FILTERS = ("category", "type", "gold", "pred", "text")
 SPAN_ONLY = ("category", "type")
 GRIDS = {"word": "misclassified-words", "span": "misclassified-spans"}
 CATEGORIES = [category for category in ERROR_CATEGORIES if category != CORRECT]
 
 
-def view_state(state: dict) -> dict:
-    """Level and filters from the URL (None where unset); word-level views ignore the span-only filters."""
-    level = state.get(SECTION.param("level"))
-    view = {"level": level if level in LEVELS else "word"}
-    for name in FILTERS:
-        view[name] = state.get(SECTION.param(name)) or None
-    if view["level"] == "word":
-        view.update({name: None for name in SPAN_ONLY})
-    return view
+class Ids(StrEnum):
+    LEVEL = "misclassified-level"
+    CATEGORY = "misclassified-category"
+    TYPE = "misclassified-type"
+    GOLD = "misclassified-gold"
+    PRED = "misclassified-pred"
+    TEXT = "misclassified-text"
+    SUMMARY = "misclassified-summary"
+    TABLE = "misclassified-table"
+    GRID = "misclassified-grid"  # + a digest of the view: a new id mounts a fresh grid
+
+
+@dataclass(frozen=True)
+class MisclassifiedView(View, prefix="mis"):
+    """Level and filters (None where unset); word-level views ignore the span-only filters."""
+
+    level: str = view_field("word", choices=LEVELS)
+    category: str | None = None
+    type: str | None = None
+    gold: str | None = None
+    pred: str | None = None
+    text: str | None = None
+
+    def corrections(self) -> dict[str, Any]:
+        return dict.fromkeys(SPAN_ONLY) if self.level == "word" else {}
 
 
 def word_errors(cache):
@@ -66,28 +83,28 @@ def span_errors(cache):
     )
 
 
+def filtered(cache, view: MisclassifiedView):
+    """The errors of ``view``'s level that pass its filters (before the grid's own column filters)."""
+    if view.level == "span":
+        return filter_span_errors(
+            span_errors(cache), category=view.category, entity=view.type, gold=view.gold, pred=view.pred, text=view.text
+        )
+    return filter_word_errors(word_errors(cache), gold=view.gold, pred=view.pred, text=view.text)
+
+
 @grid_source(GRIDS["word"])
 def word_rows(cache, state):
-    view = view_state(state)
-    return filter_word_errors(word_errors(cache), gold=view["gold"], pred=view["pred"], text=view["text"])
+    return filtered(cache, replace(MisclassifiedView.from_query(state), level="word"))
 
 
 @grid_source(GRIDS["span"])
 def span_rows(cache, state):
-    view = view_state(state)
-    return filter_span_errors(
-        span_errors(cache),
-        category=view["category"],
-        entity=view["type"],
-        gold=view["gold"],
-        pred=view["pred"],
-        text=view["text"],
-    )
+    return filtered(cache, replace(MisclassifiedView.from_query(state), level="span"))
 
 
 def rows(cache, state):
-    """The rows the grid of the URL's level starts from (before the grid's own column filters)."""
-    return (span_rows if view_state(state)["level"] == "span" else word_rows)(cache, state)
+    """The rows the grid of the URL's level starts from."""
+    return filtered(cache, MisclassifiedView.from_query(state))
 
 
 WORD_COLUMNS = [
@@ -112,13 +129,12 @@ SPAN_COLUMNS = [
 ]
 
 
-def grid_block(view: dict) -> html.Div:
+def grid_block(view: MisclassifiedView) -> html.Div:
     """The grid of ``view``'s level. Its wrapper's id changes with the filters: Dash keys components by
     id, so a new id mounts a fresh grid, which asks the server for rows filtered the new way."""
-    digest = hashlib.sha1(build_query(view).encode("utf-8")).hexdigest()[:10]
-    level = view["level"]
-    columns = SPAN_COLUMNS if level == "span" else WORD_COLUMNS
-    return html.Div(server_grid(GRIDS[level], columns), id=SECTION.id(f"grid-{digest}"))
+    digest = hashlib.sha1(build_query(view.to_query()).encode("utf-8")).hexdigest()[:10]
+    columns = SPAN_COLUMNS if view.level == "span" else WORD_COLUMNS
+    return html.Div(server_grid(GRIDS[view.level], columns), id=f"{Ids.GRID}-{digest}")
 
 
 def label_options(cache, level: str) -> list[dict]:
@@ -131,16 +147,16 @@ def label_options(cache, level: str) -> list[dict]:
     return options
 
 
-def summary(cache, view: dict) -> str:
-    total = len(span_errors(cache) if view["level"] == "span" else word_errors(cache))
-    shown = len(rows(cache, {SECTION.param(k): v for k, v in view.items() if v}))
-    noun = "span errors" if view["level"] == "span" else "misclassified words"
+def summary(cache, view: MisclassifiedView) -> str:
+    total = len(span_errors(cache) if view.level == "span" else word_errors(cache))
+    shown = len(filtered(cache, view))
+    noun = "span errors" if view.level == "span" else "misclassified words"
     return f"{shown:,} of {total:,} {noun} match these filters"
 
 
-def _dropdown(name: str, placeholder: str, options: list, value, *, disabled: bool = False) -> dcc.Dropdown:
+def _dropdown(ident: Ids, placeholder: str, options: list, value, *, disabled: bool = False) -> dcc.Dropdown:
     return dcc.Dropdown(
-        id=SECTION.id(name),
+        id=ident,
         options=options,
         value=value,
         placeholder=placeholder,
@@ -152,26 +168,26 @@ def _dropdown(name: str, placeholder: str, options: list, value, *, disabled: bo
 
 
 def layout(cache, state):
-    view = view_state(state)
-    span_level = view["level"] == "span"
+    view = MisclassifiedView.from_query(state)
+    span_level = view.level == "span"
     controls = html.Div(
         [
             dbc.RadioItems(
-                id=SECTION.id("level"),
-                value=view["level"],
+                id=Ids.LEVEL,
+                value=view.level,
                 inline=True,
                 className="me-3",
                 options=[{"label": "words", "value": "word"}, {"label": "spans", "value": "span"}],
             ),
-            _dropdown("category", "error category", CATEGORIES, view["category"], disabled=not span_level),
+            _dropdown(Ids.CATEGORY, "error category", CATEGORIES, view.category, disabled=not span_level),
             _dropdown(
-                "type", "span type", list(cache.metrics.get("entity_types", [])), view["type"], disabled=not span_level
+                Ids.TYPE, "span type", list(cache.metrics.get("entity_types", [])), view.type, disabled=not span_level
             ),
-            _dropdown("gold", "gold", label_options(cache, view["level"]), view["gold"]),
-            _dropdown("pred", "predicted", label_options(cache, view["level"]), view["pred"]),
+            _dropdown(Ids.GOLD, "gold", label_options(cache, view.level), view.gold),
+            _dropdown(Ids.PRED, "predicted", label_options(cache, view.level), view.pred),
             dbc.Input(
-                id=SECTION.id("text"),
-                value=view["text"] or "",
+                id=Ids.TEXT,
+                value=view.text or "",
                 placeholder="text contains",
                 debounce=True,
                 size="sm",
@@ -188,8 +204,8 @@ def layout(cache, state):
                 className="text-muted small",
             ),
             controls,
-            html.P(summary(cache, view), id=SECTION.id("summary"), className="small"),
-            html.Div(grid_block(view), id=SECTION.id("table")),
+            html.P(summary(cache, view), id=Ids.SUMMARY, className="small"),
+            html.Div(grid_block(view), id=Ids.TABLE),
         ]
     )
 
@@ -202,24 +218,14 @@ def update_filters(context, level, category, entity, gold, pred, text, search, *
     entity types (``B-PER`` -> ``PER``) at span level, where labels mean nothing.
     """
     level = level if level in LEVELS else "word"
-    if trigger == SECTION.id("level") and level == "span":
+    if trigger == Ids.LEVEL and level == "span":
         gold, pred = (_span_value(gold), _span_value(pred))
-    values = {
-        "level": level,
-        "category": category,
-        "type": entity,
-        "gold": gold,
-        "pred": pred,
-        "text": (text or "").strip() or None,
-    }
-    view = view_state({SECTION.param(k): v for k, v in values.items() if v})
-    new_search = update_query(
-        search,
-        **{SECTION.param(k): values[k] for k in ("level", "gold", "pred", "text")},
-        **{SECTION.param(k): view[k] for k in SPAN_ONLY},
+    view = MisclassifiedView(
+        level=level, category=category, type=entity, gold=gold, pred=pred, text=(text or "").strip() or None
     )
+    new_search = update_query(search, **view.to_query())
     disabled = level != "span"
-    if trigger != SECTION.id("level") and view == view_state(parse_query(search)):  # echoing the URL
+    if trigger != Ids.LEVEL and view == MisclassifiedView.from_query(parse_query(search)):  # echoing the URL
         return (no_update,) * 9
     try:
         cache = context.cache(search)
@@ -236,21 +242,21 @@ def _span_value(value: str | None) -> str | None:
 
 def register(app, context):
     @app.callback(
-        Output(SECTION.id("table"), "children"),
-        Output(SECTION.id("summary"), "children"),
+        Output(Ids.TABLE, "children"),
+        Output(Ids.SUMMARY, "children"),
         Output("url", "search", allow_duplicate=True),
-        Output(SECTION.id("gold"), "options"),
-        Output(SECTION.id("pred"), "options"),
-        Output(SECTION.id("gold"), "value"),
-        Output(SECTION.id("pred"), "value"),
-        Output(SECTION.id("category"), "disabled"),
-        Output(SECTION.id("type"), "disabled"),
-        Input(SECTION.id("level"), "value"),
-        Input(SECTION.id("category"), "value"),
-        Input(SECTION.id("type"), "value"),
-        Input(SECTION.id("gold"), "value"),
-        Input(SECTION.id("pred"), "value"),
-        Input(SECTION.id("text"), "value"),
+        Output(Ids.GOLD, "options"),
+        Output(Ids.PRED, "options"),
+        Output(Ids.GOLD, "value"),
+        Output(Ids.PRED, "value"),
+        Output(Ids.CATEGORY, "disabled"),
+        Output(Ids.TYPE, "disabled"),
+        Input(Ids.LEVEL, "value"),
+        Input(Ids.CATEGORY, "value"),
+        Input(Ids.TYPE, "value"),
+        Input(Ids.GOLD, "value"),
+        Input(Ids.PRED, "value"),
+        Input(Ids.TEXT, "value"),
         State("url", "search"),
         prevent_initial_call=True,
     )
@@ -260,4 +266,13 @@ def register(app, context):
         return update_filters(context, level, category, entity, gold, pred, text, search, trigger=trigger)
 
 
-SECTION = Section(key="misclassified", label="Misclassified", layout=layout, register=register, param_prefix="mis")
+SECTION = Section(
+    key="misclassified",
+    label="Misclassified",
+    group=PERFORMANCE,
+    order=20,
+    layout=layout,
+    register=register,
+    ids=Ids,
+    view=MisclassifiedView,
+)

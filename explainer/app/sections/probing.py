@@ -12,10 +12,20 @@ from dash import Input, Output, State, dcc, html, no_update
 
 from explainer.app.components.attributions import explain_panel, register_callbacks, token_button
 from explainer.app.components.inspector import span_line, type_colours
-from explainer.app.sections.base import Section
+from explainer.app.sections.base import MODEL, Section, StrEnum
 from explainer.errors import ExplainerError
 
 DEFAULT_TEXT = "We visited Paris last weekend, where Emmanuel Macron lives."
+
+
+class Ids(StrEnum):
+    TEXT = "probing-text"
+    THRESHOLD = "probing-threshold"
+    RUN = "probing-run"
+    RESULTS = "probing-results"
+    SUMMARY = "probing-summary"
+    LINE = "probing-line"  # + the line's number: one card per probed line
+    SPANS = "probing-spans"  # + the line's number
 
 
 def entity_types(labels) -> list[str]:
@@ -31,17 +41,15 @@ def layout(cache, state):
         [
             dbc.Col(
                 dbc.Textarea(
-                    id=SECTION.id("text"), value=DEFAULT_TEXT, rows=5, spellcheck=False, placeholder="One text per line"
+                    id=Ids.TEXT, value=DEFAULT_TEXT, rows=5, spellcheck=False, placeholder="One text per line"
                 ),
                 lg=9,
             ),
             dbc.Col(
                 [
-                    dbc.Label(
-                        "Flag predictions with probability below", html_for=SECTION.id("threshold"), className="small"
-                    ),
+                    dbc.Label("Flag predictions with probability below", html_for=Ids.THRESHOLD, className="small"),
                     dbc.Input(
-                        id=SECTION.id("threshold"),
+                        id=Ids.THRESHOLD,
                         type="number",
                         min=0,
                         max=1,
@@ -50,7 +58,7 @@ def layout(cache, state):
                         size="sm",
                         className="mb-2",
                     ),
-                    dbc.Button("Probe", id=SECTION.id("run"), color="primary", n_clicks=0),
+                    dbc.Button("Probe", id=Ids.RUN, color="primary", n_clicks=0),
                 ],
                 lg=3,
             ),
@@ -63,7 +71,7 @@ def layout(cache, state):
         f"{settings.max_chars} characters. Model: {settings.model or model}.",
         className="text-muted small",
     )
-    return html.Div([controls, note, dcc.Loading(html.Div(id=SECTION.id("results")), delay_show=200)])
+    return html.Div([controls, note, dcc.Loading(html.Div(id=Ids.RESULTS), delay_show=200)])
 
 
 def render_probe(texts, *, labels) -> list:
@@ -76,7 +84,7 @@ def render_probe(texts, *, labels) -> list:
         f"{len(texts)} text{'s' if len(texts) != 1 else ''}, {n_low} low-probability "
         f"prediction{'s' if n_low != 1 else ''}.",
         className="small",
-        id=SECTION.id("summary"),
+        id=Ids.SUMMARY,
     )
     return [summary] + [text_card(text, colours=colours) for text in texts]
 
@@ -100,7 +108,7 @@ def text_card(text, *, colours: dict) -> dbc.Card:
                         colours=colours,
                         marks={},
                         highlight=None,
-                        id_prefix=f"probing-spans-{text.line}",
+                        id_prefix=f"{Ids.SPANS}-{text.line}",
                     ),
                     word_table(text, key=key),
                     explain_panel(key, text=text.text),
@@ -108,7 +116,7 @@ def text_card(text, *, colours: dict) -> dbc.Card:
             ),
         ],
         className="mb-3 probing-text",
-        id=f"probing-line-{text.line}",
+        id=f"{Ids.LINE}-{text.line}",
     )
 
 
@@ -147,10 +155,10 @@ def register(app, context):
     register_callbacks(app, context)
 
     @app.callback(
-        Output(SECTION.id("results"), "children"),
-        Input(SECTION.id("run"), "n_clicks"),
-        State(SECTION.id("text"), "value"),
-        State(SECTION.id("threshold"), "value"),
+        Output(Ids.RESULTS, "children"),
+        Input(Ids.RUN, "n_clicks"),
+        State(Ids.TEXT, "value"),
+        State(Ids.THRESHOLD, "value"),
         State("url", "search"),
         prevent_initial_call=True,
     )
@@ -182,4 +190,4 @@ def probe_view(context, search, text, threshold) -> list:
     return render_probe(texts, labels=live.labels)
 
 
-SECTION = Section(key="probing", label="Probing", layout=layout, register=register)
+SECTION = Section(key="probing", label="Probing", group=MODEL, order=10, layout=layout, register=register, ids=Ids)

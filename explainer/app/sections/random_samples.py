@@ -7,6 +7,7 @@ examples; "New draw" picks a fresh seed and writes it to the URL.
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 
 import dash
 import dash_bootstrap_components as dbc
@@ -15,8 +16,8 @@ from dash import Input, Output, State, html, no_update
 from explainer.analysis.examples import random_draw
 from explainer.app.components.aligned import example_cards, register_open_buttons
 from explainer.app.memo import per_cache
-from explainer.app.sections.base import Section
-from explainer.app.state import int_param, parse_query, update_query
+from explainer.app.sections.base import EXAMPLES, Section, StrEnum, View, view_field
+from explainer.app.state import parse_query, update_query
 from explainer.errors import ExplainerError
 
 DEFAULT_SIZE = 10
@@ -24,11 +25,17 @@ MAX_SIZE = 50
 MAX_SEED = 2**31 - 1
 
 
-def view_state(state: dict) -> tuple[int, int]:
-    """(seed, size) from the URL: seed 0 and 10 examples unless it says otherwise (size capped at 50)."""
-    seed = int_param(state, SECTION.param("seed"), 0)
-    size = int_param(state, SECTION.param("n"), DEFAULT_SIZE)
-    return min(max(seed, 0), MAX_SEED), min(max(size, 1), MAX_SIZE)
+class Ids(StrEnum):
+    DRAW = "random_samples-draw"
+    SIZE = "random_samples-n"
+    SUMMARY = "random_samples-summary"
+    CARDS = "random_samples-cards"
+
+
+@dataclass(frozen=True)
+class RandomView(View, prefix="rnd"):
+    seed: int = view_field(0, low=0, high=MAX_SEED)
+    n: int = view_field(DEFAULT_SIZE, low=1, high=MAX_SIZE)  # examples drawn
 
 
 def draw_view(cache, *, seed: int, size: int) -> tuple[list, str]:
@@ -42,23 +49,21 @@ def draw_view(cache, *, seed: int, size: int) -> tuple[list, str]:
 
 
 def layout(cache, state):
-    seed, size = view_state(state)
-    cards, summary = draw_view(cache, seed=seed, size=size)
+    view = RandomView.from_query(state)
+    cards, summary = draw_view(cache, seed=view.seed, size=view.n)
     controls = html.Div(
         [
-            dbc.Button("New draw", id=SECTION.id("draw"), color="primary", size="sm", className="me-3"),
+            dbc.Button("New draw", id=Ids.DRAW, color="primary", size="sm", className="me-3"),
             dbc.InputGroup(
                 [
                     dbc.InputGroupText("examples"),
-                    dbc.Input(
-                        id=SECTION.id("n"), type="number", min=1, max=MAX_SIZE, step=1, value=size, debounce=True
-                    ),
+                    dbc.Input(id=Ids.SIZE, type="number", min=1, max=MAX_SIZE, step=1, value=view.n, debounce=True),
                 ],
                 size="sm",
                 className="me-3",
                 style={"width": "170px"},
             ),
-            html.Span(summary, id=SECTION.id("summary"), className="text-muted small"),
+            html.Span(summary, id=Ids.SUMMARY, className="text-muted small"),
         ],
         className="d-flex align-items-center mb-2",
     )
@@ -70,44 +75,53 @@ def layout(cache, state):
                 className="text-muted small",
             ),
             controls,
-            html.Div(cards, id=SECTION.id("cards")),
+            html.Div(cards, id=Ids.CARDS),
         ]
     )
 
 
 def update_view(context, size, search, *, new_draw: bool, seed: int | None = None):
     """Callback body: a new draw (fresh seed unless one is given) or a new size; writes both to the URL."""
-    current_seed, current_size = view_state(parse_query(search))
+    current = RandomView.from_query(parse_query(search))
     if new_draw:
         seed = secrets.randbelow(MAX_SEED) if seed is None else seed
-    else:
-        seed = current_seed
-    size = min(max(int(size), 1), MAX_SIZE) if isinstance(size, (int, float)) else current_size
-    if not new_draw and size == current_size:  # the input echoing the URL (e.g. on mount)
+    view = RandomView(
+        seed=seed if new_draw else current.seed, n=int(size) if isinstance(size, (int, float)) else current.n
+    )
+    if not new_draw and view.n == current.n:  # the input echoing the URL (e.g. on mount)
         return no_update, no_update, no_update
     try:
-        cards, summary = draw_view(context.cache(search), seed=seed, size=size)
+        cards, summary = draw_view(context.cache(search), seed=view.seed, size=view.n)
     except ExplainerError as error:
         return dbc.Alert(str(error), color="danger"), "", no_update
-    return cards, summary, update_query(search, **{SECTION.param("seed"): seed, SECTION.param("n"): size})
+    return cards, summary, update_query(search, **view.to_query())
 
 
 def register(app, context):
     @app.callback(
-        Output(SECTION.id("cards"), "children"),
-        Output(SECTION.id("summary"), "children"),
+        Output(Ids.CARDS, "children"),
+        Output(Ids.SUMMARY, "children"),
         Output("url", "search", allow_duplicate=True),
-        Input(SECTION.id("draw"), "n_clicks"),
-        Input(SECTION.id("n"), "value"),
+        Input(Ids.DRAW, "n_clicks"),
+        Input(Ids.SIZE, "value"),
         State("url", "search"),
         prevent_initial_call=True,
     )
     def on_controls(_clicks, size, search):
         # Dash also calls this when the controls mount, listing every input: that is no new draw.
         single = len(dash.ctx.triggered) == 1
-        return update_view(context, size, search, new_draw=single and dash.ctx.triggered_id == SECTION.id("draw"))
+        return update_view(context, size, search, new_draw=single and dash.ctx.triggered_id == Ids.DRAW)
 
     register_open_buttons(app, SECTION.key)
 
 
-SECTION = Section(key="random_samples", label="Random samples", layout=layout, register=register, param_prefix="rnd")
+SECTION = Section(
+    key="random_samples",
+    label="Random samples",
+    group=EXAMPLES,
+    order=20,
+    layout=layout,
+    register=register,
+    ids=Ids,
+    view=RandomView,
+)

@@ -6,20 +6,35 @@ else example 0.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, html, no_update
 
 from explainer.analysis.examples import model_inputs, raw_example
-from explainer.app.sections.base import Section
+from explainer.app.sections.base import EXAMPLES, Section, StrEnum, View
 from explainer.app.state import int_param, parse_query, update_query
 from explainer.errors import ExplainerError
 
 TABLE_HEADERS = ("position", "subword", "input id", "word id", "word", "label id", "label", "predicted", "window")
 
 
+class Ids(StrEnum):
+    EXAMPLE_ID = "raw_data-id"
+    CONTENT = "raw_data-content"
+    INPUTS = "raw_data-inputs"
+    TABLE = "raw_data-table"
+
+
+@dataclass(frozen=True)
+class RawView(View, prefix="raw"):
+    id: int | None = None  # the example shown (None: the inspector's, else 0)
+
+
 def chosen_id(state: dict) -> int:
     """``raw_id`` if the URL has one, else the inspector's ``sample``, else 0."""
-    return int_param(state, SECTION.param("id"), int_param(state, "sample", 0))
+    example_id = RawView.from_query(state).id
+    return int_param(state, "sample", 0) if example_id is None else example_id
 
 
 def raw_view(cache, example_id) -> list:
@@ -48,7 +63,7 @@ def raw_view(cache, example_id) -> list:
         "\n".join(f"{key} = {value!r}" for key, value in inputs.items()),  # as Python prints them
         className="bg-light p-2 small",
         style={"whiteSpace": "pre-wrap"},
-        id=SECTION.id("inputs"),
+        id=Ids.INPUTS,
     )
     rows = [_subword_row(row, words, word_id) for row, word_id in zip(raw.itertuples(index=False), inputs["word_ids"])]
     table = dbc.Table(
@@ -56,7 +71,7 @@ def raw_view(cache, example_id) -> list:
         size="sm",
         hover=True,
         className="small raw-subwords",
-        id=SECTION.id("table"),
+        id=Ids.TABLE,
     )
     return [
         html.H6(f"Example {example_id}"),
@@ -93,7 +108,7 @@ def layout(cache, state):
         [
             dbc.InputGroupText("example id"),
             dbc.Input(
-                id=SECTION.id("id"),
+                id=Ids.EXAMPLE_ID,
                 type="number",
                 min=0,
                 max=max(int(cache.manifest["counts"]["examples"]) - 1, 0),
@@ -115,7 +130,7 @@ def layout(cache, state):
                 className="text-muted small",
             ),
             picker,
-            html.Div(raw_view(cache, example_id), id=SECTION.id("content")),
+            html.Div(raw_view(cache, example_id), id=Ids.CONTENT),
         ]
     )
 
@@ -130,14 +145,14 @@ def update_view(context, example_id, search):
         return [dbc.Alert(str(error), color="danger")], no_update
     if example_id is None:
         return content, no_update
-    return content, update_query(search, **{SECTION.param("id"): int(example_id)})
+    return content, update_query(search, **RawView(id=int(example_id)).to_query())
 
 
 def register(app, context):
     @app.callback(
-        Output(SECTION.id("content"), "children"),
+        Output(Ids.CONTENT, "children"),
         Output("url", "search", allow_duplicate=True),
-        Input(SECTION.id("id"), "value"),
+        Input(Ids.EXAMPLE_ID, "value"),
         State("url", "search"),
         prevent_initial_call=True,
     )
@@ -145,4 +160,13 @@ def register(app, context):
         return update_view(context, example_id, search)
 
 
-SECTION = Section(key="raw_data", label="Raw data", layout=layout, register=register, param_prefix="raw")
+SECTION = Section(
+    key="raw_data",
+    label="Raw data",
+    group=EXAMPLES,
+    order=40,
+    layout=layout,
+    register=register,
+    ids=Ids,
+    view=RawView,
+)

@@ -41,7 +41,7 @@ from explainer.app.components.review_view import (
     intro,
     navigation,
 )
-from explainer.app.sections.base import Section
+from explainer.app.sections.base import REVIEW, Section
 from explainer.app.state import int_param, parse_query, update_query
 from explainer.cache.reader import Cache
 from explainer.errors import ExplainerError
@@ -288,4 +288,4 @@ def register(app: dash.Dash, context: AppContext) -> None:
     register_open_buttons(app, KEY)
 
 
-SECTION = Section(key=KEY, label="Review", layout=layout, register=register, param_prefix="rev")
+SECTION = Section(key=KEY, label="Review", group=REVIEW, order=10, layout=layout, register=register, param_prefix="rev")

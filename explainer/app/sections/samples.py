@@ -6,6 +6,8 @@ The order (total loss descending, or entity F1 ascending) and the page live in t
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, html, no_update
@@ -14,8 +16,8 @@ from explainer.analysis.examples import ORDERS, order_examples
 from explainer.analysis.gridquery import page_of
 from explainer.app.components.aligned import example_cards, register_open_buttons
 from explainer.app.memo import per_cache, per_cache_lru
-from explainer.app.sections.base import Section
-from explainer.app.state import int_param, parse_query, update_query
+from explainer.app.sections.base import EXAMPLES, Section, StrEnum, View, view_field
+from explainer.app.state import parse_query, update_query
 from explainer.errors import ExplainerError
 
 PER_PAGE = 10
@@ -27,10 +29,17 @@ ORDER_OPTIONS = [
 ]
 
 
-def view_state(state: dict) -> tuple[str, int]:
-    """(order, page) from the URL; anything unknown falls back to the defaults (loss, page 1)."""
-    order = state.get(SECTION.param("order"))
-    return (order if order in ORDERS else "loss"), max(int_param(state, SECTION.param("page"), 1), 1)
+class Ids(StrEnum):
+    ORDER = "samples-order"
+    PAGE = "samples-page"
+    SUMMARY = "samples-summary"
+    CARDS = "samples-cards"
+
+
+@dataclass(frozen=True)
+class SamplesView(View, prefix="smp"):
+    order: str = view_field("loss", choices=ORDERS)
+    page: int = view_field(1, low=1)
 
 
 def ordered_ids(cache, order: str):
@@ -59,13 +68,13 @@ def page_view(cache, *, order: str, page: int) -> tuple[list, int, int, str]:
 
 
 def layout(cache, state):
-    order, page = view_state(state)
-    cards, page, n_pages, summary = page_view(cache, order=order, page=page)
+    view = SamplesView.from_query(state)
+    cards, page, n_pages, summary = page_view(cache, order=view.order, page=view.page)
     controls = html.Div(
         [
-            dbc.RadioItems(id=SECTION.id("order"), options=ORDER_OPTIONS, value=order, inline=True, className="me-4"),
+            dbc.RadioItems(id=Ids.ORDER, options=ORDER_OPTIONS, value=view.order, inline=True, className="me-4"),
             dbc.Pagination(
-                id=SECTION.id("page"),
+                id=Ids.PAGE,
                 max_value=n_pages,
                 active_page=page,
                 fully_expanded=False,
@@ -74,7 +83,7 @@ def layout(cache, state):
                 size="sm",
                 className="mb-0 me-3",
             ),
-            html.Span(summary, id=SECTION.id("summary"), className="text-muted small"),
+            html.Span(summary, id=Ids.SUMMARY, className="text-muted small"),
         ],
         className="d-flex align-items-center flex-wrap mb-2",
     )
@@ -86,7 +95,7 @@ def layout(cache, state):
                 className="text-muted small",
             ),
             controls,
-            html.Div(cards, id=SECTION.id("cards")),
+            html.Div(cards, id=Ids.CARDS),
         ]
     )
 
@@ -96,27 +105,25 @@ def update_view(context, order, page, search, *, trigger):
 
     A new order starts again at page 1.
     """
-    order = order if order in ORDERS else "loss"
-    page = 1 if trigger == SECTION.id("order") else (page or 1)
-    if (order, page) == view_state(parse_query(search)):  # a control echoing the URL (e.g. on mount)
+    view = SamplesView(order=order, page=1 if trigger == Ids.ORDER else (page or 1))
+    if view == SamplesView.from_query(parse_query(search)):  # a control echoing the URL (e.g. on mount)
         return (no_update,) * 5
     try:
-        cards, page, n_pages, summary = page_view(context.cache(search), order=order, page=page)
+        cards, page, n_pages, summary = page_view(context.cache(search), order=view.order, page=view.page)
     except ExplainerError as error:
         return dbc.Alert(str(error), color="danger"), no_update, no_update, "", no_update
-    new_search = update_query(search, **{SECTION.param("order"): order, SECTION.param("page"): page})
-    return cards, page, n_pages, summary, new_search
+    return cards, page, n_pages, summary, update_query(search, **replace(view, page=page).to_query())
 
 
 def register(app, context):
     @app.callback(
-        Output(SECTION.id("cards"), "children"),
-        Output(SECTION.id("page"), "active_page"),
-        Output(SECTION.id("page"), "max_value"),
-        Output(SECTION.id("summary"), "children"),
+        Output(Ids.CARDS, "children"),
+        Output(Ids.PAGE, "active_page"),
+        Output(Ids.PAGE, "max_value"),
+        Output(Ids.SUMMARY, "children"),
         Output("url", "search", allow_duplicate=True),
-        Input(SECTION.id("order"), "value"),
-        Input(SECTION.id("page"), "active_page"),
+        Input(Ids.ORDER, "value"),
+        Input(Ids.PAGE, "active_page"),
         State("url", "search"),
         prevent_initial_call=True,
     )
@@ -128,4 +135,13 @@ def register(app, context):
     register_open_buttons(app, SECTION.key)
 
 
-SECTION = Section(key="samples", label="Samples by loss", layout=layout, register=register, param_prefix="smp")
+SECTION = Section(
+    key="samples",
+    label="Samples by loss",
+    group=EXAMPLES,
+    order=10,
+    layout=layout,
+    register=register,
+    ids=Ids,
+    view=SamplesView,
+)
