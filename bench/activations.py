@@ -21,9 +21,9 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import shlex
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,16 +36,18 @@ def load() -> str:
 
 
 def with_activations(cache, work: Path) -> Path:
-    """Rebuild ``cache`` (its manifest's command) into ``work`` with the default activation sample."""
-    from explainer.cli import main as cli
+    """Rebuild ``cache`` (its manifest's options) into ``work`` with the default activation sample."""
+    from explainer.errors import ExplainerError
+    from explainer.pipeline.options import from_record, manifest_options
+    from explainer.pipeline.pipeline import build_cache, summary_line
 
-    words = shlex.split(cache.command)[1:]
     out = work / f"{cache.path.name}-activations"
-    words[words.index("--out") + 1] = str(out)
-    words = [word for word in words if word != "--force"] + ["--force", "--activations-sample", "200"]
+    options = replace(from_record(manifest_options(cache.manifest)), out=str(out), force=True, activations_sample=200)
     print(f"{cache.path.name} has no activations: building {out}", flush=True)
-    if cli(words) != 0:
-        raise SystemExit(f"could not build {out}")
+    try:
+        print(summary_line(build_cache(options), out), flush=True)
+    except ExplainerError as error:
+        raise SystemExit(f"could not build {out}: {error}") from None
     return out
 
 

@@ -185,7 +185,7 @@ MANIFEST_KEYS = (
     "headline",  # {"entity_f1", "entity_precision", "entity_recall", "word_accuracy", "span_errors", "word_errors"}
     "settings",  # build settings: batch_size, max_length, stride, device, ...
     "timings",  # seconds per stage: load, tokenize, forward, write, total
-    "command",  # the command line that rebuilds this cache
+    "command",  # the command line that rebuilds this cache, generated from "options"
 )
 
 FOLDS = "folds.npy"  # out-of-fold caches only (explainer crossval)
@@ -196,4 +196,7 @@ OPTIONAL_MANIFEST_KEYS = (
     "sharding",  # sharded build (torchrun): {"ranks", "backend", "examples", "subwords", "devices", "forward_seconds"}
     "out_of_fold",  # true for an `explainer crossval` cache: each example's outputs from the fold model that did not see it
     "crossval",  # {"folds", "seed", "assignment": FOLDS, "models": [per fold: model info, training set]}
+    # {"subcommand": "build" | "crossval", option: value}: the options of the command that wrote the cache
+    # (explainer/pipeline/options.py); older caches have only "command" (read by manifest_options)
+    "options",
 )

@@ -12,6 +12,8 @@ import argparse
 
 from explainer.data.example import LoadedDataset
 from explainer.errors import ExplainerError
+from explainer.pipeline.options import add_arguments, from_arguments
+from explainer.train.options import CrossvalOptions, TrainSettings
 
 
 def register(subparsers) -> None:
@@ -22,7 +24,7 @@ def register(subparsers) -> None:
         "model directory that `explainer build` reads. Skipped when --out already holds a model "
         "trained from the same base model, data and settings.",
     )
-    add_base_argument(parser)
+    add_arguments(parser, CrossvalOptions, only=("base",))  # --base as crossval declares it
     parser.add_argument(
         "--dataset",
         required=True,
@@ -48,82 +50,15 @@ def register(subparsers) -> None:
         "--split-seed", type=int, default=0, help="seed of the hash that splits --dataset (default 0)"
     )
     parser.add_argument("--out", required=True, metavar="DIR", help="model directory to write")
-    settings = parser.add_argument_group("training settings")
-    add_training_arguments(settings, what="the training data")
-    settings.add_argument(
-        "--max-length",
-        type=int,
-        help="subwords per example; longer ones are truncated for training (default: the model's)",
-    )
+    add_arguments(parser.add_argument_group("training settings"), TrainSettings)
     parser.add_argument("--force", action="store_true", help="train even if --out is up to date")
     parser.set_defaults(func=run)
-
-
-def add_base_argument(parser) -> None:
-    """``--base``: the encoder to fine-tune (``train`` and ``crossval``)."""
-    parser.add_argument(
-        "--base",
-        required=True,
-        metavar="MODEL",
-        help="base encoder: a local model directory or a model id in your Hugging Face cache",
-    )
-
-
-def add_training_arguments(
-    group,
-    *,
-    what: str,
-    batch_size_flag: str = "--batch-size",
-    seed_flag: str = "--seed",
-    steps: str = "stop after this many optimiser steps",
-) -> None:
-    """The fine-tuning options (read back by :func:`training_settings`), shared with ``crossval``, whose
-    own ``--batch-size`` and ``--seed`` belong to the cache: there they are ``--train-batch-size``, ``--train-seed``."""
-    group.add_argument("--epochs", type=int, default=3, help=f"passes over {what} (default 3)")
-    group.add_argument("--lr", type=float, default=5e-5, help="peak learning rate of AdamW (default 5e-5)")
-    group.add_argument(
-        batch_size_flag,
-        dest="train_batch_size",
-        metavar="N",
-        type=int,
-        default=16,
-        help="examples per step (default 16)",
-    )
-    group.add_argument(
-        seed_flag,
-        dest="train_seed",
-        metavar="SEED",
-        type=int,
-        default=0,
-        help="seed of initialisation and shuffling (default 0)",
-    )
-    group.add_argument("--max-steps", type=int, help=f"{steps} (quick runs, tests)")
-    group.add_argument(
-        "--freeze-embeddings",
-        action="store_true",
-        help="keep the word-embedding matrix fixed: several times faster on a CPU",
-    )
-
-
-def training_settings(args: argparse.Namespace):
-    """The ``TrainSettings`` of :func:`add_training_arguments`' options (and ``--max-length``)."""
-    from explainer.train.trainer import TrainSettings
-
-    return TrainSettings(
-        epochs=args.epochs,
-        learning_rate=args.lr,
-        batch_size=args.train_batch_size,
-        max_length=args.max_length,
-        seed=args.train_seed,
-        max_steps=args.max_steps,
-        freeze_embeddings=args.freeze_embeddings,
-    )
 
 
 def run(args: argparse.Namespace) -> int:
     from explainer.train.trainer import read_record, train_model
 
-    settings = training_settings(args)
+    settings = from_arguments(TrainSettings, args)
     settings.check()
     read_record(args.out)  # refuse an --out that is not ours before any loading
     train, evaluation = load_training_data(args)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 import sys
 import time
 from dataclasses import dataclass
@@ -21,81 +20,8 @@ from explainer.pipeline import tables
 from explainer.pipeline.align import Alignment, align_examples, special_tokens_around
 from explainer.pipeline.forward import plan_batches, run_inference
 from explainer.pipeline.model import LoadedModel, load_model, quiet_transformers
+from explainer.pipeline.options import BuildOptions, manifest_entries, values
 from explainer.pipeline.steps import StepContext, check_step_options, run_steps
-
-
-@dataclass
-class BuildOptions:
-    """Everything ``explainer build`` is told (the CLI options, one field each)."""
-
-    model: str
-    dataset: str
-    out: str
-    split: str | None = None
-    tokens_column: str | None = None
-    tags_column: str | None = None
-    label_map: str | None = None
-    revision: str | None = None
-    trust_remote_code: bool = False
-    allow_pickle_weights: bool = False
-    batch_size: int = 32
-    max_length: int | None = None
-    stride: int | None = None
-    device: str = "auto"
-    force: bool = False
-    # Dataset-level analyses run after the forward pass (explainer/pipeline/steps.py); each has its options here.
-    projection: str = "umap"  # umap | pca | none (issue 5)
-    projection_sample: int = 50_000  # UMAP is fitted on at most this many points, the rest transformed
-    label_quality: str = "self_confidence"  # cleanlab scoring method, or "none" (issue 8)
-    activations_sample: int = 200  # examples whose FFN activations are stored; 0 = none (issue 9)
-    seed: int = 0  # seeds every sampled or randomised analysis
-
-
-def rebuild_command(options: BuildOptions) -> str:
-    """The ``explainer build ...`` command line that rebuilds the cache, with absolute local paths."""
-
-    def local(value: str) -> str:
-        path = Path(value).expanduser()
-        return str(path.absolute()) if path.exists() else value
-
-    words = [
-        "explainer",
-        "build",
-        "--model",
-        local(options.model),
-        "--dataset",
-        local(options.dataset),
-        "--out",
-        str(Path(options.out).expanduser().absolute()),
-    ]
-    optional = [
-        ("--split", options.split),
-        ("--tokens-column", options.tokens_column),
-        ("--tags-column", options.tags_column),
-        ("--label-map", options.label_map and str(Path(options.label_map).expanduser().absolute())),
-        ("--revision", options.revision),
-        ("--max-length", options.max_length),
-        ("--stride", options.stride),
-    ]
-    words += [item for flag, value in optional if value is not None for item in (flag, str(value))]
-    if options.batch_size != BuildOptions.batch_size:
-        words += ["--batch-size", str(options.batch_size)]
-    if options.device != BuildOptions.device:
-        words += ["--device", options.device]
-    for field, flag in (
-        ("projection", "--projection"),
-        ("projection_sample", "--projection-sample"),
-        ("label_quality", "--label-quality"),
-        ("activations_sample", "--activations-sample"),
-        ("seed", "--seed"),
-    ):
-        if getattr(options, field) != getattr(BuildOptions, field):
-            words += [flag, str(getattr(options, field))]
-    if options.trust_remote_code:
-        words.append("--trust-remote-code")
-    if options.allow_pickle_weights:
-        words.append("--allow-pickle-weights")
-    return shlex.join(words)
 
 
 def window_settings(options: BuildOptions, loaded: LoadedModel, *, n_special: int) -> tuple[int, int]:
@@ -123,6 +49,10 @@ def window_settings(options: BuildOptions, loaded: LoadedModel, *, n_special: in
             f"--max-length {max_length})"
         )
     return max_length, stride
+
+
+# Options the manifest's "model" and "dataset" entries hold (resolved), left out of its "settings".
+_RECORDED_ELSEWHERE = ("model", "dataset", "out", "split", "revision")
 
 
 @dataclass
@@ -170,23 +100,15 @@ def prepare(options: BuildOptions) -> Prepared:
         stride=stride,
     )
     timings["tokenize"] = time.perf_counter() - started - timings["load"]
-    settings = {
-        "batch_size": options.batch_size,
-        "max_length": max_length,
-        "stride": stride,
-        "device": str(loaded.device),
-        "requested_device": options.device,
-        "trust_remote_code": options.trust_remote_code,
-        "label_map": options.label_map,
-        "tokens_column": options.tokens_column,
-        "tags_column": options.tags_column,
-        "model_inputs": len(alignment.inputs),
-        "projection": options.projection,
-        "projection_sample": options.projection_sample,
-        "label_quality": options.label_quality,
-        "activations_sample": options.activations_sample,
-        "seed": options.seed,
-    }
+    # What the build ran with: its options as given, the resolved ones filled in.
+    settings = {name: value for name, value in values(options).items() if name not in _RECORDED_ELSEWHERE}
+    settings.update(
+        max_length=max_length,
+        stride=stride,
+        device=str(loaded.device),
+        requested_device=options.device,
+        model_inputs=len(alignment.inputs),
+    )
     return Prepared(
         dataset=dataset,
         aligned=aligned,
@@ -381,7 +303,7 @@ def _manifest_header(options: BuildOptions, prepared: Prepared) -> dict:
         },
         "split": dataset.split,
         "labels": list(prepared.loaded.labels),
-        "command": rebuild_command(options),
+        **manifest_entries(options),
     }
 
 

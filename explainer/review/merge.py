@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +40,7 @@ from explainer.data.loaders import (
     load_dataset,
 )
 from explainer.errors import ExplainerError
+from explainer.pipeline.options import manifest_options
 from explainer.review.corrections import latest_decisions
 from explainer.review.export import Item, conll_text, prodigy_jsonl, prodigy_record
 
@@ -99,22 +99,15 @@ class DatasetSource:
 
 
 def source_of_manifest(manifest: dict) -> DatasetSource:
-    """The dataset options of the build that wrote ``manifest``; the spec is the absolute path the build's
-    command line recorded when the dataset was a local file."""
-    dataset = manifest.get("dataset", {})
-    options = {}
-    try:
-        words = shlex.split(manifest.get("command", ""))
-    except ValueError:
-        words = []
-    for flag in ("--dataset", "--split", "--tokens-column", "--tags-column"):
-        if flag in words[:-1]:
-            options[flag] = words[words.index(flag) + 1]
+    """The dataset options of the build that wrote ``manifest`` (its structured ``options``); the spec is
+    the absolute path the build recorded when the dataset was a local file, else the manifest's dataset spec."""
+    dataset = manifest.get("dataset") or {}
+    options = manifest_options(manifest)
     return DatasetSource(
-        spec=options.get("--dataset") or dataset.get("spec", ""),
-        split=options.get("--split", dataset.get("split")),
-        tokens_column=options.get("--tokens-column"),
-        tags_column=options.get("--tags-column"),
+        spec=options.get("dataset") or dataset.get("spec", ""),
+        split=options.get("split") or dataset.get("split"),
+        tokens_column=options.get("tokens_column"),
+        tags_column=options.get("tags_column"),
         label_map=dataset.get("label_map") or None,
     )
 

@@ -22,11 +22,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shlex
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,34 +33,12 @@ import numpy as np
 from explainer.cache import schema
 from explainer.data.example import Example, LoadedDataset
 from explainer.errors import ExplainerError
-from explainer.train.trainer import TrainSettings
+from explainer.pipeline.options import BuildOptions, manifest_entries, shared_values
+from explainer.train.options import CrossvalOptions
 
 STATE = "state.json"
 FOLDS_FILE = schema.FOLDS  # in the cache: int16 [n_examples], the fold of example i (= the model that scored it)
 STATE_VERSION = 1
-
-
-@dataclass
-class CrossvalOptions:
-    """Everything ``explainer crossval`` is told."""
-
-    base: str
-    dataset: str
-    out: str
-    folds: int = 5
-    fold_seed: int = 0
-    work: str | None = None  # default: <out>-folds beside the cache
-    split: str | None = None
-    tokens_column: str | None = None
-    tags_column: str | None = None
-    train: TrainSettings = field(default_factory=TrainSettings)
-    batch_size: int = 32  # of the build's forward passes
-    max_length: int | None = None  # training truncation and build windows (default: the model's)
-    device: str = "auto"
-    projection: str = "none"  # hidden states of K models share no space: off unless asked for
-    label_quality: str = "self_confidence"
-    seed: int = 0
-    force: bool = False
 
 
 def fold_of(example: Example, *, folds: int, seed: int) -> int:
@@ -112,76 +89,15 @@ def fold_datasets(
     return part(assignment != fold, "train"), part(assignment == fold, "held out")
 
 
-def crossval_command(options: CrossvalOptions) -> str:
-    """The ``explainer crossval ...`` command line that rebuilds the cache (absolute local paths)."""
-
-    def local(value: str) -> str:
-        path = Path(value).expanduser()
-        return str(path.absolute()) if path.exists() else value
-
-    words = [
-        "explainer",
-        "crossval",
-        "--base",
-        local(options.base),
-        "--dataset",
-        local(options.dataset),
-        "--folds",
-        str(options.folds),
-        "--out",
-        str(Path(options.out).expanduser().absolute()),
-        "--work",
-        str(work_directory(options)),
-    ]
-    defaults, settings = TrainSettings(), options.train
-    pairs = [
-        ("--split", options.split, None),
-        ("--tokens-column", options.tokens_column, None),
-        ("--tags-column", options.tags_column, None),
-        ("--fold-seed", options.fold_seed, 0),
-        ("--epochs", settings.epochs, defaults.epochs),
-        ("--lr", settings.learning_rate, defaults.learning_rate),
-        ("--train-batch-size", settings.batch_size, defaults.batch_size),
-        ("--max-steps", settings.max_steps, None),
-        ("--train-seed", settings.seed, defaults.seed),
-        ("--batch-size", options.batch_size, 32),
-        ("--max-length", options.max_length, None),
-        ("--device", options.device, "auto"),
-        ("--projection", options.projection, "none"),
-        ("--label-quality", options.label_quality, "self_confidence"),
-        ("--seed", options.seed, 0),
-    ]
-    words += [item for flag, value, default in pairs if value != default for item in (flag, str(value))]
-    if settings.freeze_embeddings:
-        words.append("--freeze-embeddings")
-    return shlex.join(words)
-
-
 def work_directory(options: CrossvalOptions) -> Path:
     out = Path(options.out).expanduser().absolute()
     return Path(options.work).expanduser().absolute() if options.work else out.parent / f"{out.name}-folds"
 
 
-def build_options(options: CrossvalOptions, model: str | Path):
-    """The ``explainer build`` options that run ``model`` over the dataset for this cross-validation."""
-    from explainer.pipeline.pipeline import BuildOptions
-
-    return BuildOptions(
-        model=str(model),
-        dataset=options.dataset,
-        out=options.out,
-        split=options.split,
-        tokens_column=options.tokens_column,
-        tags_column=options.tags_column,
-        batch_size=options.batch_size,
-        max_length=options.max_length,
-        device=options.device,
-        force=options.force,
-        projection=options.projection,
-        label_quality=options.label_quality,
-        activations_sample=0,  # activations belong to one model; each example here had its own
-        seed=options.seed,
-    )
+def build_options(options: CrossvalOptions, model: str | Path) -> BuildOptions:
+    """The ``explainer build`` options that run ``model`` over the dataset for this cross-validation: the
+    options crossval shares with the build, no activations (they belong to one model; here each example had its own)."""
+    return BuildOptions(model=str(model), activations_sample=0, **shared_values(options))
 
 
 def _inputs(options: CrossvalOptions, dataset: LoadedDataset, labels: list[str]) -> dict:
@@ -293,11 +209,13 @@ def run_crossval(options: CrossvalOptions, *, progress: bool = True, log=None) -
                 f"fold {fold + 1}/{options.folds}: training on {len(train.examples)} examples, "
                 f"scoring {len(held_out.examples)}"
             )
-            settings = options.train
-            if options.max_length is not None and settings.max_length is None:
-                settings = replace(settings, max_length=options.max_length)
             result = train_model(
-                base=options.base, train=train, evaluation=held_out, out=fold_dir / "model", settings=settings, log=say
+                base=options.base,
+                train=train,
+                evaluation=held_out,
+                out=fold_dir / "model",
+                settings=options.train,
+                log=say,
             )
             with quiet_transformers():
                 prepared = pipeline.prepare(build_options(options, fold_dir / "model"))
@@ -357,5 +275,5 @@ def run_crossval(options: CrossvalOptions, *, progress: bool = True, log=None) -
                 predictions,
                 started=started,
                 progress=progress,
-                manifest_extra={"out_of_fold": True, "crossval": crossval, "command": crossval_command(options)},
+                manifest_extra={"out_of_fold": True, "crossval": crossval, **manifest_entries(options)},
             )

@@ -29,6 +29,7 @@ from explainer import __version__
 from explainer.data.example import Example, LoadedDataset
 from explainer.errors import ExplainerError
 from explainer.pipeline.model import model_max_length, quiet_transformers
+from explainer.train.options import TrainSettings
 
 if TYPE_CHECKING:
     import torch
@@ -37,42 +38,6 @@ OUTSIDE = "O"
 RECORD = "explainer_train.json"
 # Bump when the training recipe changes in a way that changes the model for the same inputs.
 RECIPE_VERSION = 1
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    """Hyper-parameters of one fine-tuning run (all of them enter the fingerprint).
-
-    ``max_length`` None means the model's maximum (the limit ``explainer build`` uses);
-    ``max_steps`` None means ``epochs`` full passes, otherwise training stops after that many
-    optimiser steps (the schedule is fitted to the shorter run). ``freeze_embeddings`` keeps the
-    word-embedding matrix fixed: on a CPU its dense gradient and optimiser update dominate a step
-    of a small encoder (about half of MiniLM's parameters), at little cost in accuracy.
-    """
-
-    epochs: int = 3
-    learning_rate: float = 5e-5
-    batch_size: int = 16
-    max_length: int | None = None
-    seed: int = 0
-    max_steps: int | None = None
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    freeze_embeddings: bool = False
-
-    def check(self) -> None:
-        """Raise ExplainerError naming the first option out of range."""
-        limits = [
-            ("--epochs", self.epochs, 1),
-            ("--batch-size", self.batch_size, 1),
-            ("--max-length", self.max_length, 8),
-            ("--max-steps", self.max_steps, 1),
-        ]
-        for option, value, minimum in limits:
-            if value is not None and value < minimum:
-                raise ExplainerError(f"{option} must be at least {minimum}, got {value}")
-        if not self.learning_rate > 0:
-            raise ExplainerError(f"--lr must be positive, got {self.learning_rate}")
 
 
 @dataclass
