@@ -292,6 +292,7 @@ def build_heldout_cache(
         return None
     options = BuildOptions(model=str(paths.model), dataset=str(paths.heldout), out=str(paths.cache), device="cpu")
     manifest = build_cache(options)
+    assert manifest is not None  # the demo builds in one process, never as a rank of a sharded build
     log(summary_line(manifest, paths.cache))
     return manifest["headline"]["entity_f1"]
 

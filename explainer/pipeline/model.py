@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from explainer.errors import ExplainerError
 
 if TYPE_CHECKING:
-    from transformers import PreTrainedModel
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 # Files any tokenizer saved with ``save_pretrained`` leaves behind (one is enough).
 TOKENIZER_FILES = (
@@ -52,7 +52,7 @@ class LoadedModel:
     """A model ready for inference and what the manifest records about it."""
 
     model: PreTrainedModel
-    tokenizer: object
+    tokenizer: PreTrainedTokenizerBase
     labels: list[str]
     device: object
     max_length: int

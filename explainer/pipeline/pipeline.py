@@ -120,7 +120,7 @@ def prepare(options: BuildOptions) -> Prepared:
     )
 
 
-def build_cache(options: BuildOptions, *, progress: bool = True) -> dict:
+def build_cache(options: BuildOptions, *, progress: bool = True) -> dict | None:
     """Build the cache described by ``options`` and return its manifest.
 
     Parameters
@@ -131,8 +131,9 @@ def build_cache(options: BuildOptions, *, progress: bool = True) -> dict:
 
     Returns
     -------
-    dict
-        The manifest written to ``<out>/manifest.json``.
+    dict or None
+        The manifest written to ``<out>/manifest.json``; None on a rank other than 0 of a sharded build
+        (rank 0 writes the cache).
 
     Raises
     ------
@@ -245,7 +246,8 @@ def _forward(
             progress=bar.update,
         )
     for array in arrays.values():
-        array.flush()
+        if isinstance(array, np.memmap):
+            array.flush()
     arrays.clear()  # close the memory maps before the directory is renamed
     return predictions
 

@@ -222,9 +222,11 @@ def _problem(record) -> str | None:
     if not isinstance(record.get("key"), str) or record.get("kind") not in KINDS:
         return "no example key or an unknown kind"
     words, original, corrected = record.get("words"), record.get("original"), record.get("corrected")
-    if not all(
-        isinstance(items, list) and all(isinstance(item, str) for item in items)
-        for items in (words, original, corrected)
+    if not (
+        isinstance(words, list)
+        and isinstance(original, list)
+        and isinstance(corrected, list)
+        and all(isinstance(item, str) for items in (words, original, corrected) for item in items)
     ):
         return "words, original and corrected must be lists of strings"
     if not len(words) == len(original) == len(corrected):

@@ -11,6 +11,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from explainer.analysis.spans import classify_spans, extract_spans
 from explainer.cache.schema import BOUNDARY, CORRECT, MISSED, SPURIOUS, TYPE_AND_BOUNDARY, WRONG_TYPE
@@ -59,7 +60,7 @@ def apply_corrections(examples: Iterable, latest: dict) -> list[Item]:
     for example in examples:
         words = tuple(example.words)
         tags = tuple(example.gold_tags if hasattr(example, "gold_tags") else example.tags)
-        key = getattr(example, "words_hash", None) or getattr(example, "key", "")
+        key = str(getattr(example, "words_hash", None) or getattr(example, "key", ""))
         decision = latest.get(key)
         corrected = False
         if decision is not None and tuple(decision["original"]) == tags and tuple(decision["corrected"]) != tags:
@@ -78,7 +79,8 @@ def conll_text(items: Iterable[Item]) -> str:
 
 def prodigy_record(words: Sequence[str], tags: Sequence[str], *, meta: dict | None = None) -> dict:
     """A Prodigy-style record: ``text`` (words joined by a space), ``tokens`` and character ``spans``."""
-    tokens, offset = [], 0
+    tokens: list[dict[str, Any]] = []
+    offset = 0
     for index, word in enumerate(words):
         tokens.append({"text": word, "start": offset, "end": offset + len(word), "id": index})
         offset += len(word) + 1
@@ -92,7 +94,7 @@ def prodigy_record(words: Sequence[str], tags: Sequence[str], *, meta: dict | No
         }
         for start, end, kind in extract_spans(tags)
     ]
-    record = {"text": " ".join(words), "tokens": tokens, "spans": spans}
+    record: dict[str, Any] = {"text": " ".join(words), "tokens": tokens, "spans": spans}
     if meta:
         record["meta"] = meta
     return record
@@ -151,7 +153,10 @@ def change_summary(latest: dict, *, n_examples: int | None = None) -> dict:
         ``changes_by_type`` (``{type: {change: count}}``) and ``examples`` (per corrected example: key,
         source, text and its changes). ``n_examples`` is copied when given.
     """
-    changes, by_type, kinds, examples = Counter(), {}, Counter(), []
+    changes: Counter[str] = Counter()
+    kinds: Counter[str] = Counter()
+    by_type: dict[str, Counter[str]] = {}
+    examples: list[dict[str, Any]] = []
     for key, decision in latest.items():
         kinds[decision["kind"]] += 1
         if decision["original"] == decision["corrected"]:

@@ -158,7 +158,7 @@ def dataset_tags(
         if new == "O":
             out.append("O")
             continue
-        candidates = set(inverse.get(new, ()))
+        candidates = set((inverse or {}).get(new, ()))
         if not candidates and map_tag(new, label_map) == new:
             candidates = {new}  # a label the map leaves alone: the dataset may use it as it is
         if len(candidates) > 1:
@@ -393,6 +393,11 @@ def _patch_conll(data: bytes, dataset: LoadedDataset, new_tags: dict, *, display
             prefix = b"\xef\xbb\xbf" if line_index == 0 and bom else b""
             content, end = _content_and_end(lines[line_index][len(prefix) :])
             match = _LAST_COLUMN.match(content)
+            if match is None:  # the loader read a tag here, so the file changed since
+                raise ExplainerError(
+                    f"{display}:{line_index + 1}: no tag column where the loader found one; "
+                    "was the file changed during the merge?"
+                )
             lines[line_index] = prefix + f"{match.group(1)}{tag}{match.group(3)}".encode() + end
     return b"".join(lines)
 
@@ -405,7 +410,7 @@ def _patch_jsonl(
     data: bytes, dataset: LoadedDataset, new_tags: dict, *, display: str, tokens_key: str | None, tags_key: str | None
 ) -> bytes:
     lines = _split_lines(data)
-    names = dataset.label_names
+    names = list(dataset.label_names or [])  # integer tags always come with their names (the loader checks)
     iob1 = False
     for line in lines:  # the scheme is the file's: IOB1 if any record is not IOB2
         if line.strip():
@@ -435,8 +440,9 @@ def _patch_jsonl(
                     f"{display}:{number}: the corrected tags {', '.join(missing)} are not in the "
                     "record's label list; add them to it or merge with --format conll"
                 )
-            written = [names.index(tag) for tag in written]
-        record[record_tags_key] = written
+            record[record_tags_key] = [names.index(tag) for tag in written]
+        else:
+            record[record_tags_key] = written
         lines[number - 1] = json.dumps(record, ensure_ascii=False).encode("utf-8") + end
     return b"".join(lines)
 
