@@ -8,6 +8,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parents[1]  # the checkout: tests may sit at any depth under tests/
+
 LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
 
 # Words the fixtures use; anything else becomes [UNK] or is split into known pieces.
@@ -199,3 +203,41 @@ def fixture_sentences(n: int = 60, *, seed: int = 0):
         [("He", "O"), ("wrote", "O")] + [(w, "O") for w in HOSTILE_WORDS] + [("in", "O"), ("Paris", "B-LOC")]
     )
     return sentences
+
+
+# --- layouts: what a rendered Dash tree holds -------------------------------------------------
+
+
+def walk(component):
+    """Every component and string in a layout tree (or a list of trees, or serialised components)."""
+    if isinstance(component, (list, tuple)):
+        for item in component:
+            yield from walk(item)
+        return
+    yield component
+    if isinstance(component, dict):  # a component in Dash's serialised form (the aligned rows' cells)
+        yield from walk(component.get("props", {}).get("children"))
+        return
+    children = getattr(component, "children", None)
+    for child in children if isinstance(children, (list, tuple)) else [children] if children is not None else []:
+        yield from walk(child)
+
+
+def strings(tree) -> list[str]:
+    return [str(node) for node in walk(tree) if isinstance(node, (str, int, float, np.integer, np.floating))]
+
+
+# --- builds ---------------------------------------------------------------------------------------
+
+
+def build_activation_cache(model, dataset, out, *extra: str):
+    """``explainer build`` with only the activations step (the other analyses are other tests' business)."""
+    import pytest
+
+    from explainer.cli import main
+    from explainer.pipeline import steps
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(steps, "STEPS", {"activations": steps.STEPS["activations"]})
+        assert main(["build", "--model", str(model), "--dataset", str(dataset), "--out", str(out), *extra]) == 0
+    return out

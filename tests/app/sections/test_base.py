@@ -7,11 +7,11 @@ import ast
 import json
 import shutil
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import dash
 import pytest
 from dash import ALL, MATCH, Input, Output, State, dcc, html
+from helpers import REPO_ROOT
 
 from explainer.app.components.inspector import render_inspector
 from explainer.app.factory import create_app, inspected_example, make_layout
@@ -30,7 +30,7 @@ from explainer.app.settings import Settings
 from explainer.app.state import parse_query
 from explainer.inference.probe import probe
 
-APP = Path(__file__).resolve().parents[1] / "explainer" / "app"
+APP = REPO_ROOT / "explainer" / "app"
 
 
 # --- the URL view --------------------------------------------------------------------------------

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from dash import dcc, html, no_update
-from helpers import HOSTILE_WORDS
+from helpers import HOSTILE_WORDS, REPO_ROOT, strings, walk
 
 from explainer.analysis.gridquery import example_of_row_id, page_rows
 from explainer.app.components import aligned
@@ -38,29 +37,10 @@ def cache(context):
     return context.cache(None)
 
 
-def walk(component):
-    """Every component and string in a layout tree (or a list of trees, or serialised components)."""
-    if isinstance(component, (list, tuple)):
-        for item in component:
-            yield from walk(item)
-        return
-    yield component
-    if isinstance(component, dict):  # a component in Dash's serialised form (the aligned rows' cells)
-        yield from walk(component.get("props", {}).get("children"))
-        return
-    children = getattr(component, "children", None)
-    for child in children if isinstance(children, (list, tuple)) else [children] if children is not None else []:
-        yield from walk(child)
-
-
 def by_id(tree, component_id):
     found = [c for c in walk(tree) if getattr(c, "id", None) == component_id]
     assert len(found) == 1, component_id
     return found[0]
-
-
-def strings(tree) -> list[str]:
-    return [str(node) for node in walk(tree) if isinstance(node, (str, int, float, np.integer, np.floating))]
 
 
 def search(**params) -> str:
@@ -265,7 +245,7 @@ def test_aligned_cells_are_styled_by_classes_the_stylesheet_defines(cache):
     cells = [node for node in walk(card) if isinstance(node, dict) and node.get("type") == "Td"]
     assert cells and not any("style" in cell["props"] for cell in cells)  # no inline styles: a third of the JSON
     used = {name for cell in cells for name in cell["props"].get("className", "").split()}
-    stylesheet = (Path(__file__).resolve().parents[1] / "assets" / "explainer.css").read_text()
+    stylesheet = (REPO_ROOT / "assets" / "explainer.css").read_text()
     for name in used - {"table-danger"}:  # table-danger is Bootstrap's
         assert f"td.{name} " in stylesheet, name
     assert [aligned.loss_class(loss) for loss in (0.0, 0.39, 0.41, 2.0, 3.9, 40.0)] == [

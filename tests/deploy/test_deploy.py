@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 import requests
+from helpers import REPO_ROOT
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = REPO_ROOT
 sys.path.insert(0, str(REPO / "bench"))
 # bench/ is not a package: these imports need the path entry above (hence E402).
 import stack  # noqa: E402

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import build_activation_cache
 
 from explainer.analysis.activations import (
     DEFAULT_COMPONENTS,
@@ -170,17 +171,6 @@ def test_sample_is_seeded_and_bounded_by_size_and_budget():
 
 
 # --- the build ----------------------------------------------------------------------------------
-
-
-def build_activation_cache(model, dataset, out, *extra: str):
-    """``explainer build`` with only the activations step (the other analyses are other tests' business)."""
-    from explainer.cli import main
-    from explainer.pipeline import steps
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(steps, "STEPS", {"activations": steps.STEPS["activations"]})
-        assert main(["build", "--model", str(model), "--dataset", str(dataset), "--out", str(out), *extra]) == 0
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -12,13 +12,14 @@ from pathlib import Path
 
 import pytest
 from dash import Input, Output
+from helpers import REPO_ROOT
 
 from explainer.app.factory import create_app
 from explainer.app.server import PAGE_ERROR_ID, content_security_policy
 from explainer.app.settings import Settings
 from explainer.errors import ExplainerError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = REPO_ROOT
 SCANNED = [REPO / "explainer", REPO / "app.py", REPO / "gunicorn.conf.py", REPO / "assets"]
 
 UNSAFE_MODULES = {"pickle", "cPickle", "_pickle", "dill", "cloudpickle", "joblib", "shelve", "marshal"}

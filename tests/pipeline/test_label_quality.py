@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from cleanlab.token_classification.filter import find_label_issues
 from cleanlab.token_classification.rank import get_label_quality_scores
-from test_sections import strings, walk
+from helpers import strings, walk
 
 from explainer.analysis.examples import example_view
 from explainer.analysis.label_quality import rank_examples, rank_words, read_label_quality

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import write_conll
+from helpers import REPO_ROOT, write_conll
 
 from explainer.analysis.activations import DEFAULT_COMPONENTS
 from explainer.cache import schema
@@ -29,7 +29,7 @@ from explainer.cache.writer import CacheWriter, lock_path
 from explainer.cli import main
 from explainer.errors import ExplainerError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO_ROOT
 
 
 @pytest.fixture

@@ -1,10 +1,8 @@
-"""The review queue's pure parts: corrections file, span edits, exports, the merge and `explainer merge`."""
+"""Merging corrections back into the dataset file byte for byte, and `explainer merge` (explainer.review.merge)."""
 
 from __future__ import annotations
 
 import json
-import multiprocessing
-import warnings
 
 import pytest
 
@@ -12,20 +10,12 @@ from explainer.cli import main
 from explainer.data.example import Example
 from explainer.data.loaders import load_dataset
 from explainer.errors import ExplainerError
-from explainer.review import edits
 from explainer.review.corrections import (
-    ACCEPT_ALL_PREDICTIONS,
     ACCEPT_GOLD,
     EDIT,
-    CorrectionsWarning,
     append_decision,
-    corrections_path,
-    latest_decisions,
     make_decision,
-    read_decisions,
-    reviewed,
 )
-from explainer.review.export import apply_corrections, change_summary, conll_text, prodigy_jsonl, span_changes
 from explainer.review.merge import merge_bytes, to_iob1
 
 CONLL = (
@@ -57,114 +47,6 @@ def decision(words, original, corrected, *, kind=EDIT, **more):
         kind=kind,
         **more,
     )
-
-
-# --- edits -----------------------------------------------------------------------------------------------------
-
-
-def test_span_edits_keep_well_formed_iob2():
-    tags = ["B-PER", "I-PER", "O", "B-LOC"]
-    assert edits.add_span(tags, 1, 3, "ORG") == ["O", "B-ORG", "I-ORG", "B-LOC"]  # the overlapped PER gives way
-    assert edits.remove_spans(tags, 3, 4) == ["B-PER", "I-PER", "O", "O"]
-    assert edits.normalised(["O", "I-PER", "I-PER"]) == ["O", "B-PER", "I-PER"]
-    assert edits.accept_span(tags, (0, 1, "LOC")) == ["B-LOC", "O", "O", "B-LOC"]
-    assert edits.spans_to_accept(tags, ["B-PER", "I-PER", "O", "B-ORG"]) == [(3, 4, "ORG")]
-    with pytest.raises(ValueError):
-        edits.add_span(tags, 2, 9, "PER")
-
-
-def test_span_changes_name_each_kind_of_change():
-    original = ["B-PER", "I-PER", "O", "B-LOC", "O", "B-ORG", "O"]
-    corrected = ["B-PER", "O", "O", "B-ORG", "B-MISC", "O", "O"]
-    kinds = sorted(change["change"] for change in span_changes(original, corrected))
-    assert kinds == ["boundary changed", "span added", "span removed", "type changed"]
-    summary = change_summary(
-        latest_decisions([decision(["a"] * 7, original, corrected), decision(["b"], ["O"], ["O"], kind=ACCEPT_GOLD)])
-    )
-    assert summary["corrected"] == 1 and summary["unchanged"] == 1
-    assert summary["changes"]["type changed"] == 1 and summary["changes_by_type"]["LOC"] == {"type changed": 1}
-
-
-# --- the corrections file ----------------------------------------------------------------------------------------
-
-
-def test_corrections_file_lives_beside_the_cache_not_inside(tmp_path):
-    path = corrections_path(tmp_path / "caches" / "tiny")
-    assert path == tmp_path / "caches" / "tiny.corrections.jsonl"
-    assert corrections_path(tmp_path / "tiny", tmp_path / "elsewhere").parent == tmp_path / "elsewhere"
-
-
-def test_latest_decision_wins_and_a_truncated_last_line_is_skipped(tmp_path):
-    path = tmp_path / "c.corrections.jsonl"
-    append_decision(path, decision(["a", "b"], ["O", "O"], ["B-PER", "O"]))
-    append_decision(path, decision(["a", "b"], ["O", "O"], ["B-PER", "I-PER"], reviewer="ann\x07"))
-    with open(path, "ab") as handle:  # a writer killed half-way through a line
-        handle.write(b'{"version": 1, "key": "abc", "wor')
-    with pytest.warns(CorrectionsWarning, match="truncated"):
-        decisions = read_decisions(path)
-    assert len(decisions) == 2
-    latest = latest_decisions(decisions)
-    assert list(latest.values())[0]["corrected"] == ["B-PER", "I-PER"]
-    assert decisions[1]["reviewer"] == "ann"
-    # The next append starts a new line, so it is readable and the broken one stays isolated.
-    append_decision(path, decision(["c"], ["O"], ["B-LOC"], kind=ACCEPT_ALL_PREDICTIONS))
-    with pytest.warns(CorrectionsWarning):
-        assert [d["corrected"] for d in read_decisions(path)][-1] == ["B-LOC"]
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        assert len(reviewed(path).latest) == 2  # the app's reader: silent, cached per file state
-
-
-def _append_many(path, worker, count):
-    for index in range(count):
-        append_decision(path, decision([f"w{worker}", str(index)], ["O", "O"], ["B-PER", "O"]))
-
-
-def test_two_processes_appending_at_once_lose_no_decision(tmp_path):
-    path = tmp_path / "c.corrections.jsonl"
-    count = 200
-    context = multiprocessing.get_context("fork")
-    workers = [context.Process(target=_append_many, args=(path, worker, count)) for worker in range(2)]
-    for process in workers:
-        process.start()
-    for process in workers:
-        process.join(60)
-        assert process.exitcode == 0
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # every line whole
-        decisions = read_decisions(path)
-    assert len(decisions) == 2 * count
-    assert len(latest_decisions(decisions)) == 2 * count
-
-
-# --- exports from the cache's examples ---------------------------------------------------------------------------
-
-
-def test_exports_apply_only_matching_decisions(tmp_path):
-    examples = [Example(("Peter", "left"), ("B-PER", "O"), "x:1"), Example(("Anna", "came"), ("O", "O"), "x:4")]
-    latest = latest_decisions(
-        [
-            decision(["Anna", "came"], ["O", "O"], ["B-PER", "O"]),
-            decision(["Peter", "left"], ["O", "O"], ["B-LOC", "O"]),
-        ]
-    )  # stale original
-    items = apply_corrections(examples, latest)
-    assert [item.tags for item in items] == [("B-PER", "O"), ("B-PER", "O")]
-    assert [item.corrected for item in items] == [False, True]
-    conll = tmp_path / "out.conll"
-    conll.write_text(conll_text(items), encoding="utf-8")
-    assert [e.tags for e in load_dataset(str(conll)).examples] == [("B-PER", "O"), ("B-PER", "O")]
-    prodigy = tmp_path / "out.jsonl"
-    prodigy.write_text(prodigy_jsonl(items), encoding="utf-8")
-    reloaded = load_dataset(str(prodigy))
-    assert reloaded.format == "prodigy" and [e.tags for e in reloaded.examples] == [("B-PER", "O"), ("B-PER", "O")]
-
-
-# --- the merge ---------------------------------------------------------------------------------------------------
-
-
-def _blocks(text: str) -> list[str]:
-    return text.split("\n\n")
 
 
 def test_merge_conll_rewrites_only_the_corrected_tags(tmp_path):

@@ -1,4 +1,4 @@
-"""Pure pieces of the app: URL state, grid paging/filtering, the cache registry."""
+"""Grid paging, filtering, sorting and row ids (explainer.analysis.gridquery)."""
 
 from __future__ import annotations
 
@@ -6,23 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from explainer.analysis.gridquery import example_of_row_id, filter_frame, page_rows, sort_frame
-from explainer.app.settings import Settings, normalise_prefix
-from explainer.app.state import build_query, int_param, parse_query, update_query
-
-
-def test_query_round_trip_and_update():
-    search = build_query({"cache": "conll", "tab": "metrics", "sample": 12})
-    assert parse_query(search) == {"cache": "conll", "tab": "metrics", "sample": "12"}
-    updated = update_query(search, sample=None, mis_gold="B-PER")
-    assert parse_query(updated) == {"cache": "conll", "tab": "metrics", "mis_gold": "B-PER"}
-    assert update_query("", tab="loss") == "?tab=loss"
-
-
-def test_int_param_tolerates_garbage():
-    assert int_param({"sample": "7"}, "sample") == 7
-    assert int_param({"sample": "<script>"}, "sample") is None
-    assert int_param({}, "sample", 0) == 0
+from explainer.analysis.gridquery import example_of_row_id, filter_frame, page_of, page_rows, sort_frame
 
 
 @pytest.fixture
@@ -83,8 +67,10 @@ def test_row_ids_name_examples_and_words():
     assert example_of_row_id("../etc") == (None, None)
 
 
-def test_settings_from_environment(tmp_path):
-    settings = Settings.from_env({"EXPLAINER_CACHE": str(tmp_path), "EXPLAINER_URL_PREFIX": "tools/ner"})
-    assert settings.cache == tmp_path and settings.url_prefix == "/tools/ner/"
-    assert normalise_prefix("/") == "/"
-    assert Settings.from_env({}, cache=tmp_path).cache == tmp_path
+def test_page_of_slices_and_clamps():
+    ids = np.arange(25)
+    chosen, page, n_pages = page_of(ids, page=3, per_page=10)
+    assert chosen.tolist() == list(range(20, 25)) and (page, n_pages) == (3, 3)
+    assert page_of(ids, page=99, per_page=10)[1] == 3
+    assert page_of(ids, page=-4, per_page=10)[0].tolist() == list(range(10))
+    assert page_of(np.arange(0), page=1)[1:] == (1, 1)

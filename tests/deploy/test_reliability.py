@@ -17,11 +17,12 @@ from pathlib import Path
 
 import pytest
 import requests
+from helpers import REPO_ROOT
 
 from explainer.app.factory import create_app
 from explainer.app.settings import Settings
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = REPO_ROOT
 sys.path.insert(0, str(REPO / "bench"))
 from load import DashClient  # noqa: E402  (the same callback requests as the load test and the browser)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from helpers import build_activation_cache
 from selenium.webdriver.common.by import By
-from test_activations import build_activation_cache
 
 from explainer.app.factory import create_app
 from explainer.app.settings import Settings

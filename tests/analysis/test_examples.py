@@ -1,0 +1,135 @@
+"""Example order, random draws, aligned and raw examples (explainer.analysis.examples), on hand-made frames."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from explainer.analysis.examples import aligned_example, model_inputs, order_examples, random_draw, raw_example
+
+LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+
+
+# (word, gold, pred, loss) per word, one list per example.
+SENTENCES = [
+    [
+        ("John", "B-PER", "B-PER", 0.1),
+        ("Smith", "I-PER", "O", 2.0),
+        ("visited", "O", "O", 0.2),
+        ("Paris", "B-LOC", "B-PER", 1.5),
+        (".", "O", "O", 0.05),
+    ],
+    [("Paris", "B-LOC", "B-LOC", 0.3), ("is", "O", "B-LOC", 1.1), ("big", "O", "O", np.nan)],
+    [("Mary", "B-PER", "O", 3.0)],
+]
+
+
+def make_words(sentences=SENTENCES) -> pd.DataFrame:
+    rows = [
+        {
+            "example_id": e,
+            "word_index": i,
+            "word": w,
+            "gold": g,
+            "pred": p,
+            "loss": loss,
+            "prob_pred": 0.5,
+            "prob_gold": 0.25,
+        }
+        for e, sentence in enumerate(sentences)
+        for i, (w, g, p, loss) in enumerate(sentence)
+    ]
+    words = pd.DataFrame(rows).astype({"word": "str", "gold": "str", "pred": "str", "loss": "float32"})
+    words["gold_id"] = words["gold"].map(LABELS.index).astype("int16")
+    words["pred_id"] = words["pred"].map(LABELS.index).astype("int16")
+    return words
+
+
+@pytest.fixture
+def words():
+    return make_words()
+
+
+@pytest.fixture
+def examples():
+    return pd.DataFrame(
+        {
+            "example_id": np.arange(6),
+            "total_loss": [3.0, 9.0, np.nan, 9.0, 1.0, 5.0],
+            "f1": [0.0, 1.0, 0.5, 0.0, 0.0, np.nan],
+        }
+    )
+
+
+@pytest.fixture
+def subwords():
+    # example 0 of SENTENCES tokenized: [CLS] john smith visit ##ed paris . [SEP]
+    tokens = ["[CLS]", "john", "smith", "visit", "##ed", "paris", ".", "[SEP]"]
+    word_index = [-1, 0, 1, 2, 2, 3, 4, -1]
+    label_id = [-100, 1, 2, 0, -100, 3, 0, -100]
+    pred_id = [0, 1, 0, 0, 3, 1, 0, 0]
+    loss = [np.nan, 0.1, 2.0, 0.2, np.nan, 1.5, 0.05, np.nan]
+    return pd.DataFrame(
+        {
+            "example_id": 0,
+            "position": range(8),
+            "token": tokens,
+            "input_id": range(100, 108),
+            "word_index": word_index,
+            "label_id": label_id,
+            "pred_id": pred_id,
+            "loss": loss,
+            "window": 0,
+        }
+    )
+
+
+def test_order_by_total_loss_descending(examples):
+    assert order_examples(examples, order="loss").tolist() == [1, 3, 5, 0, 4, 2]
+
+
+def test_order_by_f1_ascending_then_loss(examples):
+    assert order_examples(examples, order="f1").tolist() == [3, 0, 4, 2, 1, 5]
+
+
+def test_order_rejects_an_unknown_order(examples):
+    with pytest.raises(ValueError, match="order"):
+        order_examples(examples, order="random")
+
+
+def test_random_draw_is_reproducible_and_depends_on_the_seed():
+    ids = np.arange(1000) * 3
+    first, again, other = (random_draw(ids, seed=7), random_draw(ids, seed=7), random_draw(ids, seed=8))
+    assert first.tolist() == again.tolist()
+    assert first.tolist() != other.tolist()
+    assert len(set(first.tolist())) == 10 and set(first.tolist()) <= set(ids.tolist())
+    assert random_draw(ids[:4], seed=1, size=10).tolist() == ids[:4].tolist()  # capped at the dataset size
+
+
+def test_aligned_example_marks_non_first_subwords_ign(words, subwords):
+    columns = aligned_example(words[words["example_id"] == 0], subwords, labels=LABELS)
+    assert [c.token for c in columns] == ["john", "smith", "visit", "##ed", "paris", "."]
+    assert [c.word for c in columns] == ["John", "Smith", "visited", "visited", "Paris", "."]
+    assert [c.gold for c in columns] == ["B-PER", "I-PER", "O", "IGN", "B-LOC", "O"]
+    assert [c.pred for c in columns] == ["B-PER", "O", "O", "B-LOC", "B-PER", "O"]
+    assert [c.first for c in columns] == [True, True, True, False, True, True]
+    assert [c.mismatch for c in columns] == [False, True, False, False, True, False]
+    assert np.isnan(columns[3].loss) and columns[1].loss == pytest.approx(2.0)
+
+
+def test_aligned_example_follows_positions_and_keeps_a_word_without_subwords(words, subwords):
+    shuffled = subwords[subwords["word_index"] != 3].sample(frac=1, random_state=1)
+    columns = aligned_example(words[words["example_id"] == 0], shuffled, labels=LABELS)
+    assert [c.token for c in columns] == ["john", "smith", "visit", "##ed", "", "."]
+    paris = [c for c in columns if c.word == "Paris"]
+    assert [(c.token, c.gold, c.pred, c.first) for c in paris] == [("", "B-LOC", "B-PER", True)]
+
+
+def test_raw_example_is_what_the_model_sees(subwords):
+    raw = raw_example(subwords.sample(frac=1, random_state=0), labels=LABELS)  # any row order in, position order out
+    inputs = model_inputs(raw)
+    assert inputs["input_ids"] == list(range(100, 108))
+    assert inputs["word_ids"] == [None, 0, 1, 2, 2, 3, 4, None]
+    assert inputs["labels"] == [-100, 1, 2, 0, -100, 3, 0, -100]
+    assert raw["label"].tolist() == ["IGN", "B-PER", "I-PER", "O", "IGN", "B-LOC", "O", "IGN"]

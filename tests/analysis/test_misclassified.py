@@ -1,0 +1,137 @@
+"""The tables behind Misclassified (explainer.analysis.misclassified), on hand-made frames."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from explainer.analysis.misclassified import (
+    filter_span_errors,
+    filter_word_errors,
+    misclassified_spans,
+    misclassified_words,
+    span_text,
+    word_context,
+)
+
+LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+
+
+# (word, gold, pred, loss) per word, one list per example.
+SENTENCES = [
+    [
+        ("John", "B-PER", "B-PER", 0.1),
+        ("Smith", "I-PER", "O", 2.0),
+        ("visited", "O", "O", 0.2),
+        ("Paris", "B-LOC", "B-PER", 1.5),
+        (".", "O", "O", 0.05),
+    ],
+    [("Paris", "B-LOC", "B-LOC", 0.3), ("is", "O", "B-LOC", 1.1), ("big", "O", "O", np.nan)],
+    [("Mary", "B-PER", "O", 3.0)],
+]
+
+
+def make_words(sentences=SENTENCES) -> pd.DataFrame:
+    rows = [
+        {
+            "example_id": e,
+            "word_index": i,
+            "word": w,
+            "gold": g,
+            "pred": p,
+            "loss": loss,
+            "prob_pred": 0.5,
+            "prob_gold": 0.25,
+        }
+        for e, sentence in enumerate(sentences)
+        for i, (w, g, p, loss) in enumerate(sentence)
+    ]
+    words = pd.DataFrame(rows).astype({"word": "str", "gold": "str", "pred": "str", "loss": "float32"})
+    words["gold_id"] = words["gold"].map(LABELS.index).astype("int16")
+    words["pred_id"] = words["pred"].map(LABELS.index).astype("int16")
+    return words
+
+
+@pytest.fixture
+def words():
+    return make_words()
+
+
+@pytest.fixture
+def span_errors():
+    rows = [  # example 0: gold PER 0-2 boundary vs pred PER 0-1; gold LOC 3-4 wrong type; example 1: spurious, correct
+        (0, "boundary", "PER", 0, 2, "PER", 0, 1, "PER"),
+        (0, "wrong type", "LOC", 3, 4, "LOC", 3, 4, "PER"),
+        (1, "correct", "LOC", 0, 1, "LOC", 0, 1, "LOC"),
+        (1, "spurious", "LOC", None, None, None, 1, 2, "LOC"),
+        (2, "missed", "PER", 0, 1, "PER", None, None, None),
+    ]
+    frame = pd.DataFrame(
+        rows,
+        columns=[
+            "example_id",
+            "category",
+            "type",
+            "gold_start",
+            "gold_end",
+            "gold_type",
+            "pred_start",
+            "pred_end",
+            "pred_type",
+        ],
+    )
+    for column in ("gold_start", "gold_end", "pred_start", "pred_end"):
+        frame[column] = frame[column].astype("Int32")
+    return frame.astype({"category": "str", "type": "str", "gold_type": "str", "pred_type": "str"})
+
+
+def test_word_context_brackets_the_word_and_stays_in_its_example(words):
+    context = word_context(words, np.array([0, 3, 5, 8]), size=2)
+    assert context.tolist() == ["[John] Smith visited", "Smith visited [Paris] .", "[Paris] is big", "[Mary]"]
+
+
+def test_span_text_joins_the_words_and_leaves_missing_sides_empty(words, span_errors):
+    gold = span_text(words, span_errors["example_id"], span_errors["gold_start"], span_errors["gold_end"])
+    pred = span_text(words, span_errors["example_id"], span_errors["pred_start"], span_errors["pred_end"])
+    assert gold.tolist() == ["John Smith", "Paris", "Paris", "", "Mary"]
+    assert pred.tolist() == ["John", "Paris", "Paris", "is", ""]
+
+
+def test_misclassified_words_are_exactly_the_words_gold_differs_from_predicted(words):
+    errors = misclassified_words(words)
+    expected = words[words["gold"] != words["pred"]]
+    assert list(zip(errors["example_id"], errors["word_index"])) == list(
+        zip(expected["example_id"], expected["word_index"])
+    )
+    assert errors["word"].tolist() == ["Smith", "Paris", "is", "Mary"]
+    assert errors.loc[1, "context"] == "John Smith visited [Paris] ."  # three words each side by default
+    assert errors["loss"].tolist() == pytest.approx(expected["loss"].tolist())
+
+
+def test_filter_word_errors_by_label_type_and_text(words):
+    errors = misclassified_words(words)
+    assert filter_word_errors(errors, gold="PER")["word"].tolist() == ["Smith", "Mary"]
+    assert filter_word_errors(errors, gold="I-PER")["word"].tolist() == ["Smith"]
+    assert filter_word_errors(errors, pred="B-LOC")["word"].tolist() == ["is"]
+    assert filter_word_errors(errors, gold="O", pred="LOC")["word"].tolist() == ["is"]
+    assert filter_word_errors(errors, text="VISITED")["word"].tolist() == ["Smith", "Paris"]  # context counts
+    assert filter_word_errors(errors) is errors
+
+
+def test_misclassified_spans_drop_correct_and_carry_their_text(words, span_errors):
+    spans = misclassified_spans(span_errors, words)
+    assert spans["category"].tolist() == ["boundary", "wrong type", "spurious", "missed"]
+    assert spans["gold_text"].tolist() == ["John Smith", "Paris", "", "Mary"]
+    assert spans["pred_text"].tolist() == ["John", "Paris", "is", ""]
+    assert spans["word_index"].tolist() == [0, 3, 1, 0]  # gold start, or predicted start for spurious
+
+
+def test_filter_span_errors(words, span_errors):
+    spans = misclassified_spans(span_errors, words)
+    assert filter_span_errors(spans, category="missed")["gold_text"].tolist() == ["Mary"]
+    assert filter_span_errors(spans, entity="LOC")["category"].tolist() == ["wrong type", "spurious"]
+    assert filter_span_errors(spans, gold="LOC", pred="PER")["category"].tolist() == ["wrong type"]
+    assert filter_span_errors(spans, gold="B-PER")["category"].tolist() == ["boundary", "missed"]  # label -> type
+    assert filter_span_errors(spans, text="smith")["category"].tolist() == ["boundary"]
+    assert filter_span_errors(spans, category="missed", entity="LOC").empty
