@@ -47,7 +47,7 @@ class FfnModules:
 
 
 _ENCODER_INTERMEDIATE = FfnModules("encoder.layer", "intermediate")  # BertIntermediate: act(dense(x))
-# model_type -> modules (checked against transformers 5 in tests/test_activations.py).
+# model_type -> modules (checked against transformers 5 in tests/pipeline/test_activations.py).
 FFN_MODULES: dict[str, FfnModules] = {
     "bert": _ENCODER_INTERMEDIATE,
     "roberta": _ENCODER_INTERMEDIATE,

@@ -29,7 +29,7 @@ from typing import Any
 from explainer.errors import ExplainerError
 
 # Test hook, read only here: "RANK:raise" makes that rank fail after its forward pass, "RANK:kill"
-# kills it there (SIGKILL). Used by tests/test_sharded_build.py to check that the old cache survives.
+# kills it there (SIGKILL). Used by tests/pipeline/test_shards.py to check that the old cache survives.
 FAULT_VARIABLE = "EXPLAINER_TEST_FAULT"
 # Ranks wait for the slowest shard at the status exchange; beyond this they give up.
 GROUP_TIMEOUT = timedelta(hours=12)
