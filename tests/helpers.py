@@ -241,3 +241,21 @@ def build_activation_cache(model, dataset, out, *extra: str):
         patch.setattr(steps, "STEPS", {"activations": steps.STEPS["activations"]})
         assert main(["build", "--model", str(model), "--dataset", str(dataset), "--out", str(out), *extra]) == 0
     return out
+
+
+# --- review ---------------------------------------------------------------------------------------
+
+
+def decision(words, original, corrected, *, kind=None, **more):
+    """A review decision on the example ``words``/``original`` (an edit unless ``kind`` says otherwise)."""
+    from explainer.data.example import Example
+    from explainer.review.corrections import EDIT, make_decision
+
+    return make_decision(
+        key=Example(words=tuple(words), tags=tuple(original)).words_hash,
+        words=words,
+        original=original,
+        corrected=corrected,
+        kind=kind or EDIT,
+        **more,
+    )

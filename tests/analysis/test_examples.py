@@ -3,86 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
+from frames import LABELS
 
 from explainer.analysis.examples import aligned_example, model_inputs, order_examples, random_draw, raw_example
-
-LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
-
-
-# (word, gold, pred, loss) per word, one list per example.
-SENTENCES = [
-    [
-        ("John", "B-PER", "B-PER", 0.1),
-        ("Smith", "I-PER", "O", 2.0),
-        ("visited", "O", "O", 0.2),
-        ("Paris", "B-LOC", "B-PER", 1.5),
-        (".", "O", "O", 0.05),
-    ],
-    [("Paris", "B-LOC", "B-LOC", 0.3), ("is", "O", "B-LOC", 1.1), ("big", "O", "O", np.nan)],
-    [("Mary", "B-PER", "O", 3.0)],
-]
-
-
-def make_words(sentences=SENTENCES) -> pd.DataFrame:
-    rows = [
-        {
-            "example_id": e,
-            "word_index": i,
-            "word": w,
-            "gold": g,
-            "pred": p,
-            "loss": loss,
-            "prob_pred": 0.5,
-            "prob_gold": 0.25,
-        }
-        for e, sentence in enumerate(sentences)
-        for i, (w, g, p, loss) in enumerate(sentence)
-    ]
-    words = pd.DataFrame(rows).astype({"word": "str", "gold": "str", "pred": "str", "loss": "float32"})
-    words["gold_id"] = words["gold"].map(LABELS.index).astype("int16")
-    words["pred_id"] = words["pred"].map(LABELS.index).astype("int16")
-    return words
-
-
-@pytest.fixture
-def words():
-    return make_words()
-
-
-@pytest.fixture
-def examples():
-    return pd.DataFrame(
-        {
-            "example_id": np.arange(6),
-            "total_loss": [3.0, 9.0, np.nan, 9.0, 1.0, 5.0],
-            "f1": [0.0, 1.0, 0.5, 0.0, 0.0, np.nan],
-        }
-    )
-
-
-@pytest.fixture
-def subwords():
-    # example 0 of SENTENCES tokenized: [CLS] john smith visit ##ed paris . [SEP]
-    tokens = ["[CLS]", "john", "smith", "visit", "##ed", "paris", ".", "[SEP]"]
-    word_index = [-1, 0, 1, 2, 2, 3, 4, -1]
-    label_id = [-100, 1, 2, 0, -100, 3, 0, -100]
-    pred_id = [0, 1, 0, 0, 3, 1, 0, 0]
-    loss = [np.nan, 0.1, 2.0, 0.2, np.nan, 1.5, 0.05, np.nan]
-    return pd.DataFrame(
-        {
-            "example_id": 0,
-            "position": range(8),
-            "token": tokens,
-            "input_id": range(100, 108),
-            "word_index": word_index,
-            "label_id": label_id,
-            "pred_id": pred_id,
-            "loss": loss,
-            "window": 0,
-        }
-    )
 
 
 def test_order_by_total_loss_descending(examples):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from explainer.analysis.misclassified import (
@@ -14,76 +13,6 @@ from explainer.analysis.misclassified import (
     span_text,
     word_context,
 )
-
-LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
-
-
-# (word, gold, pred, loss) per word, one list per example.
-SENTENCES = [
-    [
-        ("John", "B-PER", "B-PER", 0.1),
-        ("Smith", "I-PER", "O", 2.0),
-        ("visited", "O", "O", 0.2),
-        ("Paris", "B-LOC", "B-PER", 1.5),
-        (".", "O", "O", 0.05),
-    ],
-    [("Paris", "B-LOC", "B-LOC", 0.3), ("is", "O", "B-LOC", 1.1), ("big", "O", "O", np.nan)],
-    [("Mary", "B-PER", "O", 3.0)],
-]
-
-
-def make_words(sentences=SENTENCES) -> pd.DataFrame:
-    rows = [
-        {
-            "example_id": e,
-            "word_index": i,
-            "word": w,
-            "gold": g,
-            "pred": p,
-            "loss": loss,
-            "prob_pred": 0.5,
-            "prob_gold": 0.25,
-        }
-        for e, sentence in enumerate(sentences)
-        for i, (w, g, p, loss) in enumerate(sentence)
-    ]
-    words = pd.DataFrame(rows).astype({"word": "str", "gold": "str", "pred": "str", "loss": "float32"})
-    words["gold_id"] = words["gold"].map(LABELS.index).astype("int16")
-    words["pred_id"] = words["pred"].map(LABELS.index).astype("int16")
-    return words
-
-
-@pytest.fixture
-def words():
-    return make_words()
-
-
-@pytest.fixture
-def span_errors():
-    rows = [  # example 0: gold PER 0-2 boundary vs pred PER 0-1; gold LOC 3-4 wrong type; example 1: spurious, correct
-        (0, "boundary", "PER", 0, 2, "PER", 0, 1, "PER"),
-        (0, "wrong type", "LOC", 3, 4, "LOC", 3, 4, "PER"),
-        (1, "correct", "LOC", 0, 1, "LOC", 0, 1, "LOC"),
-        (1, "spurious", "LOC", None, None, None, 1, 2, "LOC"),
-        (2, "missed", "PER", 0, 1, "PER", None, None, None),
-    ]
-    frame = pd.DataFrame(
-        rows,
-        columns=[
-            "example_id",
-            "category",
-            "type",
-            "gold_start",
-            "gold_end",
-            "gold_type",
-            "pred_start",
-            "pred_end",
-            "pred_type",
-        ],
-    )
-    for column in ("gold_start", "gold_end", "pred_start", "pred_end"):
-        frame[column] = frame[column].astype("Int32")
-    return frame.astype({"category": "str", "type": "str", "gold_type": "str", "pred_type": "str"})
 
 
 def test_word_context_brackets_the_word_and_stays_in_its_example(words):

@@ -6,30 +6,17 @@ import multiprocessing
 import warnings
 
 import pytest
+from helpers import decision
 
-from explainer.data.example import Example
 from explainer.review.corrections import (
     ACCEPT_ALL_PREDICTIONS,
-    EDIT,
     CorrectionsWarning,
     append_decision,
     corrections_path,
     latest_decisions,
-    make_decision,
     read_decisions,
     reviewed,
 )
-
-
-def decision(words, original, corrected, *, kind=EDIT, **more):
-    return make_decision(
-        key=Example(words=tuple(words), tags=tuple(original)).words_hash,
-        words=words,
-        original=original,
-        corrected=corrected,
-        kind=kind,
-        **more,
-    )
 
 
 def _append_many(path, worker, count):

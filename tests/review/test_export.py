@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
+from helpers import decision
+
 from explainer.data.example import Example
 from explainer.data.loaders import load_dataset
 from explainer.review.corrections import (
     ACCEPT_GOLD,
-    EDIT,
     latest_decisions,
-    make_decision,
 )
 from explainer.review.export import apply_corrections, change_summary, conll_text, prodigy_jsonl, span_changes
-
-
-def decision(words, original, corrected, *, kind=EDIT, **more):
-    return make_decision(
-        key=Example(words=tuple(words), tags=tuple(original)).words_hash,
-        words=words,
-        original=original,
-        corrected=corrected,
-        kind=kind,
-        **more,
-    )
 
 
 def test_span_changes_name_each_kind_of_change():

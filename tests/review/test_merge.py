@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers import decision
 
 from explainer.cli import main
 from explainer.data.example import Example
@@ -12,9 +13,7 @@ from explainer.data.loaders import load_dataset
 from explainer.errors import ExplainerError
 from explainer.review.corrections import (
     ACCEPT_GOLD,
-    EDIT,
     append_decision,
-    make_decision,
 )
 from explainer.review.merge import merge_bytes, to_iob1
 
@@ -36,17 +35,6 @@ CONLL = (
     "BRUSSELS NNP B-NP B-LOC\n"
     "1996-08-22 CD I-NP O\n"
 )
-
-
-def decision(words, original, corrected, *, kind=EDIT, **more):
-    return make_decision(
-        key=Example(words=tuple(words), tags=tuple(original)).words_hash,
-        words=words,
-        original=original,
-        corrected=corrected,
-        kind=kind,
-        **more,
-    )
 
 
 def test_merge_conll_rewrites_only_the_corrected_tags(tmp_path):
