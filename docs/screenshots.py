@@ -1,0 +1,60 @@
+"""Retake the README's screenshots (docs/*.png) from a running app, in headless Chromium.
+
+    explainer serve demo/cache &          # or any cache: the README's shots are of `make demo`'s cache
+    python docs/screenshots.py http://127.0.0.1:8050
+
+Each shot is a URL of the app (the URL holds the whole view), so a shot shows exactly what that link shows.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from selenium import webdriver
+
+HERE = Path(__file__).resolve().parent
+SIZE = (1400, 950)
+SHOTS = {  # file -> the view's query string, and what must be on the page before the shot
+    "metrics.png": ("?tab=metrics", "Entities"),
+    "inspector.png": ("?tab=inspect&sample=260", "Example 260"),
+    "embeddings.png": ("?tab=embeddings&emb_colour=error", "Embeddings"),
+    "review.png": ("?tab=review", "Review"),
+    "activations.png": ("?tab=activations&act_example=111", "component"),
+    "probing.png": ("?tab=probing", "Probe"),
+}
+
+
+def browser() -> webdriver.Chrome:
+    options = webdriver.ChromeOptions()
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        f"--window-size={SIZE[0]},{SIZE[1]}",
+    ):
+        options.add_argument(flag)
+    return webdriver.Chrome(options=options)
+
+
+def main(base: str) -> int:
+    driver = browser()
+    try:
+        for name, (query, marker) in SHOTS.items():
+            driver.get(base.rstrip("/") + "/" + query)
+            deadline = time.monotonic() + 60
+            while marker not in driver.page_source and time.monotonic() < deadline:
+                time.sleep(0.5)
+            time.sleep(3)  # let plotly finish drawing
+            driver.save_screenshot(str(HERE / name))
+            print(f"wrote {HERE / name}")
+    finally:
+        driver.quit()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:8050"))
