@@ -243,7 +243,7 @@ def register_page_callbacks(app: dash.Dash, context: AppContext) -> None:
         state = parse_query(search)
         try:
             cache = context.registry.get(route["cache"])
-            return sections[route["tab"]].layout(cache, state), headline(cache)
+            return sections[route["tab"]].render(context, cache, state), headline(cache)
         except dash.exceptions.PreventUpdate:
             raise
         except Exception as error:  # noqa: BLE001 (one broken view must not break the page)
