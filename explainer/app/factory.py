@@ -190,7 +190,7 @@ def create_app(settings: Settings | None = None, *, sections: list[Section] | No
         requests_pathname_prefix=settings.url_prefix,
         routes_pathname_prefix=settings.routes_prefix,
         suppress_callback_exceptions=True,
-        update_title=None,
+        update_title=None,  # type: ignore[arg-type]  # None keeps the title while updating (Dash's docs)
         on_error=callback_error_handler(settings),
     )
     app.layout = lambda: make_layout(context)

@@ -115,7 +115,7 @@ def warm_in_background(flask_app, *, log_to=log) -> threading.Thread | None:
     if context is None:
         return None
 
-    def run():
+    def run() -> None:
         started = time.perf_counter()
         grown: dict[str, float] = {}
         seconds = warm_context(context, log_to=log_to, grown=grown)
