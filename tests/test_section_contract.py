@@ -79,6 +79,11 @@ def test_numbers_are_clamped_into_their_range():
     assert PagedView(size=0).size == 1  # however the view is made
 
 
+def test_a_choice_left_empty_by_a_control_is_the_default():
+    assert PagedView(order=None).order == "loss"  # type: ignore[arg-type]
+    assert PagedView(text=None).text is None  # a field without choices may be unset
+
+
 def test_to_query_writes_every_set_field_and_reads_back():
     view = PagedView(page=2, order="f1", text="a b", ratio=0.1, strict=True, tags=("x",))
     query = view.to_query()

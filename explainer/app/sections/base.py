@@ -99,7 +99,7 @@ def view_field(
     format: Callable[[Any], str | None] | None = None,
     key: str | None = None,
 ) -> Any:
-    """A view field with rules: a value outside ``choices`` becomes the default, a number outside
+    """A view field with rules: a value outside ``choices`` (None too) becomes the default, a number outside
     [``low``, ``high``] is clamped into it; ``parse``/``format`` read and write a type the generic
     parsing does not know (``parse`` raises ValueError on a value it refuses, which then falls back;
     ``format`` returns None to leave the key out of a URL); ``key`` names the query key instead of the
@@ -127,9 +127,7 @@ class View:
         for spec in dataclasses.fields(self):  # type: ignore[arg-type]
             rules = _rules(spec)
             value = getattr(self, spec.name)
-            if value is None:
-                continue
-            if rules.choices is not None and value not in rules.choices:
+            if rules.choices is not None and value not in rules.choices:  # None too (a control left empty)
                 object.__setattr__(self, spec.name, spec.default)
             elif isinstance(value, (int, float)) and not isinstance(value, bool):
                 clamped = value if rules.low is None else max(value, rules.low)

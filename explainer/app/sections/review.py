@@ -10,12 +10,11 @@ the current tags (the last decision, else gold). Accept gold, accept one predict
 predictions, or select words (click the first and the last), pick a type and add a span, remove one,
 then save. Every accept and every save appends one decision to the corrections file beside the cache
 (:mod:`explainer.review.corrections`) at once. Keys (``assets/review-keys.js``): ``a`` accept gold,
-``p`` accept all predictions, ``s`` save, ``n``/→ next, ``b``/← previous.
+``p`` accept all predictions, ``s`` save, ``n``/→ next, ``b``/← previous. Downloads
+(:mod:`explainer.review.downloads`): the corrections file, the corrected dataset as CoNLL and as JSONL,
+and a JSON summary of what changed.
 
-Downloads (:mod:`explainer.review.downloads`): the corrections file, the corrected dataset as CoNLL and
-as JSONL, and a JSON summary of what changed.
-
-This module holds the layout and the callbacks only: the queue, the draft and its checks are
+This module holds the URL view, the layout and the callbacks only: the queue, the draft and its checks are
 :mod:`explainer.review.queue`, :mod:`~explainer.review.draft` and :mod:`~explainer.review.session`; the
 components are :mod:`explainer.app.components.review_view`.
 """
@@ -72,8 +71,7 @@ from explainer.review.session import (
 if TYPE_CHECKING:
     from explainer.app.factory import AppContext
 
-# What each button of the correction does: an edit of the draft, or a decision saved at once.
-# Keyed by id strings: dash.ctx.triggered_id is a plain string.
+# What each button (by id, as dash.ctx.triggered_id gives it) does: an edit of the draft, or a decision saved at once.
 EDITS: dict[str, str] = {Ids.ADD: ADD, Ids.REMOVE: REMOVE, Ids.REMOVE_SPAN: REMOVE_SPAN}
 DECISIONS: dict[str, str] = {
     Ids.ACCEPT_GOLD: ACCEPT_GOLD,
@@ -87,9 +85,8 @@ NO_CHANGE = (no_update, no_update, no_update)
 
 @dataclass(frozen=True)
 class ReviewView(View, prefix="rev"):
-    """The queue's order, filters and example shown under their query names (``rev_type`` is the entity
-    type, ``rev_cat`` the error category, ``rev_ex`` the example); the one parser of those values, from
-    the URL or from the controls. Its pure form is :class:`explainer.review.queue.View`."""
+    """The queue's view (:class:`explainer.review.queue.View`) under its query names: the one parser of
+    those values, from the URL or from the controls (``type`` is the entity type, ``cat`` the category)."""
 
     order: str = view_field(DEFAULT_ORDER, choices=ORDERS)
     type: str | None = None
@@ -98,13 +95,7 @@ class ReviewView(View, prefix="rev"):
     ex: int | None = None
 
     def corrections(self) -> dict[str, Any]:
-        # A control without a value (None) means the default; an empty filter means none.
-        fixed: dict[str, Any] = {name: None for name in ("type", "cat") if getattr(self, name) == ""}
-        if self.order is None:
-            fixed["order"] = DEFAULT_ORDER
-        if self.status is None:
-            fixed["status"] = DEFAULT_STATUS
-        return fixed
+        return {name: None for name in ("type", "cat") if getattr(self, name) == ""}  # an empty filter is none
 
     @classmethod
     def of(cls, view: QueueView) -> ReviewView:
@@ -239,8 +230,7 @@ def register(app: dash.Dash, context: AppContext) -> None:
         Output(Ids.PROGRESS, "children"),
         Output(Ids.NOTE, "children"),
         *[Input(control, "value") for control in (Ids.ORDER, Ids.TYPE, Ids.CATEGORY, Ids.STATUS)],
-        Input(Ids.PREV, "n_clicks"),
-        Input(Ids.NEXT, "n_clicks"),
+        *[Input(button, "n_clicks") for button in (Ids.PREV, Ids.NEXT)],
         State("url", "search"),
         State(Ids.DRAFT, "data"),
         prevent_initial_call=True,
