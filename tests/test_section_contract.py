@@ -80,7 +80,7 @@ def test_numbers_are_clamped_into_their_range():
 
 
 def test_a_choice_left_empty_by_a_control_is_the_default():
-    assert PagedView(order=None).order == "loss"  # type: ignore[arg-type]
+    assert PagedView(order=None).order == "loss"
     assert PagedView(text=None).text is None  # a field without choices may be unset
 
 
