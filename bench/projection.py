@@ -258,7 +258,7 @@ def main(argv=None) -> int:
         (
             "Find duplicates: first page in the app (its own index, then 20 cards)",
             section_seconds,
-            duplicates_section.summary(app_cache, duplicates_section.view_state({})),
+            duplicates_section.summary(app_cache, duplicates_section.DuplicatesView()),
             load(),
         )
     )

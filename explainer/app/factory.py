@@ -190,7 +190,7 @@ def create_app(settings: Settings | None = None, *, sections: list[Section] | No
         requests_pathname_prefix=settings.url_prefix,
         routes_pathname_prefix=settings.routes_prefix,
         suppress_callback_exceptions=True,
-        update_title=None,
+        update_title=None,  # type: ignore[arg-type]  # None keeps the title while updating (Dash's docs)
         on_error=callback_error_handler(settings),
     )
     app.layout = lambda: make_layout(context)
@@ -243,7 +243,7 @@ def register_page_callbacks(app: dash.Dash, context: AppContext) -> None:
         state = parse_query(search)
         try:
             cache = context.registry.get(route["cache"])
-            return sections[route["tab"]].layout(cache, state), headline(cache)
+            return sections[route["tab"]].render(context, cache, state), headline(cache)
         except dash.exceptions.PreventUpdate:
             raise
         except Exception as error:  # noqa: BLE001 (one broken view must not break the page)

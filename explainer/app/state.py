@@ -6,7 +6,7 @@ Pure helpers (no Dash import), so the same parsing serves callbacks and tests.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, overload
 from urllib.parse import parse_qsl, urlencode
 
 
@@ -32,6 +32,10 @@ def update_query(search: str | None, **changes: Any) -> str:
     return build_query(state)
 
 
+@overload
+def int_param(state: Mapping[str, Any], key: str, default: int) -> int: ...
+@overload
+def int_param(state: Mapping[str, Any], key: str, default: None = None) -> int | None: ...
 def int_param(state: Mapping[str, Any], key: str, default: int | None = None) -> int | None:
     """An integer parameter, or ``default`` when absent or not a number (URLs are user input)."""
     try:

@@ -69,7 +69,7 @@ def warm_context(context, *, log_to=log, grown: dict | None = None) -> dict[str,
             continue
         started, before = time.perf_counter(), heap_mb()
         try:
-            shown_grids.update(grid_names(section.layout(cache, {})))
+            shown_grids.update(grid_names(section.render(context, cache, {})))
         except Exception as error:  # a failing section is logged: warming must never take a worker down
             log_to.warning("explainer: warming %s failed: %s", section.key, error)
         seconds[section.key], grown[section.key] = time.perf_counter() - started, heap_mb() - before
@@ -115,7 +115,7 @@ def warm_in_background(flask_app, *, log_to=log) -> threading.Thread | None:
     if context is None:
         return None
 
-    def run():
+    def run() -> None:
         started = time.perf_counter()
         grown: dict[str, float] = {}
         seconds = warm_context(context, log_to=log_to, grown=grown)

@@ -24,32 +24,14 @@ QUALITY_NOTE = (
 
 @dataclass(frozen=True)
 class View:
-    """The queue's order and filters, and the example shown (None: the first of the queue)."""
+    """The queue's order and filters, and the example shown (None: the first of the queue); made valid by
+    the Review section's URL view (``explainer.app.sections.review.ReviewView``)."""
 
     order: str = DEFAULT_ORDER
     entity: str | None = None
     category: str | None = None
     status: str = DEFAULT_STATUS
     example: int | None = None
-
-    @classmethod
-    def of(
-        cls,
-        order: str | None,
-        entity: str | None,
-        category: str | None,
-        status: str | None,
-        example: int | None = None,
-    ) -> View:
-        """The view from untrusted values (URL, controls): an unknown order or status is the default one,
-        an empty filter none."""
-        return cls(
-            order=order if order in ORDERS else DEFAULT_ORDER,
-            entity=entity or None,
-            category=category or None,
-            status=status if status in STATUSES else DEFAULT_STATUS,
-            example=example,
-        )
 
     def filters(self) -> tuple[str, str | None, str | None, str]:
         return self.order, self.entity, self.category, self.status

@@ -7,6 +7,7 @@ exact duplicates and test-in-train leakage on CoNLL-2003 against the counts of i
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -218,7 +219,7 @@ def context(root):
 
 def test_the_section_finds_the_planted_groups_inconsistent_first(context):
     cache = context.registry.get("train")
-    items = section.findings(cache, section.view_state({}))
+    items = section.findings(cache, section.DuplicatesView())
     exact = [item["group"] for item in items if item["kind"] == "exact"]
     assert [group["example_ids"] for group in exact] == [[0, 20, 21], [1, 22]]
     assert exact[0]["inconsistent"] and not exact[1]["inconsistent"]
@@ -284,10 +285,10 @@ def test_the_step_stores_planted_near_pairs_as_the_tab_found_them(root, tmp_path
 
 def test_a_page_of_findings_is_rendered_once_per_view(context):
     cache = context.registry.get("train")
-    view = section.view_state({})
+    view = section.DuplicatesView()
     cards, page, n_pages = section.page_of_findings(cache, view)
-    assert section.page_of_findings(cache, dict(view))[0] is cards
-    only = section.page_of_findings(cache, {**view, "only": True})[0]
+    assert section.page_of_findings(cache, replace(view))[0] is cards
+    only = section.page_of_findings(cache, replace(view, only=True))[0]
     assert only is not cards and len(only) < len(cards)
 
 
@@ -321,7 +322,7 @@ def test_a_cache_without_embeddings_still_lists_exact_duplicates(context):
     cache = context.registry.get("train-no-embeddings")
     text = str(section.layout(cache, {}))
     assert "no example embeddings" in text and "2 groups of exact duplicates" in text
-    assert "near-duplicate" not in section.summary(cache, section.view_state({}))
+    assert "near-duplicate" not in section.summary(cache, section.DuplicatesView())
 
 
 def test_inspect_buttons_name_their_example():

@@ -123,16 +123,19 @@ def test_a_warmed_worker_freezes_what_warming_built(tiny_cache, monkeypatch):
         gc.unfreeze()
 
 
-def test_duplicates_and_review_do_not_keep_the_whole_examples_table(tiny_cache):
+def test_duplicates_and_review_do_not_keep_the_whole_examples_table(tiny_cache, tmp_path):
     from explainer.app.components.review_view import example_panel
+    from explainer.app.factory import create_app
     from explainer.app.sections import duplicates, review
+    from explainer.app.settings import Settings
     from explainer.review import session
 
+    context = create_app(Settings(cache=tiny_cache.parent, corrections_dir=tmp_path)).server.config["EXPLAINER_CONTEXT"]
     cache = open_cache(tiny_cache)
     first = int(pq.read_table(tiny_cache / "examples.parquet", columns=["example_id"])["example_id"][0].as_py())
     duplicates.layout(cache, {})
-    review.layout(cache, {})
-    _, queue, draft = session.navigate(cache, review.view_state({}), {})
+    review.layout(cache, {}, context)
+    _, queue, draft = session.navigate(cache, review.queue_view({}), {})
     assert draft["example_id"] == int(queue.ids[0]) and f"Example {draft['example_id']}" in str(
         example_panel(cache, draft)
     )

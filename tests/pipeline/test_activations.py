@@ -365,7 +365,7 @@ def test_section_results_render_words_as_text(act_cache):
     cache = open_cache(act_cache)
     hostile = int(cache.examples[cache.examples["text"].str.contains("<script>", regex=False)]["example_id"].iloc[0])
     children = section.results(cache, layers=(0, 1), n_components=3, example_id=hostile)
-    table = next(child for child in children if getattr(child, "id", None) == section.SECTION.id("example-rows"))
+    table = next(child for child in children if getattr(child, "id", None) == section.Ids.EXAMPLE_ROWS)
     rows = table.children.children
     assert len(rows) == 3
     spans = [span for span in rows[0].children[1].children if isinstance(span, html.Span)]
@@ -379,7 +379,7 @@ def test_section_notes_a_cache_without_activations_or_an_unsupported_model(act_c
     shutil.copytree(act_cache, bare)
     (bare / schema.ACTIVATIONS).unlink()
     layout = section.layout(open_cache(bare), {})
-    assert "--activations-sample" in layout.children and layout.id == section.SECTION.id("note")
+    assert "--activations-sample" in layout.children and layout.id == section.Ids.NOTE
     manifest = json.loads((bare / schema.MANIFEST).read_text())
     manifest["analyses"]["activations"] = {"status": "unsupported: gpt2"}
     (bare / schema.MANIFEST).write_text(json.dumps(manifest))

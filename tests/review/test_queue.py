@@ -5,10 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from explainer.analysis.review import ORDERS, STATUSES
 from explainer.review.queue import (
-    DEFAULT_ORDER,
-    DEFAULT_STATUS,
     QUALITY_NOTE,
     Queue,
     View,
@@ -20,15 +17,6 @@ from explainer.review.queue import (
 
 FULL = np.array([4, 2, 0, 3, 1])  # every example, in the chosen order
 QUEUE = Queue(ids=np.array([4, 0, 1]), full=FULL, note=None)  # 2 and 3 filtered out
-
-
-def test_the_view_keeps_what_it_knows_and_defaults_the_rest():
-    assert View.of("loss", "PER", "missed", "todo", 7) == View("loss", "PER", "missed", "todo", 7)
-    assert View.of("worst", "", None, "maybe") == View(DEFAULT_ORDER, None, None, DEFAULT_STATUS, None)
-    assert View.of(None, None, None, None) == View()
-    assert (DEFAULT_ORDER, DEFAULT_STATUS) == ("f1", "all") and set(STATUSES) == {"all", "todo", "done"}
-    for order in ORDERS:
-        assert View.of(order, None, None, None).order == order
 
 
 def test_the_filters_leave_out_the_example_and_at_moves_it():

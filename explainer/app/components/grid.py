@@ -9,8 +9,10 @@ open the sample inspector when clicked (see ``explainer.app.factory``).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import dash_ag_grid as dag
+from dash.dependencies import Wildcard
 
 GRID_TYPE = "grid"
 _SOURCES: dict[str, Callable] = {}
@@ -30,7 +32,7 @@ def source(name: str) -> Callable | None:
     return _SOURCES.get(name)
 
 
-def grid_id(name: str) -> dict:
+def grid_id(name: str | Wildcard) -> dict:
     return {"type": GRID_TYPE, "name": name}
 
 
@@ -44,7 +46,7 @@ def column(
     **extra,
 ) -> dict:
     """A column definition with the filter that suits its kind."""
-    definition = {
+    definition: dict[str, Any] = {
         "field": field,
         "headerName": header or field.replace("_", " "),
         "filter": "agNumberColumnFilter" if number else "agTextColumnFilter",

@@ -15,6 +15,7 @@ from explainer.analysis.review import ANY_ERROR, ORDERS, STATUSES
 from explainer.analysis.spans import extract_spans
 from explainer.app.components.aligned import open_button_id
 from explainer.app.components.inspector import error_legend, span_line, type_colours
+from explainer.app.sections.base import StrEnum
 from explainer.cache import schema
 from explainer.cache.reader import Cache
 from explainer.review import edits
@@ -27,7 +28,7 @@ from explainer.review.session import example_quality, example_row
 KEY = "review"
 
 
-class Ids:
+class Ids(StrEnum):
     """The Review section's component ids, in one place (``assets/review-keys.js`` clicks some of them)."""
 
     ROOT = "review-root"
@@ -64,9 +65,11 @@ class Ids:
     ACCEPT_SPAN = "review-accept-span"
     REMOVE_SPAN = "review-remove-span"
 
+    DOWNLOAD_PREFIX = "review-dl"  # + "-" + what explainer.review.downloads.DOWNLOADS names
+
     @staticmethod
     def download(which: str) -> str:
-        return f"review-dl-{which}"
+        return f"{Ids.DOWNLOAD_PREFIX}-{which}"
 
 
 ORDER_LABELS = {

@@ -10,6 +10,9 @@ URL state: ``act_layers`` (``all``, ``3`` or ``1-4``), ``act_k`` (2..10 componen
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+from typing import Any
+
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html, no_update
 
@@ -27,8 +30,8 @@ from explainer.analysis.activations import (
     parse_layers,
 )
 from explainer.app.memo import per_cache_lru
-from explainer.app.sections.base import MODEL, Section
-from explainer.app.state import int_param, parse_query, update_query
+from explainer.app.sections.base import MODEL, Section, StrEnum, View, view_field
+from explainer.app.state import parse_query, update_query
 from explainer.cache.artefacts import ActivationSample, Factorisation, Missing
 from explainer.errors import ExplainerError
 
@@ -47,6 +50,35 @@ COMPONENT_COLOURS = [
 ]
 TOP_WORDS_SHOWN = 10
 LRU_SIZE = 16  # factorisations kept per opened cache (each is small: positions x components)
+
+
+class Ids(StrEnum):
+    NOTE = "activations-note"  # why there is nothing to show
+    LAYERS = "activations-layers"
+    K = "activations-k"
+    EXAMPLE = "activations-example"
+    RESULTS = "activations-results"
+    SUMMARY = "activations-summary"
+    INSPECT = "activations-inspect"
+    EXAMPLE_ROWS = "activations-example-rows"
+    ROW = "activations-row"  # + "-" + the component: one row of the example's table
+    TOP_WORDS = "activations-top-words"
+
+
+@dataclass(frozen=True)
+class ActivationsView(View, prefix="act"):
+    """Layers (``all``, ``3`` or ``1-4``), number of components and the example shown (None: the first of
+    the sample); ``resolved`` makes layers and example valid for a cache's sample."""
+
+    layers: str = "all"
+    k: int = view_field(DEFAULT_COMPONENTS, low=MIN_COMPONENTS, high=MAX_COMPONENTS)
+    example: int | None = None
+
+    def resolved(self, sample: ActivationSample) -> tuple[tuple[int, ...], int, int | None]:
+        """(layers, components, example) within the sample (URLs are user input)."""
+        ids = sample.example_ids
+        example = self.example if self.example in ids else (ids[0] if ids else None)
+        return parse_layers(self.layers, sample.n_layers), self.k, example
 
 
 def build_summary(cache) -> dict:
@@ -105,18 +137,6 @@ def components_for(cache, *, layers: tuple[int, ...], n_components: int) -> Comp
     return per_cache_lru(cache, "activations-nmf", (tuple(layers), n_components, seed), compute, maxsize=LRU_SIZE)
 
 
-def view_state(state: dict, sample: ActivationSample) -> tuple[tuple[int, ...], int, int | None]:
-    """(layers, components, example) from the URL, each made valid (URLs are user input)."""
-    layers = parse_layers(state.get(SECTION.param("layers")), sample.n_layers)
-    k = int_param(state, SECTION.param("k"), DEFAULT_COMPONENTS)
-    k = min(max(k, MIN_COMPONENTS), MAX_COMPONENTS)
-    ids = sample.example_ids
-    example = int_param(state, SECTION.param("example"))
-    if example not in ids:
-        example = ids[0] if ids else None
-    return layers, k, example
-
-
 def example_options(cache, sample: ActivationSample) -> list[dict]:
     """Dropdown options for the sampled examples: '#id  text' (text as a plain string, never HTML)."""
     examples = cache.table("examples", columns=["example_id", "text"]).set_index("example_id")["text"]
@@ -130,9 +150,9 @@ def example_options(cache, sample: ActivationSample) -> list[dict]:
 def layout(cache, state):
     note = unavailable_note(cache)
     if note:
-        return dbc.Alert(note, color="info", id=SECTION.id("note"))
+        return dbc.Alert(note, color="info", id=Ids.NOTE)
     sample = open_sample(cache)
-    layers, k, example = view_state(state, sample)
+    layers, k, example = ActivationsView.from_query(state).resolved(sample)
     last = sample.n_layers - 1
     summary = sample.summary
     intro = html.P(
@@ -149,7 +169,7 @@ def layout(cache, state):
                 [
                     dbc.Label("Layers (both ends together: one layer)", className="small mb-0"),
                     dcc.RangeSlider(
-                        id=SECTION.id("layers"),
+                        id=Ids.LAYERS,
                         min=0,
                         max=last,
                         step=1,
@@ -164,7 +184,7 @@ def layout(cache, state):
                 [
                     dbc.Label("Components", className="small mb-0"),
                     dcc.Slider(
-                        id=SECTION.id("k"),
+                        id=Ids.K,
                         min=MIN_COMPONENTS,
                         max=MAX_COMPONENTS,
                         step=1,
@@ -178,7 +198,7 @@ def layout(cache, state):
                 [
                     dbc.Label("Example from the sample", className="small mb-0"),
                     dcc.Dropdown(
-                        id=SECTION.id("example"),
+                        id=Ids.EXAMPLE,
                         options=example_options(cache, sample),
                         value=example,
                         clearable=False,
@@ -191,7 +211,7 @@ def layout(cache, state):
         ],
         className="mb-2",
     )
-    return html.Div([intro, controls, dcc.Loading(html.Div(id=SECTION.id("results")), delay_show=200)])
+    return html.Div([intro, controls, dcc.Loading(html.Div(id=Ids.RESULTS), delay_show=200)])
 
 
 def shade(colour: tuple[int, int, int], value: float) -> str:
@@ -220,7 +240,7 @@ def example_rows(view: ComponentView, example_id: int) -> html.Table:
     rows = []
     for component, column in enumerate(view.columns):
         colour = COMPONENT_COLOURS[component % len(COMPONENT_COLOURS)]
-        spans = []
+        spans: list[Any] = []
         for word, value in zip(words["word"], words[column]):
             spans += [
                 html.Span(
@@ -241,10 +261,10 @@ def example_rows(view: ComponentView, example_id: int) -> html.Table:
                     ),
                     html.Td(spans, style={"lineHeight": "1.9em"}),
                 ],
-                id=f"{SECTION.key}-row-{component}",
+                id=f"{Ids.ROW}-{component}",
             )
         )
-    return html.Table(html.Tbody(rows), className="table table-sm", id=SECTION.id("example-rows"))
+    return html.Table(html.Tbody(rows), className="table table-sm", id=Ids.EXAMPLE_ROWS)
 
 
 def top_word_cards(view: ComponentView) -> dbc.Row:
@@ -290,7 +310,7 @@ def top_word_cards(view: ComponentView) -> dbc.Row:
                 sm=6,
             )
         )
-    return dbc.Row(cards, id=SECTION.id("top-words"))
+    return dbc.Row(cards, id=Ids.TOP_WORDS)
 
 
 def results(cache, *, layers: tuple[int, ...], n_components: int, example_id: int | None) -> list:
@@ -305,13 +325,13 @@ def results(cache, *, layers: tuple[int, ...], n_components: int, example_id: in
         f"{factorisation.seconds:.1f} s. Shade: the component's activation on the word (its largest over the "
         "word's subwords) relative to its largest in the sample.",
         className="small",
-        id=SECTION.id("summary"),
+        id=Ids.SUMMARY,
     )
-    parts = [summary]
+    parts: list[Any] = [summary]
     if example_id is not None:
         inspect = dbc.Button(
             "open in the inspector",
-            id=SECTION.id("inspect"),
+            id=Ids.INSPECT,
             color="link",
             size="sm",
             className="p-0 ms-2 align-baseline",
@@ -335,30 +355,23 @@ def update_view(context, layer_range, n_components, example_id, search):
         cache = context.cache(search)
         sample = open_sample(cache)
         first, last = sorted(int(v) for v in (layer_range or [0, sample.n_layers - 1]))
-        layers = parse_layers(f"{first}-{last}", sample.n_layers)
-        k = min(max(int(n_components or DEFAULT_COMPONENTS), MIN_COMPONENTS), MAX_COMPONENTS)
-        example = int(example_id) if example_id is not None and int(example_id) in sample.example_ids else None
-        children = results(cache, layers=layers, n_components=k, example_id=example)
+        chosen = int(example_id) if example_id is not None and int(example_id) in sample.example_ids else None
+        view = ActivationsView(layers=f"{first}-{last}", k=int(n_components or DEFAULT_COMPONENTS), example=chosen)
+        layers = parse_layers(view.layers, sample.n_layers)
+        children = results(cache, layers=layers, n_components=view.k, example_id=view.example)
     except ExplainerError as error:
         return [dbc.Alert(str(error), color="warning")], no_update
-    query = update_query(
-        search,
-        **{
-            SECTION.param("layers"): format_layers(layers, sample.n_layers),
-            SECTION.param("k"): k,
-            SECTION.param("example"): example,
-        },
-    )
+    query = update_query(search, **replace(view, layers=format_layers(layers, sample.n_layers)).to_query())
     return children, (no_update if parse_query(query) == parse_query(search) else query)
 
 
 def register(app, context):
     @app.callback(
-        Output(SECTION.id("results"), "children"),
+        Output(Ids.RESULTS, "children"),
         Output("url", "search", allow_duplicate=True),
-        Input(SECTION.id("layers"), "value"),
-        Input(SECTION.id("k"), "value"),
-        Input(SECTION.id("example"), "value"),
+        Input(Ids.LAYERS, "value"),
+        Input(Ids.K, "value"),
+        Input(Ids.EXAMPLE, "value"),
         State("url", "search"),
         prevent_initial_call="initial_duplicate",
     )  # renders on mount, and may write the URL
@@ -367,8 +380,8 @@ def register(app, context):
 
     @app.callback(
         Output("url", "search", allow_duplicate=True),
-        Input(SECTION.id("inspect"), "n_clicks"),
-        State(SECTION.id("example"), "value"),
+        Input(Ids.INSPECT, "n_clicks"),
+        State(Ids.EXAMPLE, "value"),
         State("url", "search"),
         prevent_initial_call=True,
     )
@@ -385,5 +398,6 @@ SECTION = Section(
     order=20,
     layout=layout,
     register=register,
-    param_prefix="act",
+    ids=Ids,
+    view=ActivationsView,
 )

@@ -10,10 +10,10 @@ adding one module. A section declares, each in one place:
 - its URL view: a frozen dataclass subclassing ``View`` whose fields are the query parameters
   (``prefix`` + ``_`` + field name), parsed by ``View.from_query`` and written by ``View.to_query``;
 - ``SECTION.link(search, **view_fields)``: the URL of that section showing that view, which other
-  sections call instead of writing its query keys.
-
-Review, Find duplicates and Activations still use the older style (``param_prefix`` with
-``SECTION.param(name)`` and ``SECTION.id(name)``); both are supported until they are converted.
+  sections call instead of writing its query keys;
+- its ``layout(cache, query)``, or ``layout(cache, query, context)`` with ``layout_needs_context=True``
+  when it needs the app (its settings, its other caches): the factory passes the context, so no
+  section keeps the app in a module variable (one process may serve several apps).
 """
 
 from __future__ import annotations
@@ -24,11 +24,15 @@ import sys
 import types
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from dash.development.base_component import Component
 
 from explainer.app.state import update_query
+
+if TYPE_CHECKING:
+    from explainer.app.factory import AppContext
+    from explainer.cache.reader import Cache
 
 if sys.version_info >= (3, 11):
     from enum import StrEnum
@@ -79,6 +83,7 @@ class FieldRules:
     high: float | None = None
     parse: Callable[[str], Any] | None = None
     format: Callable[[Any], str | None] | None = None
+    key: str | None = None  # the query key's suffix when it cannot be the field's name (a Python keyword)
 
 
 _RULES = "explainer.view"
@@ -92,11 +97,14 @@ def view_field(
     high: float | None = None,
     parse: Callable[[str], Any] | None = None,
     format: Callable[[Any], str | None] | None = None,
+    key: str | None = None,
 ) -> Any:
-    """A view field with rules: a value outside ``choices`` becomes the default, a number outside
+    """A view field with rules: a value outside ``choices`` (None too) becomes the default, a number outside
     [``low``, ``high``] is clamped into it; ``parse``/``format`` read and write a type the generic
-    parsing does not know (``parse`` raises ValueError on a value it refuses, which then falls back)."""
-    rules = FieldRules(None if choices is None else tuple(choices), low, high, parse, format)
+    parsing does not know (``parse`` raises ValueError on a value it refuses, which then falls back;
+    ``format`` returns None to leave the key out of a URL); ``key`` names the query key instead of the
+    field (``prefix`` + ``_`` + ``key``)."""
+    rules = FieldRules(None if choices is None else tuple(choices), low, high, parse, format, key)
     return dataclasses.field(default=default, metadata={_RULES: rules})
 
 
@@ -119,9 +127,7 @@ class View:
         for spec in dataclasses.fields(self):  # type: ignore[arg-type]
             rules = _rules(spec)
             value = getattr(self, spec.name)
-            if value is None:
-                continue
-            if rules.choices is not None and value not in rules.choices:
+            if rules.choices is not None and value not in rules.choices:  # None too (a control left empty)
                 object.__setattr__(self, spec.name, spec.default)
             elif isinstance(value, (int, float)) and not isinstance(value, bool):
                 clamped = value if rules.low is None else max(value, rules.low)
@@ -137,7 +143,10 @@ class View:
     @classmethod
     def key(cls, name: str) -> str:
         """The URL query key of field ``name``, e.g. ``mis_gold``."""
-        return f"{cls.PREFIX}_{name}"
+        spec = next((spec for spec in dataclasses.fields(cls) if spec.name == name), None)  # type: ignore[arg-type]
+        if spec is None:
+            raise KeyError(f"{cls.__name__} has no field {name!r}")
+        return f"{cls.PREFIX}_{_rules(spec).key or name}"
 
     @classmethod
     def from_query(cls: type[V], query: Query) -> V:
@@ -218,8 +227,10 @@ class Section:
     """One section of the app: where it sits in the navigation, its layout, callbacks, ids and URL view.
 
     ``layout(cache, query)`` returns the section's content for an opened cache and the URL's query
-    (so its view restores from a shared link). ``register(app, context)`` adds its callbacks;
-    ``context`` is the ``AppContext`` (cache registry, settings).
+    (so its view restores from a shared link); with ``layout_needs_context`` it is
+    ``layout(cache, query, context)``. ``register(app, context)`` adds its callbacks; ``context`` is the
+    ``AppContext`` (cache registry, settings). Render a section with ``render``, which passes what its
+    layout takes.
     """
 
     key: str
@@ -230,11 +241,9 @@ class Section:
     register: Callable[..., None] | None = None
     ids: type[StrEnum] | None = None
     view: type[View] | None = None
-    param_prefix: str | None = None  # old style only (a section with a view takes the view's prefix)
+    layout_needs_context: bool = False
 
     def __post_init__(self) -> None:
-        if self.view is not None and self.param_prefix is not None:
-            raise ValueError(f"section {self.key}: its view declares the query prefix, so drop param_prefix")
         for member in self.ids or ():
             if not member.value.startswith(f"{self.key}-"):
                 raise ValueError(f"section {self.key}: id {member.value!r} must start with '{self.key}-'")
@@ -242,9 +251,13 @@ class Section:
     @property
     def prefix(self) -> str:
         """What the section's query keys start with (``mis`` in ``mis_gold``)."""
-        if self.view is not None:
-            return self.view.PREFIX
-        return self.param_prefix or self.key.replace("-", "_")
+        return self.view.PREFIX if self.view is not None else self.key.replace("-", "_")
+
+    def render(self, context: AppContext, cache: Cache, query: Query) -> Any:
+        """The section's content for ``cache`` and the URL's ``query`` in the app of ``context``."""
+        if self.layout_needs_context:
+            return self.layout(cache, query, context)
+        return self.layout(cache, query)
 
     def link(self, search: str | None, **view_fields: Any) -> str:
         """``search`` turned into the URL of this section showing the view of ``view_fields`` (the
@@ -256,14 +269,6 @@ class Section:
         else:
             query = self.view(**view_fields).to_query()
         return update_query(search, tab=self.key, sample=None, word=None, **query)
-
-    def param(self, name: str) -> str:
-        """Old style: the URL query key of one of this section's filters, e.g. ``rev_order``."""
-        return f"{self.prefix}_{name}"
-
-    def id(self, name: str) -> str:
-        """Old style: a component id unique to this section."""
-        return f"{self.key}-{name}"
 
 
 # --- ids in a layout ---------------------------------------------------------------------------

@@ -7,27 +7,31 @@ differently, come first: they are annotation inconsistencies. Given another cach
 ("compare with"), the examples of this one that also occur there are listed (leakage).
 
 The costly part (the neighbour search, at the lowest threshold) is done by the build (step
-``duplicates``; once per worker for an older cache); the slider only filters. URL parameters: ``dup_threshold``, ``dup_only`` (inconsistencies only), ``dup_page``,
-``dup_with`` (the other cache's key).
+``duplicates``; once per worker for an older cache); the slider only filters. URL parameters:
+``dup_threshold``, ``dup_only`` (inconsistencies only), ``dup_page``, ``dup_with`` (the other cache's key).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import dash
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 import numpy as np
+import pandas as pd
 from dash import ALL, Input, Output, State, dcc, html, no_update
 
 from explainer.analysis import duplicates as dup
 from explainer.app.components.aligned import open_sample
 from explainer.app.components.wording import counted
 from explainer.app.memo import per_cache, per_cache_lru
-from explainer.app.sections.base import DATA, Section
-from explainer.app.state import int_param, parse_query, update_query
+from explainer.app.sections.base import DATA, Section, StrEnum, View, view_field
+from explainer.app.state import parse_query, update_query
 from explainer.cache.artefacts import DuplicateFindings, Missing
 from explainer.errors import ExplainerError
 from explainer.pipeline.duplicates import EXAMPLE_COLUMNS, find_duplicates
@@ -35,10 +39,48 @@ from explainer.pipeline.duplicates import EXAMPLE_COLUMNS, find_duplicates
 PER_PAGE = 20
 RENDERED_PAGES = 4
 STEP = 0.01
-OPEN_TYPE = "duplicates-open"
 MAX_LEAK_ROWS = 5_000
 CONFLICT_STYLE = {"backgroundColor": "#f8d7da", "fontWeight": "600"}
 UNMATCHED_STYLE = {"color": "#6c757d", "fontStyle": "italic"}
+
+
+class Ids(StrEnum):
+    THRESHOLD = "duplicates-threshold"
+    ONLY = "duplicates-only"
+    PAGE = "duplicates-page"
+    NO_EMBEDDINGS = "duplicates-no-embeddings"
+    SUMMARY = "duplicates-summary"
+    CARDS = "duplicates-cards"
+    OPEN = "duplicates-open"  # the type of the Inspect buttons' ids: {type, card, example}
+    WITH = "duplicates-with"  # the other cache
+    LEAK = "duplicates-leak"
+    LEAK_SUMMARY = "duplicates-leak-summary"
+    LEAKS = "duplicates-leaks"  # the grid of leaked examples
+
+
+def _snapped(threshold: float) -> float:
+    """``threshold`` on the slider's steps."""
+    return round(round(threshold / STEP) * STEP, 2)
+
+
+@dataclass(frozen=True)
+class DuplicatesView(View, prefix="dup"):
+    """Threshold (on the slider's steps, within its range), inconsistencies only, page, the other cache.
+    A field at its default stays out of the URL."""
+
+    threshold: float = view_field(
+        dup.DEFAULT_THRESHOLD,
+        low=dup.LOWEST_THRESHOLD,
+        high=1.0,
+        format=lambda value: None if value == dup.DEFAULT_THRESHOLD else f"{value:.2f}",
+    )
+    only: bool = view_field(False, format=lambda value: "1" if value else None)
+    page: int = view_field(1, low=1, format=lambda value: str(value) if value > 1 else None)
+    other: str | None = view_field(None, key="with")
+
+    def corrections(self) -> dict[str, Any]:
+        threshold = dup.DEFAULT_THRESHOLD if self.threshold is None else _snapped(self.threshold)
+        return {} if threshold == self.threshold else {"threshold": threshold}
 
 
 # --- data, once per cache ----------------------------------------------------------------------
@@ -107,33 +149,13 @@ def leaked(cache, other, threshold: float):
     )
 
 
-# --- view state --------------------------------------------------------------------------------
-
-
-def view_state(state: dict) -> dict:
-    """Threshold (snapped to the slider's steps, within range), inconsistencies-only, page, other cache."""
-    try:
-        threshold = float(state.get(SECTION.param("threshold"), dup.DEFAULT_THRESHOLD))
-    except ValueError:
-        threshold = dup.DEFAULT_THRESHOLD
-    if not math.isfinite(threshold):
-        threshold = dup.DEFAULT_THRESHOLD
-    threshold = round(min(max(threshold, dup.LOWEST_THRESHOLD), 1.0) / STEP) * STEP
-    return {
-        "threshold": round(threshold, 2),
-        "only": state.get(SECTION.param("only")) == "1",
-        "page": max(int_param(state, SECTION.param("page"), 1), 1),
-        "with": state.get(SECTION.param("with")),
-    }
-
-
-def _finding_blocks(cache, view: dict) -> list[tuple[str, object]]:
+def _finding_blocks(cache, view: DuplicatesView) -> list[tuple[str, pd.DataFrame]]:
     """The findings of ``view`` as consecutive blocks ``(kind, frame)`` in the order shown."""
     groups = index(cache).groups
-    pairs = near_pairs(cache, view["threshold"]) if index(cache).has_embeddings else None
+    pairs = near_pairs(cache, view.threshold) if index(cache).has_embeddings else None
     blocks = []
     for inconsistent in (True, False):
-        if view["only"] and not inconsistent:
+        if view.only and not inconsistent:
             break
         blocks.append(("exact", groups[groups["inconsistent"] == inconsistent]))
         if pairs is not None:
@@ -141,13 +163,14 @@ def _finding_blocks(cache, view: dict) -> list[tuple[str, object]]:
     return blocks
 
 
-def findings(cache, view: dict, start: int = 0, stop: int | None = None) -> list[dict]:
+def findings(cache, view: DuplicatesView, start: int = 0, stop: int | None = None) -> list[dict]:
     """Exact groups and near pairs in the order shown (label inconsistencies first), items
     ``start:stop`` of them (only those are turned into dicts: a page of a long list stays cheap).
 
     Each finding is ``{"kind": "exact", "group": row}`` or ``{"kind": "near", "pair": row}``.
     """
-    items, offset = [], 0
+    items: list[dict] = []
+    offset = 0
     for kind, frame in _finding_blocks(cache, view):
         low, high = max(start - offset, 0), len(frame) if stop is None else min(stop - offset, len(frame))
         offset += len(frame)
@@ -159,11 +182,11 @@ def findings(cache, view: dict, start: int = 0, stop: int | None = None) -> list
     return items
 
 
-def count_findings(cache, view: dict) -> int:
+def count_findings(cache, view: DuplicatesView) -> int:
     return sum(len(frame) for _, frame in _finding_blocks(cache, view))
 
 
-def summary(cache, view: dict) -> str:
+def summary(cache, view: DuplicatesView) -> str:
     groups = index(cache).groups
     repeats = int(groups["size"].sum() - len(groups)) if len(groups) else 0
     members = int(groups["size"].sum()) if len(groups) else 0
@@ -172,9 +195,9 @@ def summary(cache, view: dict) -> str:
         f"{counted(repeats, 'repeat')}), {int(groups['inconsistent'].sum()):,} of them labelled inconsistently"
     )
     if index(cache).has_embeddings:
-        pairs = near_pairs(cache, view["threshold"])
+        pairs = near_pairs(cache, view.threshold)
         text += (
-            f"; {counted(len(pairs), 'near-duplicate pair')} at cosine ≥ {view['threshold']:.2f}, "
+            f"; {counted(len(pairs), 'near-duplicate pair')} at cosine ≥ {view.threshold:.2f}, "
             f"{int(pairs['inconsistent'].sum()):,} with conflicting labels."
         )
     else:
@@ -187,7 +210,7 @@ def summary(cache, view: dict) -> str:
 
 def open_id(card: int, example_id: int) -> dict:
     """Id of an Inspect button (one example can appear in several cards, hence the card number)."""
-    return {"type": OPEN_TYPE, "card": card, "example": int(example_id)}
+    return {"type": Ids.OPEN, "card": card, "example": int(example_id)}
 
 
 def _open_button(card: int, example_id: int):
@@ -201,13 +224,13 @@ def _open_button(card: int, example_id: int):
     )
 
 
-def words_table(words, rows: list[tuple[str, list, set]], *, unmatched: set = frozenset()) -> html.Div:
+def words_table(words, rows: list[tuple[str, list, set]], *, unmatched: Collection[int] = frozenset()) -> html.Div:
     """Words over one or more label rows: ``rows = [(header, tags, conflicting positions), ...]``."""
     word_cells = [
         html.Td(str(word), style=UNMATCHED_STYLE if i in unmatched else None, className="fw-semibold")
         for i, word in enumerate(words)
     ]
-    body = [html.Tr([html.Th("word", className="text-muted small")] + word_cells)]
+    body = [html.Tr([html.Th("word", className="text-muted small"), *word_cells])]
     for header, tags, conflicts in rows:
         body.append(
             html.Tr(
@@ -281,22 +304,22 @@ def pair_card(cache, pair: dict, card: int, page_rows=None) -> dbc.Card:
     )
 
 
-def page_of_findings(cache, view: dict) -> tuple[list, int, int]:
+def page_of_findings(cache, view: DuplicatesView) -> tuple[list, int, int]:
     """(cards, page, n_pages) of the findings of ``view``; the last ``RENDERED_PAGES`` are kept per cache
     (the tab opens on the URL's page, mostly the first: its examples' row groups are often no longer in
     memory by then)."""
     return per_cache_lru(
         cache,
         "duplicates-rendered",
-        (view["threshold"], view["only"], view["page"]),
+        (view.threshold, view.only, view.page),
         lambda: _page_of_findings(cache, view),
         maxsize=RENDERED_PAGES,
     )
 
 
-def _page_of_findings(cache, view: dict) -> tuple[list, int, int]:
+def _page_of_findings(cache, view: DuplicatesView) -> tuple[list, int, int]:
     n_pages = max(1, math.ceil(count_findings(cache, view) / PER_PAGE))
-    page = min(view["page"], n_pages)
+    page = min(view.page, n_pages)
     start = (page - 1) * PER_PAGE
     items = findings(cache, view, start, start + PER_PAGE)
     # One read (and one conversion) for every example the page shows.
@@ -316,7 +339,7 @@ def _page_of_findings(cache, view: dict) -> tuple[list, int, int]:
         cards = [
             dbc.Alert(
                 "No duplicates at this threshold."
-                if not view["only"]
+                if not view.only
                 else "No label inconsistencies among the duplicates at this threshold.",
                 color="secondary",
             )
@@ -324,29 +347,29 @@ def _page_of_findings(cache, view: dict) -> tuple[list, int, int]:
     return cards, page, n_pages
 
 
-def leak_block(context, cache, view: dict):
-    """What ``view['with']`` names: the examples of this cache that also occur in that one."""
-    if not view["with"]:
+def leak_block(context, cache, view: DuplicatesView):
+    """What ``view.other`` names: the examples of this cache that also occur in that one."""
+    if not view.other:
         return html.P(
             "Choose another cache of the same root (e.g. the training split next to this test split) to "
             "list this cache's examples that also occur there.",
             className="text-muted small",
         )
-    other = context.registry.get(view["with"])
-    frame = leaked(cache, other, view["threshold"])
+    other = context.registry.get(view.other)
+    frame = leaked(cache, other, view.threshold)
     exact = frame[frame["kind"] == "exact"]
     n_examples = int(cache.manifest["counts"]["examples"])
     text = (
         f"{len(frame):,} of the {counted(n_examples, 'example')} of this cache also occur in "
         f"{other.describe()}: {len(exact):,} exactly "
         f"({counted(exact['text'].str.casefold().nunique(), 'distinct text')}), "
-        f"{len(frame) - len(exact):,} nearly (cosine ≥ {view['threshold']:.2f})."
+        f"{len(frame) - len(exact):,} nearly (cosine ≥ {view.threshold:.2f})."
     )
     if not same_model(cache, other):
         text += " The two caches come from different models, so only exact matches are compared."
     rows = frame.head(MAX_LEAK_ROWS).assign(row_id=lambda f: f["example_id"].astype(str))
     grid = dag.AgGrid(
-        id=SECTION.id("leaks"),
+        id=Ids.LEAKS,
         rowData=rows.to_dict("records"),
         columnDefs=[
             {"field": "example_id", "headerName": "example", "width": 100, "flex": 0},
@@ -372,7 +395,7 @@ def leak_block(context, cache, view: dict):
         },
         style={"height": "480px", "width": "100%"},
     )
-    return html.Div([html.P(text, id=SECTION.id("leak-summary"), className="small"), grid])
+    return html.Div([html.P(text, id=Ids.LEAK_SUMMARY, className="small"), grid])
 
 
 def other_caches(context, cache) -> list[dict]:
@@ -391,7 +414,7 @@ def other_caches(context, cache) -> list[dict]:
 
 
 def layout(cache, state):
-    view = view_state(state)
+    view = DuplicatesView.from_query(state)
     cards, page, n_pages = page_of_findings(cache, view)
     note = None
     if not index(cache).has_embeddings:
@@ -403,7 +426,7 @@ def layout(cache, state):
             ],
             color="warning",
             className="small",
-            id=SECTION.id("no-embeddings"),
+            id=Ids.NO_EMBEDDINGS,
         )
     marks = {value: f"{value:.2f}" for value in (0.8, 0.85, 0.9, 0.95, 1.0)}
     controls = html.Div(
@@ -411,11 +434,11 @@ def layout(cache, state):
             html.Span("cosine similarity at least", className="small me-2"),
             html.Div(
                 dcc.Slider(
-                    id=SECTION.id("threshold"),
+                    id=Ids.THRESHOLD,
                     min=dup.LOWEST_THRESHOLD,
                     max=1.0,
                     step=STEP,
-                    value=view["threshold"],
+                    value=view.threshold,
                     marks=marks,
                     tooltip={"placement": "bottom"},
                     disabled=not index(cache).has_embeddings,
@@ -424,9 +447,9 @@ def layout(cache, state):
                 style={"width": "320px"},
                 className="me-4",
             ),
-            dbc.Switch(id=SECTION.id("only"), label="label inconsistencies only", value=view["only"], className="me-4"),
+            dbc.Switch(id=Ids.ONLY, label="label inconsistencies only", value=view.only, className="me-4"),
             dbc.Pagination(
-                id=SECTION.id("page"),
+                id=Ids.PAGE,
                 max_value=n_pages,
                 active_page=page,
                 fully_expanded=False,
@@ -448,19 +471,19 @@ def layout(cache, state):
             ),
             note,
             controls,
-            html.P(summary(cache, view), id=SECTION.id("summary"), className="small"),
-            html.Div(cards, id=SECTION.id("cards")),
+            html.P(summary(cache, view), id=Ids.SUMMARY, className="small"),
+            html.Div(cards, id=Ids.CARDS),
             html.H5("Across caches (leakage)", className="mt-4"),
             dcc.Dropdown(
-                id=SECTION.id("with"),
+                id=Ids.WITH,
                 options=[],
-                value=view["with"],
+                value=view.other,
                 placeholder="compare with cache…",
                 clearable=True,
                 style={"maxWidth": "520px"},
                 className="mb-2",
             ),
-            html.Div(id=SECTION.id("leak")),
+            html.Div(id=Ids.LEAK),
         ]
     )
 
@@ -470,33 +493,18 @@ def layout(cache, state):
 
 def update_findings(context, threshold, only, page, search, *, trigger=None):
     """Slider, switch or page changed: the cards, summary, pagination and URL (page 1 on a new filter)."""
-    current = view_state(parse_query(search))
-    view = view_state(
-        {
-            SECTION.param("threshold"): threshold,
-            SECTION.param("only"): "1" if only else None,
-            SECTION.param("page"): page if trigger == SECTION.id("page") else 1,
-        }
+    current = DuplicatesView.from_query(parse_query(search))
+    view = replace(
+        current,
+        threshold=dup.DEFAULT_THRESHOLD if threshold is None else threshold,
+        only=bool(only),
+        page=page if trigger == Ids.PAGE else 1,
     )
-    view["with"] = current["with"]
-    if (
-        trigger is None
-        or (view["threshold"], view["only"]) == (current["threshold"], current["only"])
-        and trigger != SECTION.id("page")
-    ):
+    if trigger is None or (view.threshold, view.only) == (current.threshold, current.only) and trigger != Ids.PAGE:
         return (no_update,) * 5
     cache = context.cache(search)
     cards, page, n_pages = page_of_findings(cache, view)
-    new_search = update_query(
-        search,
-        **{
-            SECTION.param("threshold"): None
-            if view["threshold"] == dup.DEFAULT_THRESHOLD
-            else f"{view['threshold']:.2f}",
-            SECTION.param("only"): "1" if view["only"] else None,
-            SECTION.param("page"): page if page > 1 else None,
-        },
-    )
+    new_search = update_query(search, **replace(view, page=page).to_query())
     return cards, summary(cache, view), page, n_pages, new_search
 
 
@@ -505,25 +513,22 @@ def update_leak(context, other_key, threshold, search):
     cache = context.cache(search)
     options = other_caches(context, cache)
     keys = {option["value"] for option in options}
-    view = {
-        **view_state(parse_query(search)),
-        "with": other_key if other_key in keys else None,
-        "threshold": view_state({SECTION.param("threshold"): threshold})["threshold"],
-    }
-    new_search = update_query(search, **{SECTION.param("with"): view["with"]})
+    current = replace(DuplicatesView.from_query(parse_query(search)), other=other_key if other_key in keys else None)
+    view = current if threshold is None else replace(current, threshold=threshold)  # the slider's, not yet in the URL
+    new_search = update_query(search, **{DuplicatesView.key("other"): current.other})
     return options, leak_block(context, cache, view), new_search if new_search != (search or "") else no_update
 
 
 def register(app, context):
     @app.callback(
-        Output(SECTION.id("cards"), "children"),
-        Output(SECTION.id("summary"), "children"),
-        Output(SECTION.id("page"), "active_page"),
-        Output(SECTION.id("page"), "max_value"),
+        Output(Ids.CARDS, "children"),
+        Output(Ids.SUMMARY, "children"),
+        Output(Ids.PAGE, "active_page"),
+        Output(Ids.PAGE, "max_value"),
         Output("url", "search", allow_duplicate=True),
-        Input(SECTION.id("threshold"), "value"),
-        Input(SECTION.id("only"), "value"),
-        Input(SECTION.id("page"), "active_page"),
+        Input(Ids.THRESHOLD, "value"),
+        Input(Ids.ONLY, "value"),
+        Input(Ids.PAGE, "active_page"),
         State("url", "search"),
         prevent_initial_call=True,
     )
@@ -533,11 +538,11 @@ def register(app, context):
         return update_findings(context, threshold, only, page, search, trigger=trigger)
 
     @app.callback(
-        Output(SECTION.id("with"), "options"),
-        Output(SECTION.id("leak"), "children"),
+        Output(Ids.WITH, "options"),
+        Output(Ids.LEAK, "children"),
         Output("url", "search", allow_duplicate=True),
-        Input(SECTION.id("with"), "value"),
-        Input(SECTION.id("threshold"), "value"),
+        Input(Ids.WITH, "value"),
+        Input(Ids.THRESHOLD, "value"),
         State("url", "search"),
         prevent_initial_call="initial_duplicate",
     )
@@ -549,7 +554,7 @@ def register(app, context):
 
     @app.callback(
         Output("url", "search", allow_duplicate=True),
-        Input({"type": OPEN_TYPE, "card": ALL, "example": ALL}, "n_clicks"),
+        Input({"type": Ids.OPEN, "card": ALL, "example": ALL}, "n_clicks"),
         State("url", "search"),
         prevent_initial_call=True,
     )
@@ -558,7 +563,7 @@ def register(app, context):
 
     @app.callback(
         Output("url", "search", allow_duplicate=True),
-        Input(SECTION.id("leaks"), "cellClicked"),
+        Input(Ids.LEAKS, "cellClicked"),
         State("url", "search"),
         prevent_initial_call=True,
     )
@@ -577,5 +582,6 @@ SECTION = Section(
     order=20,
     layout=layout,
     register=register,
-    param_prefix="dup",
+    ids=Ids,
+    view=DuplicatesView,
 )

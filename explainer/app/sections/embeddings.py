@@ -74,6 +74,14 @@ def projections(cache) -> Projections | None:
     return None if isinstance(found, Missing) else found
 
 
+def stored_projections(cache) -> Projections:
+    """The cache's projections, for views past the layout's check that the cache has them."""
+    found = cache.projections()
+    if isinstance(found, Missing):
+        raise ExplainerError(found.reason)
+    return found
+
+
 # The columns of the cache's tables this section reads: not whole tables (the words table alone held
 # ~200 MB per worker at 1M subwords).
 WORD_COLUMNS_READ = ["example_id", "word_index", "word", "gold", "pred", "gold_id", "pred_id", "loss"]
@@ -92,7 +100,7 @@ def section_words(cache):
 
 def all_points(cache, mode: str):
     """Every word (or example) point of the cache, with its colouring columns (built once per cache)."""
-    found = projections(cache)
+    found = stored_projections(cache)
     if mode == emb.EXAMPLE:
         return per_cache(
             cache,
@@ -214,7 +222,7 @@ def _figure_and_note(cache, view: EmbeddingsView):
         hover,
         colour_by=view.colour,
         labels=cache.labels,
-        method=projections(cache).method(view.mode),
+        method=stored_projections(cache).method(view.mode),
         region=view.sel,
     )
     noun = "word" if view.mode == emb.WORD else "example"

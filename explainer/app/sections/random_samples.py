@@ -83,11 +83,8 @@ def layout(cache, state):
 def update_view(context, size, search, *, new_draw: bool, seed: int | None = None):
     """Callback body: a new draw (fresh seed unless one is given) or a new size; writes both to the URL."""
     current = RandomView.from_query(parse_query(search))
-    if new_draw:
-        seed = secrets.randbelow(MAX_SEED) if seed is None else seed
-    view = RandomView(
-        seed=seed if new_draw else current.seed, n=int(size) if isinstance(size, (int, float)) else current.n
-    )
+    drawn_seed = (secrets.randbelow(MAX_SEED) if seed is None else seed) if new_draw else current.seed
+    view = RandomView(seed=drawn_seed, n=int(size) if isinstance(size, (int, float)) else current.n)
     if not new_draw and view.n == current.n:  # the input echoing the URL (e.g. on mount)
         return no_update, no_update, no_update
     try:

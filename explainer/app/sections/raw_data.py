@@ -92,7 +92,7 @@ def _subword_row(row, words: list[str], word_id: int | None) -> html.Tr:
             html.Td(row.token),
             html.Td(row.input_id),
             html.Td("None" if special else word_id, className="text-muted" if special else None),
-            html.Td("" if special or word_id >= len(words) else words[word_id]),
+            html.Td("" if word_id is None or word_id >= len(words) else words[word_id]),
             html.Td(row.label_id),
             html.Td(row.label, className="text-muted" if row.label_id < 0 else None),
             html.Td(row.pred),

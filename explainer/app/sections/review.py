@@ -10,12 +10,11 @@ the current tags (the last decision, else gold). Accept gold, accept one predict
 predictions, or select words (click the first and the last), pick a type and add a span, remove one,
 then save. Every accept and every save appends one decision to the corrections file beside the cache
 (:mod:`explainer.review.corrections`) at once. Keys (``assets/review-keys.js``): ``a`` accept gold,
-``p`` accept all predictions, ``s`` save, ``n``/→ next, ``b``/← previous.
+``p`` accept all predictions, ``s`` save, ``n``/→ next, ``b``/← previous. Downloads
+(:mod:`explainer.review.downloads`): the corrections file, the corrected dataset as CoNLL and as JSONL,
+and a JSON summary of what changed.
 
-Downloads (:mod:`explainer.review.downloads`): the corrections file, the corrected dataset as CoNLL and
-as JSONL, and a JSON summary of what changed.
-
-This module holds the layout and the callbacks only: the queue, the draft and its checks are
+This module holds the URL view, the layout and the callbacks only: the queue, the draft and its checks are
 :mod:`explainer.review.queue`, :mod:`~explainer.review.draft` and :mod:`~explainer.review.session`; the
 components are :mod:`explainer.app.components.review_view`.
 """
@@ -23,6 +22,7 @@ components are :mod:`explainer.app.components.review_view`.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, dcc, html, no_update
 
+from explainer.analysis.review import ORDERS, STATUSES
 from explainer.app.components.aligned import register_open_buttons
 from explainer.app.components.review_view import (
     KEY,
@@ -41,8 +42,8 @@ from explainer.app.components.review_view import (
     intro,
     navigation,
 )
-from explainer.app.sections.base import REVIEW, Section
-from explainer.app.state import int_param, parse_query, update_query
+from explainer.app.sections.base import REVIEW, Query, Section, View, view_field
+from explainer.app.state import parse_query, update_query
 from explainer.cache.reader import Cache
 from explainer.errors import ExplainerError
 from explainer.review import downloads
@@ -55,7 +56,8 @@ from explainer.review.corrections import (
     reviewed,
 )
 from explainer.review.draft import ADD, REMOVE, REMOVE_SPAN, Draft, click_word, decision_for, edit_draft
-from explainer.review.queue import View
+from explainer.review.queue import DEFAULT_ORDER, DEFAULT_STATUS
+from explainer.review.queue import View as QueueView
 from explainer.review.session import (
     Headers,
     build_queue,
@@ -69,9 +71,9 @@ from explainer.review.session import (
 if TYPE_CHECKING:
     from explainer.app.factory import AppContext
 
-# What each button of the correction does: an edit of the draft, or a decision saved at once.
-EDITS = {Ids.ADD: ADD, Ids.REMOVE: REMOVE, Ids.REMOVE_SPAN: REMOVE_SPAN}
-DECISIONS = {
+# What each button (by id, as dash.ctx.triggered_id gives it) does: an edit of the draft, or a decision saved at once.
+EDITS: dict[str, str] = {Ids.ADD: ADD, Ids.REMOVE: REMOVE, Ids.REMOVE_SPAN: REMOVE_SPAN}
+DECISIONS: dict[str, str] = {
     Ids.ACCEPT_GOLD: ACCEPT_GOLD,
     Ids.ACCEPT_ALL: ACCEPT_ALL_PREDICTIONS,
     Ids.ACCEPT_SPAN: ACCEPT_PREDICTION_SPAN,
@@ -80,45 +82,45 @@ DECISIONS = {
 DOWNLOAD_BUTTONS = {Ids.download(which): which for which in downloads.DOWNLOADS}
 NO_CHANGE = (no_update, no_update, no_update)
 
-# The app context layout() needs (where the corrections file is). The factory calls layout(cache, state),
-# so register() binds the context here once, at start-up; requests only read it. A worker serves one app;
-# a process that creates several (the tests) renders the tab with the last one's settings.
-_app_context: AppContext | None = None
+
+@dataclass(frozen=True)
+class ReviewView(View, prefix="rev"):
+    """The queue's view (:class:`explainer.review.queue.View`) under its query names: the one parser of
+    those values, from the URL or from the controls (``type`` is the entity type, ``cat`` the category)."""
+
+    order: str = view_field(DEFAULT_ORDER, choices=ORDERS)
+    type: str | None = None
+    cat: str | None = None
+    status: str = view_field(DEFAULT_STATUS, choices=STATUSES)
+    ex: int | None = None
+
+    def corrections(self) -> dict[str, Any]:
+        return {name: None for name in ("type", "cat") if getattr(self, name) == ""}  # an empty filter is none
+
+    @classmethod
+    def of(cls, view: QueueView) -> ReviewView:
+        return cls(order=view.order, type=view.entity, cat=view.category, status=view.status, ex=view.example)
+
+    def queue(self) -> QueueView:
+        return QueueView(order=self.order, entity=self.type, category=self.cat, status=self.status, example=self.ex)
 
 
-def view_state(state: dict[str, str]) -> View:
-    """The queue's view from the URL; anything unknown falls back to the default."""
-    return View.of(
-        state.get(SECTION.param("order")),
-        state.get(SECTION.param("type")),
-        state.get(SECTION.param("cat")),
-        state.get(SECTION.param("status")),
-        int_param(state, SECTION.param("ex")),
-    )
+def queue_view(query: Query) -> QueueView:
+    """The queue's view a URL's query holds."""
+    return ReviewView.from_query(query).queue()
 
 
-def view_query(view: View) -> dict[str, Any]:
-    """The URL query keys of ``view`` (None removes a key)."""
-    return {
-        SECTION.param("order"): view.order,
-        SECTION.param("type"): view.entity,
-        SECTION.param("cat"): view.category,
-        SECTION.param("status"): view.status,
-        SECTION.param("ex"): view.example,
-    }
+def corrections_file(context: AppContext, cache: Cache) -> Path:
+    return corrections_path(cache.path, context.settings.corrections_dir)
 
 
-def corrections_file(context: AppContext | None, cache: Cache) -> Path:
-    return corrections_path(cache.path, context.settings.corrections_dir if context is not None else None)
-
-
-def latest_of(context: AppContext | None, cache: Cache) -> dict[str, Any]:
+def latest_of(context: AppContext, cache: Cache) -> dict[str, Any]:
     return reviewed(corrections_file(context, cache)).latest
 
 
-def layout(cache: Cache, state: dict[str, str]) -> html.Div:
-    latest = latest_of(_app_context, cache)
-    view, queue, draft = navigate(cache, view_state(state), latest)
+def layout(cache: Cache, query: Query, context: AppContext) -> html.Div:
+    latest = latest_of(context, cache)  # the decisions where this app keeps them
+    view, queue, draft = navigate(cache, queue_view(query), latest)
     return html.Div(
         [
             intro(),
@@ -143,12 +145,13 @@ def on_navigate(
 
     ``shown`` is the example on screen (the URL may not name it yet: the first of the queue is shown then).
     """
-    current = view_state(parse_query(search))
+    current = queue_view(parse_query(search))
     if current.example is None and shown is not None:
         current = current.at(shown)
-    step = {Ids.NEXT: 1, Ids.PREV: -1}.get(trigger or "", 0)
+    steps: dict[str, int] = {Ids.NEXT: 1, Ids.PREV: -1}
+    step = steps.get(trigger or "", 0)
     order, entity, category, status = values
-    wanted = View.of(order, entity, category, status, current.example if step else None)
+    wanted = ReviewView(order, entity, category, status, current.example if step else None).queue()
     if not step and wanted.filters() == current.filters():
         return (no_update,) * 5  # the controls echoing the URL (e.g. when they mount)
     try:
@@ -158,7 +161,7 @@ def on_navigate(
     except ExplainerError as error:
         return no_update, dbc.Alert(str(error), color="danger"), no_update, no_update, no_update
     return (
-        update_query(search, **view_query(view)),
+        update_query(search, **ReviewView.of(view).to_query()),
         example_panel(cache, draft),
         draft,
         progress(cache, queue, latest, view.example),
@@ -202,7 +205,7 @@ def on_edit(
     except (ExplainerError, ValueError) as error:
         return no_update, str(error), no_update
     latest = latest_of(context, cache)
-    queue = build_queue(cache, view_state(parse_query(search)), latest)
+    queue = build_queue(cache, queue_view(parse_query(search)), latest)
     return new, "", progress(cache, queue, latest, new["example_id"])
 
 
@@ -220,9 +223,6 @@ def download(context: AppContext, which: str, search: str | None) -> tuple[dict[
 def register(app: dash.Dash, context: AppContext) -> None:
     from flask import request
 
-    global _app_context
-    _app_context = context
-
     @app.callback(
         Output("url", "search", allow_duplicate=True),
         Output(Ids.PANEL, "children"),
@@ -230,8 +230,7 @@ def register(app: dash.Dash, context: AppContext) -> None:
         Output(Ids.PROGRESS, "children"),
         Output(Ids.NOTE, "children"),
         *[Input(control, "value") for control in (Ids.ORDER, Ids.TYPE, Ids.CATEGORY, Ids.STATUS)],
-        Input(Ids.PREV, "n_clicks"),
-        Input(Ids.NEXT, "n_clicks"),
+        *[Input(button, "n_clicks") for button in (Ids.PREV, Ids.NEXT)],
         State("url", "search"),
         State(Ids.DRAFT, "data"),
         prevent_initial_call=True,
@@ -288,4 +287,14 @@ def register(app: dash.Dash, context: AppContext) -> None:
     register_open_buttons(app, KEY)
 
 
-SECTION = Section(key=KEY, label="Review", group=REVIEW, order=10, layout=layout, register=register, param_prefix="rev")
+SECTION = Section(
+    key=KEY,
+    label="Review",
+    group=REVIEW,
+    order=10,
+    layout=layout,
+    register=register,
+    ids=Ids,
+    view=ReviewView,
+    layout_needs_context=True,
+)

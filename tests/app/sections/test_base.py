@@ -79,6 +79,11 @@ def test_numbers_are_clamped_into_their_range():
     assert PagedView(size=0).size == 1  # however the view is made
 
 
+def test_a_choice_left_empty_by_a_control_is_the_default():
+    assert PagedView(order=None).order == "loss"
+    assert PagedView(text=None).text is None  # a field without choices may be unset
+
+
 def test_to_query_writes_every_set_field_and_reads_back():
     view = PagedView(page=2, order="f1", text="a b", ratio=0.1, strict=True, tags=("x",))
     query = view.to_query()
@@ -101,6 +106,54 @@ def test_corrections_keep_fields_consistent():
     assert replace(view, level="span", category="missed").category == "missed"
 
 
+def test_a_field_can_name_its_query_key_and_leave_its_default_out_of_the_url():
+    @dataclass(frozen=True)
+    class KeyedView(View, prefix="kv"):
+        other: str | None = view_field(None, key="with")
+        page: int = view_field(1, low=1, format=lambda page: str(page) if page > 1 else None)
+
+    assert KeyedView.key("other") == "kv_with" and KeyedView.key("page") == "kv_page"
+    assert KeyedView.from_query({"kv_with": "train", "kv_other": "x", "kv_page": "3"}) == KeyedView("train", 3)
+    assert KeyedView().to_query() == {"kv_with": None, "kv_page": None}
+    with pytest.raises(KeyError, match="no field 'with'"):
+        KeyedView.key("with")
+
+
+def test_the_duplicates_threshold_snaps_to_the_slider_and_stays_in_its_range():
+    view = duplicates.DuplicatesView
+    assert view.from_query({"dup_threshold": "0.8349", "dup_only": "1", "dup_page": "0"}) == view(0.83, True, 1)
+    assert view.from_query({"dup_threshold": "0.2"}).threshold == 0.8
+    assert view.from_query({"dup_threshold": "7"}).threshold == 1.0
+    assert view.from_query({"dup_threshold": "nan", "dup_only": "yes"}) == view()
+    assert view(0.9, True, 2, "train").to_query() == {
+        "dup_threshold": "0.90",
+        "dup_only": "1",
+        "dup_page": "2",
+        "dup_with": "train",
+    }
+    assert set(view().to_query().values()) == {None}  # the default view adds nothing to a URL
+
+
+def test_the_activations_view_is_made_valid_for_the_sample(tiny_cache):
+    from explainer.cache.reader import open_cache
+
+    sample = activations.open_sample(open_cache(tiny_cache))
+    view = activations.ActivationsView
+    first, last = sample.example_ids[0], sample.example_ids[-1]
+    assert view.from_query({"act_layers": "0", "act_k": "3", "act_example": str(last)}).resolved(sample) == (
+        (0,),
+        3,
+        last,
+    )
+    every = tuple(range(sample.n_layers))
+    assert view.from_query({"act_layers": "x-y-z", "act_k": "99", "act_example": "-5"}).resolved(sample) == (
+        every,
+        activations.MAX_COMPONENTS,
+        first,
+    )
+    assert view.from_query({"act_k": "0"}).k == activations.MIN_COMPONENTS
+
+
 def test_a_field_of_a_type_the_parser_does_not_know_needs_its_own_parser():
     @dataclass(frozen=True)
     class ListView(View, prefix="ls"):
@@ -120,6 +173,9 @@ def test_shared_links_keep_their_query_keys():
         "inspect": {"ins_text"},
         "raw_data": {"raw_id"},
         "embeddings": {"emb_mode", "emb_colour", "emb_labels", "emb_errors", "emb_loss", "emb_sel"},
+        "review": {"rev_order", "rev_type", "rev_cat", "rev_status", "rev_ex"},
+        "duplicates": {"dup_threshold", "dup_only", "dup_page", "dup_with"},
+        "activations": {"act_layers", "act_k", "act_example"},
     }
     views = {section.key: section.view for section in load_sections() if section.view}
     assert {key: set(view().to_query()) for key, view in views.items()} == expected
@@ -196,14 +252,25 @@ def test_ids_are_unique_across_sections_and_start_with_their_key():
     assert all(value.startswith(f"{key}-") for key, value in ids)
 
 
-def test_a_section_is_refused_an_id_outside_its_key_or_two_query_prefixes():
+def test_a_section_is_refused_an_id_outside_its_key():
     class Ids(StrEnum):
         LEVEL = "misclassified-level"
 
     with pytest.raises(ValueError, match="must start with 'other-'"):
         Section(key="other", label="Other", group=PERFORMANCE, order=1, layout=lambda cache, state: None, ids=Ids)
-    with pytest.raises(ValueError, match="drop param_prefix"):
-        Section(key="x", label="X", group=EXAMPLES, order=1, layout=lambda c, s: None, view=PagedView, param_prefix="x")
+
+
+def test_render_passes_the_context_to_a_layout_that_needs_it():
+    plain = Section(key="x", label="X", group=EXAMPLES, order=1, layout=lambda cache, query: (cache, query))
+    needs = replace(plain, layout=lambda cache, query, context: (cache, query, context), layout_needs_context=True)
+    assert plain.render("app", "cache", {"a": "1"}) == ("cache", {"a": "1"})
+    assert needs.render("app", "cache", {"a": "1"}) == ("cache", {"a": "1"}, "app")
+
+
+def test_every_section_declares_its_ids_and_its_view():
+    sections = load_sections()
+    assert [section.key for section in sections if section.register and section.ids is None] == []
+    assert {section.key for section in sections if section.view is None} <= {"loss", "probing", "debug"}
 
 
 # --- every id a callback names is in some layout -------------------------------------------------
@@ -301,13 +368,13 @@ def rendered(context, live) -> list:
     }
     trees = [make_layout(context)]
     for section in context.sections:
-        trees += [section.layout(cache, state) for state in [{}, *states.get(section.key, [])]]
+        trees += [section.render(context, cache, state) for state in [{}, *states.get(section.key, [])]]
     sample = activations.open_sample(cache)
     trees += [
         render_inspector(inspected_example(cache, 0), types=cache.metrics["entity_types"])[1],
         probing.render_probe(probe(live, "John visited Paris"), labels=live.labels),
         activations.results(cache, layers=(0,), n_components=3, example_id=sample.example_ids[0]),
-        duplicates.leak_block(context, cache, {**duplicates.view_state({}), "with": "copy"}),
+        duplicates.leak_block(context, cache, duplicates.DuplicatesView(other="copy")),
     ]
     return trees
 

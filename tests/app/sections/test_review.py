@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from explainer.analysis.review import filter_queue, matching_examples, neighbour, queue_order
+from explainer.analysis.review import ORDERS, STATUSES, filter_queue, matching_examples, neighbour, queue_order
 from explainer.analysis.spans import extract_spans
 from explainer.app.components.review_view import Ids, draft_view, example_panel
 from explainer.app.factory import create_app
@@ -19,7 +19,7 @@ from explainer.cache.reader import open_cache
 from explainer.review import edits, session
 from explainer.review.corrections import corrections_path, read_decisions
 from explainer.review.draft import click_word, decision_for, edit_draft
-from explainer.review.queue import View
+from explainer.review.queue import DEFAULT_ORDER, DEFAULT_STATUS, View
 
 SEARCH = "?tab=review"
 
@@ -41,7 +41,7 @@ def click(kind, index=None):
 
 
 def first_draft(context, cache, search=SEARCH):
-    view, _queue, draft = session.navigate(cache, review.view_state(parse_query(search)), {})
+    view, _queue, draft = session.navigate(cache, review.queue_view(parse_query(search)), {})
     return view, draft
 
 
@@ -64,23 +64,49 @@ def test_queue_orders_filters_and_steps(cache):
     assert neighbour(todo, by_f1, int(by_f1[1]), -1) is None
 
 
-def test_layout_without_label_quality_says_which_build_option_adds_it(tiny_cache, tmp_path):
+def test_the_view_keeps_what_it_knows_and_defaults_the_rest():
+    ReviewView = review.ReviewView
+    assert ReviewView("loss", "PER", "missed", "todo", 7).queue() == View("loss", "PER", "missed", "todo", 7)
+    assert ReviewView("worst", "", None, "maybe").queue() == View(DEFAULT_ORDER, None, None, DEFAULT_STATUS, None)
+    assert ReviewView(None, None, None, None).queue() == View()  # controls without a value
+    assert (DEFAULT_ORDER, DEFAULT_STATUS) == ("f1", "all") and set(STATUSES) == {"all", "todo", "done"}
+    for order in ORDERS:
+        assert ReviewView(order, None, None, None).order == order
+    query = {"rev_order": "loss", "rev_type": "PER", "rev_cat": "missed", "rev_status": "todo", "rev_ex": "7"}
+    assert review.queue_view(query) == View("loss", "PER", "missed", "todo", 7)
+    assert review.queue_view({"rev_order": "worst", "rev_status": "maybe", "rev_ex": "x"}) == View()
+    assert ReviewView.of(View("loss", "PER", None, "todo", 7)).to_query() == query | {"rev_cat": None}
+
+
+def test_layout_without_label_quality_says_which_build_option_adds_it(context, tiny_cache, tmp_path):
     import shutil
 
     copy = tmp_path / "caches" / "older"  # as built before label quality, or with --label-quality none
     shutil.copytree(tiny_cache, copy)
     (copy / "example_label_quality.parquet").unlink(missing_ok=True)
-    html = str(review.layout(open_cache(copy), {"rev_order": "quality"}))
+    html = str(review.layout(open_cache(copy), {"rev_order": "quality"}, context))
     assert "--label-quality" in html and "Example " in html
 
 
 def test_layout_reads_the_decisions_where_the_app_keeps_them(context, cache, tmp_path):
-    # No request, no Flask app context: register() bound the app's settings (corrections_dir=tmp_path).
+    # No request, no Flask app context: the factory passes the app's context (corrections_dir=tmp_path).
     _, draft = first_draft(context, cache)
     review.on_edit(context, draft, None, SEARCH, trigger=click("review-accept-gold"), headers={})
     assert corrections_path(cache.path, tmp_path).is_file()
-    page = str(review.layout(cache, {"rev_status": "done"}))
+    page = str(review.SECTION.render(context, cache, {"rev_status": "done"}))
     assert f"Example {draft['example_id']}" in page and "1 of" in page and "reviewed: accepted gold" in page
+
+
+def test_two_apps_in_one_process_each_read_their_own_decisions(context, cache, tiny_cache, tmp_path):
+    """Each app's Review tab reads its own corrections directory, whichever app was created last."""
+    _, draft = first_draft(context, cache)
+    review.on_edit(context, draft, None, SEARCH, trigger=click("review-accept-gold"), headers={})
+    other_dir = tmp_path / "other"
+    other = create_app(Settings(cache=tiny_cache.parent, corrections_dir=other_dir)).server.config["EXPLAINER_CONTEXT"]
+    done = {"rev_status": "done"}
+    assert "reviewed: accepted gold" in str(review.SECTION.render(context, cache, done))
+    assert "No example matches these filters." in str(review.SECTION.render(other, cache, done))
+    assert not corrections_path(cache.path, other_dir).exists()
 
 
 def test_navigation_writes_the_view_to_the_url(context, cache):
