@@ -79,6 +79,24 @@ class Cache:
         """The command line that rebuilds this cache."""
         return str(self.manifest["command"])
 
+    def rebuild_command(self, **changes: object) -> str:
+        """The command that rebuilds this cache with ``changes`` to its options (``projection="umap"``).
+
+        Generated from the manifest's structured options, never by editing the command string.
+        """
+        from explainer.pipeline.options import command_line, manifest_options  # the pipeline imports the cache
+
+        options = manifest_options(self.manifest)
+        if not changes:
+            return self.command
+        flags = {f"--{name.replace('_', '-')}": str(value) for name, value in changes.items()}
+        if not options:  # a manifest older than `options` whose command no longer parses: add the flags
+            return " ".join([self.command, *(f"{flag} {value}" for flag, value in flags.items())])
+        command = command_line({**options, **changes})
+        # a changed option at its default is left out of the generated line: the user should still see it
+        shown = command.split()
+        return " ".join([command, *(f"{flag} {value}" for flag, value in flags.items() if flag not in shown)])
+
     @property
     def metrics(self) -> dict[str, Any]:
         """Contents of metrics.json."""
@@ -363,7 +381,7 @@ class Cache:
                     )
                 return Missing(
                     f"This cache has no feed-forward activations: rebuild it with {ACTIVATIONS_OPTION} (examples to "
-                    f"record, e.g. 200), i.e. {self.command} --activations-sample 200"
+                    f"record, e.g. 200), i.e. {self.rebuild_command(activations_sample=200)}"
                 )
             activations = self._mapped_array(schema.ACTIVATIONS, ndim=3)
             positions = self._read_table(schema.ACTIVATION_POSITIONS, None)

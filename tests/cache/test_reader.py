@@ -346,3 +346,20 @@ def test_a_killed_build_leaves_the_old_cache_readable(tiny_model, tmp_path, caps
     assert build(tiny_model, write_conll(tmp_path / "two.conll", [[("Paris", "B-LOC")], [("x", "O")]]), out) == 0
     assert open_cache(out).manifest["counts"]["examples"] == 2
     assert siblings(out) == []
+
+
+def test_the_rebuild_command_changes_an_option_without_editing_the_command(cache_copy):
+    manifest = json.loads((cache_copy / "manifest.json").read_text())
+    manifest["options"]["projection"] = "pca"
+    (cache_copy / "manifest.json").write_text(json.dumps(manifest))
+    cache = open_cache(cache_copy)
+    assert cache.rebuild_command() == cache.command
+    command = cache.rebuild_command(projection="umap", activations_sample=7)
+    assert "--projection pca" not in command and "--activations-sample 7" in command
+    assert command.startswith("explainer build ") and " --model " in command and " --out " in command
+    assert command.endswith("--projection umap")  # a change is always shown, even to the default
+
+    del manifest["options"]  # an older manifest: its command is parsed once, in one place
+    manifest["command"] = "explainer build --model m --dataset d.conll --out c --projection pca"
+    (cache_copy / "manifest.json").write_text(json.dumps(manifest))
+    assert open_cache(cache_copy).rebuild_command(projection="none").endswith("--projection none")

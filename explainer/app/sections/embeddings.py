@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -32,6 +31,7 @@ from explainer.app.sections.base import DATA, Section, StrEnum, View, view_field
 from explainer.app.state import build_query, parse_query, update_query
 from explainer.cache.artefacts import Missing, Projections
 from explainer.cache.reader import LABEL_QUALITY_NOT_BUILT as NOT_BUILT
+from explainer.cache.reader import Cache
 from explainer.errors import ExplainerError
 from explainer.figures.embeddings import embedding_figure, parse_point_id
 
@@ -120,10 +120,9 @@ def all_points(cache, mode: str):
     return per_cache(cache, "embeddings-word-points", compute)
 
 
-def rebuild_hint(cache) -> str:
+def rebuild_hint(cache: Cache) -> str:
     """The build command of this cache with ``--projection umap`` (replacing any other choice)."""
-    command = re.sub(r"\s--projection(?:=|\s+)\S+", "", cache.command)
-    return f"{command} --projection umap"
+    return cache.rebuild_command(projection="umap")
 
 
 # --- ids and view ------------------------------------------------------------------------------
