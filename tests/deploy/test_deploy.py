@@ -130,7 +130,8 @@ def gunicorn_settings(**env) -> dict:
     code = (
         "import json, os, runpy; ns = runpy.run_path('gunicorn.conf.py'); "
         "print(json.dumps({k: ns[k] for k in ('bind', 'workers', 'threads', 'timeout', 'preload_app', "
-        "'worker_class', 'TORCH_THREADS', 'CORES')} | {'omp': os.environ['OMP_NUM_THREADS'], "
+        "'worker_class', 'TORCH_THREADS', 'CORES', 'limit_request_line', 'limit_request_fields', "
+        "'limit_request_field_size')} | {'omp': os.environ['OMP_NUM_THREADS'], "
         "'flask_debug': os.environ.get('FLASK_DEBUG')}))"
     )
     clean = {
@@ -159,6 +160,10 @@ def test_gunicorn_settings_come_from_the_environment():
     assert settings["flask_debug"] is None
     defaults = gunicorn_settings(PORT="7000")
     assert defaults["bind"] == ["0.0.0.0:7000"] and defaults["workers"] == min(defaults["CORES"], 4)
+    assert gunicorn_settings()["bind"] == ["127.0.0.1:8000"]  # by default only a proxy on this host reaches it
+    # Request line and headers bounded (slow clients are nginx's: see test_proxy.py).
+    assert (defaults["limit_request_line"], defaults["limit_request_fields"]) == (8190, 100)
+    assert defaults["limit_request_field_size"] == 8190
     # workers x torch threads fit the cores, and OpenMP (hence torch) inherits the bound.
     assert defaults["workers"] * defaults["TORCH_THREADS"] <= max(defaults["CORES"], defaults["workers"])
     assert defaults["omp"] == str(defaults["TORCH_THREADS"])
