@@ -31,7 +31,7 @@ from explainer.review.queue import View  # noqa: E402
 
 SEARCH = "?tab=review"
 PASSWORD = b"secret"
-USERS = {"ann": "ann", "zoë": "zoë"}  # nginx reads the UTF-8 bytes of the user file
+USERS = ("ann", "zoë")  # written to the user file in UTF-8, as nginx compares the bytes the client sends
 SECURITY_HEADERS = ("Content-Security-Policy", "X-Frame-Options", "X-Content-Type-Options", "Referrer-Policy")
 SPOOFED = {"X-Forwarded-User": "mallory", "X-Remote-User": "mallory", "X_Forwarded_User": "mallory"}
 
