@@ -1,10 +1,9 @@
-# The explainer app in production: gunicorn serving app:server, caches mounted read-only at /caches.
+# The explainer app: gunicorn serving app:server, caches mounted read-only at /caches. gunicorn does not
+# face clients itself: nginx reads slow clients' requests for it and says who the reviewer is. Run both with
 #
-#   docker build -t ner-explainer .
-#   docker run --rm -p 8000:8000 -v "$PWD/caches:/caches:ro" \
-#       -e EXPLAINER_URL_PREFIX=/tools/ner/ -e EXPLAINER_FRAME_ANCESTORS="'self' https://portal.example.com" \
-#       ner-explainer
+#   docker compose -f deploy/compose.yaml up --build        # then http://localhost:8080/tools/ner/
 #
+# The image publishes no port (no EXPOSE); in that project only nginx reaches gunicorn's port 8000.
 # Caches are built outside the image (`explainer build ... --out caches/NAME`) and mounted.
 FROM python:3.11-slim
 
@@ -32,7 +31,7 @@ COPY app.py gunicorn.conf.py ./
 # Editable, so explainer/ stays beside assets/ (the app finds its assets relative to its source).
 RUN pip install --no-deps -e . \
     && useradd --system --uid 10001 --no-create-home --home-dir /app --shell /usr/sbin/nologin explainer \
-    && mkdir -p /caches && chown explainer /caches
+    && mkdir -p /caches /corrections && chown explainer /caches /corrections
 
 ENV EXPLAINER_CACHE=/caches \
     EXPLAINER_BIND=0.0.0.0:8000 \
@@ -44,7 +43,6 @@ ENV EXPLAINER_CACHE=/caches \
 
 VOLUME ["/caches"]
 USER explainer
-EXPOSE 8000
 
 # Liveness: healthz under the configured prefix (readyz, for an orchestrator, also needs a cache).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \

@@ -69,6 +69,13 @@ loglevel = os.environ.get("EXPLAINER_LOG_LEVEL", "info")
 # Bound the request line and headers (the app's state lives in the query string, well under this).
 limit_request_line = 8190
 limit_request_fields = 100
+limit_request_field_size = 8190
+# Slow clients are the proxy's job. A gthread worker reads a request's headers in one of its threads, with
+# blocking reads once the first byte is in, so as many connections trickling headers as there are threads
+# (workers x threads: 8 on 2 cores) stall every request, health probes included; more threads only raise
+# that number, and no worker class here reads headers without a thread. nginx (deploy/) reads whole
+# requests first and cuts tricklers off (client_header_timeout), so gunicorn listens only where nginx
+# alone reaches it: 127.0.0.1 by default, the internal network of deploy/compose.yaml in Docker.
 
 # Workers × torch threads must fit the cores, or live probing thrashes. The variables are set here,
 # in the master, so every worker inherits them before anything imports torch.

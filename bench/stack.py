@@ -221,13 +221,20 @@ def nginx_binary() -> str | None:
     return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None)
 
 
-def site_config(*, strips_prefix: bool, listen_port: int, upstream_port: int) -> str:
-    """The shipped site file for one proxy mode, listening on 127.0.0.1:``listen_port``."""
+def site_config(*, strips_prefix: bool, listen_port: int, upstream_port: int, htpasswd: Path | None = None) -> str:
+    """The shipped site file for one proxy mode, listening on 127.0.0.1:``listen_port``; with ``htpasswd``,
+    its commented-out ``auth_basic`` lines switched on with that user file."""
     text = SITE_FILES[strips_prefix].read_text()
     text, listens = re.subn(r"listen\s+80;", f"listen 127.0.0.1:{listen_port};", text)
     text, upstreams = re.subn(r"server\s+127\.0\.0\.1:8000;", f"server 127.0.0.1:{upstream_port};", text)
     if (listens, upstreams) != (1, 1):
         raise StackError(f"{SITE_FILES[strips_prefix].name} no longer has one 'listen 80;' and one upstream line")
+    if htpasswd is not None:
+        text, auths = re.subn(
+            r"# (auth_basic \S.*;)\n(\s*)# auth_basic_user_file \S+;", rf"\1\n\2auth_basic_user_file {htpasswd};", text
+        )
+        if auths != 1:
+            raise StackError(f"{SITE_FILES[strips_prefix].name} no longer has the commented-out auth_basic lines")
     return text
 
 
@@ -235,18 +242,26 @@ class Nginx(_Process):
     """nginx with the shipped site for one proxy mode, plus optional portal pages on other origins.
 
     Each port in ``portal_ports`` serves ``/`` as a page that frames the app: a second (and third)
-    local origin for the embedding tests.
+    local origin for the embedding tests. ``htpasswd``: the site's basic authentication on, with that
+    user file (nginx reads ``name:{PLAIN}password`` lines).
     """
 
     name = "nginx"
 
     def __init__(
-        self, *, upstream_port: int, strips_prefix: bool = False, portal_ports=(), workdir: Path | None = None
+        self,
+        *,
+        upstream_port: int,
+        strips_prefix: bool = False,
+        portal_ports=(),
+        htpasswd: Path | None = None,
+        workdir: Path | None = None,
     ):
         super().__init__(workdir)
         self.port = free_port()
         self.upstream_port = upstream_port
         self.strips_prefix = strips_prefix
+        self.htpasswd = htpasswd
         self.portal_ports = list(portal_ports)
 
     @property
@@ -290,7 +305,7 @@ http {{
     fastcgi_temp_path {self.dir}/fastcgi;
     uwsgi_temp_path {self.dir}/uwsgi;
     scgi_temp_path {self.dir}/scgi;
-{site_config(strips_prefix=self.strips_prefix, listen_port=self.port, upstream_port=self.upstream_port)}
+{site_config(strips_prefix=self.strips_prefix, listen_port=self.port, upstream_port=self.upstream_port, htpasswd=self.htpasswd)}
 {chr(10).join(portals)}
 }}
 """)

@@ -63,7 +63,7 @@ FIELDS = (
 )
 LOCK_TIMEOUT = 30.0  # seconds; a write holds the lock for a few milliseconds
 MAX_REVIEWER_LENGTH = 100
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1: Unicode's control characters (Cc)
 
 
 class CorrectionsWarning(UserWarning):
@@ -95,7 +95,8 @@ def lock_path(path: Path) -> Path:
 
 
 def clean_reviewer(name: str | None) -> str | None:
-    """A reviewer name fit for the file: no control characters, at most 100 characters, None if blank."""
+    """A reviewer name fit for the file: no control characters (C0, DEL, C1), at most 100 characters, None if
+    blank."""
     if name is None:
         return None
     name = _CONTROL.sub("", str(name)).strip()[:MAX_REVIEWER_LENGTH]

@@ -186,10 +186,23 @@ def reviewer_name(settings: ReviewerSettings, headers: Headers | None) -> str | 
     """The reviewer: the first configured header the request carries (an authenticating proxy sets it),
     else ``EXPLAINER_REVIEWER``."""
     for header in settings.reviewer_headers:
-        value = clean_reviewer(headers.get(header)) if headers is not None else None
+        raw = headers.get(header) if headers is not None else None
+        value = clean_reviewer(header_text(raw)) if raw is not None else None
         if value:
             return value
     return clean_reviewer(settings.reviewer)
+
+
+def header_text(value: str) -> str:
+    """A header value as the proxy meant it. WSGI hands header bytes over decoded as Latin-1, while nginx
+    passes a user name as the UTF-8 bytes the client authenticated with: those bytes are decoded again as
+    UTF-8 (before control characters are removed: UTF-8's continuation bytes read as Latin-1 include C1
+    controls). Bytes that are not UTF-8 stay as Latin-1 read them; a value that is already text beyond
+    Latin-1 (not from WSGI) is kept."""
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return value
 
 
 def save_decision(cache: Cache, draft: Draft, pending: Pending, *, corrections: Path, reviewer: str | None) -> Draft:

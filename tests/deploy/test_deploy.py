@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
 from helpers import REPO_ROOT
 
 REPO = REPO_ROOT
@@ -59,7 +60,10 @@ def test_dockerfile_builds_a_slim_non_root_cpu_image_with_a_healthcheck():
     assert ["assets"] in copied and any("gunicorn.conf.py" in sources for sources in copied)
     env = " ".join(by_kind["ENV"])
     assert "EXPLAINER_CACHE=/caches" in env and json.loads(by_kind["VOLUME"][0]) == ["/caches"]
-    assert "EXPLAINER_BIND=0.0.0.0:8000" in env and by_kind["EXPOSE"] == ["8000"]
+    # gunicorn listens on the container's own interfaces but publishes nothing (no EXPOSE for `docker run -P`):
+    # deploy/compose.yaml puts nginx in front of it.
+    assert "EXPLAINER_BIND=0.0.0.0:8000" in env and "EXPOSE" not in by_kind
+    assert "chown explainer /caches /corrections" in runs  # the compose project's corrections volume is writable
     assert "explainer.app.server" in by_kind["HEALTHCHECK"][0] and "healthcheck" in by_kind["HEALTHCHECK"][0]
     assert json.loads(by_kind["CMD"][0]) == ["gunicorn", "--config", "gunicorn.conf.py", "app:server"]
     assert [kind for kind, _ in steps][-1] == "CMD"
@@ -74,6 +78,37 @@ def test_dockerignore_keeps_the_context_small_and_secret_free():
     assert {".git", ".venv", "caches", "tests"} <= ignored
     copied = {args.split()[0] for kind, args in dockerfile_instructions() if kind == "COPY"}
     assert not copied & ignored
+
+
+def test_compose_publishes_nginx_and_keeps_gunicorn_on_an_internal_network():
+    compose = yaml.safe_load((REPO / "deploy" / "compose.yaml").read_text())
+    app, proxy = compose["services"]["app"], compose["services"]["proxy"]
+    networks = compose["networks"]
+    # The app: no published port, only on internal networks; the image built from this repository.
+    assert "ports" not in app and "expose" not in app and "network_mode" not in app
+    assert app["networks"] and all(networks[name].get("internal") is True for name in app["networks"])
+    assert (REPO / "deploy" / app["build"]["context"] / app["build"]["dockerfile"]).resolve() == REPO / "Dockerfile"
+    # nginx: the one published port, on the app's network too, serving a shipped site file.
+    assert [port.rsplit(":", 1)[1] for port in proxy["ports"]] == ["80"]
+    assert set(app["networks"]) <= set(proxy["networks"])
+    assert any(not networks[name].get("internal") for name in proxy["networks"])
+    [site_mount] = proxy["volumes"]
+    source, target, mode = site_mount.split(":")
+    assert mode == "ro" and (REPO / "deploy" / source).resolve() == stack.SITE_FILES[False]
+    # The app is configured for that site: prefix passed through, corrections on their own volume.
+    env = app["environment"]
+    assert env["EXPLAINER_URL_PREFIX"] == PREFIX and env["EXPLAINER_PROXY_STRIPS_PREFIX"] == "0"
+    assert f"corrections:{env['EXPLAINER_CORRECTIONS_DIR']}" in app["volumes"]
+    assert any(volume.endswith(":/caches:ro") for volume in app["volumes"])
+    # The proxy's command rewrites only the site's upstream line, to the app service: run its sed here.
+    script = proxy["command"][-1]
+    assert target in script and "exec nginx -g 'daemon off;'" in script
+    expression = re.search(r"sed '([^']+)'", script).group(1)
+    rewritten = subprocess.run(
+        ["sed", expression, str(stack.SITE_FILES[False])], capture_output=True, text=True, check=True
+    ).stdout
+    changed = set(rewritten.splitlines()) ^ set(stack.SITE_FILES[False].read_text().splitlines())
+    assert len(changed) == 2 and any(line.strip().startswith("server app:8000;") for line in changed), changed
 
 
 def test_the_healthcheck_url_follows_bind_and_prefix():
@@ -95,7 +130,8 @@ def gunicorn_settings(**env) -> dict:
     code = (
         "import json, os, runpy; ns = runpy.run_path('gunicorn.conf.py'); "
         "print(json.dumps({k: ns[k] for k in ('bind', 'workers', 'threads', 'timeout', 'preload_app', "
-        "'worker_class', 'TORCH_THREADS', 'CORES')} | {'omp': os.environ['OMP_NUM_THREADS'], "
+        "'worker_class', 'TORCH_THREADS', 'CORES', 'limit_request_line', 'limit_request_fields', "
+        "'limit_request_field_size')} | {'omp': os.environ['OMP_NUM_THREADS'], "
         "'flask_debug': os.environ.get('FLASK_DEBUG')}))"
     )
     clean = {
@@ -124,6 +160,10 @@ def test_gunicorn_settings_come_from_the_environment():
     assert settings["flask_debug"] is None
     defaults = gunicorn_settings(PORT="7000")
     assert defaults["bind"] == ["0.0.0.0:7000"] and defaults["workers"] == min(defaults["CORES"], 4)
+    assert gunicorn_settings()["bind"] == ["127.0.0.1:8000"]  # by default only a proxy on this host reaches it
+    # Request line and headers bounded (slow clients are nginx's: see test_proxy.py).
+    assert (defaults["limit_request_line"], defaults["limit_request_fields"]) == (8190, 100)
+    assert defaults["limit_request_field_size"] == 8190
     # workers x torch threads fit the cores, and OpenMP (hence torch) inherits the bound.
     assert defaults["workers"] * defaults["TORCH_THREADS"] <= max(defaults["CORES"], defaults["workers"])
     assert defaults["omp"] == str(defaults["TORCH_THREADS"])

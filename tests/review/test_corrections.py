@@ -10,8 +10,10 @@ from helpers import decision
 
 from explainer.review.corrections import (
     ACCEPT_ALL_PREDICTIONS,
+    MAX_REVIEWER_LENGTH,
     CorrectionsWarning,
     append_decision,
+    clean_reviewer,
     corrections_path,
     latest_decisions,
     read_decisions,
@@ -66,3 +68,10 @@ def test_two_processes_appending_at_once_lose_no_decision(tmp_path):
         decisions = read_decisions(path)
     assert len(decisions) == 2 * count
     assert len(latest_decisions(decisions)) == 2 * count
+
+
+def test_reviewer_names_lose_c0_del_and_c1_controls_and_keep_other_text():
+    assert clean_reviewer("an\x00n\x1b[31m\x7f\x85\x9b") == "ann[31m"
+    assert clean_reviewer("  zoë 李 \u200b ") == "zoë 李 \u200b"  # letters beyond ASCII are names, not controls
+    assert clean_reviewer("x" * 300) == "x" * MAX_REVIEWER_LENGTH
+    assert clean_reviewer("\x85\t\n") is None and clean_reviewer(None) is None
