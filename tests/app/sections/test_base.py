@@ -120,6 +120,7 @@ def test_shared_links_keep_their_query_keys():
         "inspect": {"ins_text"},
         "raw_data": {"raw_id"},
         "embeddings": {"emb_mode", "emb_colour", "emb_labels", "emb_errors", "emb_loss", "emb_sel"},
+        "data_checks": {"chk_check"},
     }
     views = {section.key: section.view for section in load_sections() if section.view}
     assert {key: set(view().to_query()) for key, view in views.items()} == expected
@@ -298,6 +299,7 @@ def rendered(context, live) -> list:
         "misclassified": [{"mis_level": "span"}],
         "embeddings": [{"emb_mode": "example"}, {"emb_sel": "box:-1e9,1e9,-1e9,1e9"}],
         "duplicates": [{"dup_threshold": "0.8"}],  # near duplicates: cards with buttons
+        "data_checks": [{"chk_check": "normaliser_case"}],  # a check's examples: cards with buttons
     }
     trees = [make_layout(context)]
     for section in context.sections:
