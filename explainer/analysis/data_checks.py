@@ -83,9 +83,10 @@ def shared_affix(words: Sequence[str], *, share: float = AFFIX_SHARE) -> Finding
     "3 of 3 (100%) words start with 'en"
     """
     counts: dict[bool, Counter[str]] = {False: Counter(), True: Counter()}
-    for word in words:
+    for word, times in Counter(words).items():  # each distinct word once: words repeat a lot
         for suffix in (False, True):
-            counts[suffix].update(_affixes(word, suffix=suffix))
+            for affix in _affixes(word, suffix=suffix):
+                counts[suffix][affix] += times
     best: tuple[int, bool, str] | None = None
     for suffix, counter in counts.items():
         for affix, count in counter.items():
