@@ -440,6 +440,23 @@ class Cache:
 
         return self._memoised("duplicate_findings", load)
 
+    def data_checks(self) -> pd.DataFrame | Missing:
+        """The data checks' findings (step ``data_checks``): check, count, message, example_ids, word_indexes."""
+
+        def load() -> pd.DataFrame | Missing:
+            findings = self.mapped_table(schema.DATA_CHECKS)
+            if findings is None:
+                return Missing(
+                    f"This cache has no data checks (built before they were); rebuild it with: {self.command}"
+                )
+            findings = findings.copy()
+            # Arrow gives each list as an array; the view reads lists of ints.
+            for name in ("example_ids", "word_indexes"):
+                findings[name] = [[int(i) for i in values] for values in findings[name]]
+            return findings
+
+        return self._memoised("data_checks", load)
+
     def describe(self) -> str:
         """``"model · dataset · split"`` in short names, for pickers and titles."""
         model = _short_name(self.manifest["model"].get("id") or "model")

@@ -114,6 +114,10 @@ duplicate_groups.arrow (build step ``duplicates``, always written; explainer/pip
     Find duplicates' exact groups: group, text, size, example_ids (list<int64>), variants, inconsistent
 near_duplicates.arrow (same step, when example_embeddings.npy exists)
     near-duplicate pairs at the tab's lowest threshold: a, b (example ids), similarity, conflicts, inconsistent
+data_checks.arrow (build step ``data_checks``, always written; explainer/pipeline/data_checks.py)
+    one row per check of explainer/analysis/data_checks.py: check (str), count (int64), message (str),
+    example_ids (list<int64>), word_indexes (list<int32>, parallel to example_ids, -1 for a whole example);
+    at most MAX_LOCATIONS places per check; manifest ``analyses.data_checks.counts`` holds {check: count}
 
 Out-of-fold caches (``explainer crossval``; manifest ``out_of_fold: true``, see OPTIONAL_MANIFEST_KEYS)
 -------------------------------------------------------------------------------------------------
@@ -160,6 +164,7 @@ ACTIVATION_POSITIONS = "activation_positions.parquet"
 ACTIVATION_NMF = "activation_nmf.npz"
 DUPLICATE_GROUPS = "duplicate_groups.arrow"
 NEAR_DUPLICATES = "near_duplicates.arrow"
+DATA_CHECKS = "data_checks.arrow"
 
 IGN = -100
 

@@ -20,6 +20,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from explainer.pipeline.data_checks import summary_line as data_checks_line
     from explainer.pipeline.pipeline import build_cache, summary_line
 
     manifest = build_cache(from_arguments(BuildOptions, args))
@@ -29,4 +30,7 @@ def run(args: argparse.Namespace) -> int:
         print(rank_note(), flush=True)
         return 0
     print(summary_line(manifest, args.out), flush=True)
+    checked = data_checks_line(manifest)
+    if checked:
+        print(checked, flush=True)
     return 0

@@ -27,10 +27,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeGuard
 
+from explainer.analysis.data_checks import iob2_violations
 from explainer.data.example import Example, LoadedDataset
 from explainer.data.labels import EXPECTED_TAG_FORMS, is_valid_tag, to_iob2
 from explainer.errors import ExplainerError
@@ -108,6 +109,7 @@ def load_dataset(
     tokens_column: str | None = None,
     tags_column: str | None = None,
     label_names: list[str] | None = None,
+    strip_prefix: str | None = None,
 ) -> LoadedDataset:
     """Load a dataset in any supported form as IOB2-tagged examples.
 
@@ -124,13 +126,17 @@ def load_dataset(
     label_names : list of str, optional
         Names of integer tag ids (id ``i`` is ``label_names[i]``). Overrides a label list the data
         declares (a ``ClassLabel`` feature, a ``labels`` key in JSONL records).
+    strip_prefix : str, optional
+        Removed from every word that starts with it (``--strip-prefix``: WikiANN's ``en:``); it must
+        start some word.
 
     Returns
     -------
     LoadedDataset
         ``examples`` with IOB2 tags, ``source`` ``"<file name>:<line>"`` or ``"<split>[<row>]"``;
         ``label_names`` when integer ids were named; ``extra`` holds ``dropped_words`` and
-        form-specific facts (``documents``, ``splits``, ``tokens_column``...).
+        form-specific facts (``documents``, ``splits``, ``tokens_column``...) and ``iob2_repairs``, the
+        (example id, word index) of each ``I-`` tag read as opening an entity (after ``O`` or another type).
 
     Raises
     ------
@@ -153,7 +159,7 @@ def load_dataset(
         )
         result.format = form
         result.extra.update(extra)
-        return result
+        return _strip_word_prefix(result, strip_prefix) if strip_prefix else result
     text = _read_text(path, display=spec)
     if form == "conll":
         collector = _load_conll(text, display=spec, name=path.name)
@@ -168,7 +174,26 @@ def load_dataset(
         )
     else:
         collector = _load_prodigy(text, display=spec, name=path.name)
-    return collector.finish(spec=spec, form=form, split=split, display=spec)
+    result = collector.finish(spec=spec, form=form, split=split, display=spec)
+    return _strip_word_prefix(result, strip_prefix) if strip_prefix else result
+
+
+def _strip_word_prefix(dataset: LoadedDataset, prefix: str) -> LoadedDataset:
+    """``dataset`` with ``prefix`` removed from each word that starts with it and is longer."""
+    stripped = 0
+    for position, example in enumerate(dataset.examples):
+        words = tuple(
+            word[len(prefix) :] if word.startswith(prefix) and word != prefix else word for word in example.words
+        )
+        if words != example.words:
+            stripped += sum(new != old for new, old in zip(words, example.words))
+            dataset.examples[position] = replace(example, words=words)
+    if not stripped:
+        raise ExplainerError(
+            f"--strip-prefix {prefix!r}: no word of {dataset.spec} starts with it; check the prefix or leave the option out"
+        )
+    dataset.extra["stripped_prefix"] = {"prefix": prefix, "words": stripped}
+    return dataset
 
 
 # --- shared pieces ---------------------------------------------------------------------------------------
@@ -183,6 +208,7 @@ class _Collector:
     dropped_words: int = 0
     label_names: list[str] | None = None
     extra: dict[str, object] = field(default_factory=dict)
+    iob2_repairs: list[tuple[int, int]] = field(default_factory=list)  # recorded before to_iob2 repairs them
 
     def add(self, words: Sequence[str], tags: Sequence[str], source: str) -> None:
         """Add one example; ``tags`` are valid O/B-/I- tags in IOB1 or IOB2."""
@@ -193,6 +219,7 @@ class _Collector:
         if not words:
             self.skipped_empty += 1
             return
+        self.iob2_repairs.extend((len(self.examples), index) for index in iob2_violations(tags))
         self.examples.append(Example(words=tuple(words), tags=tuple(to_iob2(tags)), source=source))
 
     def _clean(self, words: list[str], tags: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -215,7 +242,7 @@ class _Collector:
             split=split,
             label_names=self.label_names,
             skipped_empty=self.skipped_empty,
-            extra={"dropped_words": self.dropped_words, **self.extra},
+            extra={"dropped_words": self.dropped_words, "iob2_repairs": self.iob2_repairs, **self.extra},
         )
 
 

@@ -122,6 +122,12 @@ class BuildOptions:
     tags_column: str | None = option(
         None, flag="--tags-column", help="field/column holding the tags (default: ner_tags, tags or labels)"
     )
+    strip_prefix: str | None = option(
+        None,
+        flag="--strip-prefix",
+        metavar="PREFIX",
+        help="remove PREFIX from every word that starts with it, on load (e.g. en: before each WikiANN word)",
+    )
     label_map: str | None = option(
         None,
         flag="--label-map",

@@ -18,6 +18,7 @@ from explainer.data.labels import align_labels, read_label_map
 from explainer.errors import ExplainerError
 from explainer.pipeline import tables
 from explainer.pipeline.align import Alignment, align_examples, special_tokens_around
+from explainer.pipeline.data_checks import check_words
 from explainer.pipeline.forward import plan_batches, run_inference
 from explainer.pipeline.model import LoadedModel, load_model, quiet_transformers
 from explainer.pipeline.options import BuildOptions, manifest_entries, values
@@ -81,6 +82,7 @@ def prepare(options: BuildOptions) -> Prepared:
     check_step_options(options)
     started = time.perf_counter()
     dataset, label_map = _load_data(options)
+    check_words(dataset)  # a prefix on every word (WikiANN's en:) fails here, before the model loads
     loaded = load_model(
         options.model,
         revision=options.revision,
@@ -208,7 +210,11 @@ def _load_data(options: BuildOptions):
 
     label_map = read_label_map(options.label_map) if options.label_map else None
     dataset = load_dataset(
-        options.dataset, split=options.split, tokens_column=options.tokens_column, tags_column=options.tags_column
+        options.dataset,
+        split=options.split,
+        tokens_column=options.tokens_column,
+        tags_column=options.tags_column,
+        strip_prefix=options.strip_prefix,
     )
     if not dataset.examples:
         raise ExplainerError(f"dataset {options.dataset} has no example with words; check the file or --split")

@@ -29,6 +29,7 @@ STEPS: dict[str, str] = {
     "activations": "explainer.pipeline.activations:build_step",
     "activation_nmf": "explainer.pipeline.activation_nmf:build_step",  # after activations: factorises them
     "duplicates": "explainer.pipeline.duplicates:build_step",  # after projection: uses the example embeddings
+    "data_checks": "explainer.pipeline.data_checks:build_step",
 }
 
 

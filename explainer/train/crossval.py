@@ -177,6 +177,7 @@ def run_crossval(options: CrossvalOptions, *, progress: bool = True, log=None) -
     from explainer.cache.writer import CacheWriter, check_output
     from explainer.data.loaders import detect_format, load_dataset
     from explainer.pipeline import pipeline, shards
+    from explainer.pipeline.data_checks import check_words
     from explainer.pipeline.model import quiet_transformers
     from explainer.train.trainer import label_list, train_model
 
@@ -186,8 +187,13 @@ def run_crossval(options: CrossvalOptions, *, progress: bool = True, log=None) -
     split = options.split or ("train" if detect_format(options.dataset) in ("disk", "hub") else None)
     options = replace(options, split=split)
     dataset = load_dataset(
-        options.dataset, split=split, tokens_column=options.tokens_column, tags_column=options.tags_column
+        options.dataset,
+        split=split,
+        tokens_column=options.tokens_column,
+        tags_column=options.tags_column,
+        strip_prefix=options.strip_prefix,
     )
+    check_words(dataset)  # before hours of training, as the build does before its forward pass
     labels = label_list(dataset)
     assignment = assign_folds(dataset, folds=options.folds, seed=options.fold_seed)
     pipeline.check_step_options(build_options(options, options.base))

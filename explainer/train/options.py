@@ -98,6 +98,7 @@ class CrossvalOptions:
     split: str | None = shared("split", help="split of a save_to_disk/hub dataset (default: train)")
     tokens_column: str | None = shared("tokens_column", help="field/column holding the words (JSONL, datasets)")
     tags_column: str | None = shared("tags_column", help="field/column holding the tags (JSONL, datasets)")
+    strip_prefix: str | None = shared("strip_prefix")
     train: TrainSettings = nested(
         TrainSettings,
         group="training of each fold model (as explainer train)",

@@ -577,3 +577,26 @@ def test_hub_dataset_goes_through_the_datasets_path(monkeypatch, disk_datasets):
     validation = load_dataset("someone/some-ner", split="validation")
     assert validation.examples[0].source == "validation[0]"
     assert calls == [("someone/some-ner", None), ("someone/some-ner", "validation")]
+
+
+def test_strip_prefix_removes_a_prefix_on_load(tmp_path):
+    sentences = [[(f"en:{word}", tag) for word, tag in sentence] for sentence in PER_LOC] + [[("en:", "O")]]
+    dataset = load_dataset(str(write_conll(tmp_path / "wikiann.conll", sentences)), strip_prefix="en:")
+    assert [list(example.words) for example in dataset.examples] == [
+        ["John", "Smith", "visited", "Paris", "."],
+        ["Acme", "Corp"],
+        ["en:"],  # a word that is only the prefix stays
+    ]
+    assert dataset.extra["stripped_prefix"] == {"prefix": "en:", "words": 7}
+
+
+def test_strip_prefix_that_starts_no_word_is_an_error(tmp_path):
+    with pytest.raises(ExplainerError, match=r"--strip-prefix 'fr:': no word of .*data.conll starts with it"):
+        load_dataset(str(write_conll(tmp_path / "data.conll", PER_LOC)), strip_prefix="fr:")
+
+
+def test_i_tags_read_as_opening_an_entity_are_recorded_before_the_repair(tmp_path):
+    sentences = [[("a", "O"), ("b", "I-PER"), ("c", "B-LOC"), ("d", "I-PER")], [("e", "I-ORG"), ("f", "I-ORG")]]
+    dataset = load_dataset(str(write_conll(tmp_path / "iob1.conll", sentences)))
+    assert dataset.extra["iob2_repairs"] == [(0, 1), (0, 3), (1, 0)]
+    assert dataset.examples[1].tags == ("B-ORG", "I-ORG")  # repaired all the same

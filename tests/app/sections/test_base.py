@@ -176,6 +176,7 @@ def test_shared_links_keep_their_query_keys():
         "review": {"rev_order", "rev_type", "rev_cat", "rev_status", "rev_ex"},
         "duplicates": {"dup_threshold", "dup_only", "dup_page", "dup_with"},
         "activations": {"act_layers", "act_k", "act_example"},
+        "data_checks": {"chk_check"},
     }
     views = {section.key: section.view for section in load_sections() if section.view}
     assert {key: set(view().to_query()) for key, view in views.items()} == expected
@@ -365,6 +366,7 @@ def rendered(context, live) -> list:
         "misclassified": [{"mis_level": "span"}],
         "embeddings": [{"emb_mode": "example"}, {"emb_sel": "box:-1e9,1e9,-1e9,1e9"}],
         "duplicates": [{"dup_threshold": "0.8"}],  # near duplicates: cards with buttons
+        "data_checks": [{"chk_check": "normaliser_case"}],  # a check's examples: cards with buttons
     }
     trees = [make_layout(context)]
     for section in context.sections:
