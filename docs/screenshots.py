@@ -19,7 +19,7 @@ SIZE = (1400, 950)
 SHOTS = {  # file -> the view's query string, and what must be on the page before the shot
     "metrics.png": ("?tab=metrics", "Entities"),
     "inspector.png": ("?tab=inspect&sample=260", "Example 260"),
-    "embeddings.png": ("?tab=embeddings&emb_colour=error", "Embeddings"),
+    "embeddings.png": ("?tab=embeddings", "UMAP"),
     "review.png": ("?tab=review", "Review"),
     "activations.png": ("?tab=activations&act_example=111", "component"),
     "probing.png": ("?tab=probing", "Probe"),
