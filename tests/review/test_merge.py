@@ -15,7 +15,7 @@ from explainer.review.corrections import (
     ACCEPT_GOLD,
     append_decision,
 )
-from explainer.review.merge import merge_bytes, to_iob1
+from explainer.review.merge import merge_bytes
 
 CONLL = (
     "-DOCSTART- -X- -X- O\n"
@@ -79,7 +79,6 @@ def test_merge_writes_iob1_into_an_iob1_file(tmp_path):
     # A new entity right after one of its own type needs B- in IOB1.
     data, _ = merge_bytes(str(source), [decision(words, original, ["B-PER", "I-PER", "B-PER", "B-PER", "B-PER"])])
     assert data.decode().split("\n")[2] == "met B-PER"
-    assert to_iob1(["B-PER", "I-PER", "B-PER", "O", "B-LOC"]) == ["I-PER", "I-PER", "B-PER", "O", "I-LOC"]
 
 
 def test_merge_maps_labels_back_to_the_dataset_and_writes_ids(tmp_path):
