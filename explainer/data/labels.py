@@ -453,7 +453,8 @@ def check_label_map_keys(label_map: dict[str, str], dataset_tags: set[str]) -> N
         Naming every such key and, for each, the closest dataset tags or types.
     """
     types = {tag[2:] for tag in dataset_tags if tag != OUTSIDE}
-    candidates = sorted(dataset_tags | types | {OUTSIDE})
+    # Both prefixes of every type: a dataset of one-word entities has no I- tag, yet its map may name one.
+    candidates = sorted(dataset_tags | types | {OUTSIDE} | {prefix + kind for kind in types for prefix in ("B-", "I-")})
     unmatched = [key for key in label_map if key not in candidates]
     if not unmatched:
         return

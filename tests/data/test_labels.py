@@ -320,6 +320,9 @@ def test_a_label_map_key_may_name_a_type_only_the_label_list_declares():
     dataset.label_names = ["O", "B-person", "I-person", "B-place", "I-place"]
     aligned = align_labels(dataset, CONLL_LABELS, label_map={"person": "PER", "place": "LOC"})
     assert aligned.examples[0].tags == ("B-PER", "O")
+    # A full tag of a dataset type is a key even when the data never writes it (no two-word person here).
+    aligned = align_labels(dataset, CONLL_LABELS, label_map={"B-person": "B-PER", "I-person": "I-PER"})
+    assert aligned.examples[0].tags == ("B-PER", "O")
 
 
 def test_the_label_map_template_lists_everything_and_reads_back_once_filled(tmp_path):
