@@ -219,10 +219,8 @@ def read_scheme(
                 if own is not None and own not in first_of:
                     first_of[own] = (sequence, word, tag)
     if scheme == AUTO:
-        if len(first_of) > 1:
-            (bioes_at, bilou_at) = (first_of["bioes"], first_of["bilou"])
-            later = max(bioes_at, bilou_at)
-            earlier = min(bioes_at, bilou_at)
+        if len(first_of) > 1:  # the first BIOES tag and the first BILOU tag, in dataset order
+            earlier, later = sorted(first_of.values())
             raise ExplainerError(
                 f"{locate(later[0], later[1])}: tag {later[2]!r} is {_scheme_of(later[2])} but "
                 f"{locate(earlier[0], earlier[1])} has {earlier[2]!r} ({_scheme_of(earlier[2])}): the dataset mixes "
