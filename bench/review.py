@@ -31,10 +31,11 @@ N_APPENDS, N_CORRECTIONS = 500, 200
 
 # The checkout's explainer, through the path entry above (hence E402).
 from explainer.analysis.spans import extract_spans  # noqa: E402
+from explainer.data.labels import from_iob2  # noqa: E402
 from explainer.data.loaders import load_dataset  # noqa: E402
 from explainer.review.corrections import append_decision, make_decision, read_decisions  # noqa: E402
 from explainer.review.edits import add_span  # noqa: E402
-from explainer.review.merge import merge_bytes, to_iob1  # noqa: E402
+from explainer.review.merge import merge_bytes  # noqa: E402
 
 TYPES = ("PER", "ORG", "LOC", "MISC")
 
@@ -47,12 +48,12 @@ def iob1_copy(source: Path, target: Path) -> None:
             blocks.append(line)
             continue
         if blocks:
-            tags = to_iob1([b.rsplit(" ", 1)[1] for b in blocks])
+            tags = from_iob2([b.rsplit(" ", 1)[1] for b in blocks], "iob1")
             out += [b.rsplit(" ", 1)[0] + " " + tag for b, tag in zip(blocks, tags)]
             blocks = []
         out.append(line)
     if blocks:
-        tags = to_iob1([b.rsplit(" ", 1)[1] for b in blocks])
+        tags = from_iob2([b.rsplit(" ", 1)[1] for b in blocks], "iob1")
         out += [b.rsplit(" ", 1)[0] + " " + tag for b, tag in zip(blocks, tags)]
     target.write_text("\n".join(out), encoding="utf-8")
 

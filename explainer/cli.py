@@ -32,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
         result = args.func(args)
     except ExplainerError as error:
         print(f"error: {error}", file=sys.stderr)
+        if error.details:
+            print(error.details, file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("error: interrupted; nothing was written", file=sys.stderr)

@@ -182,7 +182,7 @@ MANIFEST_KEYS = (
     "tool_version",  # explainer.__version__
     "created",  # ISO-8601 UTC
     "model",  # {"id", "revision", "files_sha256", "model_type", "max_length", "hidden_size"}
-    "dataset",  # {"spec", "format", "split", "fingerprint", "label_map", "dropped_words"}
+    "dataset",  # {"spec", "format", "split", "fingerprint", "label_map", "dropped_words", "tag_scheme"}
     "split",  # str | None
     "labels",  # list[str], index = label id (the model's id2label)
     "counts",  # {"examples", "words", "subwords", "gold_spans", "pred_spans", "skipped_empty", "windowed",

@@ -21,9 +21,14 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from explainer.pipeline.data_checks import summary_line as data_checks_line
-    from explainer.pipeline.pipeline import build_cache, summary_line
+    from explainer.pipeline.pipeline import build_cache, summary_line, write_label_map_template
 
-    manifest = build_cache(from_arguments(BuildOptions, args))
+    options = from_arguments(BuildOptions, args)
+    if options.write_label_map_template is not None:  # a file to fill in, not a build
+        written = write_label_map_template(options)
+        print(f"wrote a label map template to {written}: fill in its empty values and pass it with --label-map")
+        return 0
+    manifest = build_cache(options)
     if manifest is None:  # a rank other than 0 of a sharded build (torchrun): rank 0 writes the cache
         from explainer.pipeline.distributed import rank_note
 

@@ -7,6 +7,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from explainer.data.labels import AUTO, TAG_SCHEMES
 from explainer.errors import ExplainerError
 
 
@@ -35,6 +36,13 @@ def register(subparsers) -> None:
         metavar="FILE",
         help="the build's label map (default: the one recorded in the corrections)",
     )
+    parser.add_argument(
+        "--tag-scheme",
+        choices=(AUTO, *TAG_SCHEMES),
+        default=None,
+        help="the dataset's tag scheme, as given to explainer build; corrections are written in it "
+        "(default: the build's, from the cache beside the corrections file, else auto)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -42,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from explainer.data.labels import read_label_map
     from explainer.data.loaders import detect_format
     from explainer.review.corrections import CorrectionsWarning, read_decisions
-    from explainer.review.merge import merge_bytes, write_atomically
+    from explainer.review.merge import manifest_beside, merge_bytes, source_of_manifest, write_atomically
 
     corrections, out = Path(args.corrections).expanduser(), Path(args.out).expanduser()
     if not corrections.is_file():
@@ -67,6 +75,10 @@ def run(args: argparse.Namespace) -> int:
     if not decisions:
         raise ExplainerError(f"{corrections} holds no decisions; review some examples first")
     label_map = read_label_map(args.label_map) if args.label_map else None
+    # The cache beside the corrections file knows the labels the tags must be in, and the build's scheme.
+    manifest = manifest_beside(corrections)
+    labels = manifest.get("labels") if manifest else None
+    tag_scheme = args.tag_scheme or (source_of_manifest(manifest).tag_scheme if manifest else AUTO)
     data, report = merge_bytes(
         args.dataset,
         decisions,
@@ -75,6 +87,9 @@ def run(args: argparse.Namespace) -> int:
         tokens_column=args.tokens_column,
         tags_column=args.tags_column,
         label_map=label_map,
+        tag_scheme=tag_scheme,
+        labels=labels if isinstance(labels, list) else None,
+        corrections_display=str(corrections),
     )
     write_atomically(out, data)
     print("\n".join([f"wrote {out}", *report.lines()]), file=sys.stderr)

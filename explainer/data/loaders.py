@@ -16,6 +16,10 @@ Supported forms (see :func:`detect_format`):
 ``hub``
     A dataset name on the Hugging Face Hub, loaded with ``datasets.load_dataset``.
 
+Tags may be in any scheme of :data:`explainer.data.labels.TAG_SCHEMES` (IOB1, IOB2, BIOES, BILOU): the
+scheme is detected over the whole dataset, or given (``tag_scheme``), checked, recorded in
+``extra["tag_scheme"]`` and every example is normalised to IOB2.
+
 Words are cleaned the same way in every form: zero-width characters (U+200B, U+200C, U+200D,
 U+2060, U+FEFF) are removed, because tokenizers drop them anyway; a word left empty (or holding only
 whitespace) would give the model no subword at all, so it is dropped together with its tag and
@@ -33,7 +37,7 @@ from typing import TYPE_CHECKING, TypeGuard
 
 from explainer.analysis.data_checks import iob2_violations
 from explainer.data.example import Example, LoadedDataset
-from explainer.data.labels import EXPECTED_TAG_FORMS, is_valid_tag, to_iob2
+from explainer.data.labels import AUTO, EXPECTED_TAG_FORMS, is_scheme_tag, read_scheme, to_iob2
 from explainer.errors import ExplainerError
 
 if TYPE_CHECKING:
@@ -57,6 +61,7 @@ _NEEDS_CLEANING = re.compile(f"[{ZERO_WIDTH}\\s]")
 _COLUMN_SEPARATOR = re.compile(r"[ \t]+")
 _HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
 _WHITESPACE_FREE = re.compile(r"\S+")
+_LINE_SOURCE = re.compile(r".*:(\d+)")  # the source of an example read from a file line: "<file name>:<line>"
 
 
 def detect_format(spec: str) -> str:
@@ -109,6 +114,7 @@ def load_dataset(
     tokens_column: str | None = None,
     tags_column: str | None = None,
     label_names: list[str] | None = None,
+    tag_scheme: str = AUTO,
     strip_prefix: str | None = None,
 ) -> LoadedDataset:
     """Load a dataset in any supported form as IOB2-tagged examples.
@@ -126,6 +132,9 @@ def load_dataset(
     label_names : list of str, optional
         Names of integer tag ids (id ``i`` is ``label_names[i]``). Overrides a label list the data
         declares (a ``ClassLabel`` feature, a ``labels`` key in JSONL records).
+    tag_scheme : {"auto", "iob1", "iob2", "bioes", "bilou"}, default "auto"
+        The scheme of the tags; ``"auto"`` detects it (see :func:`explainer.data.labels.read_scheme`).
+        Prodigy-style spans have none: only ``"auto"`` applies.
     strip_prefix : str, optional
         Removed from every word that starts with it (``--strip-prefix``: WikiANN's ``en:``); it must
         start some word.
@@ -134,9 +143,10 @@ def load_dataset(
     -------
     LoadedDataset
         ``examples`` with IOB2 tags, ``source`` ``"<file name>:<line>"`` or ``"<split>[<row>]"``;
-        ``label_names`` when integer ids were named; ``extra`` holds ``dropped_words`` and
-        form-specific facts (``documents``, ``splits``, ``tokens_column``...) and ``iob2_repairs``, the
-        (example id, word index) of each ``I-`` tag read as opening an entity (after ``O`` or another type).
+        ``label_names`` when integer ids were named; ``extra`` holds ``dropped_words``, ``tag_scheme``
+        (the scheme read), ``iob2_repairs`` (in a file read as IOB2, the (example id, word index) of each ``I-``
+        tag that opened an entity and was repaired to ``B-``) and form-specific facts (``documents``, ``splits``,
+        ``tokens_column``...).
 
     Raises
     ------
@@ -145,6 +155,10 @@ def load_dataset(
     """
     form = detect_format(spec)
     path = Path(spec).expanduser()
+    if form == "prodigy" and tag_scheme != AUTO:
+        raise ExplainerError(
+            f"--tag-scheme {tag_scheme}: {spec} holds Prodigy-style character spans, not tags; omit --tag-scheme"
+        )
     if form in ("disk", "hub"):
         dataset, chosen_split, extra = (
             _open_disk(path, spec=spec, split=split) if form == "disk" else _open_hub(spec, split=split)
@@ -156,6 +170,7 @@ def load_dataset(
             tokens_column=tokens_column,
             tags_column=tags_column,
             label_names=label_names,
+            tag_scheme=tag_scheme,
         )
         result.format = form
         result.extra.update(extra)
@@ -174,7 +189,7 @@ def load_dataset(
         )
     else:
         collector = _load_prodigy(text, display=spec, name=path.name)
-    result = collector.finish(spec=spec, form=form, split=split, display=spec)
+    result = collector.finish(spec=spec, form=form, split=split, display=spec, tag_scheme=tag_scheme)
     return _strip_word_prefix(result, strip_prefix) if strip_prefix else result
 
 
@@ -201,48 +216,68 @@ def _strip_word_prefix(dataset: LoadedDataset, prefix: str) -> LoadedDataset:
 
 @dataclass
 class _Collector:
-    """Gathers examples from a loader: cleans words, normalises tags, counts what was skipped."""
+    """Gathers examples from a loader: reads the tag scheme, cleans words, normalises tags, counts what
+    was skipped. Examples are kept as read until :meth:`finish`, which needs all of them to tell the scheme."""
 
-    examples: list[Example] = field(default_factory=list)
-    skipped_empty: int = 0
-    dropped_words: int = 0
+    raw: list[tuple[list[str], list[str], str]] = field(default_factory=list)  # (words, tags, source) as read
+    word_per_line: bool = False  # CoNLL: word i of an example is on its first line + i
     label_names: list[str] | None = None
     extra: dict[str, object] = field(default_factory=dict)
-    iob2_repairs: list[tuple[int, int]] = field(default_factory=list)  # recorded before to_iob2 repairs them
 
     def add(self, words: Sequence[str], tags: Sequence[str], source: str) -> None:
-        """Add one example; ``tags`` are valid O/B-/I- tags in IOB1 or IOB2."""
-        words = list(words)
-        # Fast path: most examples hold no zero-width character, no whitespace and no empty word.
-        if _NEEDS_CLEANING.search("\x00".join(words)) or "" in words:
-            words, tags = self._clean(words, tags)
-        if not words:
-            self.skipped_empty += 1
-            return
-        self.iob2_repairs.extend((len(self.examples), index) for index in iob2_violations(tags))
-        self.examples.append(Example(words=tuple(words), tags=tuple(to_iob2(tags)), source=source))
+        """Add one example; ``tags`` are valid tags (:func:`is_scheme_tag`) of any scheme."""
+        self.raw.append((list(words), list(tags), source))
 
-    def _clean(self, words: list[str], tags: Sequence[str]) -> tuple[list[str], list[str]]:
-        cleaned = [word.translate(_REMOVE_ZERO_WIDTH) for word in words]
-        kept = [index for index, word in enumerate(cleaned) if word and not word.isspace()]
-        self.dropped_words += len(cleaned) - len(kept)
-        return [cleaned[index] for index in kept], [tags[index] for index in kept]
+    def _locate(self, display: str, example: int, word: int) -> str:
+        """Where word ``word`` of example ``example`` is: ``"<file>:<line>"``, with the word when a line holds several."""
+        source = self.raw[example][2]
+        line = _LINE_SOURCE.fullmatch(source)
+        if line is None:
+            return f"{display} {source} (word {word + 1})"
+        if self.word_per_line:
+            return f"{display}:{int(line.group(1)) + word}"
+        return f"{display}:{line.group(1)} (word {word + 1})"
 
-    def finish(self, *, spec: str, form: str, split: str | None, display: str) -> LoadedDataset:
-        if not self.examples:
-            found = f"all {self.skipped_empty} examples are empty" if self.skipped_empty else "it holds no examples"
+    def finish(self, *, spec: str, form: str, split: str | None, display: str, tag_scheme: str) -> LoadedDataset:
+        converted = [to_iob2(tags) for _, tags, _ in self.raw]
+        scheme = read_scheme(
+            [tags for _, tags, _ in self.raw],
+            tag_scheme,
+            locate=lambda example, word: self._locate(display, example, word),
+            as_iob2=converted,
+        )
+        examples: list[Example] = []
+        skipped_empty = dropped_words = 0
+        iob2_repairs: list[tuple[int, int]] = []  # the data check `i_after_o` reads these
+        for (words, raw_tags, source), tags in zip(self.raw, converted):
+            opened_by_i = iob2_violations(raw_tags) if scheme == "iob2" else []
+            # Fast path: most examples hold no zero-width character, no whitespace and no empty word.
+            if _NEEDS_CLEANING.search("\x00".join(words)) or "" in words:
+                cleaned = [word.translate(_REMOVE_ZERO_WIDTH) for word in words]
+                kept = [index for index, word in enumerate(cleaned) if word and not word.isspace()]
+                dropped_words += len(cleaned) - len(kept)
+                # A dropped first word of an entity leaves its next word to open it.
+                words, tags = [cleaned[index] for index in kept], to_iob2([tags[index] for index in kept])
+                opened_by_i = [kept.index(index) for index in opened_by_i if index in kept]
+            if not words:
+                skipped_empty += 1
+                continue
+            iob2_repairs.extend((len(examples), index) for index in opened_by_i)
+            examples.append(Example(words=tuple(words), tags=tuple(tags), source=source))
+        if not examples:
+            found = f"all {skipped_empty} examples are empty" if skipped_empty else "it holds no examples"
             raise ExplainerError(
                 f"{display}: no examples to load ({found}); check that this is the right "
                 f"{'split' if form in ('disk', 'hub') else 'file'} and that it is not empty"
             )
         return LoadedDataset(
-            examples=self.examples,
+            examples=examples,
             spec=spec,
             format=form,
             split=split,
             label_names=self.label_names,
-            skipped_empty=self.skipped_empty,
-            extra={"dropped_words": self.dropped_words, "iob2_repairs": self.iob2_repairs, **self.extra},
+            skipped_empty=skipped_empty,
+            extra={"dropped_words": dropped_words, "tag_scheme": scheme, "iob2_repairs": iob2_repairs, **self.extra},
         )
 
 
@@ -253,7 +288,7 @@ class _TagChecker:
         self.valid: set[str] = set()
 
     def check(self, tag: object, where: str) -> None:
-        if not isinstance(tag, str) or (tag not in self.valid and not is_valid_tag(tag)):
+        if not isinstance(tag, str) or (tag not in self.valid and not is_scheme_tag(tag)):
             raise ExplainerError(f"{where}: unknown tag {tag!r}; {EXPECTED_TAG_FORMS}")
         self.valid.add(tag)
 
@@ -331,7 +366,7 @@ def _looks_like_hub_name(spec: str) -> bool:
 
 def _load_conll(text: str, *, display: str, name: str) -> _Collector:
     """Parse a column file: word first, tag last; blank lines end sentences, -DOCSTART- lines documents."""
-    collector = _Collector()
+    collector = _Collector(word_per_line=True)
     tags_checker = _TagChecker()
     words: list[str] = []
     tags: list[str] = []
@@ -657,6 +692,7 @@ def _load_hf_dataset(
     tokens_column: str | None,
     tags_column: str | None,
     label_names: list[str] | None,
+    tag_scheme: str,
 ) -> LoadedDataset:
     """Read a ``datasets.Dataset`` through Arrow, naming integer tags by its ``ClassLabel`` feature."""
     columns = dataset.column_names
@@ -708,7 +744,7 @@ def _load_hf_dataset(
                 checker.check(tag, f"{row_where}: in {tags_key!r}")
         collector.add(words, tags, source)
     collector.extra.update(tokens_column=words_key, tags_column=tags_key)
-    return collector.finish(spec=spec, form="disk", split=split, display=where)
+    return collector.finish(spec=spec, form="disk", split=split, display=where, tag_scheme=tag_scheme)
 
 
 def _pick_column(

@@ -135,6 +135,22 @@ class BuildOptions:
         help="JSON object mapping dataset tags or entity types to the model's labels",
         path="file",
     )
+    tag_scheme: str = option(
+        "auto",
+        flag="--tag-scheme",
+        choices=("auto", "iob1", "iob2", "bioes", "bilou"),
+        help="the dataset's tag scheme, converted to IOB2 on load (default: auto, detected from the tags; "
+        "BIOES is also called IOBES)",
+    )
+    write_label_map_template: str | None = option(
+        None,
+        flag="--write-label-map-template",
+        metavar="FILE",
+        help="write a JSON label map to fill in (the dataset's tags and types, the model's labels) to FILE "
+        "and exit without building",
+        path="file",
+        recorded=False,  # a request for a file, not a setting of the cache
+    )
     revision: str | None = option(None, flag="--revision", help="model revision on the Hub (branch, tag or commit)")
     trust_remote_code: bool = option(
         False,

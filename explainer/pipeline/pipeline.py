@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from explainer import __version__
 from explainer.cache import schema
 from explainer.cache.writer import CacheWriter, check_output
 from explainer.data.example import LoadedDataset
-from explainer.data.labels import align_labels, read_label_map
+from explainer.data.labels import align_labels, label_map_template, read_label_map
 from explainer.errors import ExplainerError
 from explainer.pipeline import tables
 from explainer.pipeline.align import Alignment, align_examples, special_tokens_around
@@ -215,10 +216,42 @@ def _load_data(options: BuildOptions):
         tokens_column=options.tokens_column,
         tags_column=options.tags_column,
         strip_prefix=options.strip_prefix,
+        tag_scheme=options.tag_scheme,
     )
     if not dataset.examples:
         raise ExplainerError(f"dataset {options.dataset} has no example with words; check the file or --split")
     return dataset, label_map
+
+
+def write_label_map_template(options: BuildOptions) -> Path:
+    """Write the label map template of ``options.dataset`` and ``options.model`` to
+    ``options.write_label_map_template`` (see :func:`explainer.data.labels.label_map_template`); return its path.
+
+    Raises
+    ------
+    ExplainerError
+        On a dataset or model that does not load, or a file that cannot be written.
+    """
+    if options.write_label_map_template is None:
+        raise ValueError("options.write_label_map_template is not set")
+    target = Path(options.write_label_map_template).expanduser()
+    with quiet_transformers():
+        dataset, _ = _load_data(options)
+        loaded = load_model(
+            options.model,
+            revision=options.revision,
+            trust_remote_code=options.trust_remote_code,
+            device="cpu",
+            allow_pickle_weights=options.allow_pickle_weights,
+        )
+    template = label_map_template(dataset.tag_set() | set(dataset.label_names or ()), loaded.labels)
+    try:
+        target.write_text(json.dumps(template, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    except OSError as error:
+        raise ExplainerError(
+            f"--write-label-map-template {target}: cannot write the file ({error.strerror}); choose a writable path"
+        ) from None
+    return target
 
 
 def _forward(
@@ -308,6 +341,7 @@ def _manifest_header(options: BuildOptions, prepared: Prepared) -> dict:
             "fingerprint": dataset.fingerprint(),
             "label_map": prepared.label_map,
             "dropped_words": dataset.extra.get("dropped_words", 0),
+            "tag_scheme": dataset.extra.get("tag_scheme"),
         },
         "split": dataset.split,
         "labels": list(prepared.loaded.labels),

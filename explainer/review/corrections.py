@@ -66,6 +66,15 @@ MAX_REVIEWER_LENGTH = 100
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1: Unicode's control characters (Cc)
 
 
+class Decision(dict):
+    """A decision as read from a corrections file: its JSON object, and ``where`` it is (``"<file>:<line>"``)
+    so that a merge refusing it can name the line."""
+
+    def __init__(self, record: dict, where: str) -> None:
+        super().__init__(record)
+        self.where = where
+
+
 class CorrectionsWarning(UserWarning):
     """A line of a corrections file was skipped (damaged or not a decision)."""
 
@@ -198,7 +207,7 @@ def _fsync_directory(directory: Path) -> None:
 
 def parse_decisions(data: bytes, *, display: str) -> list[dict]:
     """The valid decisions of a corrections file's bytes, in file order; bad lines are skipped with a warning."""
-    decisions = []
+    decisions: list[dict] = []
     lines = data.split(b"\n")
     for number, raw in enumerate(lines, start=1):
         if not raw.strip():
@@ -213,7 +222,7 @@ def parse_decisions(data: bytes, *, display: str) -> list[dict]:
         if problem:
             warnings.warn(f"{display}:{number}: skipped, {problem}", CorrectionsWarning, stacklevel=2)
             continue
-        decisions.append(record)
+        decisions.append(Decision(record, f"{display}:{number}"))
     return decisions
 
 

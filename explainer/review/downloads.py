@@ -69,6 +69,9 @@ def download(cache: Cache, which: str, *, corrections: Path) -> Download | None:
                 tokens_column=source.tokens_column,
                 tags_column=source.tags_column,
                 label_map=source.label_map,
+                tag_scheme=source.tag_scheme,
+                labels=cache.labels,
+                corrections_display=str(corrections),
             )
             original = Path(source.spec)
             suffix = original.suffix or f".{which}"

@@ -3,8 +3,9 @@
 A decision applies to each example of the dataset whose words hash to its key and whose tags (renamed
 through the build's label map) still equal its ``original`` tags; an example whose tags changed since
 the review is *stale* and is left alone. Corrections are in the cache's label names and IOB2; they are
-written back in the dataset's own labels (through the inverse of the label map) and scheme (IOB1 files
-get IOB1 tags).
+written back in the dataset's own labels (through the inverse of the label map) and tag scheme (the one
+the loader read: IOB1, IOB2, BIOES or BILOU). Before anything is written, every decision's corrected tags
+must be IOB2 tags of the cache's labels: a damaged or foreign line is refused, naming it.
 
 When the output has the input's form (CoNLL in, CoNLL out; JSONL or Prodigy JSONL in, JSONL out), only
 the lines of corrected examples are rewritten:
@@ -24,11 +25,13 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from explainer.cache.reader import read_manifest
 from explainer.data.example import Example, LoadedDataset
-from explainer.data.labels import map_tag, to_iob2
+from explainer.data.labels import AUTO, from_iob2, is_valid_tag, map_tag, to_iob2
 from explainer.data.loaders import (
     _COLUMN_SEPARATOR,
     _REMOVE_ZERO_WIDTH,
@@ -41,7 +44,7 @@ from explainer.data.loaders import (
 )
 from explainer.errors import ExplainerError
 from explainer.pipeline.options import manifest_options
-from explainer.review.corrections import latest_decisions
+from explainer.review.corrections import SUFFIX, Decision, latest_decisions
 from explainer.review.export import Item, conll_text, prodigy_jsonl, prodigy_record
 
 OUTPUT_FORMATS = ("conll", "jsonl")
@@ -96,6 +99,7 @@ class DatasetSource:
     tokens_column: str | None = None
     tags_column: str | None = None
     label_map: dict | None = None
+    tag_scheme: str = AUTO
 
 
 def source_of_manifest(manifest: dict) -> DatasetSource:
@@ -109,7 +113,61 @@ def source_of_manifest(manifest: dict) -> DatasetSource:
         tokens_column=options.get("tokens_column"),
         tags_column=options.get("tags_column"),
         label_map=dataset.get("label_map") or None,
+        tag_scheme=options.get("tag_scheme") or AUTO,
     )
+
+
+def check_corrected_tags(decisions, labels: Sequence[str] | None, *, display: str) -> None:
+    """Refuse decisions whose corrected tags are not IOB2 tags (of ``labels``, when known).
+
+    A line of the corrections file is written by the Review tab in the cache's labels; anything else
+    (``<script>``, a tag of another build, an ``I-`` opening an entity) is damage or a foreign line, and
+    writing it into the dataset would break the dataset, so the merge stops before writing anything.
+
+    Parameters
+    ----------
+    decisions : list of dict
+        As read by :func:`explainer.review.corrections.read_decisions` (each knows its line).
+    labels : sequence of str, optional
+        The cache's labels (its manifest's ``labels``); None checks the form only.
+    display : str
+        The corrections file, for the error.
+
+    Raises
+    ------
+    ExplainerError
+        Naming the corrections line, the word and the tag.
+    """
+    known = set(labels) if labels is not None else None
+    for number, decision in enumerate(decisions, start=1):
+        where = decision.where if isinstance(decision, Decision) else f"{display}: decision {number}"
+        corrected = list(decision["corrected"])
+        for index, tag in enumerate(corrected):
+            if not is_valid_tag(tag):
+                problem = "is not a tag (O, B-<type> or I-<type>)"
+            elif known is not None and tag not in known:
+                problem = f"is not one of the cache's labels ({', '.join(labels or ())})"
+            elif tag.startswith("I-") and (index == 0 or corrected[index - 1][2:] != tag[2:]):
+                problem = f"opens an entity (IOB2 opens one with B-{tag[2:]})"
+            else:
+                continue
+            raise ExplainerError(
+                f"{where}: the corrected tag {tag!r} of word {index + 1} {problem}; this line was not written "
+                "by the Review tab of this cache: remove it (or the whole file, if it belongs to another build) "
+                "and merge again; nothing was written"
+            )
+
+
+def manifest_beside(corrections: str | Path) -> dict | None:
+    """The manifest of the cache a corrections file belongs to: the sibling ``<name>`` of ``<name>.corrections.jsonl``;
+    None when there is no readable one (the file was moved or kept in ``EXPLAINER_CORRECTIONS_DIR``)."""
+    corrections = Path(corrections)
+    if not corrections.name.endswith(SUFFIX):
+        return None
+    try:
+        return read_manifest(corrections.with_name(corrections.name[: -len(SUFFIX)]))
+    except ExplainerError:
+        return None
 
 
 def label_map_of(decisions) -> dict | None:
@@ -175,28 +233,15 @@ def dataset_tags(
     return out
 
 
-def to_iob1(tags) -> list[str]:
-    """IOB2 -> IOB1: an entity opens with ``I-`` unless it directly follows one of its own type."""
-    out, previous = [], None
-    for tag in tags:
-        if tag.startswith("B-"):
-            out.append(tag if previous == tag[2:] else "I-" + tag[2:])
-            previous = tag[2:]
-        elif tag.startswith("I-"):
-            out.append(tag)
-            previous = tag[2:]
-        else:
-            out.append(tag)
-            previous = None
-    return out
-
-
-def in_file_scheme(new_iob2: list[str], old_iob2: list[str], old_raw: list[str], *, iob1: bool) -> list[str]:
-    """Tags as the file writes them: IOB1 files get IOB1, and a word whose tag and whose predecessor's tag
-    are unchanged keeps its raw tag exactly (in IOB1 a tag depends on nothing else)."""
-    written = to_iob1(new_iob2) if iob1 else list(new_iob2)
+def in_file_scheme(new_iob2: list[str], old_iob2: list[str], old_raw: list[str], *, scheme: str) -> list[str]:
+    """Tags as the file writes them, in its ``scheme``; a word keeps its raw tag exactly when the IOB2 tags
+    its written tag depends on are unchanged: its own and the previous one in IOB1 (B- or I-), its own and
+    the next one in BIOES/BILOU (whether the entity ends here)."""
+    written = from_iob2(new_iob2, scheme)
+    before, after = (0, 1) if scheme in ("bioes", "bilou") else (1, 0)
     for index in range(len(written)):
-        if new_iob2[index] == old_iob2[index] and (index == 0 or new_iob2[index - 1] == old_iob2[index - 1]):
+        window = range(max(index - before, 0), min(index + after + 1, len(written)))
+        if all(new_iob2[i] == old_iob2[i] for i in window):
             written[index] = old_raw[index]
     return written
 
@@ -274,6 +319,9 @@ def merge_bytes(
     tokens_column: str | None = None,
     tags_column: str | None = None,
     label_map: dict | None = None,
+    tag_scheme: str = AUTO,
+    labels: Sequence[str] | None = None,
+    corrections_display: str = "corrections",
 ) -> tuple[bytes, MergeReport]:
     """The dataset ``spec`` with ``decisions`` applied, as bytes, and a report.
 
@@ -289,19 +337,29 @@ def merge_bytes(
         As for ``explainer build``.
     label_map : dict, optional
         The build's label map; default: the one recorded in the decisions.
+    tag_scheme : {"auto", "iob1", "iob2", "bioes", "bilou"}, default "auto"
+        As ``explainer build --tag-scheme``; corrections are written back in this scheme (the detected one).
+    labels : sequence of str, optional
+        The cache's labels: every corrected tag must be one (see :func:`check_corrected_tags`).
+    corrections_display : str
+        How to name the corrections file in errors about a decision not read from a file.
 
     Raises
     ------
     ExplainerError
-        On a dataset that does not load, an unknown format, or a corrected tag the dataset cannot hold.
+        On a dataset that does not load, an unknown format, a corrections line with tags that are not the
+        cache's, or a corrected tag the dataset cannot hold.
     """
     form = detect_format(spec)
     output_format = output_format or ("conll" if form == "conll" else "jsonl")
     if output_format not in OUTPUT_FORMATS:
         raise ExplainerError(f"unknown output format {output_format!r}; use conll or jsonl")
+    check_corrected_tags(decisions, labels, display=corrections_display)
     if label_map is None:
         label_map = label_map_of(decisions)
-    dataset = load_dataset(spec, split=split, tokens_column=tokens_column, tags_column=tags_column)
+    dataset = load_dataset(
+        spec, split=split, tokens_column=tokens_column, tags_column=tags_column, tag_scheme=tag_scheme
+    )
     plan = _plan(dataset, latest_decisions(decisions), label_map=label_map)
     known = dataset.tag_set() | set(dataset.label_names or ())  # a label list may name types the data lacks
     inverse = _inverse_map(known, label_map) if label_map else None
@@ -359,7 +417,7 @@ def _patch_conll(data: bytes, dataset: LoadedDataset, new_tags: dict, *, display
     bom = data.startswith(b"\xef\xbb\xbf")
     blocks: dict[int, list[int]] = {}  # first line number -> line indices of the sentence
     raw_tags: dict[int, list[str]] = {}
-    iob1, current = False, None
+    scheme, current = str(dataset.extra["tag_scheme"]), None
     for index, line in enumerate(lines):
         content, _ = _content_and_end(line[3:] if index == 0 and bom else line)
         stripped = content.strip(" \t")
@@ -372,7 +430,6 @@ def _patch_conll(data: bytes, dataset: LoadedDataset, new_tags: dict, *, display
             blocks[current], raw_tags[current] = [], []
         blocks[current].append(index)
         raw_tags[current].append(columns[-1])
-    iob1 = any(to_iob2(tags) != tags for tags in raw_tags.values())
     for example_index, tags in new_tags.items():
         example = dataset.examples[example_index]
         first = _line_number(example)
@@ -388,7 +445,7 @@ def _patch_conll(data: bytes, dataset: LoadedDataset, new_tags: dict, *, display
         ]
         kept = _kept(words)
         old_raw = raw_tags[first]
-        written = in_file_scheme(expand_to_raw(list(tags), kept), to_iob2(old_raw), old_raw, iob1=iob1)
+        written = in_file_scheme(expand_to_raw(list(tags), kept), to_iob2(old_raw), old_raw, scheme=scheme)
         for line_index, tag in zip(indices, written):
             prefix = b"\xef\xbb\xbf" if line_index == 0 and bom else b""
             content, end = _content_and_end(lines[line_index][len(prefix) :])
@@ -411,16 +468,7 @@ def _patch_jsonl(
 ) -> bytes:
     lines = _split_lines(data)
     names = list(dataset.label_names or [])  # integer tags always come with their names (the loader checks)
-    iob1 = False
-    for line in lines:  # the scheme is the file's: IOB1 if any record is not IOB2
-        if line.strip():
-            record = json.loads(line)
-            tags = record.get(_pick(record, tags_key, TAGS_COLUMNS))
-            if tags and all(isinstance(tag, int) and not isinstance(tag, bool) for tag in tags):
-                tags = [names[tag] for tag in tags]
-            if to_iob2(tags) != list(tags):
-                iob1 = True
-                break
+    scheme = str(dataset.extra["tag_scheme"])  # the file's, as the loader read it
     for example_index, tags in new_tags.items():
         example = dataset.examples[example_index]
         number = _line_number(example)
@@ -431,7 +479,7 @@ def _patch_jsonl(
         as_ids = bool(old) and all(isinstance(tag, int) and not isinstance(tag, bool) for tag in old)
         old_raw = [names[tag] for tag in old] if as_ids else list(old)
         written = in_file_scheme(
-            expand_to_raw(list(tags), _kept(record[words_key])), to_iob2(old_raw), old_raw, iob1=iob1
+            expand_to_raw(list(tags), _kept(record[words_key])), to_iob2(old_raw), old_raw, scheme=scheme
         )
         if as_ids:
             missing = sorted({tag for tag in written if tag not in names})

@@ -597,6 +597,86 @@ def test_strip_prefix_that_starts_no_word_is_an_error(tmp_path):
 
 def test_i_tags_read_as_opening_an_entity_are_recorded_before_the_repair(tmp_path):
     sentences = [[("a", "O"), ("b", "I-PER"), ("c", "B-LOC"), ("d", "I-PER")], [("e", "I-ORG"), ("f", "I-ORG")]]
-    dataset = load_dataset(str(write_conll(tmp_path / "iob1.conll", sentences)))
+    path = str(write_conll(tmp_path / "i-after-o.conll", sentences))
+    assert load_dataset(path).extra["iob2_repairs"] == []  # detected as IOB1, where I- may open an entity
+    dataset = load_dataset(path, tag_scheme="iob2")
     assert dataset.extra["iob2_repairs"] == [(0, 1), (0, 3), (1, 0)]
     assert dataset.examples[1].tags == ("B-ORG", "I-ORG")  # repaired all the same
+
+
+# --- tag schemes: detected over the whole dataset, converted to IOB2, recorded --------------------------
+
+BIOES_SENTENCES = [
+    [("John", "B-PER"), ("Smith", "E-PER"), ("visited", "O"), ("Paris", "S-LOC"), (".", "O")],
+    [("Acme", "B-ORG"), ("New", "I-ORG"), ("Corp", "E-ORG"), ("Ann", "S-PER"), ("Bob", "S-PER")],
+]
+IOB2_OF_BIOES = [
+    ["B-PER", "I-PER", "O", "B-LOC", "O"],
+    ["B-ORG", "I-ORG", "I-ORG", "B-PER", "B-PER"],
+]
+
+
+def test_a_bioes_conll_file_loads_as_iob2_and_records_its_scheme(tmp_path):
+    dataset = load_dataset(str(write_conll(tmp_path / "bioes.conll", BIOES_SENTENCES)))
+    assert [list(example.tags) for example in dataset.examples] == IOB2_OF_BIOES
+    assert dataset.extra["tag_scheme"] == "bioes"
+
+
+def test_a_bilou_jsonl_file_loads_as_iob2(tmp_path):
+    bilou = {"B": "B", "I": "I", "E": "L", "S": "U"}
+    records = [
+        {"tokens": [w for w, _ in s], "tags": [t if t == "O" else bilou[t[0]] + t[1:] for _, t in s]}
+        for s in BIOES_SENTENCES
+    ]
+    dataset = load_dataset(str(write_jsonl(tmp_path / "bilou.jsonl", records)))
+    assert [list(example.tags) for example in dataset.examples] == IOB2_OF_BIOES
+    assert dataset.extra["tag_scheme"] == "bilou"
+
+
+@pytest.mark.parametrize(
+    ("sentences", "scheme"),
+    [
+        (PER_LOC, "iob2"),
+        ([[("John", "I-PER"), ("Smith", "I-PER")], [("Ann", "I-PER"), ("Bob", "B-PER")]], "iob1"),
+    ],
+)
+def test_iob_files_record_their_scheme(tmp_path, sentences, scheme):
+    assert load_dataset(str(write_conll(tmp_path / "f.conll", sentences))).extra["tag_scheme"] == scheme
+
+
+def test_a_conll_file_that_mixes_schemes_names_the_line_of_the_word(tmp_path):
+    sentences = [*BIOES_SENTENCES, [("Mary", "B-PER"), ("left", "O")]]  # an IOB2 entity in a BIOES file
+    path = write_conll(tmp_path / "mixed.conll", sentences)
+    with pytest.raises(ExplainerError) as caught:
+        load_dataset(str(path))
+    message = str(caught.value)
+    assert message.startswith(f"{path}:14: 'O' follows 'B-PER'"), message
+    assert f"because of 'E-PER' at {path}:2" in message
+
+
+def test_a_jsonl_file_that_mixes_bioes_and_bilou_names_record_and_word(tmp_path):
+    records = [{"tokens": ["a", "b"], "tags": ["S-X", "O"]}, {"tokens": ["c", "d"], "tags": ["O", "U-Y"]}]
+    path = write_jsonl(tmp_path / "mixed.jsonl", records)
+    with pytest.raises(ExplainerError, match=r"mixed\.jsonl:2 \(word 2\): tag 'U-Y' is BILOU but .*:1 \(word 1\)"):
+        load_dataset(str(path))
+
+
+def test_a_given_tag_scheme_is_checked_and_used(tmp_path):
+    path = str(write_conll(tmp_path / "bioes.conll", BIOES_SENTENCES))
+    assert load_dataset(path, tag_scheme="bioes").extra["tag_scheme"] == "bioes"
+    with pytest.raises(ExplainerError, match=r"bioes\.conll:2: tag 'E-PER' is BIOES, not IOB2 as --tag-scheme iob2"):
+        load_dataset(path, tag_scheme="iob2")
+    iob2 = str(write_conll(tmp_path / "iob2.conll", PER_LOC))
+    assert load_dataset(iob2, tag_scheme="iob1").extra["tag_scheme"] == "iob1"
+    with pytest.raises(ExplainerError, match="--tag-scheme bioes says"):
+        load_dataset(iob2, tag_scheme="bioes")
+    prodigy = write_jsonl(tmp_path / "p.jsonl", [{"text": "a b", "spans": []}])
+    with pytest.raises(ExplainerError, match="Prodigy-style character spans, not tags; omit --tag-scheme"):
+        load_dataset(str(prodigy), tag_scheme="bioes")
+
+
+def test_a_dropped_word_does_not_break_a_bioes_entity(tmp_path):
+    sentences = [[("\u200b", "B-ORG"), ("Acme", "I-ORG"), ("Corp", "E-ORG"), ("x", "S-LOC")]]
+    dataset = load_dataset(str(write_conll(tmp_path / "f.conll", sentences)))
+    assert dataset.examples[0].tags == ("B-ORG", "I-ORG", "B-LOC")
+    assert dataset.extra["dropped_words"] == 1

@@ -91,7 +91,7 @@ def test_find_all_runs_every_check_once(tiny_model, tmp_path):
     from transformers import AutoTokenizer
 
     sentences = [[("Paris", "I-LOC"), ("won", "O")], [("Paris", "I-LOC"), ("won", "O")]]
-    dataset = load_dataset(str(write_conll(tmp_path / "d.conll", sentences)))
+    dataset = load_dataset(str(write_conll(tmp_path / "d.conll", sentences)), tag_scheme="iob2")  # I- after O: errors
     findings = step.find_all(
         dataset,
         dataset,

@@ -340,3 +340,65 @@ def test_the_shared_validation_sets_build(shared_data, tmp_path, corpus, n_examp
     assert len(cache.examples) == n_examples and len(cache.words) == n_words
     assert cache.examples.n_gold_spans.sum() == cache.metrics["seqeval"]["micro avg"]["support"]
     assert cache.probs.shape == (counts["subwords"], len(labels))
+
+
+def test_a_bioes_file_builds_and_merges_back_in_bioes(tmp_path, tiny_model, capsys):
+    from helpers import decision
+
+    from explainer.review.corrections import append_decision, corrections_path
+
+    sentences = [
+        [("John", "B-PER"), ("Smith", "E-PER"), ("visited", "O"), ("Paris", "S-LOC"), (".", "O")],
+        [("Acme", "B-ORG"), ("Corp", "E-ORG"), ("told", "O"), ("Mary", "S-PER")],
+        [("Berlin", "S-LOC"), ("said", "O")],
+    ]
+    data = write_conll(tmp_path / "bioes.conll", sentences, separator="\t", docstart=True)
+    out = tmp_path / "cache"
+    assert main(["build", "--model", str(tiny_model), "--dataset", str(data), "--out", str(out)]) == 0
+    cache = open_cache(out)
+    assert cache.manifest["dataset"]["tag_scheme"] == "bioes"
+    assert cache.words.gold.tolist()[:9] == ["B-PER", "I-PER", "O", "B-LOC", "O", "B-ORG", "I-ORG", "O", "B-PER"]
+    # A review in the cache's labels (IOB2) goes back into the file in BIOES: "Acme Corp told" is one ORG.
+    words, original = ["Acme", "Corp", "told", "Mary"], ["B-ORG", "I-ORG", "O", "B-PER"]
+    append_decision(corrections_path(out), decision(words, original, ["B-ORG", "I-ORG", "I-ORG", "B-PER"]))
+    merged = tmp_path / "merged.conll"
+    args = ["merge", "--dataset", str(data), "--corrections", str(corrections_path(out)), "--out", str(merged)]
+    assert main(args) == 0
+    before, after = data.read_bytes().split(b"\n"), merged.read_bytes().split(b"\n")
+    changed = [(old, new) for old, new in zip(before, after) if old != new]
+    assert len(before) == len(after) and changed == [(b"Corp\tE-ORG", b"Corp\tI-ORG"), (b"told\tO", b"told\tE-ORG")]
+    # The merge checked the tags against the cache's labels: a label of another model is refused.
+    append_decision(corrections_path(out), decision(words, original, ["B-ORG", "I-ORG", "O", "B-person"]))
+    capsys.readouterr()
+    assert main([*args[:-1], str(tmp_path / "again.conll")]) == 2
+    err = capsys.readouterr().err
+    assert f"{corrections_path(out)}:2: the corrected tag 'B-person' of word 4 is not one of the cache's labels" in err
+    assert not (tmp_path / "again.conll").exists()
+
+
+def test_write_label_map_template_writes_the_lists_and_builds_nothing(tmp_path, tiny_model, capsys):
+    data = write_conll(tmp_path / "wnut.conll", [[("Paris", "B-location"), ("John", "B-person"), ("x", "B-LOC")]])
+    template, out = tmp_path / "map.json", tmp_path / "cache"
+    args = ["build", "--model", str(tiny_model), "--dataset", str(data), "--out", str(out)]
+    capsys.readouterr()
+    assert main([*args, "--write-label-map-template", str(template)]) == 0
+    assert capsys.readouterr().out.strip().splitlines() == [
+        f"wrote a label map template to {template}: fill in its empty values and pass it with --label-map"
+    ]
+    assert not out.exists()
+    written = json.loads(template.read_text(encoding="utf-8"))
+    assert written["// model labels"] == LABELS and written["// dataset tags (IOB2)"] == [
+        "B-LOC",
+        "B-location",
+        "B-person",
+    ]
+    assert {key: value for key, value in written.items() if not key.startswith("//")} == {
+        "LOC": "LOC",
+        "location": "",
+        "person": "",
+    }
+    # Filled in, it is a label map the build takes.
+    written.update(location="LOC", person="PER")
+    template.write_text(json.dumps(written), encoding="utf-8")
+    assert main([*args, "--label-map", str(template)]) == 0
+    assert open_cache(out).words.gold.tolist() == ["B-LOC", "B-PER", "B-LOC"]

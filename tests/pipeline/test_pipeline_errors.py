@@ -80,7 +80,19 @@ def test_labels_the_model_does_not_know(capsys, tiny_model, tmp_path):
     data = write_conll(tmp_path / "wnut.conll", [[("Paris", "B-location"), ("John", "B-person")]])
     out = tmp_path / "out"
     status, lines = run_build(capsys, "--model", tiny_model, "--dataset", data, "--out", out)
-    assert_refused(status, lines, "B-location", "B-person", "--label-map")
+    # One error line naming the unknown tags; below it, indented, every model label (wrapped when long).
+    assert lines[1:] == ["  the model's labels (9): O, B-PER, I-PER, B-ORG, I-ORG, B-LOC, I-LOC, B-MISC, I-MISC"]
+    assert_refused(status, lines[:1], "B-location, B-person;", "--label-map", "--write-label-map-template")
+    assert_nothing_written(out)
+
+
+def test_a_label_map_key_that_matches_nothing(capsys, tiny_model, tmp_path):
+    data = write_conll(tmp_path / "wnut.conll", [[("Paris", "B-location"), ("John", "B-person")]])
+    label_map = tmp_path / "map.json"
+    label_map.write_text('{"location": "LOC", "persn": "PER"}')
+    out = tmp_path / "out"
+    status, lines = run_build(capsys, "--model", tiny_model, "--dataset", data, "--out", out, "--label-map", label_map)
+    assert_refused(status, lines, "--label-map key(s) matching no tag or entity type", "'persn' (closest: person")
     assert_nothing_written(out)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from helpers import decision
@@ -15,7 +16,7 @@ from explainer.review.corrections import (
     ACCEPT_GOLD,
     append_decision,
 )
-from explainer.review.merge import merge_bytes, to_iob1
+from explainer.review.merge import merge_bytes
 
 CONLL = (
     "-DOCSTART- -X- -X- O\n"
@@ -79,7 +80,6 @@ def test_merge_writes_iob1_into_an_iob1_file(tmp_path):
     # A new entity right after one of its own type needs B- in IOB1.
     data, _ = merge_bytes(str(source), [decision(words, original, ["B-PER", "I-PER", "B-PER", "B-PER", "B-PER"])])
     assert data.decode().split("\n")[2] == "met B-PER"
-    assert to_iob1(["B-PER", "I-PER", "B-PER", "O", "B-LOC"]) == ["I-PER", "I-PER", "B-PER", "O", "I-LOC"]
 
 
 def test_merge_maps_labels_back_to_the_dataset_and_writes_ids(tmp_path):
@@ -200,3 +200,89 @@ def test_merge_jsonl_with_named_columns_keeps_other_fields(tmp_path):
     )
     out = data.decode("utf-8").split("\n")
     assert json.loads(out[0]) == {**records[0], "labs": ["B-PER", "O"]} and out[1] == lines[1]
+
+
+# --- tag schemes: corrections go back in the file's own scheme ---------------------------------------------
+
+BIOES = (
+    "-DOCSTART- -X- O\n"
+    "\n"
+    "Peter NNP S-PER\n"
+    "Blackburn NNP S-PER\n"
+    "visited VBD O\n"
+    "New NNP B-LOC\n"
+    "York NNP E-LOC\n"
+    "\n"
+    "Acme\tB-ORG\r\n"
+    "New\tI-ORG\r\n"
+    "Corp\tE-ORG \r\n"
+    "\n"
+    "Paris NNP S-LOC\n"
+)
+
+
+def test_merge_writes_bioes_into_a_bioes_file_and_keeps_every_other_byte(tmp_path):
+    source = tmp_path / "bioes.conll"
+    source.write_bytes(BIOES.encode("utf-8"))
+    words = ["Peter", "Blackburn", "visited", "New", "York"]
+    original = ["B-PER", "B-PER", "O", "B-LOC", "I-LOC"]
+    assert load_dataset(str(source)).examples[0].tags == tuple(original)
+    # Two persons become one; the location loses its last word.
+    corrected = ["B-PER", "I-PER", "O", "B-LOC", "O"]
+    data, report = merge_bytes(str(source), [decision(words, original, corrected)])
+    assert report.corrected == 1
+    expected = BIOES.replace("Peter NNP S-PER\nBlackburn NNP S-PER", "Peter NNP B-PER\nBlackburn NNP E-PER")
+    expected = expected.replace("New NNP B-LOC\nYork NNP E-LOC", "New NNP S-LOC\nYork NNP O")
+    assert data.decode("utf-8") == expected
+    # A three-word entity split into a two-word one and a new one-word entity of another type.
+    acme = ["Acme", "New", "Corp"]
+    data, _ = merge_bytes(str(source), [decision(acme, ["B-ORG", "I-ORG", "I-ORG"], ["B-ORG", "I-ORG", "B-MISC"])])
+    assert data.decode("utf-8") == BIOES.replace("New\tI-ORG\r\nCorp\tE-ORG ", "New\tE-ORG\r\nCorp\tS-MISC ")
+
+
+def test_merge_writes_bilou_ids_into_a_bilou_jsonl_file(tmp_path):
+    labels = ["O", "B-X", "I-X", "L-X", "U-X"]
+    lines = [
+        json.dumps({"tokens": ["a", "b", "c"], "ner_tags": [1, 2, 3], "labels": labels}),
+        json.dumps({"tokens": ["d", "e"], "ner_tags": [4, 0]}),
+    ]
+    source = tmp_path / "bilou.jsonl"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    dataset = load_dataset(str(source))
+    assert dataset.extra["tag_scheme"] == "bilou"
+    data, _ = merge_bytes(str(source), [decision(["a", "b", "c"], ["B-X", "I-X", "I-X"], ["B-X", "O", "B-X"])])
+    merged = data.decode("utf-8").split("\n")
+    assert json.loads(merged[0])["ner_tags"] == [4, 0, 4]  # U-X O U-X
+    assert merged[1:] == lines[1:] + [""]
+
+
+def test_merge_refuses_a_corrections_line_whose_tags_are_not_the_caches(tmp_path, capsys):
+    source = tmp_path / "data.conll"
+    source.write_bytes(CONLL.encode("utf-8"))
+    corrections = tmp_path / "c.corrections.jsonl"
+    append_decision(corrections, decision(["BRUSSELS", "1996-08-22"], ["B-LOC", "O"], ["B-ORG", "O"]))
+    append_decision(corrections, decision(["BRUSSELS", "1996-08-22"], ["B-LOC", "O"], ["<script>", "O"]))
+    out = tmp_path / "merged.conll"
+    args = ["merge", "--dataset", str(source), "--corrections", str(corrections), "--out", str(out)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(f"error: {corrections}:2: the corrected tag '<script>' of word 1 is not a tag")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("corrected", "labels", "fragment"),
+    [
+        (["B-FOO", "O"], ["O", "B-LOC", "I-LOC", "B-ORG", "I-ORG"], "'B-FOO' of word 1 is not one of the cache's"),
+        (["O", "I-LOC"], None, "'I-LOC' of word 2 opens an entity (IOB2 opens one with B-LOC)"),
+        (["B-LOC", "I-ORG"], None, "'I-ORG' of word 2 opens an entity"),
+    ],
+)
+def test_merge_checks_corrected_tags_against_the_labels_and_iob2(tmp_path, corrected, labels, fragment):
+    source = tmp_path / "data.conll"
+    source.write_bytes(CONLL.encode("utf-8"))
+    decisions = [decision(["BRUSSELS", "1996-08-22"], ["B-LOC", "O"], corrected)]
+    with pytest.raises(ExplainerError, match="corrections: decision 1: the corrected tag " + re.escape(fragment)):
+        merge_bytes(str(source), decisions, labels=labels)
+    assert merge_bytes(str(source), decisions[:0], labels=labels)[0] == CONLL.encode()
