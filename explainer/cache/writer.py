@@ -176,10 +176,12 @@ class CacheWriter:
                 return
             failure = self._write_failure(exc) if isinstance(exc, OSError) else None
             shutil.rmtree(self.tmp, ignore_errors=True)
-            if failure is not None:
+            if isinstance(exc, OSError) and failure is not None:
+                full = exc.errno in (errno.ENOSPC, errno.EDQUOT) or not exc.errno  # numpy's short write: no errno
+                advice = "; free some space or pass --out on another filesystem" if full else ""
                 raise ExplainerError(
                     f"{failure}, {size_text(free_bytes(self.out.parent))} once the build's temporary files were "
-                    "removed; the old cache (if any) was left as it was"
+                    f"removed); the old cache (if any) was left as it was{advice}"
                 ) from exc
         finally:
             self._release()
@@ -192,11 +194,9 @@ class CacheWriter:
             written = sorted(self.tmp.glob("*"), key=lambda path: path.stat().st_mtime)
             what = written[-1].name if written else "the cache"
         reason = os.strerror(error.errno) if error.errno else str(error)
-        full = error.errno in (errno.ENOSPC, errno.EDQUOT) or not error.errno
-        advice = "free some space or pass --out on another filesystem, then build again; " if full else ""
         return (
-            f"writing {what} into {self.out} failed: {reason}; {advice}"
-            f"free space on {self.out.parent}: {size_text(free_bytes(self.out.parent))} when it failed"
+            f"writing {what} into {self.out} failed: {reason} (free space on {self.out.parent}: "
+            f"{size_text(free_bytes(self.out.parent))} when it failed"
         )
 
     def check_space(self, needed: int, detail: str) -> None:

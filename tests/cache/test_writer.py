@@ -178,12 +178,23 @@ def test_a_write_that_fails_for_space_is_one_error_and_the_old_cache_stays(small
     name = {"table": schema.WORDS, "json": schema.METRICS, "array": schema.HIDDEN}[write]
     message = str(raised.value)
     assert message.startswith(f"writing {name} into {out} failed: No space left on device"), message
-    assert f"free space on {small_fs}: 0 B when it failed" in message
-    assert "the old cache (if any) was left as it was" in message
+    assert f"(free space on {small_fs}: 0 B when it failed, " in message
+    assert message.endswith(
+        "the old cache (if any) was left as it was; free some space or pass --out on another filesystem"
+    )
     assert isinstance(raised.value.__cause__, OSError)
     assert siblings(out) == []
     assert (out / schema.MANIFEST).read_text() == before
     assert len(open_cache(out).words) == len(open_cache(tiny_cache).words)
+
+
+def test_a_write_that_fails_for_another_reason_says_why(tmp_path):
+    out = tmp_path / "cache"
+    with pytest.raises(ExplainerError) as raised, CacheWriter(out) as writer:
+        raise PermissionError(errno.EACCES, "Permission denied", str(writer.path / schema.WORDS))
+    assert str(raised.value).startswith(f"writing {schema.WORDS} into {out} failed: Permission denied (free space on ")
+    assert str(raised.value).endswith("the old cache (if any) was left as it was")
+    assert siblings(out) == []
 
 
 def test_an_error_that_is_not_a_write_keeps_its_type(tmp_path):

@@ -112,8 +112,9 @@ def test_a_disk_that_fills_during_the_build_ends_with_one_error(
         before,
         f"error: writing {failing or ''}",
         f" into {old_cache} failed: ",
-        f"free space on {small_fs}: 0 B when it failed, ",
-        "once the build's temporary files were removed; the old cache (if any) was left as it was",
+        f"(free space on {small_fs}: 0 B when it failed, ",
+        "once the build's temporary files were removed); the old cache (if any) was left as it was; "
+        "free some space or pass --out on another filesystem",
     )
     if failing:
         assert "No space left on device" in lines[-1]
