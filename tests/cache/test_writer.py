@@ -18,7 +18,7 @@ from helpers import REPO_ROOT, fill_disk, small_filesystem
 
 from explainer.cache import schema
 from explainer.cache.reader import open_cache
-from explainer.cache.writer import CacheWriter, exchange, open_allocated_array
+from explainer.cache.writer import CacheWriter, exchange, open_allocated_array, signals_deferred
 from explainer.errors import ExplainerError
 
 
@@ -116,6 +116,18 @@ def test_a_build_killed_at_each_step_of_the_swap_leaves_a_cache_at_out(tiny_cach
         assert [name for name in siblings(out) if ".tmp-" in name] == [f".{out.name}.tmp-{os.getpid()}"]
     assert siblings(out) == []
     assert open_cache(out).manifest["created"] in ("old", "new")
+
+
+def test_sigint_and_sigterm_wait_for_the_end_of_the_swap():
+    received = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: received.append(signum))
+    try:
+        with signals_deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert received == []
+        assert received == [signal.SIGTERM]
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def test_a_completed_swap_leaves_only_the_new_cache(tiny_cache, tmp_path):

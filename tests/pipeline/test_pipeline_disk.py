@@ -35,11 +35,18 @@ def siblings(out) -> list[str]:
 
 def test_the_estimate_covers_what_the_build_writes(tiny_model, tiny_dataset, tiny_cache):
     options = BuildOptions(model=str(tiny_model), dataset=str(tiny_dataset), out=str(tiny_cache))
-    needed, detail = pipeline.estimate_bytes(options, pipeline.prepare(options))
+    prepared = pipeline.prepare(options)
+    needed, detail = pipeline.estimate_bytes(options, prepared)
     written = sum(path.stat().st_size for path in tiny_cache.iterdir())
     # An upper estimate, but not an absurd one (the margin is documented at OTHER_BYTES_PER_SUBWORD).
     assert written <= needed <= 4 * written + pipeline.FIXED_BYTES
     assert "of arrays" in detail and "of activations" in detail and "of tables" in detail
+    # A sharded build also holds its shards' probabilities, hidden states and predictions until the merge.
+    n_subwords, hidden_size = prepared.alignment.n_subwords, prepared.loaded.model.config.hidden_size
+    shards = n_subwords * (len(prepared.loaded.labels) * 4 + hidden_size * 2 + 14)
+    sharded, sharded_detail = pipeline.estimate_bytes(options, prepared, ranks=2)
+    assert sharded == needed + shards
+    assert "of arrays and shards" in sharded_detail
 
 
 @pytest.fixture
