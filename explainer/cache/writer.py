@@ -98,7 +98,7 @@ def open_allocated_array(path: Path, shape: tuple[int, ...], dtype: npt.DTypeLik
     array: npt.NDArray[Any] = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
     with path.open("r+b") as handle:
         try:
-            # glibc writes the blocks itself on a filesystem without fallocate, so this never returns early.
+            # On a filesystem without fallocate, glibc allocates by writing to each block instead.
             os.posix_fallocate(handle.fileno(), 0, os.fstat(handle.fileno()).st_size)
         except OSError as error:
             error.filename = str(path)
@@ -174,15 +174,17 @@ class CacheWriter:
         try:
             if self._committed:
                 return
-            failure = self._write_failure(exc) if isinstance(exc, OSError) else None
+            if not isinstance(exc, OSError):
+                shutil.rmtree(self.tmp, ignore_errors=True)
+                return
+            failure = self._write_failure(exc)  # before the removal: it names the file written last
             shutil.rmtree(self.tmp, ignore_errors=True)
-            if isinstance(exc, OSError) and failure is not None:
-                full = exc.errno in (errno.ENOSPC, errno.EDQUOT) or not exc.errno  # numpy's short write: no errno
-                advice = "; free some space or pass --out on another filesystem" if full else ""
-                raise ExplainerError(
-                    f"{failure}, {size_text(free_bytes(self.out.parent))} once the build's temporary files were "
-                    f"removed); the old cache (if any) was left as it was{advice}"
-                ) from exc
+            full = exc.errno in (errno.ENOSPC, errno.EDQUOT) or not exc.errno  # numpy's short write: no errno
+            advice = "; free some space or pass --out on another filesystem" if full else ""
+            raise ExplainerError(
+                f"{failure}, {size_text(free_bytes(self.out.parent))} once the build's temporary files were "
+                f"removed); the old cache (if any) was left as it was{advice}"
+            ) from exc
         finally:
             self._release()
 
