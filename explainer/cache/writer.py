@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -41,6 +42,7 @@ RENAME_EXCHANGE = 2
 AT_FDCWD = -100
 # errno values meaning the kernel, libc or filesystem cannot exchange: fall back to two renames.
 _NO_EXCHANGE = {errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP}
+HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def exchange(first: Path, second: Path) -> bool:
@@ -64,13 +66,24 @@ def exchange(first: Path, second: Path) -> bool:
 
 @contextlib.contextmanager
 def signals_deferred() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM until the block is done (the swap of a cache is never left half-way)."""
-    held = {signal.SIGINT, signal.SIGTERM}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    """Hold SIGINT and SIGTERM until the block is done (the swap of a cache is never left half-way).
+
+    Python runs signal handlers in the main thread whichever thread the kernel picks (torch starts
+    several), so the signals are held by swapping the Python handlers, not by a thread's signal mask;
+    a signal held is raised again, to the previous handler, at the end of the block.
+    """
+    if threading.current_thread() is not threading.main_thread():  # only the main thread can set handlers
+        yield
+        return
+    held: list[int] = []
+    previous = {number: signal.signal(number, lambda signum, frame: held.append(signum)) for number in HELD_SIGNALS}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        for signum in held:
+            signal.raise_signal(signum)
 
 
 def free_bytes(path: Path) -> int:
