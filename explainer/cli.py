@@ -8,13 +8,19 @@ parser and sets ``func``) so that adding a command is adding a file and a name b
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 
 from explainer import __version__
 from explainer.errors import ExplainerError
 
 COMMANDS = ("build", "info", "serve", "train", "explain", "merge", "crossval")
+# Commands that SIGTERM stops like SIGINT (clean-up, one line, status 130) rather than at once.
+STOPPED_BY_TERM = ("build",)
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -26,10 +32,34 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _raise_interrupt(signum: int, frame: object) -> None:
+    """SIGTERM handler: unwind as SIGINT does, so that temporary files are removed on the way out.
+
+    Later SIGTERMs are ignored, so that they cannot cut the clean-up short (a supervisor that cannot
+    wait sends SIGKILL, which leaves what the next build clears).
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def term_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM raises KeyboardInterrupt (in the main thread, where handlers can be set)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     try:
-        result = args.func(args)
+        with term_as_interrupt() if args.command in STOPPED_BY_TERM else contextlib.nullcontext():
+            result = args.func(args)
     except ExplainerError as error:
         print(f"error: {error}", file=sys.stderr)
         if error.details:

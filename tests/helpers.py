@@ -5,7 +5,9 @@ Nothing here touches the Hugging Face Hub.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -259,3 +261,33 @@ def decision(words, original, corrected, *, kind=None, **more):
         kind=kind or EDIT,
         **more,
     )
+
+
+@contextlib.contextmanager
+def small_filesystem(directory: Path, size: str = "8m"):
+    """Mount a tmpfs of ``size`` at ``directory`` for the block (skips the test where mounting is not allowed)."""
+    import pytest
+
+    directory.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(directory)], capture_output=True, text=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a {size} tmpfs at {directory} (needs root): {mounted.stderr.strip()}")
+    try:
+        yield directory
+    finally:
+        # Lazily, if a test still holds a file there (a memory map): it goes when the file is closed.
+        if subprocess.run(["umount", str(directory)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "--lazy", str(directory)], check=True)
+
+
+def fill_disk(directory: Path, *, leave: int = 0) -> None:
+    """Take the free space of ``directory``'s filesystem with a new ballast file, all but ``leave`` bytes."""
+    import os
+    import shutil
+
+    taken = shutil.disk_usage(directory).free - leave
+    count = len(list(directory.glob("ballast-*")))
+    with (directory / f"ballast-{count}").open("wb") as handle:
+        os.posix_fallocate(handle.fileno(), 0, taken)

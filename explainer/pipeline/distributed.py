@@ -12,7 +12,8 @@ the shared filesystem. The process group is gloo on CPU; on GPUs it is ``cuda:nc
 those CPU-side messages, and each rank runs on ``cuda:LOCAL_RANK``. A rank that fails reports its
 error to the others, so every rank stops with that one line and rank 0 drops its temporary files:
 the old cache stays as it was. A rank that dies outright (killed, out of memory) breaks the group,
-and torchrun stops the others (SIGTERM, handled here as an interruption that cleans up).
+and torchrun stops the others (SIGTERM, which ``explainer build`` handles as an interruption that cleans
+up: explainer/cli.py).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -49,16 +49,6 @@ def _fault(rank: int) -> str | None:
     return action if target == str(rank) and action in ("raise", "kill") else None
 
 
-def _raise_interrupt(signum, frame):
-    """torchrun stops the other ranks with SIGTERM when one dies: unwind so rank 0 removes its temporary files.
-
-    Later SIGTERMs are ignored, so that they cannot cut the clean-up short (torchrun sends SIGKILL if it
-    takes too long).
-    """
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise KeyboardInterrupt
-
-
 def build_sharded(options, *, progress: bool = True, started: float | None = None) -> dict | None:
     """This rank's part of a sharded build; rank 0 returns the manifest, the other ranks None.
 
@@ -80,8 +70,6 @@ def build_sharded(options, *, progress: bool = True, started: float | None = Non
     use_cuda = options.device != "cpu" and torch.cuda.is_available()
     if use_cuda:
         torch.cuda.set_device(local_rank)  # "cuda" in load_model is now this rank's GPU
-    if _in_main_thread():
-        signal.signal(signal.SIGTERM, _raise_interrupt)
     dist.init_process_group(backend="cpu:gloo,cuda:nccl" if use_cuda else "gloo", timeout=GROUP_TIMEOUT)
     out = check_output(options.out, force=options.force)
 
@@ -116,6 +104,7 @@ def build_sharded(options, *, progress: bool = True, started: float | None = Non
                 if rank == 0:
                     writer = stack.enter_context(CacheWriter(out, force=options.force))
                     shards.clear_leftover_shards(out)  # of killed builds; we hold the lock
+                    writer.check_space(*pipeline.estimate_bytes(options, prepared, ranks=size))
                     root = shards.shard_root(out, f"{os.getpid()}")
                     root.mkdir()
                     stack.callback(shutil.rmtree, root, ignore_errors=True)
@@ -166,12 +155,6 @@ def build_sharded(options, *, progress: bool = True, started: float | None = Non
     finally:
         with contextlib.suppress(Exception):
             dist.destroy_process_group()
-
-
-def _in_main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
 
 
 def rank_note() -> str | None:

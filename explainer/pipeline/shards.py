@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from explainer.cache import schema
+from explainer.cache.writer import open_allocated_array
 from explainer.errors import ExplainerError
 from explainer.pipeline.align import Alignment, ModelInput
 from explainer.pipeline.forward import SubwordPredictions
@@ -135,7 +136,7 @@ class _DirectoryArrays:
         self.path = path
 
     def open_array(self, name: str, shape, dtype) -> np.ndarray:
-        return np.lib.format.open_memmap(self.path / name, mode="w+", dtype=dtype, shape=shape)
+        return open_allocated_array(self.path / name, shape, dtype)
 
 
 def write_shard(
