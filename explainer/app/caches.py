@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from explainer.app.server import relative_message
 from explainer.cache.reader import list_caches, open_cache
 from explainer.errors import ExplainerError
 
@@ -32,8 +33,21 @@ class CacheRegistry:
             ) from None
 
     def default_key(self) -> str | None:
+        """The first cache that opens (else the first listed): a broken cache is not the landing page."""
         keys = self.keys()
-        return keys[0] if keys else None
+        return next((key for key in keys if self.problem(key) is None), keys[0] if keys else None)
+
+    def problem(self, key: str) -> str | None:
+        """Why cache ``key`` cannot be served (files named relative to the root), or None when it opens."""
+        try:
+            self.get(key)
+        except (ExplainerError, OSError) as error:
+            return relative_message(error, cache_root=self.root)
+        return None
+
+    def states(self) -> dict[str, str | None]:
+        """Every listed cache's :meth:`problem` (None: it is served)."""
+        return {key: self.problem(key) for key in self.keys()}
 
     def get(self, key: str | None):
         """The opened cache for ``key`` (default: the first one). Raises ExplainerError when absent."""
@@ -58,11 +72,8 @@ class CacheRegistry:
     def options(self) -> list[dict]:
         """Dropdown options: label 'model · dataset · split', value the key."""
         options = []
-        for key in self.keys():
-            try:
-                label = self.get(key).describe()
-            except ExplainerError as error:
-                label = f"{key} (unreadable: {error})"
+        for key, problem in self.states().items():
+            label = self.get(key).describe() if problem is None else f"{key} (broken: {problem})"
             options.append({"label": label, "value": key})
         return options
 
