@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 from explainer.app.server import relative_message
-from explainer.cache.reader import list_caches, open_cache
+from explainer.cache.reader import Cache, list_caches, open_cache
 from explainer.errors import ExplainerError
 
 
@@ -39,11 +39,13 @@ class CacheRegistry:
 
     def problem(self, key: str) -> str | None:
         """Why cache ``key`` cannot be served (files named relative to the root), or None when it opens."""
+        return self._open_or_problem(key)[1]
+
+    def _open_or_problem(self, key: str) -> tuple[Cache | None, str | None]:
         try:
-            self.get(key)
+            return self.get(key), None
         except (ExplainerError, OSError) as error:
-            return relative_message(error, cache_root=self.root)
-        return None
+            return None, relative_message(error, cache_root=self.root)
 
     def states(self) -> dict[str, str | None]:
         """Every listed cache's :meth:`problem` (None: it is served)."""
@@ -70,10 +72,11 @@ class CacheRegistry:
             return opened[0]
 
     def options(self) -> list[dict]:
-        """Dropdown options: label 'model · dataset · split', value the key."""
+        """Dropdown options: label 'model · dataset · split' (or the key and why it is broken), value the key."""
         options = []
-        for key, problem in self.states().items():
-            label = self.get(key).describe() if problem is None else f"{key} (broken: {problem})"
+        for key in self.keys():
+            cache, problem = self._open_or_problem(key)
+            label = f"{key} (broken: {problem})" if cache is None else cache.describe()
             options.append({"label": label, "value": key})
         return options
 
