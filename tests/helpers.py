@@ -291,3 +291,61 @@ def fill_disk(directory: Path, *, leave: int = 0) -> None:
     count = len(list(directory.glob("ballast-*")))
     with (directory / f"ballast-{count}").open("wb") as handle:
         os.posix_fallocate(handle.fileno(), 0, taken)
+
+
+# --- broken caches (tests/app/test_caches.py, tests/cache/test_reader.py) --------------------------
+
+# JSON values of each type that a manifest field can wrongly hold.
+WRONG_JSON_TYPES = {"string": "oops", "list": ["oops"], "number": 3, "null": None}
+# Types a field may legitimately have (a dataset without splits has split null).
+VALID_FIELD_TYPES = {"split": ("string", "null"), "labels": ("list",)}
+# (field, type name, value) for every manifest field the app reads up front and every type it must not have.
+WRONG_MANIFEST_FIELDS = [
+    (field, kind, value)
+    for field in ("model", "dataset", "split", "counts", "headline", "labels")
+    for kind, value in WRONG_JSON_TYPES.items()
+    if kind not in VALID_FIELD_TYPES.get(field, ())
+] + [
+    ("model", "object with a list id", {"id": ["x"]}),
+    ("counts", "object of strings", {"examples": "many"}),
+    ("headline", "object of strings", {"entity_f1": "high"}),
+    ("labels", "list of numbers", [0, 1]),
+]
+
+
+def set_manifest_field(cache: Path, field: str, value) -> None:
+    """Overwrite one field of ``cache``'s manifest.json."""
+    path = cache / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    manifest[field] = value
+    path.write_text(json.dumps(manifest), encoding="utf-8")
+
+
+def deny_reads(monkeypatch, target: Path) -> None:
+    """Make ``target`` unreadable as chmod 000 does for a user other than root (tests run as root, whom
+    chmod does not stop): nothing inside a directory can be looked up, a file cannot be opened."""
+    import pathlib
+
+    target = Path(target)
+
+    def denied(path) -> PermissionError:
+        return PermissionError(13, "Permission denied", str(path))
+
+    if target.is_dir():
+        stat = pathlib.Path.stat
+
+        def guarded_stat(self, *args, **kwargs):
+            if target in self.parents:
+                raise denied(self)
+            return stat(self, *args, **kwargs)
+
+        monkeypatch.setattr(pathlib.Path, "stat", guarded_stat)
+    else:
+        read_text = pathlib.Path.read_text
+
+        def guarded_read_text(self, *args, **kwargs):
+            if self == target:
+                raise denied(self)
+            return read_text(self, *args, **kwargs)
+
+        monkeypatch.setattr(pathlib.Path, "read_text", guarded_read_text)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from explainer.cache.reader import list_caches, open_cache
+from explainer.app.server import relative_message
+from explainer.cache.reader import Cache, list_caches, open_cache
 from explainer.errors import ExplainerError
 
 
@@ -32,8 +33,23 @@ class CacheRegistry:
             ) from None
 
     def default_key(self) -> str | None:
+        """The first cache that opens (else the first listed): a broken cache is not the landing page."""
         keys = self.keys()
-        return keys[0] if keys else None
+        return next((key for key in keys if self.problem(key) is None), keys[0] if keys else None)
+
+    def problem(self, key: str) -> str | None:
+        """Why cache ``key`` cannot be served (files named relative to the root), or None when it opens."""
+        return self._open_or_problem(key)[1]
+
+    def _open_or_problem(self, key: str) -> tuple[Cache | None, str | None]:
+        try:
+            return self.get(key), None
+        except (ExplainerError, OSError) as error:
+            return None, relative_message(error, cache_root=self.root)
+
+    def states(self) -> dict[str, str | None]:
+        """Every listed cache's :meth:`problem` (None: it is served)."""
+        return {key: self.problem(key) for key in self.keys()}
 
     def get(self, key: str | None):
         """The opened cache for ``key`` (default: the first one). Raises ExplainerError when absent."""
@@ -56,13 +72,11 @@ class CacheRegistry:
             return opened[0]
 
     def options(self) -> list[dict]:
-        """Dropdown options: label 'model · dataset · split', value the key."""
+        """Dropdown options: label 'model · dataset · split' (or the key and why it is broken), value the key."""
         options = []
         for key in self.keys():
-            try:
-                label = self.get(key).describe()
-            except ExplainerError as error:
-                label = f"{key} (unreadable: {error})"
+            cache, problem = self._open_or_problem(key)
+            label = f"{key} (broken: {problem})" if cache is None else cache.describe()
             options.append({"label": label, "value": key})
         return options
 

@@ -17,7 +17,7 @@ import dash_bootstrap_components as dbc
 from dash import ALL, MATCH, Input, Output, State, dcc, html, no_update
 
 from explainer.analysis.examples import example_view
-from explainer.analysis.gridquery import example_of_row_id, page_rows
+from explainer.analysis.gridquery import RowRequestError, example_of_row_id, page_rows
 from explainer.analysis.label_quality import read_label_quality
 from explainer.app.caches import CacheRegistry
 from explainer.app.components import grid as grids
@@ -25,7 +25,7 @@ from explainer.app.components.attributions import register_callbacks as register
 from explainer.app.components.inspector import render_inspector
 from explainer.app.sections import load_sections
 from explainer.app.sections.base import GROUPS, Section
-from explainer.app.server import PAGE_ERROR_ID, callback_error_handler, configure_server, user_message
+from explainer.app.server import LOG, PAGE_ERROR_ID, callback_error_handler, configure_server, user_message
 from explainer.app.settings import Settings
 from explainer.app.state import int_param, parse_query, update_query
 from explainer.errors import ExplainerError
@@ -309,13 +309,14 @@ def register_page_callbacks(app: dash.Dash, context: AppContext) -> None:
             return no_update
         state = parse_query(search)
         try:
-            frame = fn(context.cache(state), state)
+            return page_rows(fn(context.cache(state), state), request)
         except (ExplainerError, OSError) as error:
+            if isinstance(error, RowRequestError):  # a client's fault (the 400 of a callback): worth a log line
+                LOG.warning("refused a request of grid %r: %s", name, error)
             dash.set_props(
                 PAGE_ERROR_ID, {"children": user_message(error, cache_root=context.settings.cache), "is_open": True}
             )
             return {"rowData": [], "rowCount": 0}
-        return page_rows(frame, request)
 
     @app.callback(
         Output("url", "search", allow_duplicate=True),

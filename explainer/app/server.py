@@ -132,7 +132,8 @@ def healthz() -> Response:
 def readyz(settings: Settings) -> Response:
     """Ready when at least one cache under ``settings.cache`` opens with a valid manifest.
 
-    Caches that do not open are listed (without server paths) so an operator sees which to rebuild.
+    Every cache's state is listed (``ok``, or ``broken`` with the reason, files named relative to the
+    cache root) so an operator sees which to rebuild; one broken cache does not make the service unready.
     """
     ready, details = readiness(settings.cache)
     return _json({"status": "ready" if ready else "unavailable", **details}, 200 if ready else 503)
@@ -140,7 +141,8 @@ def readyz(settings: Settings) -> Response:
 
 def readiness(root: Path) -> tuple[bool, dict[str, object]]:
     """``(ready, details)`` for the cache root: opens every cache's manifest (small files only)."""
-    from explainer.cache.reader import list_caches, open_cache
+    from explainer.app.caches import CacheRegistry  # it imports this module
+    from explainer.cache.reader import list_caches
 
     try:
         paths = list_caches(root)
@@ -157,18 +159,16 @@ def readiness(root: Path) -> tuple[bool, dict[str, object]]:
                 cache_root=root,
             )
         }
-    broken = {}
-    for path in paths:
-        try:
-            open_cache(path)
-        except (ExplainerError, OSError) as error:
-            broken[path.name] = user_message(error, cache_root=root)
-    details: dict[str, object] = {"caches": len(paths) - len(broken)}
-    if broken:
-        details["broken"] = broken
-    if len(broken) == len(paths):
-        details["reason"] = "no cache opens: " + "; ".join(broken.values())
-    return len(broken) < len(paths), details
+    problems = CacheRegistry(root).states()
+    states = {
+        key: {"state": "ok"} if problem is None else {"state": "broken", "reason": problem}
+        for key, problem in problems.items()
+    }
+    served = sum(problem is None for problem in problems.values())
+    details: dict[str, object] = {"caches": served, "states": states}
+    if not served:
+        details["reason"] = "no cache opens: " + "; ".join(f"{key}: {problem}" for key, problem in problems.items())
+    return served > 0, details
 
 
 # ----------------------------------------------------------------------------------------- errors
@@ -206,6 +206,11 @@ def redact(message: str, *, cache_root: Path | str | None) -> str:
         if form not in ("/", "."):
             message = message.replace(form, CACHE_PLACEHOLDER)
     return message
+
+
+def relative_message(error: BaseException, *, cache_root: Path | str) -> str:
+    """:func:`user_message` with the files under the cache root named relative to it (``name/manifest.json``)."""
+    return user_message(error, cache_root=cache_root).replace(CACHE_PLACEHOLDER + "/", "")
 
 
 def log_internal_error(error: BaseException) -> str:

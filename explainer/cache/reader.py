@@ -102,7 +102,13 @@ class Cache:
         """Contents of metrics.json."""
 
         def load() -> dict[str, Any]:
-            loaded: dict[str, Any] = json.loads((self.path / schema.METRICS).read_text(encoding="utf-8"))
+            path = self.path / schema.METRICS
+            try:
+                loaded = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as error:
+                raise ExplainerError(f"cannot read {path} ({error}); rebuild the cache with: {self.command}") from None
+            if not isinstance(loaded, dict):
+                raise ExplainerError(f"{path} is not a JSON object; rebuild the cache with: {self.command}")
             return loaded
 
         return self._memoised("metrics", load)
@@ -562,7 +568,13 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
             f"`explainer build --model M --dataset D --out {path}`"
         )
     manifest_path = path / schema.MANIFEST
-    if not manifest_path.is_file():
+    try:
+        found = manifest_path.is_file()
+    except OSError as error:  # Path.is_file raises on a directory the app's user cannot enter
+        raise ExplainerError(
+            f"cannot read {manifest_path} ({error.strerror or error}): make {path} readable by the app's user"
+        ) from None
+    if not found:
         raise ExplainerError(
             f"{path} is not a complete explainer cache (no {schema.MANIFEST}); build it with "
             f"`explainer build --model M --dataset D --out {path}`"
@@ -608,7 +620,55 @@ def open_cache(path: str | Path) -> Cache:
     missing += [name for name in (*schema.TABLES, *schema.ARRAYS, schema.METRICS) if not (path / name).is_file()]
     if missing:
         raise ExplainerError(f"cache {path} is incomplete (missing {', '.join(missing)}); rebuild it with: {command}")
+    check_manifest_types(manifest, path / schema.MANIFEST, command)
     return Cache(path, manifest)
+
+
+# The manifest fields the app reads before any table (picker, headline, labels): each must have its type,
+# or one damaged manifest would fail every page that lists the caches. A dataset without splits has split null.
+MANIFEST_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "model": (dict,),
+    "dataset": (dict,),
+    "split": (str, type(None)),
+    "counts": (dict,),
+    "headline": (dict,),
+    "labels": (list,),
+}
+# What the values inside a field must be: (check, what the message says a valid field is).
+_FIELD_CONTENTS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "model": (lambda model: isinstance(model.get("id") or "", str), "an object whose id is a string"),
+    "dataset": (lambda dataset: isinstance(dataset.get("spec") or "", str), "an object whose spec is a string"),
+    "counts": (lambda counts: all(_is_number(value) for value in counts.values()), "an object of numbers"),
+    "headline": (lambda numbers: all(_is_number(value) for value in numbers.values()), "an object of numbers"),
+    "labels": (lambda labels: all(isinstance(label, str) for label in labels), "a list of strings"),
+}
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _json_type(value: object) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}
+    return names.get(type(value), "a number")
+
+
+def check_manifest_types(manifest: dict[str, Any], manifest_path: Path, command: str) -> None:
+    """Raise ExplainerError naming ``manifest_path`` and the field when a field of MANIFEST_FIELD_TYPES
+    (when present) has another JSON type, or holds values of another type."""
+    for field, types in MANIFEST_FIELD_TYPES.items():
+        if field not in manifest:
+            continue
+        value = manifest[field]
+        if not isinstance(value, types) or isinstance(value, bool):
+            expected = " or ".join(_json_type(kind()) for kind in types)
+            raise ExplainerError(
+                f"{manifest_path}: field {field!r} is {_json_type(value)}, expected {expected}; "
+                f"rebuild the cache with: {command}"
+            )
+        check, valid = _FIELD_CONTENTS.get(field, (lambda _: True, ""))
+        if not check(value):
+            raise ExplainerError(f"{manifest_path}: field {field!r} must be {valid}; rebuild the cache with: {command}")
 
 
 def _tool_version() -> str:
@@ -635,7 +695,14 @@ def list_caches(root: str | Path) -> list[Path]:
     if not root.is_dir():
         return []
     return sorted(
-        child
-        for child in root.iterdir()
-        if child.is_dir() and not child.name.startswith(".") and (child / schema.MANIFEST).is_file()
+        child for child in root.iterdir() if child.is_dir() and not child.name.startswith(".") and _may_be_cache(child)
     )
+
+
+def _may_be_cache(directory: Path) -> bool:
+    """Whether ``directory`` holds a manifest; one the app's user cannot enter is listed too, so that
+    the picker can say it is unreadable instead of the listing failing for every cache."""
+    try:
+        return (directory / schema.MANIFEST).is_file()
+    except PermissionError:
+        return True

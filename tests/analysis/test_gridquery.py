@@ -6,7 +6,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from explainer.analysis.gridquery import example_of_row_id, filter_frame, page_of, page_rows, sort_frame
+from explainer.analysis.gridquery import (
+    MAX_FILTER_CONDITIONS,
+    MAX_MODEL_BYTES,
+    RowRequestError,
+    example_of_row_id,
+    filter_frame,
+    page_of,
+    page_rows,
+    sort_frame,
+)
 
 
 @pytest.fixture
@@ -53,6 +62,49 @@ def test_page_rows_sorts_slices_and_counts(frame):
 
 def test_page_rows_bounds_a_greedy_request(frame):
     assert len(page_rows(frame, {"startRow": 0, "endRow": 10**9}, max_rows=50)["rowData"]) == 50
+
+
+def word_filter(n_conditions: int, text: str = "w1") -> dict:
+    conditions = [{"filterType": "text", "type": "contains", "filter": text}] * n_conditions
+    return {"word": {"filterType": "text", "operator": "OR", "conditions": conditions}}
+
+
+def test_a_14000_condition_filter_is_refused_before_any_filtering(frame, monkeypatch):
+    import explainer.analysis.gridquery as gridquery
+
+    monkeypatch.setattr(gridquery, "filter_frame", lambda *_: pytest.fail("filtered an oversized request"))
+    with pytest.raises(RowRequestError, match="14000 conditions; at most 50 are accepted"):
+        page_rows(frame, {"startRow": 0, "endRow": 10, "filterModel": word_filter(14_000)})
+
+
+def test_the_condition_bound_counts_every_column(frame):
+    per_column = {"filterType": "text", "type": "contains", "filter": "w"}
+    within = {**word_filter(MAX_FILTER_CONDITIONS - 1), "loss": per_column}
+    assert page_rows(frame, {"filterModel": within})["rowCount"] == filter_frame(frame, within).shape[0]
+    with pytest.raises(RowRequestError, match=f"{MAX_FILTER_CONDITIONS + 1} conditions"):
+        page_rows(frame, {"filterModel": {**word_filter(MAX_FILTER_CONDITIONS), "loss": per_column}})
+
+
+def test_a_filter_of_over_64_kib_is_refused(frame):
+    with pytest.raises(RowRequestError, match=f"at most {MAX_MODEL_BYTES // 1024} KiB"):
+        page_rows(frame, {"filterModel": word_filter(1, "w" * MAX_MODEL_BYTES)})
+
+
+def test_a_sort_longer_than_the_columns_is_refused(frame):
+    keys = [{"colId": "loss", "sort": "desc"}, {"colId": "word"}, {"colId": "loss"}]  # the first "loss" counts
+    answer = page_rows(frame, {"sortModel": keys, "endRow": 200})
+    expected = frame.sort_values("loss", ascending=False)["example_id"].tolist()
+    assert [row["example_id"] for row in answer["rowData"]] == expected
+    with pytest.raises(RowRequestError, match="sort has 4 keys but the table has 3 columns"):
+        page_rows(frame, {"sortModel": [*keys, keys[0]]})
+
+
+@pytest.mark.parametrize(
+    "request_", [{"filterModel": ["word"]}, {"filterModel": {"word": "w1"}}, {"sortModel": {"colId": "loss"}}]
+)
+def test_malformed_models_are_refused(frame, request_):
+    with pytest.raises(RowRequestError, match="malformed"):
+        page_rows(frame, request_)
 
 
 def test_sort_is_stable_with_missing_values_last():

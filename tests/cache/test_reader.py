@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import REPO_ROOT, write_conll
+from helpers import REPO_ROOT, WRONG_MANIFEST_FIELDS, deny_reads, set_manifest_field, write_conll
 
 from explainer.analysis.activations import DEFAULT_COMPONENTS
 from explainer.cache import schema
@@ -208,6 +208,47 @@ def test_list_caches(tiny_cache, tmp_path):
     assert list_caches(root / "notes") == []
     with pytest.raises(ExplainerError):
         list_caches(tmp_path / "missing")
+
+
+def test_list_caches_lists_a_directory_it_cannot_enter(tiny_cache, tmp_path, monkeypatch):
+    root = tmp_path / "root"
+    for name in ("a", "b"):
+        shutil.copytree(tiny_cache, root / name)
+    deny_reads(monkeypatch, root / "a")
+    assert list_caches(root) == [root / "a", root / "b"]  # listed, so the app can say it is unreadable
+    with pytest.raises(ExplainerError, match=r"cannot read .*a/manifest.json .*readable by the app's user"):
+        open_cache(root / "a")
+    assert open_cache(root / "b").describe()
+
+
+@pytest.mark.parametrize(("field", "kind", "value"), WRONG_MANIFEST_FIELDS)
+def test_open_cache_names_the_manifest_field_of_a_wrong_type(cache_copy, field, kind, value):
+    set_manifest_field(cache_copy, field, value)
+    with pytest.raises(ExplainerError) as raised:
+        open_cache(cache_copy)
+    message = str(raised.value)
+    assert message.startswith(f"{cache_copy / schema.MANIFEST}: field '{field}' ")
+    assert "rebuild the cache with: explainer build" in message
+
+
+def test_open_cache_names_a_manifest_that_is_not_json(cache_copy):
+    (cache_copy / schema.MANIFEST).write_text("{not json", encoding="utf-8")
+    with pytest.raises(ExplainerError, match=rf"{cache_copy / schema.MANIFEST} is unreadable"):
+        open_cache(cache_copy)
+
+
+@pytest.mark.parametrize("content", ["[1, 2", "[1, 2]"])
+def test_metrics_names_a_metrics_file_that_is_not_a_json_object(cache_copy, content):
+    (cache_copy / schema.METRICS).write_text(content, encoding="utf-8")
+    cache = open_cache(cache_copy)  # the manifest is fine: only what reads the metrics fails
+    with pytest.raises(ExplainerError, match=rf"{cache_copy / schema.METRICS}.*rebuild the cache with: explainer"):
+        cache.metrics
+
+
+def test_metrics_names_an_unreadable_metrics_file(cache_copy, monkeypatch):
+    deny_reads(monkeypatch, cache_copy / schema.METRICS)
+    with pytest.raises(ExplainerError, match=rf"cannot read {cache_copy / schema.METRICS} .*Permission denied"):
+        open_cache(cache_copy).metrics
 
 
 def test_info_prints_the_summary_and_the_seqeval_table(tiny_cache, capsys):

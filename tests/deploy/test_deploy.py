@@ -285,7 +285,11 @@ def test_every_url_of_the_page_honours_the_prefix(mode, request):
         assert requests.get(origin + url, timeout=30).status_code == 200, url
     for path in ("healthz", "readyz", "_dash-layout", "_dash-dependencies"):
         assert requests.get(proxy.url + path, timeout=30).status_code == 200, path
-    assert requests.get(proxy.url + "readyz", timeout=30).json() == {"status": "ready", "caches": 1}
+    assert requests.get(proxy.url + "readyz", timeout=30).json() == {
+        "status": "ready",
+        "caches": 1,
+        "states": {"tiny": {"state": "ok"}},
+    }
     no_slash = requests.get(proxy.url.rstrip("/"), allow_redirects=False, timeout=30)
     assert no_slash.status_code == 301 and no_slash.headers["Location"] == PREFIX
     # A callback through the proxy: the route of a shared link.
