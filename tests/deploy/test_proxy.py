@@ -90,7 +90,7 @@ def accept_all(
     """Clicks "accept all predictions" on the first example of the review queue, through ``proxy``,
     as the browser's callback request does; returns the response."""
     cache = open_cache(app.cache)
-    _view, _queue, draft = session.navigate(cache, View.of("loss", None, None, "all", None), {})
+    _view, _queue, draft = session.navigate(cache, View(order="loss", status="all"), {})
     client = DashClient(proxy.url)
     client.session.auth = auth
     client.session.headers.update(headers or {})
