@@ -49,6 +49,7 @@ def steps(work: Path) -> list[tuple[str, list[str], str]]:
             [python, "bench/activations.py", str(demo_cache), "--work", str(work)],
             "NMF on the demo cache's activation sample",
         ),
+        ("data_checks", [python, "bench/data_checks.py"], "each data check's count on CoNLL-2003 and WNUT-17"),
     ]
 
 
