@@ -89,13 +89,9 @@ class Cache:
         options = manifest_options(self.manifest)
         if not changes:
             return self.command
-        flags = {f"--{name.replace('_', '-')}": str(value) for name, value in changes.items()}
         if not options:  # a manifest older than `options` whose command no longer parses: add the flags
-            return " ".join([self.command, *(f"{flag} {value}" for flag, value in flags.items())])
-        command = command_line({**options, **changes})
-        # a changed option at its default is left out of the generated line: the user should still see it
-        shown = command.split()
-        return " ".join([command, *(f"{flag} {value}" for flag, value in flags.items() if flag not in shown)])
+            return " ".join([self.command, *(f"--{name.replace('_', '-')} {value}" for name, value in changes.items())])
+        return command_line({**options, **changes}, shown=changes)
 
     @property
     def metrics(self) -> dict[str, Any]:

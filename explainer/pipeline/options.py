@@ -376,13 +376,15 @@ def manifest_entries(options: Any) -> dict[str, Any]:
     return {"options": record, "command": command_line(record)}
 
 
-def command_line(record: Mapping[str, Any]) -> str:
+def command_line(record: Mapping[str, Any], *, shown: Iterable[str] = ()) -> str:
     """The ``explainer <subcommand> ...`` command line of recorded options (see :func:`recorded`).
 
-    Options come in declaration order, switches last; an option at its default is left out. A key the record lacks (written by an older version) is at its default.
+    Options come in declaration order, switches last; an option at its default is left out unless it is
+    named in ``shown`` (a change a hint asks for reads better spelled out). A key the record lacks (written
+    by an older version) is at its default.
     """
     subcommand = record[SUBCOMMAND]
-    valued, switches = _words(declaration_of(subcommand), record)
+    valued, switches = _words(declaration_of(subcommand), record, shown=shown)
     return shlex.join(["explainer", subcommand, *valued, *switches])
 
 
@@ -482,9 +484,11 @@ def _words(
     *,
     flags: Mapping[str, str] | None = None,
     exclude: Iterable[str] = (),
+    shown: Iterable[str] = (),
 ) -> tuple[list[str], list[str]]:
-    """(flags with their values, switches) of ``record`` on the command line of ``declaration``."""
-    hints, flags, exclude = typing.get_type_hints(declaration), flags or {}, set(exclude)
+    """(flags with their values, switches) of ``record`` on the command line of ``declaration``; options
+    at their default are left out unless named in ``shown``."""
+    hints, flags, exclude, shown = typing.get_type_hints(declaration), flags or {}, set(exclude), set(shown)
     valued: list[str] = []
     switches: list[str] = []
     for item, declared in _options(declaration):
@@ -505,7 +509,7 @@ def _words(
             valued += [flag, str(record[item.name])]
             continue
         value = record.get(item.name, _default(item))
-        if value is None or value == _default(item):
+        if value is None or (value == _default(item) and item.name not in shown):
             continue
         if value is True:
             switches.append(flag)

@@ -398,7 +398,7 @@ def test_the_rebuild_command_changes_an_option_without_editing_the_command(cache
     command = cache.rebuild_command(projection="umap", activations_sample=7)
     assert "--projection pca" not in command and "--activations-sample 7" in command
     assert command.startswith("explainer build ") and " --model " in command and " --out " in command
-    assert command.endswith("--projection umap")  # a change is always shown, even to the default
+    assert command.split().count("--projection") == 1 and "--projection umap" in command  # shown, even at its default
 
     del manifest["options"]  # an older manifest: its command is parsed once, in one place
     manifest["command"] = "explainer build --model m --dataset d.conll --out c --projection pca"
