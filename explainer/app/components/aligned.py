@@ -145,6 +145,20 @@ def example_cards(cache, example_ids, *, section_key: str) -> list:
     return cards or [dbc.Alert("No examples to show.", color="secondary")]
 
 
+def page_bar(component_id: str, *, n_pages: int, page: int, class_name: str = "mb-0") -> dbc.Pagination:
+    """The compact pager above a page of example cards (Samples by loss, Find duplicates)."""
+    return dbc.Pagination(
+        id=component_id,
+        max_value=n_pages,
+        active_page=page,
+        fully_expanded=False,
+        first_last=True,
+        previous_next=True,
+        size="sm",
+        className=class_name,
+    )
+
+
 def clicked_example(triggered: list[dict] | None, key: str = "index") -> int | None:
     """The example id (the button id's ``key``) of the open button that fired, or None when none was
     really clicked.

@@ -27,7 +27,7 @@ import pandas as pd
 from dash import ALL, Input, Output, State, dcc, html, no_update
 
 from explainer.analysis import duplicates as dup
-from explainer.app.components.aligned import open_sample
+from explainer.app.components.aligned import open_sample, page_bar
 from explainer.app.components.wording import counted
 from explainer.app.memo import per_cache, per_cache_lru
 from explainer.app.sections.base import DATA, Section, StrEnum, View, view_field
@@ -448,16 +448,7 @@ def layout(cache, state):
                 className="me-4",
             ),
             dbc.Switch(id=Ids.ONLY, label="label inconsistencies only", value=view.only, className="me-4"),
-            dbc.Pagination(
-                id=Ids.PAGE,
-                max_value=n_pages,
-                active_page=page,
-                fully_expanded=False,
-                first_last=True,
-                previous_next=True,
-                size="sm",
-                className="mb-0",
-            ),
+            page_bar(Ids.PAGE, n_pages=n_pages, page=page, class_name="mb-0"),
         ],
         className="d-flex align-items-center flex-wrap mb-2",
     )

@@ -14,7 +14,7 @@ from dash import Input, Output, State, html, no_update
 
 from explainer.analysis.examples import ORDERS, order_examples
 from explainer.analysis.gridquery import page_of
-from explainer.app.components.aligned import example_cards, register_open_buttons
+from explainer.app.components.aligned import example_cards, page_bar, register_open_buttons
 from explainer.app.memo import per_cache, per_cache_lru
 from explainer.app.sections.base import EXAMPLES, Section, StrEnum, View, view_field
 from explainer.app.state import parse_query, update_query
@@ -73,16 +73,7 @@ def layout(cache, state):
     controls = html.Div(
         [
             dbc.RadioItems(id=Ids.ORDER, options=ORDER_OPTIONS, value=view.order, inline=True, className="me-4"),
-            dbc.Pagination(
-                id=Ids.PAGE,
-                max_value=n_pages,
-                active_page=page,
-                fully_expanded=False,
-                first_last=True,
-                previous_next=True,
-                size="sm",
-                className="mb-0 me-3",
-            ),
+            page_bar(Ids.PAGE, n_pages=n_pages, page=page, class_name="mb-0 me-3"),
             html.Span(summary, id=Ids.SUMMARY, className="text-muted small"),
         ],
         className="d-flex align-items-center flex-wrap mb-2",
