@@ -258,7 +258,8 @@ class _Collector:
                 dropped_words += len(cleaned) - len(kept)
                 # A dropped first word of an entity leaves its next word to open it.
                 words, tags = [cleaned[index] for index in kept], to_iob2([tags[index] for index in kept])
-                opened_by_i = [kept.index(index) for index in opened_by_i if index in kept]
+                new_index = {old: new for new, old in enumerate(kept)}
+                opened_by_i = [new_index[index] for index in opened_by_i if index in new_index]
             if not words:
                 skipped_empty += 1
                 continue

@@ -612,6 +612,13 @@ def test_i_tags_read_as_opening_an_entity_are_recorded_before_the_repair(tmp_pat
     assert dataset.examples[1].tags == ("B-ORG", "I-ORG")  # repaired all the same
 
 
+def test_a_repair_is_located_among_the_words_kept_after_cleaning(tmp_path):
+    sentences = [[("\u200b", "O"), ("a", "O"), ("b", "I-PER")]]  # the zero-width word is dropped on load
+    dataset = load_dataset(str(write_conll(tmp_path / "cleaned.conll", sentences)), tag_scheme="iob2")
+    assert dataset.examples[0].words == ("a", "b")
+    assert dataset.extra["iob2_repairs"] == [(0, 1)]
+
+
 # --- tag schemes: detected over the whole dataset, converted to IOB2, recorded --------------------------
 
 BIOES_SENTENCES = [
