@@ -8,7 +8,9 @@
   manifest is valid) under the app's route prefix;
 - caps request bodies (``EXPLAINER_MAX_CONTENT_LENGTH``) so an oversized POST gets a 413;
 - turns every error into a short page with no stack trace, no file path and no environment: the
-  details go to the server log under a reference the page shows.
+  details go to the server log under a reference the page shows;
+- keeps the server's absolute paths out of every response (:class:`PathHider`): the cache root reads
+  ``$EXPLAINER_CACHE``, a model directory or dataset file named in a manifest reads by its name.
 
 ``callback_error_handler(settings)`` is Dash's ``on_error``: a failing callback leaves its outputs
 as they are and shows the reason in the page-level alert ``PAGE_ERROR_ID`` instead.
@@ -21,8 +23,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 import uuid
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from flask import Response, request
@@ -35,6 +39,11 @@ LOG = logging.getLogger("explainer.app")
 PAGE_ERROR_ID = "page-error"
 CALLBACK_PATH = "_dash-update-component"
 CACHE_PLACEHOLDER = "$EXPLAINER_CACHE"
+# An absolute POSIX path in a message: a slash that does not continue a word, a path or a URL.
+_PATH_CHARS = r"[^\s/'\"`<>|;,()\[\]{}]"
+ABSOLUTE_PATH = re.compile(rf"(?<![\w.~$:/-])/{_PATH_CHARS}+(?:/{_PATH_CHARS}*)*")
+_NOT_IN_A_PATH = r"(?<![\w.~$/-])"  # a known path starts here, not in the middle of another one
+_SEPARATOR = r"(?:/|\\u002f)"  # Dash's JSON writes every slash as \u002f
 # X-Frame-Options for the frame-ancestors values it can express (it cannot name another origin).
 FRAME_OPTIONS: dict[tuple[str, ...], str] = {("'self'",): "SAMEORIGIN", ("'none'",): "DENY"}
 
@@ -59,6 +68,7 @@ def configure_server(app, settings: Settings) -> None:
     server.debug = False
     headers = _HeaderPolicy(app, settings)
     server.after_request(headers.apply)
+    server.after_request(PathHider(settings.cache).apply)
     server.add_url_rule(settings.routes_prefix + "healthz", "explainer_healthz", healthz)
     server.add_url_rule(settings.routes_prefix + "readyz", "explainer_readyz", lambda: readyz(settings))
     _register_error_handlers(server, settings)
@@ -195,17 +205,128 @@ def user_message(error: BaseException, *, cache_root: Path | str | None = None) 
 
 
 def redact(message: str, *, cache_root: Path | str | None) -> str:
-    """``message`` with the cache root's absolute path replaced by ``$EXPLAINER_CACHE``."""
-    if cache_root is None:
-        return message
+    """``message`` with no absolute server path: the cache root becomes ``$EXPLAINER_CACHE``, any other
+    absolute path its last part (a model directory's name, a dataset's file name)."""
+    if cache_root is not None:
+        message = _root_pattern(cache_root).sub(CACHE_PLACEHOLDER, message)
+    return ABSOLUTE_PATH.sub(lambda match: _last_part(match.group()), message)
+
+
+def _last_part(path: str) -> str:
+    return path.rstrip("/").rsplit("/", 1)[-1] or path
+
+
+def _root_forms(cache_root: Path | str) -> set[str]:
     root = Path(cache_root)
     forms = {str(root.absolute()), str(root.resolve())}
     if root.is_absolute():
         forms.add(str(root))
-    for form in sorted(forms, key=len, reverse=True):
-        if form not in ("/", "."):
-            message = message.replace(form, CACHE_PLACEHOLDER)
-    return message
+    return {form for form in forms if form not in ("/", ".")}
+
+
+def _root_pattern(cache_root: Path | str) -> re.Pattern[str]:
+    forms = sorted(_root_forms(cache_root), key=len, reverse=True)
+    return re.compile(_NOT_IN_A_PATH + "(?:" + "|".join(map(_escaped, forms)) + r")(?![\w.-])")
+
+
+def _escaped(path: str) -> str:
+    """A pattern for ``path`` as written in text or in JSON (with its slashes escaped)."""
+    return _SEPARATOR.join(re.escape(part) for part in path.split("/"))
+
+
+class PathHider:
+    """Keeps the server's absolute paths out of every response a client gets (callbacks, pages, health).
+
+    Messages are written with :func:`user_message`, but a section may show a manifest, a rebuild command
+    or an error carrying the model's or dataset's path; this is the one place that guarantees none
+    reaches a client. Only paths the server knows are replaced (the cache root, and each path named in a
+    cache's manifest or ``EXPLAINER_MODEL``), so dataset text that merely looks like a path is left alone:
+    the cache root reads ``$EXPLAINER_CACHE``; a known path loses its directories (``/srv/models/bert``
+    reads ``bert``, ``/srv/models/bert/config.json`` reads ``bert/config.json``).
+    """
+
+    MIMETYPES = ("application/json", "text/html", "text/plain")
+
+    def __init__(self, cache_root: Path | str):
+        self.cache_root = Path(cache_root)
+        self._root = _root_pattern(self.cache_root)
+        self._directories: dict[tuple, frozenset[str]] = {}  # (cache dir, manifest stamp) -> directories
+        self._pattern: tuple[frozenset[str], re.Pattern[str] | None] = (frozenset(), None)
+
+    def hide(self, text: str) -> str:
+        text = self._root.sub(CACHE_PLACEHOLDER, text)
+        pattern = self._known_directories()
+        return pattern.sub("", text) if pattern is not None else text
+
+    def apply(self, response: Response) -> Response:
+        if response.direct_passthrough or response.is_streamed or response.mimetype not in self.MIMETYPES:
+            return response
+        text = response.get_data(as_text=True)
+        hidden = self.hide(text)
+        if hidden != text:
+            response.set_data(hidden)
+        return response
+
+    def _known_directories(self) -> re.Pattern[str] | None:
+        """One pattern matching the directories of every known path, followed by a slash (longest first)."""
+        directories = frozenset(self._collect())
+        if directories != self._pattern[0]:
+            ordered = sorted(directories, key=len, reverse=True)
+            pattern = re.compile(_NOT_IN_A_PATH + "(?:" + "|".join(map(_escaped, ordered)) + ")" + _SEPARATOR)
+            self._pattern = (directories, pattern if ordered else None)
+        return self._pattern[1]
+
+    def _collect(self) -> Iterator[str]:
+        from explainer.cache.reader import list_caches
+
+        yield from _directories_of([os.environ.get("EXPLAINER_MODEL", "")], exclude=self._root)
+        try:
+            caches = list_caches(self.cache_root) if self.cache_root.exists() else []
+        except (ExplainerError, OSError):
+            return
+        current = {}  # only the caches listed now: a rebuilt or removed cache's entry goes
+        for cache in caches:
+            key, directories = self._of_cache(cache)
+            current[key] = directories
+            yield from directories
+        self._directories = current
+
+    def _of_cache(self, cache: Path) -> tuple[tuple, frozenset[str]]:
+        """``(cache and manifest stamp, directories of the paths its manifest names)``, read once per build."""
+        try:
+            stat = (cache / "manifest.json").stat()
+        except OSError:
+            return (str(cache),), frozenset()
+        key = (str(cache), stat.st_ino, stat.st_mtime_ns)
+        if key not in self._directories:
+            try:
+                manifest = json.loads((cache / "manifest.json").read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                manifest = None
+            return key, frozenset(_directories_of(_strings(manifest), exclude=self._root))
+        return key, self._directories[key]
+
+
+def _strings(value: object) -> Iterator[str]:
+    """Every string in a parsed JSON value (keys too)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield str(key)
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _directories_of(texts: Iterable[str], *, exclude: re.Pattern[str]) -> Iterator[str]:
+    """The directory of each absolute path in ``texts`` (not ``/``, nor one under the cache root)."""
+    for text in texts:
+        for path in ABSOLUTE_PATH.findall(text):
+            directory = path.rstrip("/").rsplit("/", 1)[0]
+            if directory and not exclude.match(path):
+                yield directory
 
 
 def relative_message(error: BaseException, *, cache_root: Path | str) -> str:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import ast
 import base64
 import hashlib
+import json
 import logging
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -280,3 +282,94 @@ def test_oversized_post_gets_413(tiny_cache):
     response = client.post("/_dash-update-component", json=body)
     assert response.status_code == 413
     assert response.get_json() == {"error": "Request too large: the limit is 2 KiB"}
+
+
+def _post_callback(client, app, output: str, values: dict[str, object]):
+    """POST the callback whose outputs start with ``output``, its inputs and states taken from ``values``."""
+    key, spec = next((key, spec) for key, spec in app.callback_map.items() if key.lstrip(".").startswith(output))
+    declared = spec["output"] if isinstance(spec["output"], list) else [spec["output"]]
+    outputs = [{"id": o.component_id, "property": o.component_property} for o in declared]
+
+    def given(items):
+        return [{**item, "value": values.get(f"{item['id']}.{item['property']}")} for item in items]
+
+    body = {
+        "output": key,
+        "outputs": outputs if key.startswith("..") else outputs[0],
+        "inputs": given(spec["inputs"]),
+        "state": given(spec["state"]),
+        "changedPropIds": [f"{item['id']}.{item['property']}" for item in spec["inputs"]],
+    }
+    return client.post("/_dash-update-component", json=body)
+
+
+def test_no_response_names_a_server_path(tiny_cache, tiny_model, tmp_path, tmp_path_factory):
+    """The rebuild command, the manifest (Debug), a missing artefact, a damaged file, a model that does not
+    load and a broken manifest all reach the page and /readyz, with the model, dataset and cache named but
+    no directory of this machine in any response body."""
+    from helpers import set_manifest_field
+
+    from explainer.app.sections import load_sections
+    from explainer.cache import schema
+
+    root = tmp_path / "caches"
+    for name in ("good", "damaged", "broken"):
+        shutil.copytree(tiny_cache, root / name)
+    (root / "damaged" / "metrics.json").write_text("{", encoding="utf-8")
+    (root / "damaged" / schema.DATA_CHECKS).unlink()
+    set_manifest_field(root / "damaged", "model", {"id": f"{tiny_model}-moved", "revision": None})
+    set_manifest_field(root / "broken", "labels", "oops")
+    app = create_app(Settings(cache=root))
+    client = app.server.test_client()
+    bodies = {"readyz": client.get("/readyz").get_data(as_text=True), "index": client.get("/").get_data(as_text=True)}
+    for cache in ("good", "damaged", "broken"):
+        search = f"?cache={cache}"
+        bodies[f"route {cache}"] = _post_callback(client, app, "route.data", {"url.search": search}).get_data(
+            as_text=True
+        )
+        for section in load_sections():
+            values = {"route.data": {"cache": cache, "tab": section.key}, "url.search": f"{search}&tab={section.key}"}
+            response = _post_callback(client, app, "tab-content.children", values)
+            bodies[f"{section.key} {cache}"] = response.get_data(as_text=True)
+    bodies = {name: body.replace("\\u002f", "/") for name, body in bodies.items()}  # Dash's JSON escapes slashes
+    probe = {
+        "probing-run.n_clicks": 1,
+        "probing-text.value": "John lives in Paris",
+        "probing-threshold.value": 0.5,
+        "url.search": "?cache=damaged&tab=probing",
+    }
+    bodies["probe damaged"] = _post_callback(client, app, "probing-results.children", probe).get_data(as_text=True)
+
+    here = str(tmp_path_factory.getbasetemp())  # every file of this test lies under it
+    assert tiny_model.name in bodies["debug good"] and "tiny.conll" in bodies["debug good"]
+    assert "rebuild the cache with: explainer build --model" in bodies["readyz"]
+    assert "damaged/metrics.json" in bodies["metrics damaged"]
+    assert f"{tiny_model.name}-moved" in bodies["probe damaged"]
+    leaks = {name: body[body.index(here) - 80 : body.index(here) + 80] for name, body in bodies.items() if here in body}
+    assert leaks == {}
+
+
+@pytest.mark.parametrize(
+    ("message", "shown"),
+    [
+        ("cannot load model /srv/models/bert-ner: no config.json", "cannot load model bert-ner: no config.json"),
+        ("read /data/conll/test.txt (line 3)", "read test.txt (line 3)"),
+        ("see https://example.org/a/b and and/or, 3/4", "see https://example.org/a/b and and/or, 3/4"),
+        ("--out /caches/val --model '/m/x/'", "--out $EXPLAINER_CACHE/val --model 'x'"),
+    ],
+)
+def test_user_messages_keep_names_and_drop_directories(message, shown):
+    from explainer.app.server import user_message
+
+    assert user_message(ExplainerError(message), cache_root="/caches") == shown
+
+
+def test_the_path_hider_leaves_dataset_text_that_looks_like_a_path(tiny_cache, tmp_path):
+    from explainer.app.server import PathHider
+
+    root = tmp_path / "caches"
+    shutil.copytree(tiny_cache, root / "one")
+    hider = PathHider(root)
+    model = json.loads((root / "one" / "manifest.json").read_text(encoding="utf-8"))["model"]["id"]
+    text = f"/r/worldnews says {model}/config.json and {root}/one"
+    assert hider.hide(text) == f"/r/worldnews says {Path(model).name}/config.json and $EXPLAINER_CACHE/one"
