@@ -54,6 +54,11 @@ graceful_timeout = 30
 keepalive = 5
 preload_app = False
 forwarded_allow_ips = os.environ.get("EXPLAINER_FORWARDED_ALLOW_IPS", "127.0.0.1")
+# From those proxies, only the scheme header the shipped nginx sites set (gunicorn's default also trusts
+# X-Forwarded-Ssl and X-Forwarded-Protocol, which a proxy that passes a client's copy lets it spoof), and
+# no SCRIPT_NAME/PATH_INFO header: the prefix is EXPLAINER_URL_PREFIX's, not a request's.
+secure_scheme_headers = {"X-FORWARDED-PROTO": "https"}
+forwarder_headers = ""
 # The heartbeat file on a RAM disk where there is one: a slow overlay disk can make workers look dead.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
 # gunicorn >= 27 opens a control socket in $HOME by default: off unless asked for (the image's user has

@@ -1,6 +1,7 @@
 """The shipped nginx sites as the only door to gunicorn: the reviewer comes from nginx's own
-authentication, never from a header the client sent; nginx hides its version and its own error pages
-carry security headers; slow clients hold nginx connections, not gunicorn threads."""
+authentication, never from a header the client sent; so do the forwarding headers gunicorn trusts (the
+scheme); nginx hides its version and its own error pages carry security headers; slow clients hold nginx
+connections, not gunicorn threads."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import shutil
 import socket
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -34,6 +37,27 @@ PASSWORD = b"secret"
 USERS = ("ann", "zoë")  # written to the user file in UTF-8, as nginx compares the bytes the client sends
 SECURITY_HEADERS = ("Content-Security-Policy", "X-Frame-Options", "X-Content-Type-Options", "Referrer-Policy")
 SPOOFED = {"X-Forwarded-User": "mallory", "X-Remote-User": "mallory", "X_Forwarded_User": "mallory"}
+# What a client may send to pass for https, another host, port or prefix: gunicorn trusts its
+# secure_scheme_headers (X-Forwarded-Proto, -Protocol, -Ssl) from the proxy's address; Werkzeug's ProxyFix
+# and other WSGI middleware read the X-Forwarded-Host/Port/Prefix family and Forwarded.
+FORWARDING = {
+    "X-Forwarded-Proto": "https",
+    "X-Forwarded-Protocol": "ssl",
+    "X-Forwarded-Ssl": "on",
+    "X-Forwarded-Scheme": "https",
+    "X-Scheme": "https",
+    "X-Url-Scheme": "https",
+    "Front-End-Https": "on",
+    "X-Forwarded-Host": "evil.example",
+    "X-Forwarded-Server": "evil.example",
+    "X-Forwarded-Port": "443",
+    "X-Forwarded-Prefix": "/evil",
+    "X-Forwarded-For": "203.0.113.9",
+    "X-Real-Ip": "203.0.113.9",
+    "Forwarded": "for=203.0.113.9;proto=https;host=evil.example",
+    "X-Original-Url": "/evil",
+    "X-Rewrite-Url": "/evil",
+}
 
 
 @dataclass(frozen=True)
@@ -143,6 +167,55 @@ def test_without_authentication_a_client_sent_identity_names_nobody(app: App, op
     assert last_reviewer(app) is None
     # The same request straight to gunicorn would have named mallory: the proxy is what stops it.
     assert session.reviewer_name(Settings.from_env({}), SPOOFED) == "mallory"
+
+
+class _EchoHeaders(BaseHTTPRequestHandler):
+    """An upstream that records the headers of every request it gets (in place of gunicorn)."""
+
+    received: list[dict[str, str]] = []
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        self.received.append({name.lower(): value for name, value in self.headers.items()})
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.mark.deploy
+@pytest.mark.parametrize("strips_prefix", [False, True], ids=["passthrough", "stripped"])
+def test_nginx_sets_or_clears_every_forwarding_header_a_client_sends(strips_prefix: bool) -> None:
+    upstream = ThreadingHTTPServer(("127.0.0.1", 0), _EchoHeaders)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    _EchoHeaders.received = []
+    try:
+        with stack.Nginx(upstream_port=upstream.server_address[1], strips_prefix=strips_prefix) as proxy:
+            assert requests.get(proxy.url + "healthz", headers={**FORWARDING, **SPOOFED}, timeout=30).status_code == 200
+    finally:
+        upstream.shutdown()
+        upstream.server_close()
+    [received] = _EchoHeaders.received
+    # Set by nginx from what it knows (plain http here, the client's socket address)...
+    assert received["x-forwarded-proto"] == "http"
+    assert received["x-forwarded-for"] == "127.0.0.1"
+    assert received["host"] == "127.0.0.1"
+    # ...and nothing else the client sent that names a scheme, host, port, prefix or user.
+    passed = {name: received[name.lower()] for name in [*FORWARDING, *SPOOFED] if name.lower() in received}
+    assert passed == {"X-Forwarded-Proto": "http", "X-Forwarded-For": "127.0.0.1"}
+
+
+@pytest.mark.deploy
+def test_a_client_sent_scheme_header_neither_breaks_nor_upgrades_a_request(app: App, open_site: stack.Nginx) -> None:
+    """gunicorn answers 400 to contradictory scheme headers from a trusted proxy (X-Forwarded-Proto: http
+    from nginx, X-Forwarded-Ssl: on from the client), and would believe an https the client claimed."""
+    for name in ("X-Forwarded-Ssl", "X-Forwarded-Protocol", "X-Forwarded-Proto"):
+        claimed = {name: FORWARDING[name]}
+        assert requests.get(open_site.url + "healthz", headers=claimed, timeout=30).status_code == 200, name
+        # gunicorn itself trusts X-Forwarded-Proto alone (gunicorn.conf.py), the header nginx sets.
+        direct = requests.get(app.server.url + "healthz", headers={"X-Forwarded-Proto": "http", **claimed}, timeout=30)
+        assert direct.status_code == 200, name
 
 
 @pytest.mark.deploy
