@@ -11,6 +11,10 @@ Supported forms (see :func:`detect_format`):
     (``ner_tags``, ``tags`` or ``labels``): tag names, or integer ids plus a label list.
 ``prodigy``
     One JSON object per line with ``text``, character-offset ``spans`` and optional ``tokens``.
+``spacy``
+    A spaCy ``DocBin`` file (``.spacy``, as ``spacy convert`` and Prodigy's ``data-to-spacy`` write it):
+    each ``Doc``'s tokens are the words, its entities (``doc.ents``) the tags. Read through spaCy itself,
+    an optional extra: ``pip install 'ner-explainer[spacy]'``.
 ``disk``
     A directory written by ``datasets.save_to_disk`` (a ``Dataset`` or a ``DatasetDict``).
 ``hub``
@@ -51,6 +55,8 @@ TAGS_COLUMNS = ("ner_tags", "tags", "labels")
 # Keys of a JSONL record that may hold the label list of integer tags (when not the tags column).
 LABEL_LIST_KEYS = ("label_names", "labels")
 JSON_SUFFIXES = (".jsonl", ".json", ".ndjson", ".jsonlines")
+DOCBIN_SUFFIX = ".spacy"
+SPACY_EXTRA = "pip install 'ner-explainer[spacy]'"
 DOCSTART = "-DOCSTART-"
 ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"
 PRODIGY_SKIPPED_ANSWERS = ("reject", "ignore")
@@ -76,7 +82,8 @@ def detect_format(spec: str) -> str:
     Returns
     -------
     str
-        ``"conll"``, ``"jsonl"``, ``"prodigy"``, ``"disk"`` or ``"hub"``. A file is JSON Lines when
+        ``"conll"``, ``"jsonl"``, ``"prodigy"``, ``"spacy"``, ``"disk"`` or ``"hub"``. A ``.spacy`` file is a
+        spaCy DocBin. A file is JSON Lines when
         its name ends in ``.jsonl``/``.json``/``.ndjson`` or its first non-blank line is a JSON
         object; it is Prodigy-style when that first record has ``spans``, or ``text`` but neither a
         list of word strings nor tags. Any other file is a CoNLL column file.
@@ -155,10 +162,9 @@ def load_dataset(
     """
     form = detect_format(spec)
     path = Path(spec).expanduser()
-    if form == "prodigy" and tag_scheme != AUTO:
-        raise ExplainerError(
-            f"--tag-scheme {tag_scheme}: {spec} holds Prodigy-style character spans, not tags; omit --tag-scheme"
-        )
+    if form in ("prodigy", "spacy") and tag_scheme != AUTO:
+        held = "Prodigy-style character spans" if form == "prodigy" else "spaCy Docs with entity spans"
+        raise ExplainerError(f"--tag-scheme {tag_scheme}: {spec} holds {held}, not tags; omit --tag-scheme")
     if form in ("disk", "hub"):
         dataset, chosen_split, extra = (
             _open_disk(path, spec=spec, split=split) if form == "disk" else _open_hub(spec, split=split)
@@ -174,6 +180,11 @@ def load_dataset(
         )
         result.format = form
         result.extra.update(extra)
+        return _strip_word_prefix(result, strip_prefix) if strip_prefix else result
+    if form == "spacy":
+        result = _load_docbin(path, display=spec).finish(
+            spec=spec, form=form, split=split, display=spec, tag_scheme=tag_scheme
+        )
         return _strip_word_prefix(result, strip_prefix) if strip_prefix else result
     text = _read_text(path, display=spec)
     if form == "conll":
@@ -318,6 +329,8 @@ def _read_text(path: Path, *, display: str) -> str:
 
 
 def _detect_file_format(path: Path) -> str:
+    if path.suffix.lower() == DOCBIN_SUFFIX:
+        return "spacy"
     first = _first_nonblank_line(path)
     record = None
     if first.lstrip().startswith("{"):
@@ -359,6 +372,7 @@ def _looks_like_hub_name(spec: str) -> bool:
         ".bio",
         ".iob2",
         ".parquet",
+        DOCBIN_SUFFIX,
     )
 
 
@@ -535,6 +549,46 @@ def _name_ids(ids: Sequence[int], names: list[str], *, where: str) -> list[str]:
             f"{where}: tag id {bad} is out of range for the {len(names)} label names "
             f"({', '.join(names[:10])}{'...' if len(names) > 10 else ''})"
         ) from None
+
+
+# --- spaCy DocBin ---------------------------------------------------------------------------------------
+
+
+def _load_docbin(path: Path, *, display: str) -> _Collector:
+    """Read a ``.spacy`` DocBin with spaCy: one example per Doc, its tokens and its entities as IOB2 tags.
+
+    A token whose entity annotation is missing (spaCy's ``ent_iob_ == ""``, e.g. a Doc with no entities
+    set) is read as ``O`` and counted in ``extra["unannotated_words"]``. DocBin data is msgpack, which
+    spaCy reads without running code.
+    """
+    try:
+        import spacy
+        from spacy.tokens import DocBin
+        from spacy.vocab import Vocab
+    except ImportError:
+        raise ExplainerError(
+            f"{display}: a spaCy DocBin file is read with spaCy, which is not installed: {SPACY_EXTRA}"
+        ) from None
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ExplainerError(f"{display}: cannot read the file ({error.strerror})") from None
+    try:
+        docs = list(DocBin().from_bytes(data).get_docs(Vocab()))
+    except Exception as error:  # noqa: BLE001 (zlib, msgpack and spaCy each raise their own on a bad file)
+        raise ExplainerError(
+            f"{display}: not a spaCy DocBin file ({_reason(error)}); write one with `spacy convert` or DocBin.to_disk"
+        ) from None
+    collector = _Collector()
+    unannotated = 0
+    for index, doc in enumerate(docs):
+        tags = []
+        for token in doc:
+            unannotated += token.ent_iob_ == ""
+            tags.append(f"{token.ent_iob_}-{token.ent_type_}" if token.ent_iob_ in ("B", "I") else "O")
+        collector.add([token.text for token in doc], tags, f"{path.name}[{index}]")
+    collector.extra.update({"unannotated_words": unannotated, "spacy_version": spacy.__version__})
+    return collector
 
 
 # --- Prodigy-style JSONL --------------------------------------------------------------------------------
