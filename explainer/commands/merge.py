@@ -9,6 +9,7 @@ from pathlib import Path
 
 from explainer.data.labels import AUTO, TAG_SCHEMES
 from explainer.errors import ExplainerError
+from explainer.pipeline.options import BuildOptions, add_arguments
 
 
 def register(subparsers) -> None:
@@ -42,6 +43,15 @@ def register(subparsers) -> None:
         default=None,
         help="the dataset's tag scheme, as given to explainer build; corrections are written in it "
         "(default: the build's, from the cache beside the corrections file, else auto)",
+    )
+    add_arguments(
+        parser,
+        BuildOptions,
+        only=("strip_prefix",),
+        help={
+            "strip_prefix": "as given to explainer build: examples are matched without PREFIX, the file keeps "
+            "it (default: the build's, from the cache beside the corrections file)"
+        },
     )
     parser.set_defaults(func=run)
 
@@ -78,7 +88,9 @@ def run(args: argparse.Namespace) -> int:
     # The cache beside the corrections file knows the labels the tags must be in, and the build's scheme.
     manifest = manifest_beside(corrections)
     labels = manifest.get("labels") if manifest else None
-    tag_scheme = args.tag_scheme or (source_of_manifest(manifest).tag_scheme if manifest else AUTO)
+    built = source_of_manifest(manifest) if manifest else None
+    tag_scheme = args.tag_scheme or (built.tag_scheme if built else AUTO)
+    strip_prefix = args.strip_prefix if args.strip_prefix is not None else (built.strip_prefix if built else None)
     data, report = merge_bytes(
         args.dataset,
         decisions,
@@ -88,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
         tags_column=args.tags_column,
         label_map=label_map,
         tag_scheme=tag_scheme,
+        strip_prefix=strip_prefix,
         labels=labels if isinstance(labels, list) else None,
         corrections_display=str(corrections),
     )

@@ -12,7 +12,7 @@ import argparse
 
 from explainer.data.example import LoadedDataset
 from explainer.errors import ExplainerError
-from explainer.pipeline.options import add_arguments, from_arguments
+from explainer.pipeline.options import BuildOptions, add_arguments, from_arguments
 from explainer.train.options import CrossvalOptions, TrainSettings
 
 
@@ -34,6 +34,16 @@ def register(subparsers) -> None:
     parser.add_argument("--split", help="split of a save_to_disk/hub dataset to train on (default: train)")
     parser.add_argument("--tokens-column", help="field/column holding the words (JSONL, datasets)")
     parser.add_argument("--tags-column", help="field/column holding the tags (JSONL, datasets)")
+    add_arguments(  # as explainer build declares them; they apply to --eval-dataset too
+        parser,
+        BuildOptions,
+        only=("tag_scheme", "strip_prefix"),
+        help={
+            "tag_scheme": "the datasets' tag scheme, converted to IOB2 on load (default: auto, detected in each)",
+            "strip_prefix": "remove PREFIX from every word that starts with it, in --dataset and --eval-dataset "
+            "(e.g. en: before each WikiANN word)",
+        },
+    )
     evaluation = parser.add_argument_group("evaluation data (default: hold out --eval-fraction of --dataset)")
     evaluation.add_argument("--eval-dataset", metavar="SPEC", help="a separate evaluation dataset")
     evaluation.add_argument("--eval-split", help="split of --eval-dataset (default: test, else validation)")
@@ -81,15 +91,19 @@ def load_training_data(args: argparse.Namespace) -> tuple[LoadedDataset, LoadedD
     from explainer.train.trainer import label_list
 
     split = args.split or ("train" if detect_format(args.dataset) in ("disk", "hub") else None)
-    dataset = load_dataset(args.dataset, split=split, tokens_column=args.tokens_column, tags_column=args.tags_column)
+    as_given = {
+        "tokens_column": args.tokens_column,
+        "tags_column": args.tags_column,
+        "tag_scheme": args.tag_scheme,
+        "strip_prefix": args.strip_prefix,
+    }
+    dataset = load_dataset(args.dataset, split=split, **as_given)
     labels = label_list(dataset)  # fails early, before the split, on data without entity labels
     if args.eval_dataset is None:
         train, evaluation = split_dataset(dataset, eval_fraction=args.eval_fraction, seed=args.split_seed)
         train.label_names = evaluation.label_names = labels  # a type seen only in the held-out part stays known
         return train, evaluation
-    evaluation = load_dataset(
-        args.eval_dataset, split=args.eval_split, tokens_column=args.tokens_column, tags_column=args.tags_column
-    )
+    evaluation = load_dataset(args.eval_dataset, split=args.eval_split, **as_given)
     label_map = read_label_map(args.label_map) if args.label_map else None
     try:
         return dataset, align_labels(evaluation, labels, label_map=label_map)

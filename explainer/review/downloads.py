@@ -70,6 +70,7 @@ def download(cache: Cache, which: str, *, corrections: Path) -> Download | None:
                 tags_column=source.tags_column,
                 label_map=source.label_map,
                 tag_scheme=source.tag_scheme,
+                strip_prefix=source.strip_prefix,
                 labels=cache.labels,
                 corrections_display=str(corrections),
             )

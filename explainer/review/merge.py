@@ -100,6 +100,7 @@ class DatasetSource:
     tags_column: str | None = None
     label_map: dict | None = None
     tag_scheme: str = AUTO
+    strip_prefix: str | None = None
 
 
 def source_of_manifest(manifest: dict) -> DatasetSource:
@@ -114,6 +115,7 @@ def source_of_manifest(manifest: dict) -> DatasetSource:
         tags_column=options.get("tags_column"),
         label_map=dataset.get("label_map") or None,
         tag_scheme=options.get("tag_scheme") or AUTO,
+        strip_prefix=options.get("strip_prefix") or None,
     )
 
 
@@ -320,6 +322,7 @@ def merge_bytes(
     tags_column: str | None = None,
     label_map: dict | None = None,
     tag_scheme: str = AUTO,
+    strip_prefix: str | None = None,
     labels: Sequence[str] | None = None,
     corrections_display: str = "corrections",
 ) -> tuple[bytes, MergeReport]:
@@ -339,6 +342,9 @@ def merge_bytes(
         The build's label map; default: the one recorded in the decisions.
     tag_scheme : {"auto", "iob1", "iob2", "bioes", "bilou"}, default "auto"
         As ``explainer build --tag-scheme``; corrections are written back in this scheme (the detected one).
+    strip_prefix : str, optional
+        As ``explainer build --strip-prefix``: the examples are matched to the corrections without it; a
+        file merged in place keeps its words as they are (prefix included), only tags change.
     labels : sequence of str, optional
         The cache's labels: every corrected tag must be one (see :func:`check_corrected_tags`).
     corrections_display : str
@@ -358,7 +364,12 @@ def merge_bytes(
     if label_map is None:
         label_map = label_map_of(decisions)
     dataset = load_dataset(
-        spec, split=split, tokens_column=tokens_column, tags_column=tags_column, tag_scheme=tag_scheme
+        spec,
+        split=split,
+        tokens_column=tokens_column,
+        tags_column=tags_column,
+        tag_scheme=tag_scheme,
+        strip_prefix=strip_prefix,
     )
     plan = _plan(dataset, latest_decisions(decisions), label_map=label_map)
     known = dataset.tag_set() | set(dataset.label_names or ())  # a label list may name types the data lacks

@@ -15,6 +15,7 @@ from explainer.errors import ExplainerError
 from explainer.review.corrections import (
     ACCEPT_GOLD,
     append_decision,
+    read_decisions,
 )
 from explainer.review.merge import merge_bytes
 
@@ -286,3 +287,28 @@ def test_merge_checks_corrected_tags_against_the_labels_and_iob2(tmp_path, corre
     with pytest.raises(ExplainerError, match="corrections: decision 1: the corrected tag " + re.escape(fragment)):
         merge_bytes(str(source), decisions, labels=labels)
     assert merge_bytes(str(source), decisions[:0], labels=labels)[0] == CONLL.encode()
+
+
+WIKIANN = "en:Ann B-PER\nen:met O\nen:Bob O\n\nen:Oslo B-LOC\n"
+
+
+@pytest.mark.parametrize("given", ["option", "manifest"])
+def test_merge_matches_a_build_that_stripped_a_prefix_and_keeps_the_prefix_in_the_file(tmp_path, capsys, given):
+    """The cache's examples (and so the decisions' keys) are the stripped words: merge strips the same
+    prefix, from --strip-prefix or from the build's options in the manifest beside the corrections."""
+    source = tmp_path / "wikiann.conll"
+    source.write_bytes(WIKIANN.encode())
+    corrections = tmp_path / "cache.corrections.jsonl"
+    append_decision(corrections, decision(["Ann", "met", "Bob"], ["B-PER", "O", "O"], ["B-PER", "O", "B-PER"]))
+    args = ["merge", "--dataset", str(source), "--corrections", str(corrections), "--out", str(tmp_path / "out")]
+    if given == "option":
+        args += ["--strip-prefix", "en:"]
+    else:
+        (tmp_path / "cache").mkdir()
+        manifest = {"options": {"subcommand": "build", "dataset": str(source), "strip_prefix": "en:"}}
+        (tmp_path / "cache" / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    assert main(args) == 0
+    assert (tmp_path / "out").read_text(encoding="utf-8") == WIKIANN.replace("en:Bob O", "en:Bob B-PER")
+    assert "examples corrected: 1" in capsys.readouterr().err
+    _, unstripped = merge_bytes(str(source), read_decisions(corrections))
+    assert unstripped.corrected == 0 and len(unstripped.unmatched) == 1  # without it, nothing matches

@@ -321,3 +321,23 @@ def test_settings_out_of_range_are_refused(tiny_model, small_data, tmp_path, cap
         capsys,
     )
     assert option in error
+
+
+def test_train_reads_the_tag_scheme_and_strips_a_prefix_as_build_does(tmp_path):
+    """--tag-scheme and --strip-prefix are explainer build's options (same flags and choices) and apply
+    to the evaluation data too."""
+    from explainer.cli import make_parser
+    from explainer.commands.train import load_training_data
+
+    bioes = [[("en:Ann", "S-PER"), ("en:met", "O"), ("en:New", "B-LOC"), ("en:York", "E-LOC")]] * 6
+    train_file = write_conll(tmp_path / "train.bioes", bioes)
+    eval_file = write_conll(tmp_path / "eval.bioes", bioes[:2])
+    argv = ["train", "--base", "m", "--dataset", str(train_file), "--eval-dataset", str(eval_file), "--out", "o"]
+    args = make_parser().parse_args([*argv, "--tag-scheme", "bioes", "--strip-prefix", "en:"])
+    train, evaluation = load_training_data(args)
+    for dataset in (train, evaluation):
+        assert dataset.extra["tag_scheme"] == "bioes"
+        assert dataset.examples[0].words == ("Ann", "met", "New", "York")
+        assert dataset.examples[0].tags == ("B-PER", "O", "B-LOC", "I-LOC")
+    with pytest.raises(SystemExit):  # the choices are build's
+        make_parser().parse_args([*argv, "--tag-scheme", "bioul"])
