@@ -125,6 +125,37 @@ def find_all(
     ]
 
 
+def dataset_checks(dataset: LoadedDataset) -> list[checks.Finding]:
+    """The checks that need the data alone (no tokenizer, no model labels), in :func:`find_all`'s order:
+    what ``explainer check`` runs on a dataset without ``--model``."""
+    examples = [example.words for example in dataset.examples]
+    gold = [example.tags for example in dataset.examples]
+    repairs = cast("list[tuple[int, int]]", dataset.extra.get("iob2_repairs", []))
+    return [
+        checks.shared_affix(checks.WordLocations.of(examples).words),
+        checks.iob2_repairs(repairs),
+        checks.long_entities(gold),
+        checks.types_without_spans(dataset.label_names or dataset.tag_set(), gold),
+        checks.duplicate_examples(examples),
+        checks.empty_examples(dataset.skipped_empty),
+    ]
+
+
+def report_lines(findings: Sequence[checks.Finding], dataset: LoadedDataset, *, examples: int = 3) -> list[str]:
+    """One line per check (``name  count  message``), then where the first ``examples`` findings of each
+    check that fired are (the examples' sources: file and line, or split and row)."""
+    width = max(len(finding.check) for finding in findings)
+    lines = []
+    for finding in findings:
+        lines.append(
+            f"{finding.check:<{width}}  {finding.count:>7,}  {finding.message if finding.count else ''}".rstrip()
+        )
+        sources = list(dict.fromkeys(dataset.examples[i].source for i in finding.example_ids if i >= 0))[:examples]
+        if finding.count and sources:
+            lines.append(f"{'':<{width}}  {'':>7}  e.g. {', '.join(sources)}")
+    return lines
+
+
 def findings_table(findings: Sequence[checks.Finding]) -> pa.Table:
     """The findings as the stored Arrow table (``schema.DATA_CHECKS``)."""
     return pa.Table.from_pylist(

@@ -82,7 +82,7 @@ def prepare(options: BuildOptions) -> Prepared:
         raise ExplainerError(f"--batch-size {options.batch_size}: must be at least 1")
     check_step_options(options)
     started = time.perf_counter()
-    dataset, label_map = _load_data(options)
+    dataset, label_map = load_data(options)
     check_words(dataset)  # a prefix on every word (WikiANN's en:) fails here, before the model loads
     loaded = load_model(
         options.model,
@@ -248,7 +248,8 @@ def finish_cache(
     return manifest
 
 
-def _load_data(options: BuildOptions):
+def load_data(options: BuildOptions):
+    """The dataset ``options`` describe, loaded and checked, and its label map (None without --label-map)."""
     from explainer.data.loaders import load_dataset  # imports datasets: only when building
 
     label_map = read_label_map(options.label_map) if options.label_map else None
@@ -278,7 +279,7 @@ def write_label_map_template(options: BuildOptions) -> Path:
         raise ValueError("options.write_label_map_template is not set")
     target = Path(options.write_label_map_template).expanduser()
     with quiet_transformers():
-        dataset, _ = _load_data(options)
+        dataset, _ = load_data(options)
         loaded = load_model(
             options.model,
             revision=options.revision,
