@@ -226,25 +226,32 @@ def test_changing_the_order_restarts_at_page_one(context):
     assert samples.update_view(context, "loss", 2, search(smp_page=2), trigger=None) == (no_update,) * 5
 
 
+def aligned_rows_of(card) -> list[list]:
+    """The rows ``[header, [[text, class, colSpan], ...]]`` of the one aligned table in ``card``."""
+    [holder] = [node for node in walk(card) if getattr(node, "className", None) == "aligned-holder"]
+    return json.loads(getattr(holder, "data-aligned"))
+
+
 def test_aligned_rows_show_ign_subwords_and_escape_text(cache):
     hostile = int(cache.examples[cache.examples["text"].str.contains("<script>", regex=False)]["example_id"].iloc[0])
     card = random_samples.example_cards(cache, [hostile], section_key="samples")[0]
-    texts = strings(card)
+    rows = dict(aligned_rows_of(card))
+    assert list(rows) == ["word", "subword", "gold", "predicted", "loss"]
+    words = [cell[0] for cell in rows["word"]]
     for word in HOSTILE_WORDS:
-        assert word in texts  # a plain string child: React shows it as text
-    assert "IGN" in texts
+        assert word in words  # data for assets/aligned.js, which sets it as textContent
+    assert ["IGN", "ign"] in rows["loss"]
     assert not any(isinstance(node, (html.Script, dcc.Markdown, html.Iframe)) for node in walk(card))
     n_subwords = int((cache.subwords.query("example_id == @hostile")["word_index"] >= 0).sum())
-    token_row = [row for row in walk(card) if isinstance(row, html.Tr) and row.children[0].children == "subword"][0]
-    assert len(token_row.children) - 1 == n_subwords
+    assert all(len(rows[header]) == n_subwords for header in ("subword", "gold", "predicted", "loss"))
+    assert sum(cell[2] if len(cell) > 2 else 1 for cell in rows["word"]) == n_subwords  # words span their subwords
 
 
 def test_aligned_cells_are_styled_by_classes_the_stylesheet_defines(cache):
     example_id = int(cache.examples["n_subwords"].idxmax())
     card = random_samples.example_cards(cache, [example_id], section_key="samples")[0]
-    cells = [node for node in walk(card) if isinstance(node, dict) and node.get("type") == "Td"]
-    assert cells and not any("style" in cell["props"] for cell in cells)  # no inline styles: a third of the JSON
-    used = {name for cell in cells for name in cell["props"].get("className", "").split()}
+    used = {cell[1] for _, cells in aligned_rows_of(card) for cell in cells if len(cell) > 1 and cell[1]}
+    assert used
     stylesheet = (REPO_ROOT / "assets" / "explainer.css").read_text()
     for name in used - {"table-danger"}:  # table-danger is Bootstrap's
         assert f"td.{name} " in stylesheet, name
@@ -256,6 +263,15 @@ def test_aligned_cells_are_styled_by_classes_the_stylesheet_defines(cache):
         "loss-5",
         "loss-5",
     ]
+
+
+def test_a_page_of_samples_is_a_few_components_per_example(cache):
+    """The cells travel as data: a page of the longest examples stays a few hundred components (was ~1,700,
+    which kept the browser busy for a minute on a loaded machine)."""
+    cards, *_ = samples.page_view(cache, order="loss", page=1)
+    components = [node for node in walk(cards) if hasattr(node, "_type") or isinstance(node, dict)]
+    cells = sum(len(row[1]) for card in cards for row in aligned_rows_of(card))
+    assert cells > 1000 and len(components) < 20 * len(cards)
 
 
 def test_samples_pages_are_rendered_once_per_cache(cache):

@@ -3,13 +3,19 @@ Random samples.
 
 One small table per example, one column per subword, words spanning their subwords. Subwords after a
 word's first carry no label (IGN): they are shown, greyed, so the alignment the model saw is visible.
-Dataset text goes in as component children, which React escapes.
+
+A table travels as one component whose ``data-aligned`` attribute holds its cells as JSON;
+``assets/aligned.js`` builds the ``<table>`` from it with ``textContent`` (dataset text is never read as
+HTML). As Dash components, the ten longest examples of Samples by loss were ~1,700 components, and the
+browser's main thread spent a minute on them on a busy machine (every click waited behind it: the
+flaky "tab not active within 60 s" of the deployment test); as data they are one each.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
@@ -37,18 +43,18 @@ def open_button_id(section_key: str, example_id) -> dict:
     return {"type": OPEN_TYPE, "section": section_key, "index": example_id}
 
 
-def _cell(text, class_name: str | None = None, **props) -> dict:
-    """A ``<td>`` in the serialised form Dash sends to the browser (what ``html.Td(...)`` becomes).
+TABLE_CLASS = "table table-sm table-bordered aligned-example mb-0 small"
 
-    The first page of Samples by loss holds the longest examples, thousands of cells: building each
-    as a Dash component object costs ~50 µs, and the renderer reads this form directly. Styles are
-    classes (``assets/explainer.css``), not inline: a third of the JSON otherwise. ``text`` is still a
-    plain child string, which React escapes.
+
+def _cell(text: str, class_name: str | None = None, col_span: int | None = None) -> list:
+    """A cell as ``assets/aligned.js`` reads it: ``[text, class or null, column span or null]``, trimmed.
+
+    Styles are classes (``assets/explainer.css``), not inline: the page stays small.
     """
-    props = {key: value for key, value in props.items() if value is not None}
-    if class_name:
-        props["className"] = class_name
-    return {"type": "Td", "namespace": "dash_html_components", "props": {"children": text, **props}}
+    cell: list = [text, class_name, col_span]
+    while len(cell) > 1 and cell[-1] is None:
+        cell.pop()
+    return cell
 
 
 def loss_class(loss: float) -> str | None:
@@ -57,17 +63,17 @@ def loss_class(loss: float) -> str | None:
     return f"loss-{shade}" if shade > 0 else None
 
 
-def _loss_cell(loss: float, ignored: bool) -> dict:
+def _loss_cell(loss: float, ignored: bool) -> list:
     if ignored or math.isnan(loss):
         return _cell(IGN_LABEL, "ign")
     return _cell(f"{loss:.2f}", loss_class(loss))
 
 
-def aligned_table(columns: list[AlignedSubword]) -> html.Table:
-    """The aligned rows of one example (``columns`` from ``explainer.analysis.examples.aligned_example``).
+def aligned_rows(columns: list[AlignedSubword]) -> list[list]:
+    """The rows of one example's table: ``[header, [cell, ...]]`` for word, subword, gold, predicted, loss.
 
-    Subwords after a word's first have the class ``ign`` (greyed); a predicted label that differs
-    from gold is ``table-danger``.
+    A word's cell spans its subwords; subwords after a word's first have the class ``ign`` (greyed); a
+    predicted label that differs from gold is ``table-danger``.
     """
     word_cells = []
     for position, column in enumerate(columns):
@@ -75,7 +81,7 @@ def aligned_table(columns: list[AlignedSubword]) -> html.Table:
             width = 1
             while position + width < len(columns) and not columns[position + width].first:
                 width += 1
-            word_cells.append(_cell(column.word, colSpan=width if width > 1 else None))
+            word_cells.append(_cell(column.word, None, width if width > 1 else None))
     token_cells, gold_cells, pred_cells, loss_cells = [], [], [], []
     for column in columns:
         muted = None if column.first else "ign"
@@ -83,15 +89,18 @@ def aligned_table(columns: list[AlignedSubword]) -> html.Table:
         gold_cells.append(_cell(column.gold, muted))
         pred_cells.append(_cell(column.pred, "table-danger" if column.mismatch else muted))
         loss_cells.append(_loss_cell(column.loss, not column.first))
-    # The cells are serialised components (see _cell), which the renderer reads but Dash's type hints do not allow.
-    body = [
-        html.Tr(
-            [html.Th(header, className="text-muted small"), *cells],  # type: ignore[list-item]
-            className=f"aligned-{header}",
-        )
-        for header, cells in zip(ROW_HEADERS, (word_cells, token_cells, gold_cells, pred_cells, loss_cells))
-    ]
-    return html.Table(html.Tbody(body), className="table table-sm table-bordered aligned-example mb-0 small")
+    return [list(row) for row in zip(ROW_HEADERS, (word_cells, token_cells, gold_cells, pred_cells, loss_cells))]
+
+
+def aligned_table(columns: list[AlignedSubword]) -> html.Div:
+    """The aligned rows of one example (``columns`` from ``explainer.analysis.examples.aligned_example``) as
+    one component: ``assets/aligned.js`` builds the table (class ``TABLE_CLASS``, a row ``aligned-<header>``
+    per row) from its ``data-aligned`` JSON."""
+    data: dict[str, Any] = {  # data-* attributes: Dash passes them through, its type hints do not name them
+        "data-aligned": json.dumps(aligned_rows(columns), ensure_ascii=False, separators=(",", ":")),
+        "data-table-class": TABLE_CLASS,
+    }
+    return html.Div(className="aligned-holder", **data)
 
 
 def example_card(cache, example_id: int, *, section_key: str, rows: dict | None = None) -> dbc.Card:
