@@ -109,7 +109,7 @@ class BuildOptions:
     model: str = option(flag="--model", help="Hugging Face Hub id or local model directory", path="file_or_name")
     dataset: str = option(
         flag="--dataset",
-        help="CoNLL or JSONL file, Prodigy JSONL, save_to_disk directory, or Hub dataset name",
+        help="CoNLL or JSONL file, Prodigy JSONL, spaCy .spacy DocBin, save_to_disk directory, or Hub dataset name",
         path="file_or_name",
     )
     out: str = option(flag="--out", help="cache directory to write (replaced if it is a cache)", path="file")
