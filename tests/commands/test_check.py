@@ -61,3 +61,19 @@ def test_a_prefixed_dataset_is_the_builds_one_line_error(tmp_path, capsys):
 def test_options_of_the_cache_are_not_checks(tmp_path, option, capsys):
     with pytest.raises(SystemExit):
         main(["check", "--dataset", "x", option, "y"])
+
+
+def test_a_spacy_docbin_is_checked_as_it_loads(tmp_path, capsys):
+    import spacy
+    from spacy.tokens import Doc, DocBin, Span
+
+    nlp, docs = spacy.blank("en"), DocBin()
+    for _ in range(2):  # the same Doc twice: a duplicate
+        doc = Doc(nlp.vocab, words=["Ann", "met", "Bob"])
+        doc.ents = [Span(doc, 0, 1, label="PER"), Span(doc, 2, 3, label="PER")]
+        docs.add(doc)
+    docs.to_disk(tmp_path / "dev.spacy")
+    assert main(["check", "--dataset", str(tmp_path / "dev.spacy")]) == 0
+    out = capsys.readouterr().out
+    assert "2 examples (spacy, tags iob2)" in out and counts(out)["duplicate_example"] == 1
+    assert "e.g. dev.spacy[1]" in out
