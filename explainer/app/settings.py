@@ -9,7 +9,9 @@
 ``EXPLAINER_REVIEWER``             reviewer name written with each review decision (none)
 ``EXPLAINER_REVIEWER_HEADERS``     request headers naming the reviewer, first present wins; set by an
                                    authenticating proxy (``X-Forwarded-User,X-Remote-User``; empty: none)
-``EXPLAINER_CORRECTIONS_DIR``      where corrections files go (default: beside each cache)
+``EXPLAINER_CORRECTIONS_DIR``      where review databases go (default: beside each cache)
+``EXPLAINER_REVIEW_DB``            a database URL for review decisions, shared by several app hosts,
+                                   e.g. ``postgresql+psycopg://user@db/review`` (SQLite beside each cache)
 =================================  ===========================================================
 """
 
@@ -49,7 +51,8 @@ class Settings:
     max_content_length: int = 1024 * 1024
     reviewer: str | None = None  # review decisions: a header (reviewer_headers) wins over this name
     reviewer_headers: tuple[str, ...] = ("X-Forwarded-User", "X-Remote-User")
-    corrections_dir: Path | None = None  # None: <cache>/../<cache name>.corrections.jsonl
+    corrections_dir: Path | None = None  # None: <cache>/../<cache name>.review.sqlite
+    review_db: str | None = None  # a database URL (EXPLAINER_REVIEW_DB); None: SQLite beside each cache
 
     @property
     def routes_prefix(self) -> str:
@@ -80,6 +83,8 @@ class Settings:
             settings = replace(settings, reviewer_headers=tuple(name.strip() for name in names if name.strip()))
         if environ.get("EXPLAINER_CORRECTIONS_DIR"):
             settings = replace(settings, corrections_dir=Path(environ["EXPLAINER_CORRECTIONS_DIR"]))
+        if environ.get("EXPLAINER_REVIEW_DB"):
+            settings = replace(settings, review_db=environ["EXPLAINER_REVIEW_DB"].strip())
         given = {key: value for key, value in overrides.items() if value is not None}
         if "cache" in given:
             given["cache"] = Path(given["cache"])

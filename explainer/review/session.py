@@ -8,7 +8,6 @@ example's row is read by row group when it is shown.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -19,7 +18,7 @@ from explainer.app.memo import per_cache
 from explainer.cache import schema
 from explainer.cache.reader import Cache
 from explainer.errors import ExplainerError
-from explainer.review.corrections import append_decision, clean_reviewer, make_decision
+from explainer.review.corrections import clean_reviewer, make_decision
 from explainer.review.draft import (
     NOT_IN_CACHE,
     CachedExample,
@@ -31,6 +30,7 @@ from explainer.review.draft import (
     start_draft,
 )
 from explainer.review.queue import Queue, View, effective_order, example_to_show, n_reviewed, progress_text
+from explainer.review.store import DecisionStore
 
 Latest = Mapping[str, Mapping[str, Any]]  # example key -> its last decision
 
@@ -130,7 +130,8 @@ def identity_of(cache: Cache) -> dict[str, Any]:
     }
 
 
-def build_queue(cache: Cache, view: View, latest: Latest) -> Queue:
+def build_queue(cache: Cache, view: View, latest: Latest, *, claimed: frozenset[str] = frozenset()) -> Queue:
+    """The queue of ``view``: without the examples other reviewers hold (``claimed``), unless the view names one."""
     quality = example_quality(cache)
     order, note = effective_order(view.order, has_quality=quality is not None)
     full: np.ndarray = per_cache(
@@ -148,7 +149,10 @@ def build_queue(cache: Cache, view: View, latest: Latest) -> Queue:
             lambda: cache.table("span_errors", ["example_id", "category", "gold_type", "pred_type"]),
         )
         keep = matching_examples(spans=spans, span_errors=span_errors, entity=view.entity, category=view.category)
-    ids = filter_queue(full, keep=keep, keys=example_keys(cache), reviewed=set(latest), status=view.status)
+    keys = example_keys(cache)
+    ids = filter_queue(full, keep=keep, keys=keys, reviewed=set(latest), status=view.status)
+    if claimed:
+        ids = np.asarray([i for i in ids if keys[i] not in claimed or i == view.example], dtype=ids.dtype)
     return Queue(ids=ids, full=full, note=note)
 
 
@@ -168,10 +172,12 @@ def new_draft(cache: Cache, example_id: int, latest: Latest) -> Draft:
     )
 
 
-def navigate(cache: Cache, view: View, latest: Latest, *, step: int = 0) -> tuple[View, Queue, Draft | None]:
+def navigate(
+    cache: Cache, view: View, latest: Latest, *, step: int = 0, claimed: frozenset[str] = frozenset()
+) -> tuple[View, Queue, Draft | None]:
     """The view with its example resolved (the one in the URL, or the first of the queue, or a neighbour),
     its queue and the draft of its example (None when the queue is empty)."""
-    queue = build_queue(cache, view, latest)
+    queue = build_queue(cache, view, latest, claimed=claimed)
     example = example_to_show(queue, view.example, n_examples=n_examples(cache), step=step)
     return view.at(example), queue, None if example is None else new_draft(cache, example, latest)
 
@@ -205,8 +211,15 @@ def header_text(value: str) -> str:
         return value
 
 
-def save_decision(cache: Cache, draft: Draft, pending: Pending, *, corrections: Path, reviewer: str | None) -> Draft:
-    """Check ``pending`` against the cache, append it to the ``corrections`` file and return the new draft."""
+def save_decision(cache: Cache, draft: Draft, pending: Pending, *, store: DecisionStore, reviewer: str | None) -> Draft:
+    """Check ``pending`` against the cache, save it in the ``store`` on top of the revision the draft was opened at
+    and return the new draft.
+
+    Raises
+    ------
+    explainer.review.store.Conflict
+        When another reviewer saved a decision on the example since (their decision is on the error).
+    """
     example = cached_example(example_row(cache, checked_example_id(draft, n_examples(cache))))
     tags = checked_tags(draft, pending, example=example, types=set(entity_types(cache)))
     decision = make_decision(
@@ -221,5 +234,4 @@ def save_decision(cache: Cache, draft: Draft, pending: Pending, *, corrections: 
         reviewer=reviewer,
         identity=identity_of(cache),
     )
-    append_decision(corrections, decision)
-    return after_save(draft, decision)
+    return after_save(draft, store.save(decision, base=int(draft.get("revision") or 0)))

@@ -184,9 +184,13 @@ class DecisionStore:
             raise
         except SQLAlchemyError as error:
             reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0][:200]
+            hint = (
+                "make its directory writable by the app's user, or set EXPLAINER_CORRECTIONS_DIR or EXPLAINER_REVIEW_DB"
+                if self.engine.url.get_backend_name() == "sqlite"
+                else "decisions are not saved until it is back: try again in a moment"
+            )
             raise ExplainerError(
-                f"the review database {display_url(self.url)} is unavailable ({reason}); "
-                "decisions are not saved until it is back: try again in a moment"
+                f"the review database {display_url(self.url)} is unavailable ({reason}); {hint}"
             ) from None
 
     def create(self) -> DecisionStore:
@@ -382,6 +386,15 @@ def latest_per_key(decisions: Iterable[dict[str, Any]]) -> dict[str, dict[str, A
 
 @lru_cache(maxsize=64)
 def _opened(url: str, cache: str, legacy: str | None) -> DecisionStore:
+    database = make_url(url).database if make_url(url).get_backend_name() == "sqlite" else None
+    if database:
+        try:
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ExplainerError(
+                f"cannot create {Path(database).parent} for the review database ({error.strerror}); set "
+                "EXPLAINER_CORRECTIONS_DIR to a writable directory or EXPLAINER_REVIEW_DB to a database URL"
+            ) from None
     store = DecisionStore(url, cache).create()
     if legacy:
         store.import_jsonl(legacy)
