@@ -253,3 +253,42 @@ def test_reviewer_and_corrections_settings_from_the_environment():
     assert session.reviewer_name(settings, {"X-Other": " carol\n"}) == "carol"
     assert session.reviewer_name(settings, {"X-Forwarded-User": "mallory"}) == "bob"  # not a configured header
     assert Settings.from_env({"EXPLAINER_REVIEWER_HEADERS": ""}).reviewer_headers == ()
+
+
+def test_a_save_on_top_of_another_reviewers_decision_is_refused_then_taken_or_overwritten(context, cache):
+    _, opened_by_ann = first_draft(context, cache)
+    _, opened_by_bob = first_draft(context, cache)  # both opened the example before anyone saved
+    ann, bob = {"X-Forwarded-User": "ann"}, {"X-Forwarded-User": "bob"}
+    review.on_edit(context, opened_by_ann, None, SEARCH, trigger=click("review-accept-all"), headers=ann)
+    refused, message, _ = review.on_edit(
+        context, opened_by_bob, None, SEARCH, trigger=click("review-accept-gold"), headers=bob
+    )
+    assert "ann saved a decision" in message and "t takes theirs" in message
+    assert refused["conflict"]["reviewer"] == "ann" and len(saved(context, cache)) == 1
+    assert "Take theirs (t)" in str(draft_view(refused))
+    taken, message, _ = review.on_edit(context, refused, None, SEARCH, trigger=click(Ids.RESOLVE, "take"))
+    assert taken["tags"] == saved(context, cache)[-1]["corrected"] and taken["conflict"] is None
+    assert taken["saved"]["reviewer"] == "ann" and len(saved(context, cache)) == 1  # taking saves nothing
+    mine, message, _ = review.on_edit(
+        context, refused, None, SEARCH, trigger=click(Ids.RESOLVE, "overwrite"), headers=bob
+    )
+    assert message == "" and mine["revision"] == 2
+    history = saved(context, cache)
+    assert [(d["reviewer"], d["kind"], d["revision"]) for d in history] == [
+        ("ann", "accept_all_predictions", 1),
+        ("bob", "accept_gold", 2),
+    ]
+
+
+def test_the_example_one_reviewer_has_open_is_not_handed_to_another(context, cache):
+    class Request:
+        def __init__(self, name):
+            self.headers = {"X-Forwarded-User": name}
+
+    shown = {}
+    for name in ("ann", "bob"):
+        _url, _panel, draft, _progress, _note = review.on_navigate(
+            context, ("f1", None, None, "todo"), SEARCH + "&rev_order=loss", trigger=None, headers=Request(name).headers
+        )
+        shown[name] = draft["example_id"]
+    assert shown["ann"] != shown["bob"]
