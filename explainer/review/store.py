@@ -28,7 +28,7 @@ import time
 import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -113,6 +113,22 @@ class Reviewed:
 
     latest: dict[str, dict[str, Any]]  # key -> its settled (latest) decision, with "revision"
     n_decisions: int
+    reviewers: dict[str, frozenset[str]] = field(default_factory=dict)  # key -> who decided it ("" for no name)
+
+    def done_for(self, reviewer: str | None, double: set[str] | frozenset[str] = frozenset()) -> set[str]:
+        """The examples that count as reviewed for ``reviewer``: decided, except an example of the ``double``
+        review share that only someone else has decided so far (it waits for a second reviewer)."""
+        me = reviewer or ""
+        return {
+            key
+            for key in self.latest
+            if key not in double or me in self.reviewers.get(key, ()) or len(self.reviewers.get(key, ())) >= 2
+        }
+
+    def blind_for(self, reviewer: str | None, double: set[str] | frozenset[str]) -> set[str]:
+        """The ``double`` examples this reviewer reviews without seeing the other reviewer's decision."""
+        me = reviewer or ""
+        return {key for key in double if key in self.latest and me not in self.reviewers.get(key, ())}
 
 
 def store_url(cache_path: str | Path, *, url: str | None = None, directory: str | Path | None = None) -> str:
@@ -371,7 +387,14 @@ class DecisionStore:
 @lru_cache(maxsize=16)
 def _reviewed(url: str, cache: str, stamp: tuple[int, int]) -> Reviewed:  # the stamp keys a fresh read
     history = DecisionStore(url, cache).history()
-    return Reviewed(latest=latest_per_key(history), n_decisions=len(history))
+    reviewers: dict[str, set[str]] = {}
+    for decision in history:
+        reviewers.setdefault(str(decision["key"]), set()).add(decision.get("reviewer") or "")
+    return Reviewed(
+        latest=latest_per_key(history),
+        n_decisions=len(history),
+        reviewers={key: frozenset(names) for key, names in reviewers.items()},
+    )
 
 
 def latest_per_key(decisions: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:

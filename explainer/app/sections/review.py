@@ -65,11 +65,12 @@ from explainer.review.queue import DEFAULT_ORDER, DEFAULT_STATUS
 from explainer.review.queue import View as QueueView
 from explainer.review.session import (
     Headers,
+    Reviewing,
     build_queue,
     entity_types,
-    navigate,
     progress,
     reviewer_name,
+    reviewing,
     save_decision,
 )
 from explainer.review.store import Conflict, DecisionStore, open_store
@@ -126,26 +127,23 @@ def latest_of(context: AppContext, cache: Cache) -> dict[str, Any]:
     return store_of(context, cache).latest()
 
 
-def claimed_for(context: AppContext, cache: Cache, headers: Headers | None, draft: Draft | None) -> frozenset[str]:
-    """Claim the example shown for this reviewer and return the examples other reviewers hold (the queue skips
-    them, so two reviewers are not handed the same example)."""
+def reviewer_state(
+    context: AppContext, cache: Cache, headers: Headers | None
+) -> tuple[DecisionStore, str | None, Reviewing]:
+    """The review database, the reviewer (from the request) and where the reviewer stands in the review."""
     store, reviewer = store_of(context, cache), reviewer_name(context.settings, headers)
-    if draft is not None:
-        store.claim(draft["key"], reviewer)
-    return frozenset(store.claimed_by_others(reviewer))
+    return store, reviewer, reviewing(store, cache, reviewer, double_share=context.settings.review_double)
 
 
 def layout(cache: Cache, query: Query, context: AppContext) -> html.Div:
     from flask import has_request_context, request
 
     headers = request.headers if has_request_context() else None
-    store, reviewer = store_of(context, cache), reviewer_name(context.settings, headers)
-    latest = store.latest()  # the decisions where this app keeps them
-    view, queue, draft = navigate(
-        cache, queue_view(query), latest, claimed=frozenset(store.claimed_by_others(reviewer))
-    )
+    store, reviewer, standing = reviewer_state(context, cache, headers)  # the decisions where this app keeps them
+    latest = standing.latest
+    view, queue, draft = standing.navigate(cache, queue_view(query))
     if draft is not None:
-        store.claim(draft["key"], reviewer)
+        store.claim(draft["key"], reviewer)  # so the queue does not hand it to another reviewer
     return html.Div(
         [
             intro(),
@@ -187,11 +185,11 @@ def on_navigate(
         return (no_update,) * 5  # the controls echoing the URL (e.g. when they mount)
     try:
         cache = context.cache(search)
-        latest = latest_of(context, cache)
-        view, queue, draft = navigate(
-            cache, wanted, latest, step=step, claimed=claimed_for(context, cache, headers, None)
-        )
-        claimed_for(context, cache, headers, draft)
+        store, reviewer, standing = reviewer_state(context, cache, headers)
+        latest = standing.latest
+        view, queue, draft = standing.navigate(cache, wanted, step=step)
+        if draft is not None:
+            store.claim(draft["key"], reviewer)
     except ExplainerError as error:
         return no_update, dbc.Alert(str(error), color="danger"), no_update, no_update, no_update
     return (
@@ -247,9 +245,9 @@ def on_edit(
             )
     except (ExplainerError, ValueError) as error:
         return no_update, str(error), no_update
-    latest = latest_of(context, cache)
-    queue = build_queue(cache, queue_view(parse_query(search)), latest)
-    return new, "", progress(cache, queue, latest, new["example_id"])
+    _store, _reviewer, standing = reviewer_state(context, cache, headers)
+    queue = build_queue(cache, queue_view(parse_query(search)), standing.latest, done=standing.done)
+    return new, "", progress(cache, queue, standing.latest, new["example_id"])
 
 
 def download(context: AppContext, which: str, search: str | None) -> tuple[dict[str, Any] | None, str]:
