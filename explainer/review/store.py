@@ -44,6 +44,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    and_,
     create_engine,
     delete,
     event,
@@ -295,6 +296,32 @@ class DecisionStore:
             ).one()
             return int(row[0] or 0), int(row[1])
 
+    def read_reviewed(self, *, n_decisions: int) -> Reviewed:
+        """The latest decision of each example and who decided it (two queries, not the whole history)."""
+        table = decisions_table
+        newest = (
+            select(table.c.key, func.max(table.c.revision).label("revision"))
+            .where(table.c.cache == self.cache)
+            .group_by(table.c.key)
+            .subquery()
+        )
+        latest_rows = select(table.c.record).join(
+            newest, and_(table.c.key == newest.c.key, table.c.revision == newest.c.revision)
+        )
+        who = select(table.c.key, table.c.reviewer).where(table.c.cache == self.cache).distinct()
+        with self._connection() as connection:
+            latest = [
+                json.loads(record) for (record,) in connection.execute(latest_rows.where(table.c.cache == self.cache))
+            ]
+            reviewers: dict[str, set[str]] = {}
+            for key, name in connection.execute(who):
+                reviewers.setdefault(key, set()).add(name or "")
+        return Reviewed(
+            latest={str(decision["key"]): decision for decision in latest},
+            n_decisions=n_decisions,
+            reviewers={key: frozenset(names) for key, names in reviewers.items()},
+        )
+
     def reviewed(self) -> Reviewed:
         """The settled decision of each example, re-read only when a decision was saved since."""
         return _reviewed(self.url, self.cache, self.stamp())
@@ -386,15 +413,7 @@ class DecisionStore:
 
 @lru_cache(maxsize=16)
 def _reviewed(url: str, cache: str, stamp: tuple[int, int]) -> Reviewed:  # the stamp keys a fresh read
-    history = DecisionStore(url, cache).history()
-    reviewers: dict[str, set[str]] = {}
-    for decision in history:
-        reviewers.setdefault(str(decision["key"]), set()).add(decision.get("reviewer") or "")
-    return Reviewed(
-        latest=latest_per_key(history),
-        n_decisions=len(history),
-        reviewers={key: frozenset(names) for key, names in reviewers.items()},
-    )
+    return DecisionStore(url, cache).read_reviewed(n_decisions=stamp[1])
 
 
 def latest_per_key(decisions: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:

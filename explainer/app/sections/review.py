@@ -245,7 +245,10 @@ def on_edit(
             )
     except (ExplainerError, ValueError) as error:
         return no_update, str(error), no_update
-    _store, _reviewer, standing = reviewer_state(context, cache, headers)
+    try:
+        _store, _reviewer, standing = reviewer_state(context, cache, headers)
+    except ExplainerError as error:  # saved, but the queue cannot be read now: say so, keep the saved draft
+        return new, f"saved; the progress cannot be shown now ({error})", no_update
     queue = build_queue(cache, queue_view(parse_query(search)), standing.latest, done=standing.done)
     return new, "", progress(cache, queue, standing.latest, new["example_id"])
 

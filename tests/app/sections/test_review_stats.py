@@ -29,9 +29,7 @@ def opened(context, headers):
     return draft
 
 
-def test_a_double_review_example_goes_blind_to_a_second_reviewer_and_their_disagreement_is_listed(
-    context, tiny_cache
-):
+def test_a_double_review_example_goes_blind_to_a_second_reviewer_and_their_disagreement_is_listed(context, tiny_cache):
     cache = open_cache(tiny_cache)
     first = opened(context, ANN)
     review.on_edit(context, first, None, SEARCH, trigger="review-accept-all", headers=ANN)
