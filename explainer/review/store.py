@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import time
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -163,6 +163,7 @@ def engine_for(url: str) -> Engine:
         if parsed.get_backend_name() == "sqlite":
             engine = create_engine(parsed, connect_args={"timeout": 30})
             event.listen(engine, "connect", _sqlite_pragmas)
+            event.listen(engine, "begin", _sqlite_begin)
             return engine
         # pre-ping: a database that restarted is reconnected to instead of failing every pooled connection
         return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=5)
@@ -174,10 +175,18 @@ def engine_for(url: str) -> Engine:
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    connection.isolation_level = None  # SQLAlchemy's "begin" event below starts the transactions, not the driver
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer (several gunicorn workers)
     cursor.execute("PRAGMA synchronous=FULL")  # a saved decision survives a power cut
     cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    # A write takes SQLite's write lock up front (waiting up to the timeout): a transaction that read first and
+    # wrote later would fail at once with "database is locked" when another host wrote in between.
+    write = connection.get_execution_options().get("review_write", False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
 class DecisionStore:
@@ -193,7 +202,8 @@ class DecisionStore:
     @contextmanager
     def _connection(self, *, write: bool = False) -> Iterator[Connection]:
         try:
-            with self.engine.begin() if write else self.engine.connect() as connection:
+            engine = self.engine.execution_options(review_write=True) if write else self.engine
+            with engine.begin() if write else engine.connect() as connection:
                 yield connection
         except Conflict:
             raise
@@ -414,16 +424,6 @@ class DecisionStore:
 @lru_cache(maxsize=16)
 def _reviewed(url: str, cache: str, stamp: tuple[int, int]) -> Reviewed:  # the stamp keys a fresh read
     return DecisionStore(url, cache).read_reviewed(n_decisions=stamp[1])
-
-
-def latest_per_key(decisions: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """``{key: the decision with the highest revision}`` (file order for decisions without one)."""
-    latest: dict[str, dict[str, Any]] = {}
-    for decision in decisions:
-        key = decision["key"]
-        if key not in latest or int(decision.get("revision") or 0) >= int(latest[key].get("revision") or 0):
-            latest[key] = decision
-    return latest
 
 
 @lru_cache(maxsize=64)
