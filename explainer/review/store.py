@@ -51,6 +51,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import make_url
@@ -61,6 +62,7 @@ from explainer.review.corrections import CorrectionsWarning, corrections_path, r
 
 SCHEMA_VERSION = 1
 STORE_SUFFIX = ".review.sqlite"
+SCHEMA_LOCK = 0x4E45_5201  # PostgreSQL advisory lock held while the tables are created or migrated
 CLAIM_SECONDS = 600.0  # an example handed to a reviewer stays theirs this long unless they decide it
 
 metadata = MetaData()
@@ -223,6 +225,9 @@ class DecisionStore:
     def create(self) -> DecisionStore:
         """Create the tables, or migrate them to this version; refuse a database of a newer version."""
         with self._connection(write=True) as connection:
+            if connection.dialect.name == "postgresql":
+                # Hosts starting together would race to create the tables: one at a time (until commit).
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
             metadata.create_all(connection)
             found = connection.execute(select(schema_table.c.version)).scalar()
             if found is None:
@@ -253,7 +258,10 @@ class DecisionStore:
             with self._connection(write=True) as connection:
                 current = self._latest_revision(connection, key)
                 if current != base:
-                    raise Conflict(self._decision(connection, key, current))
+                    theirs = self._decision(connection, key, current)
+                    if current == base + 1 and _same_save(theirs, decision):
+                        return theirs  # this save, committed before its answer was lost: saved once, not twice
+                    raise Conflict(theirs)
                 saved = {**decision, "revision": base + 1}
                 connection.execute(insert(decisions_table).values(**self._row(saved)))
                 connection.execute(
@@ -419,6 +427,11 @@ class DecisionStore:
         with self._connection() as connection:
             rows = connection.execute(select(decisions_table.c.cache).distinct().order_by(decisions_table.c.cache))
             return [name for (name,) in rows]
+
+
+def _same_save(saved: dict[str, Any], decision: dict[str, Any]) -> bool:
+    """Whether ``saved`` is ``decision`` saved already (the same reviewer, kind and tags): a retried save."""
+    return all(saved.get(name) == decision.get(name) for name in ("reviewer", "kind", "corrected", "original"))
 
 
 @lru_cache(maxsize=16)

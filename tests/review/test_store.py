@@ -119,3 +119,13 @@ def test_merge_finds_the_one_cache_of_a_database_or_asks_for_its_name(tmp_path):
 def test_a_bad_url_says_what_a_url_looks_like():
     with pytest.raises(ExplainerError, match="not a database URL"):
         DecisionStore("not a url", "x")
+
+
+def test_a_save_retried_after_its_answer_was_lost_is_kept_once(database_url):
+    store = new_store(database_url)
+    mine = decision(WORDS, GOLD, ["B-PER", "O", "O", "B-LOC"], reviewer="ann")
+    store.save(mine, base=0)
+    assert store.save(dict(mine), base=0)["revision"] == 1  # the same reviewer, tags and base: the same save
+    assert len(store.history()) == 1
+    with pytest.raises(Conflict):
+        store.save(decision(WORDS, GOLD, GOLD, reviewer="ann"), base=0)  # other tags: a real conflict
