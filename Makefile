@@ -19,12 +19,14 @@ $(STAMP): pyproject.toml
 	$(PIP) install --quiet -e ".[$(EXTRAS)]" "$(TORCH)"
 	touch $@
 
-# Debian's Chromium and its driver (browser tests) and nginx (deployment tests), installed only when missing.
+# Debian's Chromium and its driver (browser tests), nginx (deployment tests) and PostgreSQL (review database
+# tests), installed only when missing.
 browser-deps:
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
 	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing$$missing with apt-get"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

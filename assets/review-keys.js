@@ -10,7 +10,9 @@
     n: "review-next",
     ArrowRight: "review-next",
     b: "review-prev",
-    ArrowLeft: "review-prev"
+    ArrowLeft: "review-prev",
+    t: ".review-take", // after another reviewer's save refused ours (pattern-matched ids: found by class)
+    o: ".review-overwrite"
   };
   document.addEventListener("keydown", function (event) {
     if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey || event.repeat) {
@@ -21,7 +23,7 @@
       return;
     }
     var id = BUTTONS[event.key];
-    var button = id && document.getElementById(id);
+    var button = id && (id.charAt(0) === "." ? document.querySelector(id) : document.getElementById(id));
     if (!button || button.disabled) {
       return;
     }

@@ -221,12 +221,17 @@ def nginx_binary() -> str | None:
     return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None)
 
 
-def site_config(*, strips_prefix: bool, listen_port: int, upstream_port: int, htpasswd: Path | None = None) -> str:
-    """The shipped site file for one proxy mode, listening on 127.0.0.1:``listen_port``; with ``htpasswd``,
-    its commented-out ``auth_basic`` lines switched on with that user file."""
+def site_config(
+    *, strips_prefix: bool, listen_port: int, upstream_port: int | list[int], htpasswd: Path | None = None
+) -> str:
+    """The shipped site file for one proxy mode, listening on 127.0.0.1:``listen_port``, in front of one app host
+    or several (a list of ports: nginx balances between them); with ``htpasswd``, its commented-out ``auth_basic``
+    lines switched on with that user file."""
     text = SITE_FILES[strips_prefix].read_text()
     text, listens = re.subn(r"listen\s+80;", f"listen 127.0.0.1:{listen_port};", text)
-    text, upstreams = re.subn(r"server\s+127\.0\.0\.1:8000;", f"server 127.0.0.1:{upstream_port};", text)
+    ports = upstream_port if isinstance(upstream_port, list) else [upstream_port]
+    servers = " ".join(f"server 127.0.0.1:{port};" for port in ports)
+    text, upstreams = re.subn(r"server\s+127\.0\.0\.1:8000;", servers, text)
     if (listens, upstreams) != (1, 1):
         raise StackError(f"{SITE_FILES[strips_prefix].name} no longer has one 'listen 80;' and one upstream line")
     if htpasswd is not None:
@@ -251,7 +256,7 @@ class Nginx(_Process):
     def __init__(
         self,
         *,
-        upstream_port: int,
+        upstream_port: int | list[int],
         strips_prefix: bool = False,
         portal_ports=(),
         htpasswd: Path | None = None,

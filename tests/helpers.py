@@ -349,3 +349,75 @@ def deny_reads(monkeypatch, target: Path) -> None:
             return read_text(self, *args, **kwargs)
 
         monkeypatch.setattr(pathlib.Path, "read_text", guarded_read_text)
+
+
+# --- PostgreSQL (tests/review/test_store.py, the two-host review test) ----------------------------
+
+
+def postgres_bin() -> Path | None:
+    """The directory of Debian's PostgreSQL server programs (initdb, pg_ctl), None when not installed."""
+    import shutil
+
+    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (candidate / "initdb").exists() and (candidate / "pg_ctl").exists():
+            return candidate
+    found = shutil.which("initdb")
+    return Path(found).parent if found else None
+
+
+@contextlib.contextmanager
+def postgres_server():
+    """A throwaway PostgreSQL server on 127.0.0.1 (a free port; data in a new temporary directory, removed after
+    the block: pytest's own temporary directories are private to root, which the server's user cannot enter).
+
+    Yields ``(url, stop, start)``: the SQLAlchemy URL and functions that stop and start the server again (the
+    tests take the database away mid-run). As root, the server runs as the ``postgres`` user (initdb refuses
+    root). Skips the test when the server programs are not installed.
+    """
+    import os
+    import pwd
+    import shutil
+    import socket
+    import tempfile
+
+    import pytest
+
+    programs = postgres_bin()
+    if programs is None:
+        pytest.skip("PostgreSQL's server is not installed (make test installs Debian's postgresql)")
+    directory = Path(tempfile.mkdtemp(prefix="explainer-postgres-"))
+    data = directory / "pgdata"
+    data.mkdir(parents=True)
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        owner = pwd.getpwnam("postgres")
+        for path in (directory, data):
+            os.chown(path, owner.pw_uid, owner.pw_gid)
+        prefix = ["runuser", "-u", "postgres", "--"]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    def run(*command: str) -> None:
+        subprocess.run([*prefix, *command], check=True, capture_output=True, text=True, cwd=directory)
+
+    run(str(programs / "initdb"), "-D", str(data), "-A", "trust", "-U", "explainer", "--no-sync")
+    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {directory} -c fsync=off"
+
+    def start() -> None:
+        run(
+            str(programs / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(directory / "server.log"), "-w", "start"
+        )
+
+    def stop() -> None:
+        run(str(programs / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
+
+    start()
+    try:
+        run(str(programs / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "explainer", "review")
+        yield f"postgresql+psycopg://explainer@127.0.0.1:{port}/review", stop, start
+    finally:
+        subprocess.run(
+            [*prefix, str(programs / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True
+        )
+        shutil.rmtree(directory, ignore_errors=True)

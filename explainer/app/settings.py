@@ -9,7 +9,11 @@
 ``EXPLAINER_REVIEWER``             reviewer name written with each review decision (none)
 ``EXPLAINER_REVIEWER_HEADERS``     request headers naming the reviewer, first present wins; set by an
                                    authenticating proxy (``X-Forwarded-User,X-Remote-User``; empty: none)
-``EXPLAINER_CORRECTIONS_DIR``      where corrections files go (default: beside each cache)
+``EXPLAINER_CORRECTIONS_DIR``      where review databases go (default: beside each cache)
+``EXPLAINER_REVIEW_DB``            a database URL for review decisions, shared by several app hosts,
+                                   e.g. ``postgresql+psycopg://user@db/review`` (SQLite beside each cache)
+``EXPLAINER_REVIEW_DOUBLE``        share of examples each reviewed by two reviewers, blind, for agreement
+                                   (``0``; e.g. ``0.1``)
 =================================  ===========================================================
 """
 
@@ -49,7 +53,9 @@ class Settings:
     max_content_length: int = 1024 * 1024
     reviewer: str | None = None  # review decisions: a header (reviewer_headers) wins over this name
     reviewer_headers: tuple[str, ...] = ("X-Forwarded-User", "X-Remote-User")
-    corrections_dir: Path | None = None  # None: <cache>/../<cache name>.corrections.jsonl
+    corrections_dir: Path | None = None  # None: <cache>/../<cache name>.review.sqlite
+    review_db: str | None = None  # a database URL (EXPLAINER_REVIEW_DB); None: SQLite beside each cache
+    review_double: float = 0.0  # share of examples reviewed by two reviewers (EXPLAINER_REVIEW_DOUBLE)
 
     @property
     def routes_prefix(self) -> str:
@@ -80,10 +86,26 @@ class Settings:
             settings = replace(settings, reviewer_headers=tuple(name.strip() for name in names if name.strip()))
         if environ.get("EXPLAINER_CORRECTIONS_DIR"):
             settings = replace(settings, corrections_dir=Path(environ["EXPLAINER_CORRECTIONS_DIR"]))
+        if environ.get("EXPLAINER_REVIEW_DOUBLE"):
+            settings = replace(settings, review_double=parse_share(environ["EXPLAINER_REVIEW_DOUBLE"]))
+        if environ.get("EXPLAINER_REVIEW_DB"):
+            settings = replace(settings, review_db=environ["EXPLAINER_REVIEW_DB"].strip())
         given = {key: value for key, value in overrides.items() if value is not None}
         if "cache" in given:
             given["cache"] = Path(given["cache"])
         return replace(settings, **given)
+
+
+def parse_share(value: str, *, name: str = "EXPLAINER_REVIEW_DOUBLE") -> float:
+    """A share between 0 and 1 ('0.1', or '10%')."""
+    text = value.strip()
+    try:
+        share = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        share = -1.0
+    if not 0.0 <= share <= 1.0:
+        raise ExplainerError(f"{name}={value!r} is not a share between 0 and 1; use e.g. 0.1 (or 10%)")
+    return share
 
 
 def normalise_prefix(prefix: str) -> str:

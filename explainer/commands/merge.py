@@ -16,11 +16,21 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "merge",
         help="apply the corrections of the review queue to a dataset; other examples stay byte-for-byte",
-        description="Apply corrections (the .corrections.jsonl file beside a cache) to a dataset by example hash. "
+        description="Apply corrections (the review database beside a cache, a database URL, or a .corrections.jsonl "
+        "export) to a dataset by example hash; the settled (latest) decision of each example is applied. "
         "Examples without a correction are copied byte-for-byte when the output has the input's form.",
     )
     parser.add_argument("--dataset", required=True, metavar="SPEC", help="the dataset, as given to explainer build")
-    parser.add_argument("--corrections", required=True, metavar="FILE", help="the corrections file (JSONL)")
+    parser.add_argument(
+        "--corrections",
+        required=True,
+        metavar="FILE|URL",
+        help="the review's decisions: a corrections file (JSONL), the <cache>.review.sqlite beside the cache, or a "
+        "database URL (EXPLAINER_REVIEW_DB)",
+    )
+    parser.add_argument(
+        "--cache", default=None, metavar="NAME", help="with a database holding several caches: whose decisions"
+    )
     parser.add_argument("--out", required=True, metavar="FILE", help="where to write the merged dataset")
     parser.add_argument(
         "--format",
@@ -61,12 +71,16 @@ def run(args: argparse.Namespace) -> int:
     from explainer.data.loaders import detect_format
     from explainer.review.corrections import CorrectionsWarning, read_decisions
     from explainer.review.merge import manifest_beside, merge_bytes, source_of_manifest, write_atomically
+    from explainer.review.store import STORE_SUFFIX, display_url, is_database_url, store_of_url
 
-    corrections, out = Path(args.corrections).expanduser(), Path(args.out).expanduser()
-    if not corrections.is_file():
+    out, corrections = Path(args.out).expanduser(), Path(args.corrections).expanduser()
+    url = args.corrections if is_database_url(args.corrections) else None
+    if url is None and corrections.name.endswith(STORE_SUFFIX) and corrections.is_file():
+        url = f"sqlite:///{corrections.absolute()}"  # the SQLite database beside the cache
+    if url is None and not corrections.is_file():
         raise ExplainerError(
-            f"{corrections} does not exist or is not a file; pass the .corrections.jsonl file "
-            "written beside the cache by the Review tab"
+            f"{corrections} does not exist or is not a file; pass the <cache>.review.sqlite beside the cache, "
+            "a database URL, or a .corrections.jsonl file the Review tab exported"
         )
     dataset_path = Path(args.dataset).expanduser()
     for protected, what in ((dataset_path, "the input dataset"), (corrections, "the corrections file")):
@@ -77,16 +91,20 @@ def run(args: argparse.Namespace) -> int:
     if not out.parent.is_dir():
         raise ExplainerError(f"--out {out}: the directory {out.parent} does not exist; create it first")
     detect_format(args.dataset)  # a dataset that does not exist is named before anything else
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", CorrectionsWarning)
-        decisions = read_decisions(corrections)
-    for warning in caught:
-        print(f"warning: {warning.message}", file=sys.stderr)
+    if url is not None:
+        store = store_of_url(url, args.cache)
+        decisions, display = store.history(), f"{display_url(url)} (cache {store.cache})"
+    else:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", CorrectionsWarning)
+            decisions, display = read_decisions(corrections), str(corrections)
+        for warning in caught:
+            print(f"warning: {warning.message}", file=sys.stderr)
     if not decisions:
-        raise ExplainerError(f"{corrections} holds no decisions; review some examples first")
+        raise ExplainerError(f"{display} holds no decisions; review some examples first")
     label_map = read_label_map(args.label_map) if args.label_map else None
     # The cache beside the corrections file knows the labels the tags must be in, and the build's scheme.
-    manifest = manifest_beside(corrections)
+    manifest = manifest_beside(corrections) if corrections.is_file() else None
     labels = manifest.get("labels") if manifest else None
     built = source_of_manifest(manifest) if manifest else None
     tag_scheme = args.tag_scheme or (built.tag_scheme if built else AUTO)
@@ -102,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         tag_scheme=tag_scheme,
         strip_prefix=strip_prefix,
         labels=labels if isinstance(labels, list) else None,
-        corrections_display=str(corrections),
+        corrections_display=display,
     )
     write_atomically(out, data)
     print("\n".join([f"wrote {out}", *report.lines()]), file=sys.stderr)

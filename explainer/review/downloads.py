@@ -1,4 +1,5 @@
-"""What the Review section offers for download (no Dash): the corrections file, the corrected dataset as
+"""What the Review section offers for download (no Dash): the decisions as a corrections file (JSONL, every
+decision of the audit trail in order, so the last line per example is the settled one), the corrected dataset as
 CoNLL or JSONL, and a JSON summary of what changed.
 
 The corrected dataset is merged into the original file when the build's dataset is a readable file of
@@ -10,14 +11,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from explainer.cache.reader import Cache
 from explainer.data.loaders import detect_format
 from explainer.errors import ExplainerError
-from explainer.review.corrections import read_decisions, reviewed
+from explainer.review.corrections import SUFFIX
 from explainer.review.export import apply_corrections, change_summary, conll_text, prodigy_jsonl
 from explainer.review.merge import merge_bytes, source_of_manifest
 from explainer.review.session import n_examples
+from explainer.review.store import DecisionStore
 
 CORRECTIONS, CONLL, JSONL, SUMMARY = "corrections", "conll", "jsonl", "summary"
 DOWNLOADS = {
@@ -26,7 +29,7 @@ DOWNLOADS = {
     JSONL: "corrected dataset (JSONL)",
     SUMMARY: "summary of changes",
 }
-NOTHING_YET = "No decisions yet: the corrections file is written on the first accept or save."
+NOTHING_YET = "No decisions yet: review an example first (accept or save)."
 
 
 @dataclass(frozen=True)
@@ -42,17 +45,25 @@ def plural(count: int, noun: str) -> str:
     return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
-def download(cache: Cache, which: str, *, corrections: Path) -> Download | None:
-    """The download ``which`` (one of ``DOWNLOADS``) for ``cache`` and its ``corrections`` file; None when
+def corrections_jsonl(history: list[dict[str, Any]]) -> bytes:
+    """Decisions as a corrections file: one JSON line each, in the order they were saved."""
+    lines = (json.dumps(decision, ensure_ascii=False, separators=(",", ":")) + "\n" for decision in history)
+    return "".join(lines).encode("utf-8")
+
+
+def download(cache: Cache, which: str, *, store: DecisionStore) -> Download | None:
+    """The download ``which`` (one of ``DOWNLOADS``) for ``cache`` and its decisions in ``store``; None when
     there are no decisions yet to download (:data:`NOTHING_YET`)."""
     if which not in DOWNLOADS:
         raise ValueError(f"download must be one of {tuple(DOWNLOADS)}, not {which!r}")
-    if which == CORRECTIONS:
-        if not corrections.is_file():
-            return None
-        return Download(corrections.name, corrections.read_bytes(), corrections.name)
-    latest = reviewed(corrections).latest
+    history = store.history()
+    if not history:
+        return None
     name = cache.path.name
+    if which == CORRECTIONS:
+        note = f"{plural(len(history), 'decision')}, the last line of each example is its settled decision"
+        return Download(f"{name}{SUFFIX}", corrections_jsonl(history), note)
+    latest = store.latest()
     if which == SUMMARY:
         summary = change_summary(latest, n_examples=n_examples(cache))
         note = f"{plural(summary['corrected'], 'example')} corrected, {summary['reviewed']} reviewed"
@@ -63,7 +74,7 @@ def download(cache: Cache, which: str, *, corrections: Path) -> Download | None:
         if detect_format(source.spec) in wanted_forms and Path(source.spec).is_file():
             data, report = merge_bytes(
                 source.spec,
-                read_decisions(corrections),
+                history,
                 output_format=which,
                 split=source.split,
                 tokens_column=source.tokens_column,
@@ -72,7 +83,7 @@ def download(cache: Cache, which: str, *, corrections: Path) -> Download | None:
                 tag_scheme=source.tag_scheme,
                 strip_prefix=source.strip_prefix,
                 labels=cache.labels,
-                corrections_display=str(corrections),
+                corrections_display="the review database",
             )
             original = Path(source.spec)
             suffix = original.suffix or f".{which}"

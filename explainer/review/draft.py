@@ -60,6 +60,19 @@ class Draft(TypedDict):
     types: list[str]  # the entity types a span may have
     saved: SavedInfo | None
     issues: list[bool] | None  # per word: a likely label issue (cleanlab), None without label quality
+    revision: int  # the example's latest decision when the draft was opened (0: none): a save goes on top of it
+    conflict: Conflicting | None  # a decision another reviewer saved since, which refused this draft's save
+
+
+class Conflicting(TypedDict):
+    """Another reviewer's decision that refused a save, and the decision that was refused (to save it again)."""
+
+    kind: str
+    reviewer: str | None
+    time: str | None
+    revision: int
+    corrected: list[str]
+    pending: dict[str, Any]  # kind, tags and detail of the refused decision
 
 
 @dataclass(frozen=True)
@@ -103,6 +116,7 @@ def start_draft(
 ) -> Draft:
     """The draft to start from: the example's last ``decision`` if it was made on today's gold, else gold."""
     current = decision if decision is not None and decision["original"] == example.gold else None
+    revision = int(decision.get("revision") or 0) if decision is not None else 0
     return {
         "example_id": example.example_id,
         "key": example.key,
@@ -116,6 +130,8 @@ def start_draft(
         "types": list(types),
         "saved": saved_info(current),
         "issues": issues,
+        "revision": revision,
+        "conflict": None,
     }
 
 
@@ -219,4 +235,50 @@ def after_save(draft: Draft, decision: Mapping[str, Any]) -> Draft:
         "selection": None,
         "dirty": False,
         "saved": saved_info(decision),
+        "revision": int(decision.get("revision") or draft.get("revision") or 0),
+        "conflict": None,
     }
+
+
+def with_conflict(draft: Draft, theirs: Mapping[str, Any], refused: Pending) -> Draft:
+    """The draft once its save was refused because of ``theirs``: unchanged, holding both decisions."""
+    return {
+        **draft,
+        "conflict": {
+            "kind": str(theirs.get("kind") or EDIT),
+            "reviewer": theirs.get("reviewer"),
+            "time": theirs.get("time"),
+            "revision": int(theirs.get("revision") or 0),
+            "corrected": list(theirs.get("corrected") or draft["gold"]),
+            "pending": {"kind": refused.kind, "tags": list(refused.tags), "detail": refused.detail},
+        },
+    }
+
+
+def take_theirs(draft: Draft) -> Draft:
+    """Drop this draft's refused decision and show the other reviewer's instead (nothing is saved)."""
+    conflict = draft.get("conflict")
+    if not conflict:
+        return draft
+    theirs = {"kind": conflict["kind"], "reviewer": conflict["reviewer"], "time": conflict["time"]}
+    return {
+        **draft,
+        "tags": list(conflict["corrected"]),
+        "anchor": None,
+        "selection": None,
+        "dirty": False,
+        "saved": saved_info({**theirs, "corrected": conflict["corrected"], "original": draft["gold"]}),
+        "revision": conflict["revision"],
+        "conflict": None,
+    }
+
+
+def overwrite(draft: Draft) -> tuple[Draft, Pending] | None:
+    """The refused decision, to save again on top of the other reviewer's (None without a conflict)."""
+    conflict = draft.get("conflict")
+    if not conflict:
+        return None
+    pending = conflict["pending"]
+    return {**draft, "revision": conflict["revision"], "conflict": None}, Pending(
+        str(pending["kind"]), list(pending["tags"]), pending.get("detail")
+    )

@@ -161,13 +161,17 @@ def check_corrected_tags(decisions, labels: Sequence[str] | None, *, display: st
 
 
 def manifest_beside(corrections: str | Path) -> dict | None:
-    """The manifest of the cache a corrections file belongs to: the sibling ``<name>`` of ``<name>.corrections.jsonl``;
+    """The manifest of the cache a corrections file belongs to: the sibling ``<name>`` of ``<name>.corrections.jsonl``
+    (or of ``<name>.review.sqlite``);
     None when there is no readable one (the file was moved or kept in ``EXPLAINER_CORRECTIONS_DIR``)."""
+    from explainer.review.store import STORE_SUFFIX
+
     corrections = Path(corrections)
-    if not corrections.name.endswith(SUFFIX):
+    suffix = next((end for end in (SUFFIX, STORE_SUFFIX) if corrections.name.endswith(end)), None)
+    if suffix is None:
         return None
     try:
-        return read_manifest(corrections.with_name(corrections.name[: -len(SUFFIX)]))
+        return read_manifest(corrections.with_name(corrections.name[: -len(suffix)]))
     except ExplainerError:
         return None
 

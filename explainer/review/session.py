@@ -8,18 +8,19 @@ example's row is read by row group when it is shown.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
+from explainer.analysis.agreement import double_review_keys
 from explainer.analysis.review import filter_queue, matching_examples, queue_order
 from explainer.app.memo import per_cache
 from explainer.cache import schema
 from explainer.cache.reader import Cache
 from explainer.errors import ExplainerError
-from explainer.review.corrections import append_decision, clean_reviewer, make_decision
+from explainer.review.corrections import clean_reviewer, make_decision
 from explainer.review.draft import (
     NOT_IN_CACHE,
     CachedExample,
@@ -31,6 +32,7 @@ from explainer.review.draft import (
     start_draft,
 )
 from explainer.review.queue import Queue, View, effective_order, example_to_show, n_reviewed, progress_text
+from explainer.review.store import DecisionStore, Reviewed
 
 Latest = Mapping[str, Mapping[str, Any]]  # example key -> its last decision
 
@@ -130,7 +132,16 @@ def identity_of(cache: Cache) -> dict[str, Any]:
     }
 
 
-def build_queue(cache: Cache, view: View, latest: Latest) -> Queue:
+def build_queue(
+    cache: Cache,
+    view: View,
+    latest: Latest,
+    *,
+    claimed: frozenset[str] = frozenset(),
+    done: set[str] | None = None,
+) -> Queue:
+    """The queue of ``view``: without the examples other reviewers hold (``claimed``), unless the view names one.
+    ``done`` is what counts as reviewed for this reviewer (default: every decided example)."""
     quality = example_quality(cache)
     order, note = effective_order(view.order, has_quality=quality is not None)
     full: np.ndarray = per_cache(
@@ -148,8 +159,46 @@ def build_queue(cache: Cache, view: View, latest: Latest) -> Queue:
             lambda: cache.table("span_errors", ["example_id", "category", "gold_type", "pred_type"]),
         )
         keep = matching_examples(spans=spans, span_errors=span_errors, entity=view.entity, category=view.category)
-    ids = filter_queue(full, keep=keep, keys=example_keys(cache), reviewed=set(latest), status=view.status)
+    keys = example_keys(cache)
+    ids = filter_queue(full, keep=keep, keys=keys, reviewed=set(latest) if done is None else done, status=view.status)
+    if claimed:
+        ids = np.asarray([i for i in ids if keys[i] not in claimed or i == view.example], dtype=ids.dtype)
     return Queue(ids=ids, full=full, note=note)
+
+
+@dataclass(frozen=True)
+class Reviewing:
+    """One reviewer's standing in a review: the settled decisions, the examples others hold (``claimed``), what
+    counts as reviewed for them (``done``) and the double-review examples they see without the first decision."""
+
+    latest: Latest
+    claimed: frozenset[str]
+    done: set[str]
+    blind: frozenset[str]
+
+    def navigate(self, cache: Cache, view: View, *, step: int = 0) -> tuple[View, Queue, Draft | None]:
+        return navigate(cache, view, self.latest, step=step, claimed=self.claimed, done=self.done, blind=self.blind)
+
+
+def double_keys(cache: Cache, share: float) -> frozenset[str]:
+    """The examples of the double-review ``share`` (stable across hosts: chosen by the key's hash)."""
+    if share <= 0:
+        return frozenset()
+    keys: frozenset[str] = per_cache(
+        cache, f"review-double-{share}", lambda: frozenset(double_review_keys(list(example_keys(cache)), share))
+    )
+    return keys
+
+
+def reviewing(store: DecisionStore, cache: Cache, reviewer: str | None, *, double_share: float = 0.0) -> Reviewing:
+    reviewed: Reviewed = store.reviewed()
+    double = double_keys(cache, double_share)
+    return Reviewing(
+        latest=reviewed.latest,
+        claimed=frozenset(store.claimed_by_others(reviewer)),
+        done=reviewed.done_for(reviewer, double),
+        blind=frozenset(reviewed.blind_for(reviewer, double)),
+    )
 
 
 def progress(cache: Cache, queue: Queue, latest: Latest, example: int | None) -> str:
@@ -159,21 +208,38 @@ def progress(cache: Cache, queue: Queue, latest: Latest, example: int | None) ->
     )
 
 
-def new_draft(cache: Cache, example_id: int, latest: Latest) -> Draft:
-    """The correction of ``example_id`` to start from: its last decision if it still applies, else gold."""
+def new_draft(cache: Cache, example_id: int, latest: Latest, *, blind: frozenset[str] = frozenset()) -> Draft:
+    """The correction of ``example_id`` to start from: its last decision if it still applies, else gold (always
+    gold for an example in ``blind``: the second reviewer of a double review does not see the first's decision)."""
     row = example_row(cache, example_id)
     example = cached_example(row)
-    return start_draft(
-        example, decision=latest.get(example.key), types=entity_types(cache), issues=word_issues(cache, row)
+    decision = latest.get(example.key)
+    draft = start_draft(
+        example,
+        decision=None if example.key in blind else decision,
+        types=entity_types(cache),
+        issues=word_issues(cache, row),
     )
+    if decision is not None and example.key in blind:
+        draft["revision"] = int(decision.get("revision") or 0)  # saved on top of it, unseen but not a conflict
+    return draft
 
 
-def navigate(cache: Cache, view: View, latest: Latest, *, step: int = 0) -> tuple[View, Queue, Draft | None]:
+def navigate(
+    cache: Cache,
+    view: View,
+    latest: Latest,
+    *,
+    step: int = 0,
+    claimed: frozenset[str] = frozenset(),
+    done: set[str] | None = None,
+    blind: frozenset[str] = frozenset(),
+) -> tuple[View, Queue, Draft | None]:
     """The view with its example resolved (the one in the URL, or the first of the queue, or a neighbour),
     its queue and the draft of its example (None when the queue is empty)."""
-    queue = build_queue(cache, view, latest)
+    queue = build_queue(cache, view, latest, claimed=claimed, done=done)
     example = example_to_show(queue, view.example, n_examples=n_examples(cache), step=step)
-    return view.at(example), queue, None if example is None else new_draft(cache, example, latest)
+    return view.at(example), queue, None if example is None else new_draft(cache, example, latest, blind=blind)
 
 
 class Headers(Protocol):
@@ -205,8 +271,15 @@ def header_text(value: str) -> str:
         return value
 
 
-def save_decision(cache: Cache, draft: Draft, pending: Pending, *, corrections: Path, reviewer: str | None) -> Draft:
-    """Check ``pending`` against the cache, append it to the ``corrections`` file and return the new draft."""
+def save_decision(cache: Cache, draft: Draft, pending: Pending, *, store: DecisionStore, reviewer: str | None) -> Draft:
+    """Check ``pending`` against the cache, save it in the ``store`` on top of the revision the draft was opened at
+    and return the new draft.
+
+    Raises
+    ------
+    explainer.review.store.Conflict
+        When another reviewer saved a decision on the example since (their decision is on the error).
+    """
     example = cached_example(example_row(cache, checked_example_id(draft, n_examples(cache))))
     tags = checked_tags(draft, pending, example=example, types=set(entity_types(cache)))
     decision = make_decision(
@@ -221,5 +294,4 @@ def save_decision(cache: Cache, draft: Draft, pending: Pending, *, corrections: 
         reviewer=reviewer,
         identity=identity_of(cache),
     )
-    append_decision(corrections, decision)
-    return after_save(draft, decision)
+    return after_save(draft, store.save(decision, base=int(draft.get("revision") or 0)))

@@ -29,8 +29,8 @@ from explainer.app.components.review_view import Ids  # noqa: E402
 from explainer.app.settings import Settings  # noqa: E402
 from explainer.cache.reader import open_cache  # noqa: E402
 from explainer.review import session  # noqa: E402
-from explainer.review.corrections import corrections_path, read_decisions  # noqa: E402
 from explainer.review.queue import View  # noqa: E402
+from explainer.review.store import DecisionStore, open_store  # noqa: E402
 
 SEARCH = "?tab=review"
 PASSWORD = b"secret"
@@ -64,7 +64,7 @@ FORWARDING = {
 class App:
     server: stack.Gunicorn
     cache: Path
-    corrections: Path  # the cache's corrections file
+    store: DecisionStore  # the cache's review database
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -91,7 +91,7 @@ def app(tiny_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     corrections = tmp_path_factory.mktemp("corrections")
     env = {"EXPLAINER_CORRECTIONS_DIR": str(corrections), "EXPLAINER_REVIEWER": "", "EXPLAINER_WARM": "0"}
     with stack.Gunicorn(cache=tiny_cache.parent, workers=1, env=env) as server:
-        yield App(server, tiny_cache, corrections_path(tiny_cache, corrections))
+        yield App(server, tiny_cache, open_store(tiny_cache, directory=corrections))
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +143,7 @@ def accept_all(
 
 
 def last_reviewer(app: App) -> str | None:
-    return read_decisions(app.corrections)[-1]["reviewer"]
+    return app.store.history()[-1]["reviewer"]
 
 
 @pytest.mark.deploy

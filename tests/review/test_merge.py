@@ -177,6 +177,30 @@ def test_merge_command_reports_and_refuses_to_overwrite_its_input(tmp_path, caps
     assert [e.tags for e in load_dataset(str(jsonl)).examples][-1] == ("B-ORG", "O")
 
 
+def test_merge_from_the_review_database_equals_the_merge_of_the_corrections_file_it_imported(tmp_path, capsys):
+    from explainer.review.store import open_store
+
+    source = tmp_path / "data.conll"
+    source.write_bytes(CONLL.encode("utf-8"))
+    cache = tmp_path / "val"  # no manifest: the merge reads only the decisions
+    legacy = tmp_path / "val.corrections.jsonl"
+    append_decision(legacy, decision(["BRUSSELS", "1996-08-22"], ["B-LOC", "O"], ["B-PER", "O"]))
+    append_decision(legacy, decision(["BRUSSELS", "1996-08-22"], ["B-LOC", "O"], ["B-ORG", "O"]))
+    store = open_store(cache)  # imports the corrections file
+    assert len(store.history()) == 2
+    outputs = {}
+    for name, corrections in (("jsonl", legacy), ("sqlite", tmp_path / "val.review.sqlite"), ("url", store.url)):
+        out = tmp_path / f"merged-{name}.conll"
+        assert main(["merge", "--dataset", str(source), "--corrections", str(corrections), "--out", str(out)]) == 0
+        outputs[name] = out.read_bytes()
+    assert outputs["jsonl"] == outputs["sqlite"] == outputs["url"]
+    assert b"BRUSSELS NNP B-NP B-ORG" in outputs["url"]  # the settled (latest) decision
+    capsys.readouterr()
+    missing = tmp_path / "nothing.review.sqlite"
+    assert main(["merge", "--dataset", str(source), "--corrections", str(missing), "--out", str(tmp_path / "x")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
 def test_merge_keeps_a_dropped_zero_width_word_inside_its_entity(tmp_path):
     source = tmp_path / "zw.conll"
     text = "New B-LOC\n\u200b I-LOC\nYork I-LOC\nrocks O\n"

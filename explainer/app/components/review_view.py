@@ -64,6 +64,8 @@ class Ids(StrEnum):
     WORD = "review-word"
     ACCEPT_SPAN = "review-accept-span"
     REMOVE_SPAN = "review-remove-span"
+    RESOLVE = "review-resolve"  # {"type": RESOLVE, "index": TAKE or OVERWRITE}: after a refused save
+    CONFLICT = "review-conflict"
 
     DOWNLOAD_PREFIX = "review-dl"  # + "-" + what explainer.review.downloads.DOWNLOADS names
 
@@ -71,6 +73,8 @@ class Ids(StrEnum):
     def download(which: str) -> str:
         return f"{Ids.DOWNLOAD_PREFIX}-{which}"
 
+
+TAKE, OVERWRITE = "take", "overwrite"  # what to do with another reviewer's decision that refused a save
 
 ORDER_LABELS = {
     "f1": "entity F1, lowest first",
@@ -249,10 +253,50 @@ def draft_view(draft: Draft | None) -> list[Any]:
         else "click a word, then another, to select words"
     )
     return [
+        *_conflict(draft),
         html.Div(chips, className="d-flex flex-wrap align-items-center", id=Ids.CHIPS),
         html.Div(selected, className="small text-muted mt-1", id=Ids.SELECTION),
         html.Div(accept, className="mt-2", id=Ids.ACCEPT_SPANS),
         html.Div(_status(draft), className="mt-2", id=Ids.STATE),
+    ]
+
+
+def _conflict(draft: Draft) -> list[Any]:
+    """Another reviewer's decision that refused this draft's save: their spans, and take theirs / save mine."""
+    conflict = draft.get("conflict")
+    if not conflict:
+        return []
+    theirs = [
+        f"{' '.join(draft['words'][start:end])} ({kind})" for start, end, kind in extract_spans(conflict["corrected"])
+    ]
+    return [
+        dbc.Alert(
+            [
+                html.Div(
+                    f"{conflict['reviewer'] or 'Another reviewer'} saved this example at {conflict['time']} after you "
+                    f"opened it. Their spans: {'; '.join(theirs) or 'none'}."
+                ),
+                dbc.Button(
+                    "Take theirs (t)",
+                    id={"type": Ids.RESOLVE, "index": TAKE},
+                    n_clicks=0,
+                    size="sm",
+                    color="secondary",
+                    className="me-2 mt-2 review-take",
+                ),
+                dbc.Button(
+                    "Save mine on top (o)",
+                    id={"type": Ids.RESOLVE, "index": OVERWRITE},
+                    n_clicks=0,
+                    size="sm",
+                    color="warning",
+                    className="mt-2 review-overwrite",
+                ),
+            ],
+            color="warning",
+            id=Ids.CONFLICT,
+            className="py-2",
+        )
     ]
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dash
@@ -34,6 +33,8 @@ from explainer.analysis.review import ORDERS, STATUSES
 from explainer.app.components.aligned import register_open_buttons
 from explainer.app.components.review_view import (
     KEY,
+    OVERWRITE,
+    TAKE,
     Ids,
     controls,
     download_bar,
@@ -47,26 +48,32 @@ from explainer.app.state import parse_query, update_query
 from explainer.cache.reader import Cache
 from explainer.errors import ExplainerError
 from explainer.review import downloads
-from explainer.review.corrections import (
-    ACCEPT_ALL_PREDICTIONS,
-    ACCEPT_GOLD,
-    ACCEPT_PREDICTION_SPAN,
-    EDIT,
-    corrections_path,
-    reviewed,
+from explainer.review.corrections import ACCEPT_ALL_PREDICTIONS, ACCEPT_GOLD, ACCEPT_PREDICTION_SPAN, EDIT
+from explainer.review.draft import (
+    ADD,
+    REMOVE,
+    REMOVE_SPAN,
+    Draft,
+    click_word,
+    decision_for,
+    edit_draft,
+    overwrite,
+    take_theirs,
+    with_conflict,
 )
-from explainer.review.draft import ADD, REMOVE, REMOVE_SPAN, Draft, click_word, decision_for, edit_draft
 from explainer.review.queue import DEFAULT_ORDER, DEFAULT_STATUS
 from explainer.review.queue import View as QueueView
 from explainer.review.session import (
     Headers,
+    Reviewing,
     build_queue,
     entity_types,
-    navigate,
     progress,
     reviewer_name,
+    reviewing,
     save_decision,
 )
+from explainer.review.store import Conflict, DecisionStore, open_store
 
 if TYPE_CHECKING:
     from explainer.app.factory import AppContext
@@ -110,17 +117,33 @@ def queue_view(query: Query) -> QueueView:
     return ReviewView.from_query(query).queue()
 
 
-def corrections_file(context: AppContext, cache: Cache) -> Path:
-    return corrections_path(cache.path, context.settings.corrections_dir)
+def store_of(context: AppContext, cache: Cache) -> DecisionStore:
+    """The cache's review database (``EXPLAINER_REVIEW_DB``, else SQLite beside the cache)."""
+    settings = context.settings
+    return open_store(cache.path, url=settings.review_db, directory=settings.corrections_dir)
 
 
 def latest_of(context: AppContext, cache: Cache) -> dict[str, Any]:
-    return reviewed(corrections_file(context, cache)).latest
+    return store_of(context, cache).latest()
+
+
+def reviewer_state(
+    context: AppContext, cache: Cache, headers: Headers | None
+) -> tuple[DecisionStore, str | None, Reviewing]:
+    """The review database, the reviewer (from the request) and where the reviewer stands in the review."""
+    store, reviewer = store_of(context, cache), reviewer_name(context.settings, headers)
+    return store, reviewer, reviewing(store, cache, reviewer, double_share=context.settings.review_double)
 
 
 def layout(cache: Cache, query: Query, context: AppContext) -> html.Div:
-    latest = latest_of(context, cache)  # the decisions where this app keeps them
-    view, queue, draft = navigate(cache, queue_view(query), latest)
+    from flask import has_request_context, request
+
+    headers = request.headers if has_request_context() else None
+    store, reviewer, standing = reviewer_state(context, cache, headers)  # the decisions where this app keeps them
+    latest = standing.latest
+    view, queue, draft = standing.navigate(cache, queue_view(query))
+    if draft is not None:
+        store.claim(draft["key"], reviewer)  # so the queue does not hand it to another reviewer
     return html.Div(
         [
             intro(),
@@ -139,7 +162,13 @@ def layout(cache: Cache, query: Query, context: AppContext) -> html.Div:
 
 
 def on_navigate(
-    context: AppContext, values: tuple[Any, ...], search: str | None, *, trigger: str | None, shown: int | None = None
+    context: AppContext,
+    values: tuple[Any, ...],
+    search: str | None,
+    *,
+    trigger: str | None,
+    shown: int | None = None,
+    headers: Headers | None = None,
 ) -> tuple[Any, ...]:
     """Callback body for the controls and Previous/Next: new URL, panel, draft, progress and note.
 
@@ -156,8 +185,11 @@ def on_navigate(
         return (no_update,) * 5  # the controls echoing the URL (e.g. when they mount)
     try:
         cache = context.cache(search)
-        latest = latest_of(context, cache)
-        view, queue, draft = navigate(cache, wanted, latest, step=step)
+        store, reviewer, standing = reviewer_state(context, cache, headers)
+        latest = standing.latest
+        view, queue, draft = standing.navigate(cache, wanted, step=step)
+        if draft is not None:
+            store.claim(draft["key"], reviewer)
     except ExplainerError as error:
         return no_update, dbc.Alert(str(error), color="danger"), no_update, no_update, no_update
     return (
@@ -192,27 +224,39 @@ def on_edit(
         if button in EDITS:
             new, message = edit_draft(draft, EDITS[button], argument=argument, entity=entity)
             return new, message or "", no_update
-        if button not in DECISIONS:
-            return NO_CHANGE
         cache = context.cache(search)
-        new = save_decision(
-            cache,
-            draft,
-            decision_for(draft, DECISIONS[button], argument=argument),
-            corrections=corrections_file(context, cache),
-            reviewer=reviewer_name(context.settings, headers),
-        )
+        if button == Ids.RESOLVE and argument == TAKE:
+            return take_theirs(draft), "", no_update
+        if button == Ids.RESOLVE and argument == OVERWRITE and (again := overwrite(draft)) is not None:
+            draft, pending = again
+        elif button in DECISIONS:
+            pending = decision_for(draft, DECISIONS[button], argument=argument)
+        else:
+            return NO_CHANGE
+        try:
+            new = save_decision(
+                cache, draft, pending, store=store_of(context, cache), reviewer=reviewer_name(context.settings, headers)
+            )
+        except Conflict as conflict:
+            return (
+                with_conflict(draft, conflict.theirs, pending),
+                f"{conflict}: t takes theirs, o saves yours.",
+                no_update,
+            )
     except (ExplainerError, ValueError) as error:
         return no_update, str(error), no_update
-    latest = latest_of(context, cache)
-    queue = build_queue(cache, queue_view(parse_query(search)), latest)
-    return new, "", progress(cache, queue, latest, new["example_id"])
+    try:
+        _store, _reviewer, standing = reviewer_state(context, cache, headers)
+    except ExplainerError as error:  # saved, but the queue cannot be read now: say so, keep the saved draft
+        return new, f"saved; the progress cannot be shown now ({error})", no_update
+    queue = build_queue(cache, queue_view(parse_query(search)), standing.latest, done=standing.done)
+    return new, "", progress(cache, queue, standing.latest, new["example_id"])
 
 
 def download(context: AppContext, which: str, search: str | None) -> tuple[dict[str, Any] | None, str]:
     """Callback body for the downloads: (dcc.Download data, a note on how the file was made)."""
     cache = context.cache(search)
-    made = downloads.download(cache, which, corrections=corrections_file(context, cache))
+    made = downloads.download(cache, which, store=store_of(context, cache))
     if made is None:
         return None, downloads.NOTHING_YET
     if isinstance(made.content, bytes):
@@ -244,13 +288,17 @@ def register(app: dash.Dash, context: AppContext) -> None:
             search,
             trigger=trigger,
             shown=shown if isinstance(shown, int) else None,
+            headers=request.headers,
         )
 
     @app.callback(
         Output(Ids.DRAFT, "data", allow_duplicate=True),
         Output(Ids.MESSAGE, "children"),
         Output(Ids.PROGRESS, "children", allow_duplicate=True),
-        *[Input({"type": kind, "index": ALL}, "n_clicks") for kind in (Ids.WORD, Ids.ACCEPT_SPAN, Ids.REMOVE_SPAN)],
+        *[
+            Input({"type": kind, "index": ALL}, "n_clicks")
+            for kind in (Ids.WORD, Ids.ACCEPT_SPAN, Ids.REMOVE_SPAN, Ids.RESOLVE)
+        ],
         *[Input(button, "n_clicks") for button in (Ids.ADD, Ids.REMOVE, Ids.ACCEPT_GOLD, Ids.ACCEPT_ALL, Ids.SAVE)],
         State(Ids.DRAFT, "data"),
         State(Ids.NEW_TYPE, "value"),

@@ -17,7 +17,6 @@ from explainer.app.settings import Settings
 from explainer.app.state import parse_query
 from explainer.cache.reader import open_cache
 from explainer.review import edits, session
-from explainer.review.corrections import corrections_path, read_decisions
 from explainer.review.draft import click_word, decision_for, edit_draft
 from explainer.review.queue import DEFAULT_ORDER, DEFAULT_STATUS, View
 
@@ -38,6 +37,16 @@ def cache(tiny_cache):
 def click(kind, index=None):
     """The id of the button clicked, as ``dash.ctx.triggered_id`` gives it."""
     return {"type": kind, "index": index} if index is not None else kind
+
+
+def database(directory: Path, cache) -> Path:
+    """Where the review database of ``cache`` is kept when the corrections directory is ``directory``."""
+    return directory / f"{cache.path.name}.review.sqlite"
+
+
+def saved(context, cache) -> list[dict]:
+    """Every decision saved about ``cache``, oldest first."""
+    return review.store_of(context, cache).history()
 
 
 def first_draft(context, cache, search=SEARCH):
@@ -92,7 +101,7 @@ def test_layout_reads_the_decisions_where_the_app_keeps_them(context, cache, tmp
     # No request, no Flask app context: the factory passes the app's context (corrections_dir=tmp_path).
     _, draft = first_draft(context, cache)
     review.on_edit(context, draft, None, SEARCH, trigger=click("review-accept-gold"), headers={})
-    assert corrections_path(cache.path, tmp_path).is_file()
+    assert database(tmp_path, cache).is_file()
     page = str(review.SECTION.render(context, cache, {"rev_status": "done"}))
     assert f"Example {draft['example_id']}" in page and "1 of" in page and "reviewed: accepted gold" in page
 
@@ -106,7 +115,7 @@ def test_two_apps_in_one_process_each_read_their_own_decisions(context, cache, t
     done = {"rev_status": "done"}
     assert "reviewed: accepted gold" in str(review.SECTION.render(context, cache, done))
     assert "No example matches these filters." in str(review.SECTION.render(other, cache, done))
-    assert not corrections_path(cache.path, other_dir).exists()
+    assert not saved(other, cache)
 
 
 def test_navigation_writes_the_view_to_the_url(context, cache):
@@ -141,12 +150,12 @@ def test_editing_a_span_and_saving_writes_one_decision(context, cache, tmp_path)
     assert draft["selection"] == [0, 1]
     draft, message, _ = review.on_edit(context, draft, "MISC", SEARCH, trigger=click("review-add"))
     assert draft["tags"][:2] == ["B-MISC", "I-MISC"] and draft["dirty"]
-    assert not (tmp_path / f"{cache.path.name}.corrections.jsonl").exists()  # an edit is saved by Save
+    assert not saved(context, cache)  # an edit is saved by Save
     draft, message, progress = review.on_edit(
         context, draft, None, SEARCH, trigger=click("review-save"), headers={"X-Forwarded-User": "alice"}
     )
     assert message == "" and not draft["dirty"] and progress.startswith("1 of")
-    [decision] = read_decisions(corrections_path(cache.path, tmp_path))
+    [decision] = saved(context, cache)
     assert decision["kind"] == "edit" and decision["reviewer"] == "alice" and decision["words"] == words
     assert decision["corrected"][:2] == ["B-MISC", "I-MISC"]
     assert decision["key"] == cache.examples.iloc[draft["example_id"]]["words_hash"]
@@ -159,24 +168,23 @@ def test_editing_a_span_and_saving_writes_one_decision(context, cache, tmp_path)
 
 def test_accept_buttons_save_at_once_and_the_browser_is_not_trusted(context, cache, tmp_path):
     _, draft = first_draft(context, cache)
-    path = corrections_path(cache.path, tmp_path)
     draft, _, _ = review.on_edit(context, draft, None, SEARCH, trigger=click("review-accept-all"), headers={})
-    decisions = read_decisions(path)
+    decisions = saved(context, cache)
     assert decisions[-1]["kind"] == "accept_all_predictions" and decisions[-1]["reviewer"] == "settings-name"
     assert extract_spans(decisions[-1]["corrected"]) == extract_spans(draft["pred"])
     draft, _, _ = review.on_edit(context, draft, None, SEARCH, trigger=click("review-accept-gold"), headers={})
-    assert read_decisions(path)[-1]["corrected"] == draft["gold"]
+    assert saved(context, cache)[-1]["corrected"] == draft["gold"]
     missing = edits.spans_to_accept(draft["tags"], draft["pred"])
     if missing:
         start, end, kind = missing[0]
         draft, _, _ = review.on_edit(
             context, draft, None, SEARCH, trigger=click(Ids.ACCEPT_SPAN, f"{start},{end},{kind}"), headers={}
         )
-        assert read_decisions(path)[-1]["detail"] == {"span": [start, end, kind]}
-    n = len(read_decisions(path))
+        assert saved(context, cache)[-1]["detail"] == {"span": [start, end, kind]}
+    n = len(saved(context, cache))
     tampered = {**draft, "tags": ["B-EVIL"] + draft["tags"][1:]}
     _, message, _ = review.on_edit(context, tampered, None, SEARCH, trigger=click("review-save"), headers={})
-    assert "does not know" in message and len(read_decisions(path)) == n
+    assert "does not know" in message and len(saved(context, cache)) == n
 
 
 def test_downloads_merge_into_the_original_conll(context, cache, tiny_dataset, tmp_path):
@@ -184,8 +192,8 @@ def test_downloads_merge_into_the_original_conll(context, cache, tiny_dataset, t
     assert review.download(context, "corrections", SEARCH)[0] is None  # nothing reviewed yet
     draft = click_word(click_word(draft, 0), 0)
     draft, _ = edit_draft(draft, "add", entity="LOC")
-    corrections = review.corrections_file(context, cache)
-    session.save_decision(cache, draft, decision_for(draft, "edit"), corrections=corrections, reviewer=None)
+    store = review.store_of(context, cache)
+    session.save_decision(cache, draft, decision_for(draft, "edit"), store=store, reviewer=None)
     data, note = review.download(context, "conll", SEARCH)
     merged = base64.b64decode(data["content"]).decode("utf-8")
     original = Path(tiny_dataset).read_text(encoding="utf-8")
@@ -245,3 +253,42 @@ def test_reviewer_and_corrections_settings_from_the_environment():
     assert session.reviewer_name(settings, {"X-Other": " carol\n"}) == "carol"
     assert session.reviewer_name(settings, {"X-Forwarded-User": "mallory"}) == "bob"  # not a configured header
     assert Settings.from_env({"EXPLAINER_REVIEWER_HEADERS": ""}).reviewer_headers == ()
+
+
+def test_a_save_on_top_of_another_reviewers_decision_is_refused_then_taken_or_overwritten(context, cache):
+    _, opened_by_ann = first_draft(context, cache)
+    _, opened_by_bob = first_draft(context, cache)  # both opened the example before anyone saved
+    ann, bob = {"X-Forwarded-User": "ann"}, {"X-Forwarded-User": "bob"}
+    review.on_edit(context, opened_by_ann, None, SEARCH, trigger=click("review-accept-all"), headers=ann)
+    refused, message, _ = review.on_edit(
+        context, opened_by_bob, None, SEARCH, trigger=click("review-accept-gold"), headers=bob
+    )
+    assert "ann saved a decision" in message and "t takes theirs" in message
+    assert refused["conflict"]["reviewer"] == "ann" and len(saved(context, cache)) == 1
+    assert "Take theirs (t)" in str(draft_view(refused))
+    taken, message, _ = review.on_edit(context, refused, None, SEARCH, trigger=click(Ids.RESOLVE, "take"))
+    assert taken["tags"] == saved(context, cache)[-1]["corrected"] and taken["conflict"] is None
+    assert taken["saved"]["reviewer"] == "ann" and len(saved(context, cache)) == 1  # taking saves nothing
+    mine, message, _ = review.on_edit(
+        context, refused, None, SEARCH, trigger=click(Ids.RESOLVE, "overwrite"), headers=bob
+    )
+    assert message == "" and mine["revision"] == 2
+    history = saved(context, cache)
+    assert [(d["reviewer"], d["kind"], d["revision"]) for d in history] == [
+        ("ann", "accept_all_predictions", 1),
+        ("bob", "accept_gold", 2),
+    ]
+
+
+def test_the_example_one_reviewer_has_open_is_not_handed_to_another(context, cache):
+    class Request:
+        def __init__(self, name):
+            self.headers = {"X-Forwarded-User": name}
+
+    shown = {}
+    for name in ("ann", "bob"):
+        _url, _panel, draft, _progress, _note = review.on_navigate(
+            context, ("f1", None, None, "todo"), SEARCH + "&rev_order=loss", trigger=None, headers=Request(name).headers
+        )
+        shown[name] = draft["example_id"]
+    assert shown["ann"] != shown["bob"]

@@ -12,7 +12,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from explainer.app.factory import create_app
 from explainer.app.settings import Settings
-from explainer.review.corrections import corrections_path, read_decisions
+from explainer.review.store import open_store
 
 pytestmark = pytest.mark.browser
 
@@ -64,7 +64,7 @@ def test_edit_a_span_save_with_a_key_and_see_it_in_the_export(dash_duo, tiny_cac
     dash_duo.wait_for_contains_text("#review-state", "reviewed: edited", timeout=10)
     dash_duo.wait_for_contains_text("#review-progress", "1 of", timeout=10)
 
-    [decision] = read_decisions(corrections_path(tiny_cache, tmp_path))
+    [decision] = open_store(tiny_cache, directory=tmp_path).history()
     assert decision["example_id"] == example_id and decision["words"] == words
     assert decision["corrected"][:2] == [f"B-{new_type}", f"I-{new_type}"]
 
