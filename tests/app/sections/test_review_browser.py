@@ -82,3 +82,32 @@ def test_edit_a_span_save_with_a_key_and_see_it_in_the_export(dash_duo, tiny_cac
     )  # the panel is re-rendered
     errors = [entry for entry in dash_duo.get_logs() if entry.get("level") == "SEVERE"]
     assert errors == []
+
+
+def test_a_save_on_another_reviewers_decision_shows_theirs_and_takes_it_with_a_key(dash_duo, tiny_cache, tmp_path):
+    from explainer.cache.reader import open_cache
+    from explainer.review import session
+    from explainer.review.corrections import make_decision
+    from explainer.review.store import open_store
+
+    app = create_app(Settings(cache=tiny_cache.parent, corrections_dir=tmp_path, reviewer="bob"))
+    dash_duo.start_server(app)
+    dash_duo.driver.get(dash_duo.server_url + "/?tab=review")
+    example_id = int(dash_duo.wait_for_element("#review-title", timeout=20).text.split()[-1])
+    # While bob looks at the example, ann saves all predictions on it from another host.
+    draft = session.new_draft(open_cache(tiny_cache), example_id, {})
+    theirs = ["O"] * len(draft["words"])
+    theirs[0] = "B-PER" if draft["gold"][0] != "B-PER" else "B-LOC"
+    ann = make_decision(
+        key=draft["key"], words=draft["words"], original=draft["gold"], corrected=theirs, kind="edit", reviewer="ann"
+    )
+    open_store(tiny_cache, directory=tmp_path).save(ann, base=0)
+    dash_duo.find_element("body").send_keys("a")  # bob accepts gold: refused, ann's decision shown
+    dash_duo.wait_for_contains_text("#review-message", "ann saved a decision", timeout=15)
+    conflict = dash_duo.wait_for_element("#review-conflict", timeout=10).text
+    assert f"{draft['words'][0]} ({theirs[0][2:]})" in conflict and "Take theirs (t)" in conflict
+    dash_duo.find_element("body").send_keys("t")
+    dash_duo.wait_for_contains_text("#review-state", "by ann", timeout=10)
+    assert open_store(tiny_cache, directory=tmp_path).history()[-1]["reviewer"] == "ann"  # taking saves nothing
+    errors = [entry for entry in dash_duo.get_logs() if entry.get("level") == "SEVERE"]
+    assert errors == []
