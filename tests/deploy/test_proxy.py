@@ -114,7 +114,8 @@ def accept_all(
     """Clicks "accept all predictions" on the first example of the review queue, through ``proxy``,
     as the browser's callback request does; returns the response."""
     cache = open_cache(app.cache)
-    _view, _queue, draft = session.navigate(cache, View(order="loss", status="all"), {})
+    # opened as the browser would now: on top of the latest decision, so the save is not a conflict
+    _view, _queue, draft = session.navigate(cache, View(order="loss", status="all"), app.store.latest())
     client = DashClient(proxy.url)
     client.session.auth = auth
     client.session.headers.update(headers or {})
