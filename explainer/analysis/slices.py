@@ -480,3 +480,29 @@ def _empty_weak() -> pd.DataFrame:
             "score",
         ]
     )
+
+
+def errors_in_slice(errors: pd.DataFrame, slice_spans: pd.DataFrame) -> np.ndarray:
+    """Which rows of a span-error table (``example_id, gold_start, gold_end, gold_type, pred_start,
+    pred_end, pred_type``) involve a span of the slice: its gold span or its predicted span is one."""
+    gold = slice_spans[slice_spans[SIDE] == GOLD]
+    pred = slice_spans[slice_spans[SIDE] == PRED]
+    mask = np.zeros(len(errors), dtype=bool)
+    for spans, prefix in ((gold, "gold"), (pred, "pred")):
+        if spans.empty or errors.empty:
+            continue
+        wanted = pd.MultiIndex.from_arrays(
+            [spans["example_id"].astype(np.int64), spans["start"].astype(np.int64), spans["end"].astype(np.int64)]
+            + [spans["type"].astype(str)]
+        )
+        present = errors[f"{prefix}_start"].notna().to_numpy()
+        keys = pd.MultiIndex.from_arrays(
+            [
+                errors["example_id"].astype(np.int64),
+                errors[f"{prefix}_start"].fillna(-1).astype(np.int64),
+                errors[f"{prefix}_end"].fillna(-1).astype(np.int64),
+                errors[f"{prefix}_type"].astype(str),
+            ]
+        )
+        mask |= present & keys.isin(wanted)
+    return mask
