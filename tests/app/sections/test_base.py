@@ -166,7 +166,7 @@ def test_a_field_of_a_type_the_parser_does_not_know_needs_its_own_parser():
 def test_shared_links_keep_their_query_keys():
     """The query keys of every converted section, as shared links wrote them before views were dataclasses."""
     expected = {
-        "metrics": {"metrics_norm", "metrics_zero"},
+        "metrics": {"metrics_norm", "metrics_zero", "metrics_confusion"},
         "misclassified": {"mis_level", "mis_category", "mis_type", "mis_gold", "mis_pred", "mis_text", "mis_slice"},
         "samples": {"smp_order", "smp_page"},
         "random_samples": {"rnd_seed", "rnd_n"},
