@@ -34,7 +34,8 @@ BUCKET_PREFIX = "bucket:"
 DRAWS = 1000
 CONFIDENCE = 0.95
 MIN_SUPPORT = 30  # spans a weak slice needs: fewer make intervals too wide to say anything
-CANDIDATES = 200  # weak-slice candidates (by point estimate) whose intervals are computed
+CANDIDATES = 100  # weak-slice candidates (by point estimate) whose intervals are computed
+NARROWER_BY = 0.02  # F1 a two-bucket slice must lose against each of its buckets to be listed
 DRAW_CHUNK = 250  # draws resampled at a time (bounds the memory of the example-weight matrix)
 DENSE_CELLS = 1 << 24  # examples x slice counts held dense at a time (64 MB of float32)
 
@@ -343,8 +344,9 @@ def weak_slices(
     Every slice of one bucket, or of two buckets of different attributes, over all types or one type,
     with at least ``min_support`` spans (:func:`support`) and a point F1 below the overall F1 is a
     candidate; the ``candidates`` best by ``(overall F1 - slice F1) * support`` get bootstrap intervals,
-    and those whose interval's upper bound is below the overall F1 are kept. A two-bucket slice holding
-    exactly the spans of one of its buckets adds nothing and is skipped.
+    and those whose interval's upper bound is below the overall F1 are kept. A two-bucket slice is a
+    candidate only when its F1 is below each of its buckets' (by ``NARROWER_BY``), and a slice holding
+    exactly the spans of a better-ranked one is skipped.
 
     Returns
     -------
@@ -422,9 +424,20 @@ def weak_slices(
     f1 = scores(counts)[:, 2]
     spans = support(counts)
     score = (overall - f1) * spans
+    # A two-bucket slice is worth listing only when it is worse than each of its buckets alone (with the
+    # same type): otherwise it is its worse bucket again, cut smaller ("unseen, and without a digit").
+    f1_of = {(conditions, entity_type): f1[index] for index, (conditions, entity_type, _) in enumerate(found)}
+
+    def adds_to_its_parts(index: int) -> bool:
+        conditions, entity_type, _ = found[index]
+        if len(conditions) < 2:
+            return True
+        parents = [f1_of.get(((part,), entity_type)) for part in conditions]
+        return all(parent is None or f1[index] < parent - NARROWER_BY for parent in parents)
+
     # Best score first; at equal scores the slice of fewer conditions.
     order = sorted(
-        (index for index in range(len(found)) if f1[index] < overall),
+        (index for index in range(len(found)) if f1[index] < overall and adds_to_its_parts(index)),
         key=lambda index: (-score[index], len(found[index][0]), index),
     )
     # A slice holding exactly the spans of a better-ranked one (a two-bucket slice equal to one of its
