@@ -27,7 +27,7 @@ every worker, instead of being copied into each worker's heap::
     misclassified_words.arrow     the Misclassified word grid: words with gold != predicted, with context
                                   (example_id, word_index, word, gold, pred, prob_pred, prob_gold, loss, context)
     misclassified_spans.arrow     the Misclassified span grid: span errors but correct, with gold_text and
-                                  pred_text, word_index (first word) and the span_errors columns
+                                  pred_text, word_index (first word), the span_errors columns and row_id
     loss_by_word.arrow            Loss by token: word, count, mean_loss, median_loss, total_loss, errors
     loss_by_label.arrow           Loss by label: gold, count, mean_loss, median_loss, total_loss, errors
 
