@@ -25,7 +25,7 @@ from explainer.analysis.misclassified import (
 )
 from explainer.analysis.slices import decode_conditions, errors_in_slice, slice_mask
 from explainer.app.components.grid import column, grid_source, server_grid
-from explainer.app.memo import per_cache
+from explainer.app.memo import per_cache, per_cache_lru
 from explainer.app.sections.base import PERFORMANCE, Section, StrEnum, View, view_field
 from explainer.app.state import build_query, parse_query, update_query
 from explainer.cache import schema
@@ -102,8 +102,12 @@ def in_slice(cache, rows, conditions: str):
     results = cache.slices()
     if isinstance(results, Missing):
         return rows.iloc[:0]
-    members = results.spans[slice_mask(results.spans, decode_conditions(conditions))]
-    return rows[errors_in_slice(rows, members)]
+
+    def members():
+        # The slice's spans, kept for the grid's next page requests (each asks for the filtered rows again).
+        return results.spans[slice_mask(results.spans, decode_conditions(conditions))]
+
+    return rows[errors_in_slice(rows, per_cache_lru(cache, "misclassified-slice", conditions, members, maxsize=8))]
 
 
 @grid_source(GRIDS["word"])
