@@ -50,6 +50,7 @@ def steps(work: Path) -> list[tuple[str, list[str], str]]:
             "NMF on the demo cache's activation sample",
         ),
         ("data_checks", [python, "bench/data_checks.py"], "each data check's count on CoNLL-2003 and WNUT-17"),
+        ("slices", [python, "bench/slices.py"], "attributes, intervals, weak slices on CoNLL-2003 train"),
     ]
 
 

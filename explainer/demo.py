@@ -10,7 +10,7 @@ wheel, and are found through the installed packages, never through a path:
   10 entity types), located with ``importlib.resources``.
 
 Steps, each timed: (1) load the corpus and split it 80/20 by a seeded hash of each example; (2)
-``explainer train`` on the 80%; (3) ``explainer build`` on the held-out 20%; (4) ``explainer serve``.
+``explainer train`` on the 80%; (3) ``explainer build`` on the held-out 20%, with the 80% as the reference set of the Slices view; (4) ``explainer serve``.
 Steps 2 and 3 are skipped when their inputs are unchanged (training fingerprint in the model
 directory; model and dataset fingerprints in the cache's manifest).
 """
@@ -58,6 +58,11 @@ class DemoPaths:
     @property
     def heldout(self) -> Path:
         return self.root / "data" / "wnut16-heldout.txt"
+
+    @property
+    def train(self) -> Path:
+        """The 80% the model is trained on, written out as the build's reference set (``--train-dataset``)."""
+        return self.root / "data" / "wnut16-train.txt"
 
     @property
     def cache_root(self) -> Path:
@@ -178,6 +183,8 @@ def cache_is_current(paths: DemoPaths, heldout: LoadedDataset) -> bool:
         manifest.get("schema_version") == schema.SCHEMA_VERSION
         and manifest.get("model", {}).get("files_sha256") == weights_sha256(paths.model)
         and manifest.get("dataset", {}).get("fingerprint") == heldout.fingerprint()
+        # built with the training split as the Slices reference (a cache from before lacks it)
+        and (manifest.get("options") or {}).get("train_dataset") == str(paths.train.absolute())
     )
 
 
@@ -240,6 +247,7 @@ def run_demo(
     done = step(1, "split")
     train, heldout = split_corpus(log=log)
     written = write_conll(heldout, paths.heldout)
+    written = write_conll(train, paths.train) or written
     done(skipped=not written)
 
     done = step(2, "train")
@@ -290,7 +298,13 @@ def build_heldout_cache(
     if cache_is_current(paths, heldout):
         log(f"{paths.cache}: cache is up to date (same model weights and held-out examples); skipping the build")
         return None
-    options = BuildOptions(model=str(paths.model), dataset=str(paths.heldout), out=str(paths.cache), device="cpu")
+    options = BuildOptions(
+        model=str(paths.model),
+        dataset=str(paths.heldout),
+        out=str(paths.cache),
+        device="cpu",
+        train_dataset=str(paths.train),  # Slices: seen/unseen in training, label consistency
+    )
     manifest = build_cache(options)
     assert manifest is not None  # the demo builds in one process, never as a rank of a sharded build
     log(summary_line(manifest, paths.cache))

@@ -184,6 +184,7 @@ def example_of_row_id(row_id: str | None) -> tuple[int | None, int | None]:
     if not row_id or row_id.startswith("row"):
         return None, None
     head, _, tail = str(row_id).partition(":")
+    tail = tail.partition(":")[0]  # "example:word:n": the n-th row starting at that word
     try:
         return int(head), (int(tail) if tail else None)
     except ValueError:

@@ -179,6 +179,40 @@ def error_counts(records: Iterable[dict[str, Any]] | pd.DataFrame) -> dict[str, 
     return counts
 
 
+NONE = "none"  # the entity confusion's row of spurious predictions and column of missed gold spans
+
+
+def entity_confusion(span_errors: pd.DataFrame, *, types: Sequence[str] | None = None) -> dict[str, Any]:
+    """Gold entity type x predicted entity type over the matched spans, with a ``none`` row and column.
+
+    Parameters
+    ----------
+    span_errors : DataFrame
+        Rows of ``span_errors.parquet`` (one to one: every gold and predicted span in one row); only
+        ``gold_type`` and ``pred_type`` are read.
+    types : sequence of str, optional
+        The types in order (default: those present, sorted).
+
+    Returns
+    -------
+    dict
+        ``{"labels": [*types, "none"], "counts": [[int]]}``, rows gold, columns predicted: the diagonal
+        holds matched spans of the right type (boundary errors included), the ``none`` column the missed
+        gold spans, the ``none`` row the spurious predictions. Rows sum to the gold spans of each type
+        and columns to the predicted ones.
+    """
+    gold = span_errors["gold_type"].astype(object).where(span_errors["gold_type"].notna(), NONE)
+    pred = span_errors["pred_type"].astype(object).where(span_errors["pred_type"].notna(), NONE)
+    present = sorted({str(kind) for kind in [*gold, *pred]} - {NONE})
+    labels = [*(list(types) if types is not None else present), NONE]
+    index = {label: position for position, label in enumerate(labels)}
+    counts = np.zeros((len(labels), len(labels)), dtype=np.int64)
+    for gold_type, pred_type in zip(gold.astype(str), pred.astype(str)):
+        if gold_type in index and pred_type in index:
+            counts[index[gold_type], index[pred_type]] += 1
+    return {"labels": labels, "counts": counts.tolist()}
+
+
 def normalise_confusion(counts: np.ndarray, *, normalise: bool = True, zero_diagonal: bool = False) -> np.ndarray:
     """A confusion matrix ready to plot: row-normalised and/or with the diagonal removed.
 

@@ -29,6 +29,7 @@ SPAN_ERROR_COLUMNS = [
     "gold_end",
     "pred_start",
     "pred_end",
+    "row_id",
 ]
 
 
@@ -143,7 +144,9 @@ def misclassified_spans(span_errors: pd.DataFrame, words: pd.DataFrame) -> pd.Da
     DataFrame
         ``example_id, word_index`` (first word of the gold span, or of the predicted one for
         *spurious*), ``category, type, gold_text, pred_text, gold_type, pred_type, gold_start,
-        gold_end, pred_start, pred_end``.
+        gold_end, pred_start, pred_end``, and ``row_id`` (``example:word``, the grid's row key, with
+        ``:n`` after it for the n-th other error starting at that word: a missed gold span and a spurious
+        prediction can start together).
     """
     errors = span_errors[span_errors["category"] != CORRECT].reset_index(drop=True)
     frame = errors.copy()
@@ -151,6 +154,9 @@ def misclassified_spans(span_errors: pd.DataFrame, words: pd.DataFrame) -> pd.Da
     frame["pred_text"] = span_text(words, errors["example_id"], errors["pred_start"], errors["pred_end"])
     first_word = pd.array(errors["gold_start"], dtype="Int64").fillna(pd.array(errors["pred_start"], dtype="Int64"))
     frame["word_index"] = first_word.to_numpy(dtype=np.int64, na_value=-1)
+    repeat = frame.groupby(["example_id", "word_index"], sort=False).cumcount().to_numpy()
+    base = frame["example_id"].astype(str).str.cat(frame["word_index"].astype(str), sep=":")
+    frame["row_id"] = np.where(repeat > 0, base + ":" + repeat.astype(str), base)
     return frame[SPAN_ERROR_COLUMNS]
 
 

@@ -11,7 +11,8 @@ Each gold span is classified into one error category (DESIGN.md, after nervaluat
 - *type and boundary*: an overlapping prediction of another type and other boundaries;
 - *missed*: no prediction overlaps it.
 
-A predicted span that overlaps no gold span is *spurious*.
+A predicted span that explains no gold span is *spurious*. Gold and predicted spans are matched one to
+one (:func:`classify_spans`), so every gold and every predicted span is in exactly one record.
 """
 
 from __future__ import annotations
@@ -25,8 +26,7 @@ from explainer.cache.schema import BOUNDARY, CORRECT, MISSED, SPURIOUS, TYPE_AND
 
 Span = tuple[int, int, str]  # (start word, end word exclusive, entity type)
 
-# When a gold span overlaps several predictions, the one that explains it best is recorded:
-# lower rank wins (the order of the categories below).
+# Overlapping (gold, predicted) pairs are matched best first: lower rank wins (the order below).
 _CATEGORY_RANK = {CORRECT: 0, WRONG_TYPE: 1, BOUNDARY: 2, TYPE_AND_BOUNDARY: 3}
 
 
@@ -66,19 +66,6 @@ def _category(gold: Span, pred: Span) -> str:
     return BOUNDARY if same_type else TYPE_AND_BOUNDARY
 
 
-def _best_match(gold: Span, candidates: list[Span]) -> tuple[str, Span | None]:
-    """The category of ``gold`` and the overlapping prediction that explains it best."""
-    if not candidates:
-        return MISSED, None
-
-    def preference(pred: Span) -> tuple[int, int, Span]:
-        # Category first, then the larger overlap; position and type only make ties deterministic.
-        return (_CATEGORY_RANK[_category(gold, pred)], -_overlap_length(gold, pred), pred)
-
-    chosen = min(candidates, key=preference)
-    return _category(gold, chosen), chosen
-
-
 def _record(category: str, gold: Span | None, pred: Span | None) -> dict[str, Any]:
     side = gold if gold is not None else pred
     assert side is not None, "a record has a gold or a predicted span"
@@ -114,7 +101,7 @@ def _record_order(record: dict[str, Any]) -> tuple[int, int, str, str, int, int,
 
 
 def classify_spans(gold: Sequence[Span], pred: Sequence[Span]) -> list[dict[str, Any]]:
-    """Classify every gold span, and every predicted span that overlaps no gold span.
+    """Classify every gold span and every predicted span, each exactly once.
 
     Parameters
     ----------
@@ -124,27 +111,47 @@ def classify_spans(gold: Sequence[Span], pred: Sequence[Span]) -> list[dict[str,
     Returns
     -------
     list of dict
-        One record per gold span, plus one *spurious* record per predicted span that overlaps no
-        gold span, ordered by start position. Keys: ``category``, ``type`` (the gold type, or the
+        One record per gold span, plus one *spurious* record per predicted span that explains no gold
+        span, ordered by start position. Keys: ``category``, ``type`` (the gold type, or the
         predicted type for spurious), ``gold_start``, ``gold_end``, ``gold_type``, ``pred_start``,
         ``pred_end``, ``pred_type`` (None where absent).
 
     Notes
     -----
-    A predicted span that overlaps a gold span is accounted for by that gold span's record and gets
-    none of its own. When a gold span overlaps several predictions, the recorded one is chosen by
-    category (correct > wrong type > boundary > type and boundary), then by the larger overlap,
-    then by the earlier prediction. A prediction overlapping two gold spans appears in both records.
+    Gold and predicted spans are matched one to one, so the categories add up: the records holding a
+    gold span are the gold spans, those holding a predicted span are the predictions (precision is
+    ``correct / (correct + wrong type + boundary + type and boundary + spurious)``). Overlapping pairs
+    are matched best first: by category (correct > wrong type > boundary > type and boundary), then the
+    larger overlap, then position. A gold span whose overlapping predictions all explain better gold
+    spans is *missed*; a prediction that explains no gold span (it overlaps none, or only gold spans
+    explained better by another prediction, like the second piece of a split entity) is *spurious*.
     """
     gold = [(int(start), int(end), str(kind)) for start, end, kind in gold]
-    pred = [(int(start), int(end), str(kind)) for start, end, kind in pred]
+    pred_list = [(int(start), int(end), str(kind)) for start, end, kind in pred]
+    pairs = sorted(
+        (
+            (_CATEGORY_RANK[_category(gold_span, pred_span)], -_overlap_length(gold_span, pred_span), g, p)
+            for g, gold_span in enumerate(gold)
+            for p, pred_span in enumerate(pred_list)
+            if _overlaps(gold_span, pred_span)
+        ),
+        key=lambda pair: (pair[0], pair[1], gold[pair[2]], pred_list[pair[3]], pair[2], pair[3]),
+    )
+    chosen: dict[int, int] = {}  # gold index -> pred index
+    taken: set[int] = set()
+    for _, _, g, p in pairs:
+        if g not in chosen and p not in taken:
+            chosen[g] = p
+            taken.add(p)
     records = []
-    for gold_span in gold:
-        candidates = [pred_span for pred_span in pred if _overlaps(gold_span, pred_span)]
-        category, chosen = _best_match(gold_span, candidates)
-        records.append(_record(category, gold_span, chosen))
-    for pred_span in pred:
-        if not any(_overlaps(gold_span, pred_span) for gold_span in gold):
+    for g, gold_span in enumerate(gold):
+        if g in chosen:
+            pred_span = pred_list[chosen[g]]
+            records.append(_record(_category(gold_span, pred_span), gold_span, pred_span))
+        else:
+            records.append(_record(MISSED, gold_span, None))
+    for p, pred_span in enumerate(pred_list):
+        if p not in taken:
             records.append(_record(SPURIOUS, None, pred_span))
     return sorted(records, key=_record_order)
 

@@ -93,3 +93,28 @@ class DuplicateFindings:
     @property
     def has_embeddings(self) -> bool:
         return self.near is not None
+
+
+@dataclass(frozen=True)
+class SliceResults:
+    """The build's slices (explainer/pipeline/slices.py): attributes per span and example, every bucket's
+    scores with intervals, the weak slices, and the step's summary (attributes, reference, overall)."""
+
+    spans: pd.DataFrame
+    examples: pd.DataFrame
+    buckets: pd.DataFrame
+    weak: pd.DataFrame
+    summary: dict[str, Any]
+
+    @property
+    def attributes(self) -> list[str]:
+        return [str(name) for name in self.summary.get("attributes", [])]
+
+    @property
+    def overall_f1(self) -> float:
+        return float((self.summary.get("overall") or {}).get("f1", 0.0))
+
+    @property
+    def reference(self) -> str | None:
+        reference = self.summary.get("reference")
+        return str(reference["name"]) if isinstance(reference, dict) else None

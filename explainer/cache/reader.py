@@ -27,6 +27,7 @@ from explainer.cache.artefacts import (
     LabelQualityScores,
     Missing,
     Projections,
+    SliceResults,
 )
 from explainer.errors import ExplainerError
 
@@ -458,6 +459,24 @@ class Cache:
             return findings
 
         return self._memoised("data_checks", load)
+
+    def slices(self) -> SliceResults | Missing:
+        """Span and example attributes, bucket scores and weak slices (build step ``slices``)."""
+
+        def load() -> SliceResults | Missing:
+            names = (schema.SLICE_SPANS, schema.SLICE_EXAMPLES, schema.SLICE_BUCKETS, schema.WEAK_SLICES)
+            summary = self.analyses.get("slices")
+            if not summary or not all((self.path / name).is_file() for name in names):
+                return Missing(
+                    "This cache has no slices (built before they existed); rebuild it, adding "
+                    f"--train-dataset SPEC to compare with a training set: {self.command}"
+                )
+            frames = [self.mapped_table(name) for name in names]
+            spans, examples, buckets, weak = (frame if frame is not None else None for frame in frames)
+            assert spans is not None and examples is not None and buckets is not None and weak is not None
+            return SliceResults(spans=spans, examples=examples, buckets=buckets, weak=weak, summary=dict(summary))
+
+        return self._memoised("slices", load)
 
     def describe(self) -> str:
         """``"model · dataset · split"`` in short names, for pickers and titles."""

@@ -27,7 +27,7 @@ every worker, instead of being copied into each worker's heap::
     misclassified_words.arrow     the Misclassified word grid: words with gold != predicted, with context
                                   (example_id, word_index, word, gold, pred, prob_pred, prob_gold, loss, context)
     misclassified_spans.arrow     the Misclassified span grid: span errors but correct, with gold_text and
-                                  pred_text, word_index (first word) and the span_errors columns
+                                  pred_text, word_index (first word), the span_errors columns and row_id
     loss_by_word.arrow            Loss by token: word, count, mean_loss, median_loss, total_loss, errors
     loss_by_label.arrow           Loss by label: gold, count, mean_loss, median_loss, total_loss, errors
 
@@ -119,6 +119,22 @@ data_checks.arrow (build step ``data_checks``, always written; explainer/pipelin
     example_ids (list<int64>), word_indexes (list<int32>, parallel to example_ids, -1 for a whole example);
     at most MAX_LOCATIONS places per check; manifest ``analyses.data_checks.counts`` holds {check: count}
 
+slice_spans.arrow (build step ``slices``, always written; explainer/pipeline/slices.py)
+    one row per gold and per predicted span: example_id, side (gold|pred), start, end, type, text,
+    n_subwords, example_words, matched (bool: the other side has the same span), and per attribute of
+    explainer/analysis/slice_attributes.py its value (column ``<name>``) and bucket (``bucket:<name>``);
+    the reference attributes (seen, train_frequency, label_consistency, type_frequency) only with
+    ``--train-dataset``
+slice_examples.arrow (same step)
+    one row per example: example_id and each example attribute's value and bucket
+slice_buckets.arrow (same step)
+    one row per (attribute, bucket, type; type "" = all types): attribute, bucket, order, type, n_gold,
+    tp_gold, n_pred, tp_pred, support, precision, recall, f1 and each one's _low/_high 95% bootstrap bound
+weak_slices.arrow (same step)
+    the weak slices, best first: conditions ("attribute=bucket;..."), type ("" = all), the counts,
+    support, precision, recall, f1, f1_low, f1_high, score; manifest ``analyses.slices`` holds the
+    attributes, the reference set's name and counts, the overall scores, draws, seed and min_support
+
 Out-of-fold caches (``explainer crossval``; manifest ``out_of_fold: true``, see OPTIONAL_MANIFEST_KEYS)
 -------------------------------------------------------------------------------------------------
 folds.npy
@@ -165,6 +181,10 @@ ACTIVATION_NMF = "activation_nmf.npz"
 DUPLICATE_GROUPS = "duplicate_groups.arrow"
 NEAR_DUPLICATES = "near_duplicates.arrow"
 DATA_CHECKS = "data_checks.arrow"
+SLICE_SPANS = "slice_spans.arrow"
+SLICE_EXAMPLES = "slice_examples.arrow"
+SLICE_BUCKETS = "slice_buckets.arrow"
+WEAK_SLICES = "weak_slices.arrow"
 
 IGN = -100
 

@@ -17,8 +17,11 @@ CATEGORY_COLOURS = {
 }
 
 
-def confusion_figure(matrix: np.ndarray, labels: list[str], *, normalised: bool, counts: np.ndarray) -> go.Figure:
-    """Heatmap of gold (rows) against predicted (columns); each cell carries its label pair in customdata."""
+def confusion_figure(
+    matrix: np.ndarray, labels: list[str], *, normalised: bool, counts: np.ndarray, unit: str = "words"
+) -> go.Figure:
+    """Heatmap of gold (rows) against predicted (columns); each cell carries its label pair in customdata.
+    ``unit`` names what is counted (words, or spans for the entity confusion)."""
     text = [[f"{value:.2f}" if normalised else f"{int(value)}" for value in row] for row in matrix]
     customdata = [[[gold, pred, int(counts[i, j])] for j, pred in enumerate(labels)] for i, gold in enumerate(labels)]
     figure = go.Figure(
@@ -30,8 +33,8 @@ def confusion_figure(matrix: np.ndarray, labels: list[str], *, normalised: bool,
             texttemplate="%{text}",
             colorscale="Blues",
             customdata=customdata,
-            hovertemplate="gold %{y}<br>predicted %{x}<br>%{customdata[2]} words<extra></extra>",
-            colorbar={"title": "share of gold" if normalised else "words"},
+            hovertemplate="gold %{y}<br>predicted %{x}<br>%{customdata[2]} " + unit + "<extra></extra>",
+            colorbar={"title": "share of gold" if normalised else unit},
         )
     )
     figure.update_layout(

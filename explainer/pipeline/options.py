@@ -222,6 +222,15 @@ class BuildOptions:
         group="dataset-level analyses (run after the forward pass)",
         help="seed of every sampled analysis (default: 0)",
     )
+    train_dataset: str | None = option(
+        None,
+        flag="--train-dataset",
+        group="dataset-level analyses (run after the forward pass)",
+        metavar="SPEC",
+        path="file_or_name",
+        help="reference training set for the Slices view (same forms and column options as --dataset): "
+        "whether each entity's text was seen in training, how often, with which type (default: none)",
+    )
 
 
 def shared(name: str, *, default: Any = MISSING, **changes: Any) -> Any:

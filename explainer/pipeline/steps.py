@@ -30,6 +30,7 @@ STEPS: dict[str, str] = {
     "activation_nmf": "explainer.pipeline.activation_nmf:build_step",  # after activations: factorises them
     "duplicates": "explainer.pipeline.duplicates:build_step",  # after projection: uses the example embeddings
     "data_checks": "explainer.pipeline.data_checks:build_step",
+    "slices": "explainer.pipeline.slices:build_step",  # span attributes, bucket scores, weak slices (issue 20)
 }
 
 

@@ -126,3 +126,10 @@ def test_page_of_slices_and_clamps():
     assert page_of(ids, page=99, per_page=10)[1] == 3
     assert page_of(ids, page=-4, per_page=10)[0].tolist() == list(range(10))
     assert page_of(np.arange(0), page=1)[1:] == (1, 1)
+
+
+def test_a_row_id_with_a_repeat_number_still_names_its_example_and_word():
+    from explainer.analysis.gridquery import example_of_row_id
+
+    assert example_of_row_id("12:3:1") == (12, 3)
+    assert example_of_row_id("12:3") == (12, 3)

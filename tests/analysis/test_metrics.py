@@ -232,3 +232,25 @@ def test_normalise_confusion_errors_share_the_original_row_total():
 def test_normalise_confusion_refuses_non_square():
     with pytest.raises(ValueError, match="square"):
         normalise_confusion(np.zeros((2, 3)))
+
+
+def test_entity_confusion_has_none_for_missed_and_spurious():
+    import pandas as pd
+
+    from explainer.analysis.metrics import entity_confusion
+
+    errors = pd.DataFrame(
+        {
+            "gold_type": ["PER", "PER", "LOC", None, "LOC"],
+            "pred_type": ["PER", "ORG", None, "LOC", "LOC"],
+        }
+    )
+    confusion = entity_confusion(errors, types=["LOC", "ORG", "PER"])
+    assert confusion["labels"] == ["LOC", "ORG", "PER", "none"]
+    counts = confusion["counts"]
+    assert counts[0] == [1, 0, 0, 1]  # LOC: one right, one missed
+    assert counts[2] == [0, 1, 1, 0]  # PER: one right, one as ORG
+    assert counts[3] == [1, 0, 0, 0]  # a spurious LOC
+    # Rows add up to the gold spans, columns to the predicted ones.
+    assert [sum(row) for row in counts[:3]] == [2, 0, 2]
+    assert [sum(column) for column in zip(*counts)][:3] == [2, 1, 1]

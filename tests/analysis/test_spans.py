@@ -134,7 +134,8 @@ def test_boundary():
 def test_boundary_from_ill_formed_prediction():
     gold = extract_spans(["B-PER", "I-PER"])
     pred = extract_spans(["B-PER", "I-LOC"])  # PER (0,1) and LOC (1,2)
-    record = only(classify_spans(gold, pred))
+    record, spurious = classify_spans(gold, pred)
+    assert (spurious["category"], spurious["pred_type"]) == (SPURIOUS, "LOC")
     assert record["category"] == BOUNDARY
     assert (record["pred_start"], record["pred_end"], record["pred_type"]) == (0, 1, "PER")
 
@@ -144,8 +145,9 @@ def test_type_and_boundary():
     assert (record["category"], record["type"], record["pred_type"]) == (TYPE_AND_BOUNDARY, "PER", "ORG")
     gold = extract_spans(["B-LOC", "I-LOC", "I-LOC", "O"])
     pred = extract_spans(["B-ORG", "B-MISC", "I-MISC", "I-MISC"])
-    record = only(classify_spans(gold, pred))
-    # Both predictions overlap with another type; the larger overlap is recorded.
+    spurious, record = classify_spans(gold, pred)
+    # Both predictions overlap with another type; the larger overlap is matched, the other is spurious.
+    assert (spurious["category"], spurious["pred_type"]) == (SPURIOUS, "ORG")
     assert record["category"] == TYPE_AND_BOUNDARY
     assert (record["pred_start"], record["pred_end"], record["pred_type"]) == (1, 4, "MISC")
 
@@ -156,22 +158,25 @@ def test_type_and_boundary():
 def test_same_type_overlap_preferred_over_other_type():
     gold = [(0, 4, "PER")]
     pred = [(0, 1, "LOC"), (1, 4, "PER")]
-    record = only(classify_spans(gold, pred))  # the LOC piece is accounted for by this record
+    spurious, record = classify_spans(gold, pred)  # the LOC piece explains no gold span: spurious
     assert record["category"] == BOUNDARY and record["pred_start"] == 1
+    assert (spurious["category"], spurious["pred_type"]) == (SPURIOUS, "LOC")
 
 
 def test_exact_match_preferred_over_everything():
     # Overlapping predictions cannot come from one tag sequence, but the rule holds for any input.
-    record = only(classify_spans([(0, 2, "PER")], [(1, 2, "PER"), (0, 2, "ORG"), (0, 2, "PER")]))
-    assert (record["category"], record["pred_type"]) == (CORRECT, "PER")
-    record = only(classify_spans([(0, 3, "PER")], [(0, 2, "PER"), (0, 3, "ORG")]))
-    assert (record["category"], record["pred_type"]) == (WRONG_TYPE, "ORG")
+    records = classify_spans([(0, 2, "PER")], [(1, 2, "PER"), (0, 2, "ORG"), (0, 2, "PER")])
+    assert [(r["category"], r["pred_type"]) for r in records if r["gold_start"] is not None] == [(CORRECT, "PER")]
+    assert categories(records).count(SPURIOUS) == 2
+    records = classify_spans([(0, 3, "PER")], [(0, 2, "PER"), (0, 3, "ORG")])
+    assert [(r["category"], r["pred_type"]) for r in records if r["gold_start"] is not None] == [(WRONG_TYPE, "ORG")]
 
 
-def test_prediction_spanning_two_gold_spans_appears_in_both():
+def test_prediction_spanning_two_gold_spans_explains_one():
+    # One to one: the prediction is counted once, so the categories add up to the predicted spans.
     records = classify_spans([(0, 1, "PER"), (2, 3, "PER")], [(0, 3, "PER")])
-    assert categories(records) == [BOUNDARY, BOUNDARY]
-    assert all((r["pred_start"], r["pred_end"]) == (0, 3) for r in records)
+    assert categories(records) == [BOUNDARY, MISSED]
+    assert (records[0]["pred_start"], records[0]["pred_end"]) == (0, 3) and records[1]["pred_start"] is None
 
 
 def test_empty():
@@ -188,10 +193,15 @@ def test_records_are_complete_ordered_and_deterministic():
         records = classify_spans(gold, pred)
         assert all(set(record) == RECORD_KEYS for record in records)
         seen.update(categories(records))
-        # One record per gold span; a spurious one per prediction overlapping no gold span.
-        assert sum(record["gold_start"] is not None for record in records) == len(gold)
+        # Every gold and every predicted span in exactly one record: the categories add up.
+        assert sorted(
+            (r["gold_start"], r["gold_end"], r["gold_type"]) for r in records if r["gold_start"] is not None
+        ) == sorted(gold)
+        assert sorted(
+            (r["pred_start"], r["pred_end"], r["pred_type"]) for r in records if r["pred_start"] is not None
+        ) == sorted(pred)
         lonely = [p for p in pred if not any(max(p[0], g[0]) < min(p[1], g[1]) for g in gold)]
-        assert categories(records).count(SPURIOUS) == len(lonely)
+        assert categories(records).count(SPURIOUS) >= len(lonely)
         assert categories(records).count(CORRECT) == example_scores(gold, pred)["n_correct"]
         starts = [r["gold_start"] if r["gold_start"] is not None else r["pred_start"] for r in records]
         assert starts == sorted(starts)

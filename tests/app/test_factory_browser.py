@@ -61,7 +61,7 @@ def test_clicking_a_confusion_cell_filters_misclassified(dash_duo, app, tiny_cac
     cache = open_cache(tiny_cache)
     labels = cache.metrics["confusion"]["labels"]
     dash_duo.start_server(app)
-    visit(dash_duo, "?tab=metrics")
+    visit(dash_duo, "?tab=metrics&metrics_confusion=word")  # the word matrix (entities are the default)
     plot = dash_duo.wait_for_element("#metrics-confusion .nsewdrag", timeout=15)
     # Click the centre of the cell in row 0 (gold = labels[0]) and the last column; this
     # selenium (4.2) measures offsets from the element's top-left corner.

@@ -217,6 +217,19 @@ def test_span_errors_are_classified_and_counted(cache):
     assert examples.n_gold_spans.sum() == (cache.spans.source == "gold").sum()
 
 
+def test_span_error_categories_add_up_to_the_gold_and_predicted_spans(cache):
+    """Every gold and every predicted span is in exactly one record, so precision and recall rebuild
+    from the categories (issue 20: a prediction beside a better one was counted nowhere)."""
+    errors, counts, headline = cache.span_errors, cache.manifest["counts"], cache.manifest["headline"]
+    with_gold, with_pred = errors.gold_start.notna(), errors.pred_start.notna()
+    assert with_gold.sum() == counts["gold_spans"] and with_pred.sum() == counts["pred_spans"]
+    key = ["example_id", "pred_start", "pred_end", "pred_type"]
+    assert not errors[with_pred].duplicated(key).any()
+    correct = (errors.category == schema.CORRECT).sum()
+    assert correct / with_pred.sum() == pytest.approx(headline["entity_precision"])
+    assert correct / with_gold.sum() == pytest.approx(headline["entity_recall"])
+
+
 def test_a_short_example_matches_a_direct_forward_pass(cache, model_and_tokenizer):
     import torch
 

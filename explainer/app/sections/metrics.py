@@ -1,22 +1,27 @@
-"""Metrics: entity P/R/F1 per type, the word-level confusion matrix, span error categories by type.
+"""Metrics: entity P/R/F1 per type, nervaluate's four schemes, the confusion matrix, span error categories.
 
-Clicking a confusion cell or an error bar opens Misclassified filtered to it (through the URL).
+The confusion is entity-level by default (gold type x predicted type over the one-to-one matched spans,
+with a "none" row of spurious predictions and a "none" column of missed gold spans); the word-level
+B-/I- matrix is one toggle away (``metrics_confusion=word``). Clicking a confusion cell or an error bar
+opens Misclassified filtered to it (through the URL).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 import numpy as np
 from dash import Input, Output, State, dcc, html, no_update
 
-from explainer.analysis.metrics import normalise_confusion
+from explainer.analysis.metrics import NONE, entity_confusion, normalise_confusion
+from explainer.analysis.schemes import SCHEMES, scheme_scores, spans_by_example
 from explainer.app.memo import per_cache
 from explainer.app.sections import misclassified
-from explainer.app.sections.base import PERFORMANCE, Section, StrEnum, View
-from explainer.app.state import update_query
+from explainer.app.sections.base import PERFORMANCE, Section, StrEnum, View, view_field
+from explainer.app.state import parse_query, update_query
 from explainer.figures.metrics import confusion_figure, error_category_figure
 
 
@@ -26,12 +31,18 @@ class Ids(StrEnum):
     ZERO_DIAGONAL = "metrics-zero"
     ERRORS = "metrics-errors"
     CONFUSION = "metrics-confusion"
+    LEVEL = "metrics-level"
+    SCHEMES = "metrics-schemes"
+
+
+LEVELS = ("entity", "word")
 
 
 @dataclass(frozen=True)
 class MetricsView(View, prefix="metrics"):
     norm: bool = True  # the confusion matrix normalised by gold label
     zero: bool = False  # its diagonal zeroed (errors only)
+    confusion: str = view_field("entity", choices=LEVELS)  # entity types, or word labels (B-/I-)
 
 
 def report_rows(report: dict) -> list[dict]:
@@ -44,17 +55,45 @@ def report_rows(report: dict) -> list[dict]:
     ]
 
 
-def confusion_view(cache, *, normalise: bool, zero_diagonal: bool) -> dict:
-    """The confusion figure as a plain dict, built once per cache and toggle state: building a plotly
-    Figure and serialising it costs ~50 ms a time, a dict is sent as it is."""
+def confusion_view(cache, *, normalise: bool, zero_diagonal: bool, level: str = "entity") -> dict:
+    """The confusion figure as a plain dict, built once per cache, level and toggle state: building a
+    plotly Figure and serialising it costs ~50 ms a time, a dict is sent as it is."""
 
     def build():
-        confusion = cache.metrics["confusion"]
+        if level == "word":
+            confusion = cache.metrics["confusion"]
+        else:
+            confusion = entity_confusion(cache.span_errors, types=cache.metrics.get("entity_types"))
         counts = np.asarray(confusion["counts"], dtype=float)
         matrix = normalise_confusion(counts, normalise=normalise, zero_diagonal=zero_diagonal)
-        return confusion_figure(matrix, confusion["labels"], normalised=normalise, counts=counts).to_plotly_json()
+        unit = "words" if level == "word" else "spans"
+        return confusion_figure(
+            matrix, confusion["labels"], normalised=normalise, counts=counts, unit=unit
+        ).to_plotly_json()
 
-    return per_cache(cache, f"metrics-confusion-{int(normalise)}-{int(zero_diagonal)}", build)
+    return per_cache(cache, f"metrics-confusion-{level}-{int(normalise)}-{int(zero_diagonal)}", build)
+
+
+def scheme_rows(cache) -> list[dict[str, Any]]:
+    """nervaluate's four schemes over the whole cache, one grid row each (built once per cache)."""
+
+    def build() -> list[dict[str, Any]]:
+        overall = scheme_scores(spans_by_example(cache.spans))["overall"]
+        return [{"scheme": scheme, **overall[scheme]} for scheme in SCHEMES]
+
+    return per_cache(cache, "metrics-schemes", build)
+
+
+def confusion_cell_link(search, level: str, gold: str, pred: str) -> str:
+    """Misclassified showing one confusion cell: words of the two labels, or the span errors of the
+    two types (a ``none`` side is the missed or spurious spans of the other)."""
+    if level == "word":
+        return misclassified.SECTION.link(search, level="word", gold=gold, pred=pred)
+    if gold == NONE:
+        return misclassified.SECTION.link(search, level="span", category="spurious", pred=pred)
+    if pred == NONE:
+        return misclassified.SECTION.link(search, level="span", category="missed", gold=gold)
+    return misclassified.SECTION.link(search, level="span", gold=gold, pred=pred)
 
 
 def errors_view(cache) -> dict:
@@ -78,6 +117,13 @@ def layout(cache, state):
     )
     controls = html.Div(
         [
+            dbc.RadioItems(
+                id=Ids.LEVEL,
+                value=view.confusion,
+                inline=True,
+                className="me-4",
+                options=[{"label": "entities", "value": "entity"}, {"label": "words (B-/I-)", "value": "word"}],
+            ),
             dbc.Switch(id=Ids.NORMALISE, label="normalise by gold label", value=view.norm, className="me-4"),
             dbc.Switch(id=Ids.ZERO_DIAGONAL, label="errors only (zero the diagonal)", value=view.zero),
         ],
@@ -89,6 +135,21 @@ def layout(cache, state):
                 [
                     html.H5("Entities (seqeval, conlleval mode)"),
                     report,
+                    html.H5("nervaluate's schemes (SemEval 2013)", className="mt-4"),
+                    html.P(
+                        "strict: boundaries and type; exact: boundaries; partial: overlap counts half; "
+                        "ent_type: type with any overlap. Counted as nervaluate 1.2.1 counts them.",
+                        className="text-muted small",
+                    ),
+                    dag.AgGrid(
+                        id=Ids.SCHEMES,
+                        rowData=scheme_rows(cache),
+                        columnDefs=[{"field": "scheme"}]
+                        + [{"field": name} for name in ("correct", "incorrect", "partial", "missed", "spurious")]
+                        + [{"field": m, "valueFormatter": number} for m in ("precision", "recall", "f1")],
+                        defaultColDef={"sortable": True, "flex": 1},
+                        dashGridOptions={"domLayout": "autoHeight"},
+                    ),
                     html.H5("Span errors by type", className="mt-4"),
                     html.P("Click a bar to list those spans.", className="text-muted small"),
                     dcc.Graph(id=Ids.ERRORS, figure=errors_view(cache), config={"displaylogo": False}),
@@ -97,13 +158,19 @@ def layout(cache, state):
             ),
             dbc.Col(
                 [
-                    html.H5("Word-level confusion (gold × predicted)"),
+                    html.H5("Confusion (gold × predicted)"),
                     controls,
-                    html.P("Click a cell to list those words.", className="text-muted small"),
+                    html.P(
+                        "Entities: matched spans by type, 'none' for missed (column) and spurious (row). "
+                        "Click a cell to list those errors.",
+                        className="text-muted small",
+                    ),
                     dcc.Graph(
                         id=Ids.CONFUSION,
                         config={"displaylogo": False},
-                        figure=confusion_view(cache, normalise=view.norm, zero_diagonal=view.zero),
+                        figure=confusion_view(
+                            cache, normalise=view.norm, zero_diagonal=view.zero, level=view.confusion
+                        ),
                     ),
                 ],
                 lg=6,
@@ -112,20 +179,26 @@ def layout(cache, state):
     )
 
 
+def toggled(context, normalise, zero_diagonal, level, search) -> tuple[Any, str]:
+    """Callback body: the confusion toggles -> (its figure, the URL)."""
+    cache = context.cache(search)
+    view = MetricsView(norm=bool(normalise), zero=bool(zero_diagonal), confusion=level or "entity")
+    figure = confusion_view(cache, normalise=view.norm, zero_diagonal=view.zero, level=view.confusion)
+    return figure, update_query(search, **view.to_query())
+
+
 def register(app, context):
     @app.callback(
         Output(Ids.CONFUSION, "figure"),
         Output("url", "search", allow_duplicate=True),
         Input(Ids.NORMALISE, "value"),
         Input(Ids.ZERO_DIAGONAL, "value"),
+        Input(Ids.LEVEL, "value"),
         State("url", "search"),
         prevent_initial_call=True,
     )
-    def toggle_confusion(normalise, zero_diagonal, search):
-        cache = context.cache(search)
-        view = MetricsView(norm=bool(normalise), zero=bool(zero_diagonal))
-        figure = confusion_view(cache, normalise=view.norm, zero_diagonal=view.zero)
-        return figure, update_query(search, **view.to_query())
+    def toggle_confusion(normalise, zero_diagonal, level, search):
+        return toggled(context, normalise, zero_diagonal, level, search)
 
     @app.callback(
         Output("url", "search", allow_duplicate=True),
@@ -138,8 +211,8 @@ def register(app, context):
         if not click:
             return no_update, no_update
         point = click["points"][0]  # heatmap clicks carry x/y but not customdata
-        gold, pred = point["y"], point["x"]
-        return misclassified.SECTION.link(search, level="word", gold=gold, pred=pred), None
+        level = MetricsView.from_query(parse_query(search)).confusion
+        return confusion_cell_link(search, level, point["y"], point["x"]), None
 
     @app.callback(
         Output("url", "search", allow_duplicate=True),

@@ -1,7 +1,8 @@
 """Misclassified: every error, at word level (gold != predicted) or span level (span errors but correct).
 
 Dropdown filters live in the URL (``mis_level``, ``mis_category``, ``mis_type``, ``mis_gold``,
-``mis_pred``, ``mis_text``), so the Metrics section can link here and a filtered view can be shared;
+``mis_pred``, ``mis_text``, and ``mis_slice``: the span errors of a slice of the Slices section, as
+``attribute=bucket;...``), so the Metrics and Slices sections can link here and a filtered view can be shared;
 the grid's own column filters narrow further. A row opens the inspector on its example and word.
 """
 
@@ -22,16 +23,18 @@ from explainer.analysis.misclassified import (
     misclassified_spans,
     misclassified_words,
 )
+from explainer.analysis.slices import decode_conditions, errors_in_slice, slice_mask
 from explainer.app.components.grid import column, grid_source, server_grid
-from explainer.app.memo import per_cache
+from explainer.app.memo import per_cache, per_cache_lru
 from explainer.app.sections.base import PERFORMANCE, Section, StrEnum, View, view_field
 from explainer.app.state import build_query, parse_query, update_query
 from explainer.cache import schema
+from explainer.cache.artefacts import Missing
 from explainer.cache.schema import CORRECT, ERROR_CATEGORIES
 from explainer.errors import ExplainerError
 
 LEVELS = ("word", "span")
-SPAN_ONLY = ("category", "type")
+SPAN_ONLY = ("category", "type", "slice_conditions")
 GRIDS = {"word": "misclassified-words", "span": "misclassified-spans"}
 CATEGORIES = [category for category in ERROR_CATEGORIES if category != CORRECT]
 
@@ -58,6 +61,7 @@ class MisclassifiedView(View, prefix="mis"):
     gold: str | None = None
     pred: str | None = None
     text: str | None = None
+    slice_conditions: str | None = view_field(None, key="slice")  # a slice of the Slices section
 
     def corrections(self) -> dict[str, Any]:
         return dict.fromkeys(SPAN_ONLY) if self.level == "word" else {}
@@ -86,10 +90,24 @@ def span_errors(cache):
 def filtered(cache, view: MisclassifiedView):
     """The errors of ``view``'s level that pass its filters (before the grid's own column filters)."""
     if view.level == "span":
-        return filter_span_errors(
+        rows = filter_span_errors(
             span_errors(cache), category=view.category, entity=view.type, gold=view.gold, pred=view.pred, text=view.text
         )
+        return in_slice(cache, rows, view.slice_conditions) if view.slice_conditions else rows
     return filter_word_errors(word_errors(cache), gold=view.gold, pred=view.pred, text=view.text)
+
+
+def in_slice(cache, rows, conditions: str):
+    """The span errors of ``rows`` that involve a span of the slice ``conditions`` (none without slices)."""
+    results = cache.slices()
+    if isinstance(results, Missing):
+        return rows.iloc[:0]
+
+    def members():
+        # The slice's spans, kept for the grid's next page requests (each asks for the filtered rows again).
+        return results.spans[slice_mask(results.spans, decode_conditions(conditions))]
+
+    return rows[errors_in_slice(rows, per_cache_lru(cache, "misclassified-slice", conditions, members, maxsize=8))]
 
 
 @grid_source(GRIDS["word"])
@@ -151,6 +169,11 @@ def summary(cache, view: MisclassifiedView) -> str:
     total = len(span_errors(cache) if view.level == "span" else word_errors(cache))
     shown = len(filtered(cache, view))
     noun = "span errors" if view.level == "span" else "misclassified words"
+    if view.level == "span" and view.slice_conditions:
+        from explainer.analysis.slice_attributes import describe_slice
+
+        group = describe_slice(decode_conditions(view.slice_conditions), "")
+        return f"{shown:,} of {total:,} {noun} match these filters, among {group} (a slice)"
     return f"{shown:,} of {total:,} {noun} match these filters"
 
 
@@ -221,7 +244,14 @@ def update_filters(context, level, category, entity, gold, pred, text, search, *
     if trigger == Ids.LEVEL and level == "span":
         gold, pred = (_span_value(gold), _span_value(pred))
     view = MisclassifiedView(
-        level=level, category=category, type=entity, gold=gold, pred=pred, text=(text or "").strip() or None
+        level=level,
+        category=category,
+        type=entity,
+        gold=gold,
+        pred=pred,
+        text=(text or "").strip() or None,
+        # No control holds the slice: it stays while the other filters change (the word level drops it).
+        slice_conditions=MisclassifiedView.from_query(parse_query(search)).slice_conditions,
     )
     new_search = update_query(search, **view.to_query())
     disabled = level != "span"

@@ -166,8 +166,8 @@ def test_a_field_of_a_type_the_parser_does_not_know_needs_its_own_parser():
 def test_shared_links_keep_their_query_keys():
     """The query keys of every converted section, as shared links wrote them before views were dataclasses."""
     expected = {
-        "metrics": {"metrics_norm", "metrics_zero"},
-        "misclassified": {"mis_level", "mis_category", "mis_type", "mis_gold", "mis_pred", "mis_text"},
+        "metrics": {"metrics_norm", "metrics_zero", "metrics_confusion"},
+        "misclassified": {"mis_level", "mis_category", "mis_type", "mis_gold", "mis_pred", "mis_text", "mis_slice"},
         "samples": {"smp_order", "smp_page"},
         "random_samples": {"rnd_seed", "rnd_n"},
         "inspect": {"ins_text"},
@@ -177,6 +177,7 @@ def test_shared_links_keep_their_query_keys():
         "duplicates": {"dup_threshold", "dup_only", "dup_page", "dup_with"},
         "activations": {"act_layers", "act_k", "act_example"},
         "data_checks": {"chk_check"},
+        "slices": {"sl_type", "sl_slice"},
     }
     views = {section.key: section.view for section in load_sections() if section.view}
     assert {key: set(view().to_query()) for key, view in views.items()} == expected
@@ -367,6 +368,7 @@ def rendered(context, live) -> list:
         "embeddings": [{"emb_mode": "example"}, {"emb_sel": "box:-1e9,1e9,-1e9,1e9"}],
         "duplicates": [{"dup_threshold": "0.8"}],  # near duplicates: cards with buttons
         "data_checks": [{"chk_check": "normaliser_case"}],  # a check's examples: cards with buttons
+        "slices": [{"sl_slice": "length=1"}],  # a bucket's examples: cards with buttons
     }
     trees = [make_layout(context)]
     for section in context.sections:

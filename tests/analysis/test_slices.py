@@ -1,0 +1,160 @@
+"""Span frames, scores, bootstrap intervals and the weak-slice search (explainer.analysis.slices)."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pandas as pd
+import pytest
+from seqeval.metrics import f1_score, precision_score, recall_score
+
+from explainer.analysis import slices
+from explainer.analysis.slice_attributes import compute_attributes
+from explainer.analysis.slices import Condition, decode_conditions, encode_conditions
+from explainer.analysis.spans import extract_spans
+
+TAGS = ["O", "O", "O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC"]
+
+
+def tables(gold_tags, pred_tags):
+    """The cache's spans, words and examples tables of tag sequences (words w0, w1, ...; one subword each)."""
+    spans, words, examples, offset = [], [], [], 0
+    for example_id, (gold, pred) in enumerate(zip(gold_tags, pred_tags)):
+        for side, tags in (("gold", gold), ("pred", pred)):
+            spans += [(example_id, side, start, end, kind) for start, end, kind in extract_spans(tags)]
+        words += [(example_id, index, f"w{index}", 1 + index % 2) for index in range(len(gold))]
+        examples.append((example_id, len(gold), offset))
+        offset += len(gold)
+    return (
+        pd.DataFrame(spans, columns=["example_id", "source", "start", "end", "type"]),
+        pd.DataFrame(words, columns=["example_id", "word_index", "word", "n_subwords"]),
+        pd.DataFrame(examples, columns=["example_id", "n_words", "word_offset"]),
+    )
+
+
+def random_corpus(seed, n=40):
+    rng = random.Random(seed)
+    gold = [[rng.choice(TAGS) for _ in range(rng.randint(1, 9))] for _ in range(n)]
+    pred = [[tag if rng.random() < 0.7 else rng.choice(TAGS) for tag in sequence] for sequence in gold]
+    return gold, pred
+
+
+def test_span_frame_texts_subwords_and_matches():
+    spans, words, examples = tables([["B-PER", "I-PER", "O"], ["B-LOC"]], [["B-PER", "O", "O"], ["B-LOC"]])
+    frame = slices.span_frame(spans, words, examples)
+    gold_per = frame[(frame["side"] == "gold") & (frame["type"] == "PER")].iloc[0]
+    assert gold_per["text"] == "w0 w1" and gold_per["words"] == ("w0", "w1")
+    assert gold_per["n_subwords"] == 3  # 1 + 2
+    assert gold_per["example_words"] == 3
+    assert not gold_per["matched"]  # predicted PER is 0-1, not 0-2
+    assert frame[frame["type"] == "LOC"]["matched"].all()
+    assert frame[(frame["side"] == "pred") & (frame["type"] == "PER")]["matched"].tolist() == [False]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_overall_scores_equal_seqeval_micro(seed):
+    gold, pred = random_corpus(seed)
+    frame = slices.span_frame(*tables(gold, pred))
+    overall = slices.overall_scores(frame)
+    assert overall["precision"] == pytest.approx(precision_score(gold, pred))
+    assert overall["recall"] == pytest.approx(recall_score(gold, pred))
+    assert overall["f1"] == pytest.approx(f1_score(gold, pred))
+
+
+def test_scores_of_empty_sides_are_zero():
+    assert slices.scores(np.array([0, 0, 3, 0])).tolist() == [0.0, 0.0, 0.0]
+    assert slices.scores(np.array([4, 2, 2, 2])).tolist() == pytest.approx([1.0, 0.5, 2 / 3])
+    assert slices.support(np.array([4, 2, 3, 2])) == 5
+
+
+def naive_intervals(frame, member, n_examples, draws, seed):
+    """The same bootstrap, one draw at a time (the same random picks as the vectorised version)."""
+    counts = slices.example_counts(frame[member], n_examples)
+    rng = np.random.default_rng(seed)
+    f1s = []
+    for start in range(0, draws, slices.DRAW_CHUNK):
+        picks = rng.integers(0, n_examples, size=(min(slices.DRAW_CHUNK, draws - start), n_examples))
+        f1s += [slices.scores(counts[row].sum(axis=0))[2] for row in picks]
+    return np.percentile(f1s, [2.5, 97.5])
+
+
+def test_bootstrap_matches_a_draw_by_draw_computation_and_is_seeded():
+    gold, pred = random_corpus(1, n=60)
+    frame = slices.span_frame(*tables(gold, pred))
+    members = [np.ones(len(frame), bool), (frame["type"] == "PER").to_numpy()]
+    first = slices.bootstrap_intervals(frame, members, n_examples=60, draws=300, seed=4)
+    again = slices.bootstrap_intervals(frame, members, n_examples=60, draws=300, seed=4)
+    other = slices.bootstrap_intervals(frame, members, n_examples=60, draws=300, seed=5)
+    assert np.array_equal(first, again) and not np.array_equal(first, other)
+    for index, member in enumerate(members):
+        assert first[index, 2] == pytest.approx(naive_intervals(frame, member, 60, 300, 4))
+    overall = slices.overall_scores(frame)["f1"]
+    assert first[0, 2, 0] < overall < first[0, 2, 1]
+
+
+def test_a_perfect_slice_has_a_point_interval():
+    spans, words, examples = tables([["B-PER", "O"]] * 10, [["B-PER", "O"]] * 10)
+    frame = slices.span_frame(spans, words, examples)
+    intervals = slices.bootstrap_intervals(frame, [np.ones(len(frame), bool)], n_examples=10, draws=100)
+    assert intervals[0].tolist() == [[1.0, 1.0]] * 3
+
+
+def corpus_with_a_weak_group(n=200):
+    """Examples of two words: "Known" always right, "Odd" (one example in four) wrong four times in five."""
+    gold, pred = [], []
+    for index in range(n):
+        gold.append(["B-PER", "O"])
+        if index % 4 == 0:
+            pred.append(["B-ORG", "O"] if index % 5 else ["B-PER", "O"])
+        else:
+            pred.append(["B-PER", "O"])
+    spans, words, examples = tables(gold, pred)
+    words.loc[words["word_index"] == 0, "word"] = ["Odd" if i % 4 == 0 else "Known" for i in range(n)]
+    examples["n_subwords"] = 4
+    examples["windowed"] = False
+    examples["source"] = "x.txt:1"
+    examples["n_gold_spans"] = 1
+    return slices.span_frame(spans, words, examples), examples
+
+
+def test_weak_slices_find_the_weak_group_with_an_interval_below_the_whole():
+    frame, examples = corpus_with_a_weak_group()
+    from explainer.analysis.slice_attributes import Reference
+
+    reference = Reference.of([(["Known"], ["B-PER"])], name="train")
+    attributes, _, names = compute_attributes(frame, examples, reference=reference)
+    overall = slices.overall_scores(attributes)["f1"]
+    weak = slices.weak_slices(attributes, [n for n in names if n != "type"], n_examples=len(examples), draws=200)
+    assert not weak.empty
+    best = weak.iloc[0]
+    assert best["conditions"] in ("seen=unseen", "train_frequency=0", "label_consistency=unseen")
+    assert best["f1_high"] < overall and best["f1"] < overall
+    assert (weak["f1_high"] < overall).all() and (weak["support"] >= slices.MIN_SUPPORT).all()
+    assert list(weak["score"]) == sorted(weak["score"], reverse=True)
+    # The rows the slice names are the ones it counted.
+    mask = slices.slice_mask(attributes, decode_conditions(best["conditions"]), best["type"])
+    assert slices.example_counts(attributes[mask], len(examples)).sum(axis=0).tolist() == [
+        best[name] for name in slices.COUNTS
+    ]
+    # Too small a group is not reported, however bad.
+    none = slices.weak_slices(attributes, ["seen"], n_examples=len(examples), draws=50, min_support=10_000)
+    assert none.empty
+
+
+def test_bucket_scores_cover_every_bucket_overall_and_per_type():
+    frame, examples = corpus_with_a_weak_group(40)
+    attributes, _, _ = compute_attributes(frame, examples)
+    table = slices.bucket_scores(attributes, ["length", "capitalisation"], n_examples=40, draws=50)
+    whole = table[(table["attribute"] == "length") & (table["type"] == "")]
+    assert whole["bucket"].tolist() == ["1"]
+    assert whole["n_gold"].item() == 40 and whole["n_pred"].item() == 40
+    assert set(table["type"]) == {"", "PER", "ORG"}
+    assert (table["f1_low"] <= table["f1"] + 1e-9).all() and (table["f1"] <= table["f1_high"] + 1e-9).all()
+
+
+def test_conditions_round_trip_and_bad_parts_are_ignored():
+    conditions = [Condition("seen", "unseen"), Condition("length", "3+")]
+    assert decode_conditions(encode_conditions(conditions)) == conditions
+    assert decode_conditions("junk;=x;length=2") == [Condition("length", "2")]
+    assert decode_conditions(None) == []
