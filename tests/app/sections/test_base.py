@@ -177,6 +177,7 @@ def test_shared_links_keep_their_query_keys():
         "duplicates": {"dup_threshold", "dup_only", "dup_page", "dup_with"},
         "activations": {"act_layers", "act_k", "act_example"},
         "data_checks": {"chk_check"},
+        "compare": {"cmp_transition", "cmp_type", "cmp_order", "cmp_page"},
     }
     views = {section.key: section.view for section in load_sections() if section.view}
     assert {key: set(view().to_query()) for key, view in views.items()} == expected
@@ -367,6 +368,7 @@ def rendered(context, live) -> list:
         "embeddings": [{"emb_mode": "example"}, {"emb_sel": "box:-1e9,1e9,-1e9,1e9"}],
         "duplicates": [{"dup_threshold": "0.8"}],  # near duplicates: cards with buttons
         "data_checks": [{"chk_check": "normaliser_case"}],  # a check's examples: cards with buttons
+        "compare": [{"vs": "copy"}],  # a pair: scores, counts as buttons, ranked examples
     }
     trees = [make_layout(context)]
     for section in context.sections:
