@@ -26,6 +26,7 @@ from explainer.app.state import build_query, parse_query, update_query
 
 PAGE_SIZE = 20
 COUNT_TYPE = "compare-count"  # pattern-matching id of a transition count: {"type", "transition", "etype"}
+TRANSITION_CLASSES = {name: name.replace(" (", "-").replace(")", "").replace(" ", "-") for name in TRANSITIONS}
 ORDER_LABELS = {"changed": "most changed spans", "loss": "largest loss change"}
 
 
@@ -100,7 +101,7 @@ def transitions_table(comparison: Comparison, view: CompareView) -> dbc.Table:
                         id=count_id(transition, entity_type),
                         color="primary" if selected else "link",
                         size="sm",
-                        className="p-0 px-1",
+                        className=f"p-0 px-1 compare-count compare-count-{TRANSITION_CLASSES[transition]}",
                     )
                     if count
                     else "0"
