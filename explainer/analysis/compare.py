@@ -500,3 +500,30 @@ def compare(
         resamples=resamples,
         seed=seed,
     )
+
+
+# --- several checkpoints ------------------------------------------------------------------------
+
+
+def trajectory(reports: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """Entity F1 per type and overall of several models on the same data (checkpoints, in the given order).
+
+    Parameters
+    ----------
+    reports : mapping
+        ``{name: seqeval report}`` (``metrics.json``'s ``seqeval``: per type and ``micro avg``), in
+        the order to show them (e.g. by epoch).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per model: ``name``, ``overall`` (micro F1), then one column per type (sorted; 0.0
+        where a model's report lacks the type).
+    """
+    types = sorted({key for report in reports.values() for key in report if not str(key).endswith(" avg")})
+    rows = []
+    for name, report in reports.items():
+        row: dict[str, Any] = {"name": name, OVERALL: float(report.get("micro avg", {}).get("f1", 0.0))}
+        row.update({kind: float(report.get(kind, {}).get("f1", 0.0)) for kind in types})
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["name", OVERALL, *types])

@@ -213,3 +213,16 @@ def test_compare_bundles_everything(sides):
     assert as_json["resamples"] == 30 and as_json["scores"][-1]["type"] == cmp.OVERALL
     assert isinstance(as_json["transitions"][0][cmp.FIXED], int)
     assert list(result.counts["type"]) == list(result.scores["type"])
+
+
+def test_trajectory_lists_f1_per_type_for_each_model_in_order():
+    reports = {
+        "epoch1": {"PER": {"f1": 0.5}, "LOC": {"f1": 0.25}, "micro avg": {"f1": 0.4}, "macro avg": {"f1": 0.3}},
+        "epoch2": {"PER": {"f1": 0.75}, "micro avg": {"f1": 0.6}},  # no LOC row: 0.0
+    }
+    frame = cmp.trajectory(reports)
+    assert list(frame.columns) == ["name", cmp.OVERALL, "LOC", "PER"]
+    assert frame.to_dict(orient="records") == [
+        {"name": "epoch1", cmp.OVERALL: 0.4, "LOC": 0.25, "PER": 0.5},
+        {"name": "epoch2", cmp.OVERALL: 0.6, "LOC": 0.0, "PER": 0.75},
+    ]

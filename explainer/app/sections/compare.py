@@ -16,13 +16,14 @@ from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import ALL, Input, Output, State, html, no_update
+from dash import ALL, Input, Output, State, dcc, html, no_update
 
-from explainer.analysis.compare import ORDERS, OVERALL, TRANSITIONS, Comparison
+from explainer.analysis.compare import ORDERS, OVERALL, TRANSITIONS, Comparison, trajectory
 from explainer.app import pairs
 from explainer.app.components.aligned import open_button_id, page_bar, register_open_buttons
 from explainer.app.sections.base import PERFORMANCE, Section, StrEnum, View, view_field
 from explainer.app.state import build_query, parse_query, update_query
+from explainer.figures.compare import trajectory_figure
 
 PAGE_SIZE = 20
 COUNT_TYPE = "compare-count"  # pattern-matching id of a transition count: {"type", "transition", "etype"}
@@ -32,6 +33,8 @@ ORDER_LABELS = {"changed": "most changed spans", "loss": "largest loss change"}
 
 class Ids(StrEnum):
     SUMMARY = "compare-summary"
+    TRAJECTORY = "compare-trajectory"
+    TRAJECTORY_FIGURE = "compare-trajectory-figure"
     SCORES = "compare-scores"
     TRANSITIONS = "compare-transitions"
     ORDER = "compare-order"
@@ -159,6 +162,54 @@ def examples_view(context: Any, a: Any, b: Any, view: CompareView) -> list[Any]:
     ]
 
 
+def trajectory_block(context: Any, cache: Any, state: dict[str, str]) -> html.Div | None:
+    """F1 per type of every cache of this data (checkpoints: name them so they sort by epoch), with links
+    making any of them A or B; None when there is no other."""
+    keys = sorted([cache.path.name, *pairs.same_data_keys(context.registry, cache)])
+    if len(keys) < 2:
+        return None
+    frame = trajectory({key: context.registry.get(key).metrics.get("seqeval", {}) for key in keys})
+    query = build_query(state)
+    vs = pairs.vs_key(state)
+    types = [column for column in frame.columns if column != "name"]
+    rows = []
+    for record in frame.to_dict(orient="records"):
+        key = str(record["name"])
+        role = "A" if key == cache.path.name else "B" if key == vs else ""
+        links = [
+            html.A(
+                "as A",
+                href=SECTION.link(update_query(query, cache=key, vs=None if vs == key else vs)),
+                className="me-2",
+            )
+            if role != "A"
+            else None,
+            html.A("as B", href=SECTION.link(update_query(query, vs=key))) if role == "" else None,
+        ]
+        rows.append(
+            html.Tr(
+                [html.Td(html.Strong(f"{key} ({role})") if role else key)]
+                + [html.Td(f"{record[column]:.3f}") for column in types]
+                + [html.Td(links)]
+            )
+        )
+    return html.Div(
+        [
+            html.H5("Every cache of this data", className="mt-4"),
+            html.P(
+                "Entity F1 per type of each (e.g. one per checkpoint, named so they sort by epoch); pick any two.",
+                className="text-muted small",
+            ),
+            dcc.Graph(id=Ids.TRAJECTORY_FIGURE, figure=trajectory_figure(frame), config={"displaylogo": False}),
+            dbc.Table(
+                [html.Thead(html.Tr([html.Th(h) for h in ("cache", *types, "")])), html.Tbody(rows)],
+                size="sm",
+                id=Ids.TRAJECTORY,
+            ),
+        ]
+    )
+
+
 def no_pair(context: Any, cache: Any, search_state: dict[str, str]) -> html.Div:
     """What the section says without a second cache: how to pick one, and links to caches of the same data."""
     same = pairs.same_data_keys(context.registry, cache)
@@ -180,6 +231,7 @@ def no_pair(context: Any, cache: Any, search_state: dict[str, str]) -> html.Div:
                 color="secondary",
             ),
             html.Div([html.P("Caches of the same data:"), html.Ul(links)]) if links else None,
+            trajectory_block(context, cache, search_state),
         ],
         id=Ids.SUMMARY,
     )
@@ -244,6 +296,7 @@ def layout(cache: Any, state: dict[str, str], context: Any) -> html.Div:
                 className="d-flex align-items-center mt-4 mb-2",
             ),
             html.Div(examples_view(context, cache, other, view), id=Ids.EXAMPLES),
+            trajectory_block(context, cache, dict(state)),
         ]
     )
 

@@ -51,9 +51,12 @@ def example_buttons(tree) -> list[int]:
 
 def test_without_a_second_cache_it_offers_the_caches_of_the_same_data(context):
     tree = section.layout(context.registry.get("a"), {"cache": "a", "tab": "compare"}, context)
-    links = [node for node in walk(tree) if getattr(node, "href", None)]
+    links = [node for node in walk(tree) if str(getattr(node, "id", "")).startswith("compare-with-")]
     assert [parse_query(link.href)["vs"] for link in links] == ["b"]  # not "other": its gold differs
     assert parse_query(links[0].href)["tab"] == "compare" and parse_query(links[0].href)["cache"] == "a"
+    table = next(node for node in walk(tree) if getattr(node, "id", None) == section.Ids.TRAJECTORY)
+    hrefs = [parse_query(node.href) for node in walk(table) if getattr(node, "href", None)]
+    assert [(h["cache"], h.get("vs"), h["tab"]) for h in hrefs] == [("b", None, "compare"), ("a", "b", "compare")]
 
 
 def test_the_pair_shows_scores_with_intervals_and_every_count(context):
@@ -132,3 +135,18 @@ def test_the_second_picker_follows_the_url(context):
     assert parse_query(vs_to_query("?cache=a&tab=compare&sample=3", "b")) == {"cache": "a", "tab": "compare", "vs": "b"}
     assert "vs" not in parse_query(vs_to_query("?cache=a&vs=b", None))
     assert vs_to_query("?cache=a&vs=b", "b") is section.no_update
+
+
+def test_every_cache_of_the_data_is_listed_with_its_f1_and_links(context):
+    a = context.registry.get("a")
+    tree = section.layout(a, {"cache": "a", "vs": "b", "tab": "compare"}, context)
+    table = next(node for node in walk(tree) if getattr(node, "id", None) == section.Ids.TRAJECTORY)
+    text = " ".join(strings(table))
+    assert "a (A)" in text and "b (B)" in text and "other" not in text  # other data is not offered
+    for key in ("a", "b"):
+        assert f"{context.registry.get(key).metrics['seqeval']['micro avg']['f1']:.3f}" in text
+    figure = next(node for node in walk(tree) if getattr(node, "id", None) == section.Ids.TRAJECTORY_FIGURE)
+    assert [trace.name for trace in figure.figure.data][0] == OVERALL
+    # B's row offers to make it A (with no B left, as it would compare with itself).
+    hrefs = [parse_query(node.href) for node in walk(table) if getattr(node, "href", None)]
+    assert [(h["cache"], h.get("vs"), h["tab"]) for h in hrefs] == [("b", None, "compare")]
