@@ -138,26 +138,60 @@ def span_counts(
         span's (seqeval's default mode), so summed over examples these give seqeval's scores.
     """
     if types is None:
-        types = sorted(set(spans_a["type"].astype(str)) | set(spans_b["type"].astype(str)))
+        types = sorted(set(spans_a["type"].astype(str).unique()) | set(spans_b["type"].astype(str).unique()))
     types = list(types)
-    type_index = {name: i for i, name in enumerate(types)}
-    counts = np.zeros((n_examples, len(types), 5), dtype=np.int64)
-    gold = spans_a[spans_a["source"] == "gold"]
-    _add(counts, gold, type_index, _GOLD)
-    for spans, pred_column, correct_column in ((spans_a, _PRED_A, _TP_A), (spans_b, _PRED_B, _TP_B)):
-        pred = spans[spans["source"] == "pred"]
-        _add(counts, pred, type_index, pred_column)
-        keys = ["example_id", "start", "end", "type"]
-        matched = pred[keys].merge(gold[keys].drop_duplicates(), on=keys, how="inner")
-        _add(counts, matched, type_index, correct_column)
+    n_types = len(types)
+    counts = np.zeros((n_examples, n_types, 5), dtype=np.int64)
+    gold = _span_rows(spans_a[spans_a["source"] == "gold"], types)
+    preds = [_span_rows(spans[spans["source"] == "pred"], types) for spans in (spans_a, spans_b)]
+    gold_key, *pred_keys = joint_keys(gold, *preds)
+    _add(counts, gold, _GOLD)
+    for pred, key, pred_column, correct_column in zip(preds, pred_keys, (_PRED_A, _PRED_B), (_TP_A, _TP_B)):
+        _add(counts, pred, pred_column)
+        # A prediction is correct when its (example, type, start, end) is a gold span's.
+        _add(counts, pred[np.isin(key, gold_key)], correct_column)
     return types, counts
 
 
-def _add(counts: npt.NDArray[np.int64], spans: pd.DataFrame, type_index: dict[str, int], column: int) -> None:
-    kinds = spans["type"].astype(str).map(type_index)
-    known = kinds.notna().to_numpy()
-    examples = spans["example_id"].to_numpy(dtype=np.int64)[known]
-    np.add.at(counts[:, :, column], (examples, kinds.to_numpy()[known].astype(np.int64)), 1)
+def _span_rows(spans: pd.DataFrame, types: list[str]) -> npt.NDArray[np.int64]:
+    """``[n, 4]``: example, type code, start, end of each span (spans of types outside ``types`` dropped)."""
+    codes = pd.Categorical(spans["type"].astype(str), categories=types).codes.astype(np.int64)
+    rows: npt.NDArray[np.int64] = np.column_stack(
+        [
+            spans["example_id"].to_numpy(dtype=np.int64),
+            codes,
+            spans["start"].to_numpy(dtype=np.int64),
+            spans["end"].to_numpy(dtype=np.int64),
+        ]
+    )[codes >= 0]
+    return rows
+
+
+def joint_keys(*blocks: npt.NDArray[np.int64]) -> list[npt.NDArray[np.int64]]:
+    """One int64 per row of each ``[n_i, k]`` block of integers (>= -1), equal exactly when the rows are.
+
+    The columns are packed into the bits of one int64 when they fit (the usual case: a bincount and
+    ``np.isin`` on one array instead of a merge on several columns); otherwise rows are numbered by
+    ``np.unique``. The same numbering holds across the blocks, so keys compare between them.
+    """
+    stacked = np.concatenate(blocks, axis=0) + 1  # -1 (none) becomes 0
+    if len(stacked) == 0:
+        return [np.zeros(len(block), dtype=np.int64) for block in blocks]
+    widths = [int(value).bit_length() for value in stacked.max(axis=0)]
+    if sum(widths) <= 62:
+        keys = np.zeros(len(stacked), dtype=np.int64)
+        for column, width in enumerate(widths):
+            keys = (keys << width) | stacked[:, column]
+    else:
+        keys = np.unique(stacked, axis=0, return_inverse=True)[1].reshape(-1).astype(np.int64)
+    return np.split(keys, np.cumsum([len(block) for block in blocks])[:-1])
+
+
+def _add(counts: npt.NDArray[np.int64], rows: npt.NDArray[np.int64], column: int) -> None:
+    """Count ``rows`` (example, type code, ...) into ``counts[:, :, column]``."""
+    n_examples, n_types = counts.shape[:2]
+    flat = np.bincount(rows[:, 0] * n_types + rows[:, 1], minlength=n_examples * n_types)
+    counts[:, :, column] += flat[: n_examples * n_types].reshape(n_examples, n_types)
 
 
 def _scores(sums: npt.NDArray[np.float64]) -> dict[str, dict[str, npt.NDArray[np.float64]]]:
@@ -230,8 +264,10 @@ def paired_bootstrap(
     while done < resamples:
         size = min(chunk, resamples - done)
         if n_examples:
-            # How often each example is drawn, per resample: one multinomial draw is a resample.
-            weights = rng.multinomial(n_examples, np.full(n_examples, 1.0 / n_examples), size=size)
+            # How often each example is drawn, per resample (n draws with replacement), counted by one
+            # bincount over all the resamples of the chunk; then the counts are weighted sums.
+            drawn = rng.integers(0, n_examples, size=(size, n_examples)) + n_examples * np.arange(size)[:, None]
+            weights = np.bincount(drawn.ravel(), minlength=size * n_examples).reshape(size, n_examples)
             sums = (weights.astype(np.float64) @ flat).reshape(size, len(names), 5)
         else:
             sums = np.zeros((size, len(names), 5))
@@ -257,20 +293,19 @@ def paired_bootstrap(
 
 # --- span transitions ---------------------------------------------------------------------------
 
-_GOLD_KEY = ["example_id", "gold_start", "gold_end", "gold_type"]
-_PRED_KEY = ["example_id", "pred_start", "pred_end", "pred_type"]
-_PRED_COLUMNS = ["category", "pred_start", "pred_end", "pred_type"]
 
-
-def _plain(errors: pd.DataFrame) -> pd.DataFrame:
-    """span_errors with plain columns: int64 positions (-1 for none), str types ('' for none)."""
-    frame = errors[["example_id", "category", "type", *_GOLD_KEY[1:], *_PRED_KEY[1:]]].copy()
+def _plain(errors: pd.DataFrame) -> dict[str, npt.NDArray[Any]]:
+    """span_errors as numpy columns: int64 positions (-1 for none), str types and categories ('' for none)."""
+    columns: dict[str, npt.NDArray[Any]] = {"example_id": errors["example_id"].to_numpy(dtype=np.int64)}
     for column in ("gold_start", "gold_end", "pred_start", "pred_end"):
-        frame[column] = frame[column].astype("Int64").fillna(-1).astype(np.int64)
-    for column in ("gold_type", "pred_type", "category", "type"):
-        frame[column] = frame[column].astype(object).where(frame[column].notna(), "").astype(str)
-    frame["example_id"] = frame["example_id"].astype(np.int64)
-    return frame
+        columns[column] = errors[column].astype("Int64").to_numpy(dtype=np.int64, na_value=-1)
+    for column in ("category", "gold_type", "pred_type"):
+        columns[column] = errors[column].astype(object).fillna("").to_numpy(dtype=object)
+    return columns
+
+
+def _take(columns: dict[str, npt.NDArray[Any]], rows: npt.NDArray[Any]) -> dict[str, npt.NDArray[Any]]:
+    return {name: values[rows] for name, values in columns.items()}
 
 
 def span_transitions(errors_a: pd.DataFrame, errors_b: pd.DataFrame) -> pd.DataFrame:
@@ -298,52 +333,75 @@ def span_transitions(errors_a: pd.DataFrame, errors_b: pd.DataFrame) -> pd.DataF
         If the two tables do not have the same gold spans (caches of different data).
     """
     a, b = _plain(errors_a), _plain(errors_b)
-    gold_a, gold_b = a[a["category"] != SPURIOUS], b[b["category"] != SPURIOUS]
-    gold = gold_a[[*_GOLD_KEY, *_PRED_COLUMNS]].merge(
-        gold_b[[*_GOLD_KEY, *_PRED_COLUMNS]], on=_GOLD_KEY, how="outer", suffixes=("_a", "_b"), indicator=True
+    gold_a, gold_b = (_take(side, side["category"] != SPURIOUS) for side in (a, b))
+    gold_a, gold_b = (_take(side, _gold_order(side)) for side in (gold_a, gold_b))
+    same_gold = len(gold_a["example_id"]) == len(gold_b["example_id"]) and all(
+        np.array_equal(gold_a[name], gold_b[name]) for name in ("example_id", "gold_start", "gold_end", "gold_type")
     )
-    unpaired = int((gold["_merge"] != "both").sum())
-    if unpaired:
-        raise ValueError(f"{unpaired} gold spans are in one span_errors table only: the caches hold different data")
-    right_a, right_b = gold["category_a"] == CORRECT, gold["category_b"] == CORRECT
-    same = (gold["category_a"] == gold["category_b"]) & np.logical_and.reduce(
-        [gold[f"{column}_a"] == gold[f"{column}_b"] for column in ("pred_start", "pred_end", "pred_type")]
+    if not same_gold:
+        raise ValueError("the two span_errors tables have different gold spans: the caches hold different data")
+    right_a, right_b = gold_a["category"] == CORRECT, gold_b["category"] == CORRECT
+    same = (gold_a["category"] == gold_b["category"]) & np.logical_and.reduce(
+        [gold_a[name] == gold_b[name] for name in ("pred_start", "pred_end", "pred_type")]
     )
-    gold_rows = pd.DataFrame(
-        {
-            "example_id": gold["example_id"],
-            "type": gold["gold_type"],
-            "transition": np.select(
-                [right_a & right_b, right_b, right_a, same], [BOTH_RIGHT, FIXED, BROKEN, SAME_ERROR], OTHER_ERROR
-            ),
-            "gold": True,
-            "start": gold["gold_start"],
-            "end": gold["gold_end"],
-            **{f"{column}_{side}": gold[f"{column}_{side}"] for side in "ab" for column in _PRED_COLUMNS},
-        }
-    )
-    spurious = a.loc[a["category"] == SPURIOUS, _PRED_KEY].merge(
-        b.loc[b["category"] == SPURIOUS, _PRED_KEY], on=_PRED_KEY, how="outer", indicator=True
-    )
-    in_a, in_b = spurious["_merge"] != "right_only", spurious["_merge"] != "left_only"
-    spurious_rows = pd.DataFrame(
-        {
-            "example_id": spurious["example_id"],
-            "type": spurious["pred_type"],
-            "transition": np.select([in_a & in_b, in_a], [SAME_ERROR, FIXED], BROKEN),
-            "gold": False,
-            "start": spurious["pred_start"],
-            "end": spurious["pred_end"],
-        }
-    )
+    gold_rows = {
+        "example_id": gold_a["example_id"],
+        "type": gold_a["gold_type"],
+        "transition": np.select(
+            [right_a & right_b, right_b, right_a, same], [BOTH_RIGHT, FIXED, BROKEN, SAME_ERROR], OTHER_ERROR
+        ),
+        "gold": np.ones(len(right_a), dtype=bool),
+        "start": gold_a["gold_start"],
+        "end": gold_a["gold_end"],
+        **{f"category_{side}": values["category"] for side, values in (("a", gold_a), ("b", gold_b))},
+        **{
+            f"{name}_{side}": values[name]
+            for side, values in (("a", gold_a), ("b", gold_b))
+            for name in ("pred_start", "pred_end", "pred_type")
+        },
+    }
+    spurious_rows = _spurious_transitions(*(_take(side, side["category"] == SPURIOUS) for side in (a, b)))
+    rows = pd.DataFrame({name: np.concatenate([gold_rows[name], spurious_rows[name]]) for name in gold_rows})
+    type_codes = pd.Categorical(rows["type"]).codes
+    order = np.lexsort((type_codes, ~rows["gold"].to_numpy(), rows["end"], rows["start"], rows["example_id"]))
+    return rows.iloc[order].reset_index(drop=True)
+
+
+def _gold_order(side: dict[str, npt.NDArray[Any]]) -> npt.NDArray[np.int64]:
+    """Gold records by example, start, end (a table is sorted so already; frames built by hand may not be)."""
+    return np.lexsort((side["gold_end"], side["gold_start"], side["example_id"]))
+
+
+def _spurious_transitions(
+    a: dict[str, npt.NDArray[Any]], b: dict[str, npt.NDArray[Any]]
+) -> dict[str, npt.NDArray[Any]]:
+    """The spurious spans of A or B (one row for a span both predict) and their transitions."""
+    types = sorted(set(a["pred_type"]) | set(b["pred_type"]))
+
+    def rows(side: dict[str, npt.NDArray[Any]]) -> npt.NDArray[np.int64]:
+        codes = pd.Categorical(side["pred_type"], categories=types).codes.astype(np.int64)
+        return np.column_stack([side["example_id"], side["pred_start"], side["pred_end"], codes])
+
+    rows_a, rows_b = rows(a), rows(b)
+    key_a, key_b = joint_keys(rows_a, rows_b)
+    keys, first = np.unique(np.concatenate([key_a, key_b]), return_index=True)
+    found = np.concatenate([rows_a, rows_b])[first]
+    in_a, in_b = np.isin(keys, key_a), np.isin(keys, key_b)
+    kinds = np.asarray(types, dtype=object)[found[:, 3]] if len(found) else np.zeros(0, dtype=object)
+    result: dict[str, npt.NDArray[Any]] = {
+        "example_id": found[:, 0],
+        "type": kinds,
+        "transition": np.select([in_a & in_b, in_a], [SAME_ERROR, FIXED], BROKEN).astype(object),
+        "gold": np.zeros(len(found), dtype=bool),
+        "start": found[:, 1],
+        "end": found[:, 2],
+    }
     for side, present in (("a", in_a), ("b", in_b)):
-        spurious_rows[f"category_{side}"] = np.where(present, SPURIOUS, NOT_PREDICTED)
-        spurious_rows[f"pred_start_{side}"] = np.where(present, spurious["pred_start"], -1)
-        spurious_rows[f"pred_end_{side}"] = np.where(present, spurious["pred_end"], -1)
-        spurious_rows[f"pred_type_{side}"] = np.where(present, spurious["pred_type"], "")
-    rows = pd.concat([gold_rows, spurious_rows[gold_rows.columns]], ignore_index=True)
-    rows = rows.sort_values(["example_id", "start", "end", "gold", "type"], ascending=[True, True, True, False, True])
-    return rows.astype({"example_id": np.int64, "start": np.int64, "end": np.int64}).reset_index(drop=True)
+        result[f"category_{side}"] = np.where(present, SPURIOUS, NOT_PREDICTED).astype(object)
+        result[f"pred_start_{side}"] = np.where(present, found[:, 1], -1)
+        result[f"pred_end_{side}"] = np.where(present, found[:, 2], -1)
+        result[f"pred_type_{side}"] = np.where(present, kinds, "").astype(object)
+    return result
 
 
 def transition_counts(transitions: pd.DataFrame, *, types: Sequence[str] | None = None) -> pd.DataFrame:
@@ -429,13 +487,15 @@ def changed_examples(
         }
     )
     frame["loss_change"] = frame["loss_b"] - frame["loss_a"]
-    position = pd.Series(np.arange(len(ids)), index=ids)
+    id_order = np.argsort(ids, kind="stable")
+    sorted_ids = ids[id_order]
 
     def per_example(rows: pd.DataFrame) -> npt.NDArray[np.int64]:
-        counted = np.zeros(len(ids), dtype=np.int64)
-        found = rows["example_id"].map(position).dropna().to_numpy(dtype=np.int64)
-        np.add.at(counted, found, 1)
-        return counted
+        """Rows per example, in the order of ``examples_a`` (rows of unknown examples ignored)."""
+        found = rows["example_id"].to_numpy(dtype=np.int64)
+        at = np.searchsorted(sorted_ids, found).clip(0, max(len(ids) - 1, 0))
+        known = sorted_ids[at] == found if len(ids) else np.zeros(len(found), dtype=bool)
+        return np.bincount(id_order[at[known]], minlength=len(ids)).astype(np.int64)
 
     frame["n_changed"] = per_example(transitions[transitions["transition"].isin(CHANGED)])
     frame["n_fixed"] = per_example(transitions[transitions["transition"] == FIXED])
