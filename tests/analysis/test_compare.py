@@ -226,3 +226,15 @@ def test_trajectory_lists_f1_per_type_for_each_model_in_order():
         {"name": "epoch1", cmp.OVERALL: 0.4, "LOC": 0.25, "PER": 0.5},
         {"name": "epoch2", cmp.OVERALL: 0.6, "LOC": 0.0, "PER": 0.75},
     ]
+
+
+@pytest.mark.parametrize("big", [1, 2**60])
+def test_joint_keys_are_equal_exactly_when_rows_are_packed_or_numbered(big):
+    # Small values pack into the bits of one int64; a huge one (over 62 bits in all) falls back to numbering.
+    a = np.array([[0, 1, 2, -1], [3, big, 5, 0], [0, 1, 2, -1]], dtype=np.int64)
+    b = np.array([[3, big, 5, 0], [0, 1, 2, 0], [7, 7, 7, 7]], dtype=np.int64)
+    key_a, key_b = cmp.joint_keys(a, b)
+    for i, row_a in enumerate(a):
+        for j, row_b in enumerate(b):
+            assert (key_a[i] == key_b[j]) == bool((row_a == row_b).all())
+    assert key_a[0] == key_a[2] and len(set(key_b)) == 3
