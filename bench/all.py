@@ -50,6 +50,11 @@ def steps(work: Path) -> list[tuple[str, list[str], str]]:
             "NMF on the demo cache's activation sample",
         ),
         ("data_checks", [python, "bench/data_checks.py"], "each data check's count on CoNLL-2003 and WNUT-17"),
+        (
+            "compare",
+            [python, "bench/compare.py", "--work", str(work / "compare")],
+            "pairing and the first Compare view on two CoNLL-2003 train caches",
+        ),
     ]
 
 
