@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"a": str(a.path), "b": str(b.path), **comparison.to_json(), "examples": _records(examples)}))
     else:
-        print(format_comparison(comparison, examples, names=(str(a.path), str(b.path))))
+        print(format_comparison(comparison, examples, names=(str(a.path), str(b.path)), top=args.top))
     return 0
 
 
@@ -51,7 +51,9 @@ def _records(frame: pd.DataFrame) -> list[dict]:
     return json.loads(frame.to_json(orient="records"))
 
 
-def format_comparison(comparison: Comparison, examples: pd.DataFrame, *, names: tuple[str, str]) -> str:
+def format_comparison(
+    comparison: Comparison, examples: pd.DataFrame, *, names: tuple[str, str], top: int = DEFAULT_TOP
+) -> str:
     """The text ``explainer compare`` prints: scores, transitions, then the most changed examples."""
     scores, counts = comparison.scores, comparison.counts
     width = max([len("type"), *(len(str(name)) for name in scores["type"])])
@@ -80,6 +82,8 @@ def format_comparison(comparison: Comparison, examples: pd.DataFrame, *, names: 
     for row in counts.to_dict(orient="records"):
         cells = "  ".join(f"{int(row[name]):>{max(len(name), 6)}d}" for name in columns)
         lines.append(f"{row['type']:<{width}}  {cells}")
+    if top == 0:
+        return "\n".join(lines)
     lines += ["", f"most changed examples ({' + '.join(CHANGED)} spans, then |loss change|)"]
     if examples.empty:
         lines.append("none: every span has the same outcome in A and B")

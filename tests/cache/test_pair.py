@@ -41,6 +41,8 @@ def test_compare_command_prints_tables_and_json(tiny_cache, tiny_cache_vs, capsy
     text = capsys.readouterr().out
     assert "95% interval" in text and "spans from A to B" in text and "most changed examples" in text
     assert text.count("example ") <= 3
+    assert main(["compare", str(tiny_cache), str(tiny_cache_vs), "--resamples", "40", "--top", "0"]) == 0
+    assert "most changed examples" not in capsys.readouterr().out
     assert main(["compare", str(tiny_cache), str(tiny_cache_vs), "--json", "--resamples", "40"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["resamples"] == 40 and result["scores"][-1]["type"] == OVERALL
