@@ -10,6 +10,7 @@ with what differs (explainer/analysis/compare.py).
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -301,32 +302,44 @@ def layout(cache: Any, state: dict[str, str], context: Any) -> html.Div:
     )
 
 
-def clicked_count(triggered_id: Any) -> tuple[str, str] | None:
-    """(transition, type) of the count button that fired, or None."""
-    if isinstance(triggered_id, dict) and triggered_id.get("type") == COUNT_TYPE:
-        return str(triggered_id["transition"]), str(triggered_id["etype"])
+def clicked_count(triggered: list[dict[str, Any]] | None) -> tuple[str, str] | None:
+    """(transition, type) of the count button really clicked, or None.
+
+    Dash fires the callback when the buttons appear too (``n_clicks`` None), and with the section's
+    other inputs then (the order's and the pager's values): only a count's ``n_clicks`` is a click.
+    """
+    for item in triggered or []:
+        prop_id, value = str(item.get("prop_id", "")), item.get("value")
+        if value and prop_id.endswith(".n_clicks"):
+            try:
+                ident = json.loads(prop_id.rsplit(".", 1)[0])
+            except ValueError:
+                continue
+            if isinstance(ident, dict) and ident.get("type") == COUNT_TYPE:
+                return str(ident["transition"]), str(ident["etype"])
     return None
 
 
-def selection_changed(
-    context: Any, triggered_id: Any, triggered: list[dict[str, Any]] | None, order: Any, page: Any, search: str | None
-) -> tuple[Any, Any, Any]:
-    """Callback body: a count, the order or the pager changed -> (the examples, the counts table, the URL)."""
+def _triggered_value(triggered: list[dict[str, Any]] | None, prop_id: str) -> Any:
+    return next((item.get("value") for item in triggered or [] if item.get("prop_id") == prop_id), None)
+
+
+def selection_changed(context: Any, triggered: list[dict[str, Any]] | None, search: str | None) -> tuple[Any, Any, Any]:
+    """Callback body: a count clicked, the order or the page changed -> (the examples, the counts table, the URL).
+
+    A value equal to the URL's (a control echoing the view it was rendered with) changes nothing.
+    """
     state = parse_query(search)
     view = CompareView.from_query(state)
-    count = clicked_count(triggered_id)
+    count = clicked_count(triggered)
+    order = _triggered_value(triggered, f"{Ids.ORDER}.value")
+    page = _triggered_value(triggered, f"{Ids.PAGER}.active_page")
     if count is not None:
-        if not any(item.get("value") for item in triggered or []):
-            return no_update, no_update, no_update  # the buttons appearing is no click
         transition, entity_type = count
         view = CompareView(transition=transition, type="" if entity_type == OVERALL else entity_type, order=view.order)
-    elif triggered_id == Ids.ORDER:
-        if order == view.order:
-            return no_update, no_update, no_update
+    elif order in ORDERS and order != view.order:
         view = CompareView(transition=view.transition, type=view.type, order=order)
-    elif triggered_id == Ids.PAGER:
-        if not page or page == view.page:
-            return no_update, no_update, no_update
+    elif page and int(page) != view.page:
         view = CompareView(transition=view.transition, type=view.type, order=view.order, page=int(page))
     else:
         return no_update, no_update, no_update
@@ -351,8 +364,8 @@ def register(app: Any, context: Any) -> None:
         State("url", "search"),
         prevent_initial_call=True,
     )
-    def on_selection(_clicks: Any, order: Any, page: Any, search: str | None) -> tuple[Any, Any, Any]:
-        return selection_changed(context, dash.ctx.triggered_id, dash.ctx.triggered, order, page, search)
+    def on_selection(_clicks: Any, _order: Any, _page: Any, search: str | None) -> tuple[Any, Any, Any]:
+        return selection_changed(context, dash.ctx.triggered, search)
 
     register_open_buttons(app, SECTION.key)
 

@@ -81,9 +81,8 @@ def test_a_count_lists_its_examples_and_writes_the_url(context):
     a, b = context.registry.get("a"), context.registry.get("b")
     search = "?cache=a&vs=b&tab=compare&cmp_page=3"
     clicked = section.count_id(FIXED, "PER")
-    examples, table, url = section.selection_changed(
-        context, clicked, [{"prop_id": json.dumps(clicked) + ".n_clicks", "value": 1}], "changed", 3, search
-    )
+    click = {"prop_id": json.dumps(clicked) + ".n_clicks", "value": 1}
+    examples, table, url = section.selection_changed(context, [click], search)
     query = parse_query(url)
     assert (query["cmp_transition"], query["cmp_type"], query.get("cmp_page", "1")) == (FIXED, "PER", "1")
     fixed = pairs.comparison(a, b).transitions
@@ -95,13 +94,22 @@ def test_a_count_lists_its_examples_and_writes_the_url(context):
     assert len(selected) == 1  # the clicked count is marked
     # The same view from the URL (a shared link) lists the same examples.
     assert example_buttons(section.layout(a, parse_query(url), context)) == shown
-    # Buttons appearing are no click; the order written to the URL ranks by loss.
-    assert (
-        section.selection_changed(context, clicked, [{"prop_id": "x.n_clicks", "value": None}], None, 1, url)[2]
-        is section.no_update
+    # The section appearing fires the callback with every input: buttons without clicks, the order and
+    # the page the view was rendered with; that is no click (the first count must not be taken as one).
+    appearing = [
+        {"prop_id": json.dumps(section.count_id(FIXED, "LOC")) + ".n_clicks", "value": None},
+        {"prop_id": f"{section.Ids.ORDER}.value", "value": "changed"},
+        {"prop_id": f"{section.Ids.PAGER}.active_page", "value": 1},
+    ]
+    assert section.selection_changed(context, appearing, url) == (section.no_update,) * 3
+    _, _, by_loss = section.selection_changed(
+        context, [{"prop_id": f"{section.Ids.ORDER}.value", "value": "loss"}], url
     )
-    _, _, by_loss = section.selection_changed(context, section.Ids.ORDER, [], "loss", None, url)
     assert parse_query(by_loss)["cmp_order"] == "loss" and parse_query(by_loss)["cmp_transition"] == FIXED
+    _, _, page_two = section.selection_changed(
+        context, [{"prop_id": f"{section.Ids.PAGER}.active_page", "value": 2}], by_loss
+    )
+    assert parse_query(page_two)["cmp_page"] == "2" and parse_query(page_two)["cmp_order"] == "loss"
 
 
 def test_an_example_opens_the_inspector_with_both_models(context):

@@ -3,6 +3,8 @@ count and inspect an example: the inspector shows the gold with A's and B's pred
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from selenium.webdriver.common.by import By
 
@@ -47,6 +49,13 @@ def test_from_metrics_to_a_fixed_span(dash_duo, root):
     dash_duo.wait_for_contains_text("#inspector-gold", "fixed", timeout=20)
     assert dash_duo.find_element("#inspector-pred-a") and dash_duo.find_element("#inspector-pred-b")
     assert dash_duo.driver.find_elements(By.CSS_SELECTOR, "#inspector-gold .span-changed")
+
+    # A shared link keeps its selection: the section appearing is no click on the first count.
+    dash_duo.driver.get(dash_duo.server_url + "/?cache=a&vs=b&tab=compare&cmp_transition=broken&cmp_type=PER")
+    dash_duo.wait_for_contains_text("#compare-examples", "broken · PER", timeout=30)
+    time.sleep(1)  # a callback fired by the section appearing would have replaced the list by now
+    assert "broken · PER" in dash_duo.find_element("#compare-examples").text
+    assert "cmp_type=PER" in dash_duo.driver.current_url
 
     errors = [entry for entry in dash_duo.get_logs() if entry.get("level") == "SEVERE"]
     assert errors == []
