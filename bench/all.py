@@ -51,6 +51,11 @@ def steps(work: Path) -> list[tuple[str, list[str], str]]:
         ),
         ("data_checks", [python, "bench/data_checks.py"], "each data check's count on CoNLL-2003 and WNUT-17"),
         ("slices", [python, "bench/slices.py"], "attributes, intervals, weak slices on CoNLL-2003 train"),
+        (
+            "compare",
+            [python, "bench/compare.py", "--work", str(work / "compare")],
+            "pairing and the first Compare view on two CoNLL-2003 train caches",
+        ),
     ]
 
 

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from explainer import __version__
 from explainer.errors import ExplainerError
 
-COMMANDS = ("build", "check", "info", "serve", "train", "explain", "merge", "crossval", "slices")
+COMMANDS = ("build", "check", "info", "serve", "train", "explain", "merge", "crossval", "slices", "compare")
 # Commands that SIGTERM stops like SIGINT (clean-up, one line, status 130) rather than at once.
 STOPPED_BY_TERM = ("build",)
 

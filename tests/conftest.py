@@ -69,6 +69,35 @@ def tiny_cache(tiny_model, tiny_dataset, tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="session")
+def tiny_cache_vs(tiny_dataset, tmp_path_factory):
+    """A cache of the tiny data by a second tiny model (another seed): what Compare pairs with tiny_cache."""
+    from helpers import make_tiny_model
+
+    from explainer.cli import main
+
+    model = make_tiny_model(tmp_path_factory.mktemp("tiny-model-b"), seed=1)
+    out = tmp_path_factory.mktemp("caches-vs") / "tiny-b"
+    assert main(["build", "--model", str(model), "--dataset", str(tiny_dataset), "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_cache_other_data(tiny_model, tmp_path_factory):
+    """A cache of the tiny data with one gold tag corrected (as after a merge): Compare must refuse to pair it."""
+    from helpers import fixture_sentences, write_conll
+
+    from explainer.cli import main
+
+    sentences = fixture_sentences()
+    word, tag = sentences[3][0]
+    sentences[3][0] = (word, "O" if tag != "O" else "B-MISC")
+    dataset = write_conll(tmp_path_factory.mktemp("data-other") / "tiny.conll", sentences)
+    out = tmp_path_factory.mktemp("caches-other") / "tiny-other"
+    assert main(["build", "--model", str(tiny_model), "--dataset", str(dataset), "--out", str(out)]) == 0
+    return out
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """As the app runs live inference (EXPLAINER_TORCH_THREADS defaults to 1); restored afterwards."""

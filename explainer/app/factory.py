@@ -22,7 +22,8 @@ from explainer.analysis.label_quality import read_label_quality
 from explainer.app.caches import CacheRegistry
 from explainer.app.components import grid as grids
 from explainer.app.components.attributions import register_callbacks as register_explain_callbacks
-from explainer.app.components.inspector import render_inspector
+from explainer.app.components.inspector import render_inspector, render_paired_inspector
+from explainer.app.pairs import comparison, vs_key
 from explainer.app.sections import load_sections
 from explainer.app.sections.base import GROUPS, Section
 from explainer.app.server import LOG, PAGE_ERROR_ID, callback_error_handler, configure_server, user_message
@@ -33,6 +34,8 @@ from explainer.errors import ExplainerError
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 DEFAULT_TAB = "metrics"
 SECTION_LINK = "section-link"
+VS_PICKER = "vs-picker"  # the second cache (``vs`` in the URL) that Compare compares with
+COMPARE_TAB = "compare"
 
 # The links' hrefs follow the URL in the browser: each is the current query with its own section.
 # Which link is active follows the route the server resolved (an unknown tab shows the default).
@@ -126,6 +129,40 @@ def inspected_example(cache, example_id: int):
     return example_view(**rows, example_id=example_id, label_quality=scores.words if scores else None)
 
 
+def vs_picker(context: AppContext, route, options, value):
+    """The second picker's options (every cache but the one open) and value (the URL's ``vs``)."""
+    if not route:
+        return no_update, no_update
+    choices = [option for option in context.registry.options() if option["value"] != route["cache"]]
+    wanted = route.get("vs")
+    return (no_update if choices == options else choices), (no_update if wanted == value else wanted)
+
+
+def vs_to_query(search, key):
+    """The URL with the second cache picked (or cleared); unchanged when it already says so."""
+    state = parse_query(search)
+    if (key or None) == vs_key(state):
+        return no_update
+    return update_query(search, vs=key or None, sample=None, word=None)
+
+
+def paired_inspector(context: AppContext, cache, state, sample: int):
+    """The inspector of ``sample`` in the Compare section: gold, A's and B's predictions, changes marked."""
+    other = context.registry.get(vs_key(state))
+    transitions = comparison(cache, other).transitions
+    ids = transitions["example_id"].to_numpy()
+    rows = transitions.iloc[ids.searchsorted(sample, "left") : ids.searchsorted(sample, "right")]
+    types = sorted(set(cache.metrics.get("entity_types", [])) | set(other.metrics.get("entity_types", [])))
+    return render_paired_inspector(
+        inspected_example(cache, sample),
+        inspected_example(other, sample),
+        rows,
+        types=types,
+        names=(cache.path.name, other.path.name),
+        highlight=int_param(state, "word"),
+    )
+
+
 def make_layout(context: AppContext):
     navbar = dbc.Navbar(
         dbc.Container(
@@ -135,7 +172,18 @@ def make_layout(context: AppContext):
                     dcc.Dropdown(
                         id="cache-picker", options=[], clearable=False, placeholder="cache", style={"minWidth": "360px"}
                     ),
+                    className="me-2",
+                ),
+                html.Div(
+                    dcc.Dropdown(
+                        id=VS_PICKER,
+                        options=[],
+                        clearable=True,
+                        placeholder="compare with…",
+                        style={"minWidth": "260px"},
+                    ),
                     className="me-4",
+                    title="a second cache of the same data: the Compare section compares its model (B) with this one (A)",
                 ),
                 html.Div(id="headline", className="d-flex"),
             ],
@@ -219,9 +267,21 @@ def register_page_callbacks(app: dash.Dash, context: AppContext) -> None:
         tab = state.get("tab") if state.get("tab") in sections else DEFAULT_TAB
         key = state.get("cache") or context.registry.default_key()
         new_route = {"cache": key, "tab": tab}
+        if vs_key(state):  # only when set: a route without a second cache is the same as before Compare
+            new_route["vs"] = vs_key(state)
         if route == new_route:
             return no_update, no_update, no_update
         return new_route, context.registry.options(), key
+
+    @app.callback(
+        Output(VS_PICKER, "options"),
+        Output(VS_PICKER, "value"),
+        Input("route", "data"),
+        State(VS_PICKER, "options"),
+        State(VS_PICKER, "value"),
+    )
+    def vs_picker_from_route(route, options, value):
+        return vs_picker(context, route, options, value)
 
     app.clientside_callback(
         NAVIGATION_JS,
@@ -262,6 +322,15 @@ def register_page_callbacks(app: dash.Dash, context: AppContext) -> None:
         return update_query(search, cache=key, sample=None, word=None)
 
     @app.callback(
+        Output("url", "search", allow_duplicate=True),
+        Input(VS_PICKER, "value"),
+        State("url", "search"),
+        prevent_initial_call=True,
+    )
+    def vs_to_url(key, search):
+        return vs_to_query(search, key)
+
+    @app.callback(
         Output("inspector", "is_open"),
         Output("inspector-title", "children"),
         Output("inspector-body", "children"),
@@ -276,12 +345,16 @@ def register_page_callbacks(app: dash.Dash, context: AppContext) -> None:
             return (False, no_update, no_update) if is_open else (no_update, no_update, no_update)
         try:
             cache = context.cache(state)
-            view = inspected_example(cache, sample)
+            if state.get("tab") == COMPARE_TAB and vs_key(state):
+                title_text, body = paired_inspector(context, cache, state, sample)
+            else:
+                title_text, body = render_inspector(
+                    inspected_example(cache, sample),
+                    types=cache.metrics.get("entity_types", []),
+                    highlight=int_param(state, "word"),
+                )
         except Exception as error:  # noqa: BLE001 (a missing or unreadable file: say so in the modal)
             return True, "Cannot open the example", error_alert(error, cache_root=context.settings.cache)
-        title_text, body = render_inspector(
-            view, types=cache.metrics.get("entity_types", []), highlight=int_param(state, "word")
-        )
         if is_open and title == title_text and "word" not in state:
             return no_update, no_update, no_update
         return True, title_text, body

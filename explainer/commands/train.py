@@ -62,6 +62,11 @@ def register(subparsers) -> None:
     parser.add_argument("--out", required=True, metavar="DIR", help="model directory to write")
     add_arguments(parser.add_argument_group("training settings"), TrainSettings)
     parser.add_argument("--force", action="store_true", help="train even if --out is up to date")
+    parser.add_argument(
+        "--save-every-epoch",
+        action="store_true",
+        help="also keep each epoch's model in <out>-epoch<N> (build a cache of each, then explainer compare them)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -73,7 +78,13 @@ def run(args: argparse.Namespace) -> int:
     read_record(args.out)  # refuse an --out that is not ours before any loading
     train, evaluation = load_training_data(args)
     result = train_model(
-        base=args.base, train=train, evaluation=evaluation, out=args.out, settings=settings, force=args.force
+        base=args.base,
+        train=train,
+        evaluation=evaluation,
+        out=args.out,
+        settings=settings,
+        force=args.force,
+        save_every_epoch=args.save_every_epoch,
     )
     final = result.final_metrics
     print(

@@ -162,6 +162,7 @@ def train_model(
     out: str | Path,
     settings: TrainSettings = TrainSettings(),
     force: bool = False,
+    save_every_epoch: bool = False,
     log: Callable[[str], None] = print,
 ) -> TrainResult:
     """Fine-tune ``base`` on ``train``, evaluate entity F1 on ``evaluation`` after each epoch, save to ``out``.
@@ -179,6 +180,10 @@ def train_model(
     settings : TrainSettings
     force : bool, default False
         Train even when ``out`` holds a model with the same fingerprint.
+    save_every_epoch : bool, default False
+        Also keep the model after each epoch, in ``<out>-epoch<N>`` (:func:`checkpoint_dir`), each a
+        complete model directory ``explainer build`` reads; their records hold the history so far.
+        Training is not skipped while one of them is missing.
     log : callable
         Receives one line per event (loading, each epoch's metrics, saving).
 
@@ -198,7 +203,10 @@ def train_model(
     existing = read_record(out)
     started = time.perf_counter()
     fingerprint = training_fingerprint(base=base, train=train, evaluation=evaluation, settings=settings)
-    if existing is not None and existing["fingerprint"] == fingerprint and not force:
+    # read_record refuses a checkpoint directory holding something not ours before any training.
+    checkpoints = [read_record(checkpoint_dir(out, epoch)) for epoch in range(1, settings.epochs + 1)]
+    missing_checkpoints = save_every_epoch and not all(checkpoints[: _planned_epochs(existing)])
+    if existing is not None and existing["fingerprint"] == fingerprint and not force and not missing_checkpoints:
         log(f"{out}: model is up to date (same base model, data and settings); skipping training")
         return TrainResult(out=out, skipped=True, record=existing)
 
@@ -227,6 +235,16 @@ def train_model(
             batch_size=max(settings.batch_size, 32),
         )
         entry = {"epoch": epoch, "step": step, "train_loss": train_loss, **scores}
+        so_far.append(entry)
+        if save_every_epoch and epoch > 0:
+            checkpoint = checkpoint_dir(out, epoch)
+            save_model(
+                model,
+                tokenizer,
+                record={**record_of(list(so_far)), "fingerprint": f"{fingerprint}-epoch{epoch}", "epoch": epoch},
+                out=checkpoint,
+            )
+            log(f"epoch {epoch}: kept the model in {checkpoint}")
         loss_text = "-" if train_loss is None else f"{train_loss:.4f}"
         log(
             f"epoch {epoch}: step {step}, train loss {loss_text}, eval loss {scores['eval_loss']:.4f}, "
@@ -235,24 +253,41 @@ def train_model(
         )
         return entry
 
+    def record_of(history: list[dict]) -> dict:
+        return {
+            "fingerprint": fingerprint,
+            "tool_version": __version__,
+            "recipe": RECIPE_VERSION,
+            "base": str(base),
+            "train_dataset": _dataset_summary(train),
+            "eval_dataset": _dataset_summary(evaluation),
+            "settings": {**asdict(settings), "resolved_max_length": max_length},
+            "labels": labels,
+            "truncated_train_examples": n_truncated,
+            "history": history,
+            "seconds": round(time.perf_counter() - started, 1),
+        }
+
+    so_far: list[dict] = []
     history = [evaluate_now(0, 0, None)]
     history += run_training(model, tokenizer, features, settings=settings, on_epoch_end=evaluate_now)
-    record = {
-        "fingerprint": fingerprint,
-        "tool_version": __version__,
-        "recipe": RECIPE_VERSION,
-        "base": str(base),
-        "train_dataset": _dataset_summary(train),
-        "eval_dataset": _dataset_summary(evaluation),
-        "settings": {**asdict(settings), "resolved_max_length": max_length},
-        "labels": labels,
-        "truncated_train_examples": n_truncated,
-        "history": history,
-        "seconds": round(time.perf_counter() - started, 1),
-    }
+    record = record_of(history)
     save_model(model, tokenizer, record=record, out=out)
     log(f"saved the model to {out} ({record['seconds']:.0f} s)")
     return TrainResult(out=out, skipped=False, record=record)
+
+
+def checkpoint_dir(out: str | Path, epoch: int) -> Path:
+    """Where ``--save-every-epoch`` keeps the model of epoch ``epoch``: ``<out>-epoch<N>`` beside ``out``
+    (not inside: the final model replaces ``out`` as a whole)."""
+    out = Path(out)
+    return out.parent / f"{out.name}-epoch{epoch}"
+
+
+def _planned_epochs(record: dict | None) -> int:
+    """The epochs a finished run recorded (0 without a record: nothing to check)."""
+    history = (record or {}).get("history") or []
+    return max((int(entry.get("epoch", 0)) for entry in history), default=0)
 
 
 def load_base(base: str, *, labels: list[str], seed: int):

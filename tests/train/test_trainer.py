@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 
 import pytest
 from helpers import write_conll
@@ -12,7 +13,7 @@ from explainer.cli import main
 from explainer.data.example import Example, LoadedDataset
 from explainer.errors import ExplainerError
 from explainer.train.split import split_dataset
-from explainer.train.trainer import RECORD, TrainSettings, label_list, read_record, train_model
+from explainer.train.trainer import RECORD, TrainSettings, checkpoint_dir, label_list, read_record, train_model
 
 PEOPLE = [["john", "smith"], ["mary", "jones"], ["angela", "merkel"], ["emmanuel", "macron"]]
 PLACES = [["paris"], ["london"], ["berlin"], ["new", "york", "city"], ["germany"], ["france"]]
@@ -341,3 +342,37 @@ def test_train_reads_the_tag_scheme_and_strips_a_prefix_as_build_does(tmp_path):
         assert dataset.examples[0].tags == ("B-PER", "O", "B-LOC", "I-LOC")
     with pytest.raises(SystemExit):  # the choices are build's
         make_parser().parse_args([*argv, "--tag-scheme", "bioul"])
+
+
+def test_save_every_epoch_keeps_each_epochs_model_beside_the_final_one(tiny_model, tmp_path, capsys):
+    data = write_conll(tmp_path / "train.txt", make_sentences(24, seed=3))
+    out = tmp_path / "model"
+    argv = ["train", "--base", str(tiny_model), "--dataset", str(data), "--out", str(out)]
+    argv += ["--epochs", "2", "--batch-size", "8", "--save-every-epoch"]
+    assert main(argv) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "model-epoch1", "model-epoch2", "train.txt"]
+    final = read_record(out)
+    for epoch in (1, 2):
+        kept = read_record(checkpoint_dir(out, epoch))
+        assert kept["epoch"] == epoch and [entry["epoch"] for entry in kept["history"]] == list(range(epoch + 1))
+        assert kept["history"] == final["history"][: epoch + 1]
+        assert (checkpoint_dir(out, epoch) / "model.safetensors").is_file()
+    # The last epoch's model is the final model.
+    assert (checkpoint_dir(out, 2) / "model.safetensors").read_bytes() == (out / "model.safetensors").read_bytes()
+    # Up to date with its checkpoints: skipped; a checkpoint removed: trained again to bring it back.
+    capsys.readouterr()
+    assert main(argv) == 0 and "up to date" in capsys.readouterr().out
+    shutil.rmtree(checkpoint_dir(out, 1))
+    assert main(argv) == 0 and "up to date" not in capsys.readouterr().out
+    assert read_record(checkpoint_dir(out, 1))["epoch"] == 1
+
+
+def test_save_every_epoch_refuses_to_overwrite_a_directory_that_is_not_a_model(tiny_model, tmp_path, capsys):
+    data = write_conll(tmp_path / "train.txt", make_sentences(12, seed=4))
+    out = tmp_path / "model"
+    (tmp_path / "model-epoch1").mkdir()
+    (tmp_path / "model-epoch1" / "notes.txt").write_text("mine")
+    argv = ["train", "--base", str(tiny_model), "--dataset", str(data), "--out", str(out), "--save-every-epoch"]
+    assert main([*argv, "--epochs", "1"]) == 2
+    assert "model-epoch1 exists and is not a model" in capsys.readouterr().err
+    assert (tmp_path / "model-epoch1" / "notes.txt").read_text() == "mine"

@@ -11,6 +11,7 @@ import pandas as pd
 from dash import html
 from dash.development.base_component import Component
 
+from explainer.analysis.compare import BOTH_RIGHT, CHANGED
 from explainer.analysis.examples import ExampleView, span_error_by_word
 from explainer.app.components.attributions import explain_panel
 from explainer.cache.reader import LABEL_QUALITY_NOT_BUILT as NOT_BUILT
@@ -45,9 +46,20 @@ def type_colours(types) -> dict[str, str]:
 
 
 def span_line(
-    words: list[str], spans: list[tuple], *, colours: dict, marks: dict, highlight: int | None, id_prefix: str
+    words: list[str],
+    spans: list[tuple],
+    *,
+    colours: dict,
+    marks: dict,
+    highlight: int | None,
+    id_prefix: str,
+    notes: dict | None = None,
+    changed: frozenset | set = frozenset(),
 ) -> html.Div:
-    """Words as text, entity spans as coloured boxes with their type and error category."""
+    """Words as text, entity spans as coloured boxes with their type and error category.
+
+    ``notes`` adds a word to a span's label by (start, end) (a comparison's transition); the spans in
+    ``changed`` are emphasised (a comparison's changed outcomes)."""
     starts = {start: (start, end, kind) for start, end, kind in spans}
     children: list[Component | str] = []
     index = 0
@@ -64,13 +76,20 @@ def span_line(
             }
             if category in ERROR_STYLE:
                 style["outline"] = ERROR_STYLE[category]
+            if (start, end) in changed:
+                style["boxShadow"] = CHANGED_SHADOW
             inner = [_word(words[i], i == highlight) for i in range(start, min(end, len(words)))]
             label = kind if category == CORRECT else f"{kind} · {category}"
+            note = (notes or {}).get((start, end))
+            label = f"{label} · {note}" if note else label
+            class_name = f"entity entity-{category.replace(' ', '-')}" + (
+                " span-changed" if (start, end) in changed else ""
+            )
             children.append(
                 html.Span(
                     _spaced(inner) + [html.Sup(label, className="ms-1 text-muted small")],
                     style=style,
-                    className=f"entity entity-{category.replace(' ', '-')}",
+                    className=class_name,
                     title=label,
                 )
             )
@@ -80,6 +99,9 @@ def span_line(
             index += 1
         children.append(" ")
     return html.Div(children, id=id_prefix, className="span-line", style={"lineHeight": "2.2em"})
+
+
+CHANGED_SHADOW = "0 0 0 3px #9467bd"  # a span whose outcome differs between the two models compared
 
 
 def _word(text: str, highlighted: bool):
@@ -218,3 +240,104 @@ def render_inspector(view: ExampleView | None, *, types, highlight: int | None =
         id="inspector-content",
     )
     return title, body
+
+
+def render_paired_inspector(
+    view_a: ExampleView | None,
+    view_b: ExampleView | None,
+    transitions: pd.DataFrame,
+    *,
+    types,
+    names: tuple[str, str],
+    highlight: int | None = None,
+):
+    """Title and body of the inspector comparing two models on one example: the gold spans with how their
+    outcome changed from A to B, A's and B's predicted spans (changed ones emphasised), and the words
+    with both predictions.
+
+    ``transitions`` are this example's rows of :func:`explainer.analysis.compare.span_transitions`.
+    """
+    if view_a is None or view_b is None:
+        return "Example not found", dbc.Alert("There is no example with that id in these caches.", color="warning")
+    example_a, example_b = view_a.example, view_b.example
+    words = list(view_a.words["word"])
+    colours = type_colours(types)
+    gold_rows = transitions[transitions["gold"]]
+    notes = {(int(r.start), int(r.end)): r.transition for r in gold_rows.itertuples() if r.transition != BOTH_RIGHT}
+    changed_rows = transitions[transitions["transition"].isin(CHANGED)]
+    changed_gold = {(int(r.start), int(r.end)) for r in changed_rows[changed_rows["gold"]].itertuples()}
+    pred_a, pred_b = set(view_a.pred_spans), set(view_b.pred_spans)
+    only_a = {(start, end) for start, end, _ in pred_a - pred_b}
+    only_b = {(start, end) for start, end, _ in pred_b - pred_a}
+    title = f"Example {example_a['example_id']}: {names[0]} (A) vs {names[1]} (B)"
+    counts = changed_rows["transition"].value_counts()
+    summary = html.Div(
+        [
+            html.Span(f"source {example_a.get('source', '')}", className="me-3"),
+            html.Span(f"total loss {example_a['total_loss']:.3f} → {example_b['total_loss']:.3f}", className="me-3"),
+            html.Span(f"entity F1 {example_a['f1']:.2f} → {example_b['f1']:.2f}", className="me-3"),
+            *[
+                html.Span(f"{name} {int(counts.get(name, 0))}", className="me-3", id=f"inspector-count-{index}")
+                for index, name in enumerate(CHANGED)
+            ],
+        ],
+        className="text-muted small mb-2",
+    )
+    lines = [
+        ("Gold (how each span changed from A to B)", view_a.gold_spans, view_a, "gold", notes, changed_gold),
+        (f"Predicted by A · {names[0]}", view_a.pred_spans, view_a, "pred", None, only_a),
+        (f"Predicted by B · {names[1]}", view_b.pred_spans, view_b, "pred", None, only_b),
+    ]
+    body: list[Component] = [summary]
+    for (heading, spans, view, source, line_notes, emphasised), prefix in zip(
+        lines, ("inspector-gold", "inspector-pred-a", "inspector-pred-b")
+    ):
+        body += [
+            html.H6(heading, className="mt-2"),
+            span_line(
+                words,
+                spans,
+                colours=colours,
+                marks=span_error_by_word(view.errors, source=source),
+                highlight=highlight,
+                id_prefix=prefix,
+                notes=line_notes,
+                changed=emphasised,
+            ),
+        ]
+    body += [
+        html.Div(
+            [
+                html.Span("changed outcome", style={"boxShadow": CHANGED_SHADOW, "padding": "0 4px"}, className="me-3"),
+                *error_legend().children,
+            ],
+            className="small mb-2",
+        ),
+        paired_word_table(view_a, view_b, highlight=highlight),
+    ]
+    return title, html.Div(body, id="inspector-content")
+
+
+def paired_word_table(view_a: ExampleView, view_b: ExampleView, *, highlight: int | None) -> dbc.Table:
+    """One row per word: gold, A's and B's predicted tags and losses; rows where the models differ marked."""
+    header = html.Thead(html.Tr([html.Th(h) for h in ("#", "word", "gold", "A", "B", "loss A", "loss B")]))
+    rows = []
+    for a, b in zip(view_a.words.itertuples(), view_b.words.itertuples()):
+        differs = a.pred != b.pred
+        rows.append(
+            html.Tr(
+                [
+                    html.Td(a.word_index),
+                    html.Td(a.word),
+                    html.Td(a.gold),
+                    html.Td(a.pred, className="text-danger" if a.pred != a.gold else None),
+                    html.Td(b.pred, className="text-danger" if b.pred != b.gold else None),
+                    html.Td(f"{a.loss:.3f}"),
+                    html.Td(f"{b.loss:.3f}"),
+                ],
+                className="table-warning" if a.word_index == highlight else ("table-info" if differs else None),
+            )
+        )
+    return dbc.Table(
+        [header, html.Tbody(rows)], size="sm", hover=True, bordered=False, className="inspector-words-paired"
+    )

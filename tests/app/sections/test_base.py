@@ -178,6 +178,7 @@ def test_shared_links_keep_their_query_keys():
         "activations": {"act_layers", "act_k", "act_example"},
         "data_checks": {"chk_check"},
         "slices": {"sl_type", "sl_slice"},
+        "compare": {"cmp_transition", "cmp_type", "cmp_order", "cmp_page"},
     }
     views = {section.key: section.view for section in load_sections() if section.view}
     assert {key: set(view().to_query()) for key, view in views.items()} == expected
@@ -369,6 +370,7 @@ def rendered(context, live) -> list:
         "duplicates": [{"dup_threshold": "0.8"}],  # near duplicates: cards with buttons
         "data_checks": [{"chk_check": "normaliser_case"}],  # a check's examples: cards with buttons
         "slices": [{"sl_slice": "length=1"}],  # a bucket's examples: cards with buttons
+        "compare": [{"vs": "copy"}],  # a pair: scores, counts as buttons, ranked examples
     }
     trees = [make_layout(context)]
     for section in context.sections:
