@@ -273,7 +273,7 @@ def test_render_passes_the_context_to_a_layout_that_needs_it():
 def test_every_section_declares_its_ids_and_its_view():
     sections = load_sections()
     assert [section.key for section in sections if section.register and section.ids is None] == []
-    assert {section.key for section in sections if section.view is None} <= {"loss", "probing", "debug"}
+    assert {section.key for section in sections if section.view is None} <= {"loss", "probing", "debug", "review_stats"}
 
 
 # --- every id a callback names is in some layout -------------------------------------------------
@@ -381,8 +381,20 @@ def rendered(context, live) -> list:
         probing.render_probe(probe(live, "John visited Paris"), labels=live.labels),
         activations.results(cache, layers=(0,), n_components=3, example_id=sample.example_ids[0]),
         duplicates.leak_block(context, cache, duplicates.DuplicatesView(other="copy")),
+        conflict_view(cache),
     ]
     return trees
+
+
+def conflict_view(cache):
+    """The Review draft after another reviewer's decision refused a save (take theirs / save mine buttons)."""
+    from explainer.app.components.review_view import draft_view
+    from explainer.review.draft import Pending, with_conflict
+    from explainer.review.session import new_draft
+
+    draft = new_draft(cache, 0, {})
+    theirs = {"reviewer": "ann", "revision": 1, "corrected": draft["gold"], "kind": "edit"}
+    return draft_view(with_conflict(draft, theirs, Pending("accept_gold", draft["gold"])))
 
 
 def test_every_callback_id_is_in_a_layout(root, live):
