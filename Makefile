@@ -46,13 +46,13 @@ browser-deps:
 
 # ruff (lint and format check) and mypy (strict for cache/, data/ and analysis/): pyproject.toml configures both.
 lint: install
-	$(VENV)/bin/ruff check explainer tests bench app.py gunicorn.conf.py
-	$(VENV)/bin/ruff format --check explainer tests bench app.py gunicorn.conf.py
+	$(VENV)/bin/ruff check explainer tests bench app.py gunicorn.conf.py requirements setup.py
+	$(VENV)/bin/ruff format --check explainer tests bench app.py gunicorn.conf.py requirements setup.py
 	$(VENV)/bin/mypy
 
 format: install
-	$(VENV)/bin/ruff check --fix explainer tests bench app.py gunicorn.conf.py
-	$(VENV)/bin/ruff format explainer tests bench app.py gunicorn.conf.py
+	$(VENV)/bin/ruff check --fix explainer tests bench app.py gunicorn.conf.py requirements setup.py
+	$(VENV)/bin/ruff format explainer tests bench app.py gunicorn.conf.py requirements setup.py
 
 test: lint browser-deps
 	$(PY) -m pytest -q
