@@ -3,21 +3,35 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
-# torch first and pinned: an open `torch` requirement would pull several GB of CUDA packages.
-TORCH := torch==2.13.0
 EXTRAS ?= dev
 STAMP := $(VENV)/.installed-$(EXTRAS)
+# Exact versions with hashes (requirements/lock.py): the same install every time. torch first, from its own
+# lock of the CPU build: an open `torch` requirement would pull several GB of CUDA packages.
+LOCK := requirements/$(EXTRAS).txt
+TORCH_LOCK := requirements/torch.txt
+PIP_VERSION := 26.3
+UV_VERSION := 0.13.8
 
-.PHONY: install lint format test demo bench browser-deps clean
+.PHONY: install lock lint format test demo bench browser-deps clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK) $(TORCH_LOCK)
+	$(PYTHON) requirements/lock.py --check
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet $(TORCH)
-	$(PIP) install --quiet -e ".[$(EXTRAS)]" "$(TORCH)"
+	$(PIP) install --quiet "pip==$(PIP_VERSION)"
+	$(PIP) install --quiet --require-hashes -r $(TORCH_LOCK)
+	$(PIP) install --quiet --require-hashes -r $(LOCK)
+	$(PIP) install --quiet --no-deps -e .
+	$(PIP) check
 	touch $@
+
+# Recompile the locks after a change to pyproject.toml's dependencies (versions already locked are kept;
+# LOCK_ARGS=--upgrade takes the newest the ranges allow). Commit requirements/ with the change.
+lock:
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	test -x $(VENV)/bin/uv || $(PIP) install --quiet "uv==$(UV_VERSION)"
+	$(PY) requirements/lock.py $(LOCK_ARGS)
 
 # Debian's Chromium and its driver (browser tests), nginx (deployment tests) and PostgreSQL (review database
 # tests), installed only when missing.
@@ -34,13 +48,13 @@ browser-deps:
 
 # ruff (lint and format check) and mypy (strict for cache/, data/ and analysis/): pyproject.toml configures both.
 lint: install
-	$(VENV)/bin/ruff check explainer tests bench app.py gunicorn.conf.py
-	$(VENV)/bin/ruff format --check explainer tests bench app.py gunicorn.conf.py
+	$(VENV)/bin/ruff check explainer tests bench app.py gunicorn.conf.py requirements setup.py
+	$(VENV)/bin/ruff format --check explainer tests bench app.py gunicorn.conf.py requirements setup.py
 	$(VENV)/bin/mypy
 
 format: install
-	$(VENV)/bin/ruff check --fix explainer tests bench app.py gunicorn.conf.py
-	$(VENV)/bin/ruff format explainer tests bench app.py gunicorn.conf.py
+	$(VENV)/bin/ruff check --fix explainer tests bench app.py gunicorn.conf.py requirements setup.py
+	$(VENV)/bin/ruff format explainer tests bench app.py gunicorn.conf.py requirements setup.py
 
 test: lint browser-deps
 	$(PY) -m pytest -q

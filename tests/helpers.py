@@ -207,6 +207,26 @@ def fixture_sentences(n: int = 60, *, seed: int = 0):
     return sentences
 
 
+def word_dataset(n: int = 12):
+    """A datasets.Dataset of words and ClassLabel tags, as a notebook holds one before tokenising."""
+    import datasets
+
+    sentences = fixture_sentences(n)[:n]
+    features = datasets.Features(
+        {
+            "tokens": datasets.Sequence(datasets.Value("string")),
+            "ner_tags": datasets.Sequence(datasets.ClassLabel(names=LABELS)),
+        }
+    )
+    return datasets.Dataset.from_dict(
+        {
+            "tokens": [[word for word, _ in sentence] for sentence in sentences],
+            "ner_tags": [[LABELS.index(tag) for _, tag in sentence] for sentence in sentences],
+        },
+        features=features,
+    )
+
+
 # --- layouts: what a rendered Dash tree holds -------------------------------------------------
 
 

@@ -31,7 +31,9 @@ from explainer.app.settings import Settings
 from explainer.app.state import int_param, parse_query, update_query
 from explainer.errors import ExplainerError
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
+# A wheel carries the assets inside the package (setup.py); a checkout has them at its root.
+PACKAGED_ASSETS = Path(__file__).resolve().parents[1] / "assets"
+ASSETS = PACKAGED_ASSETS if PACKAGED_ASSETS.is_dir() else Path(__file__).resolve().parents[2] / "assets"
 DEFAULT_TAB = "metrics"
 SECTION_LINK = "section-link"
 VS_PICKER = "vs-picker"  # the second cache (``vs`` in the URL) that Compare compares with

@@ -63,6 +63,36 @@ class Cache:
         # A rebuild swaps in a new directory at the same path: the inode tells the two apart.
         self._identity = _directory_identity(self.path)
 
+    @classmethod
+    def open(cls, path: str | Path) -> Cache:
+        """The checked cache at ``path`` (:func:`open_cache`): ``Cache.open("caches/tiny").examples``."""
+        return open_cache(path)
+
+    def frames(self) -> dict[str, pd.DataFrame]:
+        """Every table of the cache as a pandas DataFrame, by name: examples, words, subwords, spans and
+        span_errors, then each finding the build steps wrote (data_checks, ...) that this cache has."""
+        frames = {name: self.table(name) for name in _TABLE_NAMES}
+        for name, finding in self.findings().items():
+            frames[name] = finding
+        return frames
+
+    def findings(self) -> dict[str, pd.DataFrame]:
+        """The build steps' findings this cache holds as tables (a cache built without a step lacks its key)."""
+        found: dict[str, pd.DataFrame] = {}
+        checks = self.data_checks()
+        if not isinstance(checks, Missing):
+            found["data_checks"] = checks
+        scores = self.label_quality()
+        if not isinstance(scores, Missing):
+            found["word_label_quality"] = scores.words
+            found["example_label_quality"] = scores.examples
+        duplicates = self.duplicate_findings()
+        if not isinstance(duplicates, Missing):
+            found["duplicate_groups"] = duplicates.groups
+            if duplicates.near is not None:
+                found["near_duplicates"] = duplicates.near
+        return found
+
     def is_current(self) -> bool:
         """Whether ``path`` is still the directory that was opened (False once a rebuild replaced it)."""
         return _directory_identity(self.path) == self._identity

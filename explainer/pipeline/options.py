@@ -525,3 +525,37 @@ def _words(
         else:
             valued += [flag, str(value)]
     return valued, switches
+
+
+# --- keyword arguments (the Python API) ---------------------------------------------------------------------
+
+
+def from_keywords(declaration: type[Declared], given: Mapping[str, Any], *, caller: str) -> Declared:
+    """The ``declaration`` instance of keyword arguments ``given`` (``explainer.build(..., batch_size=8)``),
+    each checked against its field as argparse checks a flag: a known name, the field's type, one of its choices.
+
+    Raises
+    ------
+    ExplainerError
+        Naming ``caller``, the keyword and what it accepts.
+    """
+    hints, known = typing.get_type_hints(declaration), {item.name: item for item in fields(declaration)}
+    for name, value in given.items():
+        item = known.get(name)
+        declared: Option | None = item.metadata.get(OPTION) if item is not None else None
+        if item is None or declared is None:
+            options = ", ".join(sorted(item.name for item, declared in _options(declaration) if declared))
+            raise ExplainerError(f"{caller}: unknown option {name}=; the options are {options}")
+        value_type = _value_type(hints[name])
+        optional = type(None) in typing.get_args(hints[name])
+        if value is None and optional:
+            continue
+        if isinstance(value, Path) and value_type is str:
+            continue  # a path where the command line takes a path string
+        wrong_type = not isinstance(value, value_type) or (value_type is int and isinstance(value, bool))
+        if wrong_type:
+            expected = value_type.__name__ + (" or None" if optional else "")
+            raise ExplainerError(f"{caller}: {name}={value!r} must be {expected} ({declared.flag}: {declared.help})")
+        if declared.choices is not None and value not in declared.choices:
+            raise ExplainerError(f"{caller}: {name}={value!r} must be one of {', '.join(declared.choices)}")
+    return declaration(**{name: str(value) if isinstance(value, Path) else value for name, value in given.items()})

@@ -1,0 +1,23 @@
+"""The wheel's copy of assets/ (the app's CSS and scripts, the vendored plotly bundle) as ``explainer/assets``.
+
+Everything else about the package is in pyproject.toml. In the repository (and an editable install) the app
+reads assets/ at the root; an installed wheel has no repository, so its build puts a copy inside the package.
+"""
+
+import shutil
+from pathlib import Path
+
+from setuptools import setup
+from setuptools.command.build_py import build_py
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+
+
+class BuildWithAssets(build_py):
+    def run(self):
+        super().run()
+        if not self.editable_mode:
+            shutil.copytree(ASSETS, Path(self.build_lib) / "explainer" / "assets", dirs_exist_ok=True)
+
+
+setup(cmdclass={"build_py": BuildWithAssets})
