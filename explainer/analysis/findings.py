@@ -28,7 +28,7 @@ best finding's.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -186,6 +186,7 @@ def neighbour_tags(
     k: int = 10,
     groups: npt.NDArray[np.integer] | None = None,
     max_reference: int = 50_000,
+    dimensions: int | None = 64,
     seed: int = 0,
 ) -> npt.NDArray[np.float32]:
     """Per word, the share of its ``k`` nearest neighbours (cosine, other examples only) with each gold label.
@@ -204,6 +205,9 @@ def neighbour_tags(
         cache: K models' hidden states share no space).
     max_reference : int
         At most this many words (a seeded sample) per group are candidate neighbours.
+    dimensions : int, optional
+        Vectors wider than this are first reduced by PCA (fitted on the reference words): the search
+        costs queries x references x dimensions.
 
     Returns
     -------
@@ -225,12 +229,11 @@ def neighbour_tags(
         n_query = min(k + 8, len(reference))  # a few more: neighbours from the word's own example are dropped
         if n_query < 2:
             continue
-        data = np.asarray(vectors[reference], dtype=np.float32)
-        data /= np.maximum(np.linalg.norm(data, axis=1, keepdims=True), 1e-12)
+        reduce = _reducer(vectors, reference, dimensions=dimensions, seed=seed)
+        data = reduce(reference)
         search = NearestNeighbors(n_neighbors=n_query, algorithm="brute", metric="euclidean").fit(data)
         for chunk in np.array_split(members, max(1, len(members) // 4096)):
-            query = np.asarray(vectors[chunk], dtype=np.float32)
-            query /= np.maximum(np.linalg.norm(query, axis=1, keepdims=True), 1e-12)
+            query = reduce(chunk)
             found = reference[search.kneighbors(query, return_distance=False)]
             other = example_ids[found] != example_ids[chunk][:, None]
             # the first k neighbours from other examples
@@ -240,6 +243,32 @@ def neighbour_tags(
             np.add.at(counts, (rows, gold_ids[found[keep]]), 1.0)
             shares[chunk] = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1.0)
     return shares
+
+
+def _unit_rows(data: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    norms = np.maximum(np.linalg.norm(data, axis=1, keepdims=True), 1e-12).astype(np.float32)
+    unit: npt.NDArray[np.float32] = data / norms
+    return unit
+
+
+def _reducer(
+    vectors: npt.NDArray[np.floating], reference: npt.NDArray[np.integer], *, dimensions: int | None, seed: int
+) -> Callable[[npt.NDArray[np.integer]], npt.NDArray[np.float32]]:
+    """rows -> their vectors L2-normalised (so euclidean ranks as cosine), PCA-reduced when wider than ``dimensions``."""
+
+    def normalised(rows: npt.NDArray[np.integer]) -> npt.NDArray[np.float32]:
+        return _unit_rows(np.asarray(vectors[rows], dtype=np.float32))
+
+    if dimensions is None or vectors.shape[1] <= dimensions or len(reference) <= dimensions:
+        return normalised
+    from sklearn.decomposition import PCA
+
+    pca = PCA(n_components=dimensions, random_state=seed).fit(normalised(reference))
+
+    def reduced(rows: npt.NDArray[np.integer]) -> npt.NDArray[np.float32]:
+        return _unit_rows(pca.transform(normalised(rows)).astype(np.float32))
+
+    return reduced
 
 
 def find_label_errors(

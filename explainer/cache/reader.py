@@ -24,6 +24,7 @@ from explainer.cache.artefacts import (
     ActivationSample,
     DuplicateFindings,
     Factorisation,
+    LabelErrorFindings,
     LabelQualityScores,
     Missing,
     Projections,
@@ -441,6 +442,33 @@ class Cache:
             return DuplicateFindings(groups=groups, near=self.mapped_table(schema.NEAR_DUPLICATES))
 
         return self._memoised("duplicate_findings", load)
+
+    def findings(self) -> LabelErrorFindings | Missing:
+        """Span-level suspected label errors with their fixes, best first (build step ``findings``)."""
+
+        def load() -> LabelErrorFindings | Missing:
+            table = self.mapped_table(schema.FINDINGS)
+            if table is None:
+                return Missing(
+                    f"This cache has no label-error findings (built before them, or with --findings none); rebuild it with: {self.command}"
+                )
+            table = table.copy()
+            # Arrow gives each list as an array; the review applies lists of str.
+            for name in ("gold_spans", "fix_spans", "fix_tags"):
+                table[name] = [[str(value) for value in values] for values in table[name]]
+            return LabelErrorFindings(table=table, info=dict(self.analyses.get("findings", {})))
+
+        return self._memoised("findings", load)
+
+    def folds(self) -> npt.NDArray[np.int16] | Missing:
+        """int16 ``[n_examples]`` the fold (= the model) that scored each example of an out-of-fold cache."""
+
+        def load() -> npt.NDArray[np.int16] | Missing:
+            if not (self.path / schema.FOLDS).is_file():
+                return Missing("This cache is not out-of-fold (made by explainer build, not explainer crossval)")
+            return self._mapped_array(schema.FOLDS, rows=self._count("examples"), ndim=1)
+
+        return self._memoised(schema.FOLDS, load)
 
     def data_checks(self) -> pd.DataFrame | Missing:
         """The data checks' findings (step ``data_checks``): check, count, message, example_ids, word_indexes."""

@@ -119,6 +119,15 @@ data_checks.arrow (build step ``data_checks``, always written; explainer/pipelin
     example_ids (list<int64>), word_indexes (list<int32>, parallel to example_ids, -1 for a whole example);
     at most MAX_LOCATIONS places per check; manifest ``analyses.data_checks.counts`` holds {check: count}
 
+findings.arrow (build step ``findings``, ``--findings on`` by default; explainer/pipeline/findings.py)
+    one row per suspected label error, best first (explainer/analysis/findings.py): example_id (int64),
+    start, end (int32, the region's words, end exclusive), kind (str: wrong type, wrong boundary, missing
+    entity, should not be an entity), text (str, the region's words), gold_spans, fix_spans
+    (list<str> "start,end,type": the region's spans now and after the fix), fix_tags (list<str>, the
+    region's IOB2 tags after the fix), model, consistency, neighbours (float32 signals in [0, 1], NaN
+    when unavailable), score (float32, their weighted sum), sources (str, the signals that proposed
+    it), evidence (str); manifest ``analyses.findings`` holds the weights and counts
+
 Out-of-fold caches (``explainer crossval``; manifest ``out_of_fold: true``, see OPTIONAL_MANIFEST_KEYS)
 -------------------------------------------------------------------------------------------------
 folds.npy
@@ -165,6 +174,7 @@ ACTIVATION_NMF = "activation_nmf.npz"
 DUPLICATE_GROUPS = "duplicate_groups.arrow"
 NEAR_DUPLICATES = "near_duplicates.arrow"
 DATA_CHECKS = "data_checks.arrow"
+FINDINGS = "findings.arrow"
 
 IGN = -100
 
