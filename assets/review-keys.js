@@ -10,8 +10,11 @@
     n: "review-next",
     ArrowRight: "review-next",
     b: "review-prev",
-    ArrowLeft: "review-prev"
+    ArrowLeft: "review-prev",
+    m: "review-model-error"
   };
+  // Keys that click the first button of a class (pattern-matched ids have no fixed id).
+  var FIRST_OF_CLASS = { f: "review-apply-finding" };
   document.addEventListener("keydown", function (event) {
     if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey || event.repeat) {
       return;
@@ -21,7 +24,10 @@
       return;
     }
     var id = BUTTONS[event.key];
-    var button = id && document.getElementById(id);
+    var button = id ? document.getElementById(id) : null;
+    if (!button && FIRST_OF_CLASS[event.key]) {
+      button = document.querySelector("#review-root ." + FIRST_OF_CLASS[event.key]);
+    }
     if (!button || button.disabled) {
       return;
     }

@@ -286,3 +286,14 @@ def test_merge_checks_corrected_tags_against_the_labels_and_iob2(tmp_path, corre
     with pytest.raises(ExplainerError, match="corrections: decision 1: the corrected tag " + re.escape(fragment)):
         merge_bytes(str(source), decisions, labels=labels)
     assert merge_bytes(str(source), decisions[:0], labels=labels)[0] == CONLL.encode()
+
+
+def test_a_model_error_decision_leaves_the_example_as_it_was(tmp_path):
+    from explainer.review.corrections import MODEL_ERROR
+
+    source = tmp_path / "data.conll"
+    source.write_bytes(CONLL.encode("utf-8"))
+    words, tags = ["Peter", "Blackburn", "visited", "Paris"], ["B-PER", "I-PER", "O", "O"]
+    data, report = merge_bytes(str(source), [decision(words, tags, tags, kind=MODEL_ERROR)])
+    assert data.decode("utf-8") == CONLL
+    assert (report.corrected, report.reviewed_unchanged) == (0, 1)
