@@ -28,6 +28,7 @@ from explainer.app.sections.base import GROUPS, Section
 from explainer.app.server import LOG, PAGE_ERROR_ID, callback_error_handler, configure_server, user_message
 from explainer.app.settings import Settings
 from explainer.app.state import int_param, parse_query, update_query
+from explainer.cache.artefacts import Missing
 from explainer.errors import ExplainerError
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
@@ -279,8 +280,13 @@ def register_page_callbacks(app: dash.Dash, context: AppContext) -> None:
             view = inspected_example(cache, sample)
         except Exception as error:  # noqa: BLE001 (a missing or unreadable file: say so in the modal)
             return True, "Cannot open the example", error_alert(error, cache_root=context.settings.cache)
+        found = cache.findings()
         title_text, body = render_inspector(
-            view, types=cache.metrics.get("entity_types", []), highlight=int_param(state, "word")
+            view,
+            types=cache.metrics.get("entity_types", []),
+            highlight=int_param(state, "word"),
+            findings=None if isinstance(found, Missing) or view is None else found.of_example(sample),
+            review_href=update_query(search, tab="review", sample=None, word=None, rev_ex=str(sample)),
         )
         if is_open and title == title_text and "word" not in state:
             return no_update, no_update, no_update

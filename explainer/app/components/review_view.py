@@ -15,7 +15,7 @@ from explainer.analysis.examples import rows_of, span_error_by_word
 from explainer.analysis.review import ANY_ERROR, ORDERS, STATUSES
 from explainer.analysis.spans import extract_spans
 from explainer.app.components.aligned import open_button_id
-from explainer.app.components.inspector import error_legend, span_line, type_colours
+from explainer.app.components.inspector import error_legend, span_line, spans_text, type_colours
 from explainer.app.sections.base import StrEnum
 from explainer.cache import schema
 from explainer.cache.reader import Cache
@@ -382,9 +382,3 @@ def findings_view(found: pd.DataFrame | None, *, limit: int = 5) -> html.Div:
         [html.H6("Suspected label errors", className="mt-2 mb-1"), html.Ul(items, className="small mb-1")],
         id=Ids.FINDINGS,
     )
-
-
-def spans_text(spans: list[str]) -> str:
-    """``["0,2,PER"]`` as people read it: ``PER 0–2`` (``no entity`` for none)."""
-    parts = [text.split(",", 2) for text in spans]
-    return ", ".join(f"{kind} {start}–{int(end) - 1}" for start, end, kind in parts) or "no entity"
