@@ -57,3 +57,31 @@ def test_a_cache_without_findings_says_how_to_add_them(tiny_cache, tmp_path):
 def test_an_unknown_findings_option_is_refused():
     with pytest.raises(ExplainerError, match="--findings 'some'"):
         step.check_options(BuildOptions(model="m", dataset="d", out="o", findings="some"))
+
+
+def test_the_inspector_shows_an_examples_findings_and_links_to_its_review(tiny_cache):
+    from helpers import strings
+
+    from explainer.analysis.examples import example_view
+    from explainer.app.components.inspector import render_inspector, spans_text
+
+    cache = open_cache(tiny_cache)
+    found = cache.findings()
+    example_id = int(found.table["example_id"].iloc[0])
+    view = example_view(
+        examples=cache.examples,
+        words=cache.words,
+        subwords=cache.subwords,
+        spans=cache.spans,
+        span_errors=cache.span_errors,
+        example_id=example_id,
+    )
+    best = found.of_example(example_id).iloc[0]
+    href = f"?tab=review&rev_ex={example_id}"
+    _, body = render_inspector(view, types=[], findings=found.of_example(example_id), review_href=href)
+    text = " ".join(strings(body))
+    assert "Suspected label errors" in text and best["kind"] in text and spans_text(best["fix_spans"]) in text
+    assert href in str(body)
+    _, plain = render_inspector(view, types=[])
+    assert "Suspected label errors" not in " ".join(strings(plain))
+    assert spans_text(["0,2,PER", "3,4,LOC"]) == "PER 0–1, LOC 3–3" and spans_text([]) == "no entity"
