@@ -50,6 +50,11 @@ def steps(work: Path) -> list[tuple[str, list[str], str]]:
             "NMF on the demo cache's activation sample",
         ),
         ("data_checks", [python, "bench/data_checks.py"], "each data check's count on CoNLL-2003 and WNUT-17"),
+        (
+            "label_errors",
+            [python, "bench/label_errors.py", "--work", str(work / "label-errors")],
+            "span-level findings vs planted noise in CoNLL-2003 and WNUT-17 train, per signal and combined",
+        ),
     ]
 
 
