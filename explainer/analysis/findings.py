@@ -47,7 +47,7 @@ KINDS = (WRONG_TYPE, WRONG_BOUNDARY, MISSING, SPURIOUS)
 MODEL, CONSISTENCY, NEIGHBOURS = "model", "consistency", "neighbours"
 SIGNALS = (MODEL, CONSISTENCY, NEIGHBOURS)
 # Chosen by bench/label_errors.py (grid over the simplex, best mean AP over its two corpora); see its results.
-DEFAULT_WEIGHTS: dict[str, float] = {MODEL: 0.5, CONSISTENCY: 0.2, NEIGHBOURS: 0.3}
+DEFAULT_WEIGHTS: dict[str, float] = {MODEL: 0.6, CONSISTENCY: 0.3, NEIGHBOURS: 0.1}
 OUTSIDE = "O"
 MAX_FORM_WORDS = 6  # longer surface forms are not looked up elsewhere (rare, and costly to scan for)
 MIN_OTHERS = 2  # a surface form needs this many other occurrences to propose a fix by majority

@@ -3,8 +3,8 @@
 Reads what the build wrote (words, the label-quality scores of step ``label_quality``, the hidden state of
 each word's first subword and, in an out-of-fold cache, the folds), runs
 :func:`explainer.analysis.findings.find_label_errors` and stores the table as ``schema.FINDINGS``
-(memory-mapped by the app). Cheap enough to run by default: the neighbour search is PCA-reduced and
-capped (:data:`MAX_REFERENCE` words per fold), a few seconds on ten thousand examples.
+(memory-mapped by the app). Run by default: the neighbour search, the bulk of the cost, is PCA-reduced
+and capped (:data:`MAX_REFERENCE` words per fold); see the README for measured times.
 """
 
 from __future__ import annotations
