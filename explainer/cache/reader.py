@@ -449,8 +449,12 @@ class Cache:
         def load() -> LabelErrorFindings | Missing:
             table = self.mapped_table(schema.FINDINGS)
             if table is None:
+                # a crossval cache has no --findings of its own (its build runs the step by default)
+                built = self.manifest.get("options", {}).get("subcommand", "build") == "build"
+                command = self.rebuild_command(findings="on") if built else self.command
                 return Missing(
-                    f"This cache has no label-error findings (built before them, or with --findings none); rebuild it with: {self.command}"
+                    f"This cache has no label-error findings (built before them, or with --findings none); "
+                    f"rebuild it with: {command}"
                 )
             table = table.copy()
             # Arrow gives each list as an array; the review applies lists of str.

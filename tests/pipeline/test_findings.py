@@ -52,6 +52,7 @@ def test_a_cache_without_findings_says_how_to_add_them(tiny_cache, tmp_path):
     (copy / schema.FINDINGS).unlink()
     missing = open_cache(copy).findings()
     assert isinstance(missing, Missing) and "rebuild it with: explainer build" in missing.reason
+    assert "--findings on" in missing.reason
 
 
 def test_an_unknown_findings_option_is_refused():
