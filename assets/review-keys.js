@@ -11,9 +11,10 @@
     ArrowRight: "review-next",
     b: "review-prev",
     ArrowLeft: "review-prev",
-    t: ".review-take", // after another reviewer's save refused ours (pattern-matched ids: found by class)
-    o: ".review-overwrite"
+    m: "review-model-error"
   };
+  // Keys that click the first button of a class (pattern-matched ids have no fixed id).
+  var FIRST_OF_CLASS = { f: "review-apply-finding", t: "review-take", o: "review-overwrite" };
   document.addEventListener("keydown", function (event) {
     if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey || event.repeat) {
       return;
@@ -23,7 +24,10 @@
       return;
     }
     var id = BUTTONS[event.key];
-    var button = id && (id.charAt(0) === "." ? document.querySelector(id) : document.getElementById(id));
+    var button = id ? document.getElementById(id) : null;
+    if (!button && FIRST_OF_CLASS[event.key]) {
+      button = document.querySelector("#review-root ." + FIRST_OF_CLASS[event.key]);
+    }
     if (!button || button.disabled) {
       return;
     }

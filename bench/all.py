@@ -56,6 +56,11 @@ def steps(work: Path) -> list[tuple[str, list[str], str]]:
             [python, "bench/compare.py", "--work", str(work / "compare")],
             "pairing and the first Compare view on two CoNLL-2003 train caches",
         ),
+        (
+            "label_errors",
+            [python, "bench/label_errors.py", "--work", str(work / "label-errors")],
+            "span-level findings vs planted noise in CoNLL-2003 and WNUT-17 train, per signal and combined",
+        ),
     ]
 
 

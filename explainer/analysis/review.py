@@ -1,6 +1,7 @@
 """The review queue: which examples to review, in which order (pure pandas/numpy, no Dash).
 
-Orders (``ORDERS``): ``f1`` entity F1 ascending (Prodigy's ``ner.review_hardest``), ``loss`` total loss
+Orders (``ORDERS``): ``findings`` the example's best label-error finding's combined score descending (the
+default: explainer/analysis/findings.py, build step ``findings``), ``f1`` entity F1 ascending (Prodigy's ``ner.review_hardest``), ``loss`` total loss
 descending, ``quality`` the example's label-quality score ascending (cleanlab's, from
 ``example_label_quality.parquet`` when the cache was built with ``--label-quality``). Filters: an entity
 type (examples with a gold or predicted span of it), a span error category (examples with such an error,
@@ -18,31 +19,37 @@ import pandas as pd
 from explainer.analysis.examples import order_examples
 from explainer.cache.schema import CORRECT
 
-ORDERS = ("f1", "loss", "quality")
+ORDERS = ("findings", "f1", "loss", "quality")
 ANY_ERROR = "any"
 STATUSES = ("all", "todo", "done")
 
 
-def queue_order(examples: pd.DataFrame, *, order: str, quality: np.ndarray | None = None) -> np.ndarray:
+def queue_order(
+    examples: pd.DataFrame, *, order: str, quality: np.ndarray | None = None, findings: np.ndarray | None = None
+) -> np.ndarray:
     """Example ids in review order.
 
     Parameters
     ----------
     examples : DataFrame
         The cache's examples table.
-    order : {"f1", "loss", "quality"}
+    order : {"findings", "f1", "loss", "quality"}
     quality : array, optional
         Label-quality score per example, row-aligned with ``examples`` (lowest = most suspicious);
         required for ``"quality"``. Missing scores go last; ties by total loss descending.
+    findings : array, optional
+        The best finding's score per example, row-aligned (highest = most suspicious, 0 without a
+        finding); required for ``"findings"``. Ties by total loss descending.
     """
     if order in ("f1", "loss"):
         return order_examples(examples, order=order)
-    if order != "quality":
+    if order not in ("quality", "findings"):
         raise ValueError(f"order must be one of {ORDERS}, not {order!r}")
-    if quality is None or len(quality) != len(examples):
-        raise ValueError("the quality order needs one label-quality score per example")
+    chosen = quality if order == "quality" else findings
+    if chosen is None or len(chosen) != len(examples):
+        raise ValueError(f"the {order} order needs one score per example")
     ids = examples["example_id"].to_numpy(dtype=np.int64)
-    scores = np.asarray(quality, dtype=np.float64)
+    scores = np.asarray(chosen, dtype=np.float64) * (1 if order == "quality" else -1)  # lowest first
     loss = examples["total_loss"].to_numpy(dtype=np.float64, na_value=np.nan)
     ordered: npt.NDArray[np.int64] = ids[
         np.lexsort((ids, np.where(np.isnan(loss), np.inf, -loss), np.where(np.isnan(scores), np.inf, scores)))

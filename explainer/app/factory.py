@@ -29,6 +29,7 @@ from explainer.app.sections.base import GROUPS, Section
 from explainer.app.server import LOG, PAGE_ERROR_ID, callback_error_handler, configure_server, user_message
 from explainer.app.settings import Settings
 from explainer.app.state import int_param, parse_query, update_query
+from explainer.cache.artefacts import Missing
 from explainer.errors import ExplainerError
 
 # A wheel carries the assets inside the package (setup.py); a checkout has them at its root.
@@ -350,10 +351,14 @@ def register_page_callbacks(app: dash.Dash, context: AppContext) -> None:
             if state.get("tab") == COMPARE_TAB and vs_key(state):
                 title_text, body = paired_inspector(context, cache, state, sample)
             else:
+                view = inspected_example(cache, sample)
+                found = cache.findings()
                 title_text, body = render_inspector(
-                    inspected_example(cache, sample),
+                    view,
                     types=cache.metrics.get("entity_types", []),
                     highlight=int_param(state, "word"),
+                    findings=None if isinstance(found, Missing) or view is None else found.of_example(sample),
+                    review_href=update_query(search, tab="review", sample=None, word=None, rev_ex=str(sample)),
                 )
         except Exception as error:  # noqa: BLE001 (a missing or unreadable file: say so in the modal)
             return True, "Cannot open the example", error_alert(error, cache_root=context.settings.cache)

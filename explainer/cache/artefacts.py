@@ -118,3 +118,15 @@ class SliceResults:
     def reference(self) -> str | None:
         reference = self.summary.get("reference")
         return str(reference["name"]) if isinstance(reference, dict) else None
+
+
+@dataclass(frozen=True)
+class LabelErrorFindings:
+    """Suspected label errors with proposed fixes (build step ``findings``; explainer/analysis/findings.py)."""
+
+    table: pd.DataFrame  # one row per finding, best first (columns in explainer/cache/schema.py)
+    info: dict[str, Any]  # manifest analyses.findings: weights, signals used, counts
+
+    def of_example(self, example_id: int) -> pd.DataFrame:
+        """The example's findings, best first."""
+        return self.table[self.table["example_id"] == example_id]

@@ -24,6 +24,7 @@ from explainer.cache.artefacts import (
     ActivationSample,
     DuplicateFindings,
     Factorisation,
+    LabelErrorFindings,
     LabelQualityScores,
     Missing,
     Projections,
@@ -72,11 +73,11 @@ class Cache:
         """Every table of the cache as a pandas DataFrame, by name: examples, words, subwords, spans and
         span_errors, then each finding the build steps wrote (data_checks, ...) that this cache has."""
         frames = {name: self.table(name) for name in _TABLE_NAMES}
-        for name, finding in self.findings().items():
+        for name, finding in self.step_tables().items():
             frames[name] = finding
         return frames
 
-    def findings(self) -> dict[str, pd.DataFrame]:
+    def step_tables(self) -> dict[str, pd.DataFrame]:
         """The build steps' findings this cache holds as tables (a cache built without a step lacks its key)."""
         found: dict[str, pd.DataFrame] = {}
         checks = self.data_checks()
@@ -91,6 +92,13 @@ class Cache:
             found["duplicate_groups"] = duplicates.groups
             if duplicates.near is not None:
                 found["near_duplicates"] = duplicates.near
+        label_errors = self.findings()
+        if not isinstance(label_errors, Missing):
+            found["findings"] = label_errors.table
+        slices = self.slices()
+        if not isinstance(slices, Missing):
+            found["slice_buckets"] = slices.buckets
+            found["weak_slices"] = slices.weak
         return found
 
     def is_current(self) -> bool:
@@ -472,6 +480,37 @@ class Cache:
             return DuplicateFindings(groups=groups, near=self.mapped_table(schema.NEAR_DUPLICATES))
 
         return self._memoised("duplicate_findings", load)
+
+    def findings(self) -> LabelErrorFindings | Missing:
+        """Span-level suspected label errors with their fixes, best first (build step ``findings``)."""
+
+        def load() -> LabelErrorFindings | Missing:
+            table = self.mapped_table(schema.FINDINGS)
+            if table is None:
+                # a crossval cache has no --findings of its own (its build runs the step by default)
+                built = self.manifest.get("options", {}).get("subcommand", "build") == "build"
+                command = self.rebuild_command(findings="on") if built else self.command
+                return Missing(
+                    f"This cache has no label-error findings (built before them, or with --findings none); "
+                    f"rebuild it with: {command}"
+                )
+            table = table.copy()
+            # Arrow gives each list as an array; the review applies lists of str.
+            for name in ("gold_spans", "fix_spans", "fix_tags"):
+                table[name] = [[str(value) for value in values] for values in table[name]]
+            return LabelErrorFindings(table=table, info=dict(self.analyses.get("findings", {})))
+
+        return self._memoised("findings", load)
+
+    def folds(self) -> npt.NDArray[np.int16] | Missing:
+        """int16 ``[n_examples]`` the fold (= the model) that scored each example of an out-of-fold cache."""
+
+        def load() -> npt.NDArray[np.int16] | Missing:
+            if not (self.path / schema.FOLDS).is_file():
+                return Missing("This cache is not out-of-fold (made by explainer build, not explainer crossval)")
+            return self._mapped_array(schema.FOLDS, rows=self._count("examples"), ndim=1)
+
+        return self._memoised(schema.FOLDS, load)
 
     def data_checks(self) -> pd.DataFrame | Missing:
         """The data checks' findings (step ``data_checks``): check, count, message, example_ids, word_indexes."""

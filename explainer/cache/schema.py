@@ -134,6 +134,14 @@ weak_slices.arrow (same step)
     the weak slices, best first: conditions ("attribute=bucket;..."), type ("" = all), the counts,
     support, precision, recall, f1, f1_low, f1_high, score; manifest ``analyses.slices`` holds the
     attributes, the reference set's name and counts, the overall scores, draws, seed and min_support
+findings.arrow (build step ``findings``, ``--findings on`` by default; explainer/pipeline/findings.py)
+    one row per suspected label error, best first (explainer/analysis/findings.py): example_id (int64),
+    start, end (int32, the region's words, end exclusive), kind (str: wrong type, wrong boundary, missing
+    entity, should not be an entity), text (str, the region's words), gold_spans, fix_spans
+    (list<str> "start,end,type": the region's spans now and after the fix), fix_tags (list<str>, the
+    region's IOB2 tags after the fix), model, consistency, neighbours (float32 signals in [0, 1], NaN
+    when unavailable), score (float32, their weighted sum), sources (str, the signals that proposed
+    it), evidence (str); manifest ``analyses.findings`` holds the weights and counts
 
 Out-of-fold caches (``explainer crossval``; manifest ``out_of_fold: true``, see OPTIONAL_MANIFEST_KEYS)
 -------------------------------------------------------------------------------------------------
@@ -185,6 +193,7 @@ SLICE_SPANS = "slice_spans.arrow"
 SLICE_EXAMPLES = "slice_examples.arrow"
 SLICE_BUCKETS = "slice_buckets.arrow"
 WEAK_SLICES = "weak_slices.arrow"
+FINDINGS = "findings.arrow"
 
 IGN = -100
 

@@ -209,6 +209,14 @@ class BuildOptions:
         help="cleanlab label-quality method: self_confidence, normalized_margin, "
         "confidence_weighted_entropy, or none (default: self_confidence)",
     )
+    findings: str = option(
+        "on",
+        flag="--findings",
+        group="dataset-level analyses (run after the forward pass)",
+        choices=("on", "none"),
+        help="span-level label-error findings with proposed fixes (model, dataset consistency, hidden-state "
+        "neighbours), the Review queue's default order (default: on)",
+    )
     activations_sample: int = option(
         200,
         flag="--activations-sample",

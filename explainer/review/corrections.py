@@ -40,12 +40,18 @@ ACCEPT_GOLD = "accept_gold"
 ACCEPT_PREDICTION_SPAN = "accept_prediction_span"
 ACCEPT_ALL_PREDICTIONS = "accept_all_predictions"
 EDIT = "edit"
-KINDS = (ACCEPT_GOLD, ACCEPT_PREDICTION_SPAN, ACCEPT_ALL_PREDICTIONS, EDIT)
+# The labels are right and the model is wrong: kept so the example's findings are known to be model errors
+# (its corrected tags are its original ones, so `merge` leaves the example as it is).
+MODEL_ERROR = "model_error"
+APPLY_FINDING = "apply_finding"  # a finding's proposed fix (explainer/analysis/findings.py); detail: the finding
+KINDS = (ACCEPT_GOLD, ACCEPT_PREDICTION_SPAN, ACCEPT_ALL_PREDICTIONS, EDIT, MODEL_ERROR, APPLY_FINDING)
 KIND_LABELS = {
     ACCEPT_GOLD: "accepted gold",
     ACCEPT_PREDICTION_SPAN: "accepted a predicted span",
     ACCEPT_ALL_PREDICTIONS: "accepted all predictions",
     EDIT: "edited",
+    MODEL_ERROR: "model error, labels right",
+    APPLY_FINDING: "applied a finding's fix",
 }
 FIELDS = (
     "version",
@@ -136,6 +142,8 @@ def make_decision(
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     if not (len(words) == len(original) == len(corrected)):
         raise ValueError(f"{len(words)} words but {len(original)} original and {len(corrected)} corrected tags")
+    if kind == MODEL_ERROR and corrected != original:
+        raise ValueError("a model-error decision keeps the original tags")
     return {
         "version": FORMAT_VERSION,
         "key": str(key),

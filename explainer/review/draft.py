@@ -9,7 +9,8 @@ How a draft changes
     remove      the spans over the selection go (needs a selection)
     remove-span one span goes (named by the button that removes it)
     Each edit clears the selection and makes the draft *dirty* when the tags changed; nothing is saved.
-    accept gold / accept all predictions / accept one predicted span / save: a :class:`Pending` decision
+    accept gold / accept all predictions / accept one predicted span / save / model error (labels right) /
+    apply a finding's fix: a :class:`Pending` decision
     (:func:`decision_for`), which the caller validates, writes and then applies with :func:`after_save`
     (clean again, with what was saved).
 """
@@ -20,11 +21,19 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
+from explainer.analysis.findings import apply_fix
 from explainer.analysis.spans import Span
 from explainer.data.labels import is_valid_tag
 from explainer.errors import ExplainerError
 from explainer.review import edits
-from explainer.review.corrections import ACCEPT_ALL_PREDICTIONS, ACCEPT_GOLD, ACCEPT_PREDICTION_SPAN, EDIT
+from explainer.review.corrections import (
+    ACCEPT_ALL_PREDICTIONS,
+    ACCEPT_GOLD,
+    ACCEPT_PREDICTION_SPAN,
+    APPLY_FINDING,
+    EDIT,
+    MODEL_ERROR,
+)
 
 ADD = "add"
 REMOVE = "remove"
@@ -36,6 +45,7 @@ PICK_TYPE = "Pick an entity type for the new span."
 NOT_IN_CACHE = "the example being reviewed is not in this cache; reload the page"
 CHANGED = "the example changed since it was opened (was the cache rebuilt?); reload the page"
 UNKNOWN_TAG = "the correction holds a tag the model does not know; reload the page"
+FINDING_ELSEWHERE = "that finding is about another example (was the cache rebuilt?); reload the page"
 
 
 class SavedInfo(TypedDict):
@@ -189,7 +199,8 @@ def edit_draft(
 
 def decision_for(draft: Draft, kind: str, *, argument: object = None) -> Pending:
     """The decision a button asks for: accept gold, accept all predictions, accept one predicted span
-    (``argument`` = "start,end,type") or save the edits."""
+    (``argument`` = "start,end,type"), save the edits, model error (labels right: gold kept) or apply a
+    finding's fix to the correction (``argument`` = the finding, a row of the cache's findings)."""
     if kind == ACCEPT_GOLD:
         return Pending(ACCEPT_GOLD, list(draft["gold"]))
     if kind == ACCEPT_ALL_PREDICTIONS:
@@ -199,6 +210,21 @@ def decision_for(draft: Draft, kind: str, *, argument: object = None) -> Pending
         return Pending(ACCEPT_PREDICTION_SPAN, edits.accept_span(draft["tags"], span), {"span": list(span)})
     if kind == EDIT:
         return Pending(EDIT, list(draft["tags"]))
+    if kind == MODEL_ERROR:
+        return Pending(MODEL_ERROR, list(draft["gold"]))
+    if kind == APPLY_FINDING:
+        # ``argument``: the finding as the cache holds it (never the browser's copy)
+        if not isinstance(argument, Mapping) or argument.get("example_id") != draft["example_id"]:
+            raise ExplainerError(FINDING_ELSEWHERE)
+        detail = {
+            "start": int(argument["start"]),
+            "end": int(argument["end"]),
+            "kind": str(argument["kind"]),
+            "gold_spans": [str(span) for span in argument["gold_spans"]],
+            "fix_spans": [str(span) for span in argument["fix_spans"]],
+            "score": round(float(argument["score"]), 4),
+        }
+        return Pending(APPLY_FINDING, apply_fix(draft["tags"], argument), {"finding": detail})
     raise ValueError(f"unknown decision {kind!r}")
 
 
@@ -223,7 +249,7 @@ def checked_tags(
         raise ExplainerError(CHANGED)
     if not all(is_valid_tag(tag) and (tag == "O" or tag[2:] in types) for tag in tags):
         raise ExplainerError(UNKNOWN_TAG)
-    return list(example.gold) if pending.kind == ACCEPT_GOLD else edits.normalised(tags)
+    return list(example.gold) if pending.kind in (ACCEPT_GOLD, MODEL_ERROR) else edits.normalised(tags)
 
 
 def after_save(draft: Draft, decision: Mapping[str, Any]) -> Draft:

@@ -16,9 +16,14 @@ from explainer.analysis.review import ORDERS, STATUSES, neighbour, position_in
 DEFAULT_ORDER = ORDERS[0]
 DEFAULT_STATUS = STATUSES[0]
 QUALITY = "quality"
+FINDINGS = "findings"
 QUALITY_NOTE = (
     "This cache has no label-quality scores, so the queue is ordered by entity F1; rebuild it with "
     "`explainer build ... --label-quality self_confidence` to add them."
+)
+FINDINGS_NOTE = (
+    "This cache has no label-error findings, so the queue is ordered by entity F1; rebuild it with "
+    "`explainer build ... --findings on` to add them."
 )
 
 
@@ -47,10 +52,12 @@ class Queue:
     note: str | None  # why the order differs from the one asked for
 
 
-def effective_order(order: str, *, has_quality: bool) -> tuple[str, str | None]:
-    """The order to use and why it is not ``order``: without label-quality scores, entity F1."""
+def effective_order(order: str, *, has_quality: bool, has_findings: bool = True) -> tuple[str, str | None]:
+    """The order to use and why it is not ``order``: without the scores it needs, entity F1."""
     if order == QUALITY and not has_quality:
-        return DEFAULT_ORDER, QUALITY_NOTE
+        return "f1", QUALITY_NOTE
+    if order == FINDINGS and not has_findings:
+        return "f1", FINDINGS_NOTE
     return order, None
 
 

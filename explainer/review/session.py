@@ -15,9 +15,11 @@ import numpy as np
 import pandas as pd
 
 from explainer.analysis.agreement import double_review_keys
+from explainer.analysis.findings import example_scores
 from explainer.analysis.review import filter_queue, matching_examples, queue_order
 from explainer.app.memo import per_cache
 from explainer.cache import schema
+from explainer.cache.artefacts import Missing
 from explainer.cache.reader import Cache
 from explainer.errors import ExplainerError
 from explainer.review.corrections import clean_reviewer, make_decision
@@ -92,6 +94,33 @@ def example_quality(cache: Cache) -> np.ndarray | None:
     return quality
 
 
+def example_finding_scores(cache: Cache) -> np.ndarray | None:
+    """The best finding's score per example (0 without a finding), or None when the cache has no findings."""
+
+    def load() -> np.ndarray | None:
+        found = cache.findings()
+        return None if isinstance(found, Missing) else example_scores(found.table, n_examples(cache))
+
+    scores: np.ndarray | None = per_cache(cache, "review-finding-scores", load)
+    return scores
+
+
+def findings_of(cache: Cache, example_id: int) -> pd.DataFrame | None:
+    """The example's findings, best first, with their row in the cache's findings (``finding``); None without."""
+    found = cache.findings()
+    if isinstance(found, Missing):
+        return None
+    return found.of_example(int(example_id)).rename_axis("finding").reset_index()
+
+
+def finding(cache: Cache, row: int) -> dict[str, Any]:
+    """Row ``row`` of the cache's findings (what a button names), as a dict."""
+    found = cache.findings()
+    if isinstance(found, Missing) or not 0 <= row < len(found.table):
+        raise ExplainerError("that finding is not in this cache (was it rebuilt?); reload the page")
+    return dict(found.table.iloc[row])
+
+
 def word_issues(cache: Cache, row: pd.Series) -> list[bool] | None:
     """Which words of the example in ``row`` cleanlab flags as likely label issues (None without label quality)."""
 
@@ -142,12 +171,12 @@ def build_queue(
 ) -> Queue:
     """The queue of ``view``: without the examples other reviewers hold (``claimed``), unless the view names one.
     ``done`` is what counts as reviewed for this reviewer (default: every decided example)."""
-    quality = example_quality(cache)
-    order, note = effective_order(view.order, has_quality=quality is not None)
+    quality, findings = example_quality(cache), example_finding_scores(cache)
+    order, note = effective_order(view.order, has_quality=quality is not None, has_findings=findings is not None)
     full: np.ndarray = per_cache(
         cache,
         f"review-order-{order}",
-        lambda: queue_order(cache.table("examples", ORDER_COLUMNS), order=order, quality=quality),
+        lambda: queue_order(cache.table("examples", ORDER_COLUMNS), order=order, quality=quality, findings=findings),
     )
     keep = None
     if view.entity or view.category:

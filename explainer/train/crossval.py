@@ -71,10 +71,60 @@ def assign_folds(dataset: LoadedDataset, *, folds: int, seed: int) -> np.ndarray
     return assignment
 
 
+def entity_forms(example: Example) -> frozenset[str]:
+    """The surface forms of the example's gold entities (their words, case-folded, joined by a space)."""
+    from explainer.analysis.spans import extract_spans
+
+    return frozenset(" ".join(example.words[start:end]).casefold() for start, end, _ in extract_spans(example.tags))
+
+
+def assign_disjoint_folds(dataset: LoadedDataset, *, folds: int, seed: int) -> np.ndarray:
+    """Folds for entity-disjoint cross-validation (as CrossWeigh): each surface form gets a fold by a seeded
+    hash, and an example goes to the fold of its first form in hash order, so the examples sharing a form
+    mostly share a fold; an example without entities goes by its words (:func:`fold_of`).
+
+    Raises
+    ------
+    ExplainerError
+        As :func:`assign_folds`.
+    """
+    assignment = assign_folds(dataset, folds=folds, seed=seed)
+
+    def form_hash(form: str) -> int:
+        payload = json.dumps([seed, "entity", form], ensure_ascii=False).encode("utf-8")
+        return int.from_bytes(hashlib.sha256(payload).digest()[:8], "big")
+
+    for index, example in enumerate(dataset.examples):
+        forms = entity_forms(example)
+        if forms:
+            assignment[index] = min(form_hash(form) for form in forms) % folds
+    sizes = np.bincount(assignment, minlength=folds)
+    if (sizes == 0).any():
+        raise ExplainerError(
+            f"{dataset.spec}: entity-disjoint folds leave fold {int(np.flatnonzero(sizes == 0)[0])} of {folds} "
+            "empty; use fewer --folds"
+        )
+    return assignment
+
+
+def disjoint_training(dataset: LoadedDataset, assignment: np.ndarray, fold: int) -> np.ndarray:
+    """Which examples model ``fold`` may train on so that no entity surface form of fold ``fold`` is seen in
+    training: the other folds' examples minus those mentioning one of its forms (CrossWeigh drops them too)."""
+    forms = [entity_forms(example) for example in dataset.examples]
+    held_out: set[str] = set().union(*(forms[i] for i in np.flatnonzero(assignment == fold)))
+    return np.array([assignment[i] != fold and not (forms[i] & held_out) for i in range(len(forms))], dtype=bool)
+
+
 def fold_datasets(
-    dataset: LoadedDataset, assignment: np.ndarray, fold: int, labels: list[str]
+    dataset: LoadedDataset,
+    assignment: np.ndarray,
+    fold: int,
+    labels: list[str],
+    *,
+    training: np.ndarray | None = None,
 ) -> tuple[LoadedDataset, LoadedDataset]:
-    """(training part: every other fold, held-out part: fold ``fold``), both declaring the full label list."""
+    """(training part: every other fold, or the examples ``training`` keeps, held-out part: fold ``fold``),
+    both declaring the full label list."""
 
     def part(keep: np.ndarray, name: str) -> LoadedDataset:
         extra = {**dataset.extra, "split": {"part": name, "fold": fold, "of_fingerprint": dataset.fingerprint()}}
@@ -86,7 +136,7 @@ def fold_datasets(
             label_names=list(labels),
         )  # every fold model gets the same labels, in order
 
-    return part(assignment != fold, "train"), part(assignment == fold, "held out")
+    return part(assignment != fold if training is None else training, "train"), part(assignment == fold, "held out")
 
 
 def work_directory(options: CrossvalOptions) -> Path:
@@ -110,6 +160,8 @@ def _inputs(options: CrossvalOptions, dataset: LoadedDataset, labels: list[str])
         "dataset": dataset.fingerprint(),
         "folds": options.folds,
         "fold_seed": options.fold_seed,
+        # only when asked for, so that the work directories of earlier runs keep their digest
+        **({"disjoint_entities": True} if options.disjoint_entities else {}),
         "labels": labels,
         "train": asdict(options.train),
         "build": {"batch_size": options.batch_size, "max_length": options.max_length, "device": options.device},
@@ -195,7 +247,8 @@ def run_crossval(options: CrossvalOptions, *, progress: bool = True, log=None) -
     )
     check_words(dataset)  # before hours of training, as the build does before its forward pass
     labels = label_list(dataset)
-    assignment = assign_folds(dataset, folds=options.folds, seed=options.fold_seed)
+    assign = assign_disjoint_folds if options.disjoint_entities else assign_folds
+    assignment = assign(dataset, folds=options.folds, seed=options.fold_seed)
     pipeline.check_step_options(build_options(options, options.base))
     work = work_directory(options)
     state = open_work(work, _inputs(options, dataset, labels), force=options.force)
@@ -210,7 +263,8 @@ def run_crossval(options: CrossvalOptions, *, progress: bool = True, log=None) -
                 say(f"fold {fold + 1}/{options.folds}: done in an earlier run; skipped")
                 bar.update(1)
                 continue
-            train, held_out = fold_datasets(dataset, assignment, fold, labels)
+            training = disjoint_training(dataset, assignment, fold) if options.disjoint_entities else None
+            train, held_out = fold_datasets(dataset, assignment, fold, labels, training=training)
             say(
                 f"fold {fold + 1}/{options.folds}: training on {len(train.examples)} examples, "
                 f"scoring {len(held_out.examples)}"
@@ -269,6 +323,7 @@ def run_crossval(options: CrossvalOptions, *, progress: bool = True, log=None) -
             crossval = {
                 "folds": options.folds,
                 "seed": options.fold_seed,
+                "disjoint_entities": options.disjoint_entities,
                 "assignment": FOLDS_FILE,
                 "work": str(work),
                 "train_settings": asdict(options.train),

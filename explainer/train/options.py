@@ -88,6 +88,12 @@ class CrossvalOptions:
     out: str = shared("out")
     folds: int = option(5, flag="--folds", metavar="K", help="number of folds and models (default 5)")
     fold_seed: int = option(0, flag="--fold-seed", help="seed of the hash assigning folds (default 0)")
+    disjoint_entities: bool = option(
+        False,
+        flag="--disjoint-entities",
+        help="entity-disjoint folds (as CrossWeigh): no entity surface form of a held-out fold is seen in its "
+        "model's training (examples mentioning one are left out of it), so memorised label errors cannot hide",
+    )
     work: str | None = option(
         None,
         flag="--work",

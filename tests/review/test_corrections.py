@@ -75,3 +75,12 @@ def test_reviewer_names_lose_c0_del_and_c1_controls_and_keep_other_text():
     assert clean_reviewer("  zoë 李 \u200b ") == "zoë 李 \u200b"  # letters beyond ASCII are names, not controls
     assert clean_reviewer("x" * 300) == "x" * MAX_REVIEWER_LENGTH
     assert clean_reviewer("\x85\t\n") is None and clean_reviewer(None) is None
+
+
+def test_a_model_error_decision_keeps_the_original_tags():
+    from explainer.review.corrections import KIND_LABELS, MODEL_ERROR, make_decision
+
+    kept = make_decision(key="k", words=["Paris"], original=["B-LOC"], corrected=["B-LOC"], kind=MODEL_ERROR)
+    assert kept["kind"] == MODEL_ERROR and KIND_LABELS[MODEL_ERROR] == "model error, labels right"
+    with pytest.raises(ValueError, match="keeps the original tags"):
+        make_decision(key="k", words=["Paris"], original=["B-LOC"], corrected=["B-ORG"], kind=MODEL_ERROR)

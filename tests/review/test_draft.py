@@ -196,3 +196,42 @@ def test_after_a_save_the_draft_is_clean_and_shows_the_decision():
     assert saved["tags"] == corrected and (saved["anchor"], saved["selection"], saved["dirty"]) == (None, None, False)
     assert saved["saved"] == {"kind": EDIT, "reviewer": "ann", "time": "T", "changed": True}
     assert saved["words"] == draft["words"] and drafts.saved_info(None) is None
+
+
+def test_model_error_keeps_gold_and_applying_a_finding_fixes_its_region_only():
+    from explainer.review.corrections import APPLY_FINDING, MODEL_ERROR
+    from explainer.review.draft import FINDING_ELSEWHERE
+
+    draft = fresh()
+    assert decision_for(draft, MODEL_ERROR) == Pending(MODEL_ERROR, EXAMPLE.gold)
+    assert checked_tags(draft, Pending(MODEL_ERROR, ["O"] * 5), example=EXAMPLE, types=TYPES) == EXAMPLE.gold
+    # "Paris" LOC -> ORG, as a finding of the cache holds it (numpy scalars included)
+    import numpy as np
+
+    finding = {
+        "example_id": 3,
+        "start": np.int32(3),
+        "end": np.int32(4),
+        "kind": "wrong type",
+        "gold_spans": ["3,4,LOC"],
+        "fix_spans": ["3,4,ORG"],
+        "fix_tags": ["B-ORG"],
+        "score": np.float32(0.8),
+    }
+    pending = decision_for(draft, APPLY_FINDING, argument=finding)
+    assert pending.kind == APPLY_FINDING and pending.tags == ["B-PER", "I-PER", "O", "B-ORG", "O"]
+    assert pending.detail == {
+        "finding": {
+            "start": 3,
+            "end": 4,
+            "kind": "wrong type",
+            "gold_spans": ["3,4,LOC"],
+            "fix_spans": ["3,4,ORG"],
+            "score": 0.8,
+        }
+    }
+    import json
+
+    json.dumps(pending.detail)  # what the corrections file will hold
+    with pytest.raises(ExplainerError, match=FINDING_ELSEWHERE.split(" (")[0]):
+        decision_for(draft, APPLY_FINDING, argument={**finding, "example_id": 4})

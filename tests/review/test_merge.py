@@ -336,3 +336,14 @@ def test_merge_matches_a_build_that_stripped_a_prefix_and_keeps_the_prefix_in_th
     assert "examples corrected: 1" in capsys.readouterr().err
     _, unstripped = merge_bytes(str(source), read_decisions(corrections))
     assert unstripped.corrected == 0 and len(unstripped.unmatched) == 1  # without it, nothing matches
+
+
+def test_a_model_error_decision_leaves_the_example_as_it_was(tmp_path):
+    from explainer.review.corrections import MODEL_ERROR
+
+    source = tmp_path / "data.conll"
+    source.write_bytes(CONLL.encode("utf-8"))
+    words, tags = ["Peter", "Blackburn", "visited", "Paris"], ["B-PER", "I-PER", "O", "O"]
+    data, report = merge_bytes(str(source), [decision(words, tags, tags, kind=MODEL_ERROR)])
+    assert data.decode("utf-8") == CONLL
+    assert (report.corrected, report.reviewed_unchanged) == (0, 1)

@@ -74,3 +74,12 @@ def test_duplicates_of_a_sentence_share_its_decision():
 def test_progress_says_how_many_are_reviewed_and_where_the_example_is(example, where):
     text = progress_text(n_reviewed=1234, n_examples=5000, queue_ids=QUEUE.ids, example=example)
     assert text == f"1,234 of 5,000 examples reviewed · {where}"
+
+
+def test_the_findings_order_falls_back_to_f1_with_a_note_without_findings():
+    from explainer.review.queue import DEFAULT_ORDER, FINDINGS_NOTE
+
+    assert DEFAULT_ORDER == "findings"
+    assert effective_order("findings", has_quality=True, has_findings=False) == ("f1", FINDINGS_NOTE)
+    assert "--findings on" in FINDINGS_NOTE
+    assert effective_order("findings", has_quality=False, has_findings=True) == ("findings", None)

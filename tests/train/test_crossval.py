@@ -156,3 +156,32 @@ def test_an_interrupted_run_says_how_to_resume_and_writes_no_cache(
     assert main(["crossval", "--base", str(tiny_model), "--dataset", str(dataset), "--out", str(out), *QUICK]) == 130
     assert f"kept in {tmp_path / 'oof-folds'}: run the same command again to resume" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_entity_disjoint_folds_keep_every_held_out_surface_form_out_of_training():
+    from explainer.train.crossval import assign_disjoint_folds, disjoint_training, entity_forms, fold_datasets
+
+    def example(words, tags):
+        return Example(words=tuple(words), tags=tuple(tags))
+
+    examples = [
+        example(["Germany", "won"], ["B-LOC", "O"]),
+        example(["germany", "lost", "to", "Wales"], ["B-LOC", "O", "O", "B-LOC"]),
+        example(["Wales", "drew"], ["B-LOC", "O"]),
+        example(["Acme", "Corp", "rose"], ["B-ORG", "I-ORG", "O"]),
+        example(["nothing", "here"], ["O", "O"]),
+        example(["Paris", "again"], ["B-LOC", "O"]),
+        example(["Berlin", "too"], ["B-LOC", "O"]),
+    ] + [example(["filler", str(i)], ["O", "O"]) for i in range(6)]
+    dataset = LoadedDataset(examples=examples, spec="hand-made", format="conll")
+    assert entity_forms(examples[3]) == {"acme corp"} and entity_forms(examples[4]) == frozenset()
+    assignment = assign_disjoint_folds(dataset, folds=2, seed=0)
+    assert (assignment == assign_disjoint_folds(dataset, folds=2, seed=0)).all()  # seeded, stable
+    for fold in range(2):
+        training = disjoint_training(dataset, assignment, fold)
+        held_out_forms = set().union(*(entity_forms(examples[i]) for i in np.flatnonzero(assignment == fold)))
+        seen_forms = set().union(*(entity_forms(examples[i]) for i in np.flatnonzero(training)))
+        assert not held_out_forms & seen_forms
+        assert not training[assignment == fold].any()
+        train, held = fold_datasets(dataset, assignment, fold, ["O", "B-LOC", "I-LOC"], training=training)
+        assert len(train.examples) == training.sum() and len(held.examples) == (assignment == fold).sum()

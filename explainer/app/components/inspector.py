@@ -193,8 +193,47 @@ def _score(value) -> str:
     return "–" if pd.isna(value) else f"{value:.3f}"
 
 
-def render_inspector(view: ExampleView | None, *, types, highlight: int | None = None):
-    """Title and body of the inspector for ``view`` (None: the example does not exist)."""
+def findings_note(findings: pd.DataFrame | None, review_href: str | None, *, limit: int = 3):
+    """The example's suspected label errors (best first) with their fixes, and a link to review them (None
+    without findings)."""
+    if findings is None or findings.empty:
+        return None
+    items = [
+        html.Li(
+            [
+                dbc.Badge(row.kind, color="warning", text_color="dark", className="me-2"),
+                f"“{row.text}”: {spans_text(row.gold_spans)} → {spans_text(row.fix_spans)} · score {row.score:.2f}",
+                html.Div(row.evidence, className="text-muted"),
+            ]
+        )
+        for row in findings.head(limit).itertuples()
+    ]
+    link = (
+        html.A("Review this example (f applies the first fix)", href=review_href, className="inspector-review-link")
+        if review_href
+        else None
+    )
+    return html.Div(
+        [html.H6("Suspected label errors"), html.Ul(items, className="small mb-1"), link],
+        className="mb-2 inspector-findings",
+    )
+
+
+def spans_text(spans) -> str:
+    parts = [str(text).split(",", 2) for text in spans]
+    return ", ".join(f"{kind} {start}–{int(end) - 1}" for start, end, kind in parts) or "no entity"
+
+
+def render_inspector(
+    view: ExampleView | None,
+    *,
+    types,
+    highlight: int | None = None,
+    findings: pd.DataFrame | None = None,
+    review_href: str | None = None,
+):
+    """Title and body of the inspector for ``view`` (None: the example does not exist); ``findings`` are the
+    example's suspected label errors, ``review_href`` the Review section showing it."""
     if view is None:
         return "Example not found", dbc.Alert("There is no example with that id in this cache.", color="warning")
     example = view.example
@@ -233,6 +272,7 @@ def render_inspector(view: ExampleView | None, *, types, highlight: int | None =
                 id_prefix="inspector-pred",
             ),
             error_legend(),
+            findings_note(findings, review_href),
             word_table(view, highlight=highlight),
             label_quality_note(view),
             explain_panel("inspector", words=words),

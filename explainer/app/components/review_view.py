@@ -8,13 +8,14 @@ from __future__ import annotations
 from typing import Any
 
 import dash_bootstrap_components as dbc
+import pandas as pd
 from dash import dcc, html
 
 from explainer.analysis.examples import rows_of, span_error_by_word
 from explainer.analysis.review import ANY_ERROR, ORDERS, STATUSES
 from explainer.analysis.spans import extract_spans
 from explainer.app.components.aligned import open_button_id
-from explainer.app.components.inspector import error_legend, span_line, type_colours
+from explainer.app.components.inspector import error_legend, span_line, spans_text, type_colours
 from explainer.app.sections.base import StrEnum
 from explainer.cache import schema
 from explainer.cache.reader import Cache
@@ -23,7 +24,7 @@ from explainer.review.corrections import KIND_LABELS
 from explainer.review.downloads import DOWNLOADS
 from explainer.review.draft import Draft, span_argument
 from explainer.review.queue import View
-from explainer.review.session import example_quality, example_row
+from explainer.review.session import example_quality, example_row, findings_of
 
 KEY = "review"
 
@@ -58,6 +59,8 @@ class Ids(StrEnum):
     ACCEPT_GOLD = "review-accept-gold"
     ACCEPT_ALL = "review-accept-all"
     SAVE = "review-save"
+    MODEL_ERROR = "review-model-error"
+    FINDINGS = "review-findings"
     DOWNLOAD = "review-download"
     EXPORT_NOTE = "review-export-note"
     # Pattern-matched buttons: {"type": WORD, "index": word}, {"type": ACCEPT_SPAN / REMOVE_SPAN, "index": span}.
@@ -66,6 +69,7 @@ class Ids(StrEnum):
     REMOVE_SPAN = "review-remove-span"
     RESOLVE = "review-resolve"  # {"type": RESOLVE, "index": TAKE or OVERWRITE}: after a refused save
     CONFLICT = "review-conflict"
+    APPLY_FINDING = "review-apply-finding"  # {"type": APPLY_FINDING, "index": row of the cache's findings}
 
     DOWNLOAD_PREFIX = "review-dl"  # + "-" + what explainer.review.downloads.DOWNLOADS names
 
@@ -75,8 +79,12 @@ class Ids(StrEnum):
 
 
 TAKE, OVERWRITE = "take", "overwrite"  # what to do with another reviewer's decision that refused a save
+# The buttons the Review's edit callback listens to: pattern-matched ones (one per word, span, finding), fixed ones.
+PATTERN_BUTTONS = (Ids.WORD, Ids.ACCEPT_SPAN, Ids.REMOVE_SPAN, Ids.APPLY_FINDING, Ids.RESOLVE)
+EDIT_BUTTONS = (Ids.ADD, Ids.REMOVE, Ids.ACCEPT_GOLD, Ids.ACCEPT_ALL, Ids.SAVE, Ids.MODEL_ERROR)
 
 ORDER_LABELS = {
+    "findings": "label-error findings, likeliest first",
     "f1": "entity F1, lowest first",
     "loss": "total loss, highest first",
     "quality": "label quality, lowest first",
@@ -92,8 +100,8 @@ def intro() -> html.P:
             "Review the examples the model finds hardest and correct their labels. Each accept or save is "
             "written at once to the corrections file beside the cache; ",
             html.Code("explainer merge"),
-            " applies it to the original dataset. Keys: a accept gold, p accept all predictions, s save, "
-            "n next, b previous.",
+            " applies it to the original dataset. Keys: f apply the first finding's fix, m model error (labels "
+            "right), a accept gold, p accept all predictions, s save, n next, b previous.",
         ],
         className="text-muted small",
     )
@@ -307,6 +315,7 @@ def _buttons(types: list[str]) -> html.Div:
     return html.Div(
         [
             button("Accept gold (a)", Ids.ACCEPT_GOLD, "success"),
+            button("Model error, labels right (m)", Ids.MODEL_ERROR, "secondary", outline=True),
             button("Accept all predictions (p)", Ids.ACCEPT_ALL, "success", outline=True),
             html.Span("│", className="text-muted me-2"),
             dbc.Select(
@@ -376,9 +385,43 @@ def example_panel(cache: Cache, draft: Draft | None) -> dbc.Card | dbc.Alert:
         html.H6("Predicted", className="mb-0 mt-1"),
         pred,
         error_legend(),
+        findings_view(findings_of(cache, example_id)),
         html.H6("Correction", className="mt-2"),
         html.Div(draft_view(draft), id=Ids.DRAFT_VIEW),
         _buttons(draft["types"]),
         html.Div(id=Ids.MESSAGE, className="small text-danger mt-1"),
     ]
     return dbc.Card([dbc.CardHeader(header), dbc.CardBody(body)], className="mb-3")
+
+
+def findings_view(found: pd.DataFrame | None, *, limit: int = 5) -> html.Div:
+    """The example's label-error findings (best first): kind, the spans now and after the fix, the score and its
+    evidence, and a button applying the fix to the correction (the first one's key is f)."""
+    if found is None or found.empty:
+        return html.Div(id=Ids.FINDINGS)
+    items = []
+    for number, row in enumerate(found.head(limit).itertuples()):
+        items.append(
+            html.Li(
+                [
+                    dbc.Badge(row.kind, color="warning", text_color="dark", className="me-2"),
+                    html.Span(f"“{row.text}”: {spans_text(row.gold_spans)} → {spans_text(row.fix_spans)}"),
+                    html.Span(f" · score {row.score:.2f}", className="text-muted"),
+                    dbc.Button(
+                        "Apply fix (f)" if number == 0 else "Apply fix",
+                        id={"type": Ids.APPLY_FINDING, "index": int(row.finding)},
+                        n_clicks=0,
+                        size="sm",
+                        color="warning",
+                        outline=True,
+                        className="ms-2 py-0 review-apply-finding",
+                    ),
+                    html.Div(row.evidence, className="text-muted small"),
+                ],
+                className="mb-1",
+            )
+        )
+    return html.Div(
+        [html.H6("Suspected label errors", className="mt-2 mb-1"), html.Ul(items, className="small mb-1")],
+        id=Ids.FINDINGS,
+    )

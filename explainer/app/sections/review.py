@@ -1,6 +1,7 @@
 """Review: a queue of suspicious examples whose labels a reviewer accepts or corrects, one at a time.
 
-The queue is ordered by entity F1 (lowest first, as Prodigy's ``ner.review_hardest``), total loss
+The queue is ordered by the label-error findings' combined score (the default; build step ``findings``),
+entity F1 (lowest first, as Prodigy's ``ner.review_hardest``), total loss
 (highest first) or label-quality score (lowest first; needs a build with ``--label-quality``) and
 filtered by entity type, span error category and review status; all of it, and the example shown,
 lives in the URL (``rev_order``, ``rev_type``, ``rev_cat``, ``rev_status``, ``rev_ex``).
@@ -9,7 +10,8 @@ Each example shows its gold and predicted spans, then the *correction*: clickabl
 the current tags (the last decision, else gold). Accept gold, accept one predicted span, accept all
 predictions, or select words (click the first and the last), pick a type and add a span, remove one,
 then save. Every accept and every save appends one decision to the corrections file beside the cache
-(:mod:`explainer.review.corrections`) at once. Keys (``assets/review-keys.js``): ``a`` accept gold,
+(:mod:`explainer.review.corrections`) at once. Keys (``assets/review-keys.js``): ``f`` apply the first
+finding's fix, ``m`` model error (labels right), ``a`` accept gold,
 ``p`` accept all predictions, ``s`` save, ``n``/→ next, ``b``/← previous. Downloads
 (:mod:`explainer.review.downloads`): the corrections file, the corrected dataset as CoNLL and as JSONL,
 and a JSON summary of what changed.
@@ -32,8 +34,10 @@ from dash import ALL, Input, Output, State, dcc, html, no_update
 from explainer.analysis.review import ORDERS, STATUSES
 from explainer.app.components.aligned import register_open_buttons
 from explainer.app.components.review_view import (
+    EDIT_BUTTONS,
     KEY,
     OVERWRITE,
+    PATTERN_BUTTONS,
     TAKE,
     Ids,
     controls,
@@ -48,7 +52,14 @@ from explainer.app.state import parse_query, update_query
 from explainer.cache.reader import Cache
 from explainer.errors import ExplainerError
 from explainer.review import downloads
-from explainer.review.corrections import ACCEPT_ALL_PREDICTIONS, ACCEPT_GOLD, ACCEPT_PREDICTION_SPAN, EDIT
+from explainer.review.corrections import (
+    ACCEPT_ALL_PREDICTIONS,
+    ACCEPT_GOLD,
+    ACCEPT_PREDICTION_SPAN,
+    APPLY_FINDING,
+    EDIT,
+    MODEL_ERROR,
+)
 from explainer.review.draft import (
     ADD,
     REMOVE,
@@ -68,6 +79,7 @@ from explainer.review.session import (
     Reviewing,
     build_queue,
     entity_types,
+    finding,
     progress,
     reviewer_name,
     reviewing,
@@ -85,6 +97,8 @@ DECISIONS: dict[str, str] = {
     Ids.ACCEPT_ALL: ACCEPT_ALL_PREDICTIONS,
     Ids.ACCEPT_SPAN: ACCEPT_PREDICTION_SPAN,
     Ids.SAVE: EDIT,
+    Ids.MODEL_ERROR: MODEL_ERROR,
+    Ids.APPLY_FINDING: APPLY_FINDING,
 }
 DOWNLOAD_BUTTONS = {Ids.download(which): which for which in downloads.DOWNLOADS}
 NO_CHANGE = (no_update, no_update, no_update)
@@ -230,6 +244,8 @@ def on_edit(
         if button == Ids.RESOLVE and argument == OVERWRITE and (again := overwrite(draft)) is not None:
             draft, pending = again
         elif button in DECISIONS:
+            if button == Ids.APPLY_FINDING:
+                argument = finding(cache, int(argument))  # the cache's finding, not what the browser says
             pending = decision_for(draft, DECISIONS[button], argument=argument)
         else:
             return NO_CHANGE
@@ -295,11 +311,8 @@ def register(app: dash.Dash, context: AppContext) -> None:
         Output(Ids.DRAFT, "data", allow_duplicate=True),
         Output(Ids.MESSAGE, "children"),
         Output(Ids.PROGRESS, "children", allow_duplicate=True),
-        *[
-            Input({"type": kind, "index": ALL}, "n_clicks")
-            for kind in (Ids.WORD, Ids.ACCEPT_SPAN, Ids.REMOVE_SPAN, Ids.RESOLVE)
-        ],
-        *[Input(button, "n_clicks") for button in (Ids.ADD, Ids.REMOVE, Ids.ACCEPT_GOLD, Ids.ACCEPT_ALL, Ids.SAVE)],
+        *[Input({"type": kind, "index": ALL}, "n_clicks") for kind in PATTERN_BUTTONS],
+        *[Input(button, "n_clicks") for button in EDIT_BUTTONS],
         State(Ids.DRAFT, "data"),
         State(Ids.NEW_TYPE, "value"),
         State("url", "search"),

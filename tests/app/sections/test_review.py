@@ -6,6 +6,7 @@ import base64
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from explainer.analysis.review import ORDERS, STATUSES, filter_queue, matching_examples, neighbour, queue_order
@@ -78,7 +79,7 @@ def test_the_view_keeps_what_it_knows_and_defaults_the_rest():
     assert ReviewView("loss", "PER", "missed", "todo", 7).queue() == View("loss", "PER", "missed", "todo", 7)
     assert ReviewView("worst", "", None, "maybe").queue() == View(DEFAULT_ORDER, None, None, DEFAULT_STATUS, None)
     assert ReviewView(None, None, None, None).queue() == View()  # controls without a value
-    assert (DEFAULT_ORDER, DEFAULT_STATUS) == ("f1", "all") and set(STATUSES) == {"all", "todo", "done"}
+    assert (DEFAULT_ORDER, DEFAULT_STATUS) == ("findings", "all") and set(STATUSES) == {"all", "todo", "done"}
     for order in ORDERS:
         assert ReviewView(order, None, None, None).order == order
     query = {"rev_order": "loss", "rev_type": "PER", "rev_cat": "missed", "rev_status": "todo", "rev_ex": "7"}
@@ -292,3 +293,28 @@ def test_the_example_one_reviewer_has_open_is_not_handed_to_another(context, cac
         )
         shown[name] = draft["example_id"]
     assert shown["ann"] != shown["bob"]
+
+
+def test_the_default_queue_follows_the_findings_and_a_finding_applies_with_its_button(context, cache, tmp_path):
+    from explainer.analysis.findings import apply_fix, example_scores
+
+    found = cache.findings().table
+    view, draft = first_draft(context, cache)
+    scores = example_scores(found, len(cache.examples))
+    assert view.order == "findings" and draft["example_id"] == int(np.argmax(scores))
+    panel = str(example_panel(cache, draft))
+    assert "Suspected label errors" in panel and "Apply fix (f)" in panel
+    best = found[found["example_id"] == draft["example_id"]].index[0]
+    new, message, _ = review.on_edit(context, draft, None, SEARCH, trigger=click(Ids.APPLY_FINDING, best), headers={})
+    last = saved(context, cache)[-1]
+    assert message == "" and last["kind"] == "apply_finding"
+    assert last["corrected"] == apply_fix(draft["gold"], found.loc[best]) == new["tags"]
+    assert last["detail"]["finding"]["fix_spans"] == list(found.loc[best, "fix_spans"])
+    # A finding of another example is refused, nothing written.
+    other = found[found["example_id"] != draft["example_id"]].index[0]
+    _, message, _ = review.on_edit(context, new, None, SEARCH, trigger=click(Ids.APPLY_FINDING, other), headers={})
+    assert "another example" in message and len(saved(context, cache)) == 1
+    # Model error: the labels stay as they were.
+    _, _, _ = review.on_edit(context, new, None, SEARCH, trigger=click(Ids.MODEL_ERROR), headers={})
+    last = saved(context, cache)[-1]
+    assert last["kind"] == "model_error" and last["corrected"] == last["original"] == draft["gold"]

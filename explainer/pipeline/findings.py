@@ -1,0 +1,109 @@
+"""Build step ``findings``: span-level suspected label errors with proposed fixes (``--findings on|none``).
+
+Reads what the build wrote (words, the label-quality scores of step ``label_quality``, the hidden state of
+each word's first subword and, in an out-of-fold cache, the folds), runs
+:func:`explainer.analysis.findings.find_label_errors` and stores the table as ``schema.FINDINGS``
+(memory-mapped by the app). Run by default: the neighbour search, the bulk of the cost, is PCA-reduced
+and capped (:data:`MAX_REFERENCE` words per fold); see the README for measured times.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from explainer.analysis import findings as fa
+from explainer.cache import schema
+from explainer.cache.artefacts import Missing
+from explainer.cache.reader import Cache
+from explainer.errors import ExplainerError
+from explainer.pipeline.steps import StepContext, written_cache
+
+CHOICES = ("on", "none")
+NEIGHBOURS = 10
+MAX_REFERENCE = 50_000
+WORD_COLUMNS = ["example_id", "word_index", "word", "gold", "pred", "gold_id", "prob_gold", "subword_row"]
+TABLE_SCHEMA = pa.schema(
+    [
+        ("example_id", pa.int64()),
+        ("start", pa.int32()),
+        ("end", pa.int32()),
+        ("kind", pa.string()),
+        ("text", pa.string()),
+        ("gold_spans", pa.list_(pa.string())),
+        ("fix_spans", pa.list_(pa.string())),
+        ("fix_tags", pa.list_(pa.string())),
+        (fa.MODEL, pa.float32()),
+        (fa.CONSISTENCY, pa.float32()),
+        (fa.NEIGHBOURS, pa.float32()),
+        ("score", pa.float32()),
+        ("sources", pa.string()),
+        ("evidence", pa.string()),
+    ]
+)
+
+
+def check_options(options: Any) -> None:
+    if options.findings not in CHOICES:
+        raise ExplainerError(f"--findings {options.findings!r}: choose one of {', '.join(CHOICES)}")
+
+
+def compute_findings(
+    cache: Cache, *, neighbours: int = NEIGHBOURS, seed: int = 0, weights: dict[str, float] | None = None
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The findings of ``cache`` and how they were made (signals used, neighbour groups)."""
+    words = cache.table("words", WORD_COLUMNS)
+    quality_scores = cache.label_quality()
+    # Without the label_quality step the model signal is the probability of the gold tag (cleanlab's
+    # self_confidence, which is what that step stores by default).
+    if isinstance(quality_scores, Missing):
+        quality, quality_source = words["prob_gold"].to_numpy(dtype=np.float32), "prob_gold"
+    else:
+        quality, quality_source = quality_scores.words["label_quality"].to_numpy(dtype=np.float32), "label_quality"
+    folds = cache.folds()
+    groups = None if isinstance(folds, Missing) else np.asarray(folds)[words["example_id"].to_numpy()]
+    shares = None
+    if neighbours > 0 and len(words):
+        vectors = cache.hidden[words["subword_row"].to_numpy()]
+        shares = fa.neighbour_tags(
+            vectors,
+            words["gold_id"].to_numpy(dtype=np.int64),
+            words["example_id"].to_numpy(dtype=np.int64),
+            n_labels=len(cache.labels),
+            k=neighbours,
+            groups=groups,
+            max_reference=MAX_REFERENCE,
+            seed=seed,
+        )
+    found = fa.find_label_errors(
+        words, labels=cache.labels, word_quality=quality, neighbour_shares=shares, weights=weights
+    )
+    info = {
+        "model_signal": quality_source,
+        "neighbours": neighbours if shares is not None else 0,
+        "neighbour_groups": "folds" if groups is not None else "all",
+        "weights": dict(fa.DEFAULT_WEIGHTS if weights is None else weights),
+    }
+    return found, info
+
+
+def build_step(context: StepContext) -> dict[str, Any] | None:
+    """Compute and store the findings of the cache being written; None for ``--findings none``."""
+    if context.options.findings == "none":
+        return None
+    started = time.perf_counter()
+    found, info = compute_findings(written_cache(context), seed=context.options.seed)
+    context.writer.write_mapped_table(
+        schema.FINDINGS, pa.Table.from_pandas(found, schema=TABLE_SCHEMA, preserve_index=False)
+    )
+    return {
+        **info,
+        "findings": len(found),
+        "examples": int(found["example_id"].nunique()),
+        "kinds": {kind: int(n) for kind, n in found["kind"].value_counts().items()},
+        "seconds": round(time.perf_counter() - started, 3),
+    }
