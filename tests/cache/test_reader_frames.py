@@ -16,7 +16,7 @@ def test_open_gives_every_table_and_the_findings_as_frames(tiny_cache):
     assert len(frames["examples"]) == cache.manifest["counts"]["examples"]
     assert len(frames["words"]) == cache.manifest["counts"]["words"]
     # The tiny cache is built with the default steps: label quality and data checks are among its findings.
-    assert {"data_checks", "word_label_quality", "example_label_quality"} <= set(frames)
+    assert {"data_checks", "word_label_quality", "example_label_quality", "findings", "slice_buckets"} <= set(frames)
     assert len(frames["word_label_quality"]) == len(frames["words"])
     worst = frames["examples"].sort_values("total_loss", ascending=False)
     assert worst["total_loss"].iloc[0] == frames["examples"]["total_loss"].max()
