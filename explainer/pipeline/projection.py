@@ -59,8 +59,8 @@ UMAP_EPOCHS = 100
 # weighted mean of its PLACE_NEIGHBOURS nearest (place_by_neighbours; measured in bench/results/build_minilm.md).
 PLACE_NEIGHBOURS = 5
 PLACE_SPREAD = 0.15
-# Below this many points the projection is PCA even for --projection umap: UMAP compiles its numba kernels
-# in every build process (15 s on an idle machine, over a minute on a busy one), which would dwarf the
+# Below this many points the projection is PCA even for --projection umap: the first UMAP build on a machine
+# compiles numba kernels (a minute on 2 idle cores, several on a busy machine), which would dwarf the
 # build of so small a dataset, and a linear classifier's hidden states separate by label in PCA too.
 UMAP_MIN_POINTS = 2_000
 
