@@ -29,7 +29,12 @@ def steps(work: Path) -> list[tuple[str, list[str], str]]:
     python = sys.executable
     demo_cache = ROOT / "demo" / "cache" / "wnut16-heldout-minilm"
     return [
-        ("build", [python, "bench/build.py"], "BERT-base on CoNLL-2003 validation: bare forward, build, naive"),
+        (
+            "build",
+            [python, "bench/build.py"],
+            "BERT-base on CoNLL-2003 validation: bare forward, build, naive; all-MiniLM-L6-v2 on CoNLL-2003 test and "
+            "the demo's held-out 20%: build / (load + forward), picture quality",
+        ),
         ("sharded_build", [python, "bench/sharded_build.py"], "torchrun 2 processes vs 1"),
         ("attribution", [python, "bench/attribution.py"], "ours vs transformers-interpret's algorithm"),
         ("app", [python, "bench/app.py", "--work", str(work)], "250k and 1M caches (built if missing), HTTP latency"),

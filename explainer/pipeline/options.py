@@ -194,12 +194,12 @@ class BuildOptions:
         help="2-D projection of word and example embeddings (default: umap, after PCA to 50)",
     )
     projection_sample: int = option(
-        50_000,
+        10_000,
         flag="--projection-sample",
         group="dataset-level analyses (run after the forward pass)",
         metavar="N",
-        help="fit UMAP on a seeded sample of at most N points and place the rest with its "
-        "transform (default: 50000; the README says what it costs)",
+        help="fit UMAP on a seeded sample of at most N points and place the rest by their nearest "
+        "fitted points (default: 10000; the README says what it costs)",
     )
     label_quality: str = option(
         "self_confidence",

@@ -23,7 +23,7 @@ from explainer.pipeline.data_checks import check_words
 from explainer.pipeline.forward import plan_batches, run_inference
 from explainer.pipeline.model import LoadedModel, load_model, quiet_transformers
 from explainer.pipeline.options import BuildOptions, manifest_entries, values
-from explainer.pipeline.steps import StepContext, check_step_options, run_steps
+from explainer.pipeline.steps import StepContext, check_step_options, run_steps, start_warm_ups
 
 
 def window_settings(options: BuildOptions, loaded: LoadedModel, *, n_special: int) -> tuple[int, int]:
@@ -156,6 +156,7 @@ def build_cache(options: BuildOptions, *, progress: bool = True) -> dict | None:
 
             clear_leftover_shards(out)  # of a killed sharded build (we hold the lock now)
             writer.check_space(*estimate_bytes(options, prepared))
+            start_warm_ups(options, prepared)  # e.g. UMAP's kernels compile while the forward pass runs
             mark = time.perf_counter()
             # One process is the one-shard case: its outputs go straight into the cache's arrays.
             predictions = _forward(

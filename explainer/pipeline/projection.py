@@ -18,7 +18,11 @@ Arrays are plain ``.npy`` (``np.load(..., mmap_mode="r", allow_pickle=False)``);
 
 ``umap``: PCA to 50 dimensions, then UMAP to 2 (started from PCA), all seeded, so a rebuild draws
 the same picture. Beyond ``max_fit`` points (``--projection-sample``) UMAP is fitted on a seeded sample
-and the other points are placed with ``transform``. Fewer than ``UMAP_MIN_POINTS`` points are projected
+and each other point is placed by its nearest fitted point, moved a little towards the others of its
+``PLACE_NEIGHBOURS`` nearest (nearest in the 50-dimensional PCA space; :func:`place_by_neighbours`). UMAP's neighbour graph
+is exact, from scikit-learn, so umap-learn compiles only its layout kernels, which are cached on disk
+(:func:`umap_class`) and compiled or loaded in a background thread during the forward pass
+(:func:`start_warm_up`, called through ``steps.start_warm_ups``). Fewer than ``UMAP_MIN_POINTS`` points are projected
 with PCA instead (``projection.json`` says which method each projection used). ``pca``: the first two
 principal components. The PCA itself is fitted on at most ``PCA_FIT_ROWS`` seeded rows, which estimates
 the components well and bounds the memory.
@@ -30,6 +34,7 @@ import functools
 import json
 import math
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -41,17 +46,21 @@ from explainer.cache.schema import EXAMPLE_EMBEDDINGS, EXAMPLE_PROJECTION, PROJE
 from explainer.errors import ExplainerError
 
 METHODS = ("umap", "pca", "none")
-DEFAULT_MAX_FIT = 50_000  # --projection-sample (BuildOptions.projection_sample): see bench/results/projection.md
+DEFAULT_MAX_FIT = 10_000  # --projection-sample (BuildOptions.projection_sample): see bench/results/build.md
 PCA_DIMENSIONS = 50
 PCA_FIT_ROWS = 50_000
 CHUNK_ROWS = 32_768
 UMAP_NEIGHBOURS = 15
 UMAP_MIN_DIST = 0.1
 # UMAP's optimisation epochs (umap-learn's default is 200 above 10,000 points, 500 below): the layout
-# pass is most of a fit's time, and 100 epochs already separate the clusters. transform() runs a third.
+# pass is most of a fit's time, and 100 epochs already separate the clusters.
 UMAP_EPOCHS = 100
-# Below this many points the projection is PCA even for --projection umap: UMAP compiles its numba kernels
-# in every build process (15 s on an idle machine, over a minute on a busy one), which would dwarf the
+# A point outside the fitted sample sits by its nearest fitted point, PLACE_SPREAD of the way towards the
+# weighted mean of its PLACE_NEIGHBOURS nearest (place_by_neighbours; measured in bench/results/build_minilm.md).
+PLACE_NEIGHBOURS = 5
+PLACE_SPREAD = 0.15
+# Below this many points the projection is PCA even for --projection umap: the first UMAP build on a machine
+# compiles numba kernels (a minute on 2 idle cores, several on a busy machine), which would dwarf the
 # build of so small a dataset, and a linear classifier's hidden states separate by label in PCA too.
 UMAP_MIN_POINTS = 2_000
 
@@ -120,7 +129,7 @@ def add_projections(
     method : {"umap", "pca", "none"}
         ``"none"`` writes only the example embeddings (Find duplicates needs them).
     max_fit : int
-        Most points UMAP is fitted on; the rest are transformed.
+        Most points UMAP is fitted on; the rest are placed by their nearest fitted points.
     seed : int
         Seeds the samples, the PCA and UMAP.
     min_umap_points : int, optional
@@ -133,7 +142,7 @@ def add_projections(
     dict
         ``{"settings": {...}, "timings": {...}}`` for the manifest (settings as in projection.json,
         seconds per stage: example_embeddings, word_projection (of which word_pca, word_fit,
-        word_transform), example_projection, total).
+        word_place), example_projection, total).
 
     Raises
     ------
@@ -261,7 +270,7 @@ def project(
     report : callable, optional
         Called with the name of each finished stage (``_steps`` of them), for a progress bar.
     timings : dict, optional
-        Filled with the seconds of each stage: ``pca``, and for UMAP ``fit`` and ``transform``.
+        Filled with the seconds of each stage: ``pca``, and for UMAP ``fit`` and ``place``.
 
     Returns
     -------
@@ -303,25 +312,94 @@ def project(
         }
     fit_rows = _sample(rng, n_points, max_fit)
     coords = np.empty((n_points, 2), dtype=np.float32)
-    reducer = _umap(seed)
     mark = time.perf_counter()
-    coords[fit_rows] = reducer.fit_transform(reduced[fit_rows])
+    wait_for_warm_up()  # started before the forward pass: the kernels are compiled (or loaded) by now
+    index = _neighbour_index(reduced[fit_rows])
+    coords[fit_rows] = fit_umap(reduced[fit_rows], seed=seed, index=index)
     report(f"umap fit on {len(fit_rows):,}")
     timings["fit"] = time.perf_counter() - mark
     mark = time.perf_counter()
     rest = np.setdiff1d(np.arange(n_points), fit_rows, assume_unique=True)
     for start in range(0, len(rest), chunk_rows):
         rows = rest[start : start + chunk_rows]
-        coords[rows] = reducer.transform(reduced[rows])
-        report("umap transform")
-    timings["transform"] = time.perf_counter() - mark
+        distances, neighbours = index.kneighbors(reduced[rows], n_neighbors=min(PLACE_NEIGHBOURS, len(fit_rows)))
+        coords[rows] = place_by_neighbours(coords[fit_rows], neighbours, distances)
+        report("placed by neighbours")
+    timings["place"] = time.perf_counter() - mark
     return coords, {
         "points": n_points,
         "fitted_on": len(fit_rows),
         "method": "umap",
         "pca_dimensions": dimensions,
         "umap": {"n_neighbors": UMAP_NEIGHBOURS, "min_dist": UMAP_MIN_DIST, "n_epochs": UMAP_EPOCHS},
+        "placed_by": f"nearest fitted point, {PLACE_SPREAD} towards the mean of the {PLACE_NEIGHBOURS} nearest",
     }
+
+
+def place_by_neighbours(
+    fitted_coords: np.ndarray, neighbours: np.ndarray, distances: np.ndarray, *, spread: float = PLACE_SPREAD
+) -> np.ndarray:
+    """Place points beside their nearest fitted point, moved ``spread`` of the way towards the
+    inverse-distance weighted mean of all their given fitted neighbours.
+
+    On its nearest fitted point, a word keeps the company it has in the hidden states (the weighted
+    mean alone, as umap-learn's ``transform`` starts, pulls points between clusters: gold-label
+    agreement fell by 0.05 on CoNLL-2003 test); the small move keeps placed points from stacking.
+
+    Parameters
+    ----------
+    fitted_coords : ndarray
+        ``[n_fitted, 2]`` the positions of the fitted points.
+    neighbours : ndarray of int
+        ``[n, k]`` for each point to place, rows of ``fitted_coords``, nearest first.
+    distances : ndarray
+        ``[n, k]`` the distances to those points in the space they were found in; a point at distance
+        0 from one (a duplicate) lands on it.
+    spread : float
+        0 puts each point on its nearest fitted point, 1 at the weighted mean.
+
+    Returns
+    -------
+    ndarray
+        float32 ``[n, 2]``.
+
+    Examples
+    --------
+    >>> fitted = np.array([[0.0, 0.0], [4.0, 0.0]])
+    >>> place_by_neighbours(fitted, np.array([[0, 1]]), np.array([[1.0, 3.0]]), spread=1.0)
+    array([[1., 0.]], dtype=float32)
+    """
+    distances = np.asarray(distances, dtype=np.float64)
+    fitted_coords = np.asarray(fitted_coords, dtype=np.float64)
+    exact = distances <= 0
+    # A duplicate of a fitted point takes its place; otherwise each neighbour counts as 1 / distance.
+    weights = np.where(exact.any(axis=1, keepdims=True), exact, 1.0 / np.where(exact, 1.0, distances))
+    weights /= weights.sum(axis=1, keepdims=True)
+    mean = np.einsum("nk,nkd->nd", weights, fitted_coords[neighbours])
+    nearest = fitted_coords[neighbours[:, 0]]
+    return (nearest + spread * (mean - nearest)).astype(np.float32)
+
+
+def fit_umap(points: np.ndarray, *, seed: int, index=None) -> np.ndarray:
+    """UMAP's 2-D layout of ``points`` (float32 ``[n, dim]``, n > ``UMAP_NEIGHBOURS``), seeded.
+
+    The neighbour graph is exact, from scikit-learn (``index``: a fitted ``NearestNeighbors`` of
+    ``points``, made here when not given), and handed to UMAP as ``precomputed_knn``: on the few
+    thousand points UMAP is fitted on, this is faster than umap-learn's own search, and it spares
+    compiling pynndescent's kernels.
+    """
+    index = _neighbour_index(points) if index is None else index
+    distances, neighbours = index.kneighbors(points, n_neighbors=UMAP_NEIGHBOURS)
+    reducer = _umap(seed, precomputed_knn=(neighbours.astype(np.int32), distances.astype(np.float32)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "no search index: transform unavailable" (we do not call it)
+        return np.asarray(reducer.fit_transform(points), dtype=np.float32)
+
+
+def _neighbour_index(points: np.ndarray):
+    from sklearn.neighbors import NearestNeighbors
+
+    return NearestNeighbors(n_neighbors=UMAP_NEIGHBOURS).fit(points)
 
 
 def _steps(n_points: int, method: str, max_fit: int, min_umap_points: int, chunk_rows: int = CHUNK_ROWS) -> int:
@@ -331,25 +409,88 @@ def _steps(n_points: int, method: str, max_fit: int, min_umap_points: int, chunk
     return 2 + math.ceil(max(n_points - max_fit, 0) / chunk_rows)
 
 
-def _umap(seed: int):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # numba and umap announce their own internals at import
-        from umap import UMAP
+def _umap(seed: int, *, precomputed_knn):
+    UMAP = umap_class()
     # n_jobs=1: a seeded UMAP runs single-threaded anyway (it warns otherwise). init="pca": the default
     # spectral start took 110 of 175 s on 50k CoNLL words, and fails on a random model's hidden states.
-    # low_memory=False: the nearest-neighbour descent is faster for the little memory of 50 dimensions.
     return UMAP(
         n_components=2,
         n_neighbors=UMAP_NEIGHBOURS,
         min_dist=UMAP_MIN_DIST,
         n_epochs=UMAP_EPOCHS,
         init="pca",
-        low_memory=False,
+        precomputed_knn=precomputed_knn,
         random_state=seed,
-        transform_seed=seed,
         n_jobs=1,
         verbose=False,
     )
+
+
+_UMAP_IMPORT = threading.Lock()
+
+
+@functools.cache
+def umap_class():
+    """umap-learn's ``UMAP``, imported with numba's on-disk cache on for its kernels.
+
+    umap-learn compiles its numba kernels in every process (tens of seconds on 2 cores, minutes on a
+    busy machine) and marks few of them ``cache=True``. Caching is switched on here for the kernels of
+    the umap modules a fit uses, so only the first build on a machine (or after an upgrade of
+    umap-learn or numba) compiles them; later builds load them from disk. numba's own cache places
+    apply: ``$NUMBA_CACHE_DIR`` when set, else ``__pycache__`` beside umap's source when writable,
+    else the user's cache directory (``~/.cache/numba``). pynndescent, imported by umap, caches its own.
+    """
+    with _UMAP_IMPORT:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # numba and umap announce their own internals at import
+            import umap.distances
+            import umap.layouts
+            import umap.umap_
+            import umap.utils
+            from numba.core.caching import NullCache
+            from numba.core.dispatcher import Dispatcher
+
+            for module in (umap.umap_, umap.layouts, umap.utils, umap.distances):
+                for kernel in vars(module).values():
+                    if isinstance(kernel, Dispatcher) and isinstance(kernel._cache, NullCache):
+                        kernel.enable_caching()  # what numba.njit(cache=True) does at decoration
+        return umap.UMAP
+
+
+# The build's warm-up thread (one per process): started before the forward pass, joined by the fit.
+_warm_up: threading.Thread | None = None
+
+
+def warm_up() -> None:
+    """Compile (first build on a machine) or load from disk (later builds) UMAP's kernels: a tiny fit
+    through the same code path, and so the same argument types, as :func:`project`'s."""
+    points = np.random.default_rng(0).normal(size=(4 * UMAP_NEIGHBOURS, PCA_DIMENSIONS)).astype(np.float32)
+    fit_umap(points, seed=0)
+
+
+def start_warm_up(options, prepared) -> None:
+    """Warm UMAP up in a background thread while the forward pass runs, when the build will use it
+    (``--projection umap`` on at least ``UMAP_MIN_POINTS`` words). The forward pass leaves a GPU
+    machine's CPU idle; on a CPU-only one the two share the cores but still overlap."""
+    global _warm_up
+    n_words = sum(len(example.words) for example in prepared.aligned.examples)
+    if options.projection != "umap" or n_words < UMAP_MIN_POINTS or _warm_up is not None:
+        return
+    _warm_up = threading.Thread(target=_warm_up_quietly, name="umap-warm-up", daemon=True)
+    _warm_up.start()
+
+
+def wait_for_warm_up() -> None:
+    """Wait for a warm-up thread started by :func:`start_warm_up`, if any (the fit then needs no compiling)."""
+    if _warm_up is not None:
+        _warm_up.join()
+
+
+def _warm_up_quietly() -> None:
+    try:
+        warm_up()
+    except Exception:  # noqa: BLE001 - the fit itself compiles, and reports any real error, later
+        pass
 
 
 def _sample(rng: np.random.Generator, n: int, size: int) -> np.ndarray:

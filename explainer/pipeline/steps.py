@@ -64,6 +64,16 @@ def check_step_options(options: Any) -> None:
         _resolve(target, "check_options")(options)
 
 
+def start_warm_ups(options: Any, prepared: Any) -> None:
+    """Before the forward pass: let each step that has a ``start_warm_up(options, prepared)`` start, in a
+    background thread, work that needs no model output (projection: UMAP's kernels), so it overlaps."""
+    for target in STEPS.values():
+        module_name = target.split(":")[0]
+        start = getattr(importlib.import_module(module_name), "start_warm_up", None)
+        if start is not None:
+            start(options, prepared)
+
+
 def run_steps(context: StepContext, timings: dict[str, float]) -> dict[str, Any]:
     """Run the registered steps in order; return ``{name: summary}`` and add ``timings[name]``."""
     summaries = context.manifest.setdefault("analyses", {})

@@ -38,6 +38,8 @@ OUTSIDE = "O"
 RECORD = "explainer_train.json"
 # Bump when the training recipe changes in a way that changes the model for the same inputs.
 RECIPE_VERSION = 1
+# Without a terminal (no progress bar), one progress line per this many steps: 12 an epoch of the demo.
+PROGRESS_EVERY_STEPS = 10
 
 
 @dataclass
@@ -164,6 +166,7 @@ def train_model(
     force: bool = False,
     save_every_epoch: bool = False,
     log: Callable[[str], None] = print,
+    progress_every: int = PROGRESS_EVERY_STEPS,
 ) -> TrainResult:
     """Fine-tune ``base`` on ``train``, evaluate entity F1 on ``evaluation`` after each epoch, save to ``out``.
 
@@ -185,7 +188,9 @@ def train_model(
         complete model directory ``explainer build`` reads; their records hold the history so far.
         Training is not skipped while one of them is missing.
     log : callable
-        Receives one line per event (loading, each epoch's metrics, saving).
+        Receives one line per event (loading, each epoch's metrics, saving), and without a terminal on
+        stderr (no progress bar then) a progress line every ``progress_every`` steps.
+    progress_every : int
 
     Returns
     -------
@@ -270,7 +275,15 @@ def train_model(
 
     so_far: list[dict] = []
     history = [evaluate_now(0, 0, None)]
-    history += run_training(model, tokenizer, features, settings=settings, on_epoch_end=evaluate_now)
+    history += run_training(
+        model,
+        tokenizer,
+        features,
+        settings=settings,
+        on_epoch_end=evaluate_now,
+        log=log,
+        progress_every=progress_every,
+    )
     record = record_of(history)
     save_model(model, tokenizer, record=record, out=out)
     log(f"saved the model to {out} ({record['seconds']:.0f} s)")
@@ -443,9 +456,20 @@ def _is_truncated(example: Example, first_subwords: dict[int, int]) -> bool:
 
 
 def run_training(
-    model, tokenizer, features: list[dict], *, settings: TrainSettings, on_epoch_end: Callable[[int, int, float], dict]
+    model,
+    tokenizer,
+    features: list[dict],
+    *,
+    settings: TrainSettings,
+    on_epoch_end: Callable[[int, int, float], dict],
+    log: Callable[[str], None] = print,
+    progress_every: int = PROGRESS_EVERY_STEPS,
 ) -> list[dict]:
-    """The optimisation loop: AdamW, linear warm-up/decay, clipping, a progress bar; evaluates per epoch.
+    """The optimisation loop: AdamW, linear warm-up/decay, clipping, progress; evaluates per epoch.
+
+    Progress: a tqdm bar on stderr (steps, loss, time left) when stderr is a terminal; otherwise (a
+    log file, CI) no bar, and ``log`` gets :func:`progress_line` every ``progress_every`` steps and at
+    the last one.
 
     Batches group examples of similar length (``transformers``' ``LengthGroupedSampler``, as the
     Trainer's ``group_by_length``) so that little time goes into padding.
@@ -479,7 +503,7 @@ def run_training(
     n_epochs = math.ceil(total_steps / len(loader))
     optimizer = torch.optim.AdamW(_parameter_groups(model, settings.weight_decay), lr=settings.learning_rate)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(settings.warmup_ratio * total_steps), total_steps)
-    history, step = [], 0
+    history, step, started = [], 0, time.perf_counter()
     with tqdm(
         total=total_steps, desc="training", unit="step", file=sys.stderr, disable=None, dynamic_ncols=True
     ) as bar:
@@ -497,11 +521,33 @@ def run_training(
                 step += 1
                 bar.update(1)
                 bar.set_postfix(epoch=epoch, loss=f"{loss.item():.4f}")
+                if bar.disable and (step % progress_every == 0 or step == total_steps):
+                    log(progress_line(step, total_steps, loss.item(), time.perf_counter() - started))
                 if step >= total_steps:
                     break
             history.append(on_epoch_end(epoch, step, sum(losses) / len(losses)))
     model.eval()
     return history
+
+
+def progress_line(step: int, total_steps: int, loss: float, elapsed: float) -> str:
+    """One line of training progress for a log without a progress bar.
+
+    Examples
+    --------
+    >>> progress_line(50, 200, 0.41234, 30.0)
+    'training: step 50/200 (25%), loss 0.4123, 30 s elapsed, about 1 min 30 s left'
+    """
+    left = elapsed / step * (total_steps - step) if step else 0.0
+    return (
+        f"training: step {step}/{total_steps} ({100 * step / total_steps:.0f}%), loss {loss:.4f}, "
+        f"{_duration(elapsed)} elapsed, about {_duration(left)} left"
+    )
+
+
+def _duration(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
 
 
 def evaluate(

@@ -10,6 +10,7 @@ import html
 import json
 import shutil
 from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,7 @@ from explainer.app.state import parse_query
 from explainer.cache.reader import open_cache
 from explainer.errors import ExplainerError
 from explainer.figures.embeddings import parse_point_id
+from explainer.pipeline import projection
 from explainer.pipeline.projection import (
     DEFAULT_MAX_FIT,
     EXAMPLE_EMBEDDINGS,
@@ -36,6 +38,7 @@ from explainer.pipeline.projection import (
     WORD_PROJECTION,
     add_projections,
     example_embeddings,
+    place_by_neighbours,
     project,
 )
 
@@ -130,7 +133,7 @@ def test_same_inputs_give_the_same_files_and_tables_may_be_passed_in(tiny_cache,
         assert np.array_equal(np.load(first / name), np.load(second / name)), name
 
 
-@pytest.mark.slow  # UMAP compiles its numba kernels in each process: 15 s on an idle machine
+@pytest.mark.slow  # UMAP compiles its numba kernels the first time on a machine (then loads them from disk)
 def test_umap_is_seeded_fits_a_sample_and_places_the_rest_near_their_cluster():
     rng = np.random.default_rng(0)
     centres = rng.normal(scale=8.0, size=(3, 60))
@@ -157,15 +160,13 @@ def test_umap_is_seeded_fits_a_sample_and_places_the_rest_near_their_cluster():
         "method": "umap",
         "pca_dimensions": 50,
         "umap": {"n_neighbors": 15, "min_dist": 0.1, "n_epochs": 100},
+        "placed_by": "nearest fitted point, 0.15 towards the mean of the 5 nearest",
     }
-    assert steps == ["pca", "umap fit on 300", "umap transform", "umap transform"] and set(timings) == {
-        "pca",
-        "fit",
-        "transform",
-    }
+    assert steps == ["pca", "umap fit on 300", "placed by neighbours", "placed by neighbours"]
+    assert set(timings) == {"pca", "fit", "place"}
     assert coords.shape == (450, 2) and np.isfinite(coords).all()
     assert np.array_equal(runs[0], runs[1])  # seeded: a rebuild draws the same picture
-    # The transformed points (not in the fitted sample) land with their own cluster.
+    # The placed points (not in the fitted sample) land with their own cluster.
     fitted = np.zeros(450, dtype=bool)
     fitted[np.sort(np.random.default_rng(1).choice(450, 300, replace=False))] = True
     means = np.array([coords[fitted & (cluster == k)].mean(axis=0) for k in range(3)])
@@ -208,6 +209,57 @@ def test_example_embeddings_skip_special_rows_and_leave_empty_examples_at_zero()
     keep = np.array([False, True, True, False, True, False])
     vectors = example_embeddings(hidden, example_ids=example_ids, keep=keep, n_examples=3, chunk_rows=4)
     assert np.allclose(vectors, [[1, 0], [0, 0], [0, 1]])
+
+
+def test_a_placed_point_sits_by_its_nearest_fitted_point_moved_towards_the_others():
+    fitted = np.array([[0.0, 0.0], [4.0, 0.0], [0.0, 8.0]])
+    neighbours = np.array([[0, 1], [1, 2], [2, 0]])
+    distances = np.array([[1.0, 3.0], [2.0, 2.0], [0.0, 5.0]])
+    # spread 1: the inverse-distance mean. Weights 1/1 and 1/3 -> 3/4 of the way to the nearer;
+    # equal distances -> the midpoint; a duplicate of a fitted point (distance 0) lands on it.
+    mean = place_by_neighbours(fitted, neighbours, distances, spread=1.0)
+    assert mean.dtype == np.float32 and np.allclose(mean, [[1.0, 0.0], [2.0, 4.0], [0.0, 8.0]])
+    # spread 0: on the nearest fitted point; in between: that far along the way.
+    assert np.allclose(place_by_neighbours(fitted, neighbours, distances, spread=0.0), fitted[[0, 1, 2]])
+    quarter = place_by_neighbours(fitted, neighbours, distances, spread=0.25)
+    assert np.allclose(quarter, fitted[[0, 1, 2]] + 0.25 * (mean - fitted[[0, 1, 2]]))
+
+
+def test_warm_up_starts_only_for_a_umap_build_with_enough_words(monkeypatch):
+    started = []
+    monkeypatch.setattr(projection, "_warm_up", None)
+    monkeypatch.setattr(projection.threading, "Thread", lambda **kwargs: started.append(kwargs) or _NoThread())
+
+    def prepared(n_words):
+        return SimpleNamespace(aligned=SimpleNamespace(examples=[SimpleNamespace(words=["w"] * n_words)]))
+
+    projection.start_warm_up(SimpleNamespace(projection="pca"), prepared(UMAP_MIN_POINTS))
+    projection.start_warm_up(SimpleNamespace(projection="umap"), prepared(UMAP_MIN_POINTS - 1))
+    assert started == []
+    projection.start_warm_up(SimpleNamespace(projection="umap"), prepared(UMAP_MIN_POINTS))
+    projection.start_warm_up(SimpleNamespace(projection="umap"), prepared(UMAP_MIN_POINTS))  # once a process
+    assert len(started) == 1 and started[0]["daemon"] is True
+
+
+class _NoThread:
+    def start(self):
+        pass
+
+    def join(self):
+        pass
+
+
+@pytest.mark.slow  # imports umap-learn (pynndescent compiles its kernels on a machine's first import)
+def test_umap_kernels_are_cached_on_disk():
+    from numba.core.caching import NullCache
+    from numba.core.dispatcher import Dispatcher
+
+    projection.umap_class()
+    import umap.layouts
+    import umap.umap_
+
+    for kernel in (umap.umap_.smooth_knn_dist, umap.umap_.compute_membership_strengths, umap.layouts.rdist):
+        assert isinstance(kernel, Dispatcher) and not isinstance(kernel._cache, NullCache)
 
 
 @pytest.mark.parametrize("n", [0, 1, 5, 300])

@@ -13,7 +13,15 @@ from explainer.cli import main
 from explainer.data.example import Example, LoadedDataset
 from explainer.errors import ExplainerError
 from explainer.train.split import split_dataset
-from explainer.train.trainer import RECORD, TrainSettings, checkpoint_dir, label_list, read_record, train_model
+from explainer.train.trainer import (
+    RECORD,
+    TrainSettings,
+    checkpoint_dir,
+    label_list,
+    progress_line,
+    read_record,
+    train_model,
+)
 
 PEOPLE = [["john", "smith"], ["mary", "jones"], ["angela", "merkel"], ["emmanuel", "macron"]]
 PLACES = [["paris"], ["london"], ["berlin"], ["new", "york", "city"], ["germany"], ["france"]]
@@ -376,3 +384,31 @@ def test_save_every_epoch_refuses_to_overwrite_a_directory_that_is_not_a_model(t
     assert main([*argv, "--epochs", "1"]) == 2
     assert "model-epoch1 exists and is not a model" in capsys.readouterr().err
     assert (tmp_path / "model-epoch1" / "notes.txt").read_text() == "mine"
+
+
+def test_without_a_terminal_training_logs_a_progress_line_every_n_steps(tiny_model, tmp_path):
+    """Under pytest stderr is no terminal: no tqdm bar, and a line per ``progress_every`` steps and the last."""
+    lines: list[str] = []
+    train_model(
+        base=str(tiny_model),
+        train=as_dataset(make_sentences(30)),
+        evaluation=as_dataset(make_sentences(8, seed=5)),
+        out=tmp_path / "model",
+        settings=TrainSettings(max_steps=5, batch_size=4),
+        log=lines.append,
+        progress_every=2,
+    )
+    progress = [line for line in lines if line.startswith("training: step")]
+    assert [line.split(",")[0] for line in progress] == [
+        "training: step 2/5 (40%)",
+        "training: step 4/5 (80%)",
+        "training: step 5/5 (100%)",
+    ]
+    assert all(" loss " in line and "elapsed, about " in line and line.endswith(" left") for line in progress)
+
+
+def test_progress_line_says_steps_loss_and_time_left():
+    assert progress_line(50, 200, 0.41234, 30.0) == (
+        "training: step 50/200 (25%), loss 0.4123, 30 s elapsed, about 1 min 30 s left"
+    )
+    assert progress_line(200, 200, 0.1, 125.0).endswith("2 min 5 s elapsed, about 0 s left")
