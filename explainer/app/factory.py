@@ -255,6 +255,12 @@ def create_app(settings: Settings | None = None, *, sections: list[Section] | No
     return app
 
 
+def review_link(context: AppContext, search: str | None, example_id: int) -> str | None:
+    """The Review section showing ``example_id`` (None in an app without it)."""
+    review = next((section for section in context.sections if section.key == "review"), None)
+    return None if review is None else review.link(search, ex=example_id)
+
+
 def register_page_callbacks(app: dash.Dash, context: AppContext) -> None:
     sections = {s.key: s for s in context.sections}
 
@@ -358,7 +364,7 @@ def register_page_callbacks(app: dash.Dash, context: AppContext) -> None:
                     types=cache.metrics.get("entity_types", []),
                     highlight=int_param(state, "word"),
                     findings=None if isinstance(found, Missing) or view is None else found.of_example(sample),
-                    review_href=update_query(search, tab="review", sample=None, word=None, rev_ex=str(sample)),
+                    review_href=review_link(context, search, sample),
                 )
         except Exception as error:  # noqa: BLE001 (a missing or unreadable file: say so in the modal)
             return True, "Cannot open the example", error_alert(error, cache_root=context.settings.cache)
