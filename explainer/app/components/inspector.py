@@ -15,22 +15,8 @@ from explainer.analysis.examples import ExampleView, span_error_by_word
 from explainer.app.components.attributions import explain_panel
 from explainer.cache.reader import LABEL_QUALITY_NOT_BUILT as NOT_BUILT
 from explainer.cache.schema import CORRECT
+from explainer.figures.palette import type_colours
 
-# Colour per entity type, assigned in sorted order so a type keeps its colour across views.
-PALETTE = [
-    "#4e79a7",
-    "#f28e2b",
-    "#59a14f",
-    "#e15759",
-    "#b07aa1",
-    "#76b7b2",
-    "#edc948",
-    "#9c755f",
-    "#ff9da7",
-    "#bab0ac",
-    "#1f77b4",
-    "#2ca02c",
-]
 ERROR_STYLE = {  # how each category marks a span: visible at a glance, explained by the legend
     "missed": "3px dashed #d62728",
     "spurious": "3px dotted #d62728",
@@ -38,10 +24,6 @@ ERROR_STYLE = {  # how each category marks a span: visible at a glance, explaine
     "boundary": "3px double #ff7f0e",
     "type and boundary": "3px solid #ff7f0e",
 }
-
-
-def type_colours(types) -> dict[str, str]:
-    return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(sorted(set(types)))}
 
 
 def span_line(

@@ -19,6 +19,8 @@ from explainer.app.sections.base import PERFORMANCE, Section, StrEnum, View
 from explainer.app.state import update_query
 from explainer.figures.metrics import confusion_figure, error_category_figure
 
+WIDE_CONFUSION_LABELS = 12  # more labels than this: the confusion takes the page's width, below the table
+
 
 class Ids(StrEnum):
     REPORT = "metrics-report"
@@ -66,15 +68,18 @@ def errors_view(cache) -> dict:
 
 def layout(cache, state):
     view = MetricsView.from_query(state)
+    wide = len(cache.metrics["confusion"]["labels"]) > WIDE_CONFUSION_LABELS
     number = {"function": "params.value == null ? '' : d3.format('.3f')(params.value)"}
     report = dag.AgGrid(
         id=Ids.REPORT,
         rowData=report_rows(cache.metrics["seqeval"]),
-        columnDefs=[{"field": "type"}]
+        # a type name wraps (and shows whole on hover) rather than being cut: politician vs politicalparty
+        columnDefs=[{"field": "type", "minWidth": 130, "wrapText": True, "autoHeight": True, "tooltipField": "type"}]
         + [{"field": m, "valueFormatter": number} for m in ("precision", "recall", "f1")]
         + [{"field": "support"}],
-        defaultColDef={"sortable": True, "flex": 1},
-        dashGridOptions={"domLayout": "autoHeight"},
+        defaultColDef={"sortable": True, "flex": 1, "minWidth": 80},
+        dashGridOptions={"domLayout": "autoHeight", "tooltipShowDelay": 300},
+        csvExportParams={"fileName": "metrics.csv"},
     )
     controls = html.Div(
         [
@@ -106,7 +111,7 @@ def layout(cache, state):
                         figure=confusion_view(cache, normalise=view.norm, zero_diagonal=view.zero),
                     ),
                 ],
-                lg=6,
+                lg=12 if wide else 6,  # many labels: the full width, so every cell keeps its number readable
             ),
         ]
     )

@@ -11,9 +11,10 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html, no_update
 
 from explainer.app.components.attributions import explain_panel, register_callbacks, token_button
-from explainer.app.components.inspector import span_line, type_colours
+from explainer.app.components.inspector import span_line
 from explainer.app.sections.base import MODEL, Section, StrEnum
 from explainer.errors import ExplainerError
+from explainer.figures.palette import type_colours
 
 DEFAULT_TEXT = "We visited Paris last weekend, where Emmanuel Macron lives."
 
