@@ -50,7 +50,8 @@ def span_line(
             label = kind if category == CORRECT else f"{kind} · {category}"
             children.append(
                 html.Span(
-                    _spaced(inner) + [html.Sup(label, className="ms-1 text-muted small")],
+                    _spaced(inner)
+                    + [html.Sup(label, className="ms-1 text-muted small", style={"whiteSpace": "nowrap"})],
                     style=style,
                     className=f"entity entity-{category.replace(' ', '-')}",
                     title=label,
