@@ -17,12 +17,13 @@ import dash_bootstrap_components as dbc
 from dash import ALL, MATCH, Input, Output, State, dcc, html, no_update
 
 from explainer.analysis.examples import example_view
-from explainer.analysis.gridquery import RowRequestError, example_of_row_id, page_rows
+from explainer.analysis.gridquery import RowRequestError, example_of_row_id, filter_frame, page_rows, sort_frame
 from explainer.analysis.label_quality import read_label_quality
 from explainer.app.caches import CacheRegistry
 from explainer.app.components import grid as grids
+from explainer.app.components.aligned import OPEN_TYPE, clicked_example
 from explainer.app.components.attributions import register_callbacks as register_explain_callbacks
-from explainer.app.components.inspector import render_inspector
+from explainer.app.components.inspector import NavIds, listed_examples, navigation_bar, neighbours, render_inspector
 from explainer.app.sections import load_sections
 from explainer.app.sections.base import GROUPS, Section
 from explainer.app.server import LOG, PAGE_ERROR_ID, callback_error_handler, configure_server, user_message
@@ -145,7 +146,10 @@ def make_layout(context: AppContext):
         dark=True,
     )
     inspector = dbc.Modal(
-        [dbc.ModalHeader(dbc.ModalTitle(id="inspector-title")), dbc.ModalBody(id="inspector-body")],
+        [
+            dbc.ModalHeader(dbc.ModalTitle(id="inspector-title")),
+            dbc.ModalBody([navigation_bar(), html.Div(id="inspector-body")]),
+        ],
         id="inspector",
         size="xl",
         scrollable=True,
@@ -155,6 +159,7 @@ def make_layout(context: AppContext):
         [
             dcc.Location(id="url", refresh=False),
             dcc.Store(id="route"),
+            dcc.Store(id=NavIds.LIST),
             navbar,
             html.Div(
                 [
@@ -334,3 +339,88 @@ def register_page_callbacks(app: dash.Dash, context: AppContext) -> None:
         if example_id is None or grids.source(triggered["name"]) is None:
             return no_update
         return update_query(search, sample=example_id, word=word_index)
+
+    register_inspector_navigation(app, context)
+
+
+def grid_list(frame, request: dict | None) -> list[int]:
+    """The examples of a grid's rows as the grid shows them (its filter and sort), in order."""
+    request = request or {}
+    if "example_id" not in frame.columns:
+        return []
+    shown = sort_frame(filter_frame(frame, request.get("filterModel")), request.get("sortModel"))
+    return listed_examples(shown["example_id"].to_numpy())
+
+
+def register_inspector_navigation(app: dash.Dash, context: AppContext) -> None:
+    """The inspector remembers the list it was opened from (a grid's rows, a page of cards) and moves through it."""
+
+    @app.callback(
+        Output(NavIds.LIST, "data"),
+        Input(grids.grid_id(ALL), "cellClicked"),
+        State(grids.grid_id(ALL), "getRowsRequest"),
+        State("url", "search"),
+        prevent_initial_call=True,
+    )
+    def remember_grid_list(clicks, requests, search):
+        triggered = dash.ctx.triggered_id
+        if not triggered or not any(clicks):
+            return no_update
+        index = [item["id"] for item in dash.ctx.inputs_list[0]].index(triggered)
+        fn = grids.source(triggered["name"])
+        if fn is None:
+            return no_update
+        state = parse_query(search)
+        try:
+            return {"ids": grid_list(fn(context.cache(state), state), requests[index])}
+        except (ExplainerError, OSError):
+            return None
+
+    @app.callback(
+        Output(NavIds.LIST, "data", allow_duplicate=True),
+        Input({"type": OPEN_TYPE, "section": ALL, "index": ALL}, "n_clicks"),
+        prevent_initial_call=True,
+    )
+    def remember_cards(_clicks):
+        if clicked_example(dash.ctx.triggered) is None:  # new cards appearing is no click
+            return no_update
+        return {"ids": listed_examples(item["id"]["index"] for item in dash.ctx.inputs_list[0])}
+
+    @app.callback(
+        Output(NavIds.PREV, "disabled"),
+        Output(NavIds.NEXT, "disabled"),
+        Output(NavIds.POSITION, "children"),
+        Output(NavIds.RAW, "href"),
+        Output(NavIds.REVIEW, "href"),
+        Input("url", "search"),
+        Input(NavIds.LIST, "data"),
+    )
+    def show_navigation(search, listing):
+        return navigation_state(context, search, listing)
+
+    @app.callback(
+        Output("url", "search", allow_duplicate=True),
+        Input(NavIds.PREV, "n_clicks"),
+        Input(NavIds.NEXT, "n_clicks"),
+        State(NavIds.LIST, "data"),
+        State("url", "search"),
+        prevent_initial_call=True,
+    )
+    def step(_previous, _next, listing, search):
+        before, after, _ = neighbours((listing or {}).get("ids"), int_param(parse_query(search), "sample"))
+        target = after if dash.ctx.triggered_id == NavIds.NEXT else before
+        return no_update if target is None else update_query(search, sample=target, word=None)
+
+
+def navigation_state(context: AppContext, search: str | None, listing: dict | None) -> tuple:
+    """Previous/next disabled, the position text, and the Raw data and Review links of the inspected example."""
+    sample = int_param(parse_query(search), "sample")
+    ids = (listing or {}).get("ids") or []
+    before, after, position = neighbours(ids, sample)
+    text = f"{position:,} of {len(ids):,} in the list it was opened from" if position else ""
+    sections = {section.key: section for section in context.sections}
+    links = []
+    for key, field in (("raw_data", "id"), ("review", "ex")):
+        section = sections.get(key)
+        links.append(section.link(search, **{field: sample}) if section and sample is not None else "")
+    return before is None, after is None, text, *links

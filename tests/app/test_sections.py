@@ -156,7 +156,7 @@ def test_a_misclassified_row_opens_the_inspector_on_its_word(cache):
 
 
 def test_loss_by_word_equals_a_groupby_of_the_words(cache):
-    table = loss.word_rows(cache, {}).set_index("word")
+    table = loss.word_rows(cache, {"loss_min": "1"}).set_index("word")
     words = cache.words
     expected = words.groupby("word")["loss"].agg(["size", "mean", "median", "sum"])
     assert len(table) == len(expected)
@@ -165,7 +165,18 @@ def test_loss_by_word_equals_a_groupby_of_the_words(cache):
     np.testing.assert_allclose(joined["mean_loss"], joined["mean"], rtol=1e-5)
     np.testing.assert_allclose(joined["median_loss"], joined["median"], rtol=1e-5)
     np.testing.assert_allclose(joined["total_loss"], joined["sum"], rtol=1e-5)
-    assert loss.word_rows(cache, {}) is loss.word_rows(cache, {})  # computed once per cache
+    assert loss.word_table(cache) is loss.word_table(cache)  # computed once per cache
+
+
+def test_loss_by_word_lists_words_seen_often_enough_by_mean_loss(cache):
+    counts = cache.words["word"].value_counts()
+    assert set(loss.word_rows(cache, {})["word"]) == set(counts[counts >= 3].index)  # the default minimum
+    assert set(loss.word_rows(cache, {"loss_min": "5"})["word"]) == set(counts[counts >= 5].index)
+    grid = by_id(loss.layout(cache, {}), {"type": "grid", "name": loss.WORD_GRID})
+    assert [c["field"] for c in grid.columnDefs if c.get("sort") == "desc"] == ["mean_loss"]
+    block, url = loss.update_min_count(5, search(tab="loss"))
+    assert parse_query(url)["loss_min"] == "5" and block.id.endswith("-5")
+    assert loss.update_min_count(3, search(tab="loss")) == (no_update, no_update)  # the default, already shown
 
 
 def test_loss_by_label_covers_every_gold_label(cache):

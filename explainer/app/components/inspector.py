@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import dash_bootstrap_components as dbc
 import pandas as pd
-from dash import html
+from dash import dcc, html
 from dash.development.base_component import Component
 
 from explainer.analysis.examples import ExampleView, span_error_by_word
-from explainer.app.components.attributions import explain_panel
+from explainer.analysis.labels import entity_type
+from explainer.app.components.attributions import explain_panel, why_not_button
 from explainer.cache.reader import LABEL_QUALITY_NOT_BUILT as NOT_BUILT
 from explainer.cache.schema import CORRECT
 from explainer.figures.palette import type_colours
@@ -121,7 +122,9 @@ def word_table(view: ExampleView, *, highlight: int | None) -> dbc.Table:
         if row.mismatch:
             flags.append(dbc.Badge("gold ≠ predicted", color="danger", className="me-1"))
         if row.low_probability:
-            flags.append(dbc.Badge("low probability", color="warning", text_color="dark"))
+            flags.append(dbc.Badge("low probability", color="warning", text_color="dark", className="me-1"))
+        if row.gold != "O" and entity_type(row.gold) != entity_type(row.pred):  # missed, or of the wrong type
+            flags.append(why_not_button("inspector", int(row.word_index), predicted=str(row.pred), gold=str(row.gold)))
         rows.append(
             html.Tr(
                 [
@@ -196,8 +199,50 @@ def render_inspector(view: ExampleView | None, *, types, highlight: int | None =
             error_legend(),
             word_table(view, highlight=highlight),
             label_quality_note(view),
-            explain_panel("inspector", words=words),
+            explain_panel("inspector", words=words, gold=[str(label) for label in view.words["gold"]]),
         ],
         id="inspector-content",
     )
     return title, body
+
+
+# --- moving through the list the inspector was opened from -------------------------------------
+
+MAX_LISTED = 5_000  # example ids kept of the list a row or card was clicked in (they travel to the browser)
+
+
+class NavIds:
+    LIST = "inspector-list"  # a store: {"ids": [...]} of the list the inspector was opened from
+    PREV = "inspector-prev"
+    NEXT = "inspector-next"
+    POSITION = "inspector-position"
+    RAW = "inspector-raw-link"
+    REVIEW = "inspector-review-link"
+
+
+def listed_examples(example_ids) -> list[int]:
+    """The distinct example ids of a list, in its order (a list of words names an example once per word)."""
+    return [int(value) for value in dict.fromkeys(example_ids)][:MAX_LISTED]
+
+
+def neighbours(ids: list[int] | None, current: int | None) -> tuple[int | None, int | None, int | None]:
+    """(previous, next, 1-based position) of ``current`` in ``ids``; all None when it is not listed."""
+    if not ids or current is None or current not in ids:
+        return None, None, None
+    at = ids.index(current)
+    return (ids[at - 1] if at else None), (ids[at + 1] if at + 1 < len(ids) else None), at + 1
+
+
+def navigation_bar() -> html.Div:
+    """Previous/next through the list the inspector was opened from, and links to the same example elsewhere."""
+    button = {"size": "sm", "color": "secondary", "outline": True, "disabled": True}
+    return html.Div(
+        [
+            dbc.Button("← previous", id=NavIds.PREV, className="me-2", **button),
+            dbc.Button("next →", id=NavIds.NEXT, className="me-2", **button),
+            html.Span(id=NavIds.POSITION, className="small text-muted me-4"),
+            dcc.Link("Raw data", id=NavIds.RAW, href="", className="small me-3"),
+            dcc.Link("Review", id=NavIds.REVIEW, href="", className="small"),
+        ],
+        className="d-flex align-items-center mb-2 inspector-nav",
+    )

@@ -2,7 +2,8 @@
 
 The model is loaded on the first probe in each worker process (``explainer.inference``, imported
 inside the callbacks so the other pages never load torch). Words whose predicted label has a
-probability under the threshold are flagged and listed first in each text's table.
+probability under the threshold are flagged and listed first in each text's table. The prefilled text
+is probed when the tab opens; Probe, or Ctrl+Enter in the text (``assets/app-keys.js``), probes again.
 """
 
 from __future__ import annotations
@@ -161,10 +162,10 @@ def register(app, context):
         State(Ids.TEXT, "value"),
         State(Ids.THRESHOLD, "value"),
         State("url", "search"),
-        prevent_initial_call=True,
     )
-    def run_probe(n_clicks, text, threshold, search):
-        if not n_clicks:
+    def run_probe(_n_clicks, text, threshold, search):
+        # also when the tab opens (n_clicks 0): the prefilled text shows its result at once
+        if not (text or "").strip():
             return no_update
         return probe_view(context, search, text, threshold)
 
