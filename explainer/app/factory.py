@@ -9,6 +9,7 @@ cache or the section changes; filters write to the URL without re-rendering the 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import dash_bootstrap_components as dbc
 from dash import ALL, MATCH, Input, Output, State, dcc, html, no_update
 
 from explainer.analysis.examples import example_view
-from explainer.analysis.gridquery import RowRequestError, example_of_row_id, filter_frame, page_rows, sort_frame
+from explainer.analysis.gridquery import RowRequestError, example_of_row_id, page_rows
 from explainer.analysis.label_quality import read_label_quality
 from explainer.app.caches import CacheRegistry
 from explainer.app.components import grid as grids
@@ -35,15 +36,24 @@ ASSETS = Path(__file__).resolve().parents[2] / "assets"
 DEFAULT_TAB = "metrics"
 SECTION_LINK = "section-link"
 
-# The links' hrefs follow the URL in the browser: each is the current query with its own section.
-# Which link is active follows the route the server resolved (an unknown tab shows the default).
+# The links' hrefs follow the URL in the browser: each is the current query with its own section, without
+# the other sections' view settings (a link to Inspect does not carry metrics_norm). Which link is active
+# follows the route the server resolved (an unknown tab shows the default).
 NAVIGATION_JS = """
 function (search, route) {
     var links = dash_clientside.callback_context.outputs_list[0];
     var active = route ? route.tab : null;
+    var prefixes = %s;
     return [
         links.map(function (link) {
             var query = new URLSearchParams(search || "");
+            Array.from(query.keys()).forEach(function (key) {
+                Object.keys(prefixes).forEach(function (section) {
+                    if (section !== link.id.section && key.indexOf(prefixes[section] + "_") === 0) {
+                        query.delete(key);
+                    }
+                });
+            });
             query.set("tab", link.id.section);
             return "?" + query.toString();
         }),
@@ -51,6 +61,12 @@ function (search, route) {
     ];
 }
 """
+
+
+def navigation_js(sections: list[Section]) -> str:
+    """NAVIGATION_JS with each section's URL view prefix (``metrics`` -> ``metrics_``...)."""
+    prefixes = {section.key: section.view.PREFIX for section in sections if section.view is not None}
+    return NAVIGATION_JS % json.dumps(prefixes, sort_keys=True)
 
 
 @dataclass
@@ -229,7 +245,7 @@ def register_page_callbacks(app: dash.Dash, context: AppContext) -> None:
         return new_route, context.registry.options(), key
 
     app.clientside_callback(
-        NAVIGATION_JS,
+        navigation_js(context.sections),
         Output(section_link_id(ALL), "href"),
         Output(section_link_id(ALL), "active"),
         Input("url", "search"),
@@ -340,16 +356,42 @@ def register_page_callbacks(app: dash.Dash, context: AppContext) -> None:
             return no_update
         return update_query(search, sample=example_id, word=word_index)
 
+    @app.callback(
+        Output(grids.download_id(MATCH), "data"),
+        Input(grids.csv_button_id(MATCH), "n_clicks"),
+        State(grids.grid_id(MATCH), "getRowsRequest"),
+        State("url", "search"),
+        prevent_initial_call=True,
+    )
+    def export_grid_csv(n_clicks, request, search):
+        if not n_clicks:
+            return no_update
+        try:
+            return export_csv(context, dash.ctx.outputs_list["id"]["name"], request, search)
+        except (ExplainerError, OSError) as error:
+            dash.set_props(
+                PAGE_ERROR_ID, {"children": user_message(error, cache_root=context.settings.cache), "is_open": True}
+            )
+            return no_update
+
     register_inspector_navigation(app, context)
+
+
+def export_csv(context: AppContext, name: str, request: dict | None, search: str | None) -> dict | None:
+    """Grid ``name``'s rows as its filter and sort select them, as a CSV download (None: no such grid)."""
+    fn = grids.source(name)
+    if fn is None:
+        return None
+    state = parse_query(search)
+    rows = grids.csv_rows(fn(context.cache(state), state), request)
+    return dcc.send_data_frame(rows.to_csv, f"{name}.csv", index=False)
 
 
 def grid_list(frame, request: dict | None) -> list[int]:
     """The examples of a grid's rows as the grid shows them (its filter and sort), in order."""
-    request = request or {}
     if "example_id" not in frame.columns:
         return []
-    shown = sort_frame(filter_frame(frame, request.get("filterModel")), request.get("sortModel"))
-    return listed_examples(shown["example_id"].to_numpy())
+    return listed_examples(grids.csv_rows(frame, request)["example_id"].to_numpy())
 
 
 def register_inspector_navigation(app: dash.Dash, context: AppContext) -> None:
