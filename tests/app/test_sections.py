@@ -62,6 +62,18 @@ def test_word_rows_are_the_words_whose_gold_differs_from_predicted(cache):
     assert f"[{first['word']}]" in first["context"]
 
 
+def test_span_rows_carry_their_sentence_and_scores_and_group_by_surface_form(cache):
+    rows = misclassified.span_rows(cache, {"mis_level": "span"})
+    texts = cache.examples.set_index("example_id")["text"]
+    assert (rows["sentence"].to_numpy() == texts.reindex(rows["example_id"]).to_numpy()).all()
+    assert rows["loss"].notna().all() and rows["confidence"].between(0, 1).all()
+    groups = misclassified.surface_rows(cache, {"mis_level": "surface"})
+    assert groups["count"].sum() == len(rows) and groups["count"].is_monotonic_decreasing
+    assert groups["row_id"].is_unique
+    summary = misclassified.summary(cache, misclassified.MisclassifiedView(level="surface"))
+    assert summary.endswith(f"in {len(groups):,} surface forms")
+
+
 def test_span_rows_are_the_span_errors_but_correct_with_their_text(cache):
     rows = misclassified.span_rows(cache, {"mis_level": "span"})
     errors = cache.span_errors

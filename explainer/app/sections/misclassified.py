@@ -1,4 +1,5 @@
-"""Misclassified: every error, at word level (gold != predicted) or span level (span errors but correct).
+"""Misclassified: every error, at word level (gold != predicted) or span level (span errors but correct, each
+with its mean loss, confidence and sentence), or span errors grouped by surface form with counts.
 
 Dropdown filters live in the URL (``mis_level``, ``mis_category``, ``mis_type``, ``mis_gold``,
 ``mis_pred``, ``mis_text``), so the Metrics section can link here and a filtered view can be shared;
@@ -13,14 +14,17 @@ from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
+import pandas as pd
 from dash import Input, Output, State, dcc, html, no_update
 
 from explainer.analysis.labels import entity_type
 from explainer.analysis.misclassified import (
     filter_span_errors,
     filter_word_errors,
+    group_by_surface,
     misclassified_spans,
     misclassified_words,
+    span_scores,
 )
 from explainer.app.components.grid import column, grid_source, server_grid
 from explainer.app.memo import per_cache
@@ -30,9 +34,10 @@ from explainer.cache import schema
 from explainer.cache.schema import CORRECT, ERROR_CATEGORIES
 from explainer.errors import ExplainerError
 
-LEVELS = ("word", "span")
+LEVELS = ("word", "span", "surface")  # surface: span errors grouped by their text, with counts
+SPAN_LEVELS = ("span", "surface")
 SPAN_ONLY = ("category", "type")
-GRIDS = {"word": "misclassified-words", "span": "misclassified-spans"}
+GRIDS = {"word": "misclassified-words", "span": "misclassified-spans", "surface": "misclassified-surfaces"}
 CATEGORIES = [category for category in ERROR_CATEGORIES if category != CORRECT]
 
 
@@ -73,22 +78,30 @@ def word_errors(cache):
 
 
 def span_errors(cache):
-    """Every span error with its texts, built once per cache."""
-    return per_cache(
-        cache,
-        "misclassified-spans",
-        lambda: cache.precomputed(
+    """Every span error with its texts, mean loss and confidence over its words and its sentence, built once
+    per cache."""
+
+    def compute():
+        spans = cache.precomputed(
             schema.MISCLASSIFIED_SPANS, lambda: misclassified_spans(cache.span_errors, cache.words)
-        ),
-    )
+        )
+        scores = span_scores(spans, cache.table("words", ["example_id", "word_index", "loss", "prob_pred"]))
+        texts = cache.table("examples", ["example_id", "text"]).set_index("example_id")["text"]
+        sentence = texts.reindex(spans["example_id"].to_numpy()).to_numpy()
+        return pd.concat([spans.reset_index(drop=True), scores.reset_index(drop=True)], axis=1).assign(
+            sentence=sentence
+        )
+
+    return per_cache(cache, "misclassified-spans-scored", compute)
 
 
 def filtered(cache, view: MisclassifiedView):
     """The errors of ``view``'s level that pass its filters (before the grid's own column filters)."""
-    if view.level == "span":
-        return filter_span_errors(
+    if view.level in SPAN_LEVELS:
+        spans = filter_span_errors(
             span_errors(cache), category=view.category, entity=view.type, gold=view.gold, pred=view.pred, text=view.text
         )
+        return group_by_surface(spans) if view.level == "surface" else spans
     return filter_word_errors(word_errors(cache), gold=view.gold, pred=view.pred, text=view.text)
 
 
@@ -100,6 +113,13 @@ def word_rows(cache, state):
 @grid_source(GRIDS["span"])
 def span_rows(cache, state):
     return filtered(cache, replace(MisclassifiedView.from_query(state), level="span"))
+
+
+@grid_source(GRIDS["surface"])
+def surface_rows(cache, state):
+    rows = filtered(cache, replace(MisclassifiedView.from_query(state), level="surface"))
+    # a group opens its first error; the group's position keeps row ids unique
+    return rows.assign(row_id=[f"{e}:{w}:{i}" for i, (e, w) in enumerate(zip(rows["example_id"], rows["word_index"]))])
 
 
 def rows(cache, state):
@@ -125,7 +145,20 @@ SPAN_COLUMNS = [
     column("pred_text", "predicted span", flex=2),
     column("gold_type", "gold type"),
     column("pred_type", "predicted type"),
+    column("loss", "mean loss", number=True, decimals=3, sort="desc"),
+    column("confidence", "p(predicted)", number=True, decimals=3),
+    column("sentence", flex=4),
     column("example_id", "example", number=True, width=100, flex=0),
+]
+SURFACE_COLUMNS = [
+    column("surface", "surface form", flex=2),
+    column("category"),
+    column("type"),
+    column("count", "errors", number=True, width=100, sort="desc"),
+    column("loss", "mean loss", number=True, decimals=3),
+    column("confidence", "p(predicted)", number=True, decimals=3),
+    column("sentence", "first sentence", flex=4),
+    column("example_id", "first example", number=True, width=120, flex=0),
 ]
 
 
@@ -133,7 +166,7 @@ def grid_block(view: MisclassifiedView) -> html.Div:
     """The grid of ``view``'s level. Its wrapper's id changes with the filters: Dash keys components by
     id, so a new id mounts a fresh grid, which asks the server for rows filtered the new way."""
     digest = hashlib.sha1(build_query(view.to_query()).encode("utf-8")).hexdigest()[:10]
-    columns = SPAN_COLUMNS if view.level == "span" else WORD_COLUMNS
+    columns = {"span": SPAN_COLUMNS, "surface": SURFACE_COLUMNS}.get(view.level, WORD_COLUMNS)
     return html.Div(server_grid(GRIDS[view.level], columns), id=f"{Ids.GRID}-{digest}")
 
 
@@ -148,7 +181,10 @@ def label_options(cache, level: str) -> list[dict]:
 
 
 def summary(cache, view: MisclassifiedView) -> str:
-    total = len(span_errors(cache) if view.level == "span" else word_errors(cache))
+    total = len(span_errors(cache) if view.level in SPAN_LEVELS else word_errors(cache))
+    if view.level == "surface":
+        groups = filtered(cache, view)
+        return f"{int(groups['count'].sum()):,} of {total:,} span errors match these filters, in {len(groups):,} surface forms"
     shown = len(filtered(cache, view))
     noun = "span errors" if view.level == "span" else "misclassified words"
     return f"{shown:,} of {total:,} {noun} match these filters"
@@ -169,7 +205,7 @@ def _dropdown(ident: Ids, placeholder: str, options: list, value, *, disabled: b
 
 def layout(cache, state):
     view = MisclassifiedView.from_query(state)
-    span_level = view.level == "span"
+    span_level = view.level in SPAN_LEVELS
     controls = html.Div(
         [
             dbc.RadioItems(
@@ -177,7 +213,11 @@ def layout(cache, state):
                 value=view.level,
                 inline=True,
                 className="me-3",
-                options=[{"label": "words", "value": "word"}, {"label": "spans", "value": "span"}],
+                options=[
+                    {"label": "words", "value": "word"},
+                    {"label": "spans", "value": "span"},
+                    {"label": "spans by surface form", "value": "surface"},
+                ],
             ),
             _dropdown(Ids.CATEGORY, "error category", CATEGORIES, view.category, disabled=not span_level),
             _dropdown(
@@ -218,13 +258,13 @@ def update_filters(context, level, category, entity, gold, pred, text, search, *
     entity types (``B-PER`` -> ``PER``) at span level, where labels mean nothing.
     """
     level = level if level in LEVELS else "word"
-    if trigger == Ids.LEVEL and level == "span":
+    if trigger == Ids.LEVEL and level in SPAN_LEVELS:
         gold, pred = (_span_value(gold), _span_value(pred))
     view = MisclassifiedView(
         level=level, category=category, type=entity, gold=gold, pred=pred, text=(text or "").strip() or None
     )
     new_search = update_query(search, **view.to_query())
-    disabled = level != "span"
+    disabled = level not in SPAN_LEVELS
     if trigger != Ids.LEVEL and view == MisclassifiedView.from_query(parse_query(search)):  # echoing the URL
         return (no_update,) * 9
     try:
