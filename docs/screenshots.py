@@ -48,15 +48,20 @@ def browser() -> webdriver.Chrome:
     return webdriver.Chrome(options=options)
 
 
-def main(base: str, shots: dict[str, tuple[str, str]] = SHOTS) -> int:
+def main(base: str, shots: dict[str, tuple[str, str]] = SHOTS, *, full_page: bool = False) -> int:
     driver = browser()
     try:
         for name, (query, marker) in shots.items():
+            driver.set_window_size(*SIZE)
             driver.get(base.rstrip("/") + "/" + query)
             deadline = time.monotonic() + 60
             while marker not in driver.page_source and time.monotonic() < deadline:
                 time.sleep(0.5)
             time.sleep(3)  # let plotly finish drawing
+            if full_page:  # the whole page, however tall the label set makes it (at most 3,000 px)
+                height = driver.execute_script("return document.documentElement.scrollHeight")
+                driver.set_window_size(SIZE[0], min(int(height) + 120, 3000))
+                time.sleep(2)
             driver.save_screenshot(str(HERE / name))
             print(f"wrote {HERE / name}")
     finally:
@@ -67,4 +72,4 @@ def main(base: str, shots: dict[str, tuple[str, str]] = SHOTS) -> int:
 if __name__ == "__main__":
     arguments = [argument for argument in sys.argv[1:] if argument != "--many-types"]
     chosen = MANY_TYPES_SHOTS if "--many-types" in sys.argv[1:] else SHOTS
-    sys.exit(main(arguments[0] if arguments else "http://127.0.0.1:8050", chosen))
+    sys.exit(main(arguments[0] if arguments else "http://127.0.0.1:8050", chosen, full_page=chosen is MANY_TYPES_SHOTS))

@@ -18,6 +18,7 @@ from explainer.cache.reader import LABEL_QUALITY_NOT_BUILT as NOT_BUILT
 from explainer.cache.schema import CORRECT
 from explainer.figures.palette import type_colours
 
+NO_WRAP = {"whiteSpace": "nowrap"}
 ERROR_STYLE = {  # how each category marks a span: visible at a glance, explained by the legend
     "missed": "3px dashed #d62728",
     "spurious": "3px dotted #d62728",
@@ -51,8 +52,7 @@ def span_line(
             label = kind if category == CORRECT else f"{kind} · {category}"
             children.append(
                 html.Span(
-                    _spaced(inner)
-                    + [html.Sup(label, className="ms-1 text-muted small", style={"whiteSpace": "nowrap"})],
+                    _spaced(inner) + [html.Sup(label, className="ms-1 text-muted small", style=NO_WRAP)],
                     style=style,
                     className=f"entity entity-{category.replace(' ', '-')}",
                     title=label,
@@ -131,8 +131,8 @@ def word_table(view: ExampleView, *, highlight: int | None) -> dbc.Table:
                     html.Td(row.word_index),
                     html.Td(row.word),
                     html.Td(row.subwords, className="text-muted"),
-                    html.Td(row.gold),
-                    html.Td(row.pred),
+                    html.Td(row.gold, style=NO_WRAP),  # a label reads whole: B-politician, not B- / politician
+                    html.Td(row.pred, style=NO_WRAP),
                     html.Td(f"{row.prob_pred:.3f}"),
                     html.Td(f"{row.loss:.3f}"),
                     *([html.Td(_score(row.label_quality), className="label-quality")] if scored else []),
