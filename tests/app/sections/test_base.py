@@ -177,6 +177,7 @@ def test_shared_links_keep_their_query_keys():
         "duplicates": {"dup_threshold", "dup_only", "dup_page", "dup_with"},
         "activations": {"act_layers", "act_k", "act_example"},
         "data_checks": {"chk_check"},
+        "loss": {"loss_min"},
     }
     views = {section.key: section.view for section in load_sections() if section.view}
     assert {key: set(view().to_query()) for key, view in views.items()} == expected
