@@ -111,3 +111,45 @@ def test_probing_answers_its_prefilled_text_on_open_and_probes_again_on_ctrl_ent
     assert "Anna" in dash_duo.find_element("#probing-line-1 .probing-words").text
     assert dash_duo.find_element("#probing-text").get_attribute("value") == "Anna met Bob\nin Rome"  # no newline added
     no_console_errors(dash_duo)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("width", WIDTHS)
+def test_explain_keeps_entities_and_errors_and_asks_why_not_gold_in_one_click(dash_duo, tiny_cache, monkeypatch, width):
+    from explainer.analysis.labels import entity_type
+    from explainer.cache.reader import open_cache
+
+    monkeypatch.delenv("EXPLAINER_MODEL", raising=False)
+    cache = open_cache(tiny_cache)
+    words = cache.words
+    examples = cache.examples.set_index("example_id")
+    missed = words[(words["gold"] != "O") & (words["gold"].map(entity_type) != words["pred"].map(entity_type))]
+    missed = missed[~missed["example_id"].map(examples["windowed"]).astype(bool)]
+    example_id = int(missed["example_id"].iloc[0])
+    mine = words[words["example_id"] == example_id]
+    kept = mine[(mine["pred"] != "O") | (mine["gold"] != mine["pred"])]
+
+    dash_duo.start_server(create_app(Settings(cache=tiny_cache.parent)))
+    visit(dash_duo, f"?tab=inspect&sample={example_id}", width)
+    dash_duo.wait_for_text_to_equal("#inspector-title", f"Example {example_id}", timeout=TIMEOUT)
+    click(dash_duo, "#inspector-content .attr-explain-button")
+    dash_duo.wait_for_element("#inspector-content .attr-line", timeout=60)
+    targets = dash_duo.driver.execute_script(
+        "return Array.from(document.querySelectorAll('#inspector-content .attr-target')).map(t => t.textContent)"
+    )
+    assert len(targets) == len(kept)  # first subwords of entity predictions and errors only: no O, no [CLS]
+    assert not any("[CLS]" in text or "[SEP]" in text for text in targets)
+
+    row = missed[missed["example_id"] == example_id].iloc[0]
+    click(dash_duo, "#inspector-content .attr-why-button")
+    WebDriverWait(dash_duo.driver, 60).until(
+        lambda driver: driver.execute_script(
+            "var t = document.querySelectorAll('#inspector-content .attr-target');"
+            "return t.length === 1 ? t[0].textContent : null"
+        )
+    )
+    (target,) = dash_duo.driver.execute_script(
+        "return Array.from(document.querySelectorAll('#inspector-content .attr-target')).map(t => t.textContent)"
+    )
+    assert f"→ {row['pred']} − {row['gold']}" in target  # the prediction against the gold label
+    no_console_errors(dash_duo)
