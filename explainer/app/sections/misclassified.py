@@ -14,9 +14,11 @@ from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
+import numpy as np
 import pandas as pd
 from dash import Input, Output, State, dcc, html, no_update
 
+from explainer.analysis.label_quality import read_label_quality
 from explainer.analysis.labels import entity_type
 from explainer.analysis.misclassified import (
     filter_span_errors,
@@ -69,12 +71,19 @@ class MisclassifiedView(View, prefix="mis"):
 
 
 def word_errors(cache):
-    """Every misclassified word with its context, built once per cache."""
-    return per_cache(
-        cache,
-        "misclassified-words",
-        lambda: cache.precomputed(schema.MISCLASSIFIED_WORDS, lambda: misclassified_words(cache.words)),
-    )
+    """Every misclassified word with its context (and cleanlab's label-quality score when the cache has
+    scores), built once per cache."""
+
+    def compute():
+        frame = cache.precomputed(schema.MISCLASSIFIED_WORDS, lambda: misclassified_words(cache.words))
+        scores = read_label_quality(cache)
+        if scores is None:
+            return frame
+        offsets = cache.table("examples", ["example_id", "word_offset"]).set_index("example_id")["word_offset"]
+        rows = offsets.reindex(frame["example_id"].to_numpy()).to_numpy(dtype=np.int64) + frame["word_index"].to_numpy()
+        return frame.assign(label_quality=scores.words["label_quality"].to_numpy()[rows])
+
+    return per_cache(cache, "misclassified-words", compute)
 
 
 def span_errors(cache):
@@ -138,6 +147,7 @@ WORD_COLUMNS = [
     column("loss", number=True, decimals=3, sort="desc"),
     column("context", flex=3),
 ]
+LABEL_QUALITY_COLUMN = column("label_quality", "label quality", number=True, decimals=3)
 SPAN_COLUMNS = [
     column("category"),
     column("type"),
@@ -162,11 +172,13 @@ SURFACE_COLUMNS = [
 ]
 
 
-def grid_block(view: MisclassifiedView) -> html.Div:
+def grid_block(view: MisclassifiedView, *, scored: bool = False) -> html.Div:
     """The grid of ``view``'s level. Its wrapper's id changes with the filters: Dash keys components by
     id, so a new id mounts a fresh grid, which asks the server for rows filtered the new way."""
     digest = hashlib.sha1(build_query(view.to_query()).encode("utf-8")).hexdigest()[:10]
     columns = {"span": SPAN_COLUMNS, "surface": SURFACE_COLUMNS}.get(view.level, WORD_COLUMNS)
+    if scored and view.level == "word":  # cleanlab's scores, when the cache was built with them
+        columns = [*columns[:-1], LABEL_QUALITY_COLUMN, columns[-1]]
     return html.Div(server_grid(GRIDS[view.level], columns), id=f"{Ids.GRID}-{digest}")
 
 
@@ -245,7 +257,7 @@ def layout(cache, state):
             ),
             controls,
             html.P(summary(cache, view), id=Ids.SUMMARY, className="small"),
-            html.Div(grid_block(view), id=Ids.TABLE),
+            html.Div(grid_block(view, scored=read_label_quality(cache) is not None), id=Ids.TABLE),
         ]
     )
 
@@ -270,7 +282,8 @@ def update_filters(context, level, category, entity, gold, pred, text, search, *
     try:
         cache = context.cache(search)
         options = label_options(cache, level)
-        return (grid_block(view), summary(cache, view), new_search, options, options, gold, pred, disabled, disabled)
+        block = grid_block(view, scored=read_label_quality(cache) is not None)
+        return (block, summary(cache, view), new_search, options, options, gold, pred, disabled, disabled)
     except ExplainerError as error:
         return (dbc.Alert(str(error), color="danger"), "", no_update, [], [], gold, pred, disabled, disabled)
 
