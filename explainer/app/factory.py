@@ -374,6 +374,15 @@ def register_page_callbacks(app: dash.Dash, context: AppContext) -> None:
             )
             return no_update
 
+    @app.callback(
+        Input(grids.client_csv_id(ALL), "n_clicks"),
+        prevent_initial_call=True,
+    )
+    def export_client_grid_csv(_clicks):
+        triggered = dash.ctx.triggered_id
+        if triggered and any(item["value"] for item in dash.ctx.triggered):  # buttons appearing are no click
+            dash.set_props(triggered["grid"], {"exportDataAsCsv": True})
+
     register_inspector_navigation(app, context)
 
 

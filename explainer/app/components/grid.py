@@ -52,6 +52,25 @@ def download_id(name: str | Wildcard) -> dict:
     return {"type": DOWNLOAD_TYPE, "name": name}
 
 
+CLIENT_CSV_TYPE = "client-grid-csv"  # Export CSV of a grid that holds all its rows in the browser
+
+
+def client_csv_id(grid: str | Wildcard) -> dict:
+    return {"type": CLIENT_CSV_TYPE, "grid": grid}
+
+
+def client_csv_button(grid: str) -> html.Div:
+    """Export CSV for the browser-side AG Grid of id ``grid``: AG Grid writes the file itself, filter and sort
+    applied (every row: such a grid holds them all)."""
+    button = dbc.Button("Export CSV", id=client_csv_id(grid), size="sm", color="link", className="p-0 grid-csv")
+    return html.Div(button, className="d-flex justify-content-end")
+
+
+def client_csv_params(file_name: str) -> dict:
+    """The ``csvExportParams`` of a browser-side grid: its file name."""
+    return {"fileName": file_name}
+
+
 def column(
     field: str,
     header: str | None = None,

@@ -15,7 +15,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, html, no_update
 
 from explainer.analysis.loss import loss_by
-from explainer.app.components.grid import column, grid_id, grid_source, server_grid
+from explainer.app.components.grid import client_csv_button, column, grid_id, grid_source, server_grid
 from explainer.app.memo import per_cache
 from explainer.app.sections import inspect, misclassified
 from explainer.app.sections.base import PERFORMANCE, Section, StrEnum, View
@@ -95,6 +95,7 @@ def layout(cache, state):
         rowData=json_records(labels),
         columnDefs=[column("gold", "gold label")] + _stat_columns(),
         defaultColDef={"resizable": True, "flex": 1, "minWidth": 90},
+        csvExportParams={"fileName": "loss-by-label.csv"},
         dashGridOptions={
             "domLayout": "autoHeight",
             "getRowId": {"function": "params.data.gold"},
@@ -109,6 +110,7 @@ def layout(cache, state):
                 className="text-muted small",
             ),
             html.H5("By gold label"),
+            client_csv_button(Ids.LABELS),
             label_grid,
             html.Div(
                 [

@@ -13,6 +13,7 @@ import numpy as np
 from dash import Input, Output, State, dcc, html, no_update
 
 from explainer.analysis.metrics import normalise_confusion
+from explainer.app.components.grid import client_csv_button
 from explainer.app.memo import per_cache
 from explainer.app.sections import misclassified
 from explainer.app.sections.base import PERFORMANCE, Section, StrEnum, View
@@ -93,6 +94,7 @@ def layout(cache, state):
             dbc.Col(
                 [
                     html.H5("Entities (seqeval, conlleval mode)"),
+                    client_csv_button(Ids.REPORT),
                     report,
                     html.H5("Span errors by type", className="mt-4"),
                     html.P("Click a bar to list those spans.", className="text-muted small"),

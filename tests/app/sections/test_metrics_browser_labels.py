@@ -82,3 +82,29 @@ def test_every_label_is_named_readable_and_whole(dash_duo, root, width):
     gold_types = cache.words["gold"].str.replace(r"^[BI]-", "", regex=True).value_counts()
     assert sorted(legend) == sorted(f"{kind} · {count:,}" for kind, count in gold_types.items())
     assert [entry for entry in dash_duo.get_logs() if entry.get("level") == "SEVERE"] == []
+
+
+def test_export_csv_downloads_the_metrics_table_and_a_server_grid(dash_duo, root):
+    import csv
+    from pathlib import Path
+
+    cache = open_cache(root / "tiny")
+    dash_duo.start_server(create_app(Settings(cache=root)))
+    folder = Path(dash_duo.download_path)
+
+    def downloaded(name: str) -> list[dict]:
+        WebDriverWait(dash_duo.driver, TIMEOUT).until(lambda _: (folder / name).is_file())
+        with open(folder / name, encoding="utf-8-sig") as handle:
+            return list(csv.DictReader(handle))
+
+    visit(dash_duo, "?tab=metrics", 1024)
+    dash_duo.wait_for_element("#metrics-report .ag-row", timeout=TIMEOUT)
+    script(dash_duo, "document.querySelector('.grid-csv').click()")
+    rows = downloaded("metrics.csv")
+    assert [row["Type"] for row in rows][: len(cache.metrics["entity_types"])] == sorted(cache.metrics["entity_types"])
+
+    visit(dash_duo, "?tab=inspect", 1600)
+    dash_duo.wait_for_element(".ag-row[row-index='0']", timeout=TIMEOUT)
+    script(dash_duo, "document.querySelector('.grid-csv').click()")
+    rows = downloaded("inspect.csv")
+    assert len(rows) == len(cache.examples)  # every row, not the page on screen
