@@ -374,6 +374,11 @@ class FakeCache:
     def precomputed(self, file_name, compute):
         return compute()  # no precomputed views: the sections compute them, as on an older cache
 
+    def label_quality(self):
+        from explainer.cache.artefacts import Missing
+
+        return Missing("built without --label-quality")  # as a cache built without scores
+
 
 def synthetic_cache(n_words: int = 250_000, seed: int = 0):
     """A cache-shaped object over random frames: ~14k examples, a Zipf vocabulary, 10% word errors."""
