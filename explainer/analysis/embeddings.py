@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from explainer.analysis.labels import entity_type
 from explainer.analysis.misclassified import word_context, wrong_words
 from explainer.cache.schema import CORRECT, ERROR_CATEGORIES
 
@@ -25,8 +26,8 @@ WRONG_LABEL = "wrong label"  # a misclassified word whose span category is not o
 WORD_CATEGORIES = (*ERROR_CATEGORIES, WRONG_LABEL)
 WITH_ERRORS, WITHOUT_ERRORS = "with span errors", "no span errors"
 EXAMPLE_CATEGORIES = (WITHOUT_ERRORS, WITH_ERRORS)
-COLOURINGS = {
-    WORD: ("gold", "pred", "category", "loss", "label_quality"),
+COLOURINGS = {  # the first is the default
+    WORD: ("gold_type", "pred_type", "gold", "pred", "category", "loss", "label_quality"),
     EXAMPLE: ("category", "loss", "label_quality"),
 }
 MAX_LASSO_VERTICES = 64
@@ -80,10 +81,11 @@ def word_error_categories(words: pd.DataFrame, span_errors: pd.DataFrame) -> np.
 
 
 def word_points(words: pd.DataFrame, coords: np.ndarray, categories: np.ndarray) -> pd.DataFrame:
-    """One point per word: ``x, y, row, example_id, word_index, word, gold, pred, loss, wrong, category``.
+    """One point per word: ``x, y, row, example_id, word_index, word, gold, pred, gold_type, pred_type, loss,
+    wrong, category``.
 
-    ``row`` is the word's row in the words table (for context); words whose coordinates are not
-    finite are left out.
+    ``row`` is the word's row in the words table (for context); ``gold_type``/``pred_type`` are the labels'
+    entity types (B- and I- merged, ``O`` stays ``O``); words whose coordinates are not finite are left out.
     """
     coords = np.asarray(coords, dtype=np.float32)
     frame = pd.DataFrame(
@@ -96,12 +98,22 @@ def word_points(words: pd.DataFrame, coords: np.ndarray, categories: np.ndarray)
             "word": words["word"].to_numpy(),
             "gold": words["gold"].to_numpy(),
             "pred": words["pred"].to_numpy(),
+            "gold_type": entity_types_of(words["gold"]),
+            "pred_type": entity_types_of(words["pred"]),
             "loss": words["loss"].to_numpy(dtype=np.float32),
             "wrong": wrong_words(words),
             "category": categories,
         }
     )
     return frame[np.isfinite(coords).all(axis=1)].reset_index(drop=True)
+
+
+def entity_types_of(labels: pd.Series) -> npt.NDArray[np.object_]:
+    """The entity type of each label (``B-PER`` and ``I-PER`` -> ``PER``), computed once per distinct label."""
+    codes, uniques = pd.factorize(labels.astype("str"))
+    types = np.array([entity_type(str(label)) for label in uniques] + ["O"], dtype=object)
+    found: npt.NDArray[np.object_] = types[codes]  # a missing label (code -1) reads as O
+    return found
 
 
 def example_points(examples: pd.DataFrame, coords: np.ndarray) -> pd.DataFrame:

@@ -211,3 +211,67 @@ def filter_span_errors(
     if text:
         mask &= _text_mask(frame, ["gold_text", "pred_text"], text)
     return frame if mask.all() else frame[mask]
+
+
+def span_scores(spans: pd.DataFrame, words: pd.DataFrame) -> pd.DataFrame:
+    """Mean loss and mean confidence (probability of the predicted label) over each span error's words.
+
+    The words are the gold span's (the predicted span's for a *spurious* one), read from ``words``
+    (``example_id, word_index, loss, prob_pred``, sorted by example and word as the cache stores them).
+
+    Returns
+    -------
+    DataFrame
+        ``loss, confidence``, one row per row of ``spans`` (NaN where a span covers no scored word).
+    """
+    example_ids = words["example_id"].to_numpy()
+    first_row = pd.Series(*reversed(np.unique(example_ids, return_index=True)))
+    offsets = first_row.reindex(spans["example_id"].to_numpy()).to_numpy(dtype=np.float64)
+    gold_start = pd.array(spans["gold_start"], dtype="Int64")
+    starts = gold_start.fillna(pd.array(spans["pred_start"], dtype="Int64")).to_numpy(dtype=np.int64, na_value=0)
+    ends = (
+        pd.array(spans["gold_end"], dtype="Int64")
+        .fillna(pd.array(spans["pred_end"], dtype="Int64"))
+        .to_numpy(dtype=np.int64, na_value=0)
+    )
+    result = {}
+    for name, source in (("loss", "loss"), ("confidence", "prob_pred")):
+        values = words[source].to_numpy(dtype=np.float64, na_value=np.nan)
+        known = ~np.isnan(values)
+        sums = np.concatenate([[0.0], np.cumsum(np.where(known, values, 0.0))])
+        counts = np.concatenate([[0], np.cumsum(known)])
+        valid = ~np.isnan(offsets)
+        low = np.where(valid, np.nan_to_num(offsets) + starts, 0).astype(np.int64)
+        high = np.where(valid, np.nan_to_num(offsets) + ends, 0).astype(np.int64)
+        low, high = np.clip(low, 0, len(values)), np.clip(high, 0, len(values))
+        n = counts[high] - counts[low]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            result[name] = np.where(valid & (n > 0), (sums[high] - sums[low]) / np.maximum(n, 1), np.nan)
+    return pd.DataFrame(result, index=spans.index)
+
+
+def group_by_surface(spans: pd.DataFrame) -> pd.DataFrame:
+    """Span errors grouped by surface form (the gold span's text, the predicted one's for *spurious*),
+    category and type, most frequent first.
+
+    ``spans`` has the columns of :func:`misclassified_spans` plus ``loss, confidence, sentence``.
+
+    Returns
+    -------
+    DataFrame
+        ``surface, category, type, count, loss, confidence`` (means over the group), and the
+        ``example_id, word_index, sentence`` of the group's first error (a row opens it).
+    """
+    gold_text = spans["gold_text"].fillna("").astype("str")
+    surface = gold_text.where(gold_text != "", spans["pred_text"].fillna("").astype("str"))
+    frame = spans.assign(surface=surface)
+    grouped = frame.groupby(["surface", "category", "type"], sort=False, dropna=False)
+    out = grouped.agg(
+        count=("example_id", "size"),
+        loss=("loss", "mean"),
+        confidence=("confidence", "mean"),
+        example_id=("example_id", "first"),
+        word_index=("word_index", "first"),
+        sentence=("sentence", "first"),
+    ).reset_index()
+    return out.sort_values(["count", "loss"], ascending=[False, False], kind="stable").reset_index(drop=True)

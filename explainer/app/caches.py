@@ -72,13 +72,68 @@ class CacheRegistry:
             return opened[0]
 
     def options(self) -> list[dict]:
-        """Dropdown options: label 'model · dataset · split' (or the key and why it is broken), value the key."""
-        options = []
-        for key in self.keys():
-            cache, problem = self._open_or_problem(key)
-            label = f"{key} (broken: {problem})" if cache is None else cache.describe()
-            options.append({"label": label, "value": key})
-        return options
+        """Dropdown options: label 'model · dataset · split' (or the key and why it is broken), value the key.
+
+        Caches that would read the same get as much more of their dataset's (then model's) path as
+        tells them apart: ``pol · politics/test.txt`` and ``pol · music/test.txt``, not two ``pol · test.txt``.
+        """
+        opened = {key: self._open_or_problem(key) for key in self.keys()}
+        served = {key: cache for key, (cache, _) in opened.items() if cache is not None}
+        labels = dict(zip(served, picker_labels([_origin(cache) for cache in served.values()], keys=list(served))))
+        return [
+            {"label": labels[key] if cache is not None else f"{key} (broken: {problem})", "value": key}
+            for key, (cache, problem) in opened.items()
+        ]
+
+
+def _origin(cache: Cache) -> tuple[str, str, str]:
+    """(model, dataset, split) of ``cache`` as its manifest names them."""
+    manifest = cache.manifest
+    model = str(manifest.get("model", {}).get("id") or "model")
+    dataset = str(manifest.get("dataset", {}).get("spec") or "dataset")
+    return model, dataset, str(manifest.get("split") or "")
+
+
+def path_tail(path: str, depth: int) -> str:
+    """The last ``depth`` parts of ``path`` (``/`` or ``\\`` separated); the whole path when it has fewer."""
+    parts = [part for part in path.replace("\\", "/").split("/") if part]
+    return "/".join(parts[-depth:]) if parts else path
+
+
+def _depth(path: str) -> int:
+    return max(1, len([part for part in path.replace("\\", "/").split("/") if part]))
+
+
+def picker_labels(origins: list[tuple[str, str, str]], *, keys: list[str]) -> list[str]:
+    """``model · dataset · split`` per cache, each path cut to its last part unless that makes two labels equal:
+    then the colliding caches show more of their dataset path, then of their model path, until they differ
+    (caches of the same model, dataset and split add their key)."""
+    # a hub id (owner/name) reads best whole: start model paths of two parts at both
+    depths = [[2 if _depth(model) == 2 and not model.startswith((".", "/")) else 1, 1] for model, _, _ in origins]
+
+    def label(i: int) -> str:
+        model, dataset, split = origins[i]
+        parts = (path_tail(model, depths[i][0]), path_tail(dataset, depths[i][1]), split)
+        return " · ".join(part for part in parts if part)
+
+    while True:
+        groups: dict[str, list[int]] = {}
+        for i in range(len(origins)):
+            groups.setdefault(label(i), []).append(i)
+        grown = False
+        for members in (members for members in groups.values() if len(members) > 1):
+            for which in (1, 0):  # the dataset's path first, then the model's
+                if len({origins[i][which] for i in members}) > 1:
+                    for i in members:
+                        if depths[i][which] < _depth(origins[i][which]):
+                            depths[i][which] += 1
+                            grown = True
+                    break
+        if not grown:
+            break
+    labels = [label(i) for i in range(len(origins))]
+    counts = {text: labels.count(text) for text in labels}
+    return [f"{text} ({key})" if counts[text] > 1 else text for text, key in zip(labels, keys)]
 
 
 def _manifest_stamp(path: Path) -> tuple:

@@ -9,6 +9,7 @@ cache or the section changes; filters write to the URL without re-rendering the 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,8 +22,16 @@ from explainer.analysis.gridquery import RowRequestError, example_of_row_id, pag
 from explainer.analysis.label_quality import read_label_quality
 from explainer.app.caches import CacheRegistry
 from explainer.app.components import grid as grids
+from explainer.app.components.aligned import OPEN_TYPE, clicked_example
 from explainer.app.components.attributions import register_callbacks as register_explain_callbacks
-from explainer.app.components.inspector import render_inspector, render_paired_inspector
+from explainer.app.components.inspector import (
+    NavIds,
+    listed_examples,
+    navigation_bar,
+    neighbours,
+    render_inspector,
+    render_paired_inspector,
+)
 from explainer.app.pairs import comparison, vs_key
 from explainer.app.sections import load_sections
 from explainer.app.sections.base import GROUPS, Section
@@ -40,15 +49,24 @@ SECTION_LINK = "section-link"
 VS_PICKER = "vs-picker"  # the second cache (``vs`` in the URL) that Compare compares with
 COMPARE_TAB = "compare"
 
-# The links' hrefs follow the URL in the browser: each is the current query with its own section.
-# Which link is active follows the route the server resolved (an unknown tab shows the default).
+# The links' hrefs follow the URL in the browser: each is the current query with its own section, without
+# the other sections' view settings (a link to Inspect does not carry metrics_norm). Which link is active
+# follows the route the server resolved (an unknown tab shows the default).
 NAVIGATION_JS = """
 function (search, route) {
     var links = dash_clientside.callback_context.outputs_list[0];
     var active = route ? route.tab : null;
+    var prefixes = %s;
     return [
         links.map(function (link) {
             var query = new URLSearchParams(search || "");
+            Array.from(query.keys()).forEach(function (key) {
+                Object.keys(prefixes).forEach(function (section) {
+                    if (section !== link.id.section && key.indexOf(prefixes[section] + "_") === 0) {
+                        query.delete(key);
+                    }
+                });
+            });
             query.set("tab", link.id.section);
             return "?" + query.toString();
         }),
@@ -56,6 +74,12 @@ function (search, route) {
     ];
 }
 """
+
+
+def navigation_js(sections: list[Section]) -> str:
+    """NAVIGATION_JS with each section's URL view prefix (``metrics`` -> ``metrics_``...)."""
+    prefixes = {section.key: section.view.PREFIX for section in sections if section.view is not None}
+    return NAVIGATION_JS % json.dumps(prefixes, sort_keys=True)
 
 
 @dataclass
@@ -196,7 +220,10 @@ def make_layout(context: AppContext):
         dark=True,
     )
     inspector = dbc.Modal(
-        [dbc.ModalHeader(dbc.ModalTitle(id="inspector-title")), dbc.ModalBody(id="inspector-body")],
+        [
+            dbc.ModalHeader(dbc.ModalTitle(id="inspector-title")),
+            dbc.ModalBody([navigation_bar(), html.Div(id="inspector-body")]),
+        ],
         id="inspector",
         size="xl",
         scrollable=True,
@@ -206,6 +233,7 @@ def make_layout(context: AppContext):
         [
             dcc.Location(id="url", refresh=False),
             dcc.Store(id="route"),
+            dcc.Store(id=NavIds.LIST),
             navbar,
             html.Div(
                 [
@@ -293,7 +321,7 @@ def register_page_callbacks(app: dash.Dash, context: AppContext) -> None:
         return vs_picker(context, route, options, value)
 
     app.clientside_callback(
-        NAVIGATION_JS,
+        navigation_js(context.sections),
         Output(section_link_id(ALL), "href"),
         Output(section_link_id(ALL), "active"),
         Input("url", "search"),
@@ -420,3 +448,123 @@ def register_page_callbacks(app: dash.Dash, context: AppContext) -> None:
         if example_id is None or grids.source(triggered["name"]) is None:
             return no_update
         return update_query(search, sample=example_id, word=word_index)
+
+    @app.callback(
+        Output(grids.download_id(MATCH), "data"),
+        Input(grids.csv_button_id(MATCH), "n_clicks"),
+        State(grids.grid_id(MATCH), "getRowsRequest"),
+        State("url", "search"),
+        prevent_initial_call=True,
+    )
+    def export_grid_csv(n_clicks, request, search):
+        if not n_clicks:
+            return no_update
+        try:
+            return export_csv(context, dash.ctx.outputs_list["id"]["name"], request, search)
+        except (ExplainerError, OSError) as error:
+            dash.set_props(
+                PAGE_ERROR_ID, {"children": user_message(error, cache_root=context.settings.cache), "is_open": True}
+            )
+            return no_update
+
+    @app.callback(
+        Input(grids.client_csv_id(ALL), "n_clicks"),
+        prevent_initial_call=True,
+    )
+    def export_client_grid_csv(_clicks):
+        triggered = dash.ctx.triggered_id
+        if triggered and any(item["value"] for item in dash.ctx.triggered):  # buttons appearing are no click
+            dash.set_props(triggered["grid"], {"exportDataAsCsv": True})
+
+    register_inspector_navigation(app, context)
+
+
+def export_csv(context: AppContext, name: str, request: dict | None, search: str | None) -> dict | None:
+    """Grid ``name``'s rows as its filter and sort select them, as a CSV download (None: no such grid)."""
+    fn = grids.source(name)
+    if fn is None:
+        return None
+    state = parse_query(search)
+    rows = grids.csv_rows(fn(context.cache(state), state), request)
+    return dcc.send_data_frame(rows.to_csv, f"{name}.csv", index=False)
+
+
+def grid_list(frame, request: dict | None) -> list[int]:
+    """The examples of a grid's rows as the grid shows them (its filter and sort), in order."""
+    if "example_id" not in frame.columns:
+        return []
+    return listed_examples(grids.csv_rows(frame, request)["example_id"].to_numpy())
+
+
+def register_inspector_navigation(app: dash.Dash, context: AppContext) -> None:
+    """The inspector remembers the list it was opened from (a grid's rows, a page of cards) and moves through it."""
+
+    @app.callback(
+        Output(NavIds.LIST, "data"),
+        Input(grids.grid_id(ALL), "cellClicked"),
+        State(grids.grid_id(ALL), "getRowsRequest"),
+        State("url", "search"),
+        prevent_initial_call=True,
+    )
+    def remember_grid_list(clicks, requests, search):
+        triggered = dash.ctx.triggered_id
+        if not triggered or not any(clicks):
+            return no_update
+        index = [item["id"] for item in dash.ctx.inputs_list[0]].index(triggered)
+        fn = grids.source(triggered["name"])
+        if fn is None:
+            return no_update
+        state = parse_query(search)
+        try:
+            return {"ids": grid_list(fn(context.cache(state), state), requests[index])}
+        except (ExplainerError, OSError):
+            return None
+
+    @app.callback(
+        Output(NavIds.LIST, "data", allow_duplicate=True),
+        Input({"type": OPEN_TYPE, "section": ALL, "index": ALL}, "n_clicks"),
+        prevent_initial_call=True,
+    )
+    def remember_cards(_clicks):
+        if clicked_example(dash.ctx.triggered) is None:  # new cards appearing is no click
+            return no_update
+        return {"ids": listed_examples(item["id"]["index"] for item in dash.ctx.inputs_list[0])}
+
+    @app.callback(
+        Output(NavIds.PREV, "disabled"),
+        Output(NavIds.NEXT, "disabled"),
+        Output(NavIds.POSITION, "children"),
+        Output(NavIds.RAW, "href"),
+        Output(NavIds.REVIEW, "href"),
+        Input("url", "search"),
+        Input(NavIds.LIST, "data"),
+    )
+    def show_navigation(search, listing):
+        return navigation_state(context, search, listing)
+
+    @app.callback(
+        Output("url", "search", allow_duplicate=True),
+        Input(NavIds.PREV, "n_clicks"),
+        Input(NavIds.NEXT, "n_clicks"),
+        State(NavIds.LIST, "data"),
+        State("url", "search"),
+        prevent_initial_call=True,
+    )
+    def step(_previous, _next, listing, search):
+        before, after, _ = neighbours((listing or {}).get("ids"), int_param(parse_query(search), "sample"))
+        target = after if dash.ctx.triggered_id == NavIds.NEXT else before
+        return no_update if target is None else update_query(search, sample=target, word=None)
+
+
+def navigation_state(context: AppContext, search: str | None, listing: dict | None) -> tuple:
+    """Previous/next disabled, the position text, and the Raw data and Review links of the inspected example."""
+    sample = int_param(parse_query(search), "sample")
+    ids = (listing or {}).get("ids") or []
+    before, after, position = neighbours(ids, sample)
+    text = f"{position:,} of {len(ids):,} in the list it was opened from" if position else ""
+    sections = {section.key: section for section in context.sections}
+    links = []
+    for key, field in (("raw_data", "id"), ("review", "ex")):
+        section = sections.get(key)
+        links.append(section.link(search, **{field: sample}) if section and sample is not None else "")
+    return before is None, after is None, text, *links

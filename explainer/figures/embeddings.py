@@ -7,6 +7,8 @@ selections read ids from there, never from the hover text.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -14,9 +16,8 @@ import plotly.graph_objects as go
 from explainer.analysis.embeddings import EXAMPLE_CATEGORIES, WORD_CATEGORIES, WRONG_LABEL
 from explainer.analysis.labels import entity_type
 from explainer.figures.metrics import CATEGORY_COLOURS
+from explainer.figures.palette import OUTSIDE_COLOUR, label_colours, type_colours
 
-PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#76b7b2", "#edc948", "#9c755f", "#ff9da7", "#bab0ac"]
-OUTSIDE_COLOUR = "#c9c9c9"  # the O label, and correct words: the background the errors stand out from
 CATEGORY_POINT_COLOURS = {
     **CATEGORY_COLOURS,
     "correct": OUTSIDE_COLOUR,
@@ -25,26 +26,7 @@ CATEGORY_POINT_COLOURS = {
     "with span errors": "#e15759",
 }
 AXIS_NAMES = {"umap": "UMAP", "pca": "PCA"}
-
-
-def label_colours(labels: list[str]) -> dict[str, str]:
-    """A colour per label: one hue per entity type (B- darker, I- lighter), grey for O."""
-    type_of = {label: entity_type(label) for label in labels if label != "O"}
-    types = sorted({kind for kind in type_of.values() if kind is not None})
-    hues = {kind: PALETTE[i % len(PALETTE)] for i, kind in enumerate(types)}
-    colours = {}
-    for label in labels:
-        kind = type_of.get(label)
-        if kind is None:  # O: a label that is a string always has a type
-            colours[label] = OUTSIDE_COLOUR
-        else:
-            colours[label] = _lighter(hues[kind], 0.45) if label.startswith(("I-", "E-", "L-")) else hues[kind]
-    return colours
-
-
-def _lighter(colour: str, amount: float) -> str:
-    rgb = [int(colour[i : i + 2], 16) for i in (1, 3, 5)]
-    return "#" + "".join(f"{round(c + (255 - c) * amount):02x}" for c in rgb)
+TYPE_COLOURINGS = ("gold_type", "pred_type")
 
 
 def embedding_figure(
@@ -56,6 +38,7 @@ def embedding_figure(
     method: str = "umap",
     region: dict | None = None,
     height: int = 640,
+    counts: Mapping[str, int] | None = None,
 ) -> go.Figure:
     """Scatter of ``points`` (``x, y, example_id, word_index, wrong`` and the column ``colour_by``).
 
@@ -65,8 +48,9 @@ def embedding_figure(
         The points to draw (already filtered and downsampled).
     hover : list of str
         One hover text per point (already escaped).
-    colour_by : {"gold", "pred", "category", "loss", "label_quality"}
-        A categorical column (one trace per value, so the legend toggles them) or the loss (one
+    colour_by : {"gold_type", "pred_type", "gold", "pred", "category", "loss", "label_quality"}
+        A categorical column (one trace per value, so the legend toggles them; entity types in the
+        shared palette, O grey) or the loss (one
         trace, a colour scale; points without a loss in grey), or the label-quality score (a
         red-to-green scale, ``label_issue`` points as diamonds; points without a score in grey).
     labels : list of str
@@ -75,6 +59,9 @@ def embedding_figure(
         Names the axes (``UMAP 1`` ...).
     region : dict, optional
         A selection to draw (from the URL), ``{"box": [...]}`` or ``{"lasso": [...]}``.
+    counts : mapping, optional
+        How many points (drawn or not) have each value of a categorical colouring, shown in the
+        legend (``person · 1,234``); by default the drawn points are counted.
 
     Notes
     -----
@@ -111,11 +98,12 @@ def embedding_figure(
         for value in order:
             mask = values == value
             if mask.any():
+                count = int(mask.sum()) if counts is None else int(counts.get(value, mask.sum()))
                 _add_trace(
                     figure,
                     points[mask],
                     hover_texts[mask],
-                    name=str(value),
+                    name=f"{value} · {count:,}",
                     size=size,
                     marker={"color": colours.get(value, "#7f7f7f")},
                 )
@@ -171,6 +159,9 @@ def _categories(colour_by: str, labels: list[str], values: np.ndarray) -> tuple[
     """Colours and legend order of a categorical colouring; values not in the known order go last."""
     if colour_by in ("gold", "pred"):
         colours, known = label_colours(labels), list(labels)
+    elif colour_by in TYPE_COLOURINGS:
+        types = [kind for kind in dict.fromkeys(entity_type(label) for label in labels) if kind]
+        colours, known = type_colours(types), sorted(kind for kind in types if kind != "O") + ["O"]
     elif "with span errors" in values or "no span errors" in values:
         colours, known = CATEGORY_POINT_COLOURS, list(EXAMPLE_CATEGORIES)
     else:

@@ -17,12 +17,28 @@ CATEGORY_COLOURS = {
 }
 
 
+CELL_PX = 26  # height of a confusion row: names and cell numbers stay readable at any label count
+MIN_CONFUSION_HEIGHT = 420
+
+
+def confusion_height(n_labels: int) -> int:
+    """Pixels of a confusion figure of ``n_labels`` rows: grows with the labels, never below the minimum."""
+    return max(MIN_CONFUSION_HEIGHT, n_labels * CELL_PX + 160)
+
+
 def confusion_figure(
     matrix: np.ndarray, labels: list[str], *, normalised: bool, counts: np.ndarray, unit: str = "words"
 ) -> go.Figure:
     """Heatmap of gold (rows) against predicted (columns); each cell carries its label pair in customdata.
-    ``unit`` names what is counted (words, or spans for the entity confusion)."""
-    text = [[f"{value:.2f}" if normalised else f"{int(value)}" for value in row] for row in matrix]
+    ``unit`` names what is counted (words, or spans for the entity confusion).
+
+    Every row and column is named (one tick per label) and the figure is ``confusion_height`` tall;
+    empty cells carry no number, so the ones that count stand out.
+    """
+    text = [
+        ["" if not counts[i, j] else (f"{value:.2f}" if normalised else f"{int(value)}") for j, value in enumerate(row)]
+        for i, row in enumerate(matrix)
+    ]
     customdata = [[[gold, pred, int(counts[i, j])] for j, pred in enumerate(labels)] for i, gold in enumerate(labels)]
     figure = go.Figure(
         go.Heatmap(
@@ -31,18 +47,22 @@ def confusion_figure(
             y=labels,
             text=text,
             texttemplate="%{text}",
+            textfont={"size": 10 if len(labels) > 12 else 12},
             colorscale="Blues",
             customdata=customdata,
             hovertemplate="gold %{y}<br>predicted %{x}<br>%{customdata[2]} " + unit + "<extra></extra>",
-            colorbar={"title": "share of gold" if normalised else unit},
+            colorbar={"title": "share of gold" if normalised else unit, "thickness": 12},
+            xgap=1,
+            ygap=1,
         )
     )
+    ticks = {"tickmode": "array", "tickvals": list(labels), "ticktext": list(labels), "automargin": True}
     figure.update_layout(
-        xaxis_title="predicted",
-        yaxis_title="gold",
-        yaxis_autorange="reversed",
+        xaxis={"title": {"text": "predicted"}, "tickangle": -90 if len(labels) > 8 else 0, **ticks},
+        yaxis={"title": {"text": "gold"}, "autorange": "reversed", **ticks},
         margin={"l": 60, "r": 20, "t": 30, "b": 60},
-        height=520,
+        height=confusion_height(len(labels)),
+        plot_bgcolor="white",
     )
     return figure
 

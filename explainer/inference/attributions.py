@@ -168,6 +168,9 @@ def explain(
     text: str | None = None,
     words: list[str] | None = None,
     positions=None,
+    word_indexes=None,
+    entities_only: bool = False,
+    gold: list[str] | None = None,
     ignored_indexes=None,
     ignored_labels=None,
     target_label: str | None = None,
@@ -187,6 +190,14 @@ def explain(
         Free text, or a dataset example's words (exactly one).
     positions : iterable of int, optional
         Explain only these subword positions (default: all); the ignored ones are still left out.
+    word_indexes : iterable of int, optional
+        Explain only the first subword of these words (added to ``positions``).
+    entities_only : bool, default False
+        Explain only words' first subwords (the ones that carry a label) predicted as an entity or, when
+        ``gold`` is given, whose gold label differs from the prediction: no O, no special token, no IGN
+        position. Ignored when ``positions`` or ``word_indexes`` name what to explain.
+    gold : list of str, optional
+        The gold label of each word (a dataset example), so that ``entities_only`` keeps missed entities.
     ignored_indexes : iterable of int, optional
         Subword positions (special tokens included, as shown in ``tokens``) not to explain.
     ignored_labels : iterable of str, optional
@@ -227,8 +238,16 @@ def explain(
             _known_labels([label], label_ids, what="class")
     encoded = encode(live.tokenizer, text=text, words=words, max_length=live.max_length)
     ignored_indexes = _positions(ignored_indexes or (), n_tokens=len(encoded), what="ignored index")
+    if word_indexes is not None:
+        firsts = encoded.first_subwords()
+        for word in word_indexes:
+            if not (isinstance(word, int) and 0 <= word < len(firsts)):
+                raise ExplainerError(f"word {word!r}: the text has words 0..{len(firsts) - 1}")
+        positions = {*(positions or ()), *(firsts[word] for word in word_indexes)}
     if positions is not None:
         ignored_indexes |= set(range(len(encoded))) - _positions(positions, n_tokens=len(encoded), what="position")
+    elif entities_only:
+        ignored_indexes |= _outside_entities(encoded, gold=gold, labels=labels, live=live)
     with live.lock:
         return _explain_encoded(
             live.model,
@@ -244,6 +263,23 @@ def explain(
             internal_batch_size=internal_batch_size,
             target_batch=target_batch,
         )
+
+
+def _outside_entities(encoded: EncodedText, *, gold: list[str] | None, labels: list[str], live) -> set[int]:
+    """Positions that are not a word's first subword predicted as an entity or (with ``gold``) mislabelled."""
+    import torch
+
+    with live.lock, torch.no_grad():
+        device = next(live.model.parameters()).device
+        logits = live.model(input_ids=torch.tensor([encoded.input_ids], device=device)).logits[0]
+    predicted = [labels[index] for index in logits.argmax(dim=-1).tolist()]
+    kept = set()
+    for position in encoded.first_subwords():
+        word = encoded.word_ids[position]
+        gold_label = gold[word] if gold is not None and word is not None and word < len(gold) else None
+        if predicted[position] != "O" or (gold_label is not None and gold_label != predicted[position]):
+            kept.add(position)
+    return set(range(len(encoded))) - kept
 
 
 def _check_options(*, n_steps, method, internal_batch_size) -> None:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from explainer.analysis.misclassified import (
     filter_span_errors,
     filter_word_errors,
+    group_by_surface,
     misclassified_spans,
     misclassified_words,
+    span_scores,
     span_text,
     word_context,
 )
@@ -64,3 +67,24 @@ def test_filter_span_errors(words, span_errors):
     assert filter_span_errors(spans, gold="B-PER")["category"].tolist() == ["boundary", "missed"]  # label -> type
     assert filter_span_errors(spans, text="smith")["category"].tolist() == ["boundary"]
     assert filter_span_errors(spans, category="missed", entity="LOC").empty
+
+
+def test_span_scores_average_the_loss_and_confidence_of_the_spans_words(words, span_errors):
+    spans = misclassified_spans(span_errors, words)
+    scores = span_scores(spans, words)
+    for row, (loss, confidence) in zip(spans.itertuples(), scores.itertuples(index=False)):
+        start, end = (row.gold_start, row.gold_end) if row.gold_start is not pd.NA else (row.pred_start, row.pred_end)
+        mine = words[(words["example_id"] == row.example_id) & words["word_index"].between(start, end - 1)]
+        assert loss == pytest.approx(mine["loss"].mean()) and confidence == pytest.approx(mine["prob_pred"].mean())
+
+
+def test_group_by_surface_counts_repeated_errors_most_frequent_first(words, span_errors):
+    spans = misclassified_spans(span_errors, words)
+    spans = pd.concat([spans, spans[spans["category"] == "missed"]], ignore_index=True)  # "Mary" missed twice
+    spans = spans.assign(loss=np.arange(len(spans), dtype=float), confidence=0.5, sentence="s")
+    groups = group_by_surface(spans)
+    first = groups.iloc[0]
+    assert (first["surface"], first["category"], first["count"]) == ("Mary", "missed", 2)
+    assert first["loss"] == pytest.approx(spans[spans["category"] == "missed"]["loss"].mean())
+    assert groups["count"].sum() == len(spans) and len(groups) == len(spans) - 1
+    assert "is" in set(groups["surface"])  # a spurious span goes by its predicted text

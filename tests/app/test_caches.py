@@ -14,6 +14,7 @@ import dash_bootstrap_components as dbc
 import pytest
 from helpers import WRONG_MANIFEST_FIELDS, deny_reads, set_manifest_field, strings, walk
 
+from explainer.app.caches import CacheRegistry, picker_labels
 from explainer.app.factory import create_app
 from explainer.app.settings import Settings
 
@@ -164,3 +165,31 @@ def test_readyz_is_unavailable_only_when_no_cache_can_be_served(root):
     body = response.get_json()
     assert body["caches"] == 0 and set(body["states"]) == {GOOD, BAD}
     assert "no cache opens" in body["reason"] and str(root) not in json.dumps(body)
+
+
+def test_the_picker_shows_enough_of_the_dataset_path_to_tell_caches_apart(root):
+    for name, corpus in ((GOOD, "politics"), (BAD, "music")):
+        manifest = json.loads((root / name / "manifest.json").read_text(encoding="utf-8"))
+        set_manifest_field(root / name, "dataset", {**manifest["dataset"], "spec": f"/srv/data/{corpus}/test.txt"})
+        set_manifest_field(root / name, "model", {**manifest["model"], "id": "/srv/models/pol"})
+    labels = {option["value"]: option["label"] for option in CacheRegistry(root).options()}
+    assert labels[GOOD].startswith("pol · politics/test.txt") and labels[BAD].startswith("pol · music/test.txt")
+
+
+def test_picker_labels_grow_the_dataset_path_then_the_model_path_only_where_they_collide():
+    origins = [
+        ("/m/pol", "/data/politics/test.txt", "test"),
+        ("/m/pol", "/data/music/test.txt", "test"),
+        ("dslim/bert-base-NER", "/data/x/valid.conll", "validation"),
+        ("/runs/a/ckpt", "/d/conll.txt", "test"),
+        ("/runs/b/ckpt", "/d/conll.txt", "test"),
+        ("/runs/b/ckpt", "/d/conll.txt", "test"),
+    ]
+    assert picker_labels(origins, keys=["k1", "k2", "k3", "k4", "k5", "k6"]) == [
+        "pol · politics/test.txt · test",
+        "pol · music/test.txt · test",
+        "dslim/bert-base-NER · valid.conll · validation",
+        "a/ckpt · conll.txt · test",
+        "b/ckpt · conll.txt · test (k5)",  # same model, dataset and split: the key tells them apart
+        "b/ckpt · conll.txt · test (k6)",
+    ]

@@ -105,12 +105,15 @@ def test_hostile_dataset_text_is_shown_as_text(dash_duo, app, tiny_cache):
 
 def test_navigation_links_open_sections_and_keep_the_rest_of_the_url(dash_duo, app, tiny_cache):
     dash_duo.start_server(app)
-    visit(dash_duo, f"?cache={tiny_cache.name}&tab=loss")
+    visit(dash_duo, f"?cache={tiny_cache.name}&tab=loss&loss_min=5&metrics_norm=0")
     dash_duo.wait_for_text_to_equal(ACTIVE, "Loss by token/label", timeout=15)
-    # Real links: each carries the current query with its own section (so it can open in a new browser tab).
+    # Real links: each carries the current query with its own section (so it can open in a new browser tab),
+    # without the other sections' view settings.
     dash_duo.wait_for_element("#nav a[href*='cache=']", timeout=10)
     href = nav_link(dash_duo, "Inspect").get_attribute("href")
     assert parse_query(href.split("?", 1)[1]) == {"cache": tiny_cache.name, "tab": "inspect"}
+    href = nav_link(dash_duo, "Metrics").get_attribute("href")
+    assert parse_query(href.split("?", 1)[1]) == {"cache": tiny_cache.name, "tab": "metrics", "metrics_norm": "0"}
     nav_link(dash_duo, "Inspect").click()
     dash_duo.wait_for_text_to_equal(ACTIVE, "Inspect", timeout=10)
     dash_duo.wait_for_element("#tab-content .ag-root", timeout=15)

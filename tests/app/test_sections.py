@@ -62,6 +62,18 @@ def test_word_rows_are_the_words_whose_gold_differs_from_predicted(cache):
     assert f"[{first['word']}]" in first["context"]
 
 
+def test_span_rows_carry_their_sentence_and_scores_and_group_by_surface_form(cache):
+    rows = misclassified.span_rows(cache, {"mis_level": "span"})
+    texts = cache.examples.set_index("example_id")["text"]
+    assert (rows["sentence"].to_numpy() == texts.reindex(rows["example_id"]).to_numpy()).all()
+    assert rows["loss"].notna().all() and rows["confidence"].between(0, 1).all()
+    groups = misclassified.surface_rows(cache, {"mis_level": "surface"})
+    assert groups["count"].sum() == len(rows) and groups["count"].is_monotonic_decreasing
+    assert groups["row_id"].is_unique
+    summary = misclassified.summary(cache, misclassified.MisclassifiedView(level="surface"))
+    assert summary.endswith(f"in {len(groups):,} surface forms")
+
+
 def test_span_rows_are_the_span_errors_but_correct_with_their_text(cache):
     rows = misclassified.span_rows(cache, {"mis_level": "span"})
     errors = cache.span_errors
@@ -156,7 +168,7 @@ def test_a_misclassified_row_opens_the_inspector_on_its_word(cache):
 
 
 def test_loss_by_word_equals_a_groupby_of_the_words(cache):
-    table = loss.word_rows(cache, {}).set_index("word")
+    table = loss.word_rows(cache, {"loss_min": "1"}).set_index("word")
     words = cache.words
     expected = words.groupby("word")["loss"].agg(["size", "mean", "median", "sum"])
     assert len(table) == len(expected)
@@ -165,7 +177,18 @@ def test_loss_by_word_equals_a_groupby_of_the_words(cache):
     np.testing.assert_allclose(joined["mean_loss"], joined["mean"], rtol=1e-5)
     np.testing.assert_allclose(joined["median_loss"], joined["median"], rtol=1e-5)
     np.testing.assert_allclose(joined["total_loss"], joined["sum"], rtol=1e-5)
-    assert loss.word_rows(cache, {}) is loss.word_rows(cache, {})  # computed once per cache
+    assert loss.word_table(cache) is loss.word_table(cache)  # computed once per cache
+
+
+def test_loss_by_word_lists_words_seen_often_enough_by_mean_loss(cache):
+    counts = cache.words["word"].value_counts()
+    assert set(loss.word_rows(cache, {})["word"]) == set(counts[counts >= 3].index)  # the default minimum
+    assert set(loss.word_rows(cache, {"loss_min": "5"})["word"]) == set(counts[counts >= 5].index)
+    grid = by_id(loss.layout(cache, {}), {"type": "grid", "name": loss.WORD_GRID})
+    assert [c["field"] for c in grid.columnDefs if c.get("sort") == "desc"] == ["mean_loss"]
+    block, url = loss.update_min_count(5, search(tab="loss"))
+    assert parse_query(url)["loss_min"] == "5" and block.id.endswith("-5")
+    assert loss.update_min_count(3, search(tab="loss")) == (no_update, no_update)  # the default, already shown
 
 
 def test_loss_by_label_covers_every_gold_label(cache):
@@ -366,6 +389,11 @@ class FakeCache:
 
     def precomputed(self, file_name, compute):
         return compute()  # no precomputed views: the sections compute them, as on an older cache
+
+    def label_quality(self):
+        from explainer.cache.artefacts import Missing
+
+        return Missing("built without --label-quality")  # as a cache built without scores
 
 
 def synthetic_cache(n_words: int = 250_000, seed: int = 0):

@@ -268,3 +268,27 @@ def test_panel_callbacks_are_registered_once_per_app():
     assert set(first.callback_map) == registered and len(registered) == 3
     register_callbacks(second, context=None)
     assert set(second.callback_map) == registered
+
+
+def test_entities_only_keeps_first_subwords_predicted_as_entities_or_mislabelled(live):
+    words = ["Johnson", "visited", "Parisians", "yesterday", "with", "Macron"]
+    gold = ["B-PER", "O", "B-LOC", "O", "O", "B-PER"]
+    everything = explain(live, words=words, n_steps=2)
+    predicted = {t.position: t.predicted for t in everything.targets}
+    firsts = everything.encoded.first_subwords()
+    expected = [p for word, p in enumerate(firsts) if predicted[p] != "O" or gold[word] != predicted[p]]
+    chosen = explain(live, words=words, n_steps=2, entities_only=True, gold=gold)
+    assert [t.position for t in chosen.targets] == expected
+    assert len(expected) < len(everything.targets) - 2  # no special token, no later subword of a word
+    without_gold = explain(live, words=words, n_steps=2, entities_only=True)
+    assert [t.position for t in without_gold.targets] == [p for p in firsts if predicted[p] != "O"]
+
+
+def test_why_not_explains_one_word_against_its_gold_label(live):
+    words = ["John", "visited", "Parisians"]
+    result = explain(live, words=words, n_steps=2, word_indexes=[2], contrast_label="B-LOC", entities_only=True)
+    (target,) = result.targets
+    assert target.position == result.encoded.first_subwords()[2] and target.contrast == "B-LOC"
+    assert target.label == target.predicted
+    with pytest.raises(ExplainerError, match="word 3"):
+        explain(live, words=words, n_steps=2, word_indexes=[3])

@@ -199,3 +199,30 @@ def test_embeddings_colour_by_label_quality_marks_flagged_words(tiny_cache, tmp_
     for mode in ("word", "example"):
         figure, note = section.figure_and_note(open_cache(bare), replace(view, mode=mode))
         assert [trace.name for trace in figure.data] == ["no label-quality score"] and NOT_BUILT in note
+
+
+def test_inspect_lists_each_examples_label_quality_as_a_sortable_column(tiny_cache):
+    from explainer.app.sections import inspect
+
+    cache = open_cache(tiny_cache)
+    scores = read_label_quality(cache)
+    rows = inspect.inspect_rows(cache, {})
+    np.testing.assert_allclose(rows["label_quality"], scores.examples["label_quality"], equal_nan=True)
+    grid = [node for node in walk(inspect.layout(cache, {})) if getattr(node, "columnDefs", None)][0]
+    assert {"field": "label_quality", "sortable": True}.items() <= next(
+        c for c in grid.columnDefs if c["field"] == "label_quality"
+    ).items()
+
+
+def test_misclassified_words_carry_their_label_quality_as_a_sortable_column(tiny_cache):
+    from explainer.app.sections import misclassified
+
+    cache = open_cache(tiny_cache)
+    scores = read_label_quality(cache)
+    rows = misclassified.word_rows(cache, {})
+    words = cache.words.reset_index(drop=True).assign(score=scores.words["label_quality"].to_numpy())
+    expected = words.set_index(["example_id", "word_index"])["score"]
+    got = rows.set_index(["example_id", "word_index"])["label_quality"]
+    np.testing.assert_allclose(got.to_numpy(), expected.reindex(got.index).to_numpy(), equal_nan=True)
+    grid = [node for node in walk(misclassified.layout(cache, {})) if getattr(node, "columnDefs", None)][0]
+    assert "label_quality" in [c["field"] for c in grid.columnDefs]

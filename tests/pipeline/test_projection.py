@@ -19,6 +19,7 @@ import pytest
 from dash import no_update
 
 from explainer.analysis import embeddings as emb
+from explainer.analysis.labels import entity_type
 from explainer.app.components.wording import counted
 from explainer.app.factory import create_app
 from explainer.app.sections import embeddings as section
@@ -27,6 +28,7 @@ from explainer.app.state import parse_query
 from explainer.cache.reader import open_cache
 from explainer.errors import ExplainerError
 from explainer.figures.embeddings import parse_point_id
+from explainer.figures.palette import type_colours
 from explainer.pipeline import projection
 from explainer.pipeline.projection import (
     DEFAULT_MAX_FIT,
@@ -374,13 +376,22 @@ def test_layout_draws_every_word_with_ids_in_customdata(cache):
     trace = traces[0]
     ids = [[parse_point_id(value) for value in trace.customdata] for trace in traces]
     for (example_id, word_index), text in list(zip(ids[0], trace.text))[:20]:
-        assert words.loc[(example_id, word_index), "gold"] == trace.name
+        assert entity_type(words.loc[(example_id, word_index), "gold"]) == trace.name.split(" · ")[0]
         assert text.split("<br>")[0] == f"<b>{html.escape(words.loc[(example_id, word_index), 'word'])}</b>"
     outlined = np.concatenate([np.asarray(trace.marker.line.width) for trace in traces]) > 0
     wrong = np.concatenate(
         [[words.loc[pair, "gold"] != words.loc[pair, "pred"] for pair in trace_ids] for trace_ids in ids]
     )
     assert np.array_equal(outlined, wrong)
+
+
+def test_points_are_coloured_by_gold_entity_type_by_default_with_counts_in_the_legend(cache):
+    figure, _ = section.figure_and_note(cache, section.view_of(cache, {}))
+    gold_types = cache.words["gold"].map(entity_type).value_counts()
+    colours = type_colours(entity_type(label) for label in cache.labels)
+    legend = {trace.name: trace.marker.color for trace in figure.data}
+    assert legend == {f"{kind} · {count:,}": colours[kind] for kind, count in gold_types.items()}
+    assert list(legend)[-1].startswith("O · ")  # O last, after the types in sorted order
 
 
 def test_filters_go_to_the_url_and_narrow_the_points(context, cache):

@@ -35,6 +35,9 @@ CONTRAST = "attr-contrast"
 LEVEL = "attr-level"
 DATA = "attr-data"
 RESULT = "attr-result"
+SCOPE = "attr-scope"
+WHY = "attr-why"
+ENTITIES, EVERYTHING = "entities", "all"
 # The apps register_callbacks has added the callbacks to (weakly held: an app that goes away leaves).
 _APPS_WITH_CALLBACKS: weakref.WeakSet[dash.Dash] = weakref.WeakSet()
 
@@ -55,17 +58,35 @@ def token_button(key: str, position: int, *, label: str = "explain") -> dbc.Butt
     )
 
 
-def explain_panel(key: str, *, text: str | None = None, words: list[str] | None = None) -> html.Div:
+def why_not_button(key: str, word_index: int, *, predicted: str, gold: str) -> dbc.Button:
+    """One click: why word ``word_index`` was predicted ``predicted`` rather than its ``gold`` label (the contrast)."""
+    return dbc.Button(
+        f"why {predicted}, not {gold}?",
+        id=_id(WHY, key, word=int(word_index), contrast=str(gold)),
+        size="sm",
+        color="link",
+        className="p-0 attr-why-button",
+        n_clicks=0,
+    )
+
+
+def explain_panel(
+    key: str, *, text: str | None = None, words: list[str] | None = None, gold: list[str] | None = None
+) -> html.Div:
     """An Explain control and the place its results appear, for free ``text`` or an example's ``words``.
 
     Parameters
     ----------
     key : str
         Unique on the page (e.g. ``"probe-3"``, ``"inspector"``); ties buttons and results together.
+    gold : list of str, optional
+        The words' gold labels: Explain's default scope then keeps missed entities too.
     """
     from explainer.inference.attributions import DEFAULT_PRESET, PRESETS
 
-    source = {"text": text} if words is None else {"words": [str(word) for word in words]}
+    source: dict[str, Any] = {"text": text} if words is None else {"words": [str(word) for word in words]}
+    if gold is not None:
+        source["gold"] = [str(label) for label in gold]
     presets = [{"label": f"{name} ({preset.n_steps} points)", "value": name} for name, preset in PRESETS.items()]
     controls = html.Div(
         [
@@ -94,6 +115,16 @@ def explain_panel(key: str, *, text: str | None = None, words: list[str] | None 
                 dcc.Dropdown(id=_id(CONTRAST, key), placeholder="and not: (none)"),
                 style={"minWidth": "150px"},
                 className="me-3",
+            ),
+            dbc.RadioItems(
+                id=_id(SCOPE, key),
+                options=[
+                    {"label": "entities and errors", "value": ENTITIES},
+                    {"label": "every subword (O, special, IGN)", "value": EVERYTHING},
+                ],
+                value=ENTITIES,
+                inline=True,
+                className="me-3 small",
             ),
             dbc.RadioItems(
                 id=_id(LEVEL, key),
@@ -126,7 +157,8 @@ def render_result(data: dict | None, *, level: str = "subwords") -> list:
     if not targets:
         return [
             dbc.Alert(
-                "Nothing to explain: every subword is ignored (by index or by its predicted label).",
+                "Nothing to explain: no word is predicted as an entity or mislabelled, and every other subword is "
+                "left out (choose “every subword” to explain O, special tokens and IGN positions).",
                 color="warning",
                 className="py-2 mb-0",
             )
@@ -197,7 +229,17 @@ def shaded_line(columns: list[str], target: dict, *, values: list[float]) -> htm
 
 
 def run_explanation(
-    context, search, source: dict, *, preset: str, ignored_labels, target_label, contrast_label, positions=None
+    context,
+    search,
+    source: dict,
+    *,
+    preset: str,
+    ignored_labels,
+    target_label,
+    contrast_label,
+    positions=None,
+    word_indexes=None,
+    entities_only: bool = False,
 ) -> dict:
     """Explain a panel's text with the cache's model; a dict for the panel's store (``error`` on failure)."""
     from explainer.inference.attributions import PRESETS, explain
@@ -216,6 +258,9 @@ def run_explanation(
             text=source.get("text"),
             words=source.get("words"),
             positions=positions,
+            word_indexes=word_indexes,
+            entities_only=entities_only,
+            gold=source.get("gold"),
             ignored_labels=ignored_labels or None,
             target_label=target_label or None,
             contrast_label=contrast_label or None,
@@ -265,25 +310,43 @@ def register_callbacks(app: dash.Dash, context) -> None:
         Input(_id(EXPLAIN, MATCH), "n_clicks"),
         Input(_id(TOKEN, MATCH, position=ALL), "n_clicks"),
         Input(_id(PRESET, MATCH), "value"),
+        Input(_id(WHY, MATCH, word=ALL, contrast=ALL), "n_clicks"),
         State(_id(SOURCE, MATCH), "data"),
         State(_id(IGNORED, MATCH), "value"),
         State(_id(TARGET_CLASS, MATCH), "value"),
         State(_id(CONTRAST, MATCH), "value"),
         State(_id(DATA, MATCH), "data"),
+        State(_id(SCOPE, MATCH), "value"),
         State("url", "search"),
         prevent_initial_call=True,
     )
-    def explain_text(_clicks, _token_clicks, preset, source, ignored, target_label, contrast_label, previous, search):
+    def explain_text(
+        _clicks,
+        _token_clicks,
+        preset,
+        _why_clicks,
+        source,
+        ignored,
+        target_label,
+        contrast_label,
+        previous,
+        scope,
+        search,
+    ):
         triggered = dash.ctx.triggered_id
         if not triggered or not any(item["value"] for item in dash.ctx.triggered):
             return no_update  # a button appearing fires with n_clicks 0
-        positions = None
+        positions, word_indexes = None, None
         if triggered.get("type") == TOKEN:
             positions = [int(triggered["position"])]
+        elif triggered.get("type") == WHY:  # the predicted label against the gold one, at that word
+            word_indexes, target_label, contrast_label = [int(triggered["word"])], None, str(triggered["contrast"])
         elif triggered.get("type") == PRESET:
             if not previous or previous.get("error"):
                 return no_update  # switching the preset recomputes only what is already shown
-            positions = (previous.get("options") or {}).get("positions")
+            options = previous.get("options") or {}
+            positions, word_indexes = options.get("positions"), options.get("word_indexes")
+            contrast_label = options.get("contrast") or contrast_label
         data = run_explanation(
             context,
             search,
@@ -293,8 +356,13 @@ def register_callbacks(app: dash.Dash, context) -> None:
             target_label=target_label,
             contrast_label=contrast_label,
             positions=positions,
+            word_indexes=word_indexes,
+            entities_only=(scope or ENTITIES) == ENTITIES,
         )
-        data.setdefault("options", {})["positions"] = positions
+        options = data.setdefault("options", {})
+        options.update(positions=positions, word_indexes=word_indexes)
+        if triggered.get("type") == WHY:
+            options["contrast"] = contrast_label
         return data
 
     @app.callback(

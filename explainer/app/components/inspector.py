@@ -8,30 +8,18 @@ from __future__ import annotations
 
 import dash_bootstrap_components as dbc
 import pandas as pd
-from dash import html
+from dash import dcc, html
 from dash.development.base_component import Component
 
 from explainer.analysis.compare import BOTH_RIGHT, CHANGED
 from explainer.analysis.examples import ExampleView, span_error_by_word
-from explainer.app.components.attributions import explain_panel
+from explainer.analysis.labels import entity_type
+from explainer.app.components.attributions import explain_panel, why_not_button
 from explainer.cache.reader import LABEL_QUALITY_NOT_BUILT as NOT_BUILT
 from explainer.cache.schema import CORRECT
+from explainer.figures.palette import type_colours
 
-# Colour per entity type, assigned in sorted order so a type keeps its colour across views.
-PALETTE = [
-    "#4e79a7",
-    "#f28e2b",
-    "#59a14f",
-    "#e15759",
-    "#b07aa1",
-    "#76b7b2",
-    "#edc948",
-    "#9c755f",
-    "#ff9da7",
-    "#bab0ac",
-    "#1f77b4",
-    "#2ca02c",
-]
+NO_WRAP = {"whiteSpace": "nowrap"}
 ERROR_STYLE = {  # how each category marks a span: visible at a glance, explained by the legend
     "missed": "3px dashed #d62728",
     "spurious": "3px dotted #d62728",
@@ -39,10 +27,6 @@ ERROR_STYLE = {  # how each category marks a span: visible at a glance, explaine
     "boundary": "3px double #ff7f0e",
     "type and boundary": "3px solid #ff7f0e",
 }
-
-
-def type_colours(types) -> dict[str, str]:
-    return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(sorted(set(types)))}
 
 
 def span_line(
@@ -87,7 +71,7 @@ def span_line(
             )
             children.append(
                 html.Span(
-                    _spaced(inner) + [html.Sup(label, className="ms-1 text-muted small")],
+                    _spaced(inner) + [html.Sup(label, className="ms-1 text-muted small", style=NO_WRAP)],
                     style=style,
                     className=class_name,
                     title=label,
@@ -160,15 +144,17 @@ def word_table(view: ExampleView, *, highlight: int | None) -> dbc.Table:
         if row.mismatch:
             flags.append(dbc.Badge("gold ≠ predicted", color="danger", className="me-1"))
         if row.low_probability:
-            flags.append(dbc.Badge("low probability", color="warning", text_color="dark"))
+            flags.append(dbc.Badge("low probability", color="warning", text_color="dark", className="me-1"))
+        if row.gold != "O" and entity_type(row.gold) != entity_type(row.pred):  # missed, or of the wrong type
+            flags.append(why_not_button("inspector", int(row.word_index), predicted=str(row.pred), gold=str(row.gold)))
         rows.append(
             html.Tr(
                 [
                     html.Td(row.word_index),
                     html.Td(row.word),
                     html.Td(row.subwords, className="text-muted"),
-                    html.Td(row.gold),
-                    html.Td(row.pred),
+                    html.Td(row.gold, style=NO_WRAP),  # a label reads whole: B-politician, not B- / politician
+                    html.Td(row.pred, style=NO_WRAP),
                     html.Td(f"{row.prob_pred:.3f}"),
                     html.Td(f"{row.loss:.3f}"),
                     *([html.Td(_score(row.label_quality), className="label-quality")] if scored else []),
@@ -275,7 +261,7 @@ def render_inspector(
             findings_note(findings, review_href),
             word_table(view, highlight=highlight),
             label_quality_note(view),
-            explain_panel("inspector", words=words),
+            explain_panel("inspector", words=words, gold=[str(label) for label in view.words["gold"]]),
         ],
         id="inspector-content",
     )
@@ -380,4 +366,46 @@ def paired_word_table(view_a: ExampleView, view_b: ExampleView, *, highlight: in
         )
     return dbc.Table(
         [header, html.Tbody(rows)], size="sm", hover=True, bordered=False, className="inspector-words-paired"
+    )
+
+
+# --- moving through the list the inspector was opened from -------------------------------------
+
+MAX_LISTED = 5_000  # example ids kept of the list a row or card was clicked in (they travel to the browser)
+
+
+class NavIds:
+    LIST = "inspector-list"  # a store: {"ids": [...]} of the list the inspector was opened from
+    PREV = "inspector-prev"
+    NEXT = "inspector-next"
+    POSITION = "inspector-position"
+    RAW = "inspector-raw-link"
+    REVIEW = "inspector-review-link"
+
+
+def listed_examples(example_ids) -> list[int]:
+    """The distinct example ids of a list, in its order (a list of words names an example once per word)."""
+    return [int(value) for value in dict.fromkeys(example_ids)][:MAX_LISTED]
+
+
+def neighbours(ids: list[int] | None, current: int | None) -> tuple[int | None, int | None, int | None]:
+    """(previous, next, 1-based position) of ``current`` in ``ids``; all None when it is not listed."""
+    if not ids or current is None or current not in ids:
+        return None, None, None
+    at = ids.index(current)
+    return (ids[at - 1] if at else None), (ids[at + 1] if at + 1 < len(ids) else None), at + 1
+
+
+def navigation_bar() -> html.Div:
+    """Previous/next through the list the inspector was opened from, and links to the same example elsewhere."""
+    button = {"size": "sm", "color": "secondary", "outline": True, "disabled": True}
+    return html.Div(
+        [
+            dbc.Button("← previous", id=NavIds.PREV, className="me-2", **button),
+            dbc.Button("next →", id=NavIds.NEXT, className="me-2", **button),
+            html.Span(id=NavIds.POSITION, className="small text-muted me-4"),
+            dcc.Link("Raw data", id=NavIds.RAW, href="", className="small me-3"),
+            dcc.Link("Review", id=NavIds.REVIEW, href="", className="small"),
+        ],
+        className="d-flex align-items-center mb-2 inspector-nav",
     )

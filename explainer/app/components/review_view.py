@@ -15,10 +15,11 @@ from explainer.analysis.examples import rows_of, span_error_by_word
 from explainer.analysis.review import ANY_ERROR, ORDERS, STATUSES
 from explainer.analysis.spans import extract_spans
 from explainer.app.components.aligned import open_button_id
-from explainer.app.components.inspector import error_legend, span_line, spans_text, type_colours
+from explainer.app.components.inspector import error_legend, span_line, spans_text
 from explainer.app.sections.base import StrEnum
 from explainer.cache import schema
 from explainer.cache.reader import Cache
+from explainer.figures.palette import type_colours
 from explainer.review import edits
 from explainer.review.corrections import KIND_LABELS
 from explainer.review.downloads import DOWNLOADS

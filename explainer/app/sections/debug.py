@@ -57,7 +57,8 @@ def block(title: str, value) -> html.Div:
             html.Pre(
                 json.dumps(value, indent=2, ensure_ascii=False, default=str),
                 className="bg-light p-2 small",
-                style={"maxHeight": "420px"},
+                # long lines (the build command, paths) wrap instead of running off to the right
+                style={"maxHeight": "420px", "whiteSpace": "pre-wrap", "overflowWrap": "anywhere"},
             ),
         ]
     )

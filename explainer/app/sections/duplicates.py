@@ -28,6 +28,7 @@ from dash import ALL, Input, Output, State, dcc, html, no_update
 
 from explainer.analysis import duplicates as dup
 from explainer.app.components.aligned import open_sample, page_bar
+from explainer.app.components.grid import client_csv_button
 from explainer.app.components.wording import counted
 from explainer.app.memo import per_cache, per_cache_lru
 from explainer.app.sections.base import DATA, Section, StrEnum, View, view_field
@@ -386,6 +387,7 @@ def leak_block(context, cache, view: DuplicatesView):
             {"field": "same_labels", "headerName": "same labels", "width": 120, "flex": 0},
         ],
         defaultColDef={"sortable": True, "filter": True, "resizable": True, "flex": 1},
+        csvExportParams={"fileName": "leakage.csv"},
         dashGridOptions={
             "getRowId": {"function": "params.data.row_id"},
             "suppressCellFocus": True,
@@ -395,7 +397,7 @@ def leak_block(context, cache, view: DuplicatesView):
         },
         style={"height": "480px", "width": "100%"},
     )
-    return html.Div([html.P(text, id=Ids.LEAK_SUMMARY, className="small"), grid])
+    return html.Div([html.P(text, id=Ids.LEAK_SUMMARY, className="small"), client_csv_button(Ids.LEAKS), grid])
 
 
 def other_caches(context, cache) -> list[dict]:

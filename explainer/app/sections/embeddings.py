@@ -1,6 +1,7 @@
 """Embeddings: every word (or example) placed by the 2-D projection of its hidden state.
 
-Colour by gold label, predicted label, error category or loss; misclassified points have a black
+Colour by gold or predicted entity type (the default; B- and I- merged, counts in the legend), gold
+label, predicted label, error category or loss; misclassified points have a black
 outline. Clicking a point opens the inspector on its example and word (ids come from the point's
 ``customdata``). A lasso or box selection lists the words inside it, with counts by gold and
 predicted label; a row opens the inspector. Filters and the selected region live in the URL
@@ -47,6 +48,8 @@ LABEL_QUALITY_NOTE = (
     "likely label issues."
 )
 COLOUR_NAMES = {
+    "gold_type": "gold entity type",
+    "pred_type": "predicted entity type",
     "gold": "gold label",
     "pred": "predicted label",
     "category": "error category",
@@ -223,6 +226,7 @@ def _figure_and_note(cache, view: EmbeddingsView):
         labels=cache.labels,
         method=stored_projections(cache).method(view.mode),
         region=view.sel,
+        counts=_value_counts(points, view.colour),
     )
     noun = "word" if view.mode == emb.WORD else "example"
     total = len(all_points(cache, view.mode))
@@ -232,6 +236,13 @@ def _figure_and_note(cache, view: EmbeddingsView):
     if view.colour == "label_quality":
         note += " " + (LABEL_QUALITY_NOTE if read_label_quality(cache) else NOT_BUILT)
     return figure, note
+
+
+def _value_counts(points, colour: str) -> dict[str, int] | None:
+    """How many filtered points (drawn or not) have each value of a categorical colouring, for the legend."""
+    if colour in ("loss", "label_quality"):
+        return None
+    return {str(value): int(count) for value, count in points[colour].astype("str").value_counts().items()}
 
 
 @grid_source(GRIDS[emb.WORD])

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 from dash import html
 
+from explainer.analysis.label_quality import read_label_quality, with_scores
 from explainer.app.components.grid import column, grid_source, server_grid
 from explainer.app.memo import per_cache
 from explainer.app.sections.base import EXAMPLES, Section, View
@@ -18,9 +20,19 @@ class InspectView(View, prefix="ins"):
     text: str | None = None  # only examples containing it (e.g. a link from Loss by token)
 
 
+def _scored_examples(cache):
+    """The examples' columns, with cleanlab's label-quality score of each example when the cache has scores."""
+    frame = cache.table("examples", columns=COLUMNS)
+    scores = read_label_quality(cache)
+    if scores is None:
+        return frame
+    scored = with_scores(frame.assign(row=np.arange(len(frame))), scores, level="example")
+    return scored.drop(columns=["row", "label_issue"])
+
+
 @grid_source("inspect")
 def inspect_rows(cache, state):
-    frame = per_cache(cache, "inspect-rows", lambda: cache.table("examples", columns=COLUMNS))
+    frame = per_cache(cache, "inspect-rows", lambda: _scored_examples(cache))
     text = InspectView.from_query(state).text
     if text:  # a filter carried in the URL, on top of the grid's own
         frame = frame[frame["text"].str.contains(text, case=False, regex=False)]
@@ -50,6 +62,11 @@ def layout(cache, state):
                     column("n_errors", "span errors", number=True),
                     column("n_word_errors", "word errors", number=True),
                     column("source"),
+                    *(
+                        [column("label_quality", "label quality", number=True, decimals=3)]
+                        if read_label_quality(cache) is not None
+                        else []
+                    ),
                 ],
             ),
         ]

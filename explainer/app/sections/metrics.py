@@ -18,11 +18,14 @@ from dash import Input, Output, State, dcc, html, no_update
 
 from explainer.analysis.metrics import NONE, entity_confusion, normalise_confusion
 from explainer.analysis.schemes import SCHEMES, scheme_scores, spans_by_example
+from explainer.app.components.grid import client_csv_button
 from explainer.app.memo import per_cache
 from explainer.app.sections import misclassified
 from explainer.app.sections.base import PERFORMANCE, Section, StrEnum, View, view_field
 from explainer.app.state import parse_query, update_query
 from explainer.figures.metrics import confusion_figure, error_category_figure
+
+WIDE_CONFUSION_LABELS = 12  # more labels than this: the confusion takes the page's width, below the table
 
 
 class Ids(StrEnum):
@@ -105,15 +108,18 @@ def errors_view(cache) -> dict:
 
 def layout(cache, state):
     view = MetricsView.from_query(state)
+    wide = len(cache.metrics["confusion"]["labels"]) > WIDE_CONFUSION_LABELS
     number = {"function": "params.value == null ? '' : d3.format('.3f')(params.value)"}
     report = dag.AgGrid(
         id=Ids.REPORT,
         rowData=report_rows(cache.metrics["seqeval"]),
-        columnDefs=[{"field": "type"}]
+        # a type name wraps (and shows whole on hover) rather than being cut: politician vs politicalparty
+        columnDefs=[{"field": "type", "minWidth": 130, "wrapText": True, "autoHeight": True, "tooltipField": "type"}]
         + [{"field": m, "valueFormatter": number} for m in ("precision", "recall", "f1")]
         + [{"field": "support"}],
-        defaultColDef={"sortable": True, "flex": 1},
-        dashGridOptions={"domLayout": "autoHeight"},
+        defaultColDef={"sortable": True, "flex": 1, "minWidth": 80},
+        dashGridOptions={"domLayout": "autoHeight", "tooltipShowDelay": 300},
+        csvExportParams={"fileName": "metrics.csv"},
     )
     controls = html.Div(
         [
@@ -134,6 +140,7 @@ def layout(cache, state):
             dbc.Col(
                 [
                     html.H5("Entities (seqeval, conlleval mode)"),
+                    client_csv_button(Ids.REPORT),
                     report,
                     html.H5("nervaluate's schemes (SemEval 2013)", className="mt-4"),
                     html.P(
@@ -173,7 +180,7 @@ def layout(cache, state):
                         ),
                     ),
                 ],
-                lg=6,
+                lg=12 if wide else 6,  # many labels: the full width, so every cell keeps its number readable
             ),
         ]
     )

@@ -1,4 +1,5 @@
-"""Misclassified: every error, at word level (gold != predicted) or span level (span errors but correct).
+"""Misclassified: every error, at word level (gold != predicted) or span level (span errors but correct, each
+with its mean loss, confidence and sentence), or span errors grouped by surface form with counts.
 
 Dropdown filters live in the URL (``mis_level``, ``mis_category``, ``mis_type``, ``mis_gold``,
 ``mis_pred``, ``mis_text``, and ``mis_slice``: the span errors of a slice of the Slices section, as
@@ -14,14 +15,19 @@ from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
+import numpy as np
+import pandas as pd
 from dash import Input, Output, State, dcc, html, no_update
 
+from explainer.analysis.label_quality import read_label_quality
 from explainer.analysis.labels import entity_type
 from explainer.analysis.misclassified import (
     filter_span_errors,
     filter_word_errors,
+    group_by_surface,
     misclassified_spans,
     misclassified_words,
+    span_scores,
 )
 from explainer.analysis.slices import decode_conditions, errors_in_slice, slice_mask
 from explainer.app.components.grid import column, grid_source, server_grid
@@ -33,9 +39,10 @@ from explainer.cache.artefacts import Missing
 from explainer.cache.schema import CORRECT, ERROR_CATEGORIES
 from explainer.errors import ExplainerError
 
-LEVELS = ("word", "span")
+LEVELS = ("word", "span", "surface")  # surface: span errors grouped by their text, with counts
+SPAN_LEVELS = ("span", "surface")
 SPAN_ONLY = ("category", "type", "slice_conditions")
-GRIDS = {"word": "misclassified-words", "span": "misclassified-spans"}
+GRIDS = {"word": "misclassified-words", "span": "misclassified-spans", "surface": "misclassified-surfaces"}
 CATEGORIES = [category for category in ERROR_CATEGORIES if category != CORRECT]
 
 
@@ -68,32 +75,48 @@ class MisclassifiedView(View, prefix="mis"):
 
 
 def word_errors(cache):
-    """Every misclassified word with its context, built once per cache."""
-    return per_cache(
-        cache,
-        "misclassified-words",
-        lambda: cache.precomputed(schema.MISCLASSIFIED_WORDS, lambda: misclassified_words(cache.words)),
-    )
+    """Every misclassified word with its context (and cleanlab's label-quality score when the cache has
+    scores), built once per cache."""
+
+    def compute():
+        frame = cache.precomputed(schema.MISCLASSIFIED_WORDS, lambda: misclassified_words(cache.words))
+        scores = read_label_quality(cache)
+        if scores is None:
+            return frame
+        offsets = cache.table("examples", ["example_id", "word_offset"]).set_index("example_id")["word_offset"]
+        rows = offsets.reindex(frame["example_id"].to_numpy()).to_numpy(dtype=np.int64) + frame["word_index"].to_numpy()
+        return frame.assign(label_quality=scores.words["label_quality"].to_numpy()[rows])
+
+    return per_cache(cache, "misclassified-words", compute)
 
 
 def span_errors(cache):
-    """Every span error with its texts, built once per cache."""
-    return per_cache(
-        cache,
-        "misclassified-spans",
-        lambda: cache.precomputed(
+    """Every span error with its texts, mean loss and confidence over its words and its sentence, built once
+    per cache."""
+
+    def compute():
+        spans = cache.precomputed(
             schema.MISCLASSIFIED_SPANS, lambda: misclassified_spans(cache.span_errors, cache.words)
-        ),
-    )
+        )
+        scores = span_scores(spans, cache.table("words", ["example_id", "word_index", "loss", "prob_pred"]))
+        texts = cache.table("examples", ["example_id", "text"]).set_index("example_id")["text"]
+        sentence = texts.reindex(spans["example_id"].to_numpy()).to_numpy()
+        return pd.concat([spans.reset_index(drop=True), scores.reset_index(drop=True)], axis=1).assign(
+            sentence=sentence
+        )
+
+    return per_cache(cache, "misclassified-spans-scored", compute)
 
 
 def filtered(cache, view: MisclassifiedView):
     """The errors of ``view``'s level that pass its filters (before the grid's own column filters)."""
-    if view.level == "span":
-        rows = filter_span_errors(
+    if view.level in SPAN_LEVELS:
+        spans = filter_span_errors(
             span_errors(cache), category=view.category, entity=view.type, gold=view.gold, pred=view.pred, text=view.text
         )
-        return in_slice(cache, rows, view.slice_conditions) if view.slice_conditions else rows
+        if view.slice_conditions:
+            spans = in_slice(cache, spans, view.slice_conditions)
+        return group_by_surface(spans) if view.level == "surface" else spans
     return filter_word_errors(word_errors(cache), gold=view.gold, pred=view.pred, text=view.text)
 
 
@@ -120,6 +143,13 @@ def span_rows(cache, state):
     return filtered(cache, replace(MisclassifiedView.from_query(state), level="span"))
 
 
+@grid_source(GRIDS["surface"])
+def surface_rows(cache, state):
+    rows = filtered(cache, replace(MisclassifiedView.from_query(state), level="surface"))
+    # a group opens its first error; the group's position keeps row ids unique
+    return rows.assign(row_id=[f"{e}:{w}:{i}" for i, (e, w) in enumerate(zip(rows["example_id"], rows["word_index"]))])
+
+
 def rows(cache, state):
     """The rows the grid of the URL's level starts from."""
     return filtered(cache, MisclassifiedView.from_query(state))
@@ -136,6 +166,7 @@ WORD_COLUMNS = [
     column("loss", number=True, decimals=3, sort="desc"),
     column("context", flex=3),
 ]
+LABEL_QUALITY_COLUMN = column("label_quality", "label quality", number=True, decimals=3)
 SPAN_COLUMNS = [
     column("category"),
     column("type"),
@@ -143,15 +174,30 @@ SPAN_COLUMNS = [
     column("pred_text", "predicted span", flex=2),
     column("gold_type", "gold type"),
     column("pred_type", "predicted type"),
+    column("loss", "mean loss", number=True, decimals=3, sort="desc"),
+    column("confidence", "p(predicted)", number=True, decimals=3),
+    column("sentence", flex=4),
     column("example_id", "example", number=True, width=100, flex=0),
+]
+SURFACE_COLUMNS = [
+    column("surface", "surface form", flex=2),
+    column("category"),
+    column("type"),
+    column("count", "errors", number=True, width=100, sort="desc"),
+    column("loss", "mean loss", number=True, decimals=3),
+    column("confidence", "p(predicted)", number=True, decimals=3),
+    column("sentence", "first sentence", flex=4),
+    column("example_id", "first example", number=True, width=120, flex=0),
 ]
 
 
-def grid_block(view: MisclassifiedView) -> html.Div:
+def grid_block(view: MisclassifiedView, *, scored: bool = False) -> html.Div:
     """The grid of ``view``'s level. Its wrapper's id changes with the filters: Dash keys components by
     id, so a new id mounts a fresh grid, which asks the server for rows filtered the new way."""
     digest = hashlib.sha1(build_query(view.to_query()).encode("utf-8")).hexdigest()[:10]
-    columns = SPAN_COLUMNS if view.level == "span" else WORD_COLUMNS
+    columns = {"span": SPAN_COLUMNS, "surface": SURFACE_COLUMNS}.get(view.level, WORD_COLUMNS)
+    if scored and view.level == "word":  # cleanlab's scores, when the cache was built with them
+        columns = [*columns[:-1], LABEL_QUALITY_COLUMN, columns[-1]]
     return html.Div(server_grid(GRIDS[view.level], columns), id=f"{Ids.GRID}-{digest}")
 
 
@@ -166,7 +212,10 @@ def label_options(cache, level: str) -> list[dict]:
 
 
 def summary(cache, view: MisclassifiedView) -> str:
-    total = len(span_errors(cache) if view.level == "span" else word_errors(cache))
+    total = len(span_errors(cache) if view.level in SPAN_LEVELS else word_errors(cache))
+    if view.level == "surface":
+        groups = filtered(cache, view)
+        return f"{int(groups['count'].sum()):,} of {total:,} span errors match these filters, in {len(groups):,} surface forms"
     shown = len(filtered(cache, view))
     noun = "span errors" if view.level == "span" else "misclassified words"
     if view.level == "span" and view.slice_conditions:
@@ -192,7 +241,7 @@ def _dropdown(ident: Ids, placeholder: str, options: list, value, *, disabled: b
 
 def layout(cache, state):
     view = MisclassifiedView.from_query(state)
-    span_level = view.level == "span"
+    span_level = view.level in SPAN_LEVELS
     controls = html.Div(
         [
             dbc.RadioItems(
@@ -200,7 +249,11 @@ def layout(cache, state):
                 value=view.level,
                 inline=True,
                 className="me-3",
-                options=[{"label": "words", "value": "word"}, {"label": "spans", "value": "span"}],
+                options=[
+                    {"label": "words", "value": "word"},
+                    {"label": "spans", "value": "span"},
+                    {"label": "spans by surface form", "value": "surface"},
+                ],
             ),
             _dropdown(Ids.CATEGORY, "error category", CATEGORIES, view.category, disabled=not span_level),
             _dropdown(
@@ -228,7 +281,7 @@ def layout(cache, state):
             ),
             controls,
             html.P(summary(cache, view), id=Ids.SUMMARY, className="small"),
-            html.Div(grid_block(view), id=Ids.TABLE),
+            html.Div(grid_block(view, scored=read_label_quality(cache) is not None), id=Ids.TABLE),
         ]
     )
 
@@ -241,7 +294,7 @@ def update_filters(context, level, category, entity, gold, pred, text, search, *
     entity types (``B-PER`` -> ``PER``) at span level, where labels mean nothing.
     """
     level = level if level in LEVELS else "word"
-    if trigger == Ids.LEVEL and level == "span":
+    if trigger == Ids.LEVEL and level in SPAN_LEVELS:
         gold, pred = (_span_value(gold), _span_value(pred))
     view = MisclassifiedView(
         level=level,
@@ -254,13 +307,14 @@ def update_filters(context, level, category, entity, gold, pred, text, search, *
         slice_conditions=MisclassifiedView.from_query(parse_query(search)).slice_conditions,
     )
     new_search = update_query(search, **view.to_query())
-    disabled = level != "span"
+    disabled = level not in SPAN_LEVELS
     if trigger != Ids.LEVEL and view == MisclassifiedView.from_query(parse_query(search)):  # echoing the URL
         return (no_update,) * 9
     try:
         cache = context.cache(search)
         options = label_options(cache, level)
-        return (grid_block(view), summary(cache, view), new_search, options, options, gold, pred, disabled, disabled)
+        block = grid_block(view, scored=read_label_quality(cache) is not None)
+        return (block, summary(cache, view), new_search, options, options, gold, pred, disabled, disabled)
     except ExplainerError as error:
         return (dbc.Alert(str(error), color="danger"), "", no_update, [], [], gold, pred, disabled, disabled)
 

@@ -2,7 +2,8 @@
 
 The model is loaded on the first probe in each worker process (``explainer.inference``, imported
 inside the callbacks so the other pages never load torch). Words whose predicted label has a
-probability under the threshold are flagged and listed first in each text's table.
+probability under the threshold are flagged and listed first in each text's table. The prefilled text
+is probed when the tab opens; Probe, or Ctrl+Enter in the text (``assets/app-keys.js``), probes again.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html, no_update
 
 from explainer.app.components.attributions import explain_panel, register_callbacks, token_button
-from explainer.app.components.inspector import span_line, type_colours
+from explainer.app.components.inspector import span_line
 from explainer.app.sections.base import MODEL, Section, StrEnum
 from explainer.errors import ExplainerError
+from explainer.figures.palette import type_colours
 
 DEFAULT_TEXT = "We visited Paris last weekend, where Emmanuel Macron lives."
 
@@ -160,10 +162,10 @@ def register(app, context):
         State(Ids.TEXT, "value"),
         State(Ids.THRESHOLD, "value"),
         State("url", "search"),
-        prevent_initial_call=True,
     )
-    def run_probe(n_clicks, text, threshold, search):
-        if not n_clicks:
+    def run_probe(_n_clicks, text, threshold, search):
+        # also when the tab opens (n_clicks 0): the prefilled text shows its result at once
+        if not (text or "").strip():
             return no_update
         return probe_view(context, search, text, threshold)
 

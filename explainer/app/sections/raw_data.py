@@ -1,13 +1,14 @@
 """Raw data: one example as the model sees it (subwords, input ids, word ids, labels with IGN).
 
-The example is chosen by id: the input, ``raw_id`` in the URL, else the inspector's ``sample``,
-else example 0.
+The example is chosen by id: the input (or its previous/next buttons), ``raw_id`` in the URL, else the
+inspector's ``sample``, else example 0.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, html, no_update
 
@@ -21,6 +22,8 @@ TABLE_HEADERS = ("position", "subword", "input id", "word id", "word", "label id
 
 class Ids(StrEnum):
     EXAMPLE_ID = "raw_data-id"
+    PREV = "raw_data-prev"
+    NEXT = "raw_data-next"
     CONTENT = "raw_data-content"
     INPUTS = "raw_data-inputs"
     TABLE = "raw_data-table"
@@ -119,8 +122,12 @@ def layout(cache, state):
         ],
         size="sm",
         style={"width": "220px"},
-        className="mb-2",
+        className="me-2",
     )
+    steps = [
+        dbc.Button("← previous", id=Ids.PREV, size="sm", color="secondary", outline=True, className="me-2"),
+        dbc.Button("next →", id=Ids.NEXT, size="sm", color="secondary", outline=True),
+    ]
     return html.Div(
         [
             html.P(
@@ -129,7 +136,7 @@ def layout(cache, state):
                 "that carry no label.",
                 className="text-muted small",
             ),
-            picker,
+            html.Div([picker, *steps], className="d-flex align-items-center mb-2"),
             html.Div(raw_view(cache, example_id), id=Ids.CONTENT),
         ]
     )
@@ -148,7 +155,28 @@ def update_view(context, example_id, search):
     return content, update_query(search, **RawView(id=int(example_id)).to_query())
 
 
+def stepped_id(current, step: int, *, n_examples: int) -> int:
+    """The example id ``step`` away from ``current`` (an empty input counts as 0), kept within the cache."""
+    try:
+        start = int(current)
+    except (TypeError, ValueError):
+        start = 0
+    return min(max(start + step, 0), max(n_examples - 1, 0))
+
+
 def register(app, context):
+    @app.callback(
+        Output(Ids.EXAMPLE_ID, "value"),
+        Input(Ids.PREV, "n_clicks"),
+        Input(Ids.NEXT, "n_clicks"),
+        State(Ids.EXAMPLE_ID, "value"),
+        State("url", "search"),
+        prevent_initial_call=True,
+    )
+    def on_step(_previous, _next, current, search):
+        n_examples = int(context.cache(search).manifest["counts"]["examples"])
+        return stepped_id(current, 1 if dash.ctx.triggered_id == Ids.NEXT else -1, n_examples=n_examples)
+
     @app.callback(
         Output(Ids.CONTENT, "children"),
         Output("url", "search", allow_duplicate=True),

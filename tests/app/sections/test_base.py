@@ -179,6 +179,7 @@ def test_shared_links_keep_their_query_keys():
         "data_checks": {"chk_check"},
         "slices": {"sl_type", "sl_slice"},
         "compare": {"cmp_transition", "cmp_type", "cmp_order", "cmp_page"},
+        "loss": {"loss_min"},
     }
     views = {section.key: section.view for section in load_sections() if section.view}
     assert {key: set(view().to_query()) for key, view in views.items()} == expected
