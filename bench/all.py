@@ -50,6 +50,23 @@ def steps(work: Path) -> list[tuple[str, list[str], str]]:
             "NMF on the demo cache's activation sample",
         ),
         ("data_checks", [python, "bench/data_checks.py"], "each data check's count on CoNLL-2003 and WNUT-17"),
+        (
+            "attribution_accuracy",
+            [python, "bench/attribution_accuracy.py", "--model", str(ROOT / "demo" / "model")],
+            "fast attributions vs 50 and 300 points, demo model and random weights",
+        ),
+        (
+            "browser_tabs",
+            [
+                python,
+                "bench/browser_tabs.py",
+                str(demo_cache),
+                str(work / "caches-250k" / "conll-train"),
+                "--rounds",
+                "2",
+            ],
+            "Chromium: longest main-thread block when each tab opens (demo, 250k)",
+        ),
     ]
 
 

@@ -226,28 +226,41 @@ def test_changing_the_order_restarts_at_page_one(context):
     assert samples.update_view(context, "loss", 2, search(smp_page=2), trigger=None) == (no_update,) * 5
 
 
+def aligned_data(card) -> list[dict]:
+    """The JSON of each aligned-rows element of ``card`` (what assets/aligned.js draws)."""
+    return [
+        json.loads(node.to_plotly_json()["props"]["data-aligned"])
+        for node in walk(card)
+        if isinstance(node, html.Div) and "aligned-example" in (node.className or "")
+    ]
+
+
 def test_aligned_rows_show_ign_subwords_and_escape_text(cache):
     hostile = int(cache.examples[cache.examples["text"].str.contains("<script>", regex=False)]["example_id"].iloc[0])
     card = random_samples.example_cards(cache, [hostile], section_key="samples")[0]
-    texts = strings(card)
+    (data,) = aligned_data(card)
+    assert data["headers"] == list(aligned.ROW_HEADERS)
+    words = [block[0] for block in data["blocks"]]
     for word in HOSTILE_WORDS:
-        assert word in texts  # a plain string child: React shows it as text
-    assert "IGN" in texts
+        assert word in words  # a plain string the script sets as textContent
+    cells = [cell for block in data["blocks"] for column in block[2] for cell in column]
+    assert [aligned.IGN_LABEL, "ign"] in cells
     assert not any(isinstance(node, (html.Script, dcc.Markdown, html.Iframe)) for node in walk(card))
     n_subwords = int((cache.subwords.query("example_id == @hostile")["word_index"] >= 0).sum())
-    token_row = [row for row in walk(card) if isinstance(row, html.Tr) and row.children[0].children == "subword"][0]
-    assert len(token_row.children) - 1 == n_subwords
+    assert sum(len(block[2]) for block in data["blocks"]) == n_subwords  # one column per subword
+    assert len(words) == int((cache.words["example_id"] == hostile).sum())  # one block per word
 
 
 def test_aligned_cells_are_styled_by_classes_the_stylesheet_defines(cache):
     example_id = int(cache.examples["n_subwords"].idxmax())
     card = random_samples.example_cards(cache, [example_id], section_key="samples")[0]
-    cells = [node for node in walk(card) if isinstance(node, dict) and node.get("type") == "Td"]
-    assert cells and not any("style" in cell["props"] for cell in cells)  # no inline styles: a third of the JSON
-    used = {name for cell in cells for name in cell["props"].get("className", "").split()}
+    (data,) = aligned_data(card)
+    used = {cell[1] for block in data["blocks"] for column in block[2] for cell in column} - {""}
+    used |= {block[1] for block in data["blocks"]} - {""}
+    assert any(name.startswith("loss-") for name in used)
     stylesheet = (REPO_ROOT / "assets" / "explainer.css").read_text()
-    for name in used - {"table-danger"}:  # table-danger is Bootstrap's
-        assert f"td.{name} " in stylesheet, name
+    for name in used:
+        assert f".aligned-cell.{name}" in stylesheet, name
     assert [aligned.loss_class(loss) for loss in (0.0, 0.39, 0.41, 2.0, 3.9, 40.0)] == [
         None,
         None,

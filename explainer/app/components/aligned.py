@@ -1,9 +1,15 @@
-"""Examples as aligned rows (word / subword / gold / predicted / loss), shared by Samples by loss and
-Random samples.
+"""Examples as aligned rows (word / subword / gold / predicted / loss), shared by Samples by loss,
+Random samples and Data checks (Find duplicates draws its words over label rows the same way).
 
-One small table per example, one column per subword, words spanning their subwords. Subwords after a
-word's first carry no label (IGN): they are shown, greyed, so the alignment the model saw is visible.
-Dataset text goes in as component children, which React escapes.
+Each word is a block: the word over its subwords, each subword a column of its labels; the blocks
+wrap into lines as text does, so a long example never runs off to the right. Subwords after a word's
+first carry no label (IGN): they are shown, greyed, so the alignment the model saw is visible.
+
+The blocks are drawn in the browser by ``assets/aligned.js`` from one JSON attribute per example
+(``data-aligned``): a page of long examples is thousands of cells, and as Dash components each costs
+the renderer about a millisecond on the main thread (3.8 s for the demo's first page of Samples by
+loss); as plain DOM nodes the page takes a few milliseconds. The script sets every text with
+``textContent``, so dataset text is text, never HTML.
 """
 
 from __future__ import annotations
@@ -30,25 +36,13 @@ CARD_COLUMNS = {
     "words": ["example_id", "word_index", "word", "gold", "pred", "loss"],
     "subwords": ["example_id", "word_index", "position", "token", "label_id", "pred_id", "loss"],
 }
+# Classes a cell may carry (assets/explainer.css styles them).
+MUTED, MISMATCH, CONFLICT, UNMATCHED = "ign", "mismatch", "conflict", "unmatched"
 
 
 def open_button_id(section_key: str, example_id) -> dict:
     """Id of the button that opens ``example_id`` in the inspector (one pattern per section)."""
     return {"type": OPEN_TYPE, "section": section_key, "index": example_id}
-
-
-def _cell(text, class_name: str | None = None, **props) -> dict:
-    """A ``<td>`` in the serialised form Dash sends to the browser (what ``html.Td(...)`` becomes).
-
-    The first page of Samples by loss holds the longest examples, thousands of cells: building each
-    as a Dash component object costs ~50 µs, and the renderer reads this form directly. Styles are
-    classes (``assets/explainer.css``), not inline: a third of the JSON otherwise. ``text`` is still a
-    plain child string, which React escapes.
-    """
-    props = {key: value for key, value in props.items() if value is not None}
-    if class_name:
-        props["className"] = class_name
-    return {"type": "Td", "namespace": "dash_html_components", "props": {"children": text, **props}}
 
 
 def loss_class(loss: float) -> str | None:
@@ -57,41 +51,45 @@ def loss_class(loss: float) -> str | None:
     return f"loss-{shade}" if shade > 0 else None
 
 
-def _loss_cell(loss: float, ignored: bool) -> dict:
+def _loss_cell(loss: float, ignored: bool) -> list:
     if ignored or math.isnan(loss):
-        return _cell(IGN_LABEL, "ign")
-    return _cell(f"{loss:.2f}", loss_class(loss))
+        return [IGN_LABEL, MUTED]
+    return [f"{loss:.2f}", loss_class(loss) or ""]
 
 
-def aligned_table(columns: list[AlignedSubword]) -> html.Table:
+def aligned_blocks(headers, blocks: list, *, class_name: str = "", **attributes) -> html.Div:
+    """The element ``assets/aligned.js`` fills: word blocks over labelled rows, wrapping into lines.
+
+    ``headers`` names the rows (the first is the word's); ``blocks`` is one ``[word, word_class,
+    columns]`` per word, ``columns`` a list of columns, each ``[[text, class], ...]`` for the rows
+    after the first. Texts are strings the script sets as text (never parsed as HTML).
+    """
+    data = json.dumps({"headers": list(headers), "blocks": blocks}, ensure_ascii=False, separators=(",", ":"))
+    # A data-* attribute can only be passed through ** (Dash's **kwargs are untyped, its named props typed).
+    props: dict = {"data-aligned": data, **attributes}
+    return html.Div(className=f"aligned-example {class_name}".strip(), **props)
+
+
+def aligned_table(columns: list[AlignedSubword]) -> html.Div:
     """The aligned rows of one example (``columns`` from ``explainer.analysis.examples.aligned_example``).
 
     Subwords after a word's first have the class ``ign`` (greyed); a predicted label that differs
-    from gold is ``table-danger``.
+    from gold is ``mismatch``.
     """
-    word_cells = []
-    for position, column in enumerate(columns):
-        if column.first:
-            width = 1
-            while position + width < len(columns) and not columns[position + width].first:
-                width += 1
-            word_cells.append(_cell(column.word, colSpan=width if width > 1 else None))
-    token_cells, gold_cells, pred_cells, loss_cells = [], [], [], []
+    blocks: list = []
     for column in columns:
-        muted = None if column.first else "ign"
-        token_cells.append(_cell(column.token, muted))
-        gold_cells.append(_cell(column.gold, muted))
-        pred_cells.append(_cell(column.pred, "table-danger" if column.mismatch else muted))
-        loss_cells.append(_loss_cell(column.loss, not column.first))
-    # The cells are serialised components (see _cell), which the renderer reads but Dash's type hints do not allow.
-    body = [
-        html.Tr(
-            [html.Th(header, className="text-muted small"), *cells],  # type: ignore[list-item]
-            className=f"aligned-{header}",
-        )
-        for header, cells in zip(ROW_HEADERS, (word_cells, token_cells, gold_cells, pred_cells, loss_cells))
-    ]
-    return html.Table(html.Tbody(body), className="table table-sm table-bordered aligned-example mb-0 small")
+        muted = "" if column.first else MUTED
+        cells = [
+            [column.token, muted],
+            [column.gold, muted],
+            [column.pred, MISMATCH if column.mismatch else muted],
+            _loss_cell(column.loss, not column.first),
+        ]
+        if column.first or not blocks:
+            blocks.append([column.word, "", [cells]])
+        else:
+            blocks[-1][2].append(cells)
+    return aligned_blocks(ROW_HEADERS, blocks)
 
 
 def example_card(cache, example_id: int, *, section_key: str, rows: dict | None = None) -> dbc.Card:
@@ -126,7 +124,7 @@ def example_card(cache, example_id: int, *, section_key: str, rows: dict | None 
     return dbc.Card(
         [
             dbc.CardHeader(header),
-            dbc.CardBody(html.Div(aligned_table(columns), style={"overflowX": "auto"}), className="p-2"),
+            dbc.CardBody(aligned_table(columns), className="p-2"),
         ],
         className="mb-3 aligned-card",
         id=f"{section_key}-example-{example_id}",
