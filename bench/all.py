@@ -67,6 +67,11 @@ def steps(work: Path) -> list[tuple[str, list[str], str]]:
             ],
             "Chromium: longest main-thread block when each tab opens (demo, 250k)",
         ),
+        (
+            "worker_memory",
+            [python, "bench/worker_memory.py", str(work / "caches-250k" / "conll-train")],
+            "a worker's heap after warm-up, per section (250k)",
+        ),
     ]
 
 
