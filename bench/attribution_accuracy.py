@@ -57,12 +57,12 @@ def random_model(fine_tuned: LiveModel | None) -> LiveModel:
     return LiveModel(model=model, tokenizer=tokenizer, labels=labels, max_length=512, model_id="random MiniLM")
 
 
-def sentences(count: int, seed: int) -> list[list[str]]:
-    """``count`` held-out tweets of 8 to 30 words, chosen with ``seed``."""
+def sentences(count: int, seed: int, max_words: int = 30) -> list[list[str]]:
+    """``count`` held-out tweets of 8 to ``max_words`` words, chosen with ``seed``."""
     from explainer.demo import split_corpus
 
     _, heldout = split_corpus(log=lambda line: None)
-    fitting = [example.words for example in heldout.examples if 8 <= len(example.words) <= 30]
+    fitting = [example.words for example in heldout.examples if 8 <= len(example.words) <= max_words]
     return random.Random(seed).sample(fitting, count)
 
 
@@ -130,10 +130,13 @@ def main(argv=None) -> int:
     parser.add_argument("--sentences", type=int, default=6)
     parser.add_argument("--skip-random", action="store_true", help="only the fine-tuned model")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--max-words", type=int, default=30, help="longest tweet drawn (the cost grows with its square)"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "attribution_accuracy.md")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    texts = sentences(args.sentences, args.seed)
+    texts = sentences(args.sentences, args.seed, args.max_words)
     fine_tuned = LiveModel.load(str(args.model)) if (args.model / "config.json").is_file() else None
     models = {} if args.skip_random else {"random weights (MiniLM architecture, seed 0)": random_model(fine_tuned)}
     if fine_tuned:

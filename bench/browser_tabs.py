@@ -78,7 +78,10 @@ def browser():
     if shutil.which("chromium"):
         options.binary_location = shutil.which("chromium")
     driver_path = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-    return webdriver.Chrome(service=Service(driver_path), options=options)
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    # A frozen page answers a script only when the block ends: wait for it (the block is the measurement).
+    driver.set_script_timeout(600)
+    return driver
 
 
 def descendants(pid: int) -> list[int]:
