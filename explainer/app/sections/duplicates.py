@@ -36,7 +36,7 @@ from explainer.cache.artefacts import DuplicateFindings, Missing
 from explainer.errors import ExplainerError
 from explainer.pipeline.duplicates import EXAMPLE_COLUMNS, find_duplicates
 
-PER_PAGE = 20
+PER_PAGE = 10  # cards per page: 20 held the main thread ~340 ms on opening the tab (bench/browser_tabs.py)
 RENDERED_PAGES = 4
 STEP = 0.01
 MAX_LEAK_ROWS = 5_000
