@@ -1,78 +1,89 @@
-/* Aligned example tables (explainer/app/components/aligned.py): Dash sends each table as one element
-   whose data-aligned attribute holds its rows as JSON, [[header, [[text, class, colSpan], ...]], ...];
-   this builds the <table> with textContent, so dataset text is never read as HTML. Thousands of Dash
-   components per page (one per cell) kept the browser's main thread busy for a minute on a loaded
-   machine; plain DOM nodes built once take milliseconds. */
+/* Aligned rows (Samples by loss, Random samples, Data checks, Find duplicates): draws each
+   `[data-aligned]` element from its JSON (explainer/app/components/aligned.py) as word blocks that wrap
+   into lines. As Dash components the cells of a page cost the renderer seconds of main thread; as
+   plain DOM nodes, milliseconds. Every text is set with textContent: dataset text stays text. */
 (function () {
   "use strict";
-  var ATTRIBUTE = "data-aligned";
+  var drawn = new WeakMap(); // element -> the JSON it shows
 
-  function build(holder) {
-    var source = holder.getAttribute(ATTRIBUTE);
-    if (source === null || holder.alignedSource === source) {
-      return;
+  function cell(text, className, title) {
+    var node = document.createElement("div");
+    node.className = className ? "aligned-cell " + className : "aligned-cell";
+    node.textContent = text;
+    if (title) {
+      node.title = title;
     }
-    holder.alignedSource = source;
-    var rows;
-    try {
-      rows = JSON.parse(source);
-    } catch (error) {
-      holder.textContent = "This example could not be shown.";
-      return;
-    }
-    var table = document.createElement("table");
-    table.className = holder.getAttribute("data-table-class") || "";
-    var body = document.createElement("tbody");
-    rows.forEach(function (row) {
-      var line = document.createElement("tr");
-      line.className = "aligned-" + row[0];
-      var header = document.createElement("th");
-      header.className = "text-muted small";
-      header.textContent = row[0];
-      line.appendChild(header);
-      row[1].forEach(function (cell) {
-        var td = document.createElement("td");
-        td.textContent = cell[0];
-        if (cell[1]) {
-          td.className = cell[1];
-        }
-        if (cell[2]) {
-          td.colSpan = cell[2];
-        }
-        line.appendChild(td);
-      });
-      body.appendChild(line);
-    });
-    table.appendChild(body);
-    holder.replaceChildren(table);
+    return node;
   }
 
-  function buildWithin(node) {
+  function draw(element) {
+    var raw = element.getAttribute("data-aligned");
+    if (raw === null || drawn.get(element) === raw) {
+      return;
+    }
+    drawn.set(element, raw);
+    var data;
+    try {
+      data = JSON.parse(raw);
+    } catch (error) {
+      element.textContent = "(could not read the aligned rows)";
+      return;
+    }
+    var headers = data.headers || [];
+    var fragment = document.createDocumentFragment();
+    var head = document.createElement("div");
+    head.className = "aligned-block aligned-head";
+    headers.forEach(function (name) {
+      head.appendChild(cell(name, ""));
+    });
+    fragment.appendChild(head);
+    (data.blocks || []).forEach(function (block) {
+      var node = document.createElement("div");
+      node.className = "aligned-block";
+      node.appendChild(cell(block[0], "aligned-word " + (block[1] || ""), headers[0]));
+      var columns = document.createElement("div");
+      columns.className = "aligned-columns";
+      (block[2] || []).forEach(function (cells) {
+        var column = document.createElement("div");
+        column.className = "aligned-column";
+        cells.forEach(function (item, row) {
+          column.appendChild(cell(item[0], item[1], headers[row + 1]));
+        });
+        columns.appendChild(column);
+      });
+      node.appendChild(columns);
+      fragment.appendChild(node);
+    });
+    element.replaceChildren(fragment);
+  }
+
+  function drawWithin(node) {
     if (node.nodeType !== 1) {
       return;
     }
-    if (node.hasAttribute(ATTRIBUTE)) {
-      build(node);
+    if (node.hasAttribute("data-aligned")) {
+      draw(node);
     }
-    node.querySelectorAll("[" + ATTRIBUTE + "]").forEach(build);
+    if (node.firstElementChild) {
+      node.querySelectorAll("[data-aligned]").forEach(draw);
+    }
   }
 
-  function start() {
-    buildWithin(document.body);
-    new MutationObserver(function (mutations) {
-      mutations.forEach(function (mutation) {
-        if (mutation.type === "attributes") {
-          build(mutation.target);
-        } else {
-          mutation.addedNodes.forEach(buildWithin);
-        }
-      });
-    }).observe(document.body, { childList: true, subtree: true, attributes: true, attributeFilter: [ATTRIBUTE] });
-  }
-
-  if (document.body) {
-    start();
-  } else {
-    document.addEventListener("DOMContentLoaded", start);
-  }
+  new MutationObserver(function (mutations) {
+    mutations.forEach(function (mutation) {
+      if (mutation.type === "attributes") {
+        draw(mutation.target);
+      } else if (!(mutation.target.closest && mutation.target.closest("[data-aligned]"))) {
+        mutation.addedNodes.forEach(drawWithin);
+      }
+    });
+  }).observe(document.documentElement, {
+    childList: true,
+    subtree: true,
+    attributes: true,
+    attributeFilter: ["data-aligned"]
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    drawWithin(document.body);
+  });
 })();

@@ -66,6 +66,28 @@ def steps(work: Path) -> list[tuple[str, list[str], str]]:
             [python, "bench/label_errors.py", "--work", str(work / "label-errors")],
             "span-level findings vs planted noise in CoNLL-2003 and WNUT-17 train, per signal and combined",
         ),
+        (
+            "attribution_accuracy",
+            [python, "bench/attribution_accuracy.py", "--model", str(ROOT / "demo" / "model")],
+            "fast attributions vs 50 and 300 points, demo model and random weights",
+        ),
+        (
+            "browser_tabs",
+            [
+                python,
+                "bench/browser_tabs.py",
+                str(demo_cache),
+                str(work / "caches-250k" / "conll-train"),
+                "--rounds",
+                "2",
+            ],
+            "Chromium: longest main-thread block when each tab opens (demo, 250k)",
+        ),
+        (
+            "worker_memory",
+            [python, "bench/worker_memory.py", str(work / "caches-250k" / "conll-train")],
+            "a worker's heap after warm-up, per section (250k)",
+        ),
     ]
 
 

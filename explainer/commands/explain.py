@@ -42,6 +42,18 @@ def register(subparsers) -> None:
         help="explain the class's probability minus this class's (why ORG and not LOC)",
     )
     parser.add_argument("--n-steps", type=int, default=50, help="integration points (default: 50)")
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.05,
+        help="refine targets whose completeness error exceeds this fraction of their score (default: 0.05; 0: off)",
+    )
+    parser.add_argument(
+        "--max-steps",
+        type=int,
+        default=None,
+        help="the most integration points a refined target gets (default: 128, or 4 x --n-steps if more)",
+    )
     parser.add_argument("--method", default="gausslegendre", help="captum quadrature rule (default: gausslegendre)")
     parser.add_argument(
         "--internal-batch-size", type=int, default=None, help="at most this many interpolation points per forward pass"
@@ -82,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
         n_steps=args.n_steps,
         method=args.method,
         internal_batch_size=args.internal_batch_size,
+        tolerance=args.tolerance or None,
+        max_steps=args.max_steps,
     )
     print(json.dumps(result.to_dict(), indent=1) if args.json else format_attributions(result, words=args.words))
     return 0
@@ -94,13 +108,20 @@ def format_attributions(result, *, words: bool = False) -> str:
         f"{len(result.targets)} targets, {result.n_steps} {result.method} points; attributions normalised "
         "(divided by their L2 norm); delta = sum of raw attributions - (score(text) - score(baseline))"
     ]
+    if result.tolerance is not None:
+        refined, missed = int((result.steps > result.n_steps).sum()), int(result.missed.sum())
+        lines.append(
+            f"tolerance {result.tolerance:g} of each score: {refined} targets refined "
+            f"(up to {result.steps.max() if len(result.steps) else result.n_steps} points), {missed} still above it"
+        )
     if not result.targets:
         lines.append("nothing to explain: every subword is ignored (check --ignored-labels / --ignored-indexes)")
     for row, target in enumerate(result.targets):
         explained = target.label + (f" - {target.contrast}" if target.contrast else "")
         lines.append(
             f"\n[{target.position}] {target.token}  predicted {target.predicted} ({target.probability:.3f}), "
-            f"explaining {explained}, delta {result.delta[row]:+.2e}"
+            f"explaining {explained}, delta {result.delta[row]:+.2e}, {result.steps[row]} points"
+            + (" -- ABOVE TOLERANCE" if result.missed[row] else "")
         )
         lines.append("  " + "  ".join(f"{name} {value:+.3f}" for name, value in zip(columns, matrix[row])))
     return "\n".join(lines)

@@ -249,35 +249,41 @@ def test_changing_the_order_restarts_at_page_one(context):
     assert samples.update_view(context, "loss", 2, search(smp_page=2), trigger=None) == (no_update,) * 5
 
 
-def aligned_rows_of(card) -> list[list]:
-    """The rows ``[header, [[text, class, colSpan], ...]]`` of the one aligned table in ``card``."""
-    [holder] = [node for node in walk(card) if getattr(node, "className", None) == "aligned-holder"]
-    return json.loads(getattr(holder, "data-aligned"))
+def aligned_data(card) -> list[dict]:
+    """The JSON of each aligned-rows element of ``card`` (what assets/aligned.js draws)."""
+    return [
+        json.loads(node.to_plotly_json()["props"]["data-aligned"])
+        for node in walk(card)
+        if isinstance(node, html.Div) and "aligned-example" in (node.className or "")
+    ]
 
 
 def test_aligned_rows_show_ign_subwords_and_escape_text(cache):
     hostile = int(cache.examples[cache.examples["text"].str.contains("<script>", regex=False)]["example_id"].iloc[0])
     card = random_samples.example_cards(cache, [hostile], section_key="samples")[0]
-    rows = dict(aligned_rows_of(card))
-    assert list(rows) == ["word", "subword", "gold", "predicted", "loss"]
-    words = [cell[0] for cell in rows["word"]]
+    (data,) = aligned_data(card)
+    assert data["headers"] == list(aligned.ROW_HEADERS)
+    words = [block[0] for block in data["blocks"]]
     for word in HOSTILE_WORDS:
-        assert word in words  # data for assets/aligned.js, which sets it as textContent
-    assert ["IGN", "ign"] in rows["loss"]
+        assert word in words  # a plain string the script sets as textContent
+    cells = [cell for block in data["blocks"] for column in block[2] for cell in column]
+    assert [aligned.IGN_LABEL, "ign"] in cells
     assert not any(isinstance(node, (html.Script, dcc.Markdown, html.Iframe)) for node in walk(card))
     n_subwords = int((cache.subwords.query("example_id == @hostile")["word_index"] >= 0).sum())
-    assert all(len(rows[header]) == n_subwords for header in ("subword", "gold", "predicted", "loss"))
-    assert sum(cell[2] if len(cell) > 2 else 1 for cell in rows["word"]) == n_subwords  # words span their subwords
+    assert sum(len(block[2]) for block in data["blocks"]) == n_subwords  # one column per subword
+    assert len(words) == int((cache.words["example_id"] == hostile).sum())  # one block per word
 
 
 def test_aligned_cells_are_styled_by_classes_the_stylesheet_defines(cache):
     example_id = int(cache.examples["n_subwords"].idxmax())
     card = random_samples.example_cards(cache, [example_id], section_key="samples")[0]
-    used = {cell[1] for _, cells in aligned_rows_of(card) for cell in cells if len(cell) > 1 and cell[1]}
-    assert used
+    (data,) = aligned_data(card)
+    used = {cell[1] for block in data["blocks"] for column in block[2] for cell in column} - {""}
+    used |= {block[1] for block in data["blocks"]} - {""}
+    assert any(name.startswith("loss-") for name in used)
     stylesheet = (REPO_ROOT / "assets" / "explainer.css").read_text()
-    for name in used - {"table-danger"}:  # table-danger is Bootstrap's
-        assert f"td.{name} " in stylesheet, name
+    for name in used:
+        assert f".aligned-cell.{name}" in stylesheet, name
     assert [aligned.loss_class(loss) for loss in (0.0, 0.39, 0.41, 2.0, 3.9, 40.0)] == [
         None,
         None,
@@ -293,7 +299,9 @@ def test_a_page_of_samples_is_a_few_components_per_example(cache):
     which kept the browser busy for a minute on a loaded machine)."""
     cards, *_ = samples.page_view(cache, order="loss", page=1)
     components = [node for node in walk(cards) if hasattr(node, "_type") or isinstance(node, dict)]
-    cells = sum(len(row[1]) for card in cards for row in aligned_rows_of(card))
+    cells = sum(
+        len(column) for card in cards for data in aligned_data(card) for block in data["blocks"] for column in block[2]
+    )
     assert cells > 1000 and len(components) < 20 * len(cards)
 
 

@@ -1,21 +1,21 @@
-"""Examples as aligned rows (word / subword / gold / predicted / loss), shared by Samples by loss and
-Random samples.
+"""Examples as aligned rows (word / subword / gold / predicted / loss), shared by Samples by loss,
+Random samples and Data checks (Find duplicates draws its words over label rows the same way).
 
-One small table per example, one column per subword, words spanning their subwords. Subwords after a
-word's first carry no label (IGN): they are shown, greyed, so the alignment the model saw is visible.
+Each word is a block: the word over its subwords, each subword a column of its labels; the blocks
+wrap into lines as text does, so a long example never runs off to the right. Subwords after a word's
+first carry no label (IGN): they are shown, greyed, so the alignment the model saw is visible.
 
-A table travels as one component whose ``data-aligned`` attribute holds its cells as JSON;
-``assets/aligned.js`` builds the ``<table>`` from it with ``textContent`` (dataset text is never read as
-HTML). As Dash components, the ten longest examples of Samples by loss were ~1,700 components, and the
-browser's main thread spent a minute on them on a busy machine (every click waited behind it: the
-flaky "tab not active within 60 s" of the deployment test); as data they are one each.
+The blocks are drawn in the browser by ``assets/aligned.js`` from one JSON attribute per example
+(``data-aligned``): a page of long examples is thousands of cells, and as Dash components each costs
+the renderer about a millisecond on the main thread (3.8 s for the demo's first page of Samples by
+loss); as plain DOM nodes the page takes a few milliseconds. The script sets every text with
+``textContent``, so dataset text is text, never HTML.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
@@ -36,25 +36,13 @@ CARD_COLUMNS = {
     "words": ["example_id", "word_index", "word", "gold", "pred", "loss"],
     "subwords": ["example_id", "word_index", "position", "token", "label_id", "pred_id", "loss"],
 }
+# Classes a cell may carry (assets/explainer.css styles them).
+MUTED, MISMATCH, CONFLICT, UNMATCHED = "ign", "mismatch", "conflict", "unmatched"
 
 
 def open_button_id(section_key: str, example_id) -> dict:
     """Id of the button that opens ``example_id`` in the inspector (one pattern per section)."""
     return {"type": OPEN_TYPE, "section": section_key, "index": example_id}
-
-
-TABLE_CLASS = "table table-sm table-bordered aligned-example mb-0 small"
-
-
-def _cell(text: str, class_name: str | None = None, col_span: int | None = None) -> list:
-    """A cell as ``assets/aligned.js`` reads it: ``[text, class or null, column span or null]``, trimmed.
-
-    Styles are classes (``assets/explainer.css``), not inline: the page stays small.
-    """
-    cell: list = [text, class_name, col_span]
-    while len(cell) > 1 and cell[-1] is None:
-        cell.pop()
-    return cell
 
 
 def loss_class(loss: float) -> str | None:
@@ -65,42 +53,43 @@ def loss_class(loss: float) -> str | None:
 
 def _loss_cell(loss: float, ignored: bool) -> list:
     if ignored or math.isnan(loss):
-        return _cell(IGN_LABEL, "ign")
-    return _cell(f"{loss:.2f}", loss_class(loss))
+        return [IGN_LABEL, MUTED]
+    return [f"{loss:.2f}", loss_class(loss) or ""]
 
 
-def aligned_rows(columns: list[AlignedSubword]) -> list[list]:
-    """The rows of one example's table: ``[header, [cell, ...]]`` for word, subword, gold, predicted, loss.
+def aligned_blocks(headers, blocks: list, *, class_name: str = "", **attributes) -> html.Div:
+    """The element ``assets/aligned.js`` fills: word blocks over labelled rows, wrapping into lines.
 
-    A word's cell spans its subwords; subwords after a word's first have the class ``ign`` (greyed); a
-    predicted label that differs from gold is ``table-danger``.
+    ``headers`` names the rows (the first is the word's); ``blocks`` is one ``[word, word_class,
+    columns]`` per word, ``columns`` a list of columns, each ``[[text, class], ...]`` for the rows
+    after the first. Texts are strings the script sets as text (never parsed as HTML).
     """
-    word_cells = []
-    for position, column in enumerate(columns):
-        if column.first:
-            width = 1
-            while position + width < len(columns) and not columns[position + width].first:
-                width += 1
-            word_cells.append(_cell(column.word, None, width if width > 1 else None))
-    token_cells, gold_cells, pred_cells, loss_cells = [], [], [], []
-    for column in columns:
-        muted = None if column.first else "ign"
-        token_cells.append(_cell(column.token, muted))
-        gold_cells.append(_cell(column.gold, muted))
-        pred_cells.append(_cell(column.pred, "table-danger" if column.mismatch else muted))
-        loss_cells.append(_loss_cell(column.loss, not column.first))
-    return [list(row) for row in zip(ROW_HEADERS, (word_cells, token_cells, gold_cells, pred_cells, loss_cells))]
+    data = json.dumps({"headers": list(headers), "blocks": blocks}, ensure_ascii=False, separators=(",", ":"))
+    # A data-* attribute can only be passed through ** (Dash's **kwargs are untyped, its named props typed).
+    props: dict = {"data-aligned": data, **attributes}
+    return html.Div(className=f"aligned-example {class_name}".strip(), **props)
 
 
 def aligned_table(columns: list[AlignedSubword]) -> html.Div:
-    """The aligned rows of one example (``columns`` from ``explainer.analysis.examples.aligned_example``) as
-    one component: ``assets/aligned.js`` builds the table (class ``TABLE_CLASS``, a row ``aligned-<header>``
-    per row) from its ``data-aligned`` JSON."""
-    data: dict[str, Any] = {  # data-* attributes: Dash passes them through, its type hints do not name them
-        "data-aligned": json.dumps(aligned_rows(columns), ensure_ascii=False, separators=(",", ":")),
-        "data-table-class": TABLE_CLASS,
-    }
-    return html.Div(className="aligned-holder", **data)
+    """The aligned rows of one example (``columns`` from ``explainer.analysis.examples.aligned_example``).
+
+    Subwords after a word's first have the class ``ign`` (greyed); a predicted label that differs
+    from gold is ``mismatch``.
+    """
+    blocks: list = []
+    for column in columns:
+        muted = "" if column.first else MUTED
+        cells = [
+            [column.token, muted],
+            [column.gold, muted],
+            [column.pred, MISMATCH if column.mismatch else muted],
+            _loss_cell(column.loss, not column.first),
+        ]
+        if column.first or not blocks:
+            blocks.append([column.word, "", [cells]])
+        else:
+            blocks[-1][2].append(cells)
+    return aligned_blocks(ROW_HEADERS, blocks)
 
 
 def example_card(cache, example_id: int, *, section_key: str, rows: dict | None = None) -> dbc.Card:
@@ -135,7 +124,7 @@ def example_card(cache, example_id: int, *, section_key: str, rows: dict | None 
     return dbc.Card(
         [
             dbc.CardHeader(header),
-            dbc.CardBody(html.Div(aligned_table(columns), style={"overflowX": "auto"}), className="p-2"),
+            dbc.CardBody(aligned_table(columns), className="p-2"),
         ],
         className="mb-3 aligned-card",
         id=f"{section_key}-example-{example_id}",

@@ -174,7 +174,7 @@ def render_result(data: dict | None, *, level: str = "subwords") -> list:
     summary = html.Div(
         [
             html.Span(f"{len(targets)} target{'s' if len(targets) != 1 else ''}", className="me-3"),
-            html.Span(f"{data['n_steps']} {data['method']} points", className="me-3"),
+            html.Span(_points(data), className="me-3 attr-points"),
             html.Span(
                 f"completeness error ≤ {worst:.1e}",
                 className="me-3 attr-delta",
@@ -191,8 +191,38 @@ def render_result(data: dict | None, *, level: str = "subwords") -> list:
     lines = [shaded_line(columns, t, values=value) for t, value in zip(targets, values)]
     return [
         summary,
+        *_missed_warning(data),
         dcc.Graph(figure=figure, config={"displaylogo": False}, className="attr-heatmap"),
         html.Div(lines, className="attr-lines"),
+    ]
+
+
+def _points(data: dict) -> str:
+    """'8 gausslegendre points', or with refinement '8 gausslegendre points, 3 targets refined (up to 64)'."""
+    text = f"{data['n_steps']} {data['method']} points"
+    refined = data.get("refined") or 0
+    if refined:
+        text += f", {refined} target{'s' if refined != 1 else ''} refined (up to {data.get('max_steps_used')})"
+    return text
+
+
+def _missed_warning(data: dict) -> list:
+    """An alert naming the targets whose completeness error is still above the tolerance, if any."""
+    missed = [t for t in data["targets"] if t.get("within_tolerance") is False]
+    if not missed:
+        return []
+    tolerance = data.get("tolerance") or 0
+    names = ", ".join(
+        f"{t['position']} {t['token']} (error {abs(t['delta']):.2f} of score {t['score_input']:.2f})" for t in missed
+    )
+    return [
+        dbc.Alert(
+            f"{len(missed)} target{'s' if len(missed) != 1 else ''} still miss{'es' if len(missed) == 1 else ''} "
+            f"the completeness tolerance ({tolerance:.0%} of the score) at {data.get('max_steps_used')} points: "
+            f"{names}. Their attributions are approximate; the full preset or a shorter text may do better.",
+            color="warning",
+            className="py-1 px-2 mb-1 small attr-missed",
+        )
     ]
 
 
@@ -218,9 +248,10 @@ def shaded_line(columns: list[str], target: dict, *, values: list[float]) -> htm
         )
         for name, value in zip(columns, values)
     ]
+    missed = " ⚠ completeness error above tolerance" if target.get("within_tolerance") is False else ""
     head = html.Span(
         f"{target['position']} {target['token']} → {_explained(target)} "
-        f"(predicted {target['predicted']} {target['probability']:.2f})",
+        f"(predicted {target['predicted']} {target['probability']:.2f}){missed}",
         className="attr-target me-2 text-muted small",
     )
     # A data-* attribute can only be passed through ** (Dash's **kwargs are untyped, its named props typed).
@@ -266,6 +297,8 @@ def run_explanation(
             contrast_label=contrast_label or None,
             n_steps=chosen.n_steps,
             method=chosen.method,
+            tolerance=chosen.tolerance,
+            max_steps=chosen.max_steps,
         )
         data = result.to_dict()
         data["seconds"] = time.perf_counter() - start

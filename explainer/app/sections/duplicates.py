@@ -27,7 +27,7 @@ import pandas as pd
 from dash import ALL, Input, Output, State, dcc, html, no_update
 
 from explainer.analysis import duplicates as dup
-from explainer.app.components.aligned import open_sample, page_bar
+from explainer.app.components.aligned import CONFLICT, UNMATCHED, aligned_blocks, open_sample, page_bar
 from explainer.app.components.grid import client_csv_button
 from explainer.app.components.wording import counted
 from explainer.app.memo import per_cache, per_cache_lru
@@ -37,12 +37,10 @@ from explainer.cache.artefacts import DuplicateFindings, Missing
 from explainer.errors import ExplainerError
 from explainer.pipeline.duplicates import EXAMPLE_COLUMNS, find_duplicates
 
-PER_PAGE = 20
+PER_PAGE = 10  # cards per page: 20 held the main thread ~340 ms on opening the tab (bench/browser_tabs.py)
 RENDERED_PAGES = 4
 STEP = 0.01
 MAX_LEAK_ROWS = 5_000
-CONFLICT_STYLE = {"backgroundColor": "#f8d7da", "fontWeight": "600"}
-UNMATCHED_STYLE = {"color": "#6c757d", "fontStyle": "italic"}
 
 
 class Ids(StrEnum):
@@ -226,27 +224,21 @@ def _open_button(card: int, example_id: int):
 
 
 def words_table(words, rows: list[tuple[str, list, set]], *, unmatched: Collection[int] = frozenset()) -> html.Div:
-    """Words over one or more label rows: ``rows = [(header, tags, conflicting positions), ...]``."""
-    word_cells = [
-        html.Td(str(word), style=UNMATCHED_STYLE if i in unmatched else None, className="fw-semibold")
+    """Words over one or more label rows: ``rows = [(header, tags, conflicting positions), ...]``.
+
+    Drawn as the aligned rows of Samples by loss are (word blocks that wrap into lines, filled in the
+    browser from one attribute: ``components/aligned.py``); conflicting labels and words without a
+    counterpart in the other example carry the classes ``conflict`` and ``unmatched``.
+    """
+    blocks = [
+        [
+            str(word),
+            UNMATCHED if i in unmatched else "",
+            [[[str(tags[i]), CONFLICT if i in conflicts else ""] for _, tags, conflicts in rows]],
+        ]
         for i, word in enumerate(words)
     ]
-    body = [html.Tr([html.Th("word", className="text-muted small"), *word_cells])]
-    for header, tags, conflicts in rows:
-        body.append(
-            html.Tr(
-                [html.Th(header, className="text-muted small")]
-                + [html.Td(str(tag), style=CONFLICT_STYLE if i in conflicts else None) for i, tag in enumerate(tags)]
-            )
-        )
-    return html.Div(
-        html.Table(
-            html.Tbody(body),
-            className="table table-sm table-bordered small mb-0",
-            style={"width": "auto", "whiteSpace": "nowrap"},
-        ),
-        style={"overflowX": "auto"},
-    )
+    return aligned_blocks(["word", *(header for header, _, _ in rows)], blocks, class_name="duplicate-words")
 
 
 def group_card(cache, group: dict, card: int, page_rows=None) -> dbc.Card:
@@ -465,7 +457,8 @@ def layout(cache, state):
             note,
             controls,
             html.P(summary(cache, view), id=Ids.SUMMARY, className="small"),
-            html.Div(cards, id=Ids.CARDS),
+            # A spinner when a page takes over 300 ms to come (a cold read, a loaded server).
+            dcc.Loading(html.Div(cards, id=Ids.CARDS), delay_show=300),
             html.H5("Across caches (leakage)", className="mt-4"),
             dcc.Dropdown(
                 id=Ids.WITH,

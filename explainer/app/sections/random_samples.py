@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, html, no_update
+from dash import Input, Output, State, dcc, html, no_update
 
 from explainer.analysis.examples import random_draw
 from explainer.app.components.aligned import example_cards, register_open_buttons
@@ -75,7 +75,8 @@ def layout(cache, state):
                 className="text-muted small",
             ),
             controls,
-            html.Div(cards, id=Ids.CARDS),
+            # A spinner when a page takes over 300 ms to come (a cold read, a loaded server).
+            dcc.Loading(html.Div(cards, id=Ids.CARDS), delay_show=300),
         ]
     )
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, html, no_update
+from dash import Input, Output, State, dcc, html, no_update
 
 from explainer.analysis.examples import ORDERS, order_examples
 from explainer.analysis.gridquery import page_of
@@ -86,7 +86,8 @@ def layout(cache, state):
                 className="text-muted small",
             ),
             controls,
-            html.Div(cards, id=Ids.CARDS),
+            # A spinner when a page takes over 300 ms to come (a cold read, a loaded server).
+            dcc.Loading(html.Div(cards, id=Ids.CARDS), delay_show=300),
         ]
     )
 

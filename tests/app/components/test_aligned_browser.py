@@ -1,36 +1,52 @@
-"""The aligned tables in headless Chromium: assets/aligned.js builds them from their data, as text."""
+"""The aligned rows in headless Chromium: drawn from their JSON as text, wrapped into lines, redrawn on update."""
 
 from __future__ import annotations
 
+import dash
 import pytest
+from dash import Input, Output, html
 from helpers import HOSTILE_WORDS
 from selenium.webdriver.common.by import By
 
-from explainer.app.factory import create_app
-from explainer.app.settings import Settings
+from explainer.app.components.aligned import aligned_blocks
+from explainer.app.factory import ASSETS
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = pytest.mark.browser
 
 
-def test_the_table_is_built_from_its_data_with_hostile_words_as_text(dash_duo, tiny_cache):
-    dash_duo.start_server(create_app(Settings(cache=tiny_cache.parent)))
-    # Data checks lists the example with markup in its words (long_split) as an aligned card.
-    dash_duo.driver.get(dash_duo.server_url + "/?tab=data_checks&chk_check=long_split")
-    table = dash_duo.wait_for_element("#data_checks-examples table.aligned-example", timeout=30)
-    rows = {
-        row.get_attribute("class").removeprefix("aligned-"): row.find_elements(By.CSS_SELECTOR, "td")
-        for row in table.find_elements(By.CSS_SELECTOR, "tr")
-    }
-    assert list(rows) == ["word", "subword", "gold", "predicted", "loss"]
-    words = [cell.text for cell in rows["word"]]
-    assert any(word in words for word in HOSTILE_WORDS)
-    n_subwords = len(rows["subword"])
-    assert all(len(rows[name]) == n_subwords for name in ("gold", "predicted", "loss"))
-    assert sum(int(cell.get_attribute("colspan") or 1) for cell in rows["word"]) == n_subwords
-    assert any("ign" in cell.get_attribute("class") for cell in rows["loss"])
-    # Markup in the words stayed text: no element came of it.
-    assert not dash_duo.driver.find_elements(
-        By.CSS_SELECTOR, "#data_checks-examples script, #data_checks-examples img, #data_checks-examples td b"
+def blocks(words):
+    return [[word, "", [[[word.lower(), ""], ["O", ""]]]] for word in words]
+
+
+def test_rows_are_drawn_as_text_and_wrap_instead_of_scrolling(dash_duo):
+    words = [*HOSTILE_WORDS, *(f"word{n}" for n in range(300))]
+    app = dash.Dash(__name__, assets_folder=str(ASSETS))
+    app.layout = html.Div(
+        [
+            html.Button("next", id="next"),
+            html.Div(aligned_blocks(["word", "subword", "gold"], blocks(words)), id="holder", style={"width": "600px"}),
+        ]
     )
-    errors = [entry for entry in dash_duo.get_logs() if entry.get("level") == "SEVERE"]
-    assert errors == []
+
+    @app.callback(Output("holder", "children"), Input("next", "n_clicks"), prevent_initial_call=True)
+    def replace(_clicks):
+        return aligned_blocks(["word", "subword", "gold"], blocks(["other", "words"]))
+
+    dash_duo.start_server(app)
+    dash_duo.wait_for_element(".aligned-example .aligned-word", timeout=15)
+    example = dash_duo.find_element(".aligned-example")
+    shown = [cell.get_attribute("textContent") for cell in example.find_elements(By.CSS_SELECTOR, ".aligned-word")]
+    assert shown == words  # every word, as text
+    assert not example.find_elements(By.CSS_SELECTOR, "script, b, img, iframe")  # no markup from the data
+    width, scroll = dash_duo.driver.execute_script(
+        "var e = arguments[0]; return [e.clientWidth, e.scrollWidth];", example
+    )
+    assert scroll <= width  # nothing runs off to the right
+    tops = {block.location["y"] for block in example.find_elements(By.CSS_SELECTOR, ".aligned-block")}
+    assert len(tops) > 5  # the blocks wrapped into lines
+    assert example.find_element(By.CSS_SELECTOR, ".aligned-head").text.split() == ["word", "subword", "gold"]
+
+    dash_duo.find_element("#next").click()
+    dash_duo.wait_for_text_to_equal(".aligned-example .aligned-block:nth-child(2) .aligned-word", "other", timeout=10)
+    assert len(dash_duo.find_elements(".aligned-example .aligned-word")) == 2
+    assert [entry for entry in dash_duo.get_logs() if entry.get("level") == "SEVERE"] == []
