@@ -141,6 +141,29 @@ class DashClient:
         }
         return self.session.post(self.base + CALLBACK, json=body, timeout=self.timeout)
 
+    def click(self, callback: dict, button: str, values: dict) -> requests.Response:
+        """Click ``button`` (a fixed id among ``callback``'s inputs) as the browser does: the other inputs unset,
+        pattern-matched inputs without buttons on the page, the states from ``values`` (by component id)."""
+        inputs: list[dict | list] = []
+        for item in callback["inputs"]:
+            if item["id"].startswith("{"):  # a pattern (ALL): no such buttons on the page
+                inputs.append([])
+            else:
+                inputs.append({**item, "value": 1 if item["id"] == button else None})
+        state = [{**item, "value": values[item["id"]]} for item in callback["state"]]
+        outputs = []
+        for part in callback["output"].strip(".").split("..."):
+            component, _, prop = part.rpartition(".")
+            outputs.append({"id": component, "property": prop})
+        body = {
+            "output": callback["output"],
+            "outputs": outputs,
+            "inputs": inputs,
+            "changedPropIds": [f"{button}.n_clicks"],
+            "state": state,
+        }
+        return self.session.post(self.base + CALLBACK, json=body, timeout=self.timeout)
+
     # The page-level callbacks of explainer.app.factory, as the browser calls them.
 
     def route(self, search: str) -> requests.Response:

@@ -116,31 +116,12 @@ def accept_all(
     cache = open_cache(app.cache)
     # opened as the browser would now: on top of the latest decision, so the save is not a conflict
     _view, _queue, draft = session.navigate(cache, View(order="loss", status="all"), app.store.latest())
-    client = DashClient(proxy.url)
+    client = DashClient(proxy.url, timeout=60)
     client.session.auth = auth
     client.session.headers.update(headers or {})
     dependencies = client.load_dependencies()
     [callback] = [dep for dep in dependencies if any(item["id"] == Ids.ACCEPT_ALL for item in dep["inputs"])]
-    inputs: list[dict | list] = []
-    for item in callback["inputs"]:
-        if item["id"].startswith("{"):  # a pattern (ALL): no such buttons on the page
-            inputs.append([])
-        else:
-            inputs.append({**item, "value": 1 if item["id"] == Ids.ACCEPT_ALL else None})
-    values = {Ids.DRAFT: draft, Ids.NEW_TYPE: None, "url": SEARCH}
-    state = [{**item, "value": values[item["id"]]} for item in callback["state"]]
-    outputs: list[dict] = []
-    for part in callback["output"].strip(".").split("..."):
-        component, _, prop = part.rpartition(".")
-        outputs.append({"id": component, "property": prop})
-    body = {
-        "output": callback["output"],
-        "outputs": outputs,
-        "inputs": inputs,
-        "changedPropIds": [f"{Ids.ACCEPT_ALL}.n_clicks"],
-        "state": state,
-    }
-    return client.session.post(proxy.url + "_dash-update-component", json=body, timeout=60)
+    return client.click(callback, Ids.ACCEPT_ALL, {Ids.DRAFT: draft, Ids.NEW_TYPE: None, "url": SEARCH})
 
 
 def last_reviewer(app: App) -> str | None:

@@ -67,26 +67,7 @@ def edit_callback(dependencies: list[dict]) -> dict:
 
 def accept_gold(client: DashClient, callback: dict, draft: dict) -> dict:
     """Click "accept gold" on ``draft`` as the browser does; the callback's outputs by component id."""
-    inputs: list[dict | list] = []
-    for item in callback["inputs"]:
-        if item["id"].startswith("{"):
-            inputs.append([])
-        else:
-            inputs.append({**item, "value": 1 if item["id"] == Ids.ACCEPT_GOLD else None})
-    values = {Ids.DRAFT: draft, Ids.NEW_TYPE: None, "url": SEARCH}
-    state = [{**item, "value": values[item["id"]]} for item in callback["state"]]
-    outputs = []
-    for part in callback["output"].strip(".").split("..."):
-        component, _, prop = part.rpartition(".")
-        outputs.append({"id": component, "property": prop})
-    body = {
-        "output": callback["output"],
-        "outputs": outputs,
-        "inputs": inputs,
-        "changedPropIds": [f"{Ids.ACCEPT_GOLD}.n_clicks"],
-        "state": state,
-    }
-    response = client.session.post(client.base + "_dash-update-component", json=body, timeout=120)
+    response = client.click(callback, Ids.ACCEPT_GOLD, {Ids.DRAFT: draft, Ids.NEW_TYPE: None, "url": SEARCH})
     response.raise_for_status()
     answer = response.json()
     return {**answer["response"], "side": answer.get("sideUpdate")}

@@ -6,28 +6,14 @@ from __future__ import annotations
 import json
 import shutil
 
-import pytest
 from dash import no_update
 from helpers import strings, walk
 
 from explainer.app.components.aligned import open_button_id
-from explainer.app.factory import create_app
 from explainer.app.sections import data_checks as section
-from explainer.app.settings import Settings
 from explainer.app.state import parse_query
 from explainer.cache.reader import open_cache
 from explainer.cache.schema import DATA_CHECKS
-
-
-@pytest.fixture(scope="module")
-def context(tiny_cache):
-    app = create_app(Settings(cache=tiny_cache.parent))
-    return app.server.config["EXPLAINER_CONTEXT"]
-
-
-@pytest.fixture(scope="module")
-def cache(context):
-    return context.cache(None)
 
 
 def clicked(check: str, clicks=1) -> list[dict]:

@@ -8,21 +8,8 @@ import pytest
 from dash import dcc
 from helpers import strings, walk
 
-from explainer.app.factory import create_app
 from explainer.app.sections import metrics as section
-from explainer.app.settings import Settings
 from explainer.app.state import parse_query
-
-
-@pytest.fixture(scope="module")
-def context(tiny_cache):
-    app = create_app(Settings(cache=tiny_cache.parent))
-    return app.server.config["EXPLAINER_CONTEXT"]
-
-
-@pytest.fixture(scope="module")
-def cache(context):
-    return context.cache(None)
 
 
 def confusion_of(tree):

@@ -6,29 +6,15 @@ from __future__ import annotations
 import json
 import shutil
 
-import pytest
 from dash import dcc, no_update
 from helpers import strings, walk
 
 from explainer.analysis.slices import Condition, decode_conditions, encode_conditions, slice_mask
 from explainer.app.components.aligned import open_button_id
-from explainer.app.factory import create_app
 from explainer.app.sections import misclassified
 from explainer.app.sections import slices as section
-from explainer.app.settings import Settings
 from explainer.app.state import parse_query
 from explainer.cache.reader import open_cache
-
-
-@pytest.fixture(scope="module")
-def context(tiny_cache):
-    app = create_app(Settings(cache=tiny_cache.parent))
-    return app.server.config["EXPLAINER_CONTEXT"]
-
-
-@pytest.fixture(scope="module")
-def cache(context):
-    return context.cache(None)
 
 
 def bar_click(attribute: str, bucket: str) -> list[dict]:
