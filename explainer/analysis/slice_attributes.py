@@ -48,9 +48,11 @@ class Categorical:
         frequent = [value for value in present.value_counts().index if value not in self.order]
         kept = [*self.order, *frequent][: self.top]
         strings = text.astype(str).to_numpy(dtype=object)
-        labels = np.where(pd.Series(strings).isin(kept).to_numpy(), strings, "other").astype(object)
+        rest = "other" if "other" not in kept else "(other)"  # a value may itself be "other" (WNUT's type)
+        in_kept = pd.Series(strings).isin(kept).to_numpy()
+        labels = np.where(in_kept, strings, rest).astype(object)
         labels[text.isna().to_numpy()] = None
-        categories = kept + (["other"] if (labels == "other").any() else [])
+        categories = kept + ([rest] if (~in_kept & text.notna().to_numpy()).any() else [])
         return pd.Categorical(labels, categories=categories, ordered=True)
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from dash import no_update
-from helpers import fixture_sentences, write_conll
+from helpers import fixture_sentences, walk, write_conll
 
 from explainer.analysis import duplicates as dup
 from explainer.app.components.aligned import clicked_example
@@ -310,7 +310,7 @@ def test_leakage_against_another_cache_lists_the_shared_sentences(context):
     assert {"train", "train-no-embeddings"} <= {option["value"] for option in options}
     assert "test" not in {option["value"] for option in options}
     assert parse_query(search)["dup_with"] == "train"
-    grid = block.children[1]
+    [grid] = [node for node in walk(block) if getattr(node, "id", None) == section.Ids.LEAKS]
     exact = [row for row in grid.rowData if row["kind"] == "exact"]
     assert sorted(row["example_id"] for row in exact) == [0, 1]
     assert {row["match_id"] for row in exact} == {2, 3}

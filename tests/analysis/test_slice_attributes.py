@@ -133,3 +133,12 @@ def test_describe_slice_in_words():
     text = describe_slice([Condition("seen", "unseen"), Condition("length", "3+")], "ORG")
     assert text == "ORG entities unseen in training, of 3+ words"
     assert describe_slice([], "") == "entities"
+
+
+def test_a_value_called_other_keeps_its_own_bucket_beside_the_rest():
+    from explainer.analysis.slice_attributes import Categorical
+
+    values = pd.Series(["other", "person", "other", "band", "song", None])
+    buckets = Categorical(top=2, missing=None).assign(values)
+    assert list(buckets.categories) == ["other", "person", "(other)"]  # WNUT's type "other", then the rest
+    assert list(buckets.astype(object))[:5] == ["other", "person", "other", "(other)", "(other)"]

@@ -97,7 +97,7 @@ def test_warming_renders_every_tab_once(tiny_cache, monkeypatch):
     seconds = warm_context(context)
     assert {"metrics", "misclassified", "loss", "samples"} <= set(seconds) and "probing" not in seconds
     memo = app_memo._MEMO[context.registry.get(None)]
-    assert {"misclassified-words", "misclassified-spans", "loss-by-word", "inspect-rows"} <= set(memo)
+    assert {"misclassified-words", "misclassified-spans-scored", "loss-by-word", "inspect-rows"} <= set(memo)
     monkeypatch.setenv("EXPLAINER_WARM", "0")
     try:
         assert warm_in_background(app.server) is None

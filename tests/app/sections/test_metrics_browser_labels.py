@@ -42,7 +42,7 @@ def test_every_label_is_named_readable_and_whole(dash_duo, root, width):
     cache = open_cache(root / "tiny")
     labels = cache.metrics["confusion"]["labels"]
     dash_duo.start_server(create_app(Settings(cache=root)))
-    visit(dash_duo, "?tab=metrics", width)
+    visit(dash_duo, "?tab=metrics&metrics_confusion=word", width)  # the word-level matrix: every B-/I- label
     dash_duo.wait_for_element("#metrics-confusion .ytick", timeout=TIMEOUT)
     ticks = lambda axis: script(
         dash_duo,

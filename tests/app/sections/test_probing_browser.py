@@ -45,12 +45,13 @@ def test_probe_two_lines_and_explain_a_token(dash_duo, tiny_cache, monkeypatch):
     dash_duo.wait_for_element("#probing-line-1 .attr-heatmap .main-svg", timeout=15)
     assert "completeness error" in dash_duo.find_element("#probing-line-1 .attr-result").text
 
-    # The whole second text: one shaded line per subword.
+    # The whole second text: by default one shaded line per first subword predicted as an entity (O, special
+    # tokens and IGN positions only on request), so fewer lines than subwords.
     click(dash_duo, "#probing-line-3 .attr-explain-button")
     dash_duo.wait_for_element("#probing-line-3 .attr-line", timeout=30)
     second = dash_duo.driver.find_elements(By.CSS_SELECTOR, "#probing-line-3 .attr-line")
     tokens = second[0].find_elements(By.CSS_SELECTOR, ".attr-token")
-    assert len(second) == len(tokens) > 5
+    assert 0 < len(second) < len(tokens) and len(tokens) > 5
     assert dash_duo.driver.find_elements(By.CSS_SELECTOR, "#probing-line-3 .attr-line b") == []
 
     errors = [entry for entry in dash_duo.get_logs() if entry.get("level") == "SEVERE"]
