@@ -270,20 +270,24 @@ def draft_view(draft: Draft | None) -> list[Any]:
     ]
 
 
+def tagged_spans_text(words: list[str], tags: list[str]) -> str:
+    """The spans of IOB2 ``tags`` as text: "Anna Smith (PER); Oslo (LOC)", or "none"."""
+    return (
+        "; ".join(f"{' '.join(words[start:end])} ({kind})" for start, end, kind in extract_spans(list(tags))) or "none"
+    )
+
+
 def _conflict(draft: Draft) -> list[Any]:
     """Another reviewer's decision that refused this draft's save: their spans, and take theirs / save mine."""
     conflict = draft.get("conflict")
     if not conflict:
         return []
-    theirs = [
-        f"{' '.join(draft['words'][start:end])} ({kind})" for start, end, kind in extract_spans(conflict["corrected"])
-    ]
     return [
         dbc.Alert(
             [
                 html.Div(
                     f"{conflict['reviewer'] or 'Another reviewer'} saved this example at {conflict['time']} after you "
-                    f"opened it. Their spans: {'; '.join(theirs) or 'none'}."
+                    f"opened it. Their spans: {tagged_spans_text(draft['words'], conflict['corrected'])}."
                 ),
                 dbc.Button(
                     "Take theirs (t)",

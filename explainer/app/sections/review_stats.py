@@ -16,7 +16,7 @@ import dash_bootstrap_components as dbc
 from dash import html
 
 from explainer.analysis.agreement import Agreement, agreement
-from explainer.analysis.spans import extract_spans
+from explainer.app.components.review_view import tagged_spans_text
 from explainer.app.sections import review
 from explainer.app.sections.base import REVIEW, Query, Section, StrEnum
 from explainer.cache.reader import Cache
@@ -35,11 +35,6 @@ class Ids(StrEnum):
     REVIEWERS = "review_stats-reviewers"
     DISAGREEMENTS = "review_stats-disagreements"
     AUDIT = "review_stats-audit"
-
-
-def spans_text(words: list[str], tags: list[str]) -> str:
-    spans = extract_spans(list(tags))
-    return "; ".join(f"{' '.join(words[start:end])} ({kind})" for start, end, kind in spans) or "none"
 
 
 def summary(result: Agreement, n_decisions: int) -> html.Div:
@@ -100,8 +95,8 @@ def disagreement_list(result: Agreement, query: Query) -> html.Div:
             html.Li(
                 [
                     link,
-                    html.Div(f"{pair.first.get('reviewer')}: {spans_text(words, pair.first['corrected'])}"),
-                    html.Div(f"{pair.second.get('reviewer')}: {spans_text(words, pair.second['corrected'])}"),
+                    html.Div(f"{pair.first.get('reviewer')}: {tagged_spans_text(words, pair.first['corrected'])}"),
+                    html.Div(f"{pair.second.get('reviewer')}: {tagged_spans_text(words, pair.second['corrected'])}"),
                 ],
                 className="mb-2",
             )
@@ -125,8 +120,8 @@ def audit_table(history: list[dict[str, Any]]) -> dbc.Table:
                     html.Td(str(decision.get("example_id"))),
                     html.Td(str(decision.get("revision") or "")),
                     html.Td(KIND_LABELS.get(decision["kind"], decision["kind"])),
-                    html.Td(spans_text(words, previous), className="small"),
-                    html.Td(spans_text(words, decision["corrected"]), className="small"),
+                    html.Td(tagged_spans_text(words, previous), className="small"),
+                    html.Td(tagged_spans_text(words, decision["corrected"]), className="small"),
                 ]
             )
         )
