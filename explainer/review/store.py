@@ -207,9 +207,7 @@ class DecisionStore:
             engine = self.engine.execution_options(review_write=True) if write else self.engine
             with engine.begin() if write else engine.connect() as connection:
                 yield connection
-        except Conflict:
-            raise
-        except IntegrityError:
+        except IntegrityError:  # a concurrent save: the caller turns it into a Conflict
             raise
         except SQLAlchemyError as error:
             reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0][:200]
