@@ -99,10 +99,11 @@ def intro() -> html.P:
     return html.P(
         [
             "Review the examples the model finds hardest and correct their labels. Each accept or save is "
-            "written at once to the corrections file beside the cache; ",
+            "saved at once in the review database beside the cache (or EXPLAINER_REVIEW_DB); ",
             html.Code("explainer merge"),
             " applies it to the original dataset. Keys: f apply the first finding's fix, m model error (labels "
-            "right), a accept gold, p accept all predictions, s save, n next, b previous.",
+            "right), a accept gold, p accept all predictions, s save, n next, b previous; after another "
+            "reviewer's save refused yours, t takes theirs, o saves yours on top.",
         ],
         className="text-muted small",
     )

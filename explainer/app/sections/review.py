@@ -9,11 +9,12 @@ lives in the URL (``rev_order``, ``rev_type``, ``rev_cat``, ``rev_status``, ``re
 Each example shows its gold and predicted spans, then the *correction*: clickable word chips holding
 the current tags (the last decision, else gold). Accept gold, accept one predicted span, accept all
 predictions, or select words (click the first and the last), pick a type and add a span, remove one,
-then save. Every accept and every save appends one decision to the corrections file beside the cache
-(:mod:`explainer.review.corrections`) at once. Keys (``assets/review-keys.js``): ``f`` apply the first
+then save. Every accept and every save is one decision saved at once in the review database
+(:mod:`explainer.review.store`), on top of the revision the reviewer saw; a refused save offers ``t`` take theirs
+and ``o`` save mine on top. Keys (``assets/review-keys.js``): ``f`` apply the first
 finding's fix, ``m`` model error (labels right), ``a`` accept gold,
 ``p`` accept all predictions, ``s`` save, ``n``/→ next, ``b``/← previous. Downloads
-(:mod:`explainer.review.downloads`): the corrections file, the corrected dataset as CoNLL and as JSONL,
+(:mod:`explainer.review.downloads`): the decisions as a corrections file (JSONL), the corrected dataset as CoNLL and as JSONL,
 and a JSON summary of what changed.
 
 This module holds the URL view, the layout and the callbacks only: the queue, the draft and its checks are
