@@ -256,10 +256,12 @@ class DecisionStore:
             with self._connection(write=True) as connection:
                 current = self._latest_revision(connection, key)
                 if current != base:
-                    theirs = self._decision(connection, key, current)
-                    if current == base + 1 and _same_save(theirs, decision):
-                        return theirs  # this save, committed before its answer was lost: saved once, not twice
-                    raise Conflict(theirs)
+                    # This save may have committed before its answer was lost (the database went away): its retry
+                    # finds it at base + 1, even when others have saved on top since, and it is saved once.
+                    landed = self._decision(connection, key, base + 1) if current > base else None
+                    if landed is not None and _same_save(landed, decision):
+                        return landed
+                    raise Conflict(self._decision(connection, key, current))
                 saved = {**decision, "revision": base + 1}
                 connection.execute(insert(decisions_table).values(**self._row(saved)))
                 connection.execute(

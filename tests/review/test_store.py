@@ -129,3 +129,15 @@ def test_a_save_retried_after_its_answer_was_lost_is_kept_once(database_url):
     assert len(store.history()) == 1
     with pytest.raises(Conflict):
         store.save(decision(WORDS, GOLD, GOLD, reviewer="ann"), base=0)  # other tags: a real conflict
+
+
+def test_a_lost_answer_retried_after_others_saved_on_top_is_still_kept_once(database_url):
+    store = new_store(database_url)
+    mine = decision(WORDS, GOLD, ["B-PER", "O", "O", "B-LOC"], reviewer="ann")
+    store.save(mine, base=0)  # committed, but ann was told the database was unavailable
+    store.save(decision(WORDS, GOLD, GOLD, reviewer="bob"), base=1)  # bob saves on top before ann retries
+    again = store.save(dict(mine), base=0)
+    assert (again["revision"], again["reviewer"]) == (1, "ann")
+    assert [saved["reviewer"] for saved in store.history()] == ["ann", "bob"]
+    with pytest.raises(Conflict, match="bob"):  # ann's next save goes on top of revision 1: bob's is newer
+        store.save(decision(WORDS, GOLD, GOLD, reviewer="ann"), base=1)
