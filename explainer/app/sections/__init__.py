@@ -6,6 +6,7 @@ Adding a section is adding a module here; its ``SECTION`` says where it sits in 
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 
@@ -38,3 +39,10 @@ def load_sections() -> list[Section]:
     if unknown:
         raise ValueError(f"sections {unknown} name a group that is not in explainer.app.sections.base.GROUPS")
     return sorted(sections, key=lambda section: (GROUPS.index(section.group), section.order, section.label))
+
+
+@functools.cache
+def view_prefixes() -> frozenset[str]:
+    """Every section's URL view prefix (``metrics``, ``mis``, ...): a query key ``<prefix>_...`` is a setting
+    of that section's view (``Section.link`` drops the other sections' when it changes section)."""
+    return frozenset(section.view.PREFIX for section in load_sections() if section.view is not None)

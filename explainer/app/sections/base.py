@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, Union, get_args, get_o
 
 from dash.development.base_component import Component
 
-from explainer.app.state import update_query
+from explainer.app.state import parse_query, update_query
 
 if TYPE_CHECKING:
     from explainer.app.factory import AppContext
@@ -261,14 +261,26 @@ class Section:
 
     def link(self, search: str | None, **view_fields: Any) -> str:
         """``search`` turned into the URL of this section showing the view of ``view_fields`` (the
-        others at their defaults); the inspector closes. Other sections link here with this."""
+        others at their defaults); the inspector closes. Other sections link here with this.
+
+        The URL keeps only the active section's settings, as the navigation's links do: the other
+        sections' view keys are dropped; keys of no section (``cache``, ``vs``) stay."""
         if self.view is None:
             if view_fields:
                 raise TypeError(f"section {self.key} has no URL view, so a link to it takes no fields")
             query: dict[str, str | None] = {}
         else:
             query = self.view(**view_fields).to_query()
-        return update_query(search, tab=self.key, sample=None, word=None, **query)
+        changes: dict[str, str | None] = {key: None for key in parse_query(search) if _other_sections_key(key, self)}
+        changes.update(query)
+        return update_query(search, tab=self.key, sample=None, word=None, **changes)
+
+
+def _other_sections_key(key: str, section: Section) -> bool:
+    """Whether ``key`` is a setting of a section's URL view other than ``section``'s."""
+    from explainer.app.sections import view_prefixes  # the package imports this module
+
+    return any(key.startswith(f"{prefix}_") for prefix in view_prefixes() if prefix != section.prefix)
 
 
 # --- ids in a layout ---------------------------------------------------------------------------

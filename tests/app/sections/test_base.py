@@ -14,8 +14,20 @@ from dash import ALL, MATCH, Input, Output, State, dcc, html
 from helpers import REPO_ROOT
 
 from explainer.app.components.inspector import render_inspector
-from explainer.app.factory import create_app, inspected_example, make_layout
-from explainer.app.sections import activations, duplicates, load_sections, misclassified, probing, samples
+from explainer.app.factory import AppContext, create_app, inspected_example, make_layout, navigation_state, review_link
+from explainer.app.sections import (
+    activations,
+    duplicates,
+    inspect,
+    load_sections,
+    loss,
+    metrics,
+    misclassified,
+    probing,
+    raw_data,
+    review,
+    samples,
+)
 from explainer.app.sections.base import (
     EXAMPLES,
     GROUPS,
@@ -189,12 +201,12 @@ def test_shared_links_keep_their_query_keys():
 
 
 def test_a_link_opens_the_section_on_that_view_and_closes_the_inspector():
-    search = "?cache=tiny&tab=metrics&metrics_norm=0&mis_text=old&mis_type=PER&sample=3&word=1"
+    search = "?cache=tiny&vs=other&tab=metrics&metrics_norm=0&mis_text=old&mis_type=PER&sample=3&word=1"
     state = parse_query(misclassified.SECTION.link(search, level="word", gold="B-PER", pred="O"))
     assert state == {
         "cache": "tiny",
-        "tab": "misclassified",
-        "metrics_norm": "0",  # another section's view stays for when the user goes back
+        "vs": "other",  # keys of no section stay
+        "tab": "misclassified",  # the URL keeps only the active section's settings: no metrics_norm
         "mis_level": "word",
         "mis_gold": "B-PER",
         "mis_pred": "O",
@@ -205,6 +217,64 @@ def test_a_link_opens_the_section_on_that_view_and_closes_the_inspector():
         "smp_order": "loss",
         "smp_page": "1",
     }
+
+
+# A URL holding settings of many sections (as a hand-edited or old shared link may), global keys and an example.
+BUSY = (
+    "?cache=tiny&vs=copy&tab=metrics&metrics_norm=0&mis_text=old&smp_page=3&emb_mode=example&rev_order=loss"
+    "&dup_page=2&rnd_seed=5&sl_type=PER&cmp_page=2&loss_min=5&ins_text=x&raw_id=4&chk_check=c&act_k=3"
+    "&sample=3&word=1"
+)
+
+
+def _own_keys_only(state: dict, section) -> bool:
+    """Whether ``state`` holds only the global keys and ``section``'s own settings."""
+    return all(key in ("cache", "vs", "tab") or key.startswith(f"{section.prefix}_") for key in state)
+
+
+@pytest.mark.parametrize("section", load_sections(), ids=lambda section: section.key)
+def test_a_link_keeps_only_its_sections_settings_and_the_global_keys(section):
+    state = parse_query(section.link(BUSY))
+    assert (state["cache"], state["vs"], state["tab"]) == ("tiny", "copy", section.key)
+    assert _own_keys_only(state, section), state
+    assert "sample" not in state and "word" not in state
+
+
+def test_cross_section_links_land_on_the_example_or_filter_they_name():
+    view = misclassified.MisclassifiedView
+    context = AppContext(settings=Settings(), registry=None, sections=load_sections())  # links need no cache
+    raw_href, review_href = navigation_state(context, BUSY, {"ids": [1, 3, 7]})[3:]
+    cases = [
+        (
+            metrics.confusion_cell_link(BUSY, "word", "B-PER", "O"),
+            misclassified,
+            view(level="word", gold="B-PER", pred="O"),
+        ),
+        (
+            metrics.confusion_cell_link(BUSY, "span", "none", "PER"),
+            misclassified,
+            view(level="span", category="spurious", pred="PER"),
+        ),
+        (
+            metrics.confusion_cell_link(BUSY, "span", "LOC", "none"),
+            misclassified,
+            view(level="span", category="missed", gold="LOC"),
+        ),
+        (
+            loss.word_clicked({"rowId": f"{loss.WORD_ROW_PREFIX}Paris"}, BUSY),
+            inspect,
+            inspect.InspectView(text="Paris"),
+        ),
+        (loss.label_clicked({"rowId": "B-LOC"}, BUSY), misclassified, view(level="word", gold="B-LOC")),
+        (raw_href, raw_data, raw_data.RawView(id=3)),  # the inspector's example, in Raw data and in Review
+        (review_href, review, review.ReviewView(ex=3)),
+        (review_link(context, BUSY, 3), review, review.ReviewView(ex=3)),
+    ]
+    for url, module, expected in cases:
+        state = parse_query(url)
+        assert state["tab"] == module.SECTION.key and state["cache"] == "tiny", url
+        assert type(expected).from_query(state) == expected, url
+        assert _own_keys_only(state, module.SECTION), url
 
 
 def test_a_link_refuses_a_field_the_view_has_not():
