@@ -24,6 +24,7 @@ from explainer.app.caches import CacheRegistry
 from explainer.app.components import grid as grids
 from explainer.app.components.aligned import OPEN_TYPE, clicked_example
 from explainer.app.components.attributions import register_callbacks as register_explain_callbacks
+from explainer.app.components.clicks import clicked, fired
 from explainer.app.components.inspector import (
     NavIds,
     listed_examples,
@@ -438,14 +439,12 @@ def register_page_callbacks(app: dash.Dash, context: AppContext) -> None:
         State("url", "search"),
         prevent_initial_call=True,
     )
-    def grid_click_opens_inspector(clicks, search):
-        triggered = dash.ctx.triggered_id
-        if not triggered or not any(clicks):
+    def grid_click_opens_inspector(_clicks, search):
+        click = fired(dash.ctx.triggered, prop="cellClicked", type=grids.GRID_TYPE)  # grids appearing are no click
+        if click is None or not isinstance(click.value, dict):
             return no_update
-        index = [item["id"] for item in dash.ctx.inputs_list[0]].index(triggered)
-        click = clicks[index] or {}
-        example_id, word_index = example_of_row_id(click.get("rowId"))
-        if example_id is None or grids.source(triggered["name"]) is None:
+        example_id, word_index = example_of_row_id(click.value.get("rowId"))
+        if example_id is None or grids.source(click.id["name"]) is None:
             return no_update
         return update_query(search, sample=example_id, word=word_index)
 
@@ -472,9 +471,9 @@ def register_page_callbacks(app: dash.Dash, context: AppContext) -> None:
         prevent_initial_call=True,
     )
     def export_client_grid_csv(_clicks):
-        triggered = dash.ctx.triggered_id
-        if triggered and any(item["value"] for item in dash.ctx.triggered):  # buttons appearing are no click
-            dash.set_props(triggered["grid"], {"exportDataAsCsv": True})
+        button = clicked(dash.ctx.triggered, type=grids.CLIENT_CSV_TYPE)  # buttons appearing are no click
+        if isinstance(button, dict):
+            dash.set_props(button["grid"], {"exportDataAsCsv": True})
 
     register_inspector_navigation(app, context)
 
@@ -506,12 +505,12 @@ def register_inspector_navigation(app: dash.Dash, context: AppContext) -> None:
         State("url", "search"),
         prevent_initial_call=True,
     )
-    def remember_grid_list(clicks, requests, search):
-        triggered = dash.ctx.triggered_id
-        if not triggered or not any(clicks):
+    def remember_grid_list(_clicks, requests, search):
+        click = fired(dash.ctx.triggered, prop="cellClicked", type=grids.GRID_TYPE)  # grids appearing are no click
+        if click is None:
             return no_update
-        index = [item["id"] for item in dash.ctx.inputs_list[0]].index(triggered)
-        fn = grids.source(triggered["name"])
+        index = [item["id"] for item in dash.ctx.inputs_list[0]].index(click.id)
+        fn = grids.source(click.id["name"])
         if fn is None:
             return no_update
         state = parse_query(search)

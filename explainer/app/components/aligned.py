@@ -23,6 +23,7 @@ from dash import ALL, Input, Output, State, html, no_update
 
 from explainer.analysis.examples import AlignedSubword, aligned_example, rows_of
 from explainer.analysis.labels import IGN_LABEL
+from explainer.app.components.clicks import clicked_field
 from explainer.app.state import update_query
 
 OPEN_TYPE = "open-sample"
@@ -158,19 +159,12 @@ def page_bar(component_id: str, *, n_pages: int, page: int, class_name: str = "m
 
 
 def clicked_example(triggered: list[dict] | None, key: str = "index") -> int | None:
-    """The example id (the button id's ``key``) of the open button that fired, or None when none was
-    really clicked.
-
-    Dash also fires an ``ALL`` callback when new buttons appear (``n_clicks`` None); that is no click.
-    """
-    for item in triggered or []:
-        prop_id, value = item.get("prop_id", ""), item.get("value")
-        if value and prop_id.endswith(".n_clicks"):
-            try:
-                return int(json.loads(prop_id.rsplit(".", 1)[0])[key])
-            except (ValueError, KeyError, TypeError):
-                return None
-    return None
+    """The example id (the button id's ``key``) of the open button really clicked, or None (buttons
+    appearing are no click: ``explainer.app.components.clicks``)."""
+    try:
+        return int(clicked_field(triggered, key))
+    except (TypeError, ValueError):
+        return None
 
 
 def open_sample(search: str | None, triggered: list[dict] | None, key: str = "index"):

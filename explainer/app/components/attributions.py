@@ -22,6 +22,7 @@ import dash_bootstrap_components as dbc
 from dash import ALL, MATCH, Input, Output, State, dcc, html, no_update
 from dash.dependencies import Wildcard
 
+from explainer.app.components.clicks import fired
 from explainer.errors import ExplainerError
 from explainer.figures.attributions import attribution_heatmap, diverging_colour, position_labels, text_colour
 
@@ -366,9 +367,11 @@ def register_callbacks(app: dash.Dash, context) -> None:
         scope,
         search,
     ):
-        triggered = dash.ctx.triggered_id
-        if not triggered or not any(item["value"] for item in dash.ctx.triggered):
-            return no_update  # a button appearing fires with n_clicks 0
+        # A button appearing fires with n_clicks 0: only a click or a new preset is an action.
+        event = fired(dash.ctx.triggered) or fired(dash.ctx.triggered, prop="value", type=PRESET)
+        if event is None or not isinstance(event.id, dict):
+            return no_update
+        triggered = event.id
         positions, word_indexes = None, None
         if triggered.get("type") == TOKEN:
             positions = [int(triggered["position"])]

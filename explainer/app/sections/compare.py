@@ -10,7 +10,6 @@ with what differs (explainer/analysis/compare.py).
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +21,7 @@ from dash import ALL, Input, Output, State, dcc, html, no_update
 from explainer.analysis.compare import ORDERS, OVERALL, TRANSITIONS, Comparison, trajectory
 from explainer.app import pairs
 from explainer.app.components.aligned import open_button_id, page_bar, register_open_buttons
+from explainer.app.components.clicks import clicked
 from explainer.app.sections.base import PERFORMANCE, Section, StrEnum, View, view_field
 from explainer.app.state import build_query, parse_query, update_query
 from explainer.figures.compare import trajectory_figure
@@ -308,16 +308,8 @@ def clicked_count(triggered: list[dict[str, Any]] | None) -> tuple[str, str] | N
     Dash fires the callback when the buttons appear too (``n_clicks`` None), and with the section's
     other inputs then (the order's and the pager's values): only a count's ``n_clicks`` is a click.
     """
-    for item in triggered or []:
-        prop_id, value = str(item.get("prop_id", "")), item.get("value")
-        if value and prop_id.endswith(".n_clicks"):
-            try:
-                ident = json.loads(prop_id.rsplit(".", 1)[0])
-            except ValueError:
-                continue
-            if isinstance(ident, dict) and ident.get("type") == COUNT_TYPE:
-                return str(ident["transition"]), str(ident["etype"])
-    return None
+    ident = clicked(triggered, type=COUNT_TYPE)
+    return (str(ident["transition"]), str(ident["etype"])) if isinstance(ident, dict) else None
 
 
 def _triggered_value(triggered: list[dict[str, Any]] | None, prop_id: str) -> Any:

@@ -8,7 +8,6 @@ the URL (``chk_check``), so a link shows its examples. The findings are the buil
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +17,7 @@ from dash import ALL, Input, Output, State, html, no_update
 
 from explainer.analysis.data_checks import MAX_LOCATIONS, WORD_LEVEL
 from explainer.app.components.aligned import example_cards, register_open_buttons
+from explainer.app.components.clicks import clicked_field
 from explainer.app.sections.base import DATA, Section, StrEnum, View, view_field
 from explainer.cache.artefacts import Missing
 
@@ -139,16 +139,9 @@ def layout(cache: Any, state: dict[str, str]) -> html.Div:
 
 
 def clicked_check(triggered: list[dict[str, Any]] | None) -> str | None:
-    """The check of the Show button that fired, or None when none was really clicked (Dash also fires an
-    ``ALL`` callback when the buttons appear, with ``n_clicks`` None)."""
-    for item in triggered or []:
-        prop_id = item.get("prop_id", "")
-        if item.get("value") and prop_id.endswith(".n_clicks"):
-            try:
-                return str(json.loads(prop_id.rsplit(".", 1)[0])["check"])
-            except (ValueError, KeyError, TypeError):
-                return None
-    return None
+    """The check of the Show button really clicked, or None (buttons appearing are no click)."""
+    check = clicked_field(triggered, "check", type=SHOW_TYPE)
+    return None if check is None else str(check)
 
 
 def show_clicked(context: Any, triggered: list[dict[str, Any]] | None, search: str | None) -> tuple[Any, Any]:

@@ -34,6 +34,7 @@ from dash import ALL, Input, Output, State, dcc, html, no_update
 
 from explainer.analysis.review import ORDERS, STATUSES
 from explainer.app.components.aligned import register_open_buttons
+from explainer.app.components.clicks import clicked
 from explainer.app.components.review_view import (
     EDIT_BUTTONS,
     KEY,
@@ -322,8 +323,7 @@ def register(app: dash.Dash, context: AppContext) -> None:
     def edit(*args):
         draft, entity, search = args[-3:]
         # Buttons (re-)rendered with the draft fire this with n_clicks 0: only a real click counts.
-        clicked = any(item.get("value") for item in dash.ctx.triggered)
-        trigger = dash.ctx.triggered_id if clicked else None
+        trigger = clicked(dash.ctx.triggered)
         return on_edit(context, draft, entity, search, trigger=trigger, headers=request.headers)
 
     @app.callback(Output(Ids.DRAFT_VIEW, "children"), Input(Ids.DRAFT, "data"), prevent_initial_call=True)
@@ -338,8 +338,8 @@ def register(app: dash.Dash, context: AppContext) -> None:
         prevent_initial_call=True,
     )
     def download_file(*args):
-        trigger = dash.ctx.triggered_id
-        if trigger not in DOWNLOAD_BUTTONS or not any(args[:-1]):
+        trigger = clicked(dash.ctx.triggered)
+        if not isinstance(trigger, str) or trigger not in DOWNLOAD_BUTTONS:
             return no_update, no_update
         try:
             return download(context, DOWNLOAD_BUTTONS[trigger], args[-1])

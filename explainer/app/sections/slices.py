@@ -9,7 +9,6 @@ errors. Everything is the build step ``slices``'s (explainer/pipeline/slices.py)
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +19,7 @@ from dash import ALL, Input, Output, State, dcc, html, no_update
 from explainer.analysis.slice_attributes import ATTRIBUTES, describe_slice
 from explainer.analysis.slices import Condition, decode_conditions, encode_conditions, slice_mask
 from explainer.app.components.aligned import example_cards, register_open_buttons
+from explainer.app.components.clicks import fired
 from explainer.app.memo import per_cache
 from explainer.app.sections import misclassified
 from explainer.app.sections.base import PERFORMANCE, Section, StrEnum, View, view_field
@@ -206,17 +206,14 @@ def layout(cache: Any, state: dict[str, str]) -> Any:
 
 def clicked_bucket(triggered: list[dict[str, Any]] | None) -> tuple[str, str] | None:
     """(attribute, bucket) of the bar clicked, or None (Dash also fires ALL callbacks on mount, empty)."""
-    for item in triggered or []:
-        value = item.get("value")
-        if not value or not item.get("prop_id", "").endswith(".clickData"):
-            continue
-        try:
-            attribute, bucket = value["points"][0]["customdata"][:2]
-            json.loads(item["prop_id"].rsplit(".", 1)[0])  # a pattern id: the chart's
-        except (KeyError, IndexError, TypeError, ValueError):
-            return None
-        return str(attribute), str(bucket)
-    return None
+    click = fired(triggered, prop="clickData", type=CHART_TYPE)
+    if click is None:
+        return None
+    try:
+        attribute, bucket = click.value["points"][0]["customdata"][:2]
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+    return str(attribute), str(bucket)
 
 
 def bucket_clicked(context: Any, triggered: list[dict[str, Any]] | None, search: str | None) -> tuple[Any, Any]:
