@@ -3,6 +3,7 @@ tables, for the sample inspector, the aligned view and the raw view (pure pandas
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -90,7 +91,9 @@ def span_error_by_word(errors: pd.DataFrame, *, source: str) -> dict[tuple[int, 
 
 # --- Samples by loss / Random samples ----------------------------------------------------------
 
-ORDERS = ("loss", "f1")
+ORDERS = ("loss", "f1", "label_quality", "confidence")
+# The orders whose score ascends (lowest first), each a column of the frame order_examples takes.
+ASCENDING_SCORES = ("f1", "label_quality", "confidence")
 
 
 def order_examples(examples: pd.DataFrame, *, order: str = "loss") -> np.ndarray:
@@ -98,10 +101,13 @@ def order_examples(examples: pd.DataFrame, *, order: str = "loss") -> np.ndarray
 
     Parameters
     ----------
-    order : {"loss", "f1"}
-        ``"loss"``: total loss descending; ``"f1"``: entity F1 ascending, ties broken by total loss
-        descending (so among the many zero-F1 examples the worst come first). Missing values go
-        last; the example id breaks any remaining tie.
+    examples : DataFrame
+        ``example_id``, ``total_loss`` and the column of ``order`` when it is not ``"loss"``.
+    order : {"loss", "f1", "label_quality", "confidence"}
+        ``"loss"``: total loss descending; ``"f1"`` (entity F1), ``"label_quality"`` (cleanlab's
+        sentence score: low = likely mislabelled) and ``"confidence"`` (:func:`example_confidence`)
+        ascending, ties broken by total loss descending (so among the many zero-F1 examples the
+        worst come first). Missing values go last; the example id breaks any remaining tie.
     """
     if order not in ORDERS:
         raise ValueError(f"order must be one of {ORDERS}, not {order!r}")
@@ -112,9 +118,34 @@ def order_examples(examples: pd.DataFrame, *, order: str = "loss") -> np.ndarray
     if order == "loss":
         ordered = ids[np.lexsort((ids, descending_loss))]
     else:
-        f1 = examples["f1"].to_numpy(dtype=np.float64, na_value=np.nan)
-        ordered = ids[np.lexsort((ids, descending_loss, np.where(np.isnan(f1), np.inf, f1)))]
+        score = examples[order].to_numpy(dtype=np.float64, na_value=np.nan)
+        ordered = ids[np.lexsort((ids, descending_loss, np.where(np.isnan(score), np.inf, score)))]
     return ordered
+
+
+def example_confidence(words: pd.DataFrame) -> pd.DataFrame:
+    """Each example's confidence: the lowest probability the model gave a word's predicted label.
+
+    An example is as uncertain as its least certain word (a mean would drown one doubtful entity among
+    confident O words), as cleanlab's sentence score is its lowest word's.
+
+    Parameters
+    ----------
+    words : DataFrame
+        Rows of words.parquet: ``example_id``, ``prob_pred``.
+
+    Returns
+    -------
+    DataFrame
+        ``example_id``, ``confidence`` (one row per example that has words), by example id.
+
+    >>> example_confidence(pd.DataFrame({"example_id": [0, 0, 1], "prob_pred": [0.9, 0.4, 0.99]}))
+       example_id  confidence
+    0           0        0.40
+    1           1        0.99
+    """
+    found = words.groupby("example_id", sort=True)["prob_pred"].min()
+    return pd.DataFrame({"example_id": found.index.to_numpy(dtype=np.int64), "confidence": found.to_numpy(np.float64)})
 
 
 def random_draw(example_ids: npt.ArrayLike, *, seed: int, size: int = 10) -> npt.NDArray[np.int64]:
@@ -139,6 +170,8 @@ class AlignedSubword(NamedTuple):
     pred: str  # the model's label for this subword
     loss: float  # NaN on IGN subwords
     mismatch: bool  # first subword whose predicted label differs from gold
+    confidence: float = math.nan  # the probability of the word's predicted label (first subword only)
+    label_quality: float = math.nan  # the gold label's label-quality score (first subword, scored caches)
 
 
 def aligned_example(word_rows: pd.DataFrame, subword_rows: pd.DataFrame, *, labels: list[str]) -> list[AlignedSubword]:
@@ -147,7 +180,9 @@ def aligned_example(word_rows: pd.DataFrame, subword_rows: pd.DataFrame, *, labe
     Parameters
     ----------
     word_rows, subword_rows : DataFrame
-        The example's rows of the words and subwords tables (special tokens are skipped).
+        The example's rows of the words and subwords tables (special tokens are skipped). The words'
+        ``prob_pred`` and ``label_quality`` (scores joined by the caller), when present, become each
+        word's ``confidence`` and ``label_quality``.
     labels : list of str
         Label names by id.
 
@@ -174,16 +209,21 @@ def aligned_example(word_rows: pd.DataFrame, subword_rows: pd.DataFrame, *, labe
     for piece, word_index in enumerate(word_of):
         by_word.setdefault(word_index, []).append(piece)
     columns = []
-    for word_index, word, gold, pred, loss in zip(
+    missing = [math.nan] * len(word_rows)
+    for word_index, word, gold, pred, loss, confidence, quality in zip(
         word_rows["word_index"].tolist(),
         word_rows["word"].tolist(),
         word_rows["gold"].tolist(),
         word_rows["pred"].tolist(),
         word_rows["loss"].tolist(),
+        _floats(word_rows, "prob_pred", missing),
+        _floats(word_rows, "label_quality", missing),
     ):
         pieces = by_word.get(word_index)
         if not pieces:
-            columns.append(AlignedSubword(word_index, word, "", True, gold, pred, float(loss), gold != pred))
+            columns.append(
+                AlignedSubword(word_index, word, "", True, gold, pred, float(loss), gold != pred, confidence, quality)
+            )
             continue
         for piece in pieces:
             first = piece == pieces[0]
@@ -197,9 +237,19 @@ def aligned_example(word_rows: pd.DataFrame, subword_rows: pd.DataFrame, *, labe
                     pred_names[piece],
                     losses[piece],
                     first and gold_names[piece] != pred_names[piece],
+                    confidence if first else math.nan,
+                    quality if first else math.nan,
                 )
             )
     return columns
+
+
+def _floats(frame: pd.DataFrame, name: str, missing: list[float]) -> list[float]:
+    """Column ``name`` as floats (NaN for a missing value), or ``missing`` when there is no such column."""
+    if name not in frame:
+        return missing
+    values: list[float] = frame[name].to_numpy(dtype=np.float64, na_value=np.nan).tolist()
+    return values
 
 
 def raw_example(subword_rows: pd.DataFrame, *, labels: list[str]) -> pd.DataFrame:

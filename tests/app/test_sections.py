@@ -16,6 +16,7 @@ from dash import dcc, html, no_update
 from helpers import HOSTILE_WORDS, REPO_ROOT, strings, walk
 
 from explainer.analysis.gridquery import example_of_row_id, page_rows
+from explainer.analysis.label_quality import read_label_quality
 from explainer.app.components import aligned
 from explainer.app.components.aligned import open_button_id, open_sample
 from explainer.app.components.grid import source
@@ -240,6 +241,50 @@ def test_review_hardest_orders_by_f1_then_loss(cache):
     assert card_ids(by_id(tree, "samples-cards").children) == expected["example_id"].tolist()[:10]
 
 
+def test_samples_order_by_label_quality_and_confidence_lowest_first(cache):
+    scores = read_label_quality(cache)
+    assert scores is not None  # the tiny cache is built with them
+    quality = cache.examples[["example_id", "total_loss"]].merge(scores.examples[["example_id", "label_quality"]])
+    expected = quality.sort_values(["label_quality", "total_loss", "example_id"], ascending=[True, False, True])
+    tree = samples.layout(cache, {"smp_order": "label_quality"})
+    assert card_ids(by_id(tree, "samples-cards").children) == expected["example_id"].tolist()[:10]
+    lowest = cache.words.groupby("example_id")["prob_pred"].min().rename("confidence").reset_index()
+    expected = cache.examples[["example_id", "total_loss"]].merge(lowest)
+    expected = expected.sort_values(["confidence", "total_loss", "example_id"], ascending=[True, False, True])
+    tree = samples.layout(cache, {"smp_order": "confidence"})
+    assert card_ids(by_id(tree, "samples-cards").children) == expected["example_id"].tolist()[:10]
+
+
+def test_a_card_shows_the_examples_scores_and_a_row_of_each(cache):
+    example_id = int(read_label_quality(cache).examples["label_quality"].idxmin())
+    card = random_samples.example_cards(cache, [example_id], section_key="samples")[0]
+    texts = [node.children for node in walk(card) if isinstance(node, html.Span)]
+    quality = float(read_label_quality(cache).examples["label_quality"].iloc[example_id])
+    confidence = float(cache.words.loc[cache.words["example_id"] == example_id, "prob_pred"].min())
+    assert f"label quality {quality:.2f}" in texts and f"confidence {confidence:.2f}" in texts
+    (data,) = aligned_data(card)
+    assert data["headers"] == [*aligned.ROW_HEADERS, "label quality"]
+    words = cache.words[cache.words["example_id"] == example_id]
+    shown = [column[4][0] for block in data["blocks"] for column in block[2][:1]]
+    assert shown == [f"{p:.2f}" for p in words["prob_pred"]]  # each word's confidence, on its first subword
+
+
+def test_a_random_draw_sorts_by_a_score_in_the_url(context, cache):
+    drawn = card_ids(by_id(random_samples.layout(cache, {"rnd_seed": "11"}), "random_samples-cards").children)
+    assert drawn == sorted(drawn)  # as drawn: by example id
+    by_loss = card_ids(
+        by_id(random_samples.layout(cache, {"rnd_seed": "11", "rnd_order": "loss"}), "random_samples-cards").children
+    )
+    losses = cache.examples.set_index("example_id").loc[by_loss, "total_loss"].tolist()
+    assert sorted(by_loss) == drawn and losses == sorted(losses, reverse=True)
+    cards, _, url = random_samples.update_view(
+        context, 10, search(tab="random_samples", rnd_seed=11), new_draw=False, order="confidence"
+    )
+    assert parse_query(url)["rnd_order"] == "confidence" and sorted(card_ids(cards)) == drawn
+    lowest = cache.words.groupby("example_id")["prob_pred"].min().loc[card_ids(cards)].tolist()
+    assert lowest == sorted(lowest)
+
+
 def test_changing_the_order_restarts_at_page_one(context):
     cards, page, n_pages, summary, url = samples.update_view(
         context, "f1", 4, search(tab="samples", smp_page=4), trigger="samples-order"
@@ -262,7 +307,7 @@ def test_aligned_rows_show_ign_subwords_and_escape_text(cache):
     hostile = int(cache.examples[cache.examples["text"].str.contains("<script>", regex=False)]["example_id"].iloc[0])
     card = random_samples.example_cards(cache, [hostile], section_key="samples")[0]
     (data,) = aligned_data(card)
-    assert data["headers"] == list(aligned.ROW_HEADERS)
+    assert data["headers"][: len(aligned.ROW_HEADERS)] == list(aligned.ROW_HEADERS)
     words = [block[0] for block in data["blocks"]]
     for word in HOSTILE_WORDS:
         assert word in words  # a plain string the script sets as textContent

@@ -1,7 +1,8 @@
 """Samples by loss: the hardest examples first, ten per page, as aligned word/gold/predicted/loss rows.
 
-The order (total loss descending, or entity F1 ascending) and the page live in the URL
-(``smp_order``, ``smp_page``); each example has a button that opens the inspector (``sample=ID``).
+The order (total loss descending; entity F1, label quality or confidence ascending) and the page live
+in the URL (``smp_order``, ``smp_page``); each card shows those scores, and has a button that opens
+the inspector (``sample=ID``).
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html, no_update
 
-from explainer.analysis.examples import ORDERS, order_examples
+from explainer.analysis.examples import ORDERS, example_confidence, order_examples
 from explainer.analysis.gridquery import page_of
+from explainer.analysis.label_quality import read_label_quality
 from explainer.app.components.aligned import example_cards, page_bar, register_open_buttons
 from explainer.app.memo import per_cache, per_cache_lru
 from explainer.app.sections.base import EXAMPLES, Section, StrEnum, View, view_field
@@ -23,10 +25,26 @@ from explainer.errors import ExplainerError
 PER_PAGE = 10
 # Rendered pages kept per cache (~2.5 MB each): the tab opens on page 1 of an order, the same thousands of cells.
 RENDERED_PAGES = 4
-ORDER_OPTIONS = [
-    {"label": "total loss, highest first", "value": "loss"},
-    {"label": "entity F1, lowest first (review hardest)", "value": "f1"},
-]
+ORDER_LABELS = {
+    "loss": "total loss, highest first",
+    "f1": "entity F1, lowest first (review hardest)",
+    "label_quality": "label quality, lowest first (likely mislabelled)",
+    "confidence": "confidence, lowest first",
+}
+ORDER_OPTIONS = [{"label": label, "value": value} for value, label in ORDER_LABELS.items()]
+NO_LABEL_QUALITY = "this cache has no label-quality scores (explainer build --label-quality self_confidence)"
+
+
+def order_options(cache) -> list[dict]:
+    """The orders; label quality disabled, with the build option that adds it, on a cache without scores."""
+    if read_label_quality(cache) is not None:
+        return ORDER_OPTIONS
+    return [
+        {**option, "disabled": True, "label": f"{option['label']} ({NO_LABEL_QUALITY})"}
+        if option["value"] == "label_quality"
+        else option
+        for option in ORDER_OPTIONS
+    ]
 
 
 class Ids(StrEnum):
@@ -45,10 +63,21 @@ class SamplesView(View, prefix="smp"):
 def ordered_ids(cache, order: str):
     """Example ids in ``order``, sorted once per cache."""
     return per_cache(
-        cache,
-        f"samples-order-{order}",
-        lambda: order_examples(cache.table("examples", columns=["example_id", "total_loss", "f1"]), order=order),
+        cache, f"samples-order-{order}", lambda: order_examples(scored_examples(cache, order), order=order)
     )
+
+
+def scored_examples(cache, order: str):
+    """The examples' ``example_id``, ``total_loss``, ``f1`` and the score ``order`` sorts by (NaN where the
+    cache has none: the order is then by total loss)."""
+    frame = cache.table("examples", columns=["example_id", "total_loss", "f1"])
+    if order == "label_quality":
+        scores = read_label_quality(cache)
+        found = None if scores is None else scores.examples[["example_id", "label_quality"]]
+        frame = frame.assign(label_quality=float("nan")) if found is None else frame.merge(found, how="left")
+    elif order == "confidence":
+        frame = frame.merge(example_confidence(cache.table("words", columns=["example_id", "prob_pred"])), how="left")
+    return frame
 
 
 def page_view(cache, *, order: str, page: int) -> tuple[list, int, int, str]:
@@ -57,6 +86,8 @@ def page_view(cache, *, order: str, page: int) -> tuple[list, int, int, str]:
     chosen, page, n_pages = page_of(ids, page=page, per_page=PER_PAGE)
     first = (page - 1) * PER_PAGE
     summary = f"examples {first + 1}–{first + len(chosen)} of {len(ids):,}" if len(chosen) else "no examples"
+    if order == "label_quality" and read_label_quality(cache) is None:
+        summary += f"; {NO_LABEL_QUALITY}, so they are by total loss"
     cards = per_cache_lru(
         cache,
         "samples-rendered",
@@ -72,7 +103,7 @@ def layout(cache, state):
     cards, page, n_pages, summary = page_view(cache, order=view.order, page=view.page)
     controls = html.Div(
         [
-            dbc.RadioItems(id=Ids.ORDER, options=ORDER_OPTIONS, value=view.order, inline=True, className="me-4"),
+            dbc.RadioItems(id=Ids.ORDER, options=order_options(cache), value=view.order, inline=True, className="me-4"),
             page_bar(Ids.PAGE, n_pages=n_pages, page=page, class_name="mb-0 me-3"),
             html.Span(summary, id=Ids.SUMMARY, className="text-muted small"),
         ],
@@ -81,8 +112,10 @@ def layout(cache, state):
     return html.Div(
         [
             html.P(
-                "Examples ordered by how badly the model does on them. Greyed subwords are IGN (no label, "
-                "not scored); red cells are words whose predicted label differs from gold.",
+                "Examples ordered by how badly the model does on them, or by how doubtful their labels (label "
+                "quality) or the model (confidence: its least certain word's probability of the predicted label) "
+                "are. Greyed subwords are IGN (no label, not scored); red cells are words whose predicted label "
+                "differs from gold; scores below 0.5 are in red.",
                 className="text-muted small",
             ),
             controls,

@@ -181,7 +181,7 @@ def test_shared_links_keep_their_query_keys():
         "metrics": {"metrics_norm", "metrics_zero", "metrics_confusion"},
         "misclassified": {"mis_level", "mis_category", "mis_type", "mis_gold", "mis_pred", "mis_text", "mis_slice"},
         "samples": {"smp_order", "smp_page"},
-        "random_samples": {"rnd_seed", "rnd_n"},
+        "random_samples": {"rnd_seed", "rnd_n", "rnd_order"},
         "inspect": {"ins_text"},
         "raw_data": {"raw_id"},
         "embeddings": {"emb_mode", "emb_colour", "emb_labels", "emb_errors", "emb_loss", "emb_sel"},
