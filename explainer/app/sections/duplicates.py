@@ -340,6 +340,24 @@ def _page_of_findings(cache, view: DuplicatesView) -> tuple[list, int, int]:
     return cards, page, n_pages
 
 
+# Whole sentences, wrapped in their cell (rows grow to fit) rather than cut at the column's width.
+WRAPPED = {
+    "wrapText": True,
+    "autoHeight": True,
+    "minWidth": 180,
+    "cellStyle": {"lineHeight": "1.35", "padding": "4px 8px"},
+}
+
+
+def with_match_text(other, rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` of the leakage table with ``match_text``: the text of a near match in ``other`` (an exact
+    match's is the example's own; blank)."""
+    near = rows["kind"] == "near"
+    ids = sorted({int(i) for i in rows.loc[near, "match_id"]})
+    texts = other.example_rows("examples", ids, ["example_id", "text"]).set_index("example_id")["text"] if ids else {}
+    return rows.assign(match_text=rows["match_id"].map(texts).where(near, "").fillna(""))
+
+
 def leak_block(context, cache, view: DuplicatesView):
     """What ``view.other`` names: the examples of this cache that also occur in that one."""
     if not view.other:
@@ -360,25 +378,36 @@ def leak_block(context, cache, view: DuplicatesView):
     )
     if not same_model(cache, other):
         text += " The two caches come from different models, so only exact matches are compared."
-    rows = frame.head(MAX_LEAK_ROWS).assign(row_id=lambda f: f["example_id"].astype(str))
+    rows = with_match_text(other, frame.head(MAX_LEAK_ROWS).assign(row_id=lambda f: f["example_id"].astype(str)))
     grid = dag.AgGrid(
         id=Ids.LEAKS,
         rowData=rows.to_dict("records"),
         columnDefs=[
-            {"field": "example_id", "headerName": "example", "width": 100, "flex": 0},
-            {"field": "text", "flex": 4},
-            {"field": "kind", "width": 90, "flex": 0},
+            {"field": "example_id", "headerName": "example", "width": 110, "flex": 0},
+            {"field": "text", "flex": 4, **WRAPPED},
+            # A near match's own text, beside this one's (an exact match's is the same): shown when there are some.
+            {"field": "match_text", "headerName": "text there", "flex": 4, "hide": not (rows["kind"] == "near").any()}
+            | WRAPPED,
+            {"field": "kind", "width": 80, "flex": 0},
             {
                 "field": "similarity",
-                "width": 110,
+                "headerName": "cosine",
+                "width": 95,
                 "flex": 0,
                 "valueFormatter": {"function": "d3.format('.3f')(params.value)"},
             },
-            {"field": "match_id", "headerName": "match there", "width": 120, "flex": 0},
-            {"field": "matches", "headerName": "copies there", "width": 120, "flex": 0},
-            {"field": "same_labels", "headerName": "same labels", "width": 120, "flex": 0},
+            {"field": "match_id", "headerName": "match there", "width": 95, "flex": 0},
+            {"field": "matches", "headerName": "copies there", "width": 95, "flex": 0},
+            {"field": "same_labels", "headerName": "same labels", "width": 95, "flex": 0},
         ],
-        defaultColDef={"sortable": True, "filter": True, "resizable": True, "flex": 1},
+        defaultColDef={
+            "sortable": True,
+            "filter": True,
+            "resizable": True,
+            "flex": 1,
+            "wrapHeaderText": True,  # "copies there" in two lines rather than cut
+            "autoHeaderHeight": True,
+        },
         csvExportParams={"fileName": "leakage.csv"},
         dashGridOptions={
             "getRowId": {"function": "params.data.row_id"},
@@ -407,7 +436,7 @@ def other_caches(context, cache) -> list[dict]:
     return options
 
 
-def layout(cache, state):
+def layout(cache, state, context=None):
     view = DuplicatesView.from_query(state)
     cards, page, n_pages = page_of_findings(cache, view)
     note = None
@@ -462,7 +491,9 @@ def layout(cache, state):
             html.H5("Across caches (leakage)", className="mt-4"),
             dcc.Dropdown(
                 id=Ids.WITH,
-                options=[],
+                # The options come with the value: a dropdown clears a value its options lack (a shared link's
+                # dup_with would be dropped before the callback filled them).
+                options=[] if context is None else other_caches(context, cache),
                 value=view.other,
                 placeholder="compare with cache…",
                 clearable=True,
@@ -570,4 +601,5 @@ SECTION = Section(
     register=register,
     ids=Ids,
     view=DuplicatesView,
+    layout_needs_context=True,
 )
