@@ -113,7 +113,7 @@ def headline(cache) -> list:
     return [
         html.Span(
             [html.Small(label + " ", className="text-white-50"), html.Strong(value)],
-            className="me-4 text-white",
+            className="me-4 text-white text-nowrap",
             id=f"headline-{label.replace(' ', '-')}",
         )
         for label, value in items
@@ -213,9 +213,10 @@ def make_layout(context: AppContext):
                     className="me-4",
                     title="a second cache of the same data: the Compare section compares its model (B) with this one (A)",
                 ),
-                html.Div(id="headline", className="d-flex"),
+                html.Div(id="headline", className="d-flex flex-wrap"),
             ],
             fluid=True,
+            className="flex-wrap row-gap-2",  # at 1024 px the headline goes below the pickers, not off the page
         ),
         color="dark",
         dark=True,

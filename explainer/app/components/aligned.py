@@ -179,12 +179,12 @@ def example_card(cache, example_id: int, *, section_key: str, rows: dict | None 
     header = html.Div(
         [
             html.Strong(f"Example {example_id}", className="me-3"),
-            html.Span(f"total loss {example['total_loss']:.2f}", className="me-3 card-score-loss"),
-            html.Span(f"entity F1 {example['f1']:.2f}", className="me-3"),
+            html.Span(f"total loss {example['total_loss']:.2f}", className="me-3 text-nowrap card-score-loss"),
+            html.Span(f"entity F1 {example['f1']:.2f}", className="me-3 text-nowrap"),
             _header_score("label quality", example.get("label_quality") if scored else None, "card-score-quality"),
             _header_score("confidence", confidence, "card-score-confidence"),
-            html.Span(f"span errors {int(example['n_errors'])}", className="me-3"),
-            html.Span(f"word errors {int(example['n_word_errors'])}", className="me-3"),
+            html.Span(f"span errors {int(example['n_errors'])}", className="me-3 text-nowrap"),
+            html.Span(f"word errors {int(example['n_word_errors'])}", className="me-3 text-nowrap"),
             dbc.Badge("windowed", color="info", className="me-3") if example["windowed"] else None,
             dbc.Button(
                 "Inspect",
@@ -195,7 +195,7 @@ def example_card(cache, example_id: int, *, section_key: str, rows: dict | None 
                 className="ms-auto",
             ),
         ],
-        className="d-flex align-items-center small",
+        className="d-flex flex-wrap align-items-center small",
     )
     return dbc.Card(
         [
@@ -212,7 +212,7 @@ def _header_score(name: str, value, class_name: str):
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     low = " text-danger fw-semibold" if value < LOW_SCORE else ""
-    return html.Span(f"{name} {value:.2f}", className=f"me-3 {class_name}{low}")
+    return html.Span(f"{name} {value:.2f}", className=f"me-3 text-nowrap {class_name}{low}")
 
 
 def example_cards(cache, example_ids, *, section_key: str, order: str | None = None) -> list:
