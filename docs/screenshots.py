@@ -25,7 +25,7 @@ SHOTS = {  # file -> the view's query string, and what must be on the page befor
     "embeddings.png": ("?tab=embeddings", "UMAP"),
     "review.png": ("?tab=review", "Review"),
     "activations.png": ("?tab=activations&act_example=111", "component"),
-    "probing.png": ("?tab=probing", "Probe"),
+    "probing.png": ("?tab=probing", "runner-up"),  # the prefilled text probed (the model loads first)
 }
 MANY_TYPES_SHOTS = {  # a cache of 13 types, 27 labels (docs/many_types.py): colours and labels at scale
     "metrics-13-types.png": ("?tab=metrics", "Entities"),
@@ -48,10 +48,15 @@ def browser() -> webdriver.Chrome:
     return webdriver.Chrome(options=options)
 
 
-def main(base: str, shots: dict[str, tuple[str, str]] = SHOTS, *, full_page: bool = False) -> int:
+def main(
+    base: str, shots: dict[str, tuple[str, str]] = SHOTS, *, full_page: bool = False, only: tuple[str, ...] = ()
+) -> int:
+    """Take ``shots`` (only the files named in ``only``, when given) from the app at ``base``."""
     driver = browser()
     try:
         for name, (query, marker) in shots.items():
+            if only and name not in only:
+                continue
             driver.set_window_size(*SIZE)
             driver.get(base.rstrip("/") + "/" + query)
             deadline = time.monotonic() + 60
@@ -72,4 +77,6 @@ def main(base: str, shots: dict[str, tuple[str, str]] = SHOTS, *, full_page: boo
 if __name__ == "__main__":
     arguments = [argument for argument in sys.argv[1:] if argument != "--many-types"]
     chosen = MANY_TYPES_SHOTS if "--many-types" in sys.argv[1:] else SHOTS
-    sys.exit(main(arguments[0] if arguments else "http://127.0.0.1:8050", chosen, full_page=chosen is MANY_TYPES_SHOTS))
+    base_url = arguments[0] if arguments else "http://127.0.0.1:8050"
+    only = tuple(arguments[1:])  # e.g. probing.png: retake only these
+    sys.exit(main(base_url, chosen, full_page=chosen is MANY_TYPES_SHOTS, only=only))
