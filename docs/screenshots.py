@@ -63,7 +63,7 @@ def main(base: str, shots: dict[str, tuple[str, str]] = SHOTS, *, full_page: boo
         for name, (query, marker) in shots.items():
             driver.set_window_size(*SIZE)
             driver.get(base.rstrip("/") + "/" + query)
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + 240  # a loaded machine takes minutes to load the bundles
             while marker not in driver.page_source and time.monotonic() < deadline:
                 time.sleep(0.5)
             time.sleep(3)  # let plotly finish drawing
