@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 GOALS_MS = {"250k": 150, "1m": 400}  # p95 per callback (issues 3 and 10)
 MEMORY_GOAL_MB = 600  # per worker at 1M subwords (issue 10)
 CACHES = {"250k": ("conll-train", 1), "1m": ("conll-train-x4", 4)}  # name, repeats of CoNLL-2003 train
+VS_CACHE = "conll-train-b"  # beside the 250k cache: the same data by a related model, Compare's B (issue 21)
 
 
 def load_bench(name: str):
@@ -80,6 +81,25 @@ def ensure_cache(model: Path, work: Path, size: str) -> Path:
     return out
 
 
+def ensure_vs_cache(model: Path, work: Path, size: str) -> str | None:
+    """The key of a second cache of the 250k data (bench/compare.py's noisy copy of ``model``, the optional
+    analyses off), built if missing; None at other sizes."""
+    if size != "250k":
+        return None
+    out = work / f"caches-{size}" / VS_CACHE
+    if (out / "manifest.json").is_file():
+        return VS_CACHE
+    model_b = work / "model-b"
+    if not (model_b / "config.json").is_file():
+        load_bench("compare").noisy_copy(model, model_b)
+    command = [sys.executable, "-m", "explainer.cli", "build", "--model", str(model_b), "--dataset"]
+    command += [str(DATA / "train.txt"), "--out", str(out), "--batch-size", "64", "--projection", "none"]
+    command += ["--label-quality", "none", "--findings", "none", "--activations-sample", "0"]
+    print("building:", " ".join(command), file=sys.stderr)
+    subprocess.run(command, check=True, cwd=ROOT)
+    return VS_CACHE
+
+
 # --- memory of a process (Linux /proc) -----------------------------------------------------------
 
 
@@ -122,8 +142,11 @@ def memory_table(snapshots: dict[str, list[dict]]) -> str:
 class Actions:
     """One user's requests: ``actions()`` lists (name, function) for the sections the app has."""
 
-    def __init__(self, base_url: str, seed: int = 0):
+    def __init__(self, base_url: str, seed: int = 0, vs: str | None = None):
         from load import DashClient, tab_keys
+
+        self.vs = vs  # a second cache of the same data: Compare's callbacks are timed on the pair
+        self.count_ids: list[dict] = []  # Compare's transition count buttons, found in its first render
 
         self.client = DashClient(base_url, timeout=120)
         dependencies = self.client.load_dependencies()
@@ -268,6 +291,70 @@ class Actions:
         start = 50 * self.rng.randrange(20)
         return {"startRow": start, "endRow": start + 50}
 
+    # Compare (issue 21): this cache as A, ``vs`` as B.
+
+    def compare_search(self, **extra) -> str:
+        return self.search(tab="compare", vs=self.vs, **extra)
+
+    def compare_tab(self):
+        search = self.compare_search()
+        route = self.client.route(search).json()["response"]["route"]["data"]
+        response = self.client.render_tab(route, search)
+        if response.status_code != 200:
+            raise RuntimeError(f"compare: HTTP {response.status_code}")
+        content = response.json()["response"]["tab-content"]["children"]
+        if not self.count_ids:
+            self.count_ids = _ids_of_type(content, "compare-count")
+        head = json.dumps(content)[:400]
+        if "Alert" in head and "danger" in head:
+            raise RuntimeError(f"compare shows an error: {head[:300]}")
+
+    def compare_selection(self, *, count: dict | None = None, order: str = "changed", page: int = 1):
+        """Compare's selection callback as a count click, a new order or a page sends it."""
+        from load import _prop_id
+
+        if not self.count_ids:
+            self.compare_tab()
+        counts = [
+            {"id": ident, "property": "n_clicks", "value": 1 if ident == count else None} for ident in self.count_ids
+        ]
+        inputs = [
+            counts,
+            {"id": "compare-order", "property": "value", "value": order},
+            {"id": "compare-pager", "property": "active_page", "value": page},
+        ]
+        if count is not None:
+            changed = _prop_id({"id": count, "property": "n_clicks"})
+        else:
+            changed = "compare-order.value" if order != "changed" else "compare-pager.active_page"
+        answer = self._call(
+            "compare-examples.children",
+            inputs=inputs,
+            state=[{"id": "url", "property": "search", "value": self.compare_search(cmp_order="changed")}],
+            changed=[changed],
+        )
+        if "compare-examples" not in answer.get("response", {}):
+            raise RuntimeError(f"compare selection: no examples in {str(answer)[:200]}")
+
+    def compare_inspector(self):
+        example = self.rng.randrange(self.n_examples)
+        response = self.client.inspector(self.compare_search(sample=example))
+        title = json.dumps(response.json()["response"]["inspector-title"]["children"])
+        if "(B)" not in title:
+            raise RuntimeError(f"paired inspector: {title[:200]}")
+
+    def compare_actions(self) -> list[tuple[str, object]]:
+        """Compare's callbacks on the pair (none without a second cache of the same data)."""
+        if not self.vs or "compare" not in self.tabs:
+            return []
+        return [
+            ("compare: tab with B (first view)", self.compare_tab),
+            ("compare: a count clicked", lambda: self.compare_selection(count=self.rng.choice(self.count_ids))),
+            ("compare: order by loss change", lambda: self.compare_selection(order="loss")),
+            ("compare: next page", lambda: self.compare_selection(page=self.rng.randrange(2, 6))),
+            ("compare: paired inspector", self.compare_inspector),
+        ]
+
     def actions(self) -> list[tuple[str, object]]:
         """(name, function) of every callback to time, for the sections this app has."""
         word = lambda: self.rng.choice(["Paris", "John", "the", "Google", "said", "of"])
@@ -364,6 +451,7 @@ class Actions:
             ]
         if "raw_data" in has:
             plan.append(("raw data: example id", self.raw_example))
+        plan += self.compare_actions()
         return plan
 
     def other_grids(self) -> list[tuple[str, object]]:
@@ -397,6 +485,21 @@ def _grid_names(node) -> list[str]:
     return names
 
 
+def _ids_of_type(node, kind: str) -> list[dict]:
+    """The pattern-matching ids ``{"type": kind, ...}`` in a rendered layout, in order."""
+    found = []
+    if isinstance(node, dict):
+        ident = node.get("props", {}).get("id") if "props" in node else None
+        if isinstance(ident, dict) and ident.get("type") == kind:
+            found.append(ident)
+        for value in node.values():
+            found += _ids_of_type(value, kind)
+    elif isinstance(node, list):
+        for value in node:
+            found += _ids_of_type(value, kind)
+    return found
+
+
 def cpu_ms(pids: list[int]) -> float:
     """CPU time the processes ``pids`` have run, all threads, in ms (/proc/PID/task/*/schedstat, ns)."""
     total = 0
@@ -409,7 +512,7 @@ def cpu_ms(pids: list[int]) -> float:
     return total / 1e6
 
 
-def play(actions: Actions, rounds: int, *, server_pids: list[int]):
+def play(actions: Actions, rounds: int, *, server_pids: list[int], only: str = ""):
     """``rounds`` rounds of every action in a shuffled order.
 
     Returns milliseconds per action (wall, as the client sees it), the server's CPU milliseconds per
@@ -422,6 +525,7 @@ def play(actions: Actions, rounds: int, *, server_pids: list[int]):
             action()
     actions.exploring = False
     plan += actions.other_grids()
+    plan = [(name, action) for name, action in plan if only in name]
     times, cpu, failures = defaultdict(list), defaultdict(list), []
     for _ in range(rounds):
         actions.rng.shuffle(plan)
@@ -480,7 +584,7 @@ def wait_for_warm_up(app, workers: int, timeout: float) -> tuple[float, list[str
     return time.monotonic() - started, []
 
 
-def bench_cache(cache: Path, size: str, *, rounds: int, users4: float) -> str:
+def bench_cache(cache: Path, size: str, *, rounds: int, users4: float, vs: str | None = None, only: str = "") -> str:
     from stack import Gunicorn, Nginx
 
     from explainer.cache.reader import open_cache
@@ -502,8 +606,8 @@ def bench_cache(cache: Path, size: str, *, rounds: int, users4: float) -> str:
         warm_seconds, warm_lines = wait_for_warm_up(app, workers, timeout=900)
         snapshots = {"started (before warm-up)": started_memory, "after warm-up": [memory_mb(p) for p in pids]}
         load_before = os.getloadavg()
-        actions = Actions(proxy.url)
-        times, cpu, failures = play(actions, rounds, server_pids=pids)
+        actions = Actions(proxy.url, vs=vs)
+        times, cpu, failures = play(actions, rounds, server_pids=pids, only=only)
         load_after = os.getloadavg()
         snapshots[f"after {rounds} rounds"] = [memory_mb(pid) for pid in pids]
         text.append(
@@ -543,6 +647,12 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--users4", type=float, default=20.0, help="seconds of 4 users at once on the 250k cache (0: skip)"
     )
+    parser.add_argument(
+        "--only",
+        default="",
+        metavar="TEXT",
+        help="time only the callbacks whose name contains TEXT (e.g. compare); the table goes to results/app-TEXT.md",
+    )
     args = parser.parse_args(argv)
     started = time.monotonic()
     args.work.mkdir(parents=True, exist_ok=True)
@@ -551,6 +661,7 @@ def main(argv=None) -> int:
         load_bench("build").make_model(model, layers=2, hidden=128, vocab_size=16000)
     sizes = [size.strip().lower() for size in args.sizes.split(",") if size.strip()]
     caches = {size: ensure_cache(model, args.work, size) for size in sizes}
+    vs_keys = {size: ensure_vs_cache(model, args.work, size) for size in sizes}
     sections = [
         "# App latency and worker memory\n",
         "nginx -> gunicorn (`gunicorn.conf.py`: 2 workers x 4 threads, warm-up on) on 127.0.0.1; the load "
@@ -562,11 +673,22 @@ def main(argv=None) -> int:
         "when other jobs load the machine.\n",
     ]
     for size, cache in caches.items():
-        sections.append(bench_cache(cache, size, rounds=args.rounds, users4=args.users4 if size == "250k" else 0))
+        sections.append(
+            bench_cache(
+                cache,
+                size,
+                rounds=args.rounds,
+                users4=args.users4 if size == "250k" else 0,
+                vs=vs_keys[size],
+                only=args.only,
+            )
+        )
         print(sections[-1], flush=True)
     sections.append(f"\nWhole run: {time.monotonic() - started:.0f} s.\n")
     text = "\n".join(sections)
-    out = Path(__file__).with_name("results") / "app.md"
+    out = Path(__file__).with_name("results") / (
+        f"app-{re.sub(r'[^a-z0-9]+', '-', args.only.lower())}.md" if args.only else "app.md"
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     print(f"wrote {out}")

@@ -45,20 +45,26 @@ def ensure_models(work: Path) -> tuple[Path, Path]:
     if not (a / "config.json").is_file():
         load_build_bench().make_model(a, layers=1, hidden=64, vocab_size=8000)
     if not (b / "config.json").is_file():
-        import shutil
-
-        import numpy as np
-        from safetensors.numpy import load_file, save_file
-
-        shutil.copytree(a, b)
-        weights = load_file(str(a / "model.safetensors"))
-        rng = np.random.default_rng(1)
-        for name in ("classifier.weight", "classifier.bias"):
-            weights[name] = weights[name] + rng.normal(0, weights[name].std() * 0.5, weights[name].shape).astype(
-                weights[name].dtype
-            )
-        save_file(weights, str(b / "model.safetensors"), metadata={"format": "pt"})
+        noisy_copy(a, b)
     return a, b
+
+
+def noisy_copy(a: Path, b: Path, *, seed: int = 1) -> Path:
+    """A copy of model ``a`` at ``b`` whose classifier weights are ``a``'s plus seeded noise (a related model)."""
+    import shutil
+
+    import numpy as np
+    from safetensors.numpy import load_file, save_file
+
+    shutil.copytree(a, b)
+    weights = load_file(str(a / "model.safetensors"))
+    rng = np.random.default_rng(seed)
+    for name in ("classifier.weight", "classifier.bias"):
+        weights[name] = weights[name] + rng.normal(0, weights[name].std() * 0.5, weights[name].shape).astype(
+            weights[name].dtype
+        )
+    save_file(weights, str(b / "model.safetensors"), metadata={"format": "pt"})
+    return b
 
 
 def ensure_cache(model: Path, out: Path) -> Path:

@@ -6,6 +6,10 @@
     python docs/many_types.py /tmp/many-types && explainer serve /tmp/many-types/cache &
     python docs/screenshots.py http://127.0.0.1:8050 --many-types    # docs/*-13-types.png
 
+    explainer build --model demo/model-epoch2 --model demo/model --dataset demo/data/wnut16-heldout.txt --out /tmp/cmp
+    explainer serve /tmp/cmp &
+    python docs/screenshots.py http://127.0.0.1:8050 --compare model-epoch2 model    # docs/compare.png (A, B)
+
 Each shot is a URL of the app (the URL holds the whole view), so a shot shows exactly what that link shows.
 """
 
@@ -34,6 +38,11 @@ MANY_TYPES_SHOTS = {  # a cache of 13 types, 27 labels (docs/many_types.py): col
 }
 
 
+def compare_shots(a: str, b: str) -> dict[str, tuple[str, str]]:
+    """Compare of cache ``b`` against cache ``a`` (two checkpoints of the demo), the fixed spans of every type listed."""
+    return {"compare.png": (f"?cache={a}&vs={b}&tab=compare&cmp_transition=fixed", "Entity F1")}
+
+
 def browser() -> webdriver.Chrome:
     options = webdriver.ChromeOptions()
     for flag in (
@@ -59,7 +68,7 @@ def main(
                 continue
             driver.set_window_size(*SIZE)
             driver.get(base.rstrip("/") + "/" + query)
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + 240  # a loaded machine takes minutes to load the bundles
             while marker not in driver.page_source and time.monotonic() < deadline:
                 time.sleep(0.5)
             time.sleep(3)  # let plotly finish drawing
@@ -75,6 +84,10 @@ def main(
 
 
 if __name__ == "__main__":
+    if "--compare" in sys.argv[1:]:
+        at = sys.argv.index("--compare")
+        pair, rest = sys.argv[at + 1 : at + 3], sys.argv[1:at] + sys.argv[at + 3 :]
+        sys.exit(main(rest[0] if rest else "http://127.0.0.1:8050", compare_shots(*pair)))
     arguments = [argument for argument in sys.argv[1:] if argument != "--many-types"]
     chosen = MANY_TYPES_SHOTS if "--many-types" in sys.argv[1:] else SHOTS
     base_url = arguments[0] if arguments else "http://127.0.0.1:8050"

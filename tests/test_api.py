@@ -104,3 +104,21 @@ def test_show_asks_for_jupyter_when_an_inline_mode_is_asked_from_a_script(tiny_c
         explainer.show(tiny_cache, mode="inline")
     with pytest.raises(ExplainerError, match="does not exist"):
         explainer.show(tmp_path / "nowhere", mode="server")
+
+
+def test_build_of_several_models_returns_a_cache_each(tiny_model, tmp_path):
+    from helpers import write_conll
+
+    data = write_conll(tmp_path / "six.conll", fixture_sentences(6)[:6])
+    (tmp_path / "runs").mkdir()
+    second = tmp_path / "runs" / "model-epoch2"
+    second.symlink_to(tiny_model, target_is_directory=True)
+    caches = explainer.build([tiny_model, second], data, tmp_path / "caches", **FAST)
+    assert [cache.path for cache in caches] == [
+        tmp_path / "caches" / tiny_model.name,
+        tmp_path / "caches" / second.name,
+    ]
+    assert caches[0].metrics == caches[1].metrics  # the same weights
+    assert caches[1].manifest["options"]["model"] == str(second)
+    with pytest.raises(ExplainerError, match="a list of models takes model directories or Hub ids"):
+        explainer.build([tiny_model, object()], data, tmp_path / "objects", **FAST)

@@ -73,6 +73,10 @@ def test_demo_steps_end_with_a_cache_and_a_second_run_skips_them(tmp_path, monke
     assert first.entity_f1 == pytest.approx(cache.manifest["headline"]["entity_f1"])
     assert first.train_f1 == pytest.approx(first.entity_f1, abs=0.01)  # training's evaluation agrees with the build
     assert any(line.startswith("[2/4] train: done in") for line in lines)
+    # The last checkpoint up to epoch 2 (epoch 1 in this short run) has its held-out cache: Compare's pair.
+    checkpoint = open_cache(first.paths.cache_root / f"{demo.CACHE_NAME}-epoch1")
+    assert checkpoint.manifest["model"]["training_epoch"] == 1
+    assert checkpoint.manifest["dataset"]["fingerprint"] == cache.manifest["dataset"]["fingerprint"]
 
     second = demo.run_demo(root=tmp_path / "demo", max_steps=2, serve=False, log=lines.append)
     assert second.skipped == {"split": True, "train": True, "build": True}

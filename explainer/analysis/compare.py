@@ -565,25 +565,43 @@ def compare(
 # --- several checkpoints ------------------------------------------------------------------------
 
 
-def trajectory(reports: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+def checkpoint_order(epochs: Mapping[str, int | None]) -> list[str]:
+    """The names of ``{name: epoch}`` in training order: models without a recorded epoch first (a base
+    model, another run: the reference), by name; then by epoch, ties by name.
+
+    >>> checkpoint_order({"run-epoch10": 10, "run-epoch2": 2, "base": None, "run": 10})
+    ['base', 'run-epoch2', 'run', 'run-epoch10']
+    """
+    return sorted(epochs, key=lambda name: (epochs[name] is not None, epochs[name] or 0, name))
+
+
+def trajectory(
+    reports: Mapping[str, Mapping[str, Any]], *, epochs: Mapping[str, int | None] | None = None
+) -> pd.DataFrame:
     """Entity F1 per type and overall of several models on the same data (checkpoints, in the given order).
 
     Parameters
     ----------
     reports : mapping
         ``{name: seqeval report}`` (``metrics.json``'s ``seqeval``: per type and ``micro avg``), in
-        the order to show them (e.g. by epoch).
+        the order to show them (e.g. by epoch: :func:`checkpoint_order`).
+    epochs : mapping, optional
+        ``{name: epoch or None}``: the training epoch of each model, where known.
 
     Returns
     -------
     pandas.DataFrame
-        One row per model: ``name``, ``overall`` (micro F1), then one column per type (sorted; 0.0
-        where a model's report lacks the type).
+        One row per model: ``name``, ``epoch`` (nullable integer), ``overall`` (micro F1), then one
+        column per type (sorted; 0.0 where a model's report lacks the type).
     """
+    epochs = epochs or {}
     types = sorted({key for report in reports.values() for key in report if not str(key).endswith(" avg")})
     rows = []
     for name, report in reports.items():
-        row: dict[str, Any] = {"name": name, OVERALL: float(report.get("micro avg", {}).get("f1", 0.0))}
+        row: dict[str, Any] = {"name": name, "epoch": epochs.get(name)}
+        row[OVERALL] = float(report.get("micro avg", {}).get("f1", 0.0))
         row.update({kind: float(report.get(kind, {}).get("f1", 0.0)) for kind in types})
         rows.append(row)
-    return pd.DataFrame(rows, columns=["name", OVERALL, *types])
+    frame = pd.DataFrame(rows, columns=["name", "epoch", OVERALL, *types])
+    frame["epoch"] = frame["epoch"].astype("Int64")
+    return frame

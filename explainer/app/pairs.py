@@ -8,6 +8,7 @@ either starts afresh. Rankings of examples are kept for the last few selections.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -51,6 +52,22 @@ def ranking(a: Cache, b: Cache, *, transition: str | None, entity_type: str | No
         lambda: ranked_examples(a, b, found, transition=transition, entity_type=entity_type, order=order),
         maxsize=16,
     )
+
+
+def training_epoch(cache: Cache) -> int | None:
+    """The training epoch of the cache's model (orders the checkpoints): as the build recorded it from
+    the model's training record; for a cache built before that was recorded, read from the model
+    directory when it is still there; None for a model not trained by ``explainer train``."""
+    model = cache.manifest.get("model", {})
+    if "training_epoch" in model:
+        epoch = model["training_epoch"]
+        return int(epoch) if isinstance(epoch, int) else None
+    location = model.get("id")
+    if not location or not Path(str(location)).is_dir():
+        return None
+    from explainer.train.trainer import recorded_epoch
+
+    return recorded_epoch(str(location))
 
 
 def same_data_keys(registry: CacheRegistry, a: Cache) -> list[str]:

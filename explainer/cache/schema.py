@@ -210,7 +210,7 @@ MANIFEST_KEYS = (
     "schema_version",  # int, SCHEMA_VERSION
     "tool_version",  # explainer.__version__
     "created",  # ISO-8601 UTC
-    "model",  # {"id", "revision", "files_sha256", "model_type", "max_length", "hidden_size"}
+    "model",  # {"id", "revision", "files_sha256", "model_type", "max_length", "hidden_size", "training_epoch"}
     "dataset",  # {"spec", "format", "split", "fingerprint", "label_map", "dropped_words", "tag_scheme"}
     "split",  # str | None
     "labels",  # list[str], index = label id (the model's id2label)

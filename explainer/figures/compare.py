@@ -10,12 +10,13 @@ from explainer.analysis.compare import OVERALL
 
 def trajectory_figure(frame: pd.DataFrame) -> go.Figure:
     """Entity F1 per type (thin lines) and overall (thick) across models, from
-    :func:`explainer.analysis.compare.trajectory`; x is the models in their order."""
+    :func:`explainer.analysis.compare.trajectory`; x is the models in their order, with their epoch where known."""
     figure = go.Figure()
-    for column in [OVERALL, *[c for c in frame.columns if c not in ("name", OVERALL)]]:
+    x = [name if pd.isna(epoch) else f"{name} (epoch {epoch})" for name, epoch in zip(frame["name"], frame["epoch"])]
+    for column in [OVERALL, *[c for c in frame.columns if c not in ("name", "epoch", OVERALL)]]:
         figure.add_trace(
             go.Scatter(
-                x=frame["name"].tolist(),
+                x=x,
                 y=frame[column].tolist(),
                 mode="lines+markers",
                 name=column,

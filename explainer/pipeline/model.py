@@ -148,10 +148,20 @@ def load_model(
         "model_type": getattr(config, "model_type", None),
         "max_length": max_length,
         "hidden_size": int(getattr(config, "hidden_size", 0) or 0),
+        "training_epoch": _training_epoch(local),
     }
     return LoadedModel(
         model=model, tokenizer=tokenizer, labels=labels, device=torch_device, max_length=max_length, info=info
     )
+
+
+def _training_epoch(local: Path | None) -> int | None:
+    """The epoch of an ``explainer train`` model directory (orders checkpoints in Compare), else None."""
+    if local is None:
+        return None
+    from explainer.train.trainer import recorded_epoch  # imports this module: resolved when needed
+
+    return recorded_epoch(local)
 
 
 def refuse_pickled_only(directory: Path) -> None:

@@ -106,7 +106,12 @@ class BuildOptions:
 
     subcommand: ClassVar[str] = "build"
 
-    model: str = option(flag="--model", help="Hugging Face Hub id or local model directory", path="file_or_name")
+    model: str = option(
+        flag="--model",
+        help="Hugging Face Hub id or local model directory; repeat --model to build one cache per model, "
+        "each in --out/<the model directory's name> (the dataset loaded and tokenised once)",
+        path="file_or_name",
+    )
     dataset: str = option(
         flag="--dataset",
         help="CoNLL or JSONL file, Prodigy JSONL, spaCy .spacy DocBin, save_to_disk directory, or Hub dataset name",
@@ -270,14 +275,17 @@ def add_arguments(
     help: Mapping[str, str] | None = None,
     exclude: Iterable[str] = (),
     only: Iterable[str] | None = None,
+    repeated: Iterable[str] = (),
 ) -> None:
     """Add the options of ``declaration`` to ``container`` (a parser or an argument group).
 
     Fields whose option names a group go in that group when ``container`` is a parser (created on first
     use, in declaration order). ``prefix`` is put before every dest; ``flags`` and ``help`` replace a
     field's flag or help; fields in ``exclude`` (or not in ``only``) and settings without a flag are left out.
+    A field in ``repeated`` takes its flag several times and its dest is the list of values given (build's
+    ``--model``): the command makes one declaration instance per value.
     """
-    flags, help, exclude = flags or {}, help or {}, set(exclude)
+    flags, help, exclude, repeated = flags or {}, help or {}, set(exclude), set(repeated)
     groups: dict[str, Any] = {}
 
     def target(title: str | None) -> Any:
@@ -314,6 +322,8 @@ def add_arguments(
             keywords["action"] = "store_true"
         else:
             keywords["type"] = value_type
+            if item.name in repeated:
+                keywords["action"] = "append"
             if declared.choices is not None:
                 keywords["choices"] = declared.choices
             else:  # what argparse shows for a dest named after the flag, whatever the dest is here
@@ -340,6 +350,14 @@ def from_arguments(
         if item.name not in exclude and declared is not None:
             given[item.name] = getattr(args, prefix + item.name)
     return declaration(**given)
+
+
+def per_value(declaration: type[Declared], args: argparse.Namespace, name: str) -> list[Declared]:
+    """One ``declaration`` instance per value given to the option ``name`` declared ``repeated`` in
+    :func:`add_arguments` (``explainer build --model A --model B``), in the order given."""
+    return [
+        from_arguments(declaration, argparse.Namespace(**{**vars(args), name: value})) for value in getattr(args, name)
+    ]
 
 
 class _RaisingParser(argparse.ArgumentParser):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -70,8 +71,33 @@ class Prepared:
     timings: dict
 
 
-def prepare(options: BuildOptions) -> Prepared:
+@dataclass
+class SharedInputs:
+    """What the builds of several models on one dataset share (``explainer build --model A --model B``).
+
+    The dataset is loaded once (the builds differ only in their model), and each distinct tokenisation
+    is kept: the checkpoints of one training run have the same tokenizer, labels and windows, so the
+    dataset is tokenised once for all of them (:func:`tokenisation_key`).
+    """
+
+    data: tuple[LoadedDataset, dict | None] | None = None
+    alignments: dict[str, tuple[LoadedDataset, Alignment]] = field(default_factory=dict)
+
+
+def tokenisation_key(loaded: LoadedModel, *, max_length: int, stride: int) -> str:
+    """sha256 of what the aligned examples depend on: the tokenizer (its whole definition, as the fast
+    tokenizer serialises it), the model's labels (the gold ids) and the windows."""
+    backend = getattr(loaded.tokenizer, "backend_tokenizer", None)
+    definition = backend.to_str() if backend is not None else repr(loaded.tokenizer)
+    payload = json.dumps([type(loaded.tokenizer).__name__, definition, list(loaded.labels), max_length, stride])
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def prepare(options: BuildOptions, *, shared: SharedInputs | None = None) -> Prepared:
     """Load and check the dataset, label map and model, and tokenise: every input error surfaces here.
+
+    With ``shared`` (builds of several models on one dataset) the dataset is loaded by the first build
+    only, and a tokenisation another build already made with the same tokenizer, labels and windows is reused.
 
     Raises
     ------
@@ -82,8 +108,13 @@ def prepare(options: BuildOptions) -> Prepared:
         raise ExplainerError(f"--batch-size {options.batch_size}: must be at least 1")
     check_step_options(options)
     started = time.perf_counter()
-    dataset, label_map = load_data(options)
-    check_words(dataset)  # a prefix on every word (WikiANN's en:) fails here, before the model loads
+    if shared is not None and shared.data is not None:
+        dataset, label_map = shared.data
+    else:
+        dataset, label_map = load_data(options)
+        check_words(dataset)  # a prefix on every word (WikiANN's en:) fails here, before the model loads
+        if shared is not None:
+            shared.data = (dataset, label_map)
     loaded = load_model(
         options.model,
         revision=options.revision,
@@ -91,17 +122,23 @@ def prepare(options: BuildOptions) -> Prepared:
         device=options.device,
         allow_pickle_weights=options.allow_pickle_weights,
     )
-    aligned = align_labels(dataset, loaded.labels, label_map=label_map)
     timings = {"load": time.perf_counter() - started}
     n_special = sum(len(part) for part in special_tokens_around(loaded.tokenizer))
     max_length, stride = window_settings(options, loaded, n_special=n_special)
-    alignment = align_examples(
-        aligned.examples,
-        loaded.tokenizer,
-        label_ids={label: index for index, label in enumerate(loaded.labels)},
-        max_length=max_length,
-        stride=stride,
-    )
+    key = tokenisation_key(loaded, max_length=max_length, stride=stride) if shared is not None else ""
+    if shared is not None and key in shared.alignments:
+        aligned, alignment = shared.alignments[key]
+    else:
+        aligned = align_labels(dataset, loaded.labels, label_map=label_map)
+        alignment = align_examples(
+            aligned.examples,
+            loaded.tokenizer,
+            label_ids={label: index for index, label in enumerate(loaded.labels)},
+            max_length=max_length,
+            stride=stride,
+        )
+        if shared is not None:
+            shared.alignments[key] = (aligned, alignment)
     timings["tokenize"] = time.perf_counter() - started - timings["load"]
     # What the build ran with: its options as given, the resolved ones filled in.
     settings = {name: value for name, value in values(options).items() if name not in _RECORDED_ELSEWHERE}
@@ -123,7 +160,7 @@ def prepare(options: BuildOptions) -> Prepared:
     )
 
 
-def build_cache(options: BuildOptions, *, progress: bool = True) -> dict | None:
+def build_cache(options: BuildOptions, *, progress: bool = True, shared: SharedInputs | None = None) -> dict | None:
     """Build the cache described by ``options`` and return its manifest.
 
     Parameters
@@ -131,6 +168,8 @@ def build_cache(options: BuildOptions, *, progress: bool = True) -> dict | None:
     options : BuildOptions
     progress : bool, default True
         Show a tqdm progress bar on stderr during the forward passes.
+    shared : SharedInputs, optional
+        What builds of several models on the same dataset share (see :func:`prepare`).
 
     Returns
     -------
@@ -150,7 +189,7 @@ def build_cache(options: BuildOptions, *, progress: bool = True) -> dict | None:
     if distributed.world_size() > 1:  # launched by torchrun: this process builds one shard
         return distributed.build_sharded(options, progress=progress, started=started)
     with quiet_transformers():
-        prepared = prepare(options)
+        prepared = prepare(options, shared=shared)
         with CacheWriter(out, force=options.force) as writer:
             from explainer.pipeline.shards import clear_leftover_shards
 

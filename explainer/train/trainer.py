@@ -156,6 +156,24 @@ def read_record(out: Path) -> dict | None:
     return record
 
 
+def recorded_epoch(directory: str | Path) -> int | None:
+    """The epoch the model in ``directory`` was saved at, from its training record: a
+    ``--save-every-epoch`` checkpoint's ``epoch``, else the last epoch of a final model's history;
+    None where there is no readable record (a model not trained by ``explainer train``, a Hub id)."""
+    try:
+        record = json.loads((Path(directory) / RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict):
+        return None
+    if isinstance(record.get("epoch"), int):
+        return int(record["epoch"])
+    history = record.get("history")
+    epochs = [entry.get("epoch") for entry in history if isinstance(entry, dict)] if isinstance(history, list) else []
+    known = [epoch for epoch in epochs if isinstance(epoch, int)]
+    return max(known) if known else None
+
+
 def train_model(
     *,
     base: str,

@@ -220,12 +220,17 @@ def test_trajectory_lists_f1_per_type_for_each_model_in_order():
         "epoch1": {"PER": {"f1": 0.5}, "LOC": {"f1": 0.25}, "micro avg": {"f1": 0.4}, "macro avg": {"f1": 0.3}},
         "epoch2": {"PER": {"f1": 0.75}, "micro avg": {"f1": 0.6}},  # no LOC row: 0.0
     }
-    frame = cmp.trajectory(reports)
-    assert list(frame.columns) == ["name", cmp.OVERALL, "LOC", "PER"]
-    assert frame.to_dict(orient="records") == [
-        {"name": "epoch1", cmp.OVERALL: 0.4, "LOC": 0.25, "PER": 0.5},
-        {"name": "epoch2", cmp.OVERALL: 0.6, "LOC": 0.0, "PER": 0.75},
+    frame = cmp.trajectory(reports, epochs={"epoch2": 2})
+    assert list(frame.columns) == ["name", "epoch", cmp.OVERALL, "LOC", "PER"]
+    assert frame.fillna({"epoch": -1}).to_dict(orient="records") == [
+        {"name": "epoch1", "epoch": -1, cmp.OVERALL: 0.4, "LOC": 0.25, "PER": 0.5},
+        {"name": "epoch2", "epoch": 2, cmp.OVERALL: 0.6, "LOC": 0.0, "PER": 0.75},
     ]
+
+
+def test_checkpoints_are_ordered_by_epoch_and_models_without_one_by_name_first():
+    epochs = {"run-epoch10": 10, "run-epoch2": 2, "zeta": None, "run": 10, "base": None}
+    assert cmp.checkpoint_order(epochs) == ["base", "zeta", "run-epoch2", "run", "run-epoch10"]
 
 
 @pytest.mark.parametrize("big", [1, 2**60])

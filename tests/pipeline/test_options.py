@@ -22,6 +22,7 @@ from explainer.pipeline.options import (
     manifest_entries,
     manifest_options,
     parse_command_line,
+    per_value,
     recorded,
     shared_values,
 )
@@ -62,14 +63,19 @@ def test_every_build_option_has_its_flag_default_and_choices_on_the_build_parser
 def test_the_build_parser_reads_back_the_declared_defaults_and_types():
     parser = subcommand_parser("build")
     args = parser.parse_args(["--model", "m", "--dataset", "d", "--out", "o"])
-    assert from_arguments(BuildOptions, args) == BuildOptions(model="m", dataset="d", out="o")
+    assert per_value(BuildOptions, args, "model") == [BuildOptions(model="m", dataset="d", out="o")]
     args = parser.parse_args(
         ["--model", "m", "--dataset", "d", "--out", "o", "--max-length", "12", "--seed", "3", "--trust-remote-code"]
     )
-    options = from_arguments(BuildOptions, args)
+    [options] = per_value(BuildOptions, args, "model")
     assert (options.max_length, options.seed, options.trust_remote_code) == (12, 3, True)
     with pytest.raises(SystemExit):
         parser.parse_args(["--model", "m", "--dataset", "d", "--out", "o", "--device", "tpu"])
+    # --model repeated: one build's options per model, the rest shared.
+    args = parser.parse_args(["--model", "m1", "--dataset", "d", "--model", "m2", "--out", "o", "--seed", "3"])
+    assert per_value(BuildOptions, args, "model") == [
+        BuildOptions(model=model, dataset="d", out="o", seed=3) for model in ("m1", "m2")
+    ]
 
 
 def every_option_changed(tmp_path) -> BuildOptions:

@@ -20,6 +20,7 @@ from explainer.train.trainer import (
     label_list,
     progress_line,
     read_record,
+    recorded_epoch,
     train_model,
 )
 
@@ -367,6 +368,22 @@ def test_save_every_epoch_keeps_each_epochs_model_beside_the_final_one(tiny_mode
         assert (checkpoint_dir(out, epoch) / "model.safetensors").is_file()
     # The last epoch's model is the final model.
     assert (checkpoint_dir(out, 2) / "model.safetensors").read_bytes() == (out / "model.safetensors").read_bytes()
+    assert [recorded_epoch(checkpoint_dir(out, 1)), recorded_epoch(checkpoint_dir(out, 2)), recorded_epoch(out)] == [
+        1,
+        2,
+        2,
+    ]
+    assert recorded_epoch(tiny_model) is None  # not trained by explainer train
+    # The checkpoints built in one command, each cache recording its model's epoch (Compare orders by it).
+    caches = tmp_path / "caches"
+    fast = ["--projection", "none", "--label-quality", "none", "--findings", "none", "--activations-sample", "0"]
+    models = ["--model", str(checkpoint_dir(out, 2)), "--model", str(checkpoint_dir(out, 1))]
+    assert main(["build", *models, "--dataset", str(data), "--out", str(caches), *fast]) == 0
+    epochs = {
+        path.name: json.loads((path / "manifest.json").read_text())["model"]["training_epoch"]
+        for path in caches.iterdir()
+    }
+    assert epochs == {"model-epoch1": 1, "model-epoch2": 2}
     # Up to date with its checkpoints: skipped; a checkpoint removed: trained again to bring it back.
     capsys.readouterr()
     assert main(argv) == 0 and "up to date" in capsys.readouterr().out

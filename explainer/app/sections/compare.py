@@ -16,9 +16,10 @@ from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
+import pandas as pd
 from dash import ALL, Input, Output, State, dcc, html, no_update
 
-from explainer.analysis.compare import ORDERS, OVERALL, TRANSITIONS, Comparison, trajectory
+from explainer.analysis.compare import ORDERS, OVERALL, TRANSITIONS, Comparison, checkpoint_order, trajectory
 from explainer.app import pairs
 from explainer.app.components.aligned import open_button_id, page_bar, register_open_buttons
 from explainer.app.components.clicks import clicked
@@ -164,15 +165,17 @@ def examples_view(context: Any, a: Any, b: Any, view: CompareView) -> list[Any]:
 
 
 def trajectory_block(context: Any, cache: Any, state: dict[str, str]) -> html.Div | None:
-    """F1 per type of every cache of this data (checkpoints: name them so they sort by epoch), with links
-    making any of them A or B; None when there is no other."""
-    keys = sorted([cache.path.name, *pairs.same_data_keys(context.registry, cache)])
+    """F1 per type of every cache of this data, in training order (the epoch of each model's training
+    record, else by name), with links making any of them A or B; None when there is no other."""
+    keys = [cache.path.name, *pairs.same_data_keys(context.registry, cache)]
     if len(keys) < 2:
         return None
-    frame = trajectory({key: context.registry.get(key).metrics.get("seqeval", {}) for key in keys})
+    caches = {key: cache if key == cache.path.name else context.registry.get(key) for key in keys}
+    epochs = {key: pairs.training_epoch(one) for key, one in caches.items()}
+    frame = trajectory({key: caches[key].metrics.get("seqeval", {}) for key in checkpoint_order(epochs)}, epochs=epochs)
     query = build_query(state)
     vs = pairs.vs_key(state)
-    types = [column for column in frame.columns if column != "name"]
+    types = [column for column in frame.columns if column not in ("name", "epoch")]
     rows = []
     for record in frame.to_dict(orient="records"):
         key = str(record["name"])
@@ -190,6 +193,7 @@ def trajectory_block(context: Any, cache: Any, state: dict[str, str]) -> html.Di
         rows.append(
             html.Tr(
                 [html.Td(html.Strong(f"{key} ({role})") if role else key)]
+                + [html.Td("" if pd.isna(record["epoch"]) else str(record["epoch"]))]
                 + [html.Td(f"{record[column]:.3f}") for column in types]
                 + [html.Td(links)]
             )
@@ -198,12 +202,14 @@ def trajectory_block(context: Any, cache: Any, state: dict[str, str]) -> html.Di
         [
             html.H5("Every cache of this data", className="mt-4"),
             html.P(
-                "Entity F1 per type of each (e.g. one per checkpoint, named so they sort by epoch); pick any two.",
+                "Entity F1 per type and overall of each, in training order (the epoch in each model's training "
+                "record, as explainer train --save-every-epoch writes it; caches without one first, by name); "
+                "pick any two as A and B.",
                 className="text-muted small",
             ),
             dcc.Graph(id=Ids.TRAJECTORY_FIGURE, figure=trajectory_figure(frame), config={"displaylogo": False}),
             dbc.Table(
-                [html.Thead(html.Tr([html.Th(h) for h in ("cache", *types, "")])), html.Tbody(rows)],
+                [html.Thead(html.Tr([html.Th(h) for h in ("cache", "epoch", *types, "")])), html.Tbody(rows)],
                 size="sm",
                 id=Ids.TRAJECTORY,
             ),

@@ -4,6 +4,7 @@ examples, ranking in the URL, the paired inspector, and caches of other data ref
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 from helpers import strings, walk
@@ -158,3 +159,30 @@ def test_every_cache_of_the_data_is_listed_with_its_f1_and_links(context):
     # B's row offers to make it A (with no B left, as it would compare with itself).
     hrefs = [parse_query(node.href) for node in walk(table) if getattr(node, "href", None)]
     assert [(h["cache"], h.get("vs"), h["tab"]) for h in hrefs] == [("b", None, "compare")]
+
+
+def test_checkpoints_are_listed_in_training_order_with_their_epoch(tiny_cache, tiny_cache_vs, tmp_path):
+    # Copies of the two caches whose manifests record epochs 4 and 2 (as built from explainer train's
+    # checkpoints), named so that name order would be wrong; "base" (the tiny model: no training record) first.
+    from helpers import set_manifest_field
+
+    root = tmp_path / "root"
+    root.mkdir()
+    for name, source, epoch in (("run-epoch4", tiny_cache, 4), ("run-epoch2", tiny_cache_vs, 2)):
+        copy = shutil.copytree(source, root / name)
+        model = json.loads((copy / "manifest.json").read_text())["model"]
+        set_manifest_field(copy, "model", {**model, "training_epoch": epoch})
+    (root / "base").symlink_to(tiny_cache, target_is_directory=True)  # a manifest without the key
+    context = create_app(Settings(cache=root)).server.config["EXPLAINER_CONTEXT"]
+    assert pairs.training_epoch(context.registry.get("base")) is None  # read from the model directory: no record
+    tree = section.layout(context.registry.get("run-epoch4"), {"cache": "run-epoch4", "tab": "compare"}, context)
+    table = next(node for node in walk(tree) if getattr(node, "id", None) == section.Ids.TRAJECTORY)
+    rows = [strings(row)[:2] for row in walk(table) if type(row).__name__ == "Tr"][1:]
+    assert rows == [["base", ""], ["run-epoch2", "2"], ["run-epoch4 (A)", "4"]]
+    figure = next(node for node in walk(tree) if getattr(node, "id", None) == section.Ids.TRAJECTORY_FIGURE)
+    assert list(figure.figure.data[0].x) == ["base", "run-epoch2 (epoch 2)", "run-epoch4 (epoch 4)"]
+    # Any two picked: run-epoch2 as B beside A.
+    b_link = next(
+        parse_query(link.href) for link in walk(table) if getattr(link, "href", None) and "vs=run-epoch2" in link.href
+    )
+    assert (b_link["cache"], b_link["vs"], b_link["tab"]) == ("run-epoch4", "run-epoch2", "compare")
