@@ -55,3 +55,44 @@ def bucket_figure(rows: pd.DataFrame, *, attribute: str, title: str, overall_f1:
         showlegend=False,
     )
     return figure
+
+
+def own_slice_figure(row: dict, *, overall_f1: float) -> go.Figure:
+    """F1 of a slice you named and of the rest of the dataset, each with its 95% interval, and the overall F1.
+
+    ``row`` is one row of :func:`explainer.analysis.own_slices.own_slice_scores` (as a dict).
+    """
+    names = [str(row["name"]), "rest of the dataset"]
+    f1 = [float(row["f1"]), float(row["rest_f1"])]
+    lows = [float(row["f1_low"]), float(row["rest_f1_low"])]
+    highs = [float(row["f1_high"]), float(row["rest_f1_high"])]
+    supports = [int(row["support"]), int(row["rest_support"])]
+    colours = [BELOW if high < overall_f1 else BAR for high in highs]
+    figure = go.Figure(
+        go.Bar(
+            x=names,
+            y=f1,
+            marker_color=colours,
+            error_y={
+                "type": "data",
+                "symmetric": False,
+                "array": [max(high - value, 0.0) for high, value in zip(highs, f1)],
+                "arrayminus": [max(value - low, 0.0) for low, value in zip(lows, f1)],
+                "color": "#333333",
+            },
+            text=[f"{support:,} spans" for support in supports],
+            textposition="inside",
+            customdata=[[low, high, support] for low, high, support in zip(lows, highs, supports)],
+            hovertemplate="%{x}<br>F1 %{y:.3f} [%{customdata[0]:.3f}, %{customdata[1]:.3f}]"
+            "<br>%{customdata[2]:,} spans<extra></extra>",
+        )
+    )
+    figure.add_hline(y=overall_f1, line_dash="dash", line_color=OVERALL, annotation_text=f"overall {overall_f1:.2f}")
+    figure.update_layout(
+        yaxis={"range": [0, 1.05], "title": "entity F1"},
+        xaxis={"type": "category"},
+        margin={"l": 50, "r": 10, "t": 20, "b": 40},
+        height=240,
+        showlegend=False,
+    )
+    return figure
