@@ -146,11 +146,15 @@ def save_bar(section_key: str, *, what: str) -> html.Div:
     )
 
 
-def saved_message(new: OwnSlice, search: str | None) -> Any:
-    """What the bar says after saving: how many examples, and a link to the slice in Slices."""
-    from explainer.app.state import update_query
+def saved_message(new: OwnSlice, search: str | None, prefixes: tuple[str, ...] = ()) -> Any:
+    """What the bar says after saving: how many examples, and a link to the slice in Slices (without the
+    view settings of the sections whose query keys start with one of ``prefixes``, as the navigation does)."""
+    from explainer.app.state import build_query
 
-    href = update_query(search, tab=SLICES_TAB, **{OWN_KEY: new.name}, sample=None, word=None)
+    state = {key: value for key, value in parse_query(search).items() if not key.startswith(prefixes)}
+    state.pop("sample", None)
+    state.pop("word", None)
+    href = build_query({**state, "tab": SLICES_TAB, OWN_KEY: new.name})
     return html.Span(
         [
             f"Saved {new.name!r}: {len(new.examples):,} examples. ",
@@ -172,7 +176,8 @@ def save_from_view(
         store_slice(cache, new, context.settings.corrections_dir)
     except ExplainerError as error:
         return html.Span(str(error), className="text-danger")
-    return saved_message(new, search)
+    prefixes = tuple(f"{section.prefix}_" for section in getattr(context, "sections", []))
+    return saved_message(new, search, prefixes)
 
 
 def register_save_bar(app: Any, context: Any, section_key: str, examples_of: ExamplesOf) -> None:

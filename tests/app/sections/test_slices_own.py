@@ -134,12 +134,7 @@ def test_a_misclassified_filter_with_the_grid_column_filter_becomes_a_slice(cont
         {"misclassified-spans": request},
     )
     assert "Saved" in text_of(message)
-    assert parse_query(links(message)[0]) == {
-        "tab": "slices",
-        "mis_level": "span",
-        "mis_type": kind,
-        "sl_own": f"missed {kind}",
-    }
+    assert parse_query(links(message)[0]) == {"tab": "slices", "sl_own": f"missed {kind}"}
     expected = spans[(spans["type"] == kind) & (spans["category"] == "missed")]["example_id"]
     (saved,) = read_slices(slices_path(cache.path, tmp_path))
     assert saved.examples == tuple(sorted(set(expected.astype(int))))
