@@ -5,6 +5,7 @@
 
     python docs/many_types.py /tmp/many-types && explainer serve /tmp/many-types/cache &
     python docs/screenshots.py http://127.0.0.1:8050 --many-types    # docs/*-13-types.png
+    python docs/screenshots.py http://127.0.0.1:8050 slices.png      # only the shots named
 
 Each shot is a URL of the app (the URL holds the whole view), so a shot shows exactly what that link shows.
 """
@@ -26,6 +27,7 @@ SHOTS = {  # file -> the view's query string, and what must be on the page befor
     "review.png": ("?tab=review", "Review"),
     "activations.png": ("?tab=activations&act_example=111", "component"),
     "probing.png": ("?tab=probing", "Probe"),
+    "slices.png": ("?tab=slices", "Weak slices"),
 }
 MANY_TYPES_SHOTS = {  # a cache of 13 types, 27 labels (docs/many_types.py): colours and labels at scale
     "metrics-13-types.png": ("?tab=metrics", "Entities"),
@@ -72,4 +74,8 @@ def main(base: str, shots: dict[str, tuple[str, str]] = SHOTS, *, full_page: boo
 if __name__ == "__main__":
     arguments = [argument for argument in sys.argv[1:] if argument != "--many-types"]
     chosen = MANY_TYPES_SHOTS if "--many-types" in sys.argv[1:] else SHOTS
-    sys.exit(main(arguments[0] if arguments else "http://127.0.0.1:8050", chosen, full_page=chosen is MANY_TYPES_SHOTS))
+    full_page = chosen is MANY_TYPES_SHOTS
+    named = [argument for argument in arguments[1:] if argument.endswith(".png")]  # retake only these
+    if named:
+        chosen = {name: shot for name, shot in chosen.items() if name in named}
+    sys.exit(main(arguments[0] if arguments else "http://127.0.0.1:8050", chosen, full_page=full_page))

@@ -38,7 +38,7 @@ from explainer.errors import ExplainerError
 
 SUFFIX = ".slices.json"
 VERSION = 1
-MAX_SLICES = 200  # per cache: the Slices section scores them all on each render
+MAX_SLICES = 50  # per cache: the Slices section scores them all (~2 s of CPU for 50 at 14k examples)
 LOCK_TIMEOUT = 30.0  # seconds; a write holds the lock for a few milliseconds
 
 

@@ -21,12 +21,14 @@ from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
+import numpy as np
+import pandas as pd
 from dash import ALL, Input, Output, State, dcc, html, no_update
 
 from explainer.analysis import slices as slice_analysis
 from explainer.analysis.own_slices import own_slice_scores, parse_example_ids
 from explainer.analysis.slice_attributes import ATTRIBUTES, describe_slice
-from explainer.analysis.slices import Condition, decode_conditions, encode_conditions, slice_mask
+from explainer.analysis.slices import CodedSpans, Condition, decode_conditions, encode_conditions
 from explainer.app.components import own_slices
 from explainer.app.components.aligned import example_cards, register_open_buttons
 from explainer.app.memo import per_cache, per_cache_lru
@@ -137,24 +139,25 @@ def weak_list(results: Any, search: str) -> Any:
     return html.Ol(items, className="small")
 
 
+def coded_spans(cache: Any, results: Any) -> CodedSpans:
+    """The slice spans' columns as numpy codes, once per cache: a click's mask takes a millisecond."""
+    return per_cache(cache, "slices-coded-spans", lambda: CodedSpans.of(results.spans))
+
+
 def detail(cache: Any, results: Any, conditions: str, search: str) -> list[Any]:
     """The selected slice: in words, its scores, a link to its errors and its first examples with errors."""
     parsed = decode_conditions(conditions)
     if not parsed:
         return [html.P("Click a bar to see its bucket's errors and examples.", className="text-muted small")]
-    mask = slice_mask(results.spans, parsed)
-    members = results.spans[mask]
-    if members.empty:
+    spans = coded_spans(cache, results)
+    mask = spans.mask(parsed)
+    if not mask.any():
         return [dbc.Alert(f"No span in the slice {conditions!r} of this cache.", color="secondary")]
-    n_gold = int((members["side"] == "gold").sum())
-    n_pred = int((members["side"] == "pred").sum())
-    tp_gold = int(members.loc[members["side"] == "gold", "matched"].sum())
-    tp_pred = int(members.loc[members["side"] == "pred", "matched"].sum())
-    precision = tp_pred / n_pred if n_pred else 0.0
-    recall = tp_gold / n_gold if n_gold else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    with_errors = members.loc[~members["matched"].astype(bool), "example_id"].drop_duplicates()
-    shown = [int(example_id) for example_id in with_errors.head(MAX_CARDS)]
+    counts = spans.counts(mask)
+    n_gold, n_pred = int(counts[0]), int(counts[2])
+    precision, recall, f1 = (float(score) for score in slice_analysis.scores(counts))
+    with_errors = pd.unique(spans.example_id[mask & ~spans.matched])  # in table order, each once
+    shown = [int(example_id) for example_id in with_errors[:MAX_CARDS]]
     link = misclassified.SECTION.link(search, level="span", slice_conditions=conditions)
     return [
         html.H5(condition_text(parsed), className="mt-3"),
@@ -275,10 +278,9 @@ def own_detail(cache: Any, results: Any, table: Any, saved: list[Any], selected:
         return [dbc.Alert(f"No slice named {selected!r} is saved for this cache.", color="secondary")]
     index = names.index(selected)
     row = table.iloc[index].to_dict()
-    examples = set(saved[index].examples)
-    spans = results.spans
-    wrong = spans.loc[~spans["matched"].astype(bool), "example_id"]
-    with_errors = [int(example) for example in wrong.drop_duplicates() if int(example) in examples]
+    spans = coded_spans(cache, results)
+    member = np.isin(spans.example_id, np.asarray(saved[index].examples, dtype=np.int64))
+    with_errors = [int(example) for example in pd.unique(spans.example_id[member & ~spans.matched])]
     shown = with_errors[:MAX_CARDS]
     verdict = (
         "lower than the rest: the whole interval of the difference is below 0"
@@ -367,6 +369,7 @@ def layout(cache: Any, state: dict[str, str]) -> Any:
         return html.Div(dbc.Alert(results.reason, color="secondary"))
     view = SlicesView.from_query(state)
     search = build_query(state)
+    coded_spans(cache, results)  # built with the tab (and so by the workers' warm-up), not on the first click
     types = sorted(str(kind) for kind in results.buckets["type"].unique() if kind)
     entity_type = view.type if view.type in types else ""
     return html.Div(
