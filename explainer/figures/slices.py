@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -46,9 +48,15 @@ def bucket_figure(rows: pd.DataFrame, *, attribute: str, title: str, overall_f1:
 
     ``rows`` are the attribute's rows of the stored bucket scores (one type), in bucket order. Each bar
     carries ``[attribute, bucket]`` in customdata, so a click names the bucket; a bar whose interval lies
-    wholly below the overall F1 is red. The figure is given whole to one ``go.Figure`` (validated once,
-    ~2 ms: the Slices section draws a dozen per entity type on demand).
+    wholly below the overall F1 is red.
     """
+    return go.Figure(bucket_figure_json(rows, attribute=attribute, title=title, overall_f1=overall_f1))
+
+
+def bucket_figure_json(rows: pd.DataFrame, *, attribute: str, title: str, overall_f1: float) -> dict:
+    """:func:`bucket_figure` as the plotly JSON a ``dcc.Graph`` takes, with the default template, built without
+    plotly's validation and copies (~0.2 ms instead of ~10: the Slices section draws a dozen per entity type
+    on demand)."""
     rows = rows.sort_values("order")
     buckets = [str(bucket) for bucket in rows["bucket"]]
     f1 = rows["f1"].to_numpy()
@@ -79,7 +87,16 @@ def bucket_figure(rows: pd.DataFrame, *, attribute: str, title: str, overall_f1:
         "showlegend": False,
         **overall_line(overall_f1),
     }
-    return go.Figure({"data": [bar], "layout": layout})
+    return {"data": [bar], "layout": {**layout, "template": default_template()}}
+
+
+@lru_cache(maxsize=1)
+def default_template() -> dict:
+    """Plotly's default template as JSON (read-only: shared by every figure built here)."""
+    import plotly.io as pio
+
+    template: dict = pio.templates[pio.templates.default].to_plotly_json()
+    return template
 
 
 def own_slice_figure(row: dict, *, overall_f1: float) -> go.Figure:

@@ -38,7 +38,7 @@ from explainer.app.sections.base import PERFORMANCE, Section, StrEnum, View, vie
 from explainer.app.state import build_query, update_query
 from explainer.cache.artefacts import Missing
 from explainer.errors import ExplainerError
-from explainer.figures.slices import bucket_figure, own_slice_figure
+from explainer.figures.slices import bucket_figure_json, own_slice_figure
 
 CHART_TYPE = "slices-chart"  # pattern-matching id type of the charts: {"type", "attribute"}
 DELETE_TYPE = "slices-own-delete"  # pattern-matching id type of your slices' delete buttons: {"type", "name"}
@@ -83,22 +83,32 @@ def weak_conditions(conditions: str, entity_type: str) -> str:
     return encode_conditions(parts + ([Condition("type", entity_type)] if entity_type else []))
 
 
+def bucket_groups(cache: Any, results: Any) -> dict[tuple[str, str], Any]:
+    """The stored bucket scores by (type, attribute), as plain frames, once per cache (filtering the Arrow-backed
+    table for every chart of every type cost more than drawing them)."""
+
+    def group() -> dict[tuple[str, str], Any]:
+        frame = results.buckets[["attribute", "bucket", "order", "type", "support", "f1", "f1_low", "f1_high"]]
+        frame = pd.DataFrame({name: frame[name].to_numpy() for name in frame.columns})
+        return {(str(kind), str(attribute)): rows for (kind, attribute), rows in frame.groupby(["type", "attribute"])}
+
+    return per_cache(cache, "slices-bucket-groups", group)
+
+
 def charts(cache: Any, results: Any, entity_type: str) -> list[Any]:
     """One chart per attribute for ``entity_type`` ("" = all types), built once per cache and type."""
 
     def build() -> list[tuple[str, dict[str, Any]]]:
-        rows = results.buckets[results.buckets["type"] == entity_type]
+        groups = bucket_groups(cache, results)
         figures = []
         for attribute in results.attributes:
-            if attribute == "type" and entity_type:
-                continue
-            chosen = rows[rows["attribute"] == attribute]
-            if chosen.empty:
+            chosen = groups.get((entity_type, attribute))
+            if (attribute == "type" and entity_type) or chosen is None:
                 continue
             spec = ATTRIBUTES.get(attribute)
             title = spec.title if spec is not None else attribute
-            figure = bucket_figure(chosen, attribute=attribute, title=title, overall_f1=results.overall_f1)
-            figures.append((attribute, figure.to_plotly_json()))
+            figure = bucket_figure_json(chosen, attribute=attribute, title=title, overall_f1=results.overall_f1)
+            figures.append((attribute, figure))
         return figures
 
     built = per_cache(cache, f"slices-charts-{entity_type}", build)
