@@ -29,6 +29,7 @@ SHOTS = {  # file -> the view's query string, and what must be on the page befor
     "probing.png": ("?tab=probing", "Probe"),
     "slices.png": ("?tab=slices", "Weak slices"),
 }
+FULL_PAGE = {"slices.png"}  # shots of the whole page (Slices: the weak slices, your slices, then every chart)
 MANY_TYPES_SHOTS = {  # a cache of 13 types, 27 labels (docs/many_types.py): colours and labels at scale
     "metrics-13-types.png": ("?tab=metrics", "Entities"),
     "embeddings-13-types.png": ("?tab=embeddings", "PCA"),
@@ -60,7 +61,7 @@ def main(base: str, shots: dict[str, tuple[str, str]] = SHOTS, *, full_page: boo
             while marker not in driver.page_source and time.monotonic() < deadline:
                 time.sleep(0.5)
             time.sleep(3)  # let plotly finish drawing
-            if full_page:  # the whole page, however tall the label set makes it (at most 3,000 px)
+            if full_page or name in FULL_PAGE:  # the whole page, however tall the label set makes it (at most 3,000 px)
                 height = driver.execute_script("return document.documentElement.scrollHeight")
                 driver.set_window_size(SIZE[0], min(int(height) + 120, 3000))
                 time.sleep(2)
