@@ -150,6 +150,9 @@ class Ids(StrEnum):
     SELECTION_SUMMARY = "embeddings-selection-summary"
     COUNTS = "embeddings-counts"
     GRID = "embeddings-grid"  # + a digest of the view: a new id mounts a fresh grid
+    SLICE_NAME = "embeddings-slice-name"  # the "Save as slice" bar (components/own_slices.py)
+    SLICE_SAVE = "embeddings-slice-save"
+    SLICE_MESSAGE = "embeddings-slice-message"
 
 
 def _parse_labels(text: str) -> tuple[str, ...]:

@@ -16,9 +16,16 @@ from explainer.analysis.label_quality import read_label_quality, with_scores
 from explainer.app.components import own_slices
 from explainer.app.components.grid import column, grid_source, server_grid
 from explainer.app.memo import per_cache
-from explainer.app.sections.base import EXAMPLES, Section, View
+from explainer.app.sections.base import EXAMPLES, Section, StrEnum, View
 
 COLUMNS = ["example_id", "text", "n_words", "total_loss", "f1", "n_errors", "n_word_errors", "source"]
+
+
+class Ids(StrEnum):
+    # The "Save as slice" bar (explainer/app/components/own_slices.py names them after the section).
+    SLICE_NAME = "inspect-slice-name"
+    SLICE_SAVE = "inspect-slice-save"
+    SLICE_MESSAGE = "inspect-slice-message"
 
 
 @dataclass(frozen=True)
@@ -103,5 +110,12 @@ def register(app, context):
 
 
 SECTION = Section(
-    key="inspect", label="Inspect", group=EXAMPLES, order=30, layout=layout, register=register, view=InspectView
+    key="inspect",
+    label="Inspect",
+    group=EXAMPLES,
+    order=30,
+    layout=layout,
+    register=register,
+    ids=Ids,
+    view=InspectView,
 )

@@ -61,6 +61,9 @@ class Ids(StrEnum):
     SUMMARY = "misclassified-summary"
     TABLE = "misclassified-table"
     GRID = "misclassified-grid"  # + a digest of the view: a new id mounts a fresh grid
+    SLICE_NAME = "misclassified-slice-name"  # the "Save as slice" bar (components/own_slices.py)
+    SLICE_SAVE = "misclassified-slice-save"
+    SLICE_MESSAGE = "misclassified-slice-message"
 
 
 @dataclass(frozen=True)

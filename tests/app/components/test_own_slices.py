@@ -44,3 +44,12 @@ def test_the_save_bar_has_its_ids_and_a_saved_message_links_to_slices_alone():
     link = next(child for child in message.children if not isinstance(child, str))
     assert link.href == "?cache=c&tab=slices&sl_own=x+y"
     assert isinstance(message, html.Span) and "Saved 'x y': 2 examples." in message.children[0]
+
+
+def test_the_sections_declare_the_ids_of_their_bars():
+    from explainer.app.sections import embeddings, inspect, misclassified
+
+    for section in (embeddings, inspect, misclassified):
+        ids = section.Ids
+        declared = (ids.SLICE_NAME, ids.SLICE_SAVE, ids.SLICE_MESSAGE)
+        assert own_slices.bar_ids(section.SECTION.key) == tuple(str(ident) for ident in declared)
