@@ -209,6 +209,8 @@ class Actions:
         if self.exploring:  # the first pass only: walking a big layout would be timed as the server's
             for name in _grid_names(content):
                 self.grids.setdefault(name, tab)
+            if tab == "slices":
+                self.slice_bars, self.slice_types = _slice_controls(content)
         head = json.dumps(content)[:400]
         if "Alert" in head and "danger" in head:
             raise RuntimeError(f"tab {tab} shows an error: {head[:300]}")
@@ -249,6 +251,37 @@ class Actions:
             "misclassified-summary.children",
             inputs=inputs,
             state=[{"id": "url", "property": "search", "value": self.search(tab="misclassified")}],
+        )
+
+    def slices_bar_click(self):
+        """A click on a bar of one of the Slices charts: the bucket's detail (scores, link, example cards)."""
+        attribute, bucket = self.rng.choice(self.slice_bars)
+        attributes = sorted({name for name, _ in self.slice_bars})
+        click = {"points": [{"customdata": [attribute, bucket, 0.0, 1.0, 1]}]}
+        inputs = [
+            [
+                {
+                    "id": {"type": "slices-chart", "attribute": name},
+                    "property": "clickData",
+                    "value": click if name == attribute else None,
+                }
+                for name in attributes
+            ]
+        ]
+        from load import _prop_id
+
+        self._call(
+            "slices-detail.children",
+            inputs=inputs,
+            state=[{"id": "url", "property": "search", "value": self.search(tab="slices")}],
+            changed=[_prop_id({"id": {"type": "slices-chart", "attribute": attribute}, "property": "clickData"})],
+        )
+
+    def slices_type(self):
+        self._call(
+            "slices-charts.children",
+            inputs=[{"id": "slices-type", "property": "value", "value": self.rng.choice(self.slice_types)}],
+            state=[{"id": "url", "property": "search", "value": self.search(tab="slices")}],
         )
 
     def grid_page(self, name: str, query: dict, request: dict):
@@ -452,6 +485,8 @@ class Actions:
         if "raw_data" in has:
             plan.append(("raw data: example id", self.raw_example))
         plan += self.compare_actions()
+        if "slices" in has:  # the charts' buckets and types are read from the tab in the first pass
+            plan += [("slices: bar click", self.slices_bar_click), ("slices: entity type", self.slices_type)]
         return plan
 
     def other_grids(self) -> list[tuple[str, object]]:
@@ -498,6 +533,26 @@ def _ids_of_type(node, kind: str) -> list[dict]:
         for value in node:
             found += _ids_of_type(value, kind)
     return found
+
+
+def _slice_controls(node) -> tuple[list[tuple[str, str]], list[str]]:
+    """(attribute, bucket) of every bar of the Slices charts, and the entity types of its dropdown."""
+    bars, types = [], []
+    if isinstance(node, dict):
+        props = node.get("props", {}) if "props" in node else {}
+        ident = props.get("id")
+        if isinstance(ident, dict) and ident.get("type") == "slices-chart":
+            bars += [(str(item[0]), str(item[1])) for item in props["figure"]["data"][0]["customdata"]]
+        if ident == "slices-type":
+            types += [str(option["value"]) for option in props.get("options", [])]
+        for value in node.values():
+            more_bars, more_types = _slice_controls(value)
+            bars, types = bars + more_bars, types + more_types
+    elif isinstance(node, list):
+        for value in node:
+            more_bars, more_types = _slice_controls(value)
+            bars, types = bars + more_bars, types + more_types
+    return bars, types
 
 
 def cpu_ms(pids: list[int]) -> float:

@@ -5,6 +5,7 @@
 
     python docs/many_types.py /tmp/many-types && explainer serve /tmp/many-types/cache &
     python docs/screenshots.py http://127.0.0.1:8050 --many-types    # docs/*-13-types.png
+    python docs/screenshots.py http://127.0.0.1:8050 slices.png      # only the shots named
 
     explainer build --model demo/model-epoch2 --model demo/model --dataset demo/data/wnut16-heldout.txt --out /tmp/cmp
     explainer serve /tmp/cmp &
@@ -30,7 +31,9 @@ SHOTS = {  # file -> the view's query string, and what must be on the page befor
     "review.png": ("?tab=review", "Review"),
     "activations.png": ("?tab=activations&act_example=111", "component"),
     "probing.png": ("?tab=probing", "runner-up"),  # the prefilled text probed (the model loads first)
+    "slices.png": ("?tab=slices", "Weak slices"),
 }
+FULL_PAGE = {"slices.png"}  # shots of the whole page (Slices: the weak slices, your slices, then every chart)
 MANY_TYPES_SHOTS = {  # a cache of 13 types, 27 labels (docs/many_types.py): colours and labels at scale
     "metrics-13-types.png": ("?tab=metrics", "Entities"),
     "embeddings-13-types.png": ("?tab=embeddings", "PCA"),
@@ -72,7 +75,7 @@ def main(
             while marker not in driver.page_source and time.monotonic() < deadline:
                 time.sleep(0.5)
             time.sleep(3)  # let plotly finish drawing
-            if full_page:  # the whole page, however tall the label set makes it (at most 3,000 px)
+            if full_page or name in FULL_PAGE:  # the whole page, however tall the label set makes it (at most 3,000 px)
                 height = driver.execute_script("return document.documentElement.scrollHeight")
                 driver.set_window_size(SIZE[0], min(int(height) + 120, 3000))
                 time.sleep(2)

@@ -250,6 +250,12 @@ def span_scores(spans: pd.DataFrame, words: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(result, index=spans.index)
 
 
+def surface_forms(spans: pd.DataFrame) -> pd.Series:
+    """Each span error's surface form: its gold span's text, its predicted span's for *spurious*."""
+    gold_text = spans["gold_text"].fillna("").astype("str")
+    return gold_text.where(gold_text != "", spans["pred_text"].fillna("").astype("str"))
+
+
 def group_by_surface(spans: pd.DataFrame) -> pd.DataFrame:
     """Span errors grouped by surface form (the gold span's text, the predicted one's for *spurious*),
     category and type, most frequent first.
@@ -262,9 +268,7 @@ def group_by_surface(spans: pd.DataFrame) -> pd.DataFrame:
         ``surface, category, type, count, loss, confidence`` (means over the group), and the
         ``example_id, word_index, sentence`` of the group's first error (a row opens it).
     """
-    gold_text = spans["gold_text"].fillna("").astype("str")
-    surface = gold_text.where(gold_text != "", spans["pred_text"].fillna("").astype("str"))
-    frame = spans.assign(surface=surface)
+    frame = spans.assign(surface=surface_forms(spans))
     grouped = frame.groupby(["surface", "category", "type"], sort=False, dropna=False)
     out = grouped.agg(
         count=("example_id", "size"),

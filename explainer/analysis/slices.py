@@ -174,10 +174,34 @@ def bootstrap_intervals(
     >>> bootstrap_intervals(frame, [np.ones(3, bool)], n_examples=2, draws=200).shape
     (1, 3, 2)
     """
+    drawn = bootstrap_scores(frame, memberships, n_examples=n_examples, draws=draws, seed=seed)
+    return percentile_intervals(drawn, confidence=confidence)
+
+
+def percentile_intervals(drawn: npt.NDArray[np.float64], *, confidence: float = CONFIDENCE) -> npt.NDArray[np.float64]:
+    """``[draws, ...]`` bootstrap values -> ``[..., 2]``: the (low, high) percentiles holding ``confidence``."""
+    if drawn.size == 0:
+        return np.zeros((*drawn.shape[1:], 2))
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(drawn, [tail, 100 - tail], axis=0)
+    return np.stack([low, high], axis=-1)
+
+
+def bootstrap_scores(
+    frame: pd.DataFrame,
+    memberships: Sequence[npt.NDArray[np.bool_]],
+    *,
+    n_examples: int,
+    draws: int = DRAWS,
+    seed: int = 0,
+) -> npt.NDArray[np.float64]:
+    """``[draws, n_slices, 3]``: precision, recall and F1 of each slice in each bootstrap draw (the draws
+    :func:`bootstrap_intervals` takes its percentiles of; a paired difference between two slices is the
+    difference of their columns, draw by draw)."""
     from scipy import sparse
 
     if not memberships:
-        return np.zeros((0, 3, 2))
+        return np.zeros((draws, 0, 3))
     ids = frame["example_id"].to_numpy(dtype=np.int64)
     gold = (frame[SIDE] == GOLD).to_numpy()
     matched = frame["matched"].to_numpy(dtype=bool)
@@ -208,10 +232,7 @@ def bootstrap_intervals(
         weights = np.bincount(flat, minlength=size * n_examples).reshape(size, n_examples).astype(np.float32)
         results.append(np.concatenate([weights @ dense for dense in dense_blocks], axis=1))  # [size, n_columns]
     summed = np.concatenate(results).reshape(draws, len(memberships), 4)
-    drawn = scores(summed)  # [draws, n_slices, 3]
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(drawn, [tail, 100 - tail], axis=0)
-    return np.stack([low, high], axis=-1)
+    return scores(summed)  # [draws, n_slices, 3]
 
 
 @dataclass(frozen=True)
@@ -251,6 +272,47 @@ def slice_mask(frame: pd.DataFrame, conditions: Sequence[Condition], entity_type
     if entity_type:
         mask &= (frame["type"] == entity_type).to_numpy()
     return mask
+
+
+@dataclass(frozen=True)
+class CodedSpans:
+    """What a slice's mask and counts need of an attribute frame, as numpy arrays: every bucket column and the
+    type factorised once, so each mask is a few integer comparisons instead of string comparisons over
+    Arrow-backed columns (the Slices section masks on every click). ``mask`` equals :func:`slice_mask`."""
+
+    example_id: npt.NDArray[np.int64]
+    gold: npt.NDArray[np.bool_]
+    matched: npt.NDArray[np.bool_]
+    codes: dict[str, tuple[npt.NDArray[np.intp], dict[str, int]]]  # column -> (codes, value -> code)
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame) -> CodedSpans:
+        codes = {}
+        for column in [name for name in frame.columns if name.startswith(BUCKET_PREFIX)] + ["type"]:
+            values, uniques = pd.factorize(frame[column].astype(str))
+            codes[column] = (values, {str(value): index for index, value in enumerate(uniques)})
+        return cls(
+            example_id=frame["example_id"].to_numpy(dtype=np.int64),
+            gold=(frame[SIDE] == GOLD).to_numpy(dtype=bool),
+            matched=frame["matched"].to_numpy(dtype=bool),
+            codes=codes,
+        )
+
+    def mask(self, conditions: Sequence[Condition], entity_type: str = ALL_TYPES) -> npt.NDArray[np.bool_]:
+        """Rows in the slice (as :func:`slice_mask`: a condition on an attribute the frame lacks holds nowhere)."""
+        mask = np.ones(len(self.example_id), dtype=bool)
+        wanted = [(bucket_column(condition.attribute), condition.bucket) for condition in conditions]
+        for column, value in wanted + ([("type", entity_type)] if entity_type else []):
+            if column not in self.codes or value not in self.codes[column][1]:
+                return np.zeros(len(self.example_id), dtype=bool)
+            values, index = self.codes[column]
+            mask &= values == index[value]
+        return mask
+
+    def counts(self, mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
+        """The ``COUNTS`` of the rows in ``mask``."""
+        gold, matched = self.gold[mask], self.matched[mask]
+        return np.array([gold.sum(), (gold & matched).sum(), (~gold).sum(), (~gold & matched).sum()], dtype=np.int64)
 
 
 def bucket_scores(

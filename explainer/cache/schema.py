@@ -14,7 +14,8 @@ One cache directory per (model, dataset, split)::
 
 Beside the cache, not in it (a rebuild replaces the directory): ``<cache name>.corrections.jsonl``, the
 Review tab's decisions, one JSON line each, appended under the lock ``.<cache name>.corrections.jsonl.lock``
-(format in explainer/review/corrections.py; ``EXPLAINER_CORRECTIONS_DIR`` moves both).
+(format in explainer/review/corrections.py; ``EXPLAINER_CORRECTIONS_DIR`` moves both); and
+``<cache name>.slices.json``, the slices a user named (explainer/cache/own_slices.py), moved alike.
 
 Arrays are opened with ``np.load(path, mmap_mode="r", allow_pickle=False)``. Nothing is pickled.
 Tables are written in row groups of ROW_GROUP_ROWS rows, sorted by example_id, so the app reads one

@@ -158,3 +158,18 @@ def test_conditions_round_trip_and_bad_parts_are_ignored():
     assert decode_conditions(encode_conditions(conditions)) == conditions
     assert decode_conditions("junk;=x;length=2") == [Condition("length", "2")]
     assert decode_conditions(None) == []
+
+
+def test_coded_masks_and_counts_equal_slice_mask_on_every_condition():
+    frame, examples = corpus_with_a_weak_group(80)
+    attributes, _, names = compute_attributes(frame, examples)
+    coded = slices.CodedSpans.of(attributes)
+    cases = [([], ""), ([], "PER"), ([Condition("nope", "x")], ""), ([Condition("length", "no such bucket")], "")]
+    for name in names:
+        for bucket in attributes[slices.bucket_column(name)].astype(str).unique():
+            cases += [([Condition(name, bucket)], ""), ([Condition(name, bucket), Condition("length", "1")], "ORG")]
+    for conditions, entity_type in cases:
+        expected = slices.slice_mask(attributes, conditions, entity_type)
+        assert np.array_equal(coded.mask(conditions, entity_type), expected), (conditions, entity_type)
+        assert coded.counts(expected).tolist() == slices.example_counts(attributes[expected], 80).sum(axis=0).tolist()
+    assert any(coded.mask(conditions, entity_type).any() for conditions, entity_type in cases[4:])

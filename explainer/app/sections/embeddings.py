@@ -10,6 +10,9 @@ predicted label; a row opens the inspector. Filters and the selected region live
 Plotly's ``selectedData`` holds every selected point with its hover text, which can exceed the
 server's request limit; a clientside callback keeps only the selection's geometry (the box or the
 lasso path) and the server applies it to all filtered points, drawn or not.
+
+"Save as slice" names the examples of the selected points (of the words inside, in word mode) as your own
+slice, scored in the Slices section.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from dash import Input, Output, State, dcc, html, no_update
 from explainer.analysis import embeddings as emb
 from explainer.analysis.label_quality import read_label_quality, with_scores
 from explainer.analysis.misclassified import word_context
+from explainer.app.components import own_slices
 from explainer.app.components.grid import column, grid_source, server_grid
 from explainer.app.components.wording import counted
 from explainer.app.memo import per_cache, per_cache_lru
@@ -146,6 +150,9 @@ class Ids(StrEnum):
     SELECTION_SUMMARY = "embeddings-selection-summary"
     COUNTS = "embeddings-counts"
     GRID = "embeddings-grid"  # + a digest of the view: a new id mounts a fresh grid
+    SLICE_NAME = "embeddings-slice-name"  # the "Save as slice" bar (components/own_slices.py)
+    SLICE_SAVE = "embeddings-slice-save"
+    SLICE_MESSAGE = "embeddings-slice-message"
 
 
 def _parse_labels(text: str) -> tuple[str, ...]:
@@ -417,8 +424,19 @@ def layout(cache, state):
             dcc.Graph(id=Ids.GRAPH, figure=figure, config={"displaylogo": False, "scrollZoom": True}),
             dcc.Store(id=Ids.SELECTION),
             html.Div(selection_block(cache, view), id=Ids.SELECTION_BLOCK, className="mt-2"),
+            own_slices.save_bar(SECTION_KEY, what="the examples of the selected points"),
         ]
     )
+
+
+def examples_of_view(cache, state, _requests) -> tuple[list[int], str]:
+    """The examples of the points inside the URL's selected region ("Save as slice")."""
+    view = view_of(cache, state)
+    if not view.sel:
+        raise ExplainerError("no selection: draw a lasso or a box around points first, then save it")
+    points = emb.selected_points(filtered(cache, view), view.sel)
+    shape = "box" if "box" in view.sel else "lasso"
+    return sorted(set(points["example_id"].astype(int).tolist())), f"Embeddings {shape} over {view.mode}s"
 
 
 # --- callback bodies ---------------------------------------------------------------------------
@@ -534,9 +552,12 @@ def register(app, context):
             return no_update, no_update
         return open_clicked_point(click, search)
 
+    own_slices.register_save_bar(app, context, SECTION_KEY, examples_of_view)
 
+
+SECTION_KEY = "embeddings"
 SECTION = Section(
-    key="embeddings",
+    key=SECTION_KEY,
     label="Embeddings",
     group=DATA,
     order=10,

@@ -2,9 +2,11 @@
 with its mean loss, confidence and sentence), or span errors grouped by surface form with counts.
 
 Dropdown filters live in the URL (``mis_level``, ``mis_category``, ``mis_type``, ``mis_gold``,
-``mis_pred``, ``mis_text``, and ``mis_slice``: the span errors of a slice of the Slices section, as
-``attribute=bucket;...``), so the Metrics and Slices sections can link here and a filtered view can be shared;
-the grid's own column filters narrow further. A row opens the inspector on its example and word.
+``mis_pred``, ``mis_text``, ``mis_slice``: the span errors of a slice of the Slices section, as
+``attribute=bucket;...``, and ``mis_own``: the errors in the examples of a slice you named), so the Metrics
+and Slices sections can link here and a filtered view can be shared; the grid's own column filters narrow
+further. A row opens the inspector on its example and word. "Save as slice" names the examples of the errors
+listed (filters and column filters applied) as your own slice.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 import pandas as pd
 from dash import Input, Output, State, dcc, html, no_update
 
+from explainer.analysis.gridquery import check_row_request, filter_frame
 from explainer.analysis.label_quality import read_label_quality
 from explainer.analysis.labels import entity_type
 from explainer.analysis.misclassified import (
@@ -28,8 +31,10 @@ from explainer.analysis.misclassified import (
     misclassified_spans,
     misclassified_words,
     span_scores,
+    surface_forms,
 )
 from explainer.analysis.slices import decode_conditions, errors_in_slice, slice_mask
+from explainer.app.components import own_slices
 from explainer.app.components.grid import column, grid_source, server_grid
 from explainer.app.memo import per_cache, per_cache_lru
 from explainer.app.sections.base import PERFORMANCE, Section, StrEnum, View, view_field
@@ -56,6 +61,9 @@ class Ids(StrEnum):
     SUMMARY = "misclassified-summary"
     TABLE = "misclassified-table"
     GRID = "misclassified-grid"  # + a digest of the view: a new id mounts a fresh grid
+    SLICE_NAME = "misclassified-slice-name"  # the "Save as slice" bar (components/own_slices.py)
+    SLICE_SAVE = "misclassified-slice-save"
+    SLICE_MESSAGE = "misclassified-slice-message"
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,7 @@ class MisclassifiedView(View, prefix="mis"):
     pred: str | None = None
     text: str | None = None
     slice_conditions: str | None = view_field(None, key="slice")  # a slice of the Slices section
+    own: str | None = None  # a slice you named: the errors in its examples (every level)
 
     def corrections(self) -> dict[str, Any]:
         return dict.fromkeys(SPAN_ONLY) if self.level == "word" else {}
@@ -110,14 +119,48 @@ def span_errors(cache):
 
 def filtered(cache, view: MisclassifiedView):
     """The errors of ``view``'s level that pass its filters (before the grid's own column filters)."""
-    if view.level in SPAN_LEVELS:
-        spans = filter_span_errors(
-            span_errors(cache), category=view.category, entity=view.type, gold=view.gold, pred=view.pred, text=view.text
-        )
-        if view.slice_conditions:
-            spans = in_slice(cache, spans, view.slice_conditions)
+    spans = filtered_spans(cache, view)
+    if spans is not None:
         return group_by_surface(spans) if view.level == "surface" else spans
-    return filter_word_errors(word_errors(cache), gold=view.gold, pred=view.pred, text=view.text)
+    words = filter_word_errors(word_errors(cache), gold=view.gold, pred=view.pred, text=view.text)
+    return in_own_slice(cache, words, view.own)
+
+
+def filtered_spans(cache, view: MisclassifiedView):
+    """The span errors that pass ``view``'s filters (the surface level groups them); None at word level."""
+    if view.level not in SPAN_LEVELS:
+        return None
+    spans = filter_span_errors(
+        span_errors(cache), category=view.category, entity=view.type, gold=view.gold, pred=view.pred, text=view.text
+    )
+    if view.slice_conditions:
+        spans = in_slice(cache, spans, view.slice_conditions)
+    return in_own_slice(cache, spans, view.own)
+
+
+def in_own_slice(cache, rows, name: str | None):
+    """The rows of ``rows`` in the examples of your slice ``name`` (all rows without a name)."""
+    examples = own_slices.slice_examples(cache, name)
+    if examples is None:
+        return rows
+    return rows[np.isin(rows["example_id"].to_numpy(dtype=np.int64), examples)]
+
+
+def examples_of_view(cache, state, requests) -> tuple[list[int], str]:
+    """The examples of the errors the URL's view lists, the grid's column filters applied ("Save as slice")."""
+    view = MisclassifiedView.from_query(state)
+    request = requests.get(GRIDS[view.level]) or {}
+    check_row_request(request, n_columns=64)
+    spans = filtered_spans(cache, view)
+    if view.level == "surface":
+        # The grid lists surface forms: keep the span errors of the forms its column filters let through.
+        kept = filter_frame(group_by_surface(spans), request.get("filterModel"))
+        keys = ["surface", "category", "type"]
+        spans = spans.assign(surface=surface_forms(spans)).merge(kept[keys].drop_duplicates(), on=keys)
+        rows = spans
+    else:
+        rows = filter_frame(filtered(cache, view), request.get("filterModel"))
+    return rows["example_id"].astype(int).tolist(), f"Misclassified filter ({view.level} level)"
 
 
 def in_slice(cache, rows, conditions: str):
@@ -128,7 +171,9 @@ def in_slice(cache, rows, conditions: str):
 
     def members():
         # The slice's spans, kept for the grid's next page requests (each asks for the filtered rows again).
-        return results.spans[slice_mask(results.spans, decode_conditions(conditions))]
+        # Only the columns errors_in_slice reads: taking every attribute column of Arrow-backed rows is slow.
+        mask = slice_mask(results.spans, decode_conditions(conditions))
+        return results.spans[["example_id", "side", "start", "end", "type"]][mask]
 
     return rows[errors_in_slice(rows, per_cache_lru(cache, "misclassified-slice", conditions, members, maxsize=8))]
 
@@ -218,12 +263,13 @@ def summary(cache, view: MisclassifiedView) -> str:
         return f"{int(groups['count'].sum()):,} of {total:,} span errors match these filters, in {len(groups):,} surface forms"
     shown = len(filtered(cache, view))
     noun = "span errors" if view.level == "span" else "misclassified words"
+    among = f" in the examples of your slice {view.own!r}" if view.own else ""
     if view.level == "span" and view.slice_conditions:
         from explainer.analysis.slice_attributes import describe_slice
 
         group = describe_slice(decode_conditions(view.slice_conditions), "")
-        return f"{shown:,} of {total:,} {noun} match these filters, among {group} (a slice)"
-    return f"{shown:,} of {total:,} {noun} match these filters"
+        return f"{shown:,} of {total:,} {noun} match these filters, among {group} (a slice){among}"
+    return f"{shown:,} of {total:,} {noun} match these filters{among}"
 
 
 def _dropdown(ident: Ids, placeholder: str, options: list, value, *, disabled: bool = False) -> dcc.Dropdown:
@@ -280,7 +326,9 @@ def layout(cache, state):
                 className="text-muted small",
             ),
             controls,
+            own_slices.missing_note(cache, view.own),
             html.P(summary(cache, view), id=Ids.SUMMARY, className="small"),
+            own_slices.save_bar(SECTION_KEY, what="the examples of the errors listed"),
             html.Div(grid_block(view, scored=read_label_quality(cache) is not None), id=Ids.TABLE),
         ]
     )
@@ -303,8 +351,10 @@ def update_filters(context, level, category, entity, gold, pred, text, search, *
         gold=gold,
         pred=pred,
         text=(text or "").strip() or None,
-        # No control holds the slice: it stays while the other filters change (the word level drops it).
+        # No control holds the slices: they stay while the other filters change (the word level drops the
+        # build's, whose conditions are on spans; your own slice is of examples and holds at every level).
         slice_conditions=MisclassifiedView.from_query(parse_query(search)).slice_conditions,
+        own=MisclassifiedView.from_query(parse_query(search)).own,
     )
     new_search = update_query(search, **view.to_query())
     disabled = level not in SPAN_LEVELS
@@ -349,9 +399,12 @@ def register(app, context):
         trigger = dash.ctx.triggered_id if len(dash.ctx.triggered) == 1 else None
         return update_filters(context, level, category, entity, gold, pred, text, search, trigger=trigger)
 
+    own_slices.register_save_bar(app, context, SECTION_KEY, examples_of_view)
 
+
+SECTION_KEY = "misclassified"
 SECTION = Section(
-    key="misclassified",
+    key=SECTION_KEY,
     label="Misclassified",
     group=PERFORMANCE,
     order=20,

@@ -179,17 +179,26 @@ def test_shared_links_keep_their_query_keys():
     """The query keys of every converted section, as shared links wrote them before views were dataclasses."""
     expected = {
         "metrics": {"metrics_norm", "metrics_zero", "metrics_confusion"},
-        "misclassified": {"mis_level", "mis_category", "mis_type", "mis_gold", "mis_pred", "mis_text", "mis_slice"},
+        "misclassified": {
+            "mis_level",
+            "mis_category",
+            "mis_type",
+            "mis_gold",
+            "mis_pred",
+            "mis_text",
+            "mis_slice",
+            "mis_own",
+        },
         "samples": {"smp_order", "smp_page"},
         "random_samples": {"rnd_seed", "rnd_n", "rnd_order"},
-        "inspect": {"ins_text"},
+        "inspect": {"ins_text", "ins_own"},
         "raw_data": {"raw_id"},
         "embeddings": {"emb_mode", "emb_colour", "emb_labels", "emb_errors", "emb_loss", "emb_sel"},
         "review": {"rev_order", "rev_type", "rev_cat", "rev_status", "rev_ex"},
         "duplicates": {"dup_threshold", "dup_only", "dup_page", "dup_with"},
         "activations": {"act_layers", "act_k", "act_example"},
         "data_checks": {"chk_check"},
-        "slices": {"sl_type", "sl_slice"},
+        "slices": {"sl_type", "sl_slice", "sl_own"},
         "compare": {"cmp_transition", "cmp_type", "cmp_order", "cmp_page"},
         "loss": {"loss_min"},
     }
@@ -424,9 +433,12 @@ def test_the_check_finds_a_mistyped_id_and_a_pattern_of_another_section():
 @pytest.fixture(scope="module")
 def root(tiny_cache, tmp_path_factory):
     """Two copies of the tiny cache: "tiny", and "copy" (the other cache Find duplicates compares with)."""
+    from explainer.cache.own_slices import OwnSlice, save_slice, slices_path
+
     root = tmp_path_factory.mktemp("contract")
     for name in ("tiny", "copy"):
         shutil.copytree(tiny_cache, root / name)
+    save_slice(slices_path(root / "tiny"), OwnSlice("mine", (0, 1, 2)))  # Slices lists it, with its buttons
     return root
 
 
@@ -440,7 +452,7 @@ def rendered(context, live) -> list:
         "embeddings": [{"emb_mode": "example"}, {"emb_sel": "box:-1e9,1e9,-1e9,1e9"}],
         "duplicates": [{"dup_threshold": "0.8"}],  # near duplicates: cards with buttons
         "data_checks": [{"chk_check": "normaliser_case"}],  # a check's examples: cards with buttons
-        "slices": [{"sl_slice": "length=1"}],  # a bucket's examples: cards with buttons
+        "slices": [{"sl_slice": "length=1"}, {"sl_own": "mine"}],  # a bucket's or own slice's examples: cards
         "compare": [{"vs": "copy"}],  # a pair: scores, counts as buttons, ranked examples
     }
     trees = [make_layout(context)]
