@@ -230,6 +230,7 @@ class Actions:
             inputs=[
                 {"id": "metrics-norm", "property": "value", "value": self.rng.random() < 0.5},
                 {"id": "metrics-zero", "property": "value", "value": self.rng.random() < 0.5},
+                {"id": "metrics-level", "property": "value", "value": self.rng.choice(["entity", "word"])},
             ],
             state=[{"id": "url", "property": "search", "value": self.search(tab="metrics")}],
         )
