@@ -306,7 +306,7 @@ def _url(data: AttributeInput) -> Any:
     title="Subwords per word",
     description="the model's subwords over the span's words: how hard the tokenizer splits it",
     buckets=Fixed((0, 1.01, 1.5, 2, 3), ("1", "1–1.5", "1.5–2", "2–3", "3+")),
-    phrase=lambda bucket: f"split into {bucket} subwords per word",
+    phrase=lambda bucket: "whose words are not split" if bucket == "1" else f"split into {bucket} subwords a word",
 )
 def _subwords_per_word(data: AttributeInput) -> Any:
     lengths = (data.spans["end"] - data.spans["start"]).to_numpy()
