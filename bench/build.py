@@ -23,8 +23,10 @@ gold-label agreement of each word with its 10 nearest 2-D neighbours, beside the
 the former design (UMAP fitted on every word, up to 50,000, with umap-learn's own neighbour search).
 
 Usage: ``.venv/bin/python bench/build.py [--limit N] [--naive-examples 150] [--forward-twice] [--results PATH]
-[--minilm-only | --no-minilm]``; prints markdown tables and writes them to ``bench/results/build.md``
-and ``bench/results/build_minilm.md``.
+[--minilm-only | --no-minilm] [--no-pca-build] [--numba-cache DIR] [--no-former] [--demo-model DIR]``; prints
+markdown tables and writes them to ``bench/results/build.md`` and ``bench/results/build_minilm.md``. On a busy
+machine: ``--numba-cache`` (a cache UMAP's kernels are in: no first-build row), ``--no-former`` (no
+former-picture rows, the slowest part) and ``--no-pca-build`` keep the run to the rows the goals name.
 """
 
 from __future__ import annotations
