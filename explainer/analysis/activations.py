@@ -37,8 +37,8 @@ ENERGY_KEPT = 0.9
 TOP_OCCURRENCES = 50  # a component's top words are counted among its this many strongest word occurrences
 CHUNK_ROWS = 4_096
 # Coordinate descent stops when an iteration improves the fit by less than NMF_TOL of the first one. 1e-2
-# rather than 1e-3 halves the iterations (27 against 59 on the demo's sample) for the same reconstruction
-# error to 4 digits and the same components (cosine >= 0.99 there; tests/analysis/test_activations_nmf.py).
+# rather than 1e-3 halves the iterations (27 against 57 on the demo's sample) for the same reconstruction
+# error to 3 digits and the same components (cosine >= 0.99 there; tests/analysis/test_activations_nmf.py).
 NMF_TOL = 1e-2
 NMF_MAX_ITER = 200
 
