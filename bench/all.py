@@ -45,6 +45,11 @@ def steps(work: Path) -> list[tuple[str, list[str], str]]:
         ),
         ("demo", [python, "-m", "explainer.demo", "--no-serve"], "the demo model and cache (skipped when up to date)"),
         (
+            "demo_build",
+            [python, "bench/demo_build.py", "--model", str(ROOT / "demo" / "model")],
+            "the demo's build step by step (issue 19: < 15 s idle), CPU seconds",
+        ),
+        (
             "label_quality",
             [python, "bench/label_quality.py", "--work", str(work / "label-quality")],
             "planted label swaps in WNUT-17 train, two models",

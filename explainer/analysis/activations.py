@@ -36,6 +36,11 @@ FIT_POSITIONS = 2_000
 ENERGY_KEPT = 0.9
 TOP_OCCURRENCES = 50  # a component's top words are counted among its this many strongest word occurrences
 CHUNK_ROWS = 4_096
+# Coordinate descent stops when an iteration improves the fit by less than NMF_TOL of the first one. 1e-2
+# rather than 1e-3 halves the iterations (27 against 57 on the demo's sample) for the same reconstruction
+# error to 3 digits and the same components (cosine >= 0.99 there; tests/analysis/test_activations_nmf.py).
+NMF_TOL = 1e-2
+NMF_MAX_ITER = 200
 
 
 def factorisation_seed(manifest: dict[str, Any], summary: dict[str, Any]) -> int:
@@ -117,7 +122,7 @@ def factorise(
     ExplainerError
         On a number of components outside 2..10, a layer that does not exist, or a sample too small.
     """
-    from sklearn.decomposition import NMF
+    from sklearn.decomposition import non_negative_factorization
     from sklearn.exceptions import ConvergenceWarning
 
     started = time.perf_counter()
@@ -143,15 +148,21 @@ def factorise(
             f"neurons, too few for {n_components} components; rebuild with a larger "
             "--activations-sample"
         )
-    model = NMF(n_components=n_components, init="nndsvda", solver="cd", tol=1e-3, max_iter=200, random_state=seed)
+    # The function rather than the NMF estimator: the estimator's fit also computes the reconstruction
+    # error (a dense positions x neurons product), which nothing here reads.
+    settings = dict(n_components=n_components, solver="cd", tol=NMF_TOL, max_iter=NMF_MAX_ITER)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # a few components of the sample need no exact optimum
-        model.fit(sample)
+        _, components, _ = non_negative_factorization(sample, init="nndsvda", random_state=seed, **settings)
+        # Each position's weights with the components fixed: what NMF.transform does.
         weights = np.concatenate(
             [
-                model.transform(
-                    gather(activations, layers, np.arange(start, min(start + CHUNK_ROWS, n_positions)), neurons)
-                )
+                non_negative_factorization(
+                    gather(activations, layers, np.arange(start, min(start + CHUNK_ROWS, n_positions)), neurons),
+                    H=components,
+                    update_H=False,
+                    **settings,
+                )[0]
                 for start in range(0, n_positions, CHUNK_ROWS)
             ]
         ).astype(np.float32)
@@ -160,7 +171,7 @@ def factorise(
         n_components=n_components,
         seed=seed,
         weights=weights,
-        components=model.components_.astype(np.float32),
+        components=components.astype(np.float32),
         neurons=neurons,
         fitted_on=len(fit_rows),
         seconds=time.perf_counter() - started,

@@ -359,6 +359,8 @@ def find_label_errors(
                 fix: tuple[Span, ...] = () if majority == OUTSIDE else ((start, end, majority),)
                 candidates[example, start, end, fix].add(CONSISTENCY)
 
+    # float64 once here, not once per finding (that copied every word's score for each of them).
+    qualities = None if word_quality is None else np.asarray(word_quality, dtype=np.float64)
     rows = []
     for (position, start, end, fix), sources in candidates.items():
         offset = bounds[position][0]
@@ -381,7 +383,7 @@ def find_label_errors(
                 offset=offset,
                 tokens=tokens[position],
                 surface=surface,
-                word_quality=word_quality,
+                word_quality=qualities,
                 shares=neighbour_shares,
                 label_index=label_index,
                 sources=sources,
@@ -416,7 +418,7 @@ def _finding(
     evidence = []
     model = np.nan
     if word_quality is not None:
-        quality = np.asarray(word_quality, dtype=np.float64)[[offset + start + i for i in changed]]
+        quality = word_quality[[offset + start + i for i in changed]]
         if np.isfinite(quality).any():
             lowest = float(np.nanmin(quality))
             model = 1.0 - lowest

@@ -1,8 +1,10 @@
 """Feed-forward (FFN) neuron activations of a seeded sample of examples, for the Activations tab.
 
-The build step runs the model a second time over the sampled examples with forward hooks on each
-layer's feed-forward block and keeps the intermediate output *after* the non-linearity (GELU for
-most encoders), as the Ecco library does before its NMF. It writes::
+Forward hooks on each layer's feed-forward block keep the intermediate output *after* the
+non-linearity (GELU for most encoders), as the Ecco library does before its NMF, for the sampled
+examples only. They are recorded during the build's shared forward pass (:class:`ActivationRecording`
+is a forward-pass observer, see ``steps.forward_observers``); a sharded build, whose forward passes
+ran in other processes, runs the sampled examples a second time instead. The step writes::
 
     activations.npy               float16 [n_layers, n_positions, d_ff]; layer-major so one layer is one
                                   contiguous block (memory-mapped by the app)
@@ -101,7 +103,8 @@ def ffn_modules(model) -> list:
 class FfnRecorder:
     """Forward hooks that keep, per layer, the FFN activations of the kept positions of the current batch.
 
-    Set ``kept`` (flat indices into ``[batch * width]``) and ``width`` before each forward pass; after it,
+    Set ``kept`` (flat indices into ``[batch * width]``, or None to keep nothing) and ``width`` before each
+    forward pass; after it,
     ``layers[i]`` is a float16 array ``[len(kept), d_ff]``. The hook gathers the kept rows at once, so the
     full ``[batch, width, d_ff]`` tensors of all layers are never held together. A model that runs its FFN
     in sequence chunks (``chunk_size_feed_forward``) calls the hook once per chunk; chunks are joined first.
@@ -125,7 +128,7 @@ class FfnRecorder:
             handle.remove()
         self._handles.clear()
 
-    def reset(self, kept, width: int) -> None:
+    def reset(self, kept: torch.Tensor | None, width: int) -> None:
         self.kept, self.width = kept, width
         self.layers = [None] * len(self.modules)
         self._chunks = [[] for _ in self.modules]
@@ -134,6 +137,8 @@ class FfnRecorder:
         import torch
 
         def hook(_module, _inputs, output):
+            if self.kept is None:  # nothing of this batch is kept
+                return None
             chunks = self._chunks[index]
             chunks.append(output)
             if sum(chunk.shape[1] for chunk in chunks) < self.width:
@@ -181,11 +186,189 @@ def sample_examples(
     return np.sort(np.asarray(chosen, dtype=np.int64)), limited and len(chosen) < size
 
 
+@dataclass(frozen=True)
+class SamplePlan:
+    """Which subwords the sample keeps and where each goes in ``activations.npy``."""
+
+    example_ids: np.ndarray  # sampled examples, sorted
+    limited: bool  # the byte budget, not the requested size, stopped the sample
+    in_sample: np.ndarray  # bool per example
+    rows: np.ndarray  # global subword rows kept (word subwords of the sampled examples), in cache order
+    row_of_subword: np.ndarray  # per subword: its row in the sample, or -1
+    subword_example: np.ndarray  # per subword: its example id
+
+
+def plan_sample(alignment, *, size: int, seed: int, bytes_per_position: int, budget_bytes: int) -> SamplePlan:
+    """The seeded sample of ``size`` examples (see :func:`sample_examples`) and its word subwords."""
+    is_word = alignment.word_index >= 0
+    offsets = alignment.subword_offsets
+    words_per_example = (
+        np.add.reduceat(is_word.astype(np.int64), offsets[:-1]) if len(offsets) > 1 else np.zeros(0, np.int64)
+    )
+    example_ids, limited = sample_examples(
+        words_per_example, size=size, seed=seed, bytes_per_position=bytes_per_position, budget_bytes=budget_bytes
+    )
+    in_sample = np.zeros(len(offsets) - 1, dtype=bool)
+    in_sample[example_ids] = True
+    subword_example = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+    rows = np.flatnonzero(is_word & in_sample[subword_example])
+    row_of_subword = np.full(alignment.n_subwords, -1, dtype=np.int64)
+    row_of_subword[rows] = np.arange(len(rows))
+    return SamplePlan(example_ids, bool(limited), in_sample, rows, row_of_subword, subword_example)
+
+
+class ActivationRecording:
+    """Records the sample's FFN activations from whatever forward passes run its inputs.
+
+    A forward-pass observer (see ``steps.forward_observers``): the build's shared forward pass calls
+    :meth:`before_batch` and :meth:`after_batch` around each batch, so the activations are recorded in
+    the pass that computes the predictions, not in a second pass over the sampled examples (which cost
+    as much again as 40% of the forward pass on the demo). Batches without a sampled example cost nothing
+    beyond the hooks' call. Writes ``activations.npy`` as it goes; :meth:`finish` adds the positions
+    table and returns the summary.
+    """
+
+    def __init__(self, loaded, alignment, modules, *, writer, size: int, seed: int, budget_bytes: int) -> None:
+        config = loaded.model.config
+        self.model_type = config.model_type
+        self.d_ff = int(getattr(config, "intermediate_size", 0) or getattr(config, "hidden_dim", 0))
+        self.n_layers = len(modules)
+        self.alignment, self.writer, self.size, self.seed = alignment, writer, size, seed
+        self.budget_bytes = budget_bytes
+        self.plan = plan_sample(
+            alignment, size=size, seed=seed, bytes_per_position=self.n_layers * self.d_ff * 2, budget_bytes=budget_bytes
+        )
+        shape = (self.n_layers, len(self.plan.rows), self.d_ff)
+        # An empty memory map cannot be opened: a sample with no position is written as an empty array.
+        self.out = (
+            writer.open_array(ACTIVATIONS, shape, np.float16) if len(self.plan.rows) else np.zeros(shape, np.float16)
+        )
+        self.recorder = FfnRecorder(modules)
+        self._target: np.ndarray | None = None
+        self.seconds = 0.0  # spent here and in the hooks' copies, beyond the model's own work
+
+    def __enter__(self) -> ActivationRecording:
+        self.recorder.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.recorder.__exit__(*exc)
+
+    def wanted(self, item) -> bool:
+        """Whether a model input belongs to a sampled example."""
+        return bool(self.plan.in_sample[item.example_id])
+
+    def before_batch(self, batch, width: int) -> None:
+        """Point the hooks at this batch's sampled word subwords (or at nothing)."""
+        import time
+
+        import torch
+
+        started = time.perf_counter()
+        source_parts: list[np.ndarray] = []
+        target_parts: list[np.ndarray] = []
+        for row, item in enumerate(batch):
+            if not self.plan.in_sample[item.example_id]:
+                continue
+            keep = self.plan.row_of_subword[item.target] >= 0
+            source_parts.append(row * width + item.source[keep])
+            target_parts.append(self.plan.row_of_subword[item.target[keep]])
+        if source_parts:
+            self.recorder.reset(torch.from_numpy(np.concatenate(source_parts)), width)
+            self._target = np.concatenate(target_parts)
+        else:
+            self.recorder.reset(None, width)
+            self._target = None
+        self.seconds += time.perf_counter() - started
+
+    def after_batch(self) -> None:
+        """Store what the hooks kept of the batch just run."""
+        import time
+
+        if self._target is None:
+            return
+        started = time.perf_counter()
+        for layer, values in enumerate(self.recorder.layers):
+            if values is None or values.shape[1] != self.d_ff:
+                raise ExplainerError(
+                    f"activations: the hook on layer {layer} of model type {self.model_type} "
+                    f"did not capture [positions, {self.d_ff}] activations; FFN_MODULES is wrong "
+                    "for this model (rebuild with --activations-sample 0 to skip them)"
+                )
+            self.out[layer, self._target] = values
+        self._target = None
+        self.seconds += time.perf_counter() - started
+
+    def finish(self, *, shared_pass: bool) -> dict:
+        """Close ``activations.npy``, write ``activation_positions.parquet``; return the manifest's summary."""
+        import pyarrow as pa
+
+        plan, alignment = self.plan, self.alignment
+        out = self.out
+        if isinstance(out, np.memmap):
+            out.flush()
+        else:
+            np.save(self.writer.path / ACTIVATIONS, out, allow_pickle=False)
+        del out
+        self.out = None  # close the memory map before the directory is renamed
+        rows, offsets = plan.rows, alignment.subword_offsets
+        positions = pa.table(
+            {
+                "example_id": pa.array(plan.subword_example[rows], pa.int64()),
+                "word_index": pa.array(alignment.word_index[rows], pa.int32()),
+                "position": pa.array(rows - offsets[plan.subword_example[rows]], pa.int32()),
+                "subword_row": pa.array(rows, pa.int64()),
+            }
+        )
+        self.writer.write_table(ACTIVATION_POSITIONS, positions)
+        spec = FFN_MODULES[self.model_type]
+        return {
+            "status": "ok",
+            "model_type": self.model_type,
+            "module": f"{spec.layers}.N.{spec.ffn}",
+            "layers": self.n_layers,
+            "neurons": self.d_ff,
+            "examples": len(plan.example_ids),
+            "requested": self.size,
+            "positions": len(rows),
+            "limited_by_budget": plan.limited,
+            "budget_bytes": self.budget_bytes,
+            "megabytes": round(self.n_layers * len(rows) * self.d_ff * 2 / 2**20, 1),
+            "seed": self.seed,
+            "recorded_in": "the shared forward pass" if shared_pass else "a second pass over the sample",
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def forward_observer(options, prepared, writer) -> ActivationRecording | None:
+    """The recording the build's shared forward pass feeds (None: no sample, or a model we cannot hook,
+    which :func:`build_step` then notes)."""
+    if options.activations_sample == 0:
+        return None
+    try:
+        modules = ffn_modules(prepared.loaded.model)
+    except UnsupportedModel:
+        return None
+    return ActivationRecording(
+        prepared.loaded,
+        prepared.alignment,
+        modules,
+        writer=writer,
+        size=options.activations_sample,
+        seed=options.seed,
+        budget_bytes=BUDGET_BYTES,
+    )
+
+
 def build_step(context) -> dict | None:
-    """Record the FFN activations of the sample into the cache; the summary goes to the manifest."""
+    """Finish the activations recorded in the forward pass, or record them in a second pass (a sharded
+    build's forward passes ran in other processes); the summary goes to the manifest."""
     options = context.options
     if options.activations_sample == 0:
         return None
+    recording = context.observed.get("activations")
+    if recording is not None:
+        return recording.finish(shared_pass=True)
     loaded, alignment = context.prepared.loaded, context.prepared.alignment
     try:
         modules = ffn_modules(loaded.model)
@@ -220,99 +403,37 @@ def record_activations(
 ) -> dict:
     """Run the sampled examples' model inputs with hooks and write the two files; return the summary.
 
-    Batches are the build's (``--batch-size``, sorted by length): small batches made this pass 2.5 times
-    slower on CPU, and the hooks keep only one layer's ``[batch, length, d_ff]`` tensor at a time.
+    The second pass, for builds whose forward pass could not record (sharded builds). Batches are the
+    build's (``--batch-size``, sorted by length): small batches made this pass 2.5 times slower on CPU.
     """
     import time
 
-    import pyarrow as pa
     import torch
     from tqdm import tqdm
 
     from explainer.pipeline.forward import pad_batch, plan_batches
 
     started = time.perf_counter()
-    config = loaded.model.config
-    d_ff = int(getattr(config, "intermediate_size", 0) or getattr(config, "hidden_dim", 0))
-    is_word = alignment.word_index >= 0
-    offsets = alignment.subword_offsets
-    words_per_example = (
-        np.add.reduceat(is_word.astype(np.int64), offsets[:-1]) if len(offsets) > 1 else np.zeros(0, np.int64)
+    recording = ActivationRecording(
+        loaded, alignment, modules, writer=writer, size=size, seed=seed, budget_bytes=budget_bytes
     )
-    bytes_per_position = len(modules) * d_ff * 2
-    example_ids, limited = sample_examples(
-        words_per_example, size=size, seed=seed, bytes_per_position=bytes_per_position, budget_bytes=budget_bytes
-    )
-    # Global subword rows kept (word subwords of the sampled examples), in cache order.
-    in_sample = np.zeros(len(offsets) - 1, dtype=bool)
-    in_sample[example_ids] = True
-    subword_example = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
-    rows = np.flatnonzero(is_word & in_sample[subword_example])
-    row_of_subword = np.full(alignment.n_subwords, -1, dtype=np.int64)
-    row_of_subword[rows] = np.arange(len(rows))
-
-    shape = (len(modules), len(rows), d_ff)
-    # An empty memory map cannot be opened: a sample with no position is written as an empty array.
-    out = writer.open_array(ACTIVATIONS, shape, np.float16) if len(rows) else np.zeros(shape, np.float16)
-    inputs = [item for item in alignment.inputs if in_sample[item.example_id]]
+    inputs = [item for item in alignment.inputs if recording.wanted(item)]
     tokenizer = loaded.tokenizer
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     with_token_types = "token_type_ids" in tokenizer.model_input_names
     with (
-        FfnRecorder(modules) as recorder,
+        recording,
         torch.inference_mode(),
         tqdm(
             total=len(inputs), desc="activations", unit="seq", file=sys.stderr, disable=not progress, leave=False
         ) as bar,
     ):
         for batch in plan_batches(inputs, batch_size=batch_size):
-            width = max(len(item.input_ids) for item in batch)
-            source_parts: list[np.ndarray] = []
-            target_parts: list[np.ndarray] = []
-            for row, item in enumerate(batch):
-                keep = row_of_subword[item.target] >= 0
-                source_parts.append(row * width + item.source[keep])
-                target_parts.append(row_of_subword[item.target[keep]])
-            recorder.reset(torch.from_numpy(np.concatenate(source_parts)), width)
-            loaded.model(**pad_batch(batch, pad_id=pad_id, with_token_types=with_token_types, device=loaded.device))
-            target = np.concatenate(target_parts)
-            for layer, values in enumerate(recorder.layers):
-                if values is None or values.shape[1] != d_ff:
-                    raise ExplainerError(
-                        f"activations: the hook on layer {layer} of model type {config.model_type} "
-                        f"did not capture [positions, {d_ff}] activations; FFN_MODULES is wrong "
-                        "for this model (rebuild with --activations-sample 0 to skip them)"
-                    )
-                out[layer, target] = values
+            tensors = pad_batch(batch, pad_id=pad_id, with_token_types=with_token_types, device=loaded.device)
+            recording.before_batch(batch, int(tensors["input_ids"].shape[1]))
+            loaded.model(**tensors)
+            recording.after_batch()
             bar.update(len(batch))
-    if isinstance(out, np.memmap):
-        out.flush()
-    else:
-        np.save(writer.path / ACTIVATIONS, out, allow_pickle=False)
-    del out  # close the memory map before the directory is renamed
-
-    positions = pa.table(
-        {
-            "example_id": pa.array(subword_example[rows], pa.int64()),
-            "word_index": pa.array(alignment.word_index[rows], pa.int32()),
-            "position": pa.array(rows - offsets[subword_example[rows]], pa.int32()),
-            "subword_row": pa.array(rows, pa.int64()),
-        }
-    )
-    writer.write_table(ACTIVATION_POSITIONS, positions)
-    spec = FFN_MODULES[config.model_type]
-    return {
-        "status": "ok",
-        "model_type": config.model_type,
-        "module": f"{spec.layers}.N.{spec.ffn}",
-        "layers": len(modules),
-        "neurons": d_ff,
-        "examples": len(example_ids),
-        "requested": size,
-        "positions": len(rows),
-        "limited_by_budget": bool(limited),
-        "budget_bytes": budget_bytes,
-        "megabytes": round(len(modules) * len(rows) * d_ff * 2 / 2**20, 1),
-        "seed": seed,
-        "seconds": round(time.perf_counter() - started, 3),
-    }
+    summary = recording.finish(shared_pass=False)
+    summary["seconds"] = round(time.perf_counter() - started, 3)
+    return summary

@@ -7,8 +7,9 @@ output arrays (memory-mapped ``.npy`` files), so the arrays are never held twice
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -66,6 +67,7 @@ def run_inference(
     device,
     allocate: Callable[[int], tuple[np.ndarray, np.ndarray]],
     progress: Callable[[int], None] | None = None,
+    observers: Sequence[Any] = (),
 ) -> SubwordPredictions:
     """Run every batch and stitch the kept rows into the output arrays.
 
@@ -85,6 +87,9 @@ def run_inference(
         and ``[n_subwords, hidden_size]`` float16 arrays, called once the hidden size is known.
     progress : callable, optional
         Called with the number of model inputs done after each batch.
+    observers : sequence, optional
+        Each one's ``before_batch(batch, width)`` and ``after_batch()`` run around every batch (build
+        steps that record from this pass, e.g. FFN activations; see ``steps.forward_observers``).
 
     Returns
     -------
@@ -103,7 +108,11 @@ def run_inference(
     with torch.inference_mode():
         for batch in batches:
             tensors = pad_batch(batch, pad_id=pad_id, with_token_types=with_token_types, device=device)
+            for observer in observers:
+                observer.before_batch(batch, int(tensors["input_ids"].shape[1]))
             logits, hidden = forward(model, tensors)
+            for observer in observers:
+                observer.after_batch()
             if outputs is None:
                 outputs = allocate(int(hidden.shape[-1]))
             probs_out, hidden_out = outputs

@@ -6,9 +6,12 @@ import hashlib
 import json
 import sys
 import time
+from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -24,7 +27,7 @@ from explainer.pipeline.data_checks import check_words
 from explainer.pipeline.forward import plan_batches, run_inference
 from explainer.pipeline.model import LoadedModel, load_model, quiet_transformers
 from explainer.pipeline.options import BuildOptions, manifest_entries, values
-from explainer.pipeline.steps import StepContext, check_step_options, run_steps, start_warm_ups
+from explainer.pipeline.steps import StepContext, check_step_options, forward_observers, run_steps, start_warm_ups
 
 
 def window_settings(options: BuildOptions, loaded: LoadedModel, *, n_special: int) -> tuple[int, int]:
@@ -197,12 +200,24 @@ def build_cache(options: BuildOptions, *, progress: bool = True, shared: SharedI
             writer.check_space(*estimate_bytes(options, prepared))
             start_warm_ups(options, prepared)  # e.g. UMAP's kernels compile while the forward pass runs
             mark = time.perf_counter()
-            # One process is the one-shard case: its outputs go straight into the cache's arrays.
-            predictions = _forward(
-                prepared.loaded, prepared.alignment, writer, batch_size=options.batch_size, progress=progress
-            )
+            # Steps that record from the forward pass (FFN activations) do it in this one.
+            observed = forward_observers(options, prepared, writer)
+            with ExitStack() as hooks:
+                for observer in observed.values():
+                    hooks.enter_context(observer)
+                # One process is the one-shard case: its outputs go straight into the cache's arrays.
+                predictions = _forward(
+                    prepared.loaded,
+                    prepared.alignment,
+                    writer,
+                    batch_size=options.batch_size,
+                    progress=progress,
+                    observers=list(observed.values()),
+                )
             prepared.timings["forward"] = time.perf_counter() - mark
-            return finish_cache(writer, options, prepared, predictions, started=started, progress=progress)
+            return finish_cache(
+                writer, options, prepared, predictions, started=started, progress=progress, observed=observed
+            )
 
 
 # What a build writes besides the arrays that estimate_bytes counts exactly: Parquet and Arrow tables,
@@ -255,12 +270,14 @@ def finish_cache(
     started: float,
     progress: bool = True,
     manifest_extra: dict | None = None,
+    observed: dict | None = None,
 ) -> dict:
     """Write tables, metrics and the dataset-level analyses, then commit the manifest; return it.
 
     Called once ``probs.npy`` and ``hidden.npy`` of every example are in ``writer.path`` and
     ``predictions`` covers every subword, whether one process computed them or shards were merged
-    (explainer/pipeline/shards.py), so both kinds of build share everything from here on.
+    (explainer/pipeline/shards.py), so both kinds of build share everything from here on. ``observed``: the
+    forward-pass observers of the steps (``steps.forward_observers``), when this process ran the forward pass.
     """
     timings = prepared.timings
     mark = time.perf_counter()
@@ -277,6 +294,7 @@ def finish_cache(
             predictions=predictions,
             progress=progress,
             manifest=dict(manifest),
+            observed=observed or {},
         ),
         timings,
     )
@@ -338,7 +356,14 @@ def write_label_map_template(options: BuildOptions) -> Path:
 
 
 def _forward(
-    loaded: LoadedModel, alignment, writer: CacheWriter, *, batch_size: int, progress: bool, label: str = "forward"
+    loaded: LoadedModel,
+    alignment,
+    writer: CacheWriter,
+    *,
+    batch_size: int,
+    progress: bool,
+    label: str = "forward",
+    observers: Sequence[Any] = (),
 ):
     from tqdm import tqdm
 
@@ -366,6 +391,7 @@ def _forward(
             device=loaded.device,
             allocate=allocate,
             progress=bar.update,
+            observers=observers,
         )
     for array in arrays.values():
         if isinstance(array, np.memmap):

@@ -46,6 +46,8 @@ class StepContext:
     progress: bool = True
     # The manifest so far (counts, settings, ...); run_steps adds each step's summary to its "analyses".
     manifest: dict[str, Any] = field(default_factory=dict)
+    # Step name -> its forward-pass observer (see forward_observers), when the build's forward pass fed one.
+    observed: dict[str, Any] = field(default_factory=dict)
 
 
 def written_cache(context: StepContext) -> Cache:
@@ -72,6 +74,20 @@ def start_warm_ups(options: Any, prepared: Any) -> None:
         start = getattr(importlib.import_module(module_name), "start_warm_up", None)
         if start is not None:
             start(options, prepared)
+
+
+def forward_observers(options: Any, prepared: Any, writer: Any) -> dict[str, Any]:
+    """Before the forward pass: ``{name: observer}`` of the steps whose ``forward_observer(options, prepared,
+    writer)`` returns one. An observer is a context manager with ``before_batch(batch, width)`` and
+    ``after_batch()``, called around each batch of the build's shared forward pass, so a step records what
+    it needs there instead of running the model again; the step finds it in ``context.observed[name]``."""
+    observers = {}
+    for name, target in STEPS.items():
+        make = getattr(importlib.import_module(target.split(":")[0]), "forward_observer", None)
+        observer = None if make is None else make(options, prepared, writer)
+        if observer is not None:
+            observers[name] = observer
+    return observers
 
 
 def run_steps(context: StepContext, timings: dict[str, float]) -> dict[str, Any]:

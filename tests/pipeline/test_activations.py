@@ -31,6 +31,7 @@ from explainer.pipeline.activations import (
     build_step,
     check_options,
     ffn_modules,
+    forward_observer,
     sample_examples,
 )
 
@@ -146,7 +147,10 @@ def test_unsupported_model_type_is_a_note_not_an_error(capsys):
         prepared=SimpleNamespace(loaded=SimpleNamespace(model=model), alignment=None),
         writer=None,
         progress=False,
+        observed={},
     )
+    # The forward pass records nothing for it; the step then says why.
+    assert forward_observer(context.options, context.prepared, None) is None
     assert build_step(context) == {"status": "unsupported: gpt2"}
     note = capsys.readouterr().err.strip()
     assert note.startswith("note:") and "gpt2" in note and len(note.splitlines()) == 1
@@ -216,6 +220,31 @@ def test_build_stores_the_activations_of_the_sampled_words(act_cache, tiny_model
         ((subwords["example_id"] == windowed) & (subwords["word_index"] >= 0)).sum()
     )
     assert np.abs(activations[:, (positions["example_id"] == windowed).to_numpy()]).max() > 0
+
+
+def test_activations_recorded_in_the_forward_pass_equal_a_second_pass(tiny_model, tiny_dataset, tmp_path):
+    """The build records the sample during its one forward pass; a build whose forward pass fed no
+    observer (as a sharded one) runs the sample again: same positions, same activations. A sample of 7
+    leaves most batches without a sampled example."""
+    from explainer.pipeline import pipeline
+
+    act_cache = build_activation_cache(tiny_model, tiny_dataset, tmp_path / "shared", "--activations-sample", "7")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pipeline, "forward_observers", lambda *args: {})
+        again = build_activation_cache(tiny_model, tiny_dataset, tmp_path / "second-pass", "--activations-sample", "7")
+    shared = open_cache(act_cache).manifest["analyses"]["activations"]
+    second = open_cache(again).manifest["analyses"]["activations"]
+    assert shared["recorded_in"] == "the shared forward pass"
+    assert second["recorded_in"] == "a second pass over the sample"
+    drop = ("recorded_in", "seconds")
+    assert {k: v for k, v in shared.items() if k not in drop} == {k: v for k, v in second.items() if k not in drop}
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(act_cache / schema.ACTIVATION_POSITIONS), pd.read_parquet(again / schema.ACTIVATION_POSITIONS)
+    )
+    one = np.load(act_cache / schema.ACTIVATIONS, allow_pickle=False).astype(np.float32)
+    two = np.load(again / schema.ACTIVATIONS, allow_pickle=False).astype(np.float32)
+    assert shared["examples"] == 7 and one.shape == two.shape and np.abs(one).max() > 0
+    np.testing.assert_allclose(one, two, atol=2e-3)  # batches differ (other padding): float16 rounding apart
 
 
 def test_build_with_activations_sample_0_writes_nothing(tiny_model, tiny_dataset, tmp_path):

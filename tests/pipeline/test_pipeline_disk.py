@@ -97,7 +97,8 @@ def fill_then(function, directory):
 
 # Where the disk fills up after the up-front check (made to pass): the file whose write fails first.
 FILL_POINTS = {
-    "forward pass": (CacheWriter, "check_space", schema.PROBS),
+    # activations.npy is opened first: the forward pass records the sample's FFN activations into it
+    "forward pass": (CacheWriter, "check_space", schema.ACTIVATIONS),
     "tables": (pipeline, "_write_results", schema.SUBWORDS),
     "analyses": (pipeline, "run_steps", None),
 }

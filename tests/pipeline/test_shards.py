@@ -62,9 +62,11 @@ def torchrun(model: Path, dataset: Path, out: Path, *, extra_env: dict | None = 
 
 
 def drop_volatile(value):
-    """A manifest or summary without what legitimately differs between runs (times, dates)."""
+    """A manifest or summary without what legitimately differs between runs (times, dates) and builds
+    (activations are recorded in a single process's forward pass, in a second pass after shards merge)."""
     if isinstance(value, dict):
-        return {key: drop_volatile(item) for key, item in value.items() if key not in ("seconds", "timings")}
+        volatile = ("seconds", "timings", "recorded_in")
+        return {key: drop_volatile(item) for key, item in value.items() if key not in volatile}
     if isinstance(value, list):
         return [drop_volatile(item) for item in value]
     return value
