@@ -424,7 +424,8 @@ def _finding(
     evidence = []
     model = np.nan
     if word_quality is not None:
-        quality = np.asarray(word_quality, dtype=np.float64)[[offset + start + i for i in changed]]
+        # Index first, then convert: converting the whole array per finding made findings quadratic.
+        quality = np.asarray(word_quality)[[offset + start + i for i in changed]].astype(np.float64)
         if np.isfinite(quality).any():
             lowest = float(np.nanmin(quality))
             model = 1.0 - lowest
