@@ -122,6 +122,31 @@ def memory_mb(pid: int) -> dict[str, float]:
     return values
 
 
+def resident_by_mapping(pid: int, top: int = 10) -> list[tuple[str, float]]:
+    """The ``top`` mappings of a process by resident MB (/proc/PID/smaps), files by name (the cache's
+    files by their name in the cache), anonymous memory as one row: what the RSS is made of."""
+    sizes: dict[str, float] = defaultdict(float)
+    name = "[anonymous]"
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        head = line.split(maxsplit=5)
+        if head and re.fullmatch(r"[0-9a-f]+-[0-9a-f]+", head[0]):
+            path = head[5] if len(head) > 5 else ""
+            name = path if path.startswith("/") else "[anonymous]"
+            if "/site-packages/" in name or ".so" in Path(name).name or name.startswith(("/usr/", "/lib")):
+                name = "[libraries]"
+        elif line.startswith("Rss:"):
+            sizes[name] += int(head[1]) / 1024
+    return sorted(sizes.items(), key=lambda item: -item[1])[:top]
+
+
+def mapping_table(pid: int) -> str:
+    lines = ["| mapping | resident MB |", "|---|---:|"]
+    lines += [
+        f"| {Path(name).name if name.startswith('/') else name} | {mb:.0f} |" for name, mb in resident_by_mapping(pid)
+    ]
+    return "\n".join(lines)
+
+
 def memory_table(snapshots: dict[str, list[dict]]) -> str:
     lines = [
         "| when | worker | RSS MB | anonymous MB | file-backed MB | USS MB | PSS MB |",
@@ -687,6 +712,7 @@ def bench_cache(cache: Path, size: str, *, rounds: int, users4: float, vs: str |
             )
             snapshots["after 4 users"] = [memory_mb(pid) for pid in pids]
         text.append(f"\nMemory per worker (goal at 1M: RSS < {MEMORY_GOAL_MB} MB):\n\n{memory_table(snapshots)}\n")
+        text.append(f"What worker 1's RSS holds at the end (largest mappings):\n\n{mapping_table(pids[0])}\n")
     return "\n".join(text)
 
 

@@ -86,26 +86,37 @@ def word_points(words: pd.DataFrame, coords: np.ndarray, categories: np.ndarray)
 
     ``row`` is the word's row in the words table (for context); ``gold_type``/``pred_type`` are the labels'
     entity types (B- and I- merged, ``O`` stays ``O``); words whose coordinates are not finite are left out.
+    The label, type and category columns are categorical (see ``CATEGORICAL_COLUMNS``).
     """
     coords = np.asarray(coords, dtype=np.float32)
     frame = pd.DataFrame(
         {
             "x": coords[:, 0],
             "y": coords[:, 1],
-            "row": np.arange(len(words)),
+            "row": np.arange(len(words), dtype=np.int32 if len(words) < 2**31 else np.int64),
             "example_id": words["example_id"].to_numpy(),
             "word_index": words["word_index"].to_numpy(),
             "word": words["word"].to_numpy(),
-            "gold": words["gold"].to_numpy(),
-            "pred": words["pred"].to_numpy(),
-            "gold_type": entity_types_of(words["gold"]),
-            "pred_type": entity_types_of(words["pred"]),
+            "gold": _categorical(words["gold"]),
+            "pred": _categorical(words["pred"]),
+            "gold_type": _categorical(entity_types_of(words["gold"])),
+            "pred_type": _categorical(entity_types_of(words["pred"])),
             "loss": words["loss"].to_numpy(dtype=np.float32),
             "wrong": wrong_words(words),
-            "category": categories,
+            "category": _categorical(categories),
         }
     )
     return frame[np.isfinite(coords).all(axis=1)].reset_index(drop=True)
+
+
+# A cache's points are kept by every worker for its lifetime (814,484 at 1M subwords): a column of a few
+# distinct strings takes one byte per point as a categorical, ~13 as Arrow strings (offsets + text).
+CATEGORICAL_COLUMNS = ("gold", "pred", "gold_type", "pred_type", "category")
+
+
+def _categorical(values: pd.Series | np.ndarray) -> pd.Categorical:
+    """``values`` as a categorical of strings (missing values stay missing)."""
+    return pd.Categorical(pd.Series(values, copy=False).astype("str"))
 
 
 def entity_types_of(labels: pd.Series) -> npt.NDArray[np.object_]:

@@ -276,25 +276,32 @@ class Cache:
                 f"cannot read {self.path / file_name} ({error}); rebuild it with: {self.command}"
             ) from None
 
-    def mapped_table(self, file_name: str) -> pd.DataFrame | None:
+    def mapped_table(self, file_name: str, *, lists_as_arrow: bool = False) -> pd.DataFrame | None:
         """An Arrow IPC file of the cache (``schema.VIEW_TABLES``) as a memoised DataFrame over a memory
         map, or None when the cache has no such file.
 
         The frame's columns point into the mapped file (no copy): its pages live in the OS page
-        cache, shared by every worker process, and count as file-backed, not heap, memory.
+        cache, shared by every worker process, and count as file-backed, not heap, memory. With
+        ``lists_as_arrow``, list columns stay Arrow too (``pd.ArrowDtype``: a row reads as a Python
+        list) rather than one NumPy array per row in the heap (the first read decides, per file).
         """
 
         def load() -> pd.DataFrame | None:
             path = self.path / file_name
             if not path.is_file():
                 return None
+            import pandas as pd
             import pyarrow as pa
 
             try:
                 table = pa.ipc.open_file(pa.memory_map(str(path))).read_all()
             except (OSError, pa.ArrowInvalid) as error:
                 raise ExplainerError(f"cannot read {path} ({error}); rebuild it with: {self.command}") from None
-            return table.to_pandas(split_blocks=True)
+
+            def arrow_lists(kind: pa.DataType) -> pd.ArrowDtype | None:
+                return pd.ArrowDtype(kind) if pa.types.is_list(kind) or pa.types.is_large_list(kind) else None
+
+            return table.to_pandas(split_blocks=True, types_mapper=arrow_lists if lists_as_arrow else None)
 
         return self._memoised(file_name, load)
 
@@ -485,7 +492,7 @@ class Cache:
         """Span-level suspected label errors with their fixes, best first (build step ``findings``)."""
 
         def load() -> LabelErrorFindings | Missing:
-            table = self.mapped_table(schema.FINDINGS)
+            table = self.mapped_table(schema.FINDINGS, lists_as_arrow=True)
             if table is None:
                 # a crossval cache has no --findings of its own (its build runs the step by default)
                 built = self.manifest.get("options", {}).get("subcommand", "build") == "build"
@@ -494,10 +501,8 @@ class Cache:
                     f"This cache has no label-error findings (built before them, or with --findings none); "
                     f"rebuild it with: {command}"
                 )
-            table = table.copy()
-            # Arrow gives each list as an array; the review applies lists of str.
-            for name in ("gold_spans", "fix_spans", "fix_tags"):
-                table[name] = [[str(value) for value in values] for values in table[name]]
+            # The list columns stay Arrow, over the map (a row reads as a list of str, as the review
+            # applies them): converted up front, they were ~100 MB of Python lists per worker at 250k words.
             return LabelErrorFindings(table=table, info=dict(self.analyses.get("findings", {})))
 
         return self._memoised("findings", load)

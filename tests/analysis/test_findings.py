@@ -156,3 +156,14 @@ def test_apply_fix_replaces_the_region_and_repairs_a_cut_span():
 def test_no_words_no_findings():
     found = f.find_label_errors(frame([]).reindex(columns=["example_id", "word_index", "word", "gold"]), labels=LABELS)
     assert found.empty and list(found.columns) == list(f.COLUMNS)
+
+
+def test_surface_forms_count_the_other_occurrences_by_label_even_as_they_grow():
+    words = [["Paris", "is", "big"], ["Paris", "Hilton"], ["in", "Paris"]]
+    gold = [[(0, 1, "LOC")], [(0, 2, "PER")], [(1, 2, "LOC")]]
+    surface = f.index_surface_forms(words, gold, [("Paris",)])
+    assert surface.others(("Paris",), 0, 0) == {"LOC": 1, "partial": 1}
+    assert surface.others(("Paris",), 1, 0) == {"LOC": 2}
+    assert surface.others(("Paris",), 5, 0) == {"LOC": 2, "partial": 1}  # not one of them: all count
+    surface.places[("Paris",)]["LOC"].append((3, 4))  # a later occurrence is seen, not a stale lookup
+    assert surface.others(("Paris",), 0, 0) == {"LOC": 2, "partial": 1}

@@ -486,3 +486,19 @@ def test_the_scatter_is_drawn_once_per_view_without_keeping_the_whole_words_tabl
     assert errors_only is not figure and sum(len(t.x) for t in errors_only.data) < sum(len(t.x) for t in figure.data)
     section.selection_block(cache, replace(view, sel={"box": [-1e9, 1e9, -1e9, 1e9]}))
     assert "words.parquet" not in cache._memo and "examples.parquet" not in cache._memo
+
+
+def test_word_points_keep_their_labels_as_categoricals_and_the_grid_gets_text(cache):
+    # Every worker keeps the points for its lifetime: a label column as Arrow strings took ~13 bytes
+    # per word (~10 MB each at 1M subwords), as a categorical one.
+    points = section.all_points(cache, emb.WORD)
+    words = cache.words
+    for name in emb.CATEGORICAL_COLUMNS:
+        assert isinstance(points[name].dtype, pd.CategoricalDtype), name
+    assert points["row"].dtype == np.int32
+    assert points["gold"].astype("str").tolist() == words["gold"].astype("str").tolist()
+    assert points["pred_type"].astype("str").tolist() == [entity_type(label) for label in words["pred"]]
+    rows = section.selected_word_rows(cache, {"emb_sel": "box:-1e9,1e9,-1e9,1e9"})
+    assert len(rows) == len(words) and not any(isinstance(rows[name].dtype, pd.CategoricalDtype) for name in rows)
+    counts = section._value_counts(points, "gold")
+    assert counts == {label: int(count) for label, count in words["gold"].value_counts().items()}

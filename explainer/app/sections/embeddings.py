@@ -249,7 +249,8 @@ def _value_counts(points, colour: str) -> dict[str, int] | None:
     """How many filtered points (drawn or not) have each value of a categorical colouring, for the legend."""
     if colour in ("loss", "label_quality"):
         return None
-    return {str(value): int(count) for value, count in points[colour].astype("str").value_counts().items()}
+    # Counted on the column as kept (categorical for words): no string per point; unseen categories dropped.
+    return {str(value): int(count) for value, count in points[colour].value_counts().items() if count}
 
 
 @grid_source(GRIDS[emb.WORD])
@@ -259,6 +260,7 @@ def selected_word_rows(cache, state):
     chosen = emb.selected_points(filtered(cache, replace(view, mode=emb.WORD)), view.sel)
     top = chosen.sort_values("loss", ascending=False, kind="stable", na_position="last").head(MAX_TABLE_ROWS)
     frame = top[["example_id", "word_index", "word", "gold", "pred", "loss", "category"]].reset_index(drop=True)
+    frame = frame.astype({name: "str" for name in ("gold", "pred", "category")})  # the grid filters text
     frame["context"] = word_context(section_words(cache), top["row"].to_numpy(), size=HOVER_CONTEXT)
     return frame
 

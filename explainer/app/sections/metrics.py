@@ -66,7 +66,9 @@ def confusion_view(cache, *, normalise: bool, zero_diagonal: bool, level: str = 
         if level == "word":
             confusion = cache.metrics["confusion"]
         else:
-            confusion = entity_confusion(cache.span_errors, types=cache.metrics.get("entity_types"))
+            # Two columns, not the whole table: read once, the table would stay in the cache's memo.
+            pairs = cache.table("span_errors", ["gold_type", "pred_type"])
+            confusion = entity_confusion(pairs, types=cache.metrics.get("entity_types"))
         counts = np.asarray(confusion["counts"], dtype=float)
         matrix = normalise_confusion(counts, normalise=normalise, zero_diagonal=zero_diagonal)
         unit = "words" if level == "word" else "spans"
@@ -81,7 +83,8 @@ def scheme_rows(cache) -> list[dict[str, Any]]:
     """nervaluate's four schemes over the whole cache, one grid row each (built once per cache)."""
 
     def build() -> list[dict[str, Any]]:
-        overall = scheme_scores(spans_by_example(cache.spans))["overall"]
+        spans = cache.table("spans", ["example_id", "source", "start", "end", "type"])  # not kept whole
+        overall = scheme_scores(spans_by_example(spans))["overall"]
         return [{"scheme": scheme, **overall[scheme]} for scheme in SCHEMES]
 
     return per_cache(cache, "metrics-schemes", build)

@@ -10,6 +10,7 @@ from helpers import strings, walk
 
 from explainer.app.sections import metrics as section
 from explainer.app.state import parse_query
+from explainer.cache.reader import open_cache
 
 
 def confusion_of(tree):
@@ -55,3 +56,12 @@ def test_the_schemes_table_lists_the_four_schemes(cache):
     strict = rows[0]
     assert strict["precision"] == pytest.approx(cache.manifest["headline"]["entity_precision"])
     assert "nervaluate" in " ".join(strings(section.layout(cache, {})))
+
+
+def test_the_tab_reads_columns_of_the_span_tables_without_keeping_them_whole(tiny_cache):
+    # Kept whole in the cache's memo, the two tables stayed in every worker for the entity confusion
+    # and the four schemes, which need two and five of their columns once.
+    fresh = open_cache(tiny_cache)
+    tree = section.layout(fresh, {})
+    assert "nervaluate" in " ".join(strings(tree)) and confusion_of(tree)["x"]  # both views were built
+    assert "span_errors.parquet" not in fresh._memo and "spans.parquet" not in fresh._memo
