@@ -219,8 +219,8 @@ def train_model(
     checkpoints = [read_record(checkpoint_dir(out, epoch)) for epoch in range(1, settings.epochs + 1)]
     missing_checkpoints = save_every_epoch and not all(checkpoints[: _planned_epochs(existing)])
     missing_dynamics = record_dynamics and not (out / DYNAMICS_FILE).is_file()
-    up_to_date = existing is not None and existing["fingerprint"] == fingerprint
-    if up_to_date and not force and not missing_checkpoints and not missing_dynamics:
+    stale = force or missing_checkpoints or missing_dynamics
+    if existing is not None and existing["fingerprint"] == fingerprint and not stale:
         log(f"{out}: model is up to date (same base model, data and settings); skipping training")
         return TrainResult(out=out, skipped=True, record=existing)
 
