@@ -102,7 +102,8 @@ def data_map(
     Parameters
     ----------
     words : DataFrame
-        One row per word, sorted by example and word: ``example_id``, ``word_index``, ``gold`` (IOB2).
+        One row per word, sorted by example and word: ``example_id``, ``word_index``, ``gold`` (IOB2),
+        and optionally ``word`` (then each span has its ``text``).
     gold_prob, margin : array-like
         ``[n_words, epochs]`` row i <-> row i of ``words``; NaN for a word without dynamics (not in
         the training data, or not trained on).
@@ -112,8 +113,8 @@ def data_map(
     (DataFrame, DataFrame, DataFrame)
         words: ``confidence``, ``variability``, ``margin`` per row of ``words`` (NaN without dynamics);
         examples: ``example_id``, ``n_words`` (with dynamics), the statistics and ``region``, one row
-        per example with dynamics; spans: ``example_id``, ``start``, ``end`` (exclusive), ``type``, the
-        statistics and ``region``, one row per gold span whose words all have dynamics.
+        per example with dynamics; spans: ``example_id``, ``start``, ``end`` (exclusive), ``type``, ``text``
+        (with ``word``), the statistics and ``region``, one row per gold span whose words all have dynamics.
     """
     gold_prob = np.asarray(gold_prob, dtype=np.float32)
     margin = np.asarray(margin, dtype=np.float32)
@@ -132,7 +133,8 @@ def data_map(
     examples["region"] = regions(examples["confidence"], examples["variability"])
 
     # gold spans
-    rows: list[tuple[int, int, int, str]] = []
+    rows: list[tuple[int, int, int, str, str]] = []
+    texts = words["word"].astype(str).tolist() if "word" in words else None
     groups: list[int] = []
     word_rows: list[int] = []
     starts = np.flatnonzero(np.r_[True, example_ids[1:] != example_ids[:-1]]) if len(words) else np.array([], int)
@@ -143,8 +145,11 @@ def data_map(
                 continue
             groups.extend([len(rows)] * (end - start))
             word_rows.extend(range(a + start, a + end))
-            rows.append((int(example_ids[a]), start, end, kind))
-    spans = pd.DataFrame(rows, columns=["example_id", "start", "end", "type"])
+            text = " ".join(texts[a + start : a + end]) if texts is not None else ""
+            rows.append((int(example_ids[a]), start, end, kind, text))
+    spans = pd.DataFrame(rows, columns=["example_id", "start", "end", "type", "text"])
+    if texts is None:
+        spans = spans.drop(columns="text")
     index = np.asarray(word_rows, dtype=np.int64)
     span_prob, span_margin = _grouped(gold_prob[index], margin[index], np.asarray(groups, dtype=np.int64), len(rows))
     spans = pd.concat([spans, pd.DataFrame(statistics(span_prob, span_margin))], axis=1)

@@ -512,8 +512,8 @@ class Cache:
             if not all((self.path / name).is_file() for name in names):
                 why = f" ({info['reason']})" if info.get("reason") else ""
                 return Missing(
-                    f"This cache has no training dynamics{why}. To see its data map, train the model on this "
-                    "dataset with explainer train --record-dynamics, then build this dataset with that model."
+                    f"This cache has no training dynamics{why}. Train a model on this dataset recording them, "
+                    f"then build the dataset with it: {self._dynamics_commands()}"
                 )
             words, examples, spans = (self.mapped_table(name) for name in names)
             assert words is not None and examples is not None and spans is not None  # checked above
@@ -525,6 +525,20 @@ class Cache:
             return TrainingDynamics(words=words, examples=examples, spans=spans, info=info)
 
         return self._memoised("training_dynamics", load)
+
+    def _dynamics_commands(self) -> str:
+        """The two commands that give this cache's dataset a data map (BASE and MODEL to fill in)."""
+        options = self.manifest.get("options") or {}
+        import shlex
+
+        dataset = shlex.quote(str(options.get("dataset") or (self.manifest.get("dataset") or {}).get("spec") or "DATA"))
+        built = options.get("subcommand", "build") == "build"
+        build = (
+            self.rebuild_command(model="MODEL")
+            if built and options
+            else f"explainer build --model MODEL --dataset {dataset} --out OUT"
+        )
+        return f"explainer train --base BASE --dataset {dataset} --out MODEL --record-dynamics && {build}"
 
     def folds(self) -> npt.NDArray[np.int16] | Missing:
         """int16 ``[n_examples]`` the fold (= the model) that scored each example of an out-of-fold cache."""

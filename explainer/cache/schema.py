@@ -149,7 +149,7 @@ dynamics_words.arrow, dynamics_examples.arrow, dynamics_spans.arrow (build step 
     the data map (explainer/analysis/dynamics.py). words: row i <-> row i of words.parquet, confidence,
     variability, margin (float32, NaN for a word without dynamics); examples: one row per example with
     dynamics, example_id (int64), n_words, confidence, variability, margin, region (str); spans: one row
-    per gold span whose words all have dynamics, example_id, start, end, type and the same columns;
+    per gold span whose words all have dynamics, example_id, start, end, type, text and the same columns;
     manifest ``analyses.training_dynamics`` holds whether they were used and why not, the epochs and
     the matched counts
 

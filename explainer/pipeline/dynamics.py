@@ -46,10 +46,10 @@ def build_step(context: StepContext) -> dict[str, Any] | None:
         return _off("the model is not a local directory, so it has no recorded training dynamics")
     found = read_dynamics(model_dir)
     if found is None:
-        return _off(f"the model has no {DYNAMICS_FILE} (train it with explainer train --record-dynamics)")
+        return _off(f"the model has no {DYNAMICS_FILE}: it was trained without --record-dynamics")
     metadata, recorded = found
     cache = written_cache(context)
-    words = cache.table("words", ["example_id", "word_index", "gold"])
+    words = cache.table("words", ["example_id", "word_index", "word", "gold"])
     hashes = cache.table("examples", ["example_id", "words_hash"])["words_hash"].astype(str).tolist()
     gold_prob, margin, matched = dyn.match_words(words, hashes, recorded)
     n_words = int(np.isfinite(gold_prob).any(axis=1).sum())

@@ -177,6 +177,7 @@ def test_shared_links_keep_their_query_keys():
         "duplicates": {"dup_threshold", "dup_only", "dup_page", "dup_with"},
         "activations": {"act_layers", "act_k", "act_example"},
         "data_checks": {"chk_check"},
+        "data_map": {"dmap_level"},
         "slices": {"sl_type", "sl_slice"},
         "compare": {"cmp_transition", "cmp_type", "cmp_order", "cmp_page"},
         "loss": {"loss_min"},
