@@ -26,6 +26,7 @@ SHOTS = {  # file -> the view's query string, and what must be on the page befor
     "review.png": ("?tab=review", "Review"),
     "activations.png": ("?tab=activations&act_example=111", "component"),
     "probing.png": ("?tab=probing", "Probe"),
+    "data-map.png": ("?cache=wnut16-train-minilm&tab=data_map", "Lowest margin first"),  # the training split's cache
 }
 MANY_TYPES_SHOTS = {  # a cache of 13 types, 27 labels (docs/many_types.py): colours and labels at scale
     "metrics-13-types.png": ("?tab=metrics", "Entities"),
