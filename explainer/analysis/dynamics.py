@@ -186,12 +186,12 @@ def match_words(
     epochs = recorded["gold_prob"].shape[1]
     gold_prob = np.full((len(cache_words), epochs), np.nan, dtype=np.float32)
     margin = np.full_like(gold_prob, np.nan)
-    by_hash: dict[str, list[int]] = {}
+    by_hash: dict[str, list[int]] = {}  # words hash -> the recorded examples with those words, in order
     recorded_examples = recorded["example_index"]
-    first_row = {}
-    for row, (example, words_hash) in enumerate(zip(recorded_examples.tolist(), recorded["words_hash"].tolist())):
-        if example not in first_row:
-            first_row[example] = row
+    seen: set[int] = set()
+    for example, words_hash in zip(recorded_examples.tolist(), recorded["words_hash"].tolist()):
+        if example not in seen:
+            seen.add(example)
             by_hash.setdefault(str(words_hash), []).append(example)
     bounds = np.flatnonzero(np.r_[True, recorded_examples[1:] != recorded_examples[:-1], True])
     rows_of = {int(recorded_examples[a]): (int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])}

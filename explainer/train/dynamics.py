@@ -128,7 +128,6 @@ def write_dynamics(table: pa.Table, directory: Path) -> Path:
     return path
 
 
-@np.errstate(all="ignore")
 def read_dynamics(model_dir: str | Path) -> tuple[dict[str, Any], dict[str, npt.NDArray[Any]]] | None:
     """The dynamics stored beside a model, or None when it has none (a hub id, or trained without them).
 
