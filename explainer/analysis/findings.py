@@ -25,7 +25,8 @@ Every candidate is then scored by every signal, in [0, 1], higher = more likely 
     (``explainer train --record-dynamics``): ``(1 - m) / 2`` for the lowest margin ``m`` (area under the
     margin, in [-1, 1]) over the changed words, so a word whose gold label kept losing while the model
     was trained on it scores near 1. Stored and shown, but weighted 0 in ``score`` by default: the
-    benchmark has not measured it (it scores out-of-fold caches, which have no training dynamics).
+    benchmark scores out-of-fold caches (no training dynamics), and a small in-sample check (README,
+    *Label-error findings*) found no weight that helps consistently.
 
 ``score`` is their weighted sum (:data:`DEFAULT_WEIGHTS`, chosen by ``bench/label_errors.py``; a signal
 the cache cannot give is left out and the other weights are scaled up). An example's score is its
