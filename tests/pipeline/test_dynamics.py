@@ -37,7 +37,8 @@ def test_a_model_without_dynamics_or_other_data_leaves_it_off_and_says_why(tiny_
     assert plain.analyses["training_dynamics"]["used"] is False
     assert "--record-dynamics" in plain.analyses["training_dynamics"]["reason"]
     missing = plain.training_dynamics()
-    assert isinstance(missing, Missing) and "explainer train --record-dynamics" in missing.reason
+    assert isinstance(missing, Missing) and "explainer train --base BASE" in missing.reason
+    assert "--record-dynamics &&" in missing.reason and "--model MODEL" in missing.reason
     assert np.isnan(plain.findings().table[fa.DYNAMICS]).all()
 
     other = tmp_path / "other.conll"
