@@ -32,6 +32,7 @@ SHOTS = {  # file -> the view's query string, and what must be on the page befor
     "activations.png": ("?tab=activations&act_example=111", "component"),
     "probing.png": ("?tab=probing", "runner-up"),  # the prefilled text probed (the model loads first)
     "slices.png": ("?tab=slices", "Weak slices"),
+    "data-map.png": ("?cache=wnut16-train-minilm&tab=data_map", "Lowest margin first"),  # the training split's cache
 }
 FULL_PAGE = {"slices.png"}  # shots of the whole page (Slices: the weak slices, your slices, then every chart)
 MANY_TYPES_SHOTS = {  # a cache of 13 types, 27 labels (docs/many_types.py): colours and labels at scale

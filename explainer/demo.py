@@ -10,8 +10,9 @@ wheel, and are found through the installed packages, never through a path:
   10 entity types), located with ``importlib.resources``.
 
 Steps, each timed: (1) load the corpus and split it 80/20 by a seeded hash of each example; (2)
-``explainer train`` on the 80%; (3) ``explainer build`` on the held-out 20% (with the 80% as the reference set of
-the Slices view) and on the training 80% (so Find duplicates can compare the two: leakage); (4) ``explainer serve``.
+``explainer train --record-dynamics`` on the 80%; (3) ``explainer build`` on the held-out 20% (with the 80% as the
+reference set of the Slices view) and on the training 80% (so Find duplicates can compare the two: leakage; and,
+from the recorded training dynamics, its Data map); (4) ``explainer serve``.
 Steps 2 and 3 are skipped when their inputs are unchanged (training fingerprint in the model
 directory; model and dataset fingerprints in the cache's manifest).
 """
@@ -189,13 +190,18 @@ def cache_is_current(
     from explainer.cache import schema
     from explainer.cache.reader import read_manifest
     from explainer.pipeline.model import weights_sha256
+    from explainer.train.dynamics import DYNAMICS_FILE
 
     cache = paths.cache if cache is None else cache
     if not (cache / schema.MANIFEST).is_file():
         return False
     manifest = read_manifest(cache)
+    # a model with training dynamics: a cache built before the dynamics step is stale (the training split's
+    # would lack its Data map even when retraining gave byte-identical weights)
+    dynamics_built = "training_dynamics" in (manifest.get("analyses") or {})
     return (
-        manifest.get("schema_version") == schema.SCHEMA_VERSION
+        (dynamics_built or not ((model or paths.model) / DYNAMICS_FILE).is_file())
+        and manifest.get("schema_version") == schema.SCHEMA_VERSION
         and manifest.get("model", {}).get("files_sha256") == weights_sha256(model or paths.model)
         and manifest.get("dataset", {}).get("fingerprint") == dataset.fingerprint()
         # the held-out cache is built with the training split as the Slices reference (a cache from before lacks it)
@@ -274,6 +280,7 @@ def run_demo(
         evaluation=heldout,
         out=paths.model,
         settings=demo_settings(max_steps=max_steps),
+        record_dynamics=True,  # the training split's cache gets the Data map
         log=log,
         save_every_epoch=True,
     )

@@ -115,3 +115,18 @@ def live(tiny_model, one_torch_thread):
     from explainer.inference.model import LiveModel
 
     return LiveModel.load(str(tiny_model))
+
+
+@pytest.fixture(scope="session")
+def tiny_cache_dynamics(tiny_model, tiny_dataset, tmp_path_factory):
+    """A cache of the tiny data by a tiny model trained on it with --record-dynamics (2 short epochs): the
+    Data map's and the margin signal's cache. Returns the cache; its model is ``<cache>/../model``."""
+    from explainer.cli import main
+
+    root = tmp_path_factory.mktemp("dynamics")
+    model, out = root / "model", root / "caches" / "tiny-dynamics"
+    train = ["train", "--base", str(tiny_model), "--dataset", str(tiny_dataset), "--eval-dataset", str(tiny_dataset)]
+    train += ["--out", str(model), "--epochs", "2", "--batch-size", "16", "--lr", "1e-3", "--record-dynamics"]
+    assert main(train) == 0
+    assert main(["build", "--model", str(model), "--dataset", str(tiny_dataset), "--out", str(out)]) == 0
+    return out

@@ -70,6 +70,10 @@ def test_demo_steps_end_with_a_cache_and_a_second_run_skips_them(tmp_path, monke
     train_cache = open_cache(first.paths.train_cache)  # the training split too, for Find duplicates' leakage
     assert train_cache.manifest["counts"]["examples"] == 2394 - 463
     assert train_cache.manifest["model"]["files_sha256"] == cache.manifest["model"]["files_sha256"]
+    # trained with --record-dynamics: the training split's cache has the Data map, the held-out one says why not
+    assert train_cache.analyses["training_dynamics"]["used"] is True
+    assert train_cache.analyses["training_dynamics"]["matched_examples"] == 2394 - 463
+    assert cache.analyses["training_dynamics"]["used"] is False
     assert first.entity_f1 == pytest.approx(cache.manifest["headline"]["entity_f1"])
     assert first.train_f1 == pytest.approx(first.entity_f1, abs=0.01)  # training's evaluation agrees with the build
     assert any(line.startswith("[2/4] train: done in") for line in lines)

@@ -20,6 +20,14 @@ Every candidate is then scored by every signal, in [0, 1], higher = more likely 
     the share of the changed words' k nearest neighbours (other examples' words, in the hidden-state
     space) whose gold tag is the fixed tag.
 
+``dynamics``
+    where the cache is of the model's own training data and the model recorded its training dynamics
+    (``explainer train --record-dynamics``): ``(1 - m) / 2`` for the lowest margin ``m`` (area under the
+    margin, in [-1, 1]) over the changed words, so a word whose gold label kept losing while the model
+    was trained on it scores near 1. Stored and shown, but weighted 0 in ``score`` by default: the
+    benchmark scores out-of-fold caches (no training dynamics), and a small in-sample check (README,
+    *Label-error findings*) found no weight that helps consistently.
+
 ``score`` is their weighted sum (:data:`DEFAULT_WEIGHTS`, chosen by ``bench/label_errors.py``; a signal
 the cache cannot give is left out and the other weights are scaled up). An example's score is its
 best finding's.
@@ -44,8 +52,9 @@ MISSING = "missing entity"
 SPURIOUS = "should not be an entity"
 KINDS = (WRONG_TYPE, WRONG_BOUNDARY, MISSING, SPURIOUS)
 
-MODEL, CONSISTENCY, NEIGHBOURS = "model", "consistency", "neighbours"
-SIGNALS = (MODEL, CONSISTENCY, NEIGHBOURS)
+MODEL, CONSISTENCY, NEIGHBOURS, DYNAMICS = "model", "consistency", "neighbours", "dynamics"
+SIGNALS = (MODEL, CONSISTENCY, NEIGHBOURS)  # the signals the benchmark weighs
+EXTRA_SIGNALS = (DYNAMICS,)  # stored per finding, weight 0 unless given (see the module docstring)
 # Chosen by bench/label_errors.py (grid over the simplex, best mean AP over its two corpora); see its results.
 DEFAULT_WEIGHTS: dict[str, float] = {MODEL: 0.6, CONSISTENCY: 0.3, NEIGHBOURS: 0.1}
 OUTSIDE = "O"
@@ -66,6 +75,7 @@ COLUMNS = (
     MODEL,
     CONSISTENCY,
     NEIGHBOURS,
+    DYNAMICS,
     "score",
     "sources",
     "evidence",
@@ -285,6 +295,7 @@ def find_label_errors(
     labels: Sequence[str],
     word_quality: npt.NDArray[np.floating] | None = None,
     neighbour_shares: npt.NDArray[np.floating] | None = None,
+    word_margin: npt.NDArray[np.floating] | None = None,
     weights: Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
     """The findings of a dataset, most likely label error first.
@@ -302,6 +313,9 @@ def find_label_errors(
     neighbour_shares : ndarray, optional
         ``[n_words, n_labels]`` from :func:`neighbour_tags`; without it the ``neighbours`` signal is NaN
         and the kNN tagger proposes nothing.
+    word_margin : ndarray, optional
+        ``[n_words]`` the mean training margin of each word's gold label (explainer/analysis/dynamics.py;
+        NaN for words without dynamics); without it the ``dynamics`` signal is NaN.
     weights : mapping, optional
         Weight per signal for ``score`` (default :data:`DEFAULT_WEIGHTS`).
 
@@ -393,12 +407,13 @@ def find_label_errors(
                 surface=surface,
                 word_quality=qualities,
                 shares=neighbour_shares,
+                margin=word_margin,
                 label_index=label_index,
                 sources=sources,
             )
         )
     frame = pd.DataFrame(rows, columns=[column for column in COLUMNS if column != "score"])
-    frame = frame.astype({MODEL: "float32", CONSISTENCY: "float32", NEIGHBOURS: "float32"})
+    frame = frame.astype({MODEL: "float32", CONSISTENCY: "float32", NEIGHBOURS: "float32", DYNAMICS: "float32"})
     frame["score"] = combined_score(frame, weights)
     frame = frame[list(COLUMNS)]
     return frame.sort_values(["score", "example_id", "start"], ascending=[False, True, True], ignore_index=True)
@@ -419,6 +434,7 @@ def _finding(
     surface: SurfaceForms,
     word_quality: npt.NDArray[np.floating] | None,
     shares: npt.NDArray[np.floating] | None,
+    margin: npt.NDArray[np.floating] | None,
     label_index: dict[str, int],
     sources: set[str],
 ) -> dict[str, object]:
@@ -452,6 +468,13 @@ def _finding(
         ]
         neighbours = float(np.mean(agreeing))
         evidence.append(f"{neighbours:.0%} of the nearest words in the model's hidden states are tagged as the fix")
+    dynamics = np.nan
+    if margin is not None:
+        margins = np.asarray(margin, dtype=np.float64)[[offset + start + i for i in changed]]
+        if np.isfinite(margins).any():
+            lowest_margin = float(np.nanmin(margins))
+            dynamics = (1.0 - lowest_margin) / 2.0
+            evidence.append(f"while training on it, the model's margin for the gold tags averaged {lowest_margin:+.2f}")
     return {
         "example_id": example_id,
         "start": start,
@@ -464,6 +487,7 @@ def _finding(
         MODEL: model,
         CONSISTENCY: consistency,
         NEIGHBOURS: neighbours,
+        DYNAMICS: dynamics,
         "sources": ",".join(signal for signal in SIGNALS if signal in sources),
         "evidence": "; ".join(evidence),
     }
@@ -471,7 +495,9 @@ def _finding(
 
 def combined_score(findings: pd.DataFrame, weights: Mapping[str, float]) -> npt.NDArray[np.float32]:
     """The weighted sum of the signals; a signal that is NaN in every row is left out (weights rescaled)."""
-    available = [s for s in SIGNALS if s in findings and findings[s].notna().any() and weights.get(s, 0) > 0]
+    available = [
+        s for s in SIGNALS + EXTRA_SIGNALS if s in findings and findings[s].notna().any() and weights.get(s, 0) > 0
+    ]
     total = sum(weights[s] for s in available)
     score = np.zeros(len(findings), dtype=np.float64)
     for signal in available:

@@ -130,3 +130,14 @@ class LabelErrorFindings:
     def of_example(self, example_id: int) -> pd.DataFrame:
         """The example's findings, best first."""
         return self.table[self.table["example_id"] == example_id]
+
+
+@dataclass(frozen=True)
+class TrainingDynamics:
+    """The data map of a training set (build step ``training_dynamics``; explainer/analysis/dynamics.py):
+    confidence, variability and margin per word (row i <-> words row i), per example and per gold span."""
+
+    words: pd.DataFrame
+    examples: pd.DataFrame
+    spans: pd.DataFrame
+    info: dict[str, Any]  # manifest analyses.training_dynamics: epochs, matched counts, the model's file

@@ -29,6 +29,7 @@ from explainer.cache.artefacts import (
     Missing,
     Projections,
     SliceResults,
+    TrainingDynamics,
 )
 from explainer.errors import ExplainerError
 
@@ -506,6 +507,43 @@ class Cache:
             return LabelErrorFindings(table=table, info=dict(self.analyses.get("findings", {})))
 
         return self._memoised("findings", load)
+
+    def training_dynamics(self) -> TrainingDynamics | Missing:
+        """The data map of a cache of the model's own training data (build step ``training_dynamics``)."""
+
+        def load() -> TrainingDynamics | Missing:
+            names = (schema.WORD_DYNAMICS, schema.EXAMPLE_DYNAMICS, schema.SPAN_DYNAMICS)
+            info = dict(self.analyses.get("training_dynamics") or {})
+            if not all((self.path / name).is_file() for name in names):
+                why = f" ({info['reason']})" if info.get("reason") else ""
+                return Missing(
+                    f"This cache has no training dynamics{why}. Train a model on this dataset recording them, "
+                    f"then build the dataset with it: {self._dynamics_commands()}"
+                )
+            words, examples, spans = (self.mapped_table(name) for name in names)
+            assert words is not None and examples is not None and spans is not None  # checked above
+            if len(words) != self._count("words"):
+                raise ExplainerError(
+                    f"{self.path / schema.WORD_DYNAMICS} has {len(words)} rows but the cache has "
+                    f"{self._count('words')} words; rebuild it with: {self.command}"
+                )
+            return TrainingDynamics(words=words, examples=examples, spans=spans, info=info)
+
+        return self._memoised("training_dynamics", load)
+
+    def _dynamics_commands(self) -> str:
+        """The two commands that give this cache's dataset a data map (BASE and MODEL to fill in)."""
+        options = self.manifest.get("options") or {}
+        import shlex
+
+        dataset = shlex.quote(str(options.get("dataset") or (self.manifest.get("dataset") or {}).get("spec") or "DATA"))
+        built = options.get("subcommand", "build") == "build"
+        build = (
+            self.rebuild_command(model="MODEL")
+            if built and options
+            else f"explainer build --model MODEL --dataset {dataset} --out OUT"
+        )
+        return f"explainer train --base BASE --dataset {dataset} --out MODEL --record-dynamics && {build}"
 
     def folds(self) -> npt.NDArray[np.int16] | Missing:
         """int16 ``[n_examples]`` the fold (= the model) that scored each example of an out-of-fold cache."""

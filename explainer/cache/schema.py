@@ -142,7 +142,17 @@ findings.arrow (build step ``findings``, ``--findings on`` by default; explainer
     (list<str> "start,end,type": the region's spans now and after the fix), fix_tags (list<str>, the
     region's IOB2 tags after the fix), model, consistency, neighbours (float32 signals in [0, 1], NaN
     when unavailable), score (float32, their weighted sum), sources (str, the signals that proposed
-    it), evidence (str); manifest ``analyses.findings`` holds the weights and counts
+    it), evidence (str), dynamics (float32, the training-margin signal, NaN without training dynamics; weight 0
+    in score by default); manifest ``analyses.findings`` holds the weights and counts
+dynamics_words.arrow, dynamics_examples.arrow, dynamics_spans.arrow (build step ``training_dynamics``,
+``--training-dynamics auto`` by default: only when the model was trained with ``explainer train
+--record-dynamics`` on this dataset; explainer/pipeline/dynamics.py)
+    the data map (explainer/analysis/dynamics.py). words: row i <-> row i of words.parquet, confidence,
+    variability, margin (float32, NaN for a word without dynamics); examples: one row per example with
+    dynamics, example_id (int64), n_words, confidence, variability, margin, region (str); spans: one row
+    per gold span whose words all have dynamics, example_id, start, end, type, text and the same columns;
+    manifest ``analyses.training_dynamics`` holds whether they were used and why not, the epochs and
+    the matched counts
 
 Out-of-fold caches (``explainer crossval``; manifest ``out_of_fold: true``, see OPTIONAL_MANIFEST_KEYS)
 -------------------------------------------------------------------------------------------------
@@ -195,6 +205,9 @@ SLICE_EXAMPLES = "slice_examples.arrow"
 SLICE_BUCKETS = "slice_buckets.arrow"
 WEAK_SLICES = "weak_slices.arrow"
 FINDINGS = "findings.arrow"
+WORD_DYNAMICS = "dynamics_words.arrow"
+EXAMPLE_DYNAMICS = "dynamics_examples.arrow"
+SPAN_DYNAMICS = "dynamics_spans.arrow"
 
 IGN = -100
 

@@ -67,6 +67,12 @@ def register(subparsers) -> None:
         action="store_true",
         help="also keep each epoch's model in <out>-epoch<N> (build a cache of each, then explainer compare them)",
     )
+    parser.add_argument(
+        "--record-dynamics",
+        action="store_true",
+        help="record, per epoch, the gold label's probability and margin of every training word (from the training "
+        "passes, no extra pass) beside the model; a build on the training data then shows the Data map",
+    )
     parser.set_defaults(func=run)
 
 
@@ -85,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         settings=settings,
         force=args.force,
         save_every_epoch=args.save_every_epoch,
+        record_dynamics=args.record_dynamics,
     )
     final = result.final_metrics
     print(

@@ -40,6 +40,7 @@ TABLE_SCHEMA = pa.schema(
         (fa.MODEL, pa.float32()),
         (fa.CONSISTENCY, pa.float32()),
         (fa.NEIGHBOURS, pa.float32()),
+        (fa.DYNAMICS, pa.float32()),
         ("score", pa.float32()),
         ("sources", pa.string()),
         ("evidence", pa.string()),
@@ -79,13 +80,16 @@ def compute_findings(
             max_reference=MAX_REFERENCE,
             seed=seed,
         )
+    dynamics = cache.training_dynamics()
+    margin = None if isinstance(dynamics, Missing) else dynamics.words["margin"].to_numpy(dtype=np.float32)
     found = fa.find_label_errors(
-        words, labels=cache.labels, word_quality=quality, neighbour_shares=shares, weights=weights
+        words, labels=cache.labels, word_quality=quality, neighbour_shares=shares, word_margin=margin, weights=weights
     )
     info = {
         "model_signal": quality_source,
         "neighbours": neighbours if shares is not None else 0,
         "neighbour_groups": "folds" if groups is not None else "all",
+        "dynamics": margin is not None,
         "weights": dict(fa.DEFAULT_WEIGHTS if weights is None else weights),
     }
     return found, info

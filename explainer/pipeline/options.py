@@ -222,6 +222,14 @@ class BuildOptions:
         help="span-level label-error findings with proposed fixes (model, dataset consistency, hidden-state "
         "neighbours), the Review queue's default order (default: on)",
     )
+    training_dynamics: str = option(
+        "auto",
+        flag="--training-dynamics",
+        group="dataset-level analyses (run after the forward pass)",
+        choices=("auto", "none"),
+        help="the Data map and the margin signal from the training dynamics the model was trained with "
+        "(explainer train --record-dynamics), when this dataset is its training data (default: auto)",
+    )
     activations_sample: int = option(
         200,
         flag="--activations-sample",

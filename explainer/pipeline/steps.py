@@ -26,6 +26,7 @@ STEPS: dict[str, str] = {
     "views": "explainer.pipeline.views:build_step",  # the app pages' aggregates (lazy reading, issue 10)
     "projection": "explainer.pipeline.projection:build_step",
     "label_quality": "explainer.pipeline.label_quality:build_step",
+    "training_dynamics": "explainer.pipeline.dynamics:build_step",  # before findings: its margin is a signal
     "findings": "explainer.pipeline.findings:build_step",  # after label_quality: uses its scores (issue 18)
     "activations": "explainer.pipeline.activations:build_step",
     "activation_nmf": "explainer.pipeline.activation_nmf:build_step",  # after activations: factorises them

@@ -29,6 +29,7 @@ from explainer import __version__
 from explainer.data.example import Example, LoadedDataset
 from explainer.errors import ExplainerError
 from explainer.pipeline.model import model_max_length, quiet_transformers
+from explainer.train.dynamics import DYNAMICS_FILE, SOURCE, DynamicsRecorder, write_dynamics
 from explainer.train.options import TrainSettings
 
 if TYPE_CHECKING:
@@ -183,6 +184,7 @@ def train_model(
     settings: TrainSettings = TrainSettings(),
     force: bool = False,
     save_every_epoch: bool = False,
+    record_dynamics: bool = False,
     log: Callable[[str], None] = print,
     progress_every: int = PROGRESS_EVERY_STEPS,
 ) -> TrainResult:
@@ -205,6 +207,11 @@ def train_model(
         Also keep the model after each epoch, in ``<out>-epoch<N>`` (:func:`checkpoint_dir`), each a
         complete model directory ``explainer build`` reads; their records hold the history so far.
         Training is not skipped while one of them is missing.
+    record_dynamics : bool, default False
+        Record, per epoch, the gold label's probability and margin of every training word from the
+        training passes, stored beside the model (:mod:`explainer.train.dynamics`). Recording does not
+        change the model (it is not in the fingerprint), but training is not skipped while the model
+        has no dynamics.
     log : callable
         Receives one line per event (loading, each epoch's metrics, saving), and without a terminal on
         stderr (no progress bar then) a progress line every ``progress_every`` steps.
@@ -229,7 +236,9 @@ def train_model(
     # read_record refuses a checkpoint directory holding something not ours before any training.
     checkpoints = [read_record(checkpoint_dir(out, epoch)) for epoch in range(1, settings.epochs + 1)]
     missing_checkpoints = save_every_epoch and not all(checkpoints[: _planned_epochs(existing)])
-    if existing is not None and existing["fingerprint"] == fingerprint and not force and not missing_checkpoints:
+    missing_dynamics = record_dynamics and not (out / DYNAMICS_FILE).is_file()
+    stale = force or missing_checkpoints or missing_dynamics
+    if existing is not None and existing["fingerprint"] == fingerprint and not stale:
         log(f"{out}: model is up to date (same base model, data and settings); skipping training")
         return TrainResult(out=out, skipped=True, record=existing)
 
@@ -241,6 +250,10 @@ def train_model(
     features, n_truncated = encode_examples(
         train.examples, tokenizer=tokenizer, label2id=label2id, max_length=max_length
     )
+    recorder = None
+    if record_dynamics:
+        words = labelled_words(train.examples, tokenizer=tokenizer, label2id=label2id, max_length=max_length)
+        recorder = DynamicsRecorder(train.examples, words, epochs=settings.epochs)
     log(
         f"training {model.config.model_type} ({_count_parameters(model):,} parameters) on "
         f"{len(train.examples)} examples, evaluating on {len(evaluation.examples)}; {len(labels)} labels; "
@@ -301,9 +314,18 @@ def train_model(
         on_epoch_end=evaluate_now,
         log=log,
         progress_every=progress_every,
+        recorder=recorder,
     )
     record = record_of(history)
-    save_model(model, tokenizer, record=record, out=out)
+    extra = None
+    if recorder is not None:
+        dynamics = recorder.table(train_fingerprint=train.fingerprint(), labels=labels)
+        record["dynamics"] = {"file": DYNAMICS_FILE, "words": dynamics.num_rows, "source": SOURCE}
+
+        def extra(staging: Path) -> None:
+            write_dynamics(dynamics, staging)
+
+    save_model(model, tokenizer, record=record, out=out, extra=extra)
     log(f"saved the model to {out} ({record['seconds']:.0f} s)")
     return TrainResult(out=out, skipped=False, record=record)
 
@@ -469,6 +491,21 @@ def tokenize_words(example: Example, *, tokenizer, max_length: int) -> tuple[dic
     return dict(encoding), first_subwords
 
 
+def labelled_words(examples: list[Example], *, tokenizer, label2id: dict[str, int], max_length: int) -> list[list[int]]:
+    """Per example, the words whose first subword carries a label in its training feature (in subword order):
+    the rows :class:`~explainer.train.dynamics.DynamicsRecorder` fills from a batch's labelled positions."""
+    from explainer.cache.schema import IGN
+
+    found = []
+    for example in examples:
+        feature, first_subwords = _encode_example(
+            example, tokenizer=tokenizer, label2id=label2id, max_length=max_length
+        )
+        by_position = sorted((position, word) for word, position in first_subwords.items())
+        found.append([word for position, word in by_position if feature["labels"][position] != IGN])
+    return found
+
+
 def _is_truncated(example: Example, first_subwords: dict[int, int]) -> bool:
     return bool(example.words) and max(first_subwords, default=-1) < len(example.words) - 1
 
@@ -482,6 +519,7 @@ def run_training(
     on_epoch_end: Callable[[int, int, float], dict],
     log: Callable[[str], None] = print,
     progress_every: int = PROGRESS_EVERY_STEPS,
+    recorder: DynamicsRecorder | None = None,
 ) -> list[dict]:
     """The optimisation loop: AdamW, linear warm-up/decay, clipping, progress; evaluates per epoch.
 
@@ -491,6 +529,9 @@ def run_training(
 
     Batches group examples of similar length (``transformers``' ``LengthGroupedSampler``, as the
     Trainer's ``group_by_length``) so that little time goes into padding.
+
+    With a ``recorder``, each step's logits (the training forward itself, no extra pass) are handed to it
+    with the batch's example indexes.
 
     Returns
     -------
@@ -507,11 +548,18 @@ def run_training(
     sampler = LengthGroupedSampler(
         settings.batch_size, lengths=[len(f["input_ids"]) for f in features], generator=generator
     )
+    collate = DataCollatorForTokenClassification(tokenizer)
+
+    def collate_indexed(items: list[tuple[int, dict]]) -> dict:
+        batch = collate([feature for _, feature in items])
+        batch["example_index"] = torch.tensor([index for index, _ in items])
+        return batch
+
     loader: DataLoader[dict] = DataLoader(
-        features,  # type: ignore[arg-type]  # a list is a map-style dataset; torch's stub asks for a Dataset
+        list(enumerate(features)),  # type: ignore[arg-type]  # a list is a map-style dataset; torch's stub asks for a Dataset
         batch_size=settings.batch_size,
         sampler=sampler,
-        collate_fn=DataCollatorForTokenClassification(tokenizer),
+        collate_fn=collate_indexed,
     )
     if settings.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
@@ -529,7 +577,11 @@ def run_training(
             model.train()
             losses = []
             for batch in loader:
-                loss = model(**batch).loss
+                example_index = batch.pop("example_index")
+                outputs = model(**batch)
+                loss = outputs.loss
+                if recorder is not None:
+                    recorder.add(epoch, example_index, outputs.logits, batch["labels"])
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 optimizer.step()
@@ -620,10 +672,11 @@ def evaluate(
     }
 
 
-def save_model(model, tokenizer, *, record: dict, out: Path) -> None:
+def save_model(model, tokenizer, *, record: dict, out: Path, extra: Callable[[Path], None] | None = None) -> None:
     """Write model, tokenizer and record to a temporary sibling, then rename it into place.
 
-    An existing model of ours at ``out`` is replaced only once the new one is complete.
+    An existing model of ours at ``out`` is replaced only once the new one is complete. ``extra`` writes
+    more files into the temporary directory (the training dynamics), so they appear with the model.
     """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -633,6 +686,8 @@ def save_model(model, tokenizer, *, record: dict, out: Path) -> None:
         with quiet_transformers():
             model.save_pretrained(staging)
             tokenizer.save_pretrained(staging)
+        if extra is not None:
+            extra(staging)
         (staging / RECORD).write_text(json.dumps(record, indent=2), encoding="utf-8")
         retired = out.parent / f".{out.name}.old-{os.getpid()}"
         if out.exists():

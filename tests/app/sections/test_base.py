@@ -198,6 +198,7 @@ def test_shared_links_keep_their_query_keys():
         "duplicates": {"dup_threshold", "dup_only", "dup_page", "dup_with"},
         "activations": {"act_layers", "act_k", "act_example"},
         "data_checks": {"chk_check"},
+        "data_map": {"dmap_level"},
         "slices": {"sl_type", "sl_slice", "sl_own"},
         "compare": {"cmp_transition", "cmp_type", "cmp_order", "cmp_page"},
         "loss": {"loss_min"},
@@ -480,8 +481,13 @@ def conflict_view(cache):
     return draft_view(with_conflict(draft, theirs, Pending("accept_gold", draft["gold"])))
 
 
-def test_every_callback_id_is_in_a_layout(root, live):
+def test_every_callback_id_is_in_a_layout(root, live, tiny_cache_dynamics):
+    from explainer.app.sections import data_map
+    from explainer.cache.reader import open_cache
+
     app = create_app(Settings(cache=root))
     context = app.server.config["EXPLAINER_CONTEXT"]
     assert len(app.callback_map) > 30
-    assert missing_ids(app, rendered(context, live)) == []
+    # the Data map draws its map only on a cache of the model's training data with dynamics
+    with_map = data_map.layout(open_cache(tiny_cache_dynamics), {})
+    assert missing_ids(app, [*rendered(context, live), with_map]) == []
