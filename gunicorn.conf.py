@@ -130,8 +130,8 @@ def post_worker_init(worker):
 def when_ready(server):
     server.log.info(
         "explainer: %d workers x %d threads, %d torch threads each, on %s",
-        workers,
-        threads,
+        server.cfg.workers,  # the settings in force: `explainer serve --port` or gunicorn's flags override this file
+        server.cfg.threads,
         TORCH_THREADS,
-        ", ".join(bind),
+        ", ".join(server.cfg.bind),
     )
