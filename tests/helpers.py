@@ -441,3 +441,28 @@ def postgres_server():
             [*prefix, str(programs / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True
         )
         shutil.rmtree(directory, ignore_errors=True)
+
+
+# --- browser tests (dash_duo) at the widths issue 22 names -----------------------------------------------------
+
+BROWSER_WIDTHS = (1024, 1600)
+BROWSER_TIMEOUT = 30  # generous: these machines are shared and often loaded
+
+
+def visit(dash_duo, query: str, width: int) -> None:
+    """Open the app at ``query`` (e.g. "?tab=samples") in a window ``width`` px wide."""
+    dash_duo.driver.set_window_size(width, 1000)
+    dash_duo.driver.get(dash_duo.server_url + "/" + query)
+
+
+def click(dash_duo, selector: str) -> None:
+    """Click the element of ``selector`` once it is there, scrolled into view (a click a covered element takes)."""
+    element = dash_duo.wait_for_element(selector, timeout=BROWSER_TIMEOUT)
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].click();", element)
+
+
+def url_state(dash_duo) -> dict:
+    """The app's URL settings, as the app parses them."""
+    from explainer.app.state import parse_query
+
+    return parse_query("?" + dash_duo.driver.current_url.partition("?")[2])

@@ -5,35 +5,20 @@ drawing again open no example and change no view; a real click still does."""
 from __future__ import annotations
 
 import pytest
+from helpers import BROWSER_TIMEOUT, BROWSER_WIDTHS, click, url_state, visit
 from selenium.webdriver.support.ui import WebDriverWait
 
 from explainer.app.factory import create_app
 from explainer.app.settings import Settings
-from explainer.app.state import parse_query
 
 pytestmark = pytest.mark.browser
 
-WIDTHS = (1024, 1600)
-TIMEOUT = 30  # generous: these machines are shared and often loaded
+WIDTHS, TIMEOUT = BROWSER_WIDTHS, BROWSER_TIMEOUT
 
 
 @pytest.fixture
 def app(tiny_cache):
     return create_app(Settings(cache=tiny_cache.parent))
-
-
-def visit(dash_duo, query: str, width: int):
-    dash_duo.driver.set_window_size(width, 1000)
-    dash_duo.driver.get(dash_duo.server_url + "/" + query)
-
-
-def click(dash_duo, selector: str) -> None:
-    element = dash_duo.wait_for_element(selector, timeout=TIMEOUT)
-    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].click();", element)
-
-
-def query(dash_duo) -> dict:
-    return parse_query("?" + dash_duo.driver.current_url.partition("?")[2])
 
 
 def settled(dash_duo) -> None:
@@ -44,7 +29,7 @@ def settled(dash_duo) -> None:
 
 def nothing_opened(dash_duo, **expected) -> None:
     settled(dash_duo)
-    state = query(dash_duo)
+    state = url_state(dash_duo)
     assert "sample" not in state, state
     assert not dash_duo.driver.find_elements("css selector", "#inspector.show")
     for key, value in expected.items():
@@ -61,19 +46,19 @@ def test_cards_appearing_open_nothing_and_a_click_opens_its_example(dash_duo, ap
         "Array.from(document.querySelectorAll('#samples-page .page-link'))"
         ".find(function (link) { return link.textContent.trim() === '2'; }).click();"
     )
-    WebDriverWait(dash_duo.driver, TIMEOUT).until(lambda _: query(dash_duo).get("smp_page") == "2")
+    WebDriverWait(dash_duo.driver, TIMEOUT).until(lambda _: url_state(dash_duo).get("smp_page") == "2")
     nothing_opened(dash_duo, smp_page="2")  # a new page of cards: new buttons, still no click
 
     visit(dash_duo, "?tab=random_samples", width)
     dash_duo.wait_for_element("#random_samples-cards .aligned-card button", timeout=TIMEOUT)
     click(dash_duo, "#random_samples-draw")
-    WebDriverWait(dash_duo.driver, TIMEOUT).until(lambda _: "rnd_seed" in query(dash_duo))
+    WebDriverWait(dash_duo.driver, TIMEOUT).until(lambda _: "rnd_seed" in url_state(dash_duo))
     nothing_opened(dash_duo, tab="random_samples")
     first = dash_duo.wait_for_element("#random_samples-cards .aligned-card", timeout=TIMEOUT)
     example_id = first.get_attribute("id").rsplit("-", 1)[1]
     click(dash_duo, "#random_samples-cards .aligned-card button")
     dash_duo.wait_for_text_to_equal("#inspector-title", f"Example {example_id}", timeout=TIMEOUT)
-    assert query(dash_duo)["sample"] == example_id
+    assert url_state(dash_duo)["sample"] == example_id
     assert [entry for entry in dash_duo.get_logs() if entry.get("level") == "SEVERE"] == []
 
 
@@ -84,7 +69,7 @@ def test_show_buttons_and_charts_appearing_change_no_view(dash_duo, app, width):
     dash_duo.wait_for_element("#tab-content button[id*='data_checks-show']", timeout=TIMEOUT)
     nothing_opened(dash_duo, tab="data_checks", chk_check=None)  # Show buttons appeared: no check chosen
     click(dash_duo, "#tab-content button[id*='data_checks-show']")
-    WebDriverWait(dash_duo.driver, TIMEOUT).until(lambda _: "chk_check" in query(dash_duo))
+    WebDriverWait(dash_duo.driver, TIMEOUT).until(lambda _: "chk_check" in url_state(dash_duo))
     nothing_opened(dash_duo)  # the check's example cards appeared: none opened
 
     visit(dash_duo, "?tab=slices", width)

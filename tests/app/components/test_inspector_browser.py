@@ -5,36 +5,21 @@ previous/next; Probing that answers its prefilled text on open and Ctrl+Enter.""
 from __future__ import annotations
 
 import pytest
+from helpers import BROWSER_TIMEOUT, BROWSER_WIDTHS, click, url_state, visit
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
 from explainer.app.factory import create_app
 from explainer.app.settings import Settings
-from explainer.app.state import parse_query
 
 pytestmark = pytest.mark.browser
 
-WIDTHS = (1024, 1600)
-TIMEOUT = 30  # generous: these machines are shared and often loaded
+WIDTHS, TIMEOUT = BROWSER_WIDTHS, BROWSER_TIMEOUT
 
 
 @pytest.fixture
 def app(tiny_cache):
     return create_app(Settings(cache=tiny_cache.parent))
-
-
-def visit(dash_duo, query: str, width: int):
-    dash_duo.driver.set_window_size(width, 1000)
-    dash_duo.driver.get(dash_duo.server_url + "/" + query)
-
-
-def click(dash_duo, selector: str) -> None:
-    element = dash_duo.wait_for_element(selector, timeout=TIMEOUT)
-    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].click();", element)
-
-
-def query(dash_duo) -> dict:
-    return parse_query("?" + dash_duo.driver.current_url.partition("?")[2])
 
 
 def no_console_errors(dash_duo):
@@ -77,9 +62,9 @@ def test_the_inspector_steps_through_the_sorted_grid_and_links_to_raw_data_and_r
     review = dash_duo.find_element("#inspector-review-link").get_attribute("href")
     assert f"rev_ex={shown[0]}" in review and "tab=review" in review
     click(dash_duo, "#inspector-raw-link")
-    WebDriverWait(dash_duo.driver, TIMEOUT).until(lambda _: query(dash_duo).get("tab") == "raw_data")
+    WebDriverWait(dash_duo.driver, TIMEOUT).until(lambda _: url_state(dash_duo).get("tab") == "raw_data")
     dash_duo.wait_for_text_to_equal("#raw_data-content h6", f"Example {shown[0]}", timeout=TIMEOUT)
-    assert "sample" not in query(dash_duo)
+    assert "sample" not in url_state(dash_duo)
     WebDriverWait(dash_duo.driver, TIMEOUT).until(
         lambda driver: not driver.execute_script("return document.querySelector('.modal.show')")
     )
@@ -87,7 +72,7 @@ def test_the_inspector_steps_through_the_sorted_grid_and_links_to_raw_data_and_r
     away, back, step = ("prev", "next", -1) if shown[0] > 0 else ("next", "prev", 1)  # the last id has no next
     click(dash_duo, f"#raw_data-{away}")
     dash_duo.wait_for_text_to_equal("#raw_data-content h6", f"Example {shown[0] + step}", timeout=TIMEOUT)
-    WebDriverWait(dash_duo.driver, TIMEOUT).until(lambda _: query(dash_duo).get("raw_id") == str(shown[0] + step))
+    WebDriverWait(dash_duo.driver, TIMEOUT).until(lambda _: url_state(dash_duo).get("raw_id") == str(shown[0] + step))
     click(dash_duo, f"#raw_data-{back}")
     dash_duo.wait_for_text_to_equal("#raw_data-content h6", f"Example {shown[0]}", timeout=TIMEOUT)
     no_console_errors(dash_duo)

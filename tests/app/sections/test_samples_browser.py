@@ -5,6 +5,7 @@ inspector's link to Raw data carries only Raw data's settings (the URL keeps onl
 from __future__ import annotations
 
 import pytest
+from helpers import BROWSER_TIMEOUT, BROWSER_WIDTHS, click, url_state, visit
 from selenium.webdriver.support.ui import WebDriverWait
 
 from explainer.app.factory import create_app
@@ -13,8 +14,8 @@ from explainer.app.state import parse_query
 
 pytestmark = pytest.mark.browser
 
-WIDTHS = (1024, 1600)
-TIMEOUT = 30  # generous: these machines are shared and often loaded
+WIDTHS, TIMEOUT = BROWSER_WIDTHS, BROWSER_TIMEOUT
+
 
 SCORES_JS = """
 return Array.from(document.querySelectorAll('#samples-cards .card-score-quality'))
@@ -26,20 +27,6 @@ OVERFLOW_JS = "var e = document.documentElement; return e.scrollWidth - e.client
 @pytest.fixture
 def app(tiny_cache):
     return create_app(Settings(cache=tiny_cache.parent))
-
-
-def visit(dash_duo, query: str, width: int):
-    dash_duo.driver.set_window_size(width, 1000)
-    dash_duo.driver.get(dash_duo.server_url + "/" + query)
-
-
-def click(dash_duo, selector: str) -> None:
-    element = dash_duo.wait_for_element(selector, timeout=TIMEOUT)
-    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].click();", element)
-
-
-def query(dash_duo) -> dict:
-    return parse_query("?" + dash_duo.driver.current_url.partition("?")[2])
 
 
 @pytest.mark.parametrize("width", WIDTHS)
@@ -55,7 +42,7 @@ def test_cards_show_and_sort_by_their_scores_and_links_keep_only_their_settings(
     assert heads == ["word", "subword", "gold", "predicted", "loss", "confidence", "label quality"]
 
     click(dash_duo, "#samples-order input[value='label_quality']")
-    WebDriverWait(dash_duo.driver, TIMEOUT).until(lambda _: query(dash_duo).get("smp_order") == "label_quality")
+    WebDriverWait(dash_duo.driver, TIMEOUT).until(lambda _: url_state(dash_duo).get("smp_order") == "label_quality")
     WebDriverWait(dash_duo.driver, TIMEOUT).until(
         lambda _: (scores := dash_duo.driver.execute_script(SCORES_JS)) and scores == sorted(scores)
     )
@@ -73,6 +60,6 @@ def test_cards_show_and_sort_by_their_scores_and_links_keep_only_their_settings(
     state = parse_query("?" + href.partition("?")[2])
     assert state == {"tab": "raw_data", "raw_id": example_id}  # no smp_, metrics_ or loss_ settings
     click(dash_duo, "#inspector-raw-link")
-    WebDriverWait(dash_duo.driver, TIMEOUT).until(lambda _: query(dash_duo) == state)
+    WebDriverWait(dash_duo.driver, TIMEOUT).until(lambda _: url_state(dash_duo) == state)
     dash_duo.wait_for_contains_text("#tab-content", f"{example_id}", timeout=TIMEOUT)
     assert [entry for entry in dash_duo.get_logs() if entry.get("level") == "SEVERE"] == []
