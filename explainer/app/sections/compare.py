@@ -50,6 +50,7 @@ class Ids(StrEnum):
     CONFUSION_B = "compare-confusion-b"
     CONFUSION_DIFFERENCE = "compare-confusion-difference"
     SLICES = "compare-slices"
+    SLICES_LOAD = "compare-slices-load"  # appears with the page: fills the slices after the first view
 
 
 @dataclass(frozen=True)
@@ -254,12 +255,38 @@ def confusion_clicked(context: Any, which: str, click: Any, search: str | None) 
     return confusion_cell_target(state, a, b, which, str(point["y"]), str(point["x"]))
 
 
-def slices_block(a: Any, b: Any) -> html.Div:
+def slices_placeholder() -> html.Div:
+    """Where the slices of both go: filled by a callback once the page is shown, as their paired
+    bootstrap takes ~1.5 s of CPU on CoNLL-2003 train (then kept per pair)."""
+    return html.Div(
+        [
+            dcc.Store(id=Ids.SLICES_LOAD, data=True),
+            html.Div(
+                [
+                    html.H5("Slices, B − A per bucket", className="mt-4"),
+                    dcc.Loading(html.P("Scoring both models per slice bucket…", className="text-muted small")),
+                ],
+                id=Ids.SLICES,
+            ),
+        ]
+    )
+
+
+def slices_shown(context: Any, search: str | None) -> Any:
+    """Callback body: the page shown -> its slices block (B − A per bucket)."""
+    state = parse_query(search)
+    key = pairs.vs_key(state)
+    if key is None:
+        return no_update
+    return slices_block(context.cache(state), context.registry.get(key))
+
+
+def slices_block(a: Any, b: Any) -> list[Any]:
     """F1 of A and B per bucket of every slice attribute, B − A with its paired interval; or the one line
     saying which cache has no slices and how to build them."""
     found = pairs.slices(a, b)
     if isinstance(found, Missing):
-        return html.Div([html.H5("Slices, B − A per bucket", className="mt-4"), html.P(found.reason)], id=Ids.SLICES)
+        return [html.H5("Slices, B − A per bucket", className="mt-4"), html.P(found.reason)]
     headers = ("attribute", "bucket", "spans A", "spans B", "F1 A", "F1 B", "F1 B − A", "95% interval")
     rows = []
     previous = None
@@ -281,20 +308,17 @@ def slices_block(a: Any, b: Any) -> html.Div:
             )
         )
         previous = row.attribute
-    return html.Div(
-        [
-            html.H5("Slices, B − A per bucket", className="mt-4"),
-            html.P(
-                "Entity F1 over every type of the spans in each bucket of each attribute (as Slices scores them), "
-                f"for A and B; the interval is a paired bootstrap over examples ({pairs.RESAMPLES} draws, seed "
-                f"{pairs.SEED}, the same draws for both), coloured when it excludes 0. Spans of a bucket are "
-                "gold and predicted ones, so a bucket of predicted spans can hold different spans for A and B.",
-                className="text-muted small",
-            ),
-            dbc.Table([html.Thead(html.Tr([html.Th(h) for h in headers])), html.Tbody(rows)], size="sm", hover=True),
-        ],
-        id=Ids.SLICES,
-    )
+    return [
+        html.H5("Slices, B − A per bucket", className="mt-4"),
+        html.P(
+            "Entity F1 over every type of the spans in each bucket of each attribute (as Slices scores them), "
+            f"for A and B; the interval is a paired bootstrap over examples ({pairs.RESAMPLES} draws, seed "
+            f"{pairs.SEED}, the same draws for both), coloured when it excludes 0. Spans of a bucket are "
+            "gold and predicted ones, so a bucket of predicted spans can hold different spans for A and B.",
+            className="text-muted small",
+        ),
+        dbc.Table([html.Thead(html.Tr([html.Th(h) for h in headers])), html.Tbody(rows)], size="sm", hover=True),
+    ]
 
 
 def trajectory_block(context: Any, cache: Any, state: dict[str, str]) -> html.Div | None:
@@ -437,7 +461,7 @@ def layout(cache: Any, state: dict[str, str], context: Any) -> html.Div:
             ),
             html.Div(examples_view(context, cache, other, view), id=Ids.EXAMPLES),
             confusion_block(cache, other),
-            slices_block(cache, other),
+            slices_placeholder(),
             trajectory_block(context, cache, dict(state)),
         ]
     )
@@ -499,6 +523,10 @@ def register(app: Any, context: Any) -> None:
     )
     def on_selection(_clicks: Any, _order: Any, _page: Any, search: str | None) -> tuple[Any, Any, Any]:
         return selection_changed(context, dash.ctx.triggered, search)
+
+    @app.callback(Output(Ids.SLICES, "children"), Input(Ids.SLICES_LOAD, "data"), State("url", "search"))
+    def show_slices(_appeared: Any, search: str | None) -> Any:
+        return slices_shown(context, search)
 
     for ident in (Ids.CONFUSION_A, Ids.CONFUSION_B, Ids.CONFUSION_DIFFERENCE):
         register_confusion_click(app, context, ident)

@@ -258,8 +258,13 @@ def test_a_difference_cell_opens_misclassified_of_the_model_with_more_of_those_e
 
 def test_slices_of_both_per_bucket_with_the_paired_difference(context):
     a, b = context.registry.get("a"), context.registry.get("b")
+    # The page holds a placeholder whose trigger, appearing with it, fills it: the first view does not wait.
     tree = section.layout(a, {"cache": "a", "vs": "b", "tab": "compare"}, context)
-    block = node_with_id(tree, section.Ids.SLICES)
+    assert section.Ids.SLICES_LOAD in ids_in(tree) and not [
+        r for r in walk(node_with_id(tree, section.Ids.SLICES)) if type(r).__name__ == "Tr"
+    ]
+    block = section.slices_shown(context, "?cache=a&vs=b&tab=compare")
+    assert section.slices_shown(context, "?cache=a&tab=compare") is section.no_update
     found = pairs.slices(a, b)
     assert not found.empty
     rows = [strings(row) for row in walk(block) if type(row).__name__ == "Tr"][1:]
