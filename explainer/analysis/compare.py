@@ -20,7 +20,7 @@ the spurious spans of A and B together (a span both predict counted once).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -717,3 +717,27 @@ def slice_differences(
     interval = percentile_intervals(drawn[1] - drawn[0], confidence=confidence)
     table["f1_low"], table["f1_high"] = interval[:, 0], interval[:, 1]
     return pd.DataFrame(table)[columns]
+
+
+def incomparable_attributes(
+    buckets_a: pd.DataFrame, buckets_b: pd.DataFrame, data_dependent: Collection[str]
+) -> list[str]:
+    """Attributes whose buckets mean different things in A and B, so a bucket's B − A would compare
+    different spans: those bucketed by quantiles of each cache's own spans (``data_dependent``) whose
+    bucket labels differ between the two (their edges moved with the predictions).
+
+    Examples
+    --------
+    >>> a = pd.DataFrame({"attribute": ["f", "f", "g"], "bucket": ["1–5", "6–9", "x"]})
+    >>> b = pd.DataFrame({"attribute": ["f", "f", "g"], "bucket": ["1–4", "5–9", "y"]})
+    >>> incomparable_attributes(a, b, {"f"})
+    ['f']
+    """
+    names = []
+    for attribute in sorted(set(buckets_a["attribute"].astype(str)) | set(buckets_b["attribute"].astype(str))):
+        labels = [
+            set(frame.loc[frame["attribute"] == attribute, "bucket"].astype(str)) for frame in (buckets_a, buckets_b)
+        ]
+        if attribute in data_dependent and labels[0] != labels[1]:
+            names.append(attribute)
+    return names

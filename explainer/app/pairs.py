@@ -16,7 +16,7 @@ import pandas as pd
 from explainer.analysis.compare import Comparison
 from explainer.app.memo import per_cache, per_cache_lru
 from explainer.cache.artefacts import Missing
-from explainer.cache.pair import compare_caches, ranked_examples, slice_comparison
+from explainer.cache.pair import SliceComparison, compare_caches, ranked_examples, slice_comparison
 from explainer.cache.pair import confusions as confusion_pair
 from explainer.cache.reader import Cache
 from explainer.errors import ExplainerError
@@ -93,7 +93,7 @@ def confusions(a: Cache, b: Cache) -> dict[str, Any]:
     return pair_value(a, b, "confusion", lambda: confusion_pair(a, b))
 
 
-def slices(a: Cache, b: Cache) -> pd.DataFrame | Missing:
+def slices(a: Cache, b: Cache) -> SliceComparison | Missing:
     """F1 per slice bucket of A and B, B − A with its paired interval, or Missing (once per opened pair)."""
     return pair_value(a, b, "slices", lambda: slice_comparison(a, b, draws=RESAMPLES, seed=SEED))
 

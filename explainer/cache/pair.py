@@ -7,6 +7,7 @@ examples tables, to say what differs. The comparison reads the ``spans``, ``span
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -17,9 +18,11 @@ from explainer.analysis.compare import (
     check_same_data,
     compare,
     confusion_difference,
+    incomparable_attributes,
     slice_differences,
 )
 from explainer.analysis.metrics import entity_confusion
+from explainer.analysis.slice_attributes import ATTRIBUTES, Quantile
 from explainer.cache.artefacts import Missing
 
 if TYPE_CHECKING:
@@ -68,7 +71,16 @@ def confusions(a: Cache, b: Cache) -> dict[str, Any]:
     )
 
 
-def slice_comparison(a: Cache, b: Cache, *, draws: int = 1000, seed: int = 0) -> pd.DataFrame | Missing:
+@dataclass(frozen=True)
+class SliceComparison:
+    """Slice buckets of A and B (:func:`explainer.analysis.compare.slice_differences`), and the attributes
+    left out because their quantile buckets have other edges in A than in B."""
+
+    table: pd.DataFrame
+    not_compared: list[str]
+
+
+def slice_comparison(a: Cache, b: Cache, *, draws: int = 1000, seed: int = 0) -> SliceComparison | Missing:
     """F1 of A and B per attribute bucket with B − A and its paired interval, or Missing naming the
     cache(s) without slices and how to build them."""
     check_pair(a, b)
@@ -78,15 +90,19 @@ def slice_comparison(a: Cache, b: Cache, *, draws: int = 1000, seed: int = 0) ->
             return Missing(f"No slices B − A: {name} ({cache.path.name}) has no slices. {results.reason}")
     results_a, results_b = found["A"], found["B"]
     assert not isinstance(results_a, Missing) and not isinstance(results_b, Missing)
-    buckets = pd.concat([results_a.buckets, results_b.buckets], ignore_index=True)
-    return slice_differences(
+    overall = [results.buckets[results.buckets["type"] == ""] for results in (results_a, results_b)]
+    quantiles = {name for name, registered in ATTRIBUTES.items() if isinstance(registered.buckets, Quantile)}
+    dropped = incomparable_attributes(overall[0], overall[1], quantiles)
+    buckets = pd.concat(overall, ignore_index=True)
+    table = slice_differences(
         results_a.spans,
         results_b.spans,
-        buckets[buckets["type"] == ""],
+        buckets[~buckets["attribute"].isin(dropped)],
         n_examples=_n_examples(a),
         draws=draws,
         seed=seed,
     )
+    return SliceComparison(table=table, not_compared=dropped)
 
 
 def ranked_examples(

@@ -325,3 +325,12 @@ def test_slice_differences_of_a_model_with_itself_are_zero_with_a_zero_interval(
     assert (found["f1_diff"] == 0).all() and (found["f1_low"] == 0).all() and (found["f1_high"] == 0).all()
     empty = cmp.slice_differences(frame, frame, buckets.iloc[:0], n_examples=n)
     assert empty.empty and "f1_diff" in empty.columns
+
+
+def test_quantile_buckets_with_other_edges_are_not_compared():
+    a = pd.DataFrame({"attribute": ["words", "words", "type", "caps"], "bucket": ["1–5", "6–9", "PER", "mixed"]})
+    b = pd.DataFrame({"attribute": ["words", "words", "type", "caps"], "bucket": ["1–4", "5–9", "PER", "none"]})
+    # Only a data-dependent (quantile) attribute whose labels moved is dropped: a categorical bucket
+    # present on one side only is still the same bucket (empty on the other).
+    assert cmp.incomparable_attributes(a, b, {"words", "type"}) == ["words"]
+    assert cmp.incomparable_attributes(a, a, {"words", "type"}) == []

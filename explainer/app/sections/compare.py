@@ -290,7 +290,7 @@ def slices_block(a: Any, b: Any) -> list[Any]:
     headers = ("attribute", "bucket", "spans A", "spans B", "F1 A", "F1 B", "F1 B − A", "95% interval")
     rows = []
     previous = None
-    for row in found.itertuples(index=False):
+    for row in found.table.itertuples(index=False):
         significant = row.f1_low > 0 or row.f1_high < 0
         colour = "text-success" if significant and row.f1_diff > 0 else "text-danger" if significant else None
         rows.append(
@@ -317,6 +317,13 @@ def slices_block(a: Any, b: Any) -> list[Any]:
             "gold and predicted ones, so a bucket of predicted spans can hold different spans for A and B.",
             className="text-muted small",
         ),
+        html.P(
+            f"Not compared: {', '.join(found.not_compared)} (buckets cut at quantiles of each cache's own spans, "
+            "which differ between A and B, so a bucket would hold other spans).",
+            className="text-muted small",
+        )
+        if found.not_compared
+        else None,
         dbc.Table([html.Thead(html.Tr([html.Th(h) for h in headers])), html.Tbody(rows)], size="sm", hover=True),
     ]
 

@@ -265,7 +265,7 @@ def test_slices_of_both_per_bucket_with_the_paired_difference(context):
     ]
     block = section.slices_shown(context, "?cache=a&vs=b&tab=compare")
     assert section.slices_shown(context, "?cache=a&tab=compare") is section.no_update
-    found = pairs.slices(a, b)
+    found = pairs.slices(a, b).table
     assert not found.empty
     rows = [strings(row) for row in walk(block) if type(row).__name__ == "Tr"][1:]
     assert len(rows) == len(found)
@@ -274,7 +274,8 @@ def test_slices_of_both_per_bucket_with_the_paired_difference(context):
         overall = buckets[buckets["type"] == ""].set_index(["attribute", "bucket"])["f1"]
         mine = found.set_index(["attribute", "bucket"])[f"f1_{side}"]
         shared = mine.index.intersection(overall.index)
-        assert len(shared) == len(overall)  # every bucket A or B has is listed
+        compared = ~overall.index.get_level_values("attribute").isin(pairs.slices(a, b).not_compared)
+        assert len(shared) == compared.sum()  # every bucket A or B has is listed, of the attributes compared
         assert mine[shared].to_numpy() == pytest.approx(overall[shared].to_numpy())  # as Slices scores them
     first = found.iloc[0]
     assert rows[0][:2] == [first.attribute, first.bucket]
@@ -292,3 +293,13 @@ def test_without_slices_in_one_cache_one_line_says_which_and_how(context, tiny_c
     text = " ".join(strings(block))
     assert "B (b-no-slices) has no slices" in text and "rebuild" in text
     assert not [row for row in walk(block) if type(row).__name__ == "Tr"]
+
+
+def test_attributes_whose_quantile_buckets_moved_are_named_not_compared(context, monkeypatch):
+    from explainer.cache.pair import SliceComparison
+
+    a, b = context.registry.get("a"), context.registry.get("b")
+    table = pairs.slices(a, b).table
+    monkeypatch.setattr(pairs, "slices", lambda *_: SliceComparison(table=table, not_compared=["type_frequency"]))
+    text = " ".join(strings(section.slices_block(a, b)))
+    assert "Not compared: type_frequency" in text and "quantiles" in text
