@@ -172,6 +172,7 @@ class Actions:
 
         self.vs = vs  # a second cache of the same data: Compare's callbacks are timed on the pair
         self.count_ids: list[dict] = []  # Compare's transition count buttons, found in its first render
+        self.confusion_labels: list[str] = []  # the labels of Compare's B − A confusion, found there too
 
         self.client = DashClient(base_url, timeout=120)
         dependencies = self.client.load_dependencies()
@@ -364,6 +365,8 @@ class Actions:
         content = response.json()["response"]["tab-content"]["children"]
         if not self.count_ids:
             self.count_ids = _ids_of_type(content, "compare-count")
+        if not self.confusion_labels:
+            self.confusion_labels = _figure_labels(content, "compare-confusion-difference")
         head = json.dumps(content)[:400]
         if "Alert" in head and "danger" in head:
             raise RuntimeError(f"compare shows an error: {head[:300]}")
@@ -395,6 +398,36 @@ class Actions:
         if "compare-examples" not in answer.get("response", {}):
             raise RuntimeError(f"compare selection: no examples in {str(answer)[:200]}")
 
+    def compare_slices(self):
+        """The slices block Compare fills once its page is shown (computed once per pair, then kept)."""
+        answer = self._call(
+            "compare-slices.children",
+            inputs=[{"id": "compare-slices-load", "property": "data", "value": True}],
+            state=[{"id": "url", "property": "search", "value": self.compare_search()}],
+        )
+        if "compare-slices" not in answer.get("response", {}):
+            raise RuntimeError(f"compare slices: {str(answer)[:200]}")
+
+    def compare_confusion_cell(self):
+        """A click on a cell of the B − A confusion: the URL of its spans in Misclassified."""
+        if not self.confusion_labels:
+            self.compare_tab()
+        gold, pred = self.rng.choice(self.confusion_labels), self.rng.choice(self.confusion_labels)
+        answer = self._call(
+            "url.search",
+            "compare-confusion-difference.clickData",
+            inputs=[
+                {
+                    "id": "compare-confusion-difference",
+                    "property": "clickData",
+                    "value": {"points": [{"x": pred, "y": gold, "z": 0}]},
+                }
+            ],
+            state=[{"id": "url", "property": "search", "value": self.compare_search()}],
+        )
+        if "tab=misclassified" not in json.dumps(answer.get("response", {})):
+            raise RuntimeError(f"compare confusion cell: {str(answer)[:200]}")
+
     def compare_inspector(self):
         example = self.rng.randrange(self.n_examples)
         response = self.client.inspector(self.compare_search(sample=example))
@@ -412,6 +445,8 @@ class Actions:
             ("compare: order by loss change", lambda: self.compare_selection(order="loss")),
             ("compare: next page", lambda: self.compare_selection(page=self.rng.randrange(2, 6))),
             ("compare: paired inspector", self.compare_inspector),
+            ("compare: slices B − A", self.compare_slices),
+            ("compare: B − A confusion cell clicked", self.compare_confusion_cell),
         ]
 
     def actions(self) -> list[tuple[str, object]]:
@@ -559,6 +594,24 @@ def _ids_of_type(node, kind: str) -> list[dict]:
         for value in node:
             found += _ids_of_type(value, kind)
     return found
+
+
+def _figure_labels(node, ident: str) -> list[str]:
+    """The x labels of the first trace of the graph ``ident`` in a rendered layout ([] when absent)."""
+    if isinstance(node, dict):
+        props = node.get("props", {}) if "props" in node else {}
+        if props.get("id") == ident:
+            return [str(label) for label in props["figure"]["data"][0]["x"]]
+        children = node.values()
+    elif isinstance(node, list):
+        children = node
+    else:
+        return []
+    for value in children:
+        found = _figure_labels(value, ident)
+        if found:
+            return found
+    return []
 
 
 def _slice_controls(node) -> tuple[list[tuple[str, str]], list[str]]:

@@ -20,7 +20,7 @@ the spurious spans of A and B together (a span both predict counted once).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +28,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from explainer.analysis.metrics import NONE
+from explainer.analysis.slices import bootstrap_scores, bucket_column, percentile_intervals, row_counts, scores
+from explainer.analysis.slices import support as slice_support
 from explainer.cache.schema import CORRECT, SPURIOUS
 from explainer.errors import ExplainerError
 
@@ -605,3 +608,136 @@ def trajectory(
     frame = pd.DataFrame(rows, columns=["name", "epoch", OVERALL, *types])
     frame["epoch"] = frame["epoch"].astype("Int64")
     return frame
+
+
+# --- entity confusion and slices of both --------------------------------------------------------
+
+
+def confusion_difference(confusion_a: Mapping[str, Any], confusion_b: Mapping[str, Any]) -> dict[str, Any]:
+    """Both entity confusions on one set of labels, and B − A cell by cell.
+
+    Parameters
+    ----------
+    confusion_a, confusion_b : mapping
+        ``{"labels": [...], "counts": [[int]]}`` from :func:`explainer.analysis.metrics.entity_confusion`
+        (rows gold, columns predicted, ``none`` last: missed gold spans in its column, spurious
+        predictions in its row).
+
+    Returns
+    -------
+    dict
+        ``labels`` (A's types, then any only B has, then ``none``: the same order for rows and columns
+        of every matrix), ``a`` and ``b`` (the counts on those labels, 0 where a side lacks a type) and
+        ``difference`` (B − A): off the diagonal a positive cell is errors B makes more of.
+
+    Examples
+    --------
+    >>> found = confusion_difference({"labels": ["PER", "none"], "counts": [[3, 1], [0, 0]]},
+    ...                              {"labels": ["LOC", "PER", "none"], "counts": [[1, 0, 0], [0, 4, 0], [0, 0, 0]]})
+    >>> found["labels"], found["difference"]
+    (['PER', 'LOC', 'none'], [[1, 0, -1], [0, 1, 0], [0, 0, 0]])
+    """
+    types = [str(label) for label in confusion_a["labels"] if label != NONE]
+    types += [str(label) for label in confusion_b["labels"] if label != NONE and label not in types]
+    labels = [*types, NONE]
+    position = {label: index for index, label in enumerate(labels)}
+
+    def on_labels(confusion: Mapping[str, Any]) -> npt.NDArray[np.int64]:
+        counts = np.zeros((len(labels), len(labels)), dtype=np.int64)
+        rows = [position[str(label)] for label in confusion["labels"]]
+        counts[np.ix_(rows, rows)] = np.asarray(confusion["counts"], dtype=np.int64).reshape(len(rows), len(rows))
+        return counts
+
+    a, b = on_labels(confusion_a), on_labels(confusion_b)
+    return {"labels": labels, "a": a.tolist(), "b": b.tolist(), "difference": (b - a).tolist()}
+
+
+def slice_differences(
+    spans_a: pd.DataFrame,
+    spans_b: pd.DataFrame,
+    buckets: pd.DataFrame,
+    *,
+    n_examples: int,
+    draws: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """Entity F1 of A and B in each attribute bucket (all types), B − A and its paired bootstrap interval.
+
+    Parameters
+    ----------
+    spans_a, spans_b : pandas.DataFrame
+        The attribute frames of the two caches' slices (``SliceResults.spans``: ``example_id``, ``side``,
+        ``matched`` and a ``bucket:<attribute>`` column per attribute).
+    buckets : pandas.DataFrame
+        The buckets to score: ``attribute``, ``bucket``, ``order`` (A's ``SliceResults.buckets`` with
+        B's added: a bucket either side has).
+    n_examples : int
+        Examples of the data (ids ``0..n_examples-1``), resampled with replacement.
+    draws, seed, confidence
+        Bootstrap draws and their seed: both caches' spans are summed over the *same* draws of
+        examples (paired, as :func:`paired_bootstrap`), and the interval is the percentile one of the
+        draw-by-draw differences.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (attribute, bucket), in attribute then bucket order: ``attribute, bucket,
+        support_a, support_b, f1_a, f1_b, f1_diff, f1_low, f1_high``.
+    """
+    keys = (
+        buckets[["attribute", "bucket", "order"]]
+        .astype({"attribute": str, "bucket": str})
+        .drop_duplicates(["attribute", "bucket"])
+        .sort_values(["attribute", "order"], kind="stable")
+    )
+    columns = ["attribute", "bucket", "support_a", "support_b", "f1_a", "f1_b", "f1_diff", "f1_low", "f1_high"]
+    if keys.empty:
+        return pd.DataFrame(columns=columns)
+    table: dict[str, Any] = {"attribute": keys["attribute"].tolist(), "bucket": keys["bucket"].tolist()}
+    drawn = []
+    for side, spans in (("a", spans_a), ("b", spans_b)):
+        values = {
+            attribute: spans[bucket_column(attribute)].astype(str).to_numpy()
+            for attribute in keys["attribute"].unique()
+            if bucket_column(attribute) in spans.columns
+        }
+        empty = np.zeros(len(spans), dtype=bool)
+        members = [
+            values[attribute] == bucket if attribute in values else empty
+            for attribute, bucket in zip(keys["attribute"], keys["bucket"])
+        ]
+        per_row = row_counts(spans)
+        counts = np.array([per_row[member].sum(axis=0) for member in members], dtype=np.int64).reshape(-1, 4)
+        table[f"support_{side}"] = slice_support(counts)
+        table[f"f1_{side}"] = scores(counts)[:, 2]
+        # The same seed and number of examples give the same draws for both sides: the difference is paired.
+        drawn.append(bootstrap_scores(spans, members, n_examples=n_examples, draws=draws, seed=seed)[:, :, 2])
+    table["f1_diff"] = table["f1_b"] - table["f1_a"]
+    interval = percentile_intervals(drawn[1] - drawn[0], confidence=confidence)
+    table["f1_low"], table["f1_high"] = interval[:, 0], interval[:, 1]
+    return pd.DataFrame(table)[columns]
+
+
+def incomparable_attributes(
+    buckets_a: pd.DataFrame, buckets_b: pd.DataFrame, data_dependent: Collection[str]
+) -> list[str]:
+    """Attributes whose buckets mean different things in A and B, so a bucket's B − A would compare
+    different spans: those bucketed by quantiles of each cache's own spans (``data_dependent``) whose
+    bucket labels differ between the two (their edges moved with the predictions).
+
+    Examples
+    --------
+    >>> a = pd.DataFrame({"attribute": ["f", "f", "g"], "bucket": ["1–5", "6–9", "x"]})
+    >>> b = pd.DataFrame({"attribute": ["f", "f", "g"], "bucket": ["1–4", "5–9", "y"]})
+    >>> incomparable_attributes(a, b, {"f"})
+    ['f']
+    """
+    names = []
+    for attribute in sorted(set(buckets_a["attribute"].astype(str)) | set(buckets_b["attribute"].astype(str))):
+        labels = [
+            set(frame.loc[frame["attribute"] == attribute, "bucket"].astype(str)) for frame in (buckets_a, buckets_b)
+        ]
+        if attribute in data_dependent and labels[0] != labels[1]:
+            names.append(attribute)
+    return names

@@ -7,15 +7,17 @@ either starts afresh. Rankings of examples are kept for the last few selections.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 
 from explainer.analysis.compare import Comparison
 from explainer.app.memo import per_cache, per_cache_lru
-from explainer.cache.pair import compare_caches, ranked_examples
+from explainer.cache.artefacts import Missing
+from explainer.cache.pair import SliceComparison, compare_caches, ranked_examples, slice_comparison
+from explainer.cache.pair import confusions as confusion_pair
 from explainer.cache.reader import Cache
 from explainer.errors import ExplainerError
 
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
 VS = "vs"  # the query key of the second cache
 RESAMPLES = 1000
 SEED = 0
+T = TypeVar("T")
 
 
 def vs_key(state: Mapping[str, str]) -> str | None:
@@ -83,3 +86,18 @@ def same_data_keys(registry: CacheRegistry, a: Cache) -> list[str]:
         if other.path != a.path and other.manifest.get("dataset", {}).get("fingerprint") == fingerprint:
             keys.append(key)
     return keys
+
+
+def confusions(a: Cache, b: Cache) -> dict[str, Any]:
+    """Both entity confusions on one label order and B − A (computed once per opened pair)."""
+    return pair_value(a, b, "confusion", lambda: confusion_pair(a, b))
+
+
+def slices(a: Cache, b: Cache) -> SliceComparison | Missing:
+    """F1 per slice bucket of A and B, B − A with its paired interval, or Missing (once per opened pair)."""
+    return pair_value(a, b, "slices", lambda: slice_comparison(a, b, draws=RESAMPLES, seed=SEED))
+
+
+def pair_value(a: Cache, b: Cache, name: str, build: Callable[[], T]) -> T:
+    """``build()`` kept for this pair under ``name`` (a rebuild of either cache starts afresh)."""
+    return per_cache(a, f"{_pair_name(b)}:{name}", build)

@@ -7,13 +7,25 @@ examples tables, to say what differs. The comparison reads the ``spans``, ``span
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from explainer.analysis.compare import Comparison, changed_examples, check_same_data, compare
+import pandas as pd
+
+from explainer.analysis.compare import (
+    Comparison,
+    changed_examples,
+    check_same_data,
+    compare,
+    confusion_difference,
+    incomparable_attributes,
+    slice_differences,
+)
+from explainer.analysis.metrics import entity_confusion
+from explainer.analysis.slice_attributes import ATTRIBUTES, Quantile
+from explainer.cache.artefacts import Missing
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from explainer.cache.reader import Cache
 
 PAIRING_COLUMNS = ["example_id", "words_hash", "gold_tags", "source"]
@@ -41,10 +53,56 @@ def compare_caches(a: Cache, b: Cache, *, resamples: int = 1000, seed: int = 0) 
         spans_b=b.spans,
         errors_a=a.span_errors,
         errors_b=b.span_errors,
-        n_examples=int(a.manifest.get("counts", {}).get("examples", len(a.table("examples", ["example_id"])))),
+        n_examples=_n_examples(a),
         resamples=resamples,
         seed=seed,
     )
+
+
+def _n_examples(cache: Cache) -> int:
+    return int(cache.manifest.get("counts", {}).get("examples", len(cache.table("examples", ["example_id"]))))
+
+
+def confusions(a: Cache, b: Cache) -> dict[str, Any]:
+    """The entity confusion of each cache (as Metrics computes it) on one label order, and B − A."""
+    check_pair(a, b)
+    return confusion_difference(
+        *(entity_confusion(cache.span_errors, types=cache.metrics.get("entity_types")) for cache in (a, b))
+    )
+
+
+@dataclass(frozen=True)
+class SliceComparison:
+    """Slice buckets of A and B (:func:`explainer.analysis.compare.slice_differences`), and the attributes
+    left out because their quantile buckets have other edges in A than in B."""
+
+    table: pd.DataFrame
+    not_compared: list[str]
+
+
+def slice_comparison(a: Cache, b: Cache, *, draws: int = 1000, seed: int = 0) -> SliceComparison | Missing:
+    """F1 of A and B per attribute bucket with B − A and its paired interval, or Missing naming the
+    cache(s) without slices and how to build them."""
+    check_pair(a, b)
+    found = {name: cache.slices() for name, cache in (("A", a), ("B", b))}
+    for (name, results), cache in zip(found.items(), (a, b)):
+        if isinstance(results, Missing):  # one line: which cache, and its own way to build them
+            return Missing(f"No slices B − A: {name} ({cache.path.name}) has no slices. {results.reason}")
+    results_a, results_b = found["A"], found["B"]
+    assert not isinstance(results_a, Missing) and not isinstance(results_b, Missing)
+    overall = [results.buckets[results.buckets["type"] == ""] for results in (results_a, results_b)]
+    quantiles = {name for name, registered in ATTRIBUTES.items() if isinstance(registered.buckets, Quantile)}
+    dropped = incomparable_attributes(overall[0], overall[1], quantiles)
+    buckets = pd.concat(overall, ignore_index=True)
+    table = slice_differences(
+        results_a.spans,
+        results_b.spans,
+        buckets[~buckets["attribute"].isin(dropped)],
+        n_examples=_n_examples(a),
+        draws=draws,
+        seed=seed,
+    )
+    return SliceComparison(table=table, not_compared=dropped)
 
 
 def ranked_examples(

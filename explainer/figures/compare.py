@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
 from explainer.analysis.compare import OVERALL
+from explainer.figures.metrics import confusion_height
+
+# Diverging, red for more (B − A > 0: B makes more of this error), blue for fewer, white for no change.
+DIFFERENCE_SCALE = [[0.0, "#2166ac"], [0.5, "#ffffff"], [1.0, "#b2182b"]]
 
 
 def trajectory_figure(frame: pd.DataFrame) -> go.Figure:
@@ -30,5 +37,53 @@ def trajectory_figure(frame: pd.DataFrame) -> go.Figure:
         margin={"l": 50, "r": 10, "t": 10, "b": 40},
         height=280,
         legend={"orientation": "h"},
+    )
+    return figure
+
+
+def confusion_difference_figure(found: dict[str, Any]) -> go.Figure:
+    """B − A of the entity confusion (:func:`explainer.analysis.compare.confusion_difference`) as a
+    diverging heatmap, rows gold, columns predicted.
+
+    Off the diagonal a cell is an error (``none`` column: missed, ``none`` row: spurious): red where B
+    makes more of it, blue where fewer. The diagonal (spans given their gold type) is not an error, so
+    it keeps its number but no colour. Every cell's hover gives A's count, B's and the difference.
+    """
+    labels = list(found["labels"])
+    a, b, difference = (np.asarray(found[name], dtype=np.int64) for name in ("a", "b", "difference"))
+    coloured = difference.astype(float)
+    np.fill_diagonal(coloured, 0.0)
+    reach = max(1.0, float(np.abs(coloured).max()) if coloured.size else 1.0)
+    text = [[f"{value:+d}" if value else "" for value in row] for row in difference.tolist()]
+    customdata = [
+        [[gold, pred, int(a[i, j]), int(b[i, j])] for j, pred in enumerate(labels)] for i, gold in enumerate(labels)
+    ]
+    figure = go.Figure(
+        go.Heatmap(
+            z=coloured,
+            x=labels,
+            y=labels,
+            text=text,
+            texttemplate="%{text}",
+            colorscale=DIFFERENCE_SCALE,
+            zmin=-reach,
+            zmax=reach,
+            customdata=customdata,
+            hovertemplate=(
+                "gold %{y}<br>predicted %{x}<br>A %{customdata[2]} · B %{customdata[3]} spans"
+                "<br>B − A %{text}<extra></extra>"
+            ),
+            colorbar={"title": "B − A", "thickness": 12},
+            xgap=1,
+            ygap=1,
+        )
+    )
+    ticks = {"tickmode": "array", "tickvals": labels, "ticktext": labels, "automargin": True}
+    figure.update_layout(
+        xaxis={"title": {"text": "predicted"}, "tickangle": -90 if len(labels) > 8 else 0, **ticks},
+        yaxis={"title": {"text": "gold"}, "autorange": "reversed", **ticks},
+        margin={"l": 60, "r": 20, "t": 30, "b": 60},
+        height=confusion_height(len(labels)),
+        plot_bgcolor="white",
     )
     return figure

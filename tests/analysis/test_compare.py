@@ -243,3 +243,94 @@ def test_joint_keys_are_equal_exactly_when_rows_are_packed_or_numbered(big):
         for j, row_b in enumerate(b):
             assert (key_a[i] == key_b[j]) == bool((row_a == row_b).all())
     assert key_a[0] == key_a[2] and len(set(key_b)) == 3
+
+
+def test_confusion_difference_puts_both_on_one_order_and_subtracts(sides):
+    from explainer.analysis.metrics import NONE, entity_confusion
+
+    (_, errors_a, _), (_, errors_b, _) = sides
+    confusion_a, confusion_b = entity_confusion(errors_a), entity_confusion(errors_b)
+    assert "MISC" not in confusion_a["labels"] and "MISC" in confusion_b["labels"]  # only B predicts a MISC
+    found = cmp.confusion_difference(confusion_a, confusion_b)
+    labels = found["labels"]
+    assert labels[-1] == NONE and sorted(labels[:-1]) == ["LOC", "MISC", "ORG", "PER"]
+    a, b, difference = (np.array(found[name]) for name in ("a", "b", "difference"))
+    assert (difference == b - a).all()
+    cell = {(gold, pred): (i, j) for i, gold in enumerate(labels) for j, pred in enumerate(labels)}
+    # B's spurious MISC (example 2) is one error more in the none row; A's spurious LOC (example 1) one fewer.
+    assert difference[cell[NONE, "MISC"]] == 1 and difference[cell[NONE, "LOC"]] == -1
+    # ORG read as LOC: A in example 3, B in example 1, so no change; B gets example 3's ORG type right.
+    assert a[cell["ORG", "LOC"]] == b[cell["ORG", "LOC"]] == 1 and difference[cell["ORG", "ORG"]] == 0
+    # Each side keeps its totals: rows sum to the gold spans, whatever the union of types.
+    for name, confusion in (("a", confusion_a), ("b", confusion_b)):
+        assert np.array(found[name]).sum() == np.array(confusion["counts"]).sum()
+        assert np.array(found[name])[:-1].sum() == (errors_a["gold_type"].notna()).sum()
+
+
+def test_confusion_difference_keeps_a_type_only_one_side_has_with_zeros():
+    found = cmp.confusion_difference(
+        {"labels": ["PER", "none"], "counts": [[3, 1], [2, 0]]},
+        {"labels": ["LOC", "PER", "none"], "counts": [[1, 0, 0], [0, 4, 0], [1, 0, 0]]},
+    )
+    assert found["labels"] == ["PER", "LOC", "none"]
+    assert found["a"] == [[3, 0, 1], [0, 0, 0], [2, 0, 0]]
+    assert found["b"] == [[4, 0, 0], [0, 1, 0], [0, 1, 0]]
+    assert found["difference"] == [[1, 0, -1], [0, 1, 0], [-2, 1, 0]]
+
+
+def slice_frame(matched_a: list[bool], n_examples: int) -> pd.DataFrame:
+    """An attribute frame: per example one gold and one predicted span, short in even examples, long in odd."""
+    rows = []
+    for example_id in range(n_examples):
+        bucket = "short" if example_id % 2 == 0 else "long"
+        for side in ("gold", "pred"):
+            rows.append(
+                {
+                    "example_id": example_id,
+                    "side": side,
+                    "matched": matched_a[example_id],
+                    "type": "PER",
+                    "bucket:length": bucket,
+                }
+            )
+    frame = pd.DataFrame(rows)
+    frame["bucket:length"] = pd.Categorical(frame["bucket:length"], categories=["short", "long"], ordered=True)
+    return frame
+
+
+def test_slice_differences_score_each_bucket_as_slices_do_with_a_paired_interval():
+    from explainer.analysis.slices import bucket_scores
+
+    n = 40
+    frame_a = slice_frame([i % 4 == 0 for i in range(n)], n)  # A: half the short spans right, no long one
+    frame_b = slice_frame([i % 2 == 0 or i % 4 == 1 for i in range(n)], n)  # B: every short, half the long
+    buckets_a = bucket_scores(frame_a, ["length"], n_examples=n, draws=50)
+    buckets_b = bucket_scores(frame_b, ["length"], n_examples=n, draws=50)
+    found = cmp.slice_differences(frame_a, frame_b, pd.concat([buckets_a, buckets_b]), n_examples=n, draws=300)
+    assert found["bucket"].tolist() == ["short", "long"]  # bucket order, each once
+    for side, buckets in (("a", buckets_a), ("b", buckets_b)):
+        expected = buckets[buckets["type"] == ""].set_index("bucket")["f1"]
+        assert found.set_index("bucket")[f"f1_{side}"].to_dict() == pytest.approx(expected.to_dict())
+    short, long = found.set_index("bucket").loc["short"], found.set_index("bucket").loc["long"]
+    assert (short.f1_a, short.f1_b, long.f1_a, long.f1_b) == pytest.approx((0.5, 1.0, 0.0, 0.5))
+    assert short.f1_diff == pytest.approx(0.5) and 0 < short.f1_low <= 0.5 <= short.f1_high
+    assert short.support_a == 30 and short.support_b == 20  # a right pair counts once
+
+
+def test_slice_differences_of_a_model_with_itself_are_zero_with_a_zero_interval():
+    n = 20
+    frame = slice_frame([i % 3 == 0 for i in range(n)], n)
+    buckets = pd.DataFrame({"attribute": ["length", "length"], "bucket": ["short", "long"], "order": [0, 1]})
+    found = cmp.slice_differences(frame, frame.copy(), buckets, n_examples=n, draws=100)
+    assert (found["f1_diff"] == 0).all() and (found["f1_low"] == 0).all() and (found["f1_high"] == 0).all()
+    empty = cmp.slice_differences(frame, frame, buckets.iloc[:0], n_examples=n)
+    assert empty.empty and "f1_diff" in empty.columns
+
+
+def test_quantile_buckets_with_other_edges_are_not_compared():
+    a = pd.DataFrame({"attribute": ["words", "words", "type", "caps"], "bucket": ["1–5", "6–9", "PER", "mixed"]})
+    b = pd.DataFrame({"attribute": ["words", "words", "type", "caps"], "bucket": ["1–4", "5–9", "PER", "none"]})
+    # Only a data-dependent (quantile) attribute whose labels moved is dropped: a categorical bucket
+    # present on one side only is still the same bucket (empty on the other).
+    assert cmp.incomparable_attributes(a, b, {"words", "type"}) == ["words"]
+    assert cmp.incomparable_attributes(a, a, {"words", "type"}) == []

@@ -16,6 +16,7 @@ from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
+import numpy as np
 import pandas as pd
 from dash import ALL, Input, Output, State, dcc, html, no_update
 
@@ -24,8 +25,11 @@ from explainer.app import pairs
 from explainer.app.components.aligned import open_button_id, page_bar, register_open_buttons
 from explainer.app.components.clicks import clicked
 from explainer.app.sections.base import PERFORMANCE, Section, StrEnum, View, view_field
+from explainer.app.sections.metrics import confusion_cell_link
 from explainer.app.state import build_query, parse_query, update_query
-from explainer.figures.compare import trajectory_figure
+from explainer.cache.artefacts import Missing
+from explainer.figures.compare import confusion_difference_figure, trajectory_figure
+from explainer.figures.metrics import confusion_figure
 
 PAGE_SIZE = 20
 COUNT_TYPE = "compare-count"  # pattern-matching id of a transition count: {"type", "transition", "etype"}
@@ -42,6 +46,11 @@ class Ids(StrEnum):
     ORDER = "compare-order"
     PAGER = "compare-pager"
     EXAMPLES = "compare-examples"
+    CONFUSION_A = "compare-confusion-a"
+    CONFUSION_B = "compare-confusion-b"
+    CONFUSION_DIFFERENCE = "compare-confusion-difference"
+    SLICES = "compare-slices"
+    SLICES_LOAD = "compare-slices-load"  # appears with the page: fills the slices after the first view
 
 
 @dataclass(frozen=True)
@@ -161,6 +170,161 @@ def examples_view(context: Any, a: Any, b: Any, view: CompareView) -> list[Any]:
         dbc.Table([header, html.Tbody(rows)], size="sm", hover=True)
         if rows
         else dbc.Alert("No example has a span of this kind.", color="secondary"),
+    ]
+
+
+def confusion_figures(a: Any, b: Any) -> dict[str, dict]:
+    """A's, B's and the B − A entity confusion figures as plain dicts, on one label order, once per pair."""
+
+    def build() -> dict[str, dict]:
+        found = pairs.confusions(a, b)
+        labels = found["labels"]
+        figures = {
+            side: confusion_figure(
+                np.asarray(found[side], dtype=float),
+                labels,
+                normalised=False,
+                counts=np.asarray(found[side]),
+                unit="spans",
+            ).to_plotly_json()
+            for side in ("a", "b")
+        }
+        figures["difference"] = confusion_difference_figure(found).to_plotly_json()
+        return figures
+
+    return pairs.pair_value(a, b, "confusion-figures", build)
+
+
+def confusion_block(a: Any, b: Any) -> html.Div:
+    """The entity confusion of A and of B, and B − A; a click on a cell opens its spans in Misclassified."""
+    figures = confusion_figures(a, b)
+    graphs = [
+        ("A", Ids.CONFUSION_A, figures["a"]),
+        ("B", Ids.CONFUSION_B, figures["b"]),
+        ("B − A", Ids.CONFUSION_DIFFERENCE, figures["difference"]),
+    ]
+    return html.Div(
+        [
+            html.H5("Entity confusion of A and B, and B − A", className="mt-4"),
+            html.P(
+                "Gold type (rows) by predicted type (columns) over the matched spans; the none column holds the "
+                "missed gold spans, the none row the spurious predictions. In B − A, red is an error B makes more "
+                "often, blue less (the diagonal, the right type, keeps its number uncoloured). Click a cell to "
+                "open its spans in Misclassified: of A or B for their own matrix; for B − A, of the model with "
+                "more of them (B when B − A > 0, else A).",
+                className="text-muted small",
+            ),
+            dbc.Row(
+                [
+                    dbc.Col(
+                        [html.Div(html.Strong(title), className="text-center"), dcc.Graph(id=ident, figure=figure)],
+                        lg=4,
+                    )
+                    for title, ident, figure in graphs
+                ]
+            ),
+        ]
+    )
+
+
+def confusion_cell_target(state: dict[str, str], a: Any, b: Any, which: str, gold: str, pred: str) -> str:
+    """The URL of Misclassified showing one confusion cell's spans, of A or of B (then B is the page's
+    cache and A its ``vs``): of the matrix clicked, or for B − A of the side with more of them."""
+    search = build_query(state)
+    side = which
+    if which == Ids.CONFUSION_DIFFERENCE:
+        found = pairs.confusions(a, b)
+        labels = found["labels"]
+        difference = found["difference"][labels.index(gold)][labels.index(pred)]
+        side = Ids.CONFUSION_B if difference > 0 else Ids.CONFUSION_A
+    if side == Ids.CONFUSION_B:
+        search = update_query(search, cache=b.path.name, vs=a.path.name)
+    return confusion_cell_link(search, "entity", gold, pred)
+
+
+def confusion_clicked(context: Any, which: str, click: Any, search: str | None) -> Any:
+    """Callback body: a click on a cell of one of the three confusions -> the URL of its spans."""
+    if not click or not click.get("points"):
+        return no_update
+    state = parse_query(search)
+    key = pairs.vs_key(state)
+    if key is None:
+        return no_update
+    point = click["points"][0]  # heatmap clicks carry x/y but not customdata
+    a, b = context.cache(state), context.registry.get(key)
+    return confusion_cell_target(state, a, b, which, str(point["y"]), str(point["x"]))
+
+
+def slices_placeholder() -> html.Div:
+    """Where the slices of both go: filled by a callback once the page is shown, as their paired
+    bootstrap takes ~1.5 s of CPU on CoNLL-2003 train (then kept per pair)."""
+    return html.Div(
+        [
+            dcc.Store(id=Ids.SLICES_LOAD, data=True),
+            html.Div(
+                [
+                    html.H5("Slices, B − A per bucket", className="mt-4"),
+                    dcc.Loading(html.P("Scoring both models per slice bucket…", className="text-muted small")),
+                ],
+                id=Ids.SLICES,
+            ),
+        ]
+    )
+
+
+def slices_shown(context: Any, search: str | None) -> Any:
+    """Callback body: the page shown -> its slices block (B − A per bucket)."""
+    state = parse_query(search)
+    key = pairs.vs_key(state)
+    if key is None:
+        return no_update
+    return slices_block(context.cache(state), context.registry.get(key))
+
+
+def slices_block(a: Any, b: Any) -> list[Any]:
+    """F1 of A and B per bucket of every slice attribute, B − A with its paired interval; or the one line
+    saying which cache has no slices and how to build them."""
+    found = pairs.slices(a, b)
+    if isinstance(found, Missing):
+        return [html.H5("Slices, B − A per bucket", className="mt-4"), html.P(found.reason)]
+    headers = ("attribute", "bucket", "spans A", "spans B", "F1 A", "F1 B", "F1 B − A", "95% interval")
+    rows = []
+    previous = None
+    for row in found.table.itertuples(index=False):
+        significant = row.f1_low > 0 or row.f1_high < 0
+        colour = "text-success" if significant and row.f1_diff > 0 else "text-danger" if significant else None
+        rows.append(
+            html.Tr(
+                [
+                    html.Td(row.attribute if row.attribute != previous else ""),
+                    html.Td(row.bucket),
+                    html.Td(f"{int(row.support_a):,}"),
+                    html.Td(f"{int(row.support_b):,}"),
+                    html.Td(f"{row.f1_a:.3f}"),
+                    html.Td(f"{row.f1_b:.3f}"),
+                    html.Td(_signed(row.f1_diff), className=colour),
+                    html.Td(f"[{_signed(row.f1_low)}, {_signed(row.f1_high)}]", className=colour),
+                ]
+            )
+        )
+        previous = row.attribute
+    return [
+        html.H5("Slices, B − A per bucket", className="mt-4"),
+        html.P(
+            "Entity F1 over every type of the spans in each bucket of each attribute (as Slices scores them), "
+            f"for A and B; the interval is a paired bootstrap over examples ({pairs.RESAMPLES} draws, seed "
+            f"{pairs.SEED}, the same draws for both), coloured when it excludes 0. Spans of a bucket are "
+            "gold and predicted ones, so a bucket of predicted spans can hold different spans for A and B.",
+            className="text-muted small",
+        ),
+        html.P(
+            f"Not compared: {', '.join(found.not_compared)} (buckets cut at quantiles of each cache's own spans, "
+            "which differ between A and B, so a bucket would hold other spans).",
+            className="text-muted small",
+        )
+        if found.not_compared
+        else None,
+        dbc.Table([html.Thead(html.Tr([html.Th(h) for h in headers])), html.Tbody(rows)], size="sm", hover=True),
     ]
 
 
@@ -303,6 +467,8 @@ def layout(cache: Any, state: dict[str, str], context: Any) -> html.Div:
                 className="d-flex align-items-center mt-4 mb-2",
             ),
             html.Div(examples_view(context, cache, other, view), id=Ids.EXAMPLES),
+            confusion_block(cache, other),
+            slices_placeholder(),
             trajectory_block(context, cache, dict(state)),
         ]
     )
@@ -365,7 +531,27 @@ def register(app: Any, context: Any) -> None:
     def on_selection(_clicks: Any, _order: Any, _page: Any, search: str | None) -> tuple[Any, Any, Any]:
         return selection_changed(context, dash.ctx.triggered, search)
 
+    @app.callback(Output(Ids.SLICES, "children"), Input(Ids.SLICES_LOAD, "data"), State("url", "search"))
+    def show_slices(_appeared: Any, search: str | None) -> Any:
+        return slices_shown(context, search)
+
+    for ident in (Ids.CONFUSION_A, Ids.CONFUSION_B, Ids.CONFUSION_DIFFERENCE):
+        register_confusion_click(app, context, ident)
+
     register_open_buttons(app, SECTION.key)
+
+
+def register_confusion_click(app: Any, context: Any, ident: str) -> None:
+    @app.callback(
+        Output("url", "search", allow_duplicate=True),
+        Output(ident, "clickData"),
+        Input(ident, "clickData"),
+        State("url", "search"),
+        prevent_initial_call=True,
+    )
+    def confusion_cell_to_misclassified(click: Any, search: str | None) -> tuple[Any, Any]:
+        url = confusion_clicked(context, ident, click, search)
+        return url, (None if url is not no_update else no_update)
 
 
 SECTION = Section(

@@ -3,9 +3,11 @@ examples, ranking in the URL, the paired inspector, and caches of other data ref
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 
+import numpy as np
 import pytest
 from helpers import strings, walk
 
@@ -186,3 +188,118 @@ def test_checkpoints_are_listed_in_training_order_with_their_epoch(tiny_cache, t
         parse_query(link.href) for link in walk(table) if getattr(link, "href", None) and "vs=run-epoch2" in link.href
     )
     assert (b_link["cache"], b_link["vs"], b_link["tab"]) == ("run-epoch4", "run-epoch2", "compare")
+
+
+def plotted(value) -> np.ndarray:
+    """An array of a figure sent as a plain dict: plotly encodes numeric arrays as base64 typed arrays."""
+    if isinstance(value, dict) and "bdata" in value:
+        array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+        shape = [int(size) for size in str(value.get("shape", len(array))).split(",")]
+        return array.reshape(shape)
+    return np.asarray(value)
+
+
+def node_with_id(tree, ident):
+    return next(node for node in walk(tree) if getattr(node, "id", None) == ident)
+
+
+def test_both_confusions_and_their_difference_share_one_order(context):
+    from explainer.analysis.metrics import entity_confusion
+
+    a, b = context.registry.get("a"), context.registry.get("b")
+    tree = section.layout(a, {"cache": "a", "vs": "b", "tab": "compare"}, context)
+    heatmaps = {
+        ident: node_with_id(tree, ident).figure["data"][0]
+        for ident in (section.Ids.CONFUSION_A, section.Ids.CONFUSION_B, section.Ids.CONFUSION_DIFFERENCE)
+    }
+    labels = list(heatmaps[section.Ids.CONFUSION_A]["x"])
+    assert labels[-1] == "none" and all(list(h["x"]) == list(h["y"]) == labels for h in heatmaps.values())
+    # A's matrix is Metrics' entity confusion of A (same function), B's of B, on the shared order.
+    for ident, cache in ((section.Ids.CONFUSION_A, a), (section.Ids.CONFUSION_B, b)):
+        own = entity_confusion(cache.span_errors, types=cache.metrics.get("entity_types"))
+        index = [own["labels"].index(label) for label in labels]
+        expected = np.asarray(own["counts"])[np.ix_(index, index)]
+        assert (plotted(heatmaps[ident]["z"]) == expected).all()
+    difference = plotted(heatmaps[section.Ids.CONFUSION_B]["z"]) - plotted(heatmaps[section.Ids.CONFUSION_A]["z"])
+    off_diagonal = difference.copy()
+    np.fill_diagonal(off_diagonal, 0)
+    assert (plotted(heatmaps[section.Ids.CONFUSION_DIFFERENCE]["z"]) == off_diagonal).all()
+    assert np.abs(off_diagonal).sum() > 0  # two models of different seeds err differently
+
+
+def test_a_difference_cell_opens_misclassified_of_the_model_with_more_of_those_errors(context):
+    a, b = context.registry.get("a"), context.registry.get("b")
+    found = pairs.confusions(a, b)
+    labels, difference = found["labels"], np.asarray(found["difference"])
+    np.fill_diagonal(difference, 0)
+    search = "?cache=a&vs=b&tab=compare&cmp_order=loss"
+    for sign, expected in ((1, ("b", "a")), (-1, ("a", "b"))):
+        cells = np.argwhere(difference * sign > 0)
+        if not len(cells):
+            continue
+        gold, pred = labels[cells[0][0]], labels[cells[0][1]]
+        click = {"points": [{"x": pred, "y": gold, "z": 0}]}
+        url = parse_query(section.confusion_clicked(context, section.Ids.CONFUSION_DIFFERENCE, click, search))
+        assert (url["tab"], url["cache"], url["vs"]) == ("misclassified", *expected)
+        assert "cmp_order" not in url  # Compare's own settings are dropped, as every section link does
+        if gold == "none":
+            assert (url["mis_category"], url["mis_pred"]) == ("spurious", pred)
+        elif pred == "none":
+            assert (url["mis_category"], url["mis_gold"]) == ("missed", gold)
+        else:
+            assert (url["mis_gold"], url["mis_pred"]) == (gold, pred)
+    assert (difference != 0).any()
+    # A's and B's own matrices open their own errors; no click, no change.
+    click = {"points": [{"x": labels[0], "y": "none"}]}
+    assert parse_query(section.confusion_clicked(context, section.Ids.CONFUSION_B, click, search))["cache"] == "b"
+    assert parse_query(section.confusion_clicked(context, section.Ids.CONFUSION_A, click, search))["cache"] == "a"
+    assert section.confusion_clicked(context, section.Ids.CONFUSION_A, None, search) is section.no_update
+
+
+def test_slices_of_both_per_bucket_with_the_paired_difference(context):
+    a, b = context.registry.get("a"), context.registry.get("b")
+    # The page holds a placeholder whose trigger, appearing with it, fills it: the first view does not wait.
+    tree = section.layout(a, {"cache": "a", "vs": "b", "tab": "compare"}, context)
+    assert section.Ids.SLICES_LOAD in ids_in(tree) and not [
+        r for r in walk(node_with_id(tree, section.Ids.SLICES)) if type(r).__name__ == "Tr"
+    ]
+    block = section.slices_shown(context, "?cache=a&vs=b&tab=compare")
+    assert section.slices_shown(context, "?cache=a&tab=compare") is section.no_update
+    found = pairs.slices(a, b).table
+    assert not found.empty
+    rows = [strings(row) for row in walk(block) if type(row).__name__ == "Tr"][1:]
+    assert len(rows) == len(found)
+    for side, cache in (("a", a), ("b", b)):
+        buckets = cache.slices().buckets
+        overall = buckets[buckets["type"] == ""].set_index(["attribute", "bucket"])["f1"]
+        mine = found.set_index(["attribute", "bucket"])[f"f1_{side}"]
+        shared = mine.index.intersection(overall.index)
+        compared = ~overall.index.get_level_values("attribute").isin(pairs.slices(a, b).not_compared)
+        assert len(shared) == compared.sum()  # every bucket A or B has is listed, of the attributes compared
+        assert mine[shared].to_numpy() == pytest.approx(overall[shared].to_numpy())  # as Slices scores them
+    first = found.iloc[0]
+    assert rows[0][:2] == [first.attribute, first.bucket]
+    assert rows[0][-2:] == [f"{first.f1_diff:+.3f}", f"[{first.f1_low:+.3f}, {first.f1_high:+.3f}]"]
+    assert (found["f1_low"] <= found["f1_diff"] + 1e-9).all() and (found["f1_diff"] <= found["f1_high"] + 1e-9).all()
+
+
+def test_without_slices_in_one_cache_one_line_says_which_and_how(context, tiny_cache_vs, tmp_path):
+    from explainer.cache import schema
+    from explainer.cache.reader import open_cache
+
+    copy = shutil.copytree(tiny_cache_vs, tmp_path / "b-no-slices")
+    (copy / schema.SLICE_BUCKETS).unlink()
+    block = section.slices_block(context.registry.get("a"), open_cache(copy))
+    text = " ".join(strings(block))
+    assert "B (b-no-slices) has no slices" in text and "rebuild" in text
+    assert not [row for row in walk(block) if type(row).__name__ == "Tr"]
+
+
+def test_attributes_whose_quantile_buckets_moved_are_named_not_compared(context, monkeypatch):
+    from explainer.cache.pair import SliceComparison
+
+    a, b = context.registry.get("a"), context.registry.get("b")
+    table = pairs.slices(a, b).table
+    monkeypatch.setattr(pairs, "slices", lambda *_: SliceComparison(table=table, not_compared=["type_frequency"]))
+    text = " ".join(strings(section.slices_block(a, b)))
+    assert "Not compared: type_frequency" in text and "quantiles" in text

@@ -56,6 +56,9 @@ def test_from_metrics_to_a_fixed_span(dash_duo, root):
     time.sleep(1)  # a callback fired by the section appearing would have replaced the list by now
     assert "broken · PER" in dash_duo.find_element("#compare-examples").text
     assert "cmp_type=PER" in dash_duo.driver.current_url
+    # The slices of both fill in once the page is shown (their callback fires as its trigger appears).
+    dash_duo.wait_for_contains_text("#compare-slices", "95% interval", timeout=30)
+    assert dash_duo.driver.find_elements(By.CSS_SELECTOR, "#compare-confusion-difference .heatmaplayer")
 
     errors = [entry for entry in dash_duo.get_logs() if entry.get("level") == "SEVERE"]
     assert errors == []
