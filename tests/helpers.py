@@ -466,3 +466,77 @@ def url_state(dash_duo) -> dict:
     from explainer.app.state import parse_query
 
     return parse_query("?" + dash_duo.driver.current_url.partition("?")[2])
+
+
+# --- plotly scatter plots in the browser (Embeddings, Data map) -------------------------------------------------
+
+# The drawn point farthest (in pixels) from any other, so a click there can only hit it; arguments: the graph's
+# selector, and the margin (px) a point keeps from the plot area's edges.
+ISOLATED_POINT_JS = """
+var gd = document.querySelector(arguments[0]), margin = arguments[1];
+var xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, points = [];
+gd._fullData.forEach(function (trace) {
+    for (var i = 0; i < trace.x.length; i++) {
+        points.push({px: xa.l2p(trace.x[i]), py: ya.l2p(trace.y[i]), ids: String(trace.customdata[i]).split(':').map(Number)});
+    }
+});
+var best = null, bestGap = -1;
+points.forEach(function (p) {
+    var gap = Infinity;
+    points.forEach(function (q) { if (q !== p) { gap = Math.min(gap, Math.hypot(p.px - q.px, p.py - q.py)); } });
+    if (gap > bestGap && p.px > margin && p.py > margin && p.px < xa._length - margin && p.py < ya._length - margin) {
+        best = p; bestGap = gap;
+    }
+});
+best.gap = bestGap;
+return best;
+"""
+
+
+def wait_for_scatter(dash_duo, graph: str) -> None:
+    """Wait until the plotly graph of selector ``graph`` has drawn its data and holds its size (it resizes to its
+    container after the first draw); the window is large enough for the whole plot (pointer moves stay in view)."""
+    import time
+
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    dash_duo.driver.set_window_size(1400, 1400)
+    dash_duo.wait_for_element(f"{graph} .nsewdrag", timeout=20)
+    WebDriverWait(dash_duo.driver, 20).until(
+        lambda driver: driver.execute_script(
+            "var gd = document.querySelector(arguments[0]); return gd && gd._fullLayout && gd.data.length > 0", graph
+        )
+    )
+    size_js = "var l = document.querySelector(arguments[0])._fullLayout; return [l.width, l.height];"
+    previous = None
+    for _ in range(40):
+        current = dash_duo.driver.execute_script(size_js, graph)
+        if current == previous:
+            break
+        previous = current
+        time.sleep(0.5)
+    assert "WebGL is not supported" not in dash_duo.find_element(graph).text
+
+
+def viewport_point(dash_duo, graph: str, px: float, py: float) -> tuple[int, int]:
+    """Viewport coordinates of pixel (px, py) of the plot area of ``graph``, after scrolling it into view.
+
+    Pointer moves go to viewport coordinates: moves relative to the SVG drag layer land off by the
+    height of whatever selenium thinks the element's centre is.
+    """
+    drag = dash_duo.find_element(f"{graph} .nsewdrag")
+    box = dash_duo.driver.execute_script(
+        "arguments[0].scrollIntoView({block: 'center'}); var r = arguments[0].getBoundingClientRect();"
+        "return [r.left, r.top];",
+        drag,
+    )
+    return int(round(box[0] + px)), int(round(box[1] + py))
+
+
+def click_plot_at(dash_duo, graph: str, px: float, py: float) -> None:
+    """Click the plot area of ``graph`` at pixel (px, py) of its axes."""
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder
+
+    actions = ActionBuilder(dash_duo.driver)
+    actions.pointer_action.move_to_location(*viewport_point(dash_duo, graph, px, py)).pause(0.2).click()
+    actions.perform()

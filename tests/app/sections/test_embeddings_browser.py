@@ -8,10 +8,10 @@ assets/, and these tests are what shows the scatter really draws and answers und
 from __future__ import annotations
 
 import shutil
-import time
 
 import numpy as np
 import pytest
+from helpers import ISOLATED_POINT_JS, click_plot_at, viewport_point, wait_for_scatter
 from selenium.webdriver.common.actions.action_builder import ActionBuilder
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -27,27 +27,6 @@ from explainer.pipeline.projection import FILES, WORD_PROJECTION, add_projection
 pytestmark = pytest.mark.browser
 
 GRAPH = "#embeddings-graph .js-plotly-plot"
-
-# The drawn point farthest (in pixels) from any other, so a click there can only hit it.
-ISOLATED_POINT_JS = """
-var gd = document.querySelector(arguments[0]);
-var xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, points = [];
-gd._fullData.forEach(function (trace) {
-    for (var i = 0; i < trace.x.length; i++) {
-        points.push({px: xa.l2p(trace.x[i]), py: ya.l2p(trace.y[i]), ids: String(trace.customdata[i]).split(':').map(Number)});
-    }
-});
-var best = null, bestGap = -1;
-points.forEach(function (p) {
-    var gap = Infinity;
-    points.forEach(function (q) { if (q !== p) { gap = Math.min(gap, Math.hypot(p.px - q.px, p.py - q.py)); } });
-    if (gap > bestGap && p.px > 10 && p.py > 10 && p.px < xa._length - 10 && p.py < ya._length - 10) {
-        best = p; bestGap = gap;
-    }
-});
-best.gap = bestGap;
-return best;
-"""
 
 
 @pytest.fixture(scope="module")
@@ -76,54 +55,9 @@ def no_console_errors(dash_duo):
     assert errors == []
 
 
-def wait_for_scatter(dash_duo):
-    dash_duo.driver.set_window_size(1400, 1400)  # the whole plot in view: pointer moves cannot leave the viewport
-    dash_duo.wait_for_element(f"{GRAPH} .nsewdrag", timeout=20)
-    WebDriverWait(dash_duo.driver, 20).until(
-        lambda driver: driver.execute_script(
-            "var gd = document.querySelector(arguments[0]); return gd && gd._fullLayout && gd.data.length > 0", GRAPH
-        )
-    )
-    # The graph resizes to its container after the first draw: wait until its size holds still.
-    size = lambda: dash_duo.driver.execute_script(
-        "var l = document.querySelector(arguments[0])._fullLayout; return [l.width, l.height];", GRAPH
-    )
-    previous = None
-    for _ in range(40):
-        current = size()
-        if current == previous:
-            break
-        previous = current
-        time.sleep(0.5)
-    assert "WebGL is not supported" not in dash_duo.find_element(GRAPH).text
-
-
-def viewport_point(dash_duo, px: float, py: float) -> tuple[int, int]:
-    """Viewport coordinates of pixel (px, py) of the plot area, after scrolling the plot into view.
-
-    Pointer moves go to viewport coordinates: moves relative to the SVG drag layer land off by the
-    height of whatever selenium thinks the element's centre is.
-    """
-    drag = dash_duo.find_element(f"{GRAPH} .nsewdrag")
-    box = dash_duo.driver.execute_script(
-        "arguments[0].scrollIntoView({block: 'center'}); var r = arguments[0].getBoundingClientRect();"
-        "return [r.left, r.top];",
-        drag,
-    )
-    return int(round(box[0] + px)), int(round(box[1] + py))
-
-
-def click_at(dash_duo, px: float, py: float):
-    """Click the plot area at pixel (px, py) of its axes."""
-    x, y = viewport_point(dash_duo, px, py)
-    actions = ActionBuilder(dash_duo.driver)
-    actions.pointer_action.move_to_location(x, y).pause(0.2).click()
-    actions.perform()
-
-
 def lasso_through(dash_duo, vertices: list[tuple[float, float]], *, steps: int = 6):
     """Press at the first vertex, move through the others and back in small steps, release (plot-area pixels)."""
-    points = [viewport_point(dash_duo, *vertex) for vertex in vertices]
+    points = [viewport_point(dash_duo, GRAPH, *vertex) for vertex in vertices]
     actions = ActionBuilder(dash_duo.driver)
     move = actions.pointer_action.move_to_location(*points[0]).pointer_down()
     for (x0, y0), (x1, y1) in zip(points, points[1:] + points[:1]):
@@ -155,7 +89,7 @@ def test_the_scatter_draws_under_the_csp_with_one_plotly_and_nothing_from_elsewh
 
     dash_duo.start_server(app)
     visit(dash_duo, "?cache=tiny&tab=embeddings")
-    wait_for_scatter(dash_duo)
+    wait_for_scatter(dash_duo, GRAPH)
     assert dash_duo.driver.execute_script(
         "return document.querySelectorAll(arguments[0] + ' canvas').length > 0 && window.Plotly.version", GRAPH
     )
@@ -174,13 +108,13 @@ def test_clicking_a_point_opens_the_inspector_on_that_word_twice(dash_duo, app, 
     cache = open_cache(root / "tiny")
     dash_duo.start_server(app)
     visit(dash_duo, "?cache=tiny&tab=embeddings")
-    wait_for_scatter(dash_duo)
-    point = dash_duo.driver.execute_script(ISOLATED_POINT_JS, GRAPH)
+    wait_for_scatter(dash_duo, GRAPH)
+    point = dash_duo.driver.execute_script(ISOLATED_POINT_JS, GRAPH, 10)
     assert point["gap"] > 4
     example_id, word_index = point["ids"]
     word = cache.words[(cache.words["example_id"] == example_id) & (cache.words["word_index"] == word_index)]["word"]
     for _ in range(2):  # the second click on the same point must work too (clickData is reset)
-        click_at(dash_duo, point["px"], point["py"])
+        click_plot_at(dash_duo, GRAPH, point["px"], point["py"])
         dash_duo.wait_for_text_to_equal("#inspector-title", f"Example {example_id}", timeout=15)
         state = parse_query(dash_duo.driver.execute_script("return window.location.search"))
         assert state["sample"] == str(example_id) and state["word"] == str(word_index)
@@ -200,7 +134,7 @@ def test_a_lasso_selection_fills_the_table_and_a_row_opens_the_inspector(dash_du
     coords = np.load(root / "tiny" / WORD_PROJECTION)
     dash_duo.start_server(app)
     visit(dash_duo, "?cache=tiny&tab=embeddings")
-    wait_for_scatter(dash_duo)
+    wait_for_scatter(dash_duo, GRAPH)
     # A real mouse drag with plotly's lasso (the scatter's default tool) around the middle of the plot.
     width, height = dash_duo.driver.execute_script(
         "var l = document.querySelector(arguments[0])._fullLayout; return [l.xaxis._length, l.yaxis._length];", GRAPH
@@ -226,7 +160,7 @@ def test_a_lasso_selection_fills_the_table_and_a_row_opens_the_inspector(dash_du
     dash_duo.wait_for_contains_text("#embeddings-selection-summary", summary, timeout=15)
     # The selection is part of the URL: a reload (or the link, shared) shows the same words.
     dash_duo.driver.refresh()
-    wait_for_scatter(dash_duo)
+    wait_for_scatter(dash_duo, GRAPH)
     dash_duo.wait_for_contains_text("#embeddings-selection-summary", summary, timeout=15)
     words = cache.words[inside]
     counts = {
