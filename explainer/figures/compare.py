@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from explainer.analysis.compare import OVERALL
-from explainer.figures.metrics import confusion_height
+from explainer.figures.metrics import with_confusion_axes
 
 # Diverging, red for more (B − A > 0: B makes more of this error), blue for fewer, white for no change.
 DIFFERENCE_SCALE = [[0.0, "#2166ac"], [0.5, "#ffffff"], [1.0, "#b2182b"]]
@@ -78,12 +78,4 @@ def confusion_difference_figure(found: dict[str, Any]) -> go.Figure:
             ygap=1,
         )
     )
-    ticks = {"tickmode": "array", "tickvals": labels, "ticktext": labels, "automargin": True}
-    figure.update_layout(
-        xaxis={"title": {"text": "predicted"}, "tickangle": -90 if len(labels) > 8 else 0, **ticks},
-        yaxis={"title": {"text": "gold"}, "autorange": "reversed", **ticks},
-        margin={"l": 60, "r": 20, "t": 30, "b": 60},
-        height=confusion_height(len(labels)),
-        plot_bgcolor="white",
-    )
-    return figure
+    return with_confusion_axes(figure, labels)

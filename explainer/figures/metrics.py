@@ -56,7 +56,13 @@ def confusion_figure(
             ygap=1,
         )
     )
-    ticks = {"tickmode": "array", "tickvals": list(labels), "ticktext": list(labels), "automargin": True}
+    return with_confusion_axes(figure, list(labels))
+
+
+def with_confusion_axes(figure: go.Figure, labels: list[str]) -> go.Figure:
+    """``figure`` (a gold x predicted heatmap) with every label named on both axes, gold top-down, and a height
+    that grows with the labels."""
+    ticks = {"tickmode": "array", "tickvals": labels, "ticktext": labels, "automargin": True}
     figure.update_layout(
         xaxis={"title": {"text": "predicted"}, "tickangle": -90 if len(labels) > 8 else 0, **ticks},
         yaxis={"title": {"text": "gold"}, "autorange": "reversed", **ticks},
