@@ -65,3 +65,21 @@ def test_the_tab_reads_columns_of_the_span_tables_without_keeping_them_whole(tin
     tree = section.layout(fresh, {})
     assert "nervaluate" in " ".join(strings(tree)) and confusion_of(tree)["x"]  # both views were built
     assert "span_errors.parquet" not in fresh._memo and "spans.parquet" not in fresh._memo
+
+
+def test_toggling_the_figure_reads_the_span_errors_once(tiny_cache, monkeypatch):
+    # The span-level counts cost a read of every span error (~1.5 s at 1M subwords): the four
+    # normalise/zero-diagonal states of a worker share them instead of reading them again.
+    fresh = open_cache(tiny_cache)
+    reads = []
+    table = fresh.table
+    monkeypatch.setattr(
+        fresh, "table", lambda name, *args, **kwargs: reads.append(name) or table(name, *args, **kwargs)
+    )
+    figures = [
+        section.confusion_view(fresh, normalise=normalise, zero_diagonal=zero)
+        for normalise in (False, True)
+        for zero in (False, True)
+    ]
+    assert reads.count("span_errors") == 1
+    assert figures[0]["data"][0]["z"] != figures[3]["data"][0]["z"]  # the states still differ
