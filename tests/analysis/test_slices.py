@@ -6,6 +6,7 @@ import random
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from seqeval.metrics import f1_score, precision_score, recall_score
 
@@ -173,3 +174,30 @@ def test_coded_masks_and_counts_equal_slice_mask_on_every_condition():
         assert np.array_equal(coded.mask(conditions, entity_type), expected), (conditions, entity_type)
         assert coded.counts(expected).tolist() == slices.example_counts(attributes[expected], 80).sum(axis=0).tolist()
     assert any(coded.mask(conditions, entity_type).any() for conditions, entity_type in cases[4:])
+
+
+def test_coded_spans_of_the_stored_arrow_table_mask_as_of_the_frame():
+    frame, examples = corpus_with_a_weak_group(80)
+    attributes, _, names = compute_attributes(frame, examples)
+    # As the build stores them: buckets as plain strings (explainer/pipeline/slices.py), no word tuples.
+    stored = attributes.drop(columns=["words"]).astype({slices.bucket_column(name): object for name in names})
+    stored.loc[::7, slices.bucket_column("length")] = None  # a missing bucket: in no slice of the attribute
+    table = pa.Table.from_pandas(stored, preserve_index=False)
+    read = table.to_pandas()  # the frame the app read before: its masks are the reference
+    from_frame, from_arrow = slices.CodedSpans.of(read), slices.CodedSpans.of(table)
+    assert from_arrow.example_id.dtype == np.int32
+    assert np.array_equal(from_arrow.gold, from_frame.gold) and np.array_equal(from_arrow.matched, from_frame.matched)
+    cases = [([Condition("length", "None")], "")]
+    for name in names:
+        for bucket in stored[slices.bucket_column(name)].astype(str).unique():
+            cases += [([Condition(name, bucket)], ""), ([Condition(name, bucket)], "PER")]
+    for conditions, entity_type in cases:
+        expected = slices.slice_mask(read, conditions, entity_type)
+        assert np.array_equal(from_arrow.mask(conditions, entity_type), expected), (conditions, entity_type)
+    lengths = stored[slices.bucket_column("length")].dropna().unique()
+    in_some_length = np.any([from_arrow.mask([Condition("length", bucket)]) for bucket in lengths], axis=0)
+    assert in_some_length.sum() == len(stored) - len(stored[::7]) and not in_some_length[::7].any()
+    # What own slices are scored on: the same rows in a few bytes each.
+    light = from_arrow.frame()
+    assert light["example_id"].tolist() == stored["example_id"].tolist()
+    assert slices.row_counts(light).tolist() == slices.row_counts(stored).tolist()

@@ -150,8 +150,9 @@ def weak_list(results: Any, search: str) -> Any:
 
 
 def coded_spans(cache: Any, results: Any) -> CodedSpans:
-    """The slice spans' columns as numpy codes, once per cache: a click's mask takes a millisecond."""
-    return per_cache(cache, "slices-coded-spans", lambda: CodedSpans.of(results.spans))
+    """The slice spans' columns as small-integer codes, once per cache: a click's mask takes a millisecond. Read
+    from the memory-mapped file and let go (``SliceResults.coded``): the span table itself is never held."""
+    return per_cache(cache, "slices-coded-spans", lambda: results.coded)
 
 
 def detail(cache: Any, results: Any, conditions: str, search: str) -> list[Any]:
@@ -207,7 +208,7 @@ def own_scores(cache: Any, results: Any) -> tuple[list[Any], Any, dict[str, str]
     def compute() -> Any:
         chosen = {item.name: [example for example in item.examples if example < n_examples] for item in saved}
         return own_slice_scores(
-            results.spans,
+            coded_spans(cache, results).frame(),
             chosen,
             n_examples=n_examples,
             draws=int(results.summary.get("draws", slice_analysis.DRAWS)),
