@@ -161,6 +161,10 @@ class SliceResults:
         columns = self.read_spans(None).column_names
         return CodedSpans.of(self.read_spans(CodedSpans.columns_of(columns)))
 
+    def span_columns(self, columns: Sequence[str]) -> pd.DataFrame:
+        """``columns`` of every span as pandas, read for this call only (the rest of the table untouched)."""
+        return self.read_spans(list(columns)).to_pandas(split_blocks=True)
+
     def span_rows(self, mask: npt.NDArray[np.bool_], columns: Sequence[str]) -> pd.DataFrame:
         """``columns`` of the spans in ``mask`` (``coded``'s row order), read from the file for this call."""
         import pyarrow as pa
