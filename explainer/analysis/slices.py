@@ -314,14 +314,17 @@ class CodedSpans:
                 values, uniques = pd.factorize(frame[column].astype(str))
             codes[column] = (_smallest(values), {str(value): index for index, value in enumerate(uniques)})
         if isinstance(frame, pa.Table):
+            import pyarrow.compute as pc
+
             example_id = frame.column("example_id").to_numpy()
-            side = frame.column(SIDE).to_numpy(zero_copy_only=False)
+            gold = pc.fill_null(pc.equal(frame.column(SIDE), GOLD), False).to_numpy(zero_copy_only=False)
             matched = frame.column("matched").to_numpy(zero_copy_only=False)
         else:
-            example_id, side, matched = (frame[name].to_numpy() for name in ("example_id", SIDE, "matched"))
+            example_id, matched = frame["example_id"].to_numpy(), frame["matched"].to_numpy()
+            gold = (frame[SIDE] == GOLD).to_numpy(dtype=bool)
         return cls(
             example_id=np.asarray(example_id, dtype=np.int32),
-            gold=np.asarray(side == GOLD, dtype=bool),
+            gold=np.asarray(gold, dtype=bool),
             matched=np.asarray(matched, dtype=bool),
             codes=codes,
         )
