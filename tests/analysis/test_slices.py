@@ -201,3 +201,45 @@ def test_coded_spans_of_the_stored_arrow_table_mask_as_of_the_frame():
     light = from_arrow.frame()
     assert light["example_id"].tolist() == stored["example_id"].tolist()
     assert slices.row_counts(light).tolist() == slices.row_counts(stored).tolist()
+
+
+def test_errors_in_slice_matches_each_error_by_its_gold_or_predicted_span():
+    rng = np.random.default_rng(5)
+    n = 400
+    spans = pd.DataFrame(
+        {
+            "example_id": rng.integers(0, 50, n),
+            "side": rng.choice(["gold", "pred"], n),
+            "start": rng.integers(0, 6, n),
+            "type": rng.choice(["PER", "ORG", "LOC"], n),
+        }
+    )
+    spans["end"] = spans["start"] + rng.integers(1, 3, n)
+    errors = pd.DataFrame({"example_id": rng.integers(0, 50, n)})
+    for prefix in ("gold", "pred"):
+        start = rng.integers(0, 6, n).astype(float)
+        start[rng.random(n) < 0.3] = np.nan  # a missed span has no prediction, a spurious one no gold span
+        errors[f"{prefix}_start"] = start
+        errors[f"{prefix}_end"] = start + rng.integers(1, 3, n)
+        errors[f"{prefix}_type"] = np.where(np.isnan(start), None, rng.choice(["PER", "ORG", "MISC"], n))
+    wanted = {
+        side: set(zip(rows["example_id"], rows["start"], rows["end"], rows["type"]))
+        for side, rows in spans.groupby("side")
+    }
+    expected = [
+        any(
+            pd.notna(row[f"{side}_start"])
+            and (row["example_id"], int(row[f"{side}_start"]), int(row[f"{side}_end"]), row[f"{side}_type"])
+            in wanted[side]
+            for side in ("gold", "pred")
+        )
+        for _, row in errors.iterrows()
+    ]
+    found = slices.errors_in_slice(errors, spans)
+    assert found.tolist() == expected and 0 < found.sum() < n
+    assert not slices.errors_in_slice(errors, spans.iloc[:0]).any()
+    # Ids far apart (as they would not pack into one integer key) match the same.
+    wide = slices.errors_in_slice(
+        errors.assign(example_id=errors["example_id"] * 2**50), spans.assign(example_id=spans["example_id"] * 2**50)
+    )
+    assert wide.tolist() == expected
