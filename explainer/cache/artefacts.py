@@ -166,11 +166,22 @@ class SliceResults:
         return self.read_spans(list(columns)).to_pandas(split_blocks=True)
 
     def span_rows(self, mask: npt.NDArray[np.bool_], columns: Sequence[str]) -> pd.DataFrame:
-        """``columns`` of the spans in ``mask`` (``coded``'s row order), read from the file for this call."""
+        """``columns`` of the spans in ``mask`` (``coded``'s row order), read from the file for this call, in
+        compact dtypes (strings categorical, integers int32 where they fit): a caller may keep several."""
         import pyarrow as pa
 
         table = self.read_spans(list(columns)).filter(pa.array(np.asarray(mask, dtype=bool)))
-        return table.to_pandas()
+        compact = []
+        for field, column in zip(table.schema, table.columns):
+            if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+                column = column.dictionary_encode()
+            elif pa.types.is_int64(field.type):
+                try:
+                    column = column.cast(pa.int32())  # a safe cast: fails rather than wraps
+                except pa.ArrowInvalid:
+                    pass
+            compact.append(column)
+        return pa.table(compact, names=table.column_names).to_pandas()
 
     @property
     def attributes(self) -> list[str]:

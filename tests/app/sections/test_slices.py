@@ -146,3 +146,13 @@ def test_the_view_holds_small_codes_and_never_the_span_table(tiny_cache, tmp_pat
     assert coded.example_id.dtype == np.int32 and coded.gold.dtype == bool and coded.matched.dtype == bool
     assert {values.dtype for values, _ in coded.codes.values()} == {np.dtype(np.int8)}
     assert set(coded.codes) == {name for name in results.spans.columns if name.startswith("bucket:")} | {"type"}
+
+
+def test_a_slices_rows_are_read_in_compact_dtypes_and_equal_the_tables(cache):
+    # What Misclassified keeps of each slice it filters by (up to 8): the rows of the span table, smaller.
+    results, conditions = cache.slices(), [Condition("length", "1")]
+    columns = ["example_id", "side", "start", "end", "type"]
+    rows = results.span_rows(results.coded.mask(conditions), columns)
+    expected = results.spans[columns][slice_mask(results.spans, conditions)]
+    assert len(rows) and rows.astype(object).values.tolist() == expected.astype(object).values.tolist()
+    assert [str(rows[name].dtype) for name in columns] == ["int32", "category", "int32", "int32", "category"]
