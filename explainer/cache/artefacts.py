@@ -7,12 +7,19 @@ pandas frames, no I/O here.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from explainer.analysis.slices import CodedSpans
 
 
 @dataclass(frozen=True)
@@ -95,16 +102,86 @@ class DuplicateFindings:
         return self.near is not None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SliceResults:
     """The build's slices (explainer/pipeline/slices.py): attributes per span and example, every bucket's
-    scores with intervals, the weak slices, and the step's summary (attributes, reference, overall)."""
+    scores with intervals, the weak slices, and the step's summary (attributes, reference, overall).
 
-    spans: pd.DataFrame
-    examples: pd.DataFrame
+    The span and example tables are read only when asked for: at 1M subwords the span table is 830k
+    rows of 35 columns, ~250 MB as pandas. The app reads :attr:`coded` instead (a few arrays of small
+    integers, ~20 MB), and the rows of one slice with :meth:`span_rows`; each is read from the memory
+    map and the map let go, so neither the file's pages nor its strings stay in a worker.
+    """
+
     buckets: pd.DataFrame
     weak: pd.DataFrame
     summary: dict[str, Any]
+    # columns (None: every one) -> slice_spans as Arrow over a fresh memory map (not kept)
+    read_spans: Callable[[Sequence[str] | None], pa.Table]
+    read_examples: Callable[[], pd.DataFrame]  # slice_examples as pandas (the reader memoises it)
+    read_all_spans: Callable[[], pd.DataFrame]  # every span column as pandas (the reader memoises it)
+
+    @classmethod
+    def of_frames(
+        cls,
+        spans: pd.DataFrame,
+        examples: pd.DataFrame,
+        buckets: pd.DataFrame,
+        weak: pd.DataFrame,
+        summary: dict[str, Any],
+    ) -> SliceResults:
+        """Results held in memory (tests, a just-computed step)."""
+        import pyarrow as pa
+
+        return cls(
+            buckets=buckets,
+            weak=weak,
+            summary=summary,
+            read_spans=lambda columns: pa.Table.from_pandas(
+                spans if columns is None else spans[list(columns)], preserve_index=False
+            ),
+            read_examples=lambda: examples,
+            read_all_spans=lambda: spans,
+        )
+
+    @cached_property
+    def spans(self) -> pd.DataFrame:
+        """Every column of every span as pandas (Compare): heavy, kept once read."""
+        return self.read_all_spans()
+
+    @cached_property
+    def examples(self) -> pd.DataFrame:
+        return self.read_examples()
+
+    @cached_property
+    def coded(self) -> CodedSpans:
+        """What a slice's mask, counts and examples need of the spans, as small-integer arrays, read once."""
+        from explainer.analysis.slices import CodedSpans
+
+        columns = self.read_spans(None).column_names
+        return CodedSpans.of(self.read_spans(CodedSpans.columns_of(columns)))
+
+    def span_columns(self, columns: Sequence[str]) -> pd.DataFrame:
+        """``columns`` of every span as pandas, read for this call only (the rest of the table untouched)."""
+        return self.read_spans(list(columns)).to_pandas(split_blocks=True)
+
+    def span_rows(self, mask: npt.NDArray[np.bool_], columns: Sequence[str]) -> pd.DataFrame:
+        """``columns`` of the spans in ``mask`` (``coded``'s row order), read from the file for this call, in
+        compact dtypes (strings categorical, integers int32 where they fit): a caller may keep several."""
+        import pyarrow as pa
+
+        table = self.read_spans(list(columns)).filter(pa.array(np.asarray(mask, dtype=bool)))
+        compact = []
+        for field, column in zip(table.schema, table.columns):
+            if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+                column = column.dictionary_encode()
+            elif pa.types.is_int64(field.type):
+                try:
+                    column = column.cast(pa.int32())  # a safe cast: fails rather than wraps
+                except pa.ArrowInvalid:
+                    pass
+            compact.append(column)
+        return pa.table(compact, names=table.column_names).to_pandas()
 
     @property
     def attributes(self) -> list[str]:

@@ -23,7 +23,8 @@ from explainer.analysis.compare import (
 )
 from explainer.analysis.metrics import entity_confusion
 from explainer.analysis.slice_attributes import ATTRIBUTES, Quantile
-from explainer.cache.artefacts import Missing
+from explainer.analysis.slices import bucket_column
+from explainer.cache.artefacts import Missing, SliceResults
 
 if TYPE_CHECKING:
     from explainer.cache.reader import Cache
@@ -94,14 +95,16 @@ def slice_comparison(a: Cache, b: Cache, *, draws: int = 1000, seed: int = 0) ->
     quantiles = {name for name, registered in ATTRIBUTES.items() if isinstance(registered.buckets, Quantile)}
     dropped = incomparable_attributes(overall[0], overall[1], quantiles)
     buckets = pd.concat(overall, ignore_index=True)
-    table = slice_differences(
-        results_a.spans,
-        results_b.spans,
-        buckets[~buckets["attribute"].isin(dropped)],
-        n_examples=_n_examples(a),
-        draws=draws,
-        seed=seed,
-    )
+    compared = buckets[~buckets["attribute"].isin(dropped)]
+    # Only the columns the scores read, for this call: the pair's span tables are not kept in the worker.
+    wanted = ["example_id", "side", "matched", *dict.fromkeys(map(bucket_column, compared["attribute"].astype(str)))]
+
+    def columns_of(results: SliceResults) -> pd.DataFrame:
+        present = set(results.read_spans(None).column_names)
+        return results.span_columns([name for name in wanted if name in present])
+
+    spans_a, spans_b = columns_of(results_a), columns_of(results_b)
+    table = slice_differences(spans_a, spans_b, compared, n_examples=_n_examples(a), draws=draws, seed=seed)
     return SliceComparison(table=table, not_compared=dropped)
 
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import os
 import threading
+import weakref
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -306,6 +307,25 @@ class Cache:
 
         return self._memoised(file_name, load)
 
+    def mapped_columns(self, file_name: str, columns: Sequence[str] | None = None) -> pa.Table:
+        """``columns`` (None: all) of an Arrow IPC file of the cache over a fresh memory map, not memoised:
+        the map lives as long as the returned table, and only the pages of the columns read are touched."""
+        import pyarrow as pa
+
+        self._check_current()
+        path = self.path / file_name
+        try:
+            table = pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+            return table if columns is None else table.select(list(columns))
+        except (OSError, pa.ArrowInvalid, KeyError) as error:
+            raise ExplainerError(f"cannot read {path} ({error}); rebuild it with: {self.command}") from None
+
+    def _mapped_or_fail(self, file_name: str) -> pd.DataFrame:
+        frame = self.mapped_table(file_name)
+        if frame is None:
+            raise ExplainerError(f"{self.path / file_name} is missing; rebuild the cache with: {self.command}")
+        return frame
+
     def optional_table(self, file_name: str) -> pd.DataFrame | None:
         """An optional Parquet file of the cache (e.g. ``schema.LABEL_QUALITY``) as a memoised DataFrame,
         or None when this cache has none (an older cache, or its build option was off)."""
@@ -583,10 +603,26 @@ class Cache:
                     "This cache has no slices (built before they existed); rebuild it, adding "
                     f"--train-dataset SPEC to compare with a training set: {self.command}"
                 )
-            frames = [self.mapped_table(name) for name in names]
-            spans, examples, buckets, weak = (frame if frame is not None else None for frame in frames)
-            assert spans is not None and examples is not None and buckets is not None and weak is not None
-            return SliceResults(spans=spans, examples=examples, buckets=buckets, weak=weak, summary=dict(summary))
+            buckets, weak = self.mapped_table(schema.SLICE_BUCKETS), self.mapped_table(schema.WEAK_SLICES)
+            assert buckets is not None and weak is not None
+            # The span and example tables are read when asked for (SliceResults says why). The readers hold
+            # the cache weakly: the memoised results must not keep a dropped cache alive in a cycle.
+            opened, path = weakref.ref(self), self.path
+
+            def this() -> Cache:
+                cache = opened()
+                if cache is None:
+                    raise ExplainerError(f"cache {path} was closed; open it again")
+                return cache
+
+            return SliceResults(
+                buckets=buckets,
+                weak=weak,
+                summary=dict(summary),
+                read_spans=lambda columns: this().mapped_columns(schema.SLICE_SPANS, columns),
+                read_examples=lambda: this()._mapped_or_fail(schema.SLICE_EXAMPLES),
+                read_all_spans=lambda: this()._mapped_or_fail(schema.SLICE_SPANS),
+            )
 
         return self._memoised("slices", load)
 

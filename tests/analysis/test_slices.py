@@ -6,6 +6,7 @@ import random
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from seqeval.metrics import f1_score, precision_score, recall_score
 
@@ -173,3 +174,72 @@ def test_coded_masks_and_counts_equal_slice_mask_on_every_condition():
         assert np.array_equal(coded.mask(conditions, entity_type), expected), (conditions, entity_type)
         assert coded.counts(expected).tolist() == slices.example_counts(attributes[expected], 80).sum(axis=0).tolist()
     assert any(coded.mask(conditions, entity_type).any() for conditions, entity_type in cases[4:])
+
+
+def test_coded_spans_of_the_stored_arrow_table_mask_as_of_the_frame():
+    frame, examples = corpus_with_a_weak_group(80)
+    attributes, _, names = compute_attributes(frame, examples)
+    # As the build stores them: buckets as plain strings (explainer/pipeline/slices.py), no word tuples.
+    stored = attributes.drop(columns=["words"]).astype({slices.bucket_column(name): object for name in names})
+    stored.loc[::7, slices.bucket_column("length")] = None  # a missing bucket: in no slice of the attribute
+    table = pa.Table.from_pandas(stored, preserve_index=False)
+    read = table.to_pandas()  # the frame the app read before: its masks are the reference
+    from_frame, from_arrow = slices.CodedSpans.of(read), slices.CodedSpans.of(table)
+    assert from_arrow.example_id.dtype == np.int32
+    assert np.array_equal(from_arrow.gold, from_frame.gold) and np.array_equal(from_arrow.matched, from_frame.matched)
+    cases = [([Condition("length", "None")], "")]
+    for name in names:
+        for bucket in stored[slices.bucket_column(name)].astype(str).unique():
+            cases += [([Condition(name, bucket)], ""), ([Condition(name, bucket)], "PER")]
+    for conditions, entity_type in cases:
+        expected = slices.slice_mask(read, conditions, entity_type)
+        assert np.array_equal(from_arrow.mask(conditions, entity_type), expected), (conditions, entity_type)
+    lengths = stored[slices.bucket_column("length")].dropna().unique()
+    in_some_length = np.any([from_arrow.mask([Condition("length", bucket)]) for bucket in lengths], axis=0)
+    assert in_some_length.sum() == len(stored) - len(stored[::7]) and not in_some_length[::7].any()
+    # What own slices are scored on: the same rows in a few bytes each.
+    light = from_arrow.frame()
+    assert light["example_id"].tolist() == stored["example_id"].tolist()
+    assert slices.row_counts(light).tolist() == slices.row_counts(stored).tolist()
+
+
+def test_errors_in_slice_matches_each_error_by_its_gold_or_predicted_span():
+    rng = np.random.default_rng(5)
+    n = 400
+    spans = pd.DataFrame(
+        {
+            "example_id": rng.integers(0, 50, n),
+            "side": rng.choice(["gold", "pred"], n),
+            "start": rng.integers(0, 6, n),
+            "type": rng.choice(["PER", "ORG", "LOC"], n),
+        }
+    )
+    spans["end"] = spans["start"] + rng.integers(1, 3, n)
+    errors = pd.DataFrame({"example_id": rng.integers(0, 50, n)})
+    for prefix in ("gold", "pred"):
+        start = rng.integers(0, 6, n).astype(float)
+        start[rng.random(n) < 0.3] = np.nan  # a missed span has no prediction, a spurious one no gold span
+        errors[f"{prefix}_start"] = start
+        errors[f"{prefix}_end"] = start + rng.integers(1, 3, n)
+        errors[f"{prefix}_type"] = np.where(np.isnan(start), None, rng.choice(["PER", "ORG", "MISC"], n))
+    wanted = {
+        side: set(zip(rows["example_id"], rows["start"], rows["end"], rows["type"]))
+        for side, rows in spans.groupby("side")
+    }
+    expected = [
+        any(
+            pd.notna(row[f"{side}_start"])
+            and (row["example_id"], int(row[f"{side}_start"]), int(row[f"{side}_end"]), row[f"{side}_type"])
+            in wanted[side]
+            for side in ("gold", "pred")
+        )
+        for _, row in errors.iterrows()
+    ]
+    found = slices.errors_in_slice(errors, spans)
+    assert found.tolist() == expected and 0 < found.sum() < n
+    assert not slices.errors_in_slice(errors, spans.iloc[:0]).any()
+    # Ids far apart (as they would not pack into one integer key) match the same.
+    wide = slices.errors_in_slice(
+        errors.assign(example_id=errors["example_id"] * 2**50), spans.assign(example_id=spans["example_id"] * 2**50)
+    )
+    assert wide.tolist() == expected

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
-from explainer.analysis.compare import OVERALL, TRANSITIONS
-from explainer.cache.pair import check_pair, compare_caches, ranked_examples
+from explainer.analysis.compare import OVERALL, TRANSITIONS, slice_differences
+from explainer.cache import schema
+from explainer.cache.pair import check_pair, compare_caches, ranked_examples, slice_comparison
 from explainer.cache.reader import open_cache
 from explainer.cli import main
 from explainer.errors import ExplainerError
@@ -53,3 +55,22 @@ def test_compare_command_refuses_other_data_in_one_line(tiny_cache, tiny_cache_o
     assert main(["compare", str(tiny_cache), str(tiny_cache_other_data)]) == 2
     error = capsys.readouterr().err
     assert error.startswith("error: ") and "gold tags of 1 examples differ" in error and "Traceback" not in error
+
+
+def test_slice_comparison_reads_only_the_scored_columns_and_scores_as_the_whole_tables(tiny_cache, tiny_cache_vs):
+    a, b = open_cache(tiny_cache), open_cache(tiny_cache_vs)
+    found = slice_comparison(a, b, draws=200, seed=3)
+    # Neither cache's span table is kept in memory for it ...
+    for cache in (a, b):
+        assert schema.SLICE_SPANS not in cache._memo and "spans" not in vars(cache.slices())
+    # ... and the numbers are those of the whole tables.
+    buckets = pd.concat([cache.slices().buckets.query("type == ''") for cache in (a, b)], ignore_index=True)
+    expected = slice_differences(
+        a.slices().spans,
+        b.slices().spans,
+        buckets[~buckets["attribute"].isin(found.not_compared)],
+        n_examples=a.manifest["counts"]["examples"],
+        draws=200,
+        seed=3,
+    )
+    pd.testing.assert_frame_equal(found.table, expected)

@@ -15,7 +15,7 @@ from explainer.commands import slices as command
 def results(weak_rows):
     weak = pd.DataFrame(weak_rows)
     summary = {"overall": {"f1": 0.87}, "min_support": 30}
-    return SliceResults(
+    return SliceResults.of_frames(
         spans=pd.DataFrame(), examples=pd.DataFrame(), buckets=pd.DataFrame(), weak=weak, summary=summary
     )
 

@@ -33,7 +33,7 @@ from explainer.analysis.misclassified import (
     span_scores,
     surface_forms,
 )
-from explainer.analysis.slices import decode_conditions, errors_in_slice, slice_mask
+from explainer.analysis.slices import decode_conditions, errors_in_slice
 from explainer.app.components import own_slices
 from explainer.app.components.grid import column, grid_source, server_grid
 from explainer.app.memo import per_cache, per_cache_lru
@@ -171,9 +171,10 @@ def in_slice(cache, rows, conditions: str):
 
     def members():
         # The slice's spans, kept for the grid's next page requests (each asks for the filtered rows again).
-        # Only the columns errors_in_slice reads: taking every attribute column of Arrow-backed rows is slow.
-        mask = slice_mask(results.spans, decode_conditions(conditions))
-        return results.spans[["example_id", "side", "start", "end", "type"]][mask]
+        # The mask from the coded spans Slices keeps, the rows' columns errors_in_slice reads from the file:
+        # the whole span table is never held.
+        mask = results.coded.mask(decode_conditions(conditions))
+        return results.span_rows(mask, ["example_id", "side", "start", "end", "type"])
 
     return rows[errors_in_slice(rows, per_cache_lru(cache, "misclassified-slice", conditions, members, maxsize=8))]
 

@@ -4,7 +4,9 @@ One chart per attribute (explainer/analysis/slice_attributes.py), for all types 
 Clicking a bar selects its bucket (``sl_slice``, ``attribute=bucket;...`` as the build encodes slices):
 the panel below says it in words, links to its span errors in Misclassified and shows its first examples
 with errors, each one click from the inspector. The weak slices are listed in words, each a link to its
-errors. Everything above is the build step ``slices``'s (explainer/pipeline/slices.py); the section only reads.
+errors. Everything above is the build step ``slices``'s (explainer/pipeline/slices.py); the section only reads,
+and of the span table it keeps only small integer codes (``SliceResults.coded``: ~20 MB at 1M subwords where
+the table is ~250 MB in pandas), read from the memory-mapped file and the map let go.
 
 Your slices: sets of examples you named (from a lasso in Embeddings, a filter of Misclassified or Inspect,
 or ids pasted here), kept beside the cache (explainer/cache/own_slices.py). Each is listed with its F1 and
@@ -150,8 +152,9 @@ def weak_list(results: Any, search: str) -> Any:
 
 
 def coded_spans(cache: Any, results: Any) -> CodedSpans:
-    """The slice spans' columns as numpy codes, once per cache: a click's mask takes a millisecond."""
-    return per_cache(cache, "slices-coded-spans", lambda: CodedSpans.of(results.spans))
+    """The slice spans' columns as small-integer codes, once per cache: a click's mask takes a millisecond. Read
+    from the memory-mapped file and let go (``SliceResults.coded``): the span table itself is never held."""
+    return per_cache(cache, "slices-coded-spans", lambda: results.coded)
 
 
 def detail(cache: Any, results: Any, conditions: str, search: str) -> list[Any]:
@@ -207,7 +210,7 @@ def own_scores(cache: Any, results: Any) -> tuple[list[Any], Any, dict[str, str]
     def compute() -> Any:
         chosen = {item.name: [example for example in item.examples if example < n_examples] for item in saved}
         return own_slice_scores(
-            results.spans,
+            coded_spans(cache, results).frame(),
             chosen,
             n_examples=n_examples,
             draws=int(results.summary.get("draws", slice_analysis.DRAWS)),

@@ -3,9 +3,13 @@ link to its errors in Misclassified), weak slices link to their errors, and Misc
 
 from __future__ import annotations
 
+import gc
 import json
 import shutil
+import sys
+from types import SimpleNamespace
 
+import numpy as np
 from dash import dcc, no_update
 from helpers import strings, walk
 
@@ -14,6 +18,7 @@ from explainer.app.components.aligned import open_button_id
 from explainer.app.sections import misclassified
 from explainer.app.sections import slices as section
 from explainer.app.state import parse_query
+from explainer.cache import schema
 from explainer.cache.reader import open_cache
 
 
@@ -107,3 +112,47 @@ def test_a_cache_without_slices_says_how_to_add_them(tiny_cache, tmp_path):
     (copy / "slice_buckets.arrow").unlink()
     text = " ".join(strings(section.layout(open_cache(copy), {})))
     assert "no slices" in text and "--train-dataset" in text
+
+
+def mapped_files() -> set[str]:
+    """Paths of the files this process has memory-mapped now (Linux's /proc/self/maps)."""
+    with open("/proc/self/maps", encoding="utf-8") as maps:
+        return {line.split(maxsplit=5)[-1].strip() for line in maps if "/" in line}
+
+
+def test_the_view_holds_small_codes_and_never_the_span_table(tiny_cache, tmp_path):
+    # A fresh copy: nothing another test read of it is memoised.
+    copy = tmp_path / "fresh"
+    shutil.copytree(tiny_cache, copy)
+    cache = open_cache(copy)
+    tree = section.layout(cache, {})
+    panel, _ = section.bucket_clicked(SimpleNamespace(cache=lambda _search: cache), bar_click("length", "1"), "?")
+    assert graph_ids(tree) and "entities of 1 word" in " ".join(strings(panel))
+    results = cache.slices()
+    # Neither the span table (~250 MB in pandas at 1M subwords) nor its file's pages stay with the worker.
+    assert schema.SLICE_SPANS not in cache._memo and "spans" not in vars(results)
+    if sys.platform.startswith("linux"):
+        path = str(copy.resolve() / schema.SLICE_SPANS)
+        gc.collect()
+        assert path not in mapped_files()
+        held = results.read_spans(["example_id"])  # the check sees a map while one is held
+        assert path in mapped_files()
+        del held
+        gc.collect()
+        assert path not in mapped_files()
+    # What stays: one small integer per span and coded column.
+    coded = section.coded_spans(cache, results)
+    assert coded is results.coded and len(coded.example_id) == len(results.spans)
+    assert coded.example_id.dtype == np.int32 and coded.gold.dtype == bool and coded.matched.dtype == bool
+    assert {values.dtype for values, _ in coded.codes.values()} == {np.dtype(np.int8)}
+    assert set(coded.codes) == {name for name in results.spans.columns if name.startswith("bucket:")} | {"type"}
+
+
+def test_a_slices_rows_are_read_in_compact_dtypes_and_equal_the_tables(cache):
+    # What Misclassified keeps of each slice it filters by (up to 8): the rows of the span table, smaller.
+    results, conditions = cache.slices(), [Condition("length", "1")]
+    columns = ["example_id", "side", "start", "end", "type"]
+    rows = results.span_rows(results.coded.mask(conditions), columns)
+    expected = results.spans[columns][slice_mask(results.spans, conditions)]
+    assert len(rows) and rows.astype(object).values.tolist() == expected.astype(object).values.tolist()
+    assert [str(rows[name].dtype) for name in columns] == ["int32", "category", "int32", "int32", "category"]
