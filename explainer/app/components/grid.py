@@ -17,7 +17,7 @@ import pandas as pd
 from dash import dcc, html
 from dash.dependencies import Wildcard
 
-from explainer.analysis.gridquery import check_row_request, filter_frame, sort_frame
+from explainer.analysis.gridquery import check_row_request, shown_rows
 
 GRID_TYPE = "grid"
 CSV_TYPE = "grid-csv"  # the Export CSV button of a grid
@@ -140,5 +140,5 @@ def csv_rows(frame: pd.DataFrame, request: dict | None) -> pd.DataFrame:
     """The rows an export writes: the grid's filter and sort applied (as on screen), at most MAX_CSV_ROWS."""
     request = request or {}
     check_row_request(request, n_columns=len(frame.columns))
-    shown = sort_frame(filter_frame(frame, request.get("filterModel")), request.get("sortModel"))
-    return shown.drop(columns=["row_id"], errors="ignore").head(MAX_CSV_ROWS)
+    shown = shown_rows(frame, request, 0, MAX_CSV_ROWS)
+    return shown.drop(columns=["row_id"], errors="ignore")
