@@ -3,6 +3,7 @@ and their filters (pure pandas and pyarrow; the build precomputes the two tables
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -56,6 +57,22 @@ def _to_series(strings: pa.ChunkedArray) -> pd.Series:
     return pd.Series(strings.to_pandas(), dtype="str")
 
 
+def _token_taker(words: pd.Series) -> Callable[[np.ndarray, np.ndarray], pa.ChunkedArray]:
+    """``take(rows, valid)``: the words at ``rows`` as Arrow strings, null where not ``valid``. A categorical
+    column (the word points Embeddings keeps) is taken through its codes, with no string array of every word."""
+    if not isinstance(words.dtype, pd.CategoricalDtype):
+        tokens = _arrow_strings(words)
+        return lambda rows, valid: _take_or_null(tokens, rows, valid)
+    categories = pa.array(words.cat.categories.astype(str).tolist(), type=pa.large_string())
+    codes = words.cat.codes.to_numpy()
+
+    def take(rows: np.ndarray, valid: np.ndarray) -> pa.ChunkedArray:
+        chosen = codes[np.where(valid, rows, 0)]
+        return pa.chunked_array([_take_or_null(categories, chosen, valid & (chosen >= 0))])
+
+    return take
+
+
 def word_context(words: pd.DataFrame, rows: np.ndarray, *, size: int = 3) -> pd.Series:
     """Each word at ``rows`` with up to ``size`` words either side, the word itself in brackets.
 
@@ -74,14 +91,14 @@ def word_context(words: pd.DataFrame, rows: np.ndarray, *, size: int = 3) -> pd.
         ``"visited the [Paris] office ."``, one per row, in the order of ``rows``.
     """
     rows = np.asarray(rows, dtype=np.int64)
-    tokens = _arrow_strings(words["word"])
+    token_at = _token_taker(words["word"])
     example_ids = words["example_id"].to_numpy()
     parts = []
     for offset in range(-size, size + 1):
         neighbour = rows + offset
         inside = (neighbour >= 0) & (neighbour < len(words))
         inside[inside] &= example_ids[neighbour[inside]] == example_ids[rows[inside]]
-        part = _take_or_null(tokens, neighbour, inside)
+        part = token_at(neighbour, inside)
         if offset == 0:
             part = _joined([_large("["), part, _large("]")], "")
         parts.append(part)

@@ -123,3 +123,11 @@ def test_compact_tables_filter_and_group_as_their_strings(words, span_errors):
     assert surface_forms(compact_spans).tolist() == surface_forms(spans).tolist()
     grouped, expected = group_by_surface(compact_spans), group_by_surface(spans)
     assert grouped.astype(str).values.tolist() == expected.astype(str).values.tolist()
+
+
+def test_word_context_reads_a_categorical_word_column_as_its_strings(words):
+    rows = np.arange(len(words))
+    as_codes = words.assign(word=pd.Categorical(words["word"]))
+    assert word_context(as_codes, rows, size=2).tolist() == word_context(words, rows, size=2).tolist()
+    with_gap = words.assign(word=pd.Categorical(words["word"].where(words.index != 1)))  # a missing word is skipped
+    assert word_context(with_gap, rows[:1], size=2).tolist() == [word_context(words.drop(index=1), rows[:1], size=1)[0]]
