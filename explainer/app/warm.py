@@ -106,6 +106,8 @@ def warm_context(context, *, log_to=log, grown: dict | None = None) -> dict[str,
         return seconds
     if cache is None:
         return seconds
+    from explainer.app.memo import trim_heap
+
     shown_grids: set[str] = set()
     for section in context.sections:
         if section.key in SKIP:
@@ -115,6 +117,7 @@ def warm_context(context, *, log_to=log, grown: dict | None = None) -> dict[str,
             shown_grids.update(grid_names(section.render(context, cache, {})))
         except Exception as error:  # a failing section is logged: warming must never take a worker down
             log_to.warning("explainer: warming %s failed: %s", section.key, error)
+        trim_heap()  # what the section keeps, not what reading its tables freed (the worker's trimmer would too)
         seconds[section.key], grown[section.key] = time.perf_counter() - started, heap_mb() - before
     # The rows behind the server-side grids the tabs show, and the span level of Misclassified (one
     # click away); not the grids of views that need files this cache lacks.
@@ -129,6 +132,7 @@ def warm_context(context, *, log_to=log, grown: dict | None = None) -> dict[str,
             load(cache, {})
         except Exception as error:  # as for the sections: logged, never fatal
             log_to.warning("explainer: warming grid %s failed: %s", name, error)
+    trim_heap()
     seconds["grids"], grown["grids"] = time.perf_counter() - started, heap_mb() - before
     return seconds
 

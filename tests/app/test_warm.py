@@ -36,3 +36,17 @@ def test_the_trimmer_thread_checks_until_stopped():
     trimmer.stop()
     thread.join(timeout=30)
     assert trims and not thread.is_alive()
+
+
+def test_warming_trims_after_each_section_so_its_growth_is_what_it_keeps(tiny_cache, monkeypatch):
+    from explainer.app import memo
+    from explainer.app.factory import create_app
+    from explainer.app.settings import Settings
+    from explainer.app.warm import warm_context
+
+    app = create_app(Settings(cache=tiny_cache.parent))
+    trims = []
+    monkeypatch.setattr(memo, "trim_heap", lambda: trims.append(1))
+    grown: dict[str, float] = {}
+    seconds = warm_context(app.server.config["EXPLAINER_CONTEXT"], grown=grown)
+    assert len(trims) >= len(seconds) and set(grown) == set(seconds) and "grids" in seconds
