@@ -306,7 +306,9 @@ class Cache:
 
         return self._memoised(file_name, load)
 
-    def compact_table(self, file_name: str, *, mapped_text: tuple[str, ...] = ()) -> pd.DataFrame | None:
+    def compact_table(
+        self, file_name: str, *, mapped_text: tuple[str, ...] = (), skip: tuple[str, ...] = ()
+    ) -> pd.DataFrame | None:
         """An Arrow IPC file of the cache (``schema.VIEW_TABLES``) as a memoised, compact DataFrame, or None
         when the cache has no such file.
 
@@ -315,7 +317,7 @@ class Cache:
         columns whose values fit become int32. The ``mapped_text`` columns (long, mostly distinct strings
         such as a context) stay Arrow strings over a memory map, copied nowhere: only the pages a request
         reads count in the worker's memory. The other columns are read without a map, so the file's pages
-        they come from are not held by the worker either.
+        they come from are not held by the worker either. The ``skip`` columns are not read.
         """
 
         def load() -> pd.DataFrame | None:
@@ -325,8 +327,9 @@ class Cache:
             import pyarrow as pa
 
             try:
-                names = pa.ipc.open_file(pa.memory_map(str(path))).schema.names
-                kept = [index for index, name in enumerate(names) if name not in mapped_text]
+                every = pa.ipc.open_file(pa.memory_map(str(path))).schema.names
+                names = [name for name in every if name not in skip]
+                kept = [index for index, name in enumerate(every) if name in names and name not in mapped_text]
                 read = pa.ipc.IpcReadOptions(included_fields=kept)
                 with pa.OSFile(str(path)) as source:
                     table = pa.ipc.open_file(source, options=read).read_all()
@@ -337,7 +340,7 @@ class Cache:
                 raise ExplainerError(f"cannot read {path} ({error}); rebuild it with: {self.command}") from None
             return compact_frame(table, text=mapped, order=names)
 
-        return self._memoised(f"{file_name}#compact", load)
+        return self._memoised(f"{file_name}#compact{sorted(skip)}", load)
 
     def optional_table(self, file_name: str) -> pd.DataFrame | None:
         """An optional Parquet file of the cache (e.g. ``schema.LABEL_QUALITY``) as a memoised DataFrame,

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from dash import Input, Output, State, dcc, html, no_update
 
-from explainer.analysis.gridquery import check_row_request, filter_frame
+from explainer.analysis.gridquery import ROW_REPEAT, check_row_request, filter_frame
 from explainer.analysis.label_quality import read_label_quality
 from explainer.analysis.labels import entity_type
 from explainer.analysis.misclassified import (
@@ -109,9 +109,13 @@ def span_errors(cache):
     per cache."""
 
     def compute():
-        spans = cache.compact_table(schema.MISCLASSIFIED_SPANS, mapped_text=("row_id",))
+        spans = cache.compact_table(schema.MISCLASSIFIED_SPANS, skip=("row_id",))
         if spans is None:  # a cache built before the file
-            spans = compact_pandas(misclassified_spans(cache.span_errors, cache.words), text=("row_id",))
+            spans = compact_pandas(misclassified_spans(cache.span_errors, cache.words).drop(columns="row_id"))
+        # The row ids ("example:word", ":n" for the n-th other error starting there) are written per page from
+        # this count (one byte a row) rather than kept as strings (11 MB at 1M subwords, read by every filter).
+        repeat = spans.groupby(["example_id", "word_index"], sort=False).cumcount().to_numpy()
+        spans = spans.assign(**{ROW_REPEAT: repeat.astype(np.int8 if repeat.max(initial=0) < 128 else np.int32)})
         scores = span_scores(spans, cache.table("words", ["example_id", "word_index", "loss", "prob_pred"]))
         sentence = sentences_of(cache.table("examples", ["example_id", "text"]), spans["example_id"].to_numpy())
         return pd.concat([spans.reset_index(drop=True), scores.reset_index(drop=True)], axis=1).assign(
