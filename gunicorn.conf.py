@@ -121,10 +121,12 @@ def _return_freed_memory():
 
 
 def post_worker_init(worker):
-    """Render every tab once in a background thread, so no visitor waits for a cold read (EXPLAINER_WARM=0: off)."""
-    from explainer.app.warm import warm_in_background
+    """Render every tab once in a background thread, so no visitor waits for a cold read (EXPLAINER_WARM=0: off);
+    give what requests free back to the system in another (explainer.app.warm.HeapTrimmer)."""
+    from explainer.app.warm import HeapTrimmer, warm_in_background
 
     warm_in_background(worker.wsgi, log_to=worker.log)
+    HeapTrimmer().start()
 
 
 def when_ready(server):

@@ -334,6 +334,7 @@ class Actions:
             inputs=[
                 {"id": "random_samples-draw", "property": "n_clicks", "value": 1},
                 {"id": "random_samples-n", "property": "value", "value": 10},
+                {"id": "random_samples-order", "property": "value", "value": "id"},  # every input of the callback
             ],
             state=[{"id": "url", "property": "search", "value": self.search(tab="random_samples")}],
             changed=["random_samples-draw.n_clicks"],

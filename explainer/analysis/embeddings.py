@@ -94,9 +94,9 @@ def word_points(words: pd.DataFrame, coords: np.ndarray, categories: np.ndarray)
             "x": coords[:, 0],
             "y": coords[:, 1],
             "row": np.arange(len(words), dtype=np.int32 if len(words) < 2**31 else np.int64),
-            "example_id": words["example_id"].to_numpy(),
+            "example_id": _int32_if_fits(words["example_id"].to_numpy()),
             "word_index": words["word_index"].to_numpy(),
-            "word": words["word"].to_numpy(),
+            "word": pd.Categorical(words["word"]),  # ~23k distinct words at 1M: a code each, categories sorted
             "gold": _categorical(words["gold"]),
             "pred": _categorical(words["pred"]),
             "gold_type": _categorical(entity_types_of(words["gold"])),
@@ -110,8 +110,16 @@ def word_points(words: pd.DataFrame, coords: np.ndarray, categories: np.ndarray)
 
 
 # A cache's points are kept by every worker for its lifetime (814,484 at 1M subwords): a column of a few
-# distinct strings takes one byte per point as a categorical, ~13 as Arrow strings (offsets + text).
+# distinct strings takes one byte per point as a categorical, ~13 as Arrow strings (offsets + text); the
+# words (~23k distinct) take a 2- or 4-byte code.
 CATEGORICAL_COLUMNS = ("gold", "pred", "gold_type", "pred_type", "category")
+
+
+def _int32_if_fits(values: np.ndarray) -> np.ndarray:
+    """``values`` as int32 when every one fits (example ids: 4 bytes a point rather than 8)."""
+    if len(values) and np.iinfo(np.int32).min <= values.min() and values.max() <= np.iinfo(np.int32).max:
+        return values.astype(np.int32)
+    return values
 
 
 def _categorical(values: pd.Series | np.ndarray) -> pd.Categorical:

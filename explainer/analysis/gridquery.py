@@ -1,5 +1,8 @@
 """Server-side paging, sorting and filtering for AG Grid's infinite row model (pure pandas).
 
+Filtering and sorting work on row positions; only the page asked for is copied out of the frame, so a
+request on a table of a million rows allocates a few arrays of positions, not a filtered copy of it.
+
 The grid sends ``{"startRow", "endRow", "sortModel", "filterModel"}``; we answer
 ``{"rowData": [...], "rowCount": n}``. Doing it here keeps large tables on the server: the browser
 only ever holds the rows on screen.
@@ -13,7 +16,9 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
 
 from explainer.errors import ExplainerError
 
@@ -58,21 +63,81 @@ def _condition_mask(series: pd.Series, condition: dict[str, Any]) -> pd.Series:
         number_op = _NUMBER_OPS.get(kind)
         if number_op is None:
             return pd.Series(True, index=series.index)
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            series = series.astype(object)
         return number_op(pd.to_numeric(series, errors="coerce"), float(value), condition.get("filterTo"))
     text_op = _TEXT_OPS.get(kind, _TEXT_OPS["contains"])
-    return text_op(series.astype("string").fillna(""), str(value)).fillna(False).astype(bool)
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return _category_text_mask(series, lambda values: text_op(values, str(value)))
+    if not _arrow_strings(series):  # Arrow strings (a column over a memory-mapped file) are tested in place
+        series = series.astype("string")
+    return text_op(series.fillna(""), str(value)).fillna(False).astype(bool)
 
 
-def filter_frame(frame: pd.DataFrame, filter_model: dict[str, Any] | None) -> pd.DataFrame:
-    """Rows of ``frame`` that pass AG Grid's ``filterModel`` (text and number filters, AND/OR pairs).
+def _arrow_strings(series: pd.Series) -> bool:
+    """Whether ``series`` holds Arrow strings, whose ``.str`` methods run on Arrow's kernels as ``"string"``'s
+    do (the same answers), so it needs no copy converted to ``"string"`` first."""
+    dtype = series.dtype
+    return isinstance(dtype, pd.ArrowDtype) and (
+        pa.types.is_string(dtype.pyarrow_dtype) or pa.types.is_large_string(dtype.pyarrow_dtype)
+    )
+
+
+def _category_text_mask(series: pd.Series, test: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """A text condition on a categorical column, tested once per category (the same answer as on its strings,
+    without a string per row); a missing value is tested as ``""``, as for string columns."""
+    categories = pd.Series(series.cat.categories.astype(str), dtype="string")
+    per_category = test(pd.concat([categories, pd.Series([""], dtype="string")], ignore_index=True))
+    answers = per_category.fillna(False).to_numpy(dtype=bool)
+    codes = series.cat.codes.to_numpy()
+    return pd.Series(answers[np.where(codes < 0, len(categories), codes)], index=series.index)
+
+
+def take_rows(frame: pd.DataFrame, positions: npt.NDArray[np.intp]) -> pd.DataFrame:
+    """``frame.iloc[positions]``, taking a column of Arrow chunks chunk by chunk: pyarrow's take on a chunked
+    array first joins its chunks into one copy (31 MB for the contexts of a million misclassified words, held
+    over a memory map) to return a page of 50 rows."""
+    chunked = [name for name in frame.columns if _chunked(frame[name])]
+    if not chunked:
+        return frame.iloc[positions]
+    taken = frame.drop(columns=chunked).iloc[positions]
+    for name in chunked:
+        array = frame[name].array._pa_array
+        taken[name] = pd.Series(
+            pd.arrays.ArrowExtensionArray(_take_by_chunk(array, positions)), index=taken.index, copy=False
+        )
+    return taken[list(frame.columns)]
+
+
+def _chunked(series: pd.Series) -> bool:
+    return isinstance(series.dtype, pd.ArrowDtype) and series.array._pa_array.num_chunks > 1
+
+
+def _take_by_chunk(array: pa.ChunkedArray, positions: npt.NDArray[np.intp]) -> pa.Array:
+    """``array.take(positions)`` without joining the chunks: each chunk gives its rows, then they are put in order."""
+    positions = np.asarray(positions, dtype=np.int64)
+    positions = np.where(positions < 0, positions + len(array), positions)
+    starts = np.cumsum([0] + [len(chunk) for chunk in array.chunks])
+    chunk_of = np.searchsorted(starts, positions, side="right") - 1
+    pieces, order = [], []
+    for index in np.unique(chunk_of):
+        rows = np.flatnonzero(chunk_of == index)
+        pieces.append(array.chunk(int(index)).take(pa.array(positions[rows] - starts[index])))
+        order.append(rows)
+    if not pieces:
+        return pa.array([], type=array.type)
+    joined = pa.concat_arrays(pieces)  # only the rows taken
+    return joined.take(pa.array(np.argsort(np.concatenate(order), kind="stable")))
+
+
+def filter_mask(frame: pd.DataFrame, filter_model: dict[str, Any] | None) -> npt.NDArray[np.bool_] | None:
+    """Which rows of ``frame`` pass AG Grid's ``filterModel`` (None: no filter applies, every row passes).
 
     Filters on columns the frame lacks are ignored rather than failing: URLs and old clients can
     name columns that no longer exist.
     """
-    if not filter_model:
-        return frame
-    mask = pd.Series(True, index=frame.index)
-    for column, model in filter_model.items():
+    mask: npt.NDArray[np.bool_] | None = None
+    for column, model in (filter_model or {}).items():
         if column not in frame.columns:
             continue
         if "conditions" in model:
@@ -82,26 +147,66 @@ def filter_frame(frame: pd.DataFrame, filter_model: dict[str, Any] | None) -> pd
                 combined = (combined | part) if model.get("operator") == "OR" else (combined & part)
         else:
             combined = _condition_mask(frame[column], model)
-        mask &= combined
-    return frame[mask]
+        passed = np.asarray(combined, dtype=bool)
+        mask = passed if mask is None else mask & passed
+    return mask
 
 
-def sort_frame(frame: pd.DataFrame, sort_model: list[dict[str, Any]] | None) -> pd.DataFrame:
-    """``frame`` sorted by AG Grid's ``sortModel`` (stable, missing values last)."""
+def filter_frame(frame: pd.DataFrame, filter_model: dict[str, Any] | None) -> pd.DataFrame:
+    """Rows of ``frame`` that pass AG Grid's ``filterModel`` (text and number filters, AND/OR pairs).
+
+    Filters on columns the frame lacks are ignored rather than failing: URLs and old clients can
+    name columns that no longer exist.
+    """
+    mask = filter_mask(frame, filter_model)
+    return frame if mask is None else frame[mask]
+
+
+def sorted_positions(
+    frame: pd.DataFrame, sort_model: list[dict[str, Any]] | None, positions: npt.NDArray[np.intp] | None = None
+) -> npt.NDArray[np.intp] | None:
+    """The positions of ``frame``'s rows (of ``positions`` only, when given) in the order of AG Grid's
+    ``sortModel`` (stable, missing values last); None when nothing sorts and no positions were given.
+
+    Only the key columns of those rows are read: the rows themselves are never copied.
+    """
     ascending: dict[str, bool] = {}
     for entry in sort_model or []:
         if entry.get("colId") in frame.columns:  # a column named twice sorts by its first entry
             ascending.setdefault(entry["colId"], entry.get("sort") != "desc")
     if not ascending:
-        return frame
-    # Sort only the key columns, then take rows by position: moving every column costs 10x more.
-    order = (
-        frame[list(ascending)]
-        .reset_index(drop=True)
+        return positions
+    keys = frame[list(ascending)]
+    if positions is not None:
+        keys = take_rows(keys, positions)
+    order: npt.NDArray[np.intp] = (
+        keys.reset_index(drop=True)
         .sort_values(list(ascending), ascending=list(ascending.values()), kind="stable", na_position="last")
-        .index
+        .index.to_numpy()
     )
-    return frame.iloc[order.to_numpy()]
+    return order if positions is None else positions[order]
+
+
+def sort_frame(frame: pd.DataFrame, sort_model: list[dict[str, Any]] | None) -> pd.DataFrame:
+    """``frame`` sorted by AG Grid's ``sortModel`` (stable, missing values last)."""
+    order = sorted_positions(frame, sort_model)
+    return frame if order is None else frame.iloc[order]
+
+
+def shown_positions(frame: pd.DataFrame, request: dict[str, Any]) -> npt.NDArray[np.intp] | None:
+    """The positions of the rows a grid shows, in order: its filter then its sort (None: every row, as
+    stored). Pages are taken from these positions, so no filtered or sorted copy of the frame is made."""
+    mask = filter_mask(frame, request.get("filterModel"))
+    positions = None if mask is None else np.flatnonzero(mask)
+    return sorted_positions(frame, request.get("sortModel"), positions)
+
+
+def shown_rows(frame: pd.DataFrame, request: dict[str, Any], start: int = 0, end: int | None = None) -> pd.DataFrame:
+    """Rows ``[start, end)`` of what a grid shows (its filter and sort applied), copying only those rows."""
+    positions = shown_positions(frame, request)
+    if positions is None:
+        return frame.iloc[start:end]
+    return take_rows(frame, positions[start:end])
 
 
 def _jsonable(value: Any) -> Any:
@@ -160,14 +265,20 @@ def page_rows(frame: pd.DataFrame, request: dict[str, Any] | None, *, max_rows: 
     """
     request = request or {}
     check_row_request(request, n_columns=len(frame.columns))
-    filtered = sort_frame(filter_frame(frame, request.get("filterModel")), request.get("sortModel"))
+    positions = shown_positions(frame, request)
     start = max(int(request.get("startRow") or 0), 0)
     end = min(int(request.get("endRow") or start + 100), start + max_rows)
-    window = filtered.iloc[start:end]
+    window = frame.iloc[start:end] if positions is None else take_rows(frame, positions[start:end])
     rows = [{key: _jsonable(value) for key, value in row.items()} for row in window.to_dict("records")]
     for position, row in zip(window.index, rows):
-        row.setdefault("row_id", _row_id(row, position))
-    return {"rowData": rows, "rowCount": int(len(filtered))}
+        repeat = row.pop(ROW_REPEAT, 0)
+        row.setdefault("row_id", _row_id(row, position) + (f":{repeat}" if repeat else ""))
+    return {"rowData": rows, "rowCount": int(len(frame) if positions is None else len(positions))}
+
+
+# A frame's column numbering the rows that start at the same example and word (0 for the first): their row ids
+# get ":n" (a missed gold span and a spurious prediction can start together). Not sent to the grid.
+ROW_REPEAT = "row_repeat"
 
 
 def _row_id(row: dict[str, Any], position: object) -> str:

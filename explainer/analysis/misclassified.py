@@ -3,6 +3,7 @@ and their filters (pure pandas and pyarrow; the build precomputes the two tables
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -56,6 +57,22 @@ def _to_series(strings: pa.ChunkedArray) -> pd.Series:
     return pd.Series(strings.to_pandas(), dtype="str")
 
 
+def _token_taker(words: pd.Series) -> Callable[[np.ndarray, np.ndarray], pa.ChunkedArray]:
+    """``take(rows, valid)``: the words at ``rows`` as Arrow strings, null where not ``valid``. A categorical
+    column (the word points Embeddings keeps) is taken through its codes, with no string array of every word."""
+    if not isinstance(words.dtype, pd.CategoricalDtype):
+        tokens = _arrow_strings(words)
+        return lambda rows, valid: _take_or_null(tokens, rows, valid)
+    categories = pa.array(words.cat.categories.astype(str).tolist(), type=pa.large_string())
+    codes = words.cat.codes.to_numpy()
+
+    def take(rows: np.ndarray, valid: np.ndarray) -> pa.ChunkedArray:
+        chosen = codes[np.where(valid, rows, 0)]
+        return pa.chunked_array([_take_or_null(categories, chosen, valid & (chosen >= 0))])
+
+    return take
+
+
 def word_context(words: pd.DataFrame, rows: np.ndarray, *, size: int = 3) -> pd.Series:
     """Each word at ``rows`` with up to ``size`` words either side, the word itself in brackets.
 
@@ -74,14 +91,14 @@ def word_context(words: pd.DataFrame, rows: np.ndarray, *, size: int = 3) -> pd.
         ``"visited the [Paris] office ."``, one per row, in the order of ``rows``.
     """
     rows = np.asarray(rows, dtype=np.int64)
-    tokens = _arrow_strings(words["word"])
+    token_at = _token_taker(words["word"])
     example_ids = words["example_id"].to_numpy()
     parts = []
     for offset in range(-size, size + 1):
         neighbour = rows + offset
         inside = (neighbour >= 0) & (neighbour < len(words))
         inside[inside] &= example_ids[neighbour[inside]] == example_ids[rows[inside]]
-        part = _take_or_null(tokens, neighbour, inside)
+        part = token_at(neighbour, inside)
         if offset == 0:
             part = _joined([_large("["), part, _large("]")], "")
         parts.append(part)
@@ -163,7 +180,15 @@ def misclassified_spans(span_errors: pd.DataFrame, words: pd.DataFrame) -> pd.Da
 def _text_mask(frame: pd.DataFrame, columns: list[str], text: str | None) -> np.ndarray:
     mask = np.zeros(len(frame), dtype=bool)
     for column in columns:
-        found = frame[column].astype("str").str.contains(text, case=False, regex=False)
+        values = frame[column]
+        if isinstance(values.dtype, pd.CategoricalDtype):  # tested once per category, not once per row
+            categories = pd.Series(values.cat.categories).astype("str").str.contains(text, case=False, regex=False)
+            found_in = np.append(categories.to_numpy(dtype=bool, na_value=False), False)  # code -1: missing
+            mask |= found_in[values.cat.codes.to_numpy()]
+            continue
+        if not isinstance(values.dtype, pd.ArrowDtype):  # Arrow strings are searched in place, not copied
+            values = values.astype("str")
+        found = values.str.contains(text, case=False, regex=False)
         mask |= found.to_numpy(dtype=bool, na_value=False)
     return mask
 
@@ -173,10 +198,18 @@ def filter_word_errors(
 ) -> pd.DataFrame:
     """Rows of :func:`misclassified_words` whose gold/predicted label match (see :func:`label_mask`)
     and whose word or context contains ``text`` (case-insensitive). ``None`` filters nothing."""
-    mask = label_mask(frame["gold"], gold) & label_mask(frame["pred"], pred)
+    mask = word_error_mask(frame, gold=gold, pred=pred, text=text)
+    return frame if mask.all() else frame[mask]
+
+
+def word_error_mask(
+    frame: pd.DataFrame, *, gold: str | None = None, pred: str | None = None, text: str | None = None
+) -> npt.NDArray[np.bool_]:
+    """Which rows :func:`filter_word_errors` keeps (counting them needs no copy of the rows)."""
+    mask: npt.NDArray[np.bool_] = label_mask(frame["gold"], gold) & label_mask(frame["pred"], pred)
     if text:
         mask &= _text_mask(frame, ["word", "context"], text)
-    return frame if mask.all() else frame[mask]
+    return mask
 
 
 def filter_span_errors(
@@ -202,6 +235,20 @@ def filter_span_errors(
     text : str, optional
         Contained in the gold or the predicted span text (case-insensitive).
     """
+    mask = span_error_mask(frame, category=category, entity=entity, gold=gold, pred=pred, text=text)
+    return frame if mask.all() else frame[mask]
+
+
+def span_error_mask(
+    frame: pd.DataFrame,
+    *,
+    category: str | None = None,
+    entity: str | None = None,
+    gold: str | None = None,
+    pred: str | None = None,
+    text: str | None = None,
+) -> npt.NDArray[np.bool_]:
+    """Which rows :func:`filter_span_errors` keeps (counting them needs no copy of the rows)."""
     mask = np.ones(len(frame), dtype=bool)
     if category:
         mask &= (frame["category"] == category).to_numpy(dtype=bool, na_value=False)
@@ -210,7 +257,7 @@ def filter_span_errors(
             mask &= (frame[column] == entity_type(value)).to_numpy(dtype=bool, na_value=False)
     if text:
         mask &= _text_mask(frame, ["gold_text", "pred_text"], text)
-    return frame if mask.all() else frame[mask]
+    return mask
 
 
 def span_scores(spans: pd.DataFrame, words: pd.DataFrame) -> pd.DataFrame:
@@ -252,8 +299,8 @@ def span_scores(spans: pd.DataFrame, words: pd.DataFrame) -> pd.DataFrame:
 
 def surface_forms(spans: pd.DataFrame) -> pd.Series:
     """Each span error's surface form: its gold span's text, its predicted span's for *spurious*."""
-    gold_text = spans["gold_text"].fillna("").astype("str")
-    return gold_text.where(gold_text != "", spans["pred_text"].fillna("").astype("str"))
+    gold_text = spans["gold_text"].astype("str").fillna("")  # in this order: a categorical has no "" to fill
+    return gold_text.where(gold_text != "", spans["pred_text"].astype("str").fillna(""))
 
 
 def group_by_surface(spans: pd.DataFrame) -> pd.DataFrame:

@@ -47,6 +47,49 @@ def heap_mb() -> float:
     return 0.0
 
 
+class HeapTrimmer:
+    """Give the memory requests freed back to the system: a daemon thread that checks the heap every
+    ``interval`` seconds and trims it (``explainer.app.memo.trim_heap``) once it has grown by ``growth_mb``
+    since the last trim.
+
+    A request allocates temporaries (a filtered copy, a column converted, a figure) and frees them; glibc keeps
+    the freed blocks, so a worker's heap rose by 50-90 MB over a few rounds of traffic at 1M subwords and a
+    trim gave it all back, in 5-18 ms (measured). Trimming here rather than after every request keeps that
+    cost off the requests' path (a fixed mmap threshold does the same at 30-50% more CPU per request).
+    """
+
+    def __init__(self, *, interval: float = 1.0, growth_mb: float = 16.0, heap=heap_mb, trim=None) -> None:
+        from explainer.app.memo import trim_heap
+
+        self.interval, self.growth_mb = interval, growth_mb
+        self._heap, self._trim = heap, trim or trim_heap
+        self.floor = heap()  # the heap right after the last trim (or its lowest since)
+        self.trims = 0
+        self._stop = threading.Event()
+
+    def check(self) -> bool:
+        """Trim if the heap grew by ``growth_mb`` since the last trim; True if it trimmed."""
+        now = self._heap()
+        if now - self.floor < self.growth_mb:
+            self.floor = min(self.floor, now)
+            return False
+        self._trim()
+        self.floor, self.trims = self._heap(), self.trims + 1
+        return True
+
+    def start(self) -> threading.Thread:
+        def run() -> None:
+            while not self._stop.wait(self.interval):
+                self.check()
+
+        thread = threading.Thread(target=run, name="explainer-heap-trim", daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
 def warm_context(context, *, log_to=log, grown: dict | None = None) -> dict[str, float]:
     """Render each section's default view of the default cache; return seconds per section.
 
@@ -63,6 +106,8 @@ def warm_context(context, *, log_to=log, grown: dict | None = None) -> dict[str,
         return seconds
     if cache is None:
         return seconds
+    from explainer.app.memo import trim_heap
+
     shown_grids: set[str] = set()
     for section in context.sections:
         if section.key in SKIP:
@@ -72,6 +117,7 @@ def warm_context(context, *, log_to=log, grown: dict | None = None) -> dict[str,
             shown_grids.update(grid_names(section.render(context, cache, {})))
         except Exception as error:  # a failing section is logged: warming must never take a worker down
             log_to.warning("explainer: warming %s failed: %s", section.key, error)
+        trim_heap()  # what the section keeps, not what reading its tables freed (the worker's trimmer would too)
         seconds[section.key], grown[section.key] = time.perf_counter() - started, heap_mb() - before
     # The rows behind the server-side grids the tabs show, and the span level of Misclassified (one
     # click away); not the grids of views that need files this cache lacks.
@@ -86,6 +132,7 @@ def warm_context(context, *, log_to=log, grown: dict | None = None) -> dict[str,
             load(cache, {})
         except Exception as error:  # as for the sections: logged, never fatal
             log_to.warning("explainer: warming grid %s failed: %s", name, error)
+    trim_heap()
     seconds["grids"], grown["grids"] = time.perf_counter() - started, heap_mb() - before
     return seconds
 

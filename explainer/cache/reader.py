@@ -326,6 +326,42 @@ class Cache:
             raise ExplainerError(f"{self.path / file_name} is missing; rebuild the cache with: {self.command}")
         return frame
 
+    def compact_table(
+        self, file_name: str, *, mapped_text: tuple[str, ...] = (), skip: tuple[str, ...] = ()
+    ) -> pd.DataFrame | None:
+        """An Arrow IPC file of the cache (``schema.VIEW_TABLES``) as a memoised, compact DataFrame, or None
+        when the cache has no such file.
+
+        String columns become categoricals whose categories are sorted (so sorting by code sorts by the
+        strings): a label or a word repeated over a million rows costs a code each, not a string. Integer
+        columns whose values fit become int32. The ``mapped_text`` columns (long, mostly distinct strings
+        such as a context) stay Arrow strings over a memory map, copied nowhere: only the pages a request
+        reads count in the worker's memory. The other columns are read without a map, so the file's pages
+        they come from are not held by the worker either. The ``skip`` columns are not read.
+        """
+
+        def load() -> pd.DataFrame | None:
+            path = self.path / file_name
+            if not path.is_file():
+                return None
+            import pyarrow as pa
+
+            try:
+                every = pa.ipc.open_file(pa.memory_map(str(path))).schema.names
+                names = [name for name in every if name not in skip]
+                kept = [index for index, name in enumerate(every) if name in names and name not in mapped_text]
+                read = pa.ipc.IpcReadOptions(included_fields=kept)
+                with pa.OSFile(str(path)) as source:
+                    table = pa.ipc.open_file(source, options=read).read_all()
+                # Every column over the map (no copy; IPC's included_fields would copy), then the text ones.
+                whole = pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+                mapped = whole.select([name for name in mapped_text if name in names])
+            except (OSError, pa.ArrowInvalid) as error:
+                raise ExplainerError(f"cannot read {path} ({error}); rebuild it with: {self.command}") from None
+            return compact_frame(table, text=mapped, order=names)
+
+        return self._memoised(f"{file_name}#compact{sorted(skip)}", load)
+
     def optional_table(self, file_name: str) -> pd.DataFrame | None:
         """An optional Parquet file of the cache (e.g. ``schema.LABEL_QUALITY``) as a memoised DataFrame,
         or None when this cache has none (an older cache, or its build option was off)."""
@@ -700,6 +736,56 @@ class Cache:
                 + f"; rebuild it with: {self.command}"
             )
         return array
+
+
+def compact_frame(table: pa.Table, *, text: pa.Table | None = None, order: list[str] | None = None) -> pd.DataFrame:
+    """``table`` as a compact DataFrame (see :meth:`Cache.compact_table`): strings as categoricals with sorted
+    categories, integers that fit as int32; the columns of ``text`` kept as Arrow strings, not copied. Columns
+    in ``order`` (default: ``table``'s, then ``text``'s)."""
+    import pandas as pd
+
+    columns = {name: _compact_column(table[name]) for name in table.column_names}
+    texts: list[str] = []
+    if text is not None:
+        texts = text.column_names
+        for name in texts:
+            columns[name] = pd.Series(pd.arrays.ArrowExtensionArray(text[name]), copy=False)
+    order = order or [*table.column_names, *texts]
+    return pd.DataFrame({name: columns[name] for name in order if name in columns})
+
+
+def compact_pandas(frame: pd.DataFrame, *, text: tuple[str, ...] = ()) -> pd.DataFrame:
+    """:func:`compact_frame` of a pandas frame (a view computed for a cache built before its file was written)."""
+    import pyarrow as pa
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    kept = [name for name in table.column_names if name not in text]
+    return compact_frame(
+        table.select(kept), text=table.select([name for name in text if name in frame]), order=list(frame.columns)
+    )
+
+
+def _compact_column(values: pa.ChunkedArray) -> Any:
+    """One column of :meth:`Cache.compact_table`: strings as a categorical with sorted categories (Arrow's
+    byte order, which is pandas' order for strings), integers that fit as int32, the rest as pandas reads it."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = values.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        distinct = pc.unique(values.drop_null())
+        distinct = distinct.take(pc.array_sort_indices(distinct))
+        codes = pc.fill_null(pc.index_in(values, value_set=distinct), -1).to_numpy().astype(np.int32)
+        return pd.Categorical.from_codes(codes, categories=pd.Index(distinct.to_pylist(), dtype="str"))
+    if pa.types.is_integer(kind):
+        low, high = (bound.as_py() for bound in pc.min_max(values).values())
+        fits = low is None or (np.iinfo(np.int32).min <= low and high <= np.iinfo(np.int32).max)
+        values = values.cast(pa.int32()) if fits else values
+        if values.null_count:  # integers with gaps stay integers (pandas' nullable Int32/Int64), as pandas reads them
+            return values.to_pandas(types_mapper={pa.int32(): pd.Int32Dtype(), pa.int64(): pd.Int64Dtype()}.get)
+        return values.to_numpy()
+    return values.to_pandas()
 
 
 def _directory_identity(path: Path) -> tuple[int, int] | None:

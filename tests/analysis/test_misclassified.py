@@ -12,9 +12,12 @@ from explainer.analysis.misclassified import (
     group_by_surface,
     misclassified_spans,
     misclassified_words,
+    span_error_mask,
     span_scores,
     span_text,
+    surface_forms,
     word_context,
+    word_error_mask,
 )
 
 
@@ -88,3 +91,43 @@ def test_group_by_surface_counts_repeated_errors_most_frequent_first(words, span
     assert first["loss"] == pytest.approx(spans[spans["category"] == "missed"]["loss"].mean())
     assert groups["count"].sum() == len(spans) and len(groups) == len(spans) - 1
     assert "is" in set(groups["surface"])  # a spurious span goes by its predicted text
+
+
+def test_compact_tables_filter_and_group_as_their_strings(words, span_errors):
+    # The app keeps these tables compact (strings as categoricals, contexts as Arrow strings): every filter
+    # and the surface grouping answer exactly as on the plain frames.
+    from explainer.cache.reader import compact_pandas
+
+    errors = misclassified_words(words)
+    compact_errors = compact_pandas(errors, text=("context",))
+    assert isinstance(compact_errors["word"].dtype, pd.CategoricalDtype)
+    assert isinstance(compact_errors["context"].dtype, pd.ArrowDtype)
+    for filters in (
+        {"gold": "PER"},
+        {"pred": "B-LOC"},
+        {"text": "VISITED"},
+        {"text": "ari"},
+        {"gold": "O", "pred": "LOC"},
+    ):
+        assert word_error_mask(compact_errors, **filters).tolist() == word_error_mask(errors, **filters).tolist()
+        assert (
+            filter_word_errors(compact_errors, **filters)["word"].tolist()
+            == filter_word_errors(errors, **filters)["word"].tolist()
+        )
+    spans = misclassified_spans(span_errors, words)
+    spans = spans.assign(loss=np.arange(len(spans), dtype=float), confidence=0.5, sentence="s")
+    compact_spans = compact_pandas(spans, text=("row_id",))
+    assert isinstance(compact_spans["gold_text"].dtype, pd.CategoricalDtype)
+    for filters in ({"category": "missed"}, {"entity": "LOC"}, {"gold": "B-PER"}, {"text": "smith"}, {"text": "IS"}):
+        assert span_error_mask(compact_spans, **filters).tolist() == span_error_mask(spans, **filters).tolist()
+    assert surface_forms(compact_spans).tolist() == surface_forms(spans).tolist()
+    grouped, expected = group_by_surface(compact_spans), group_by_surface(spans)
+    assert grouped.astype(str).values.tolist() == expected.astype(str).values.tolist()
+
+
+def test_word_context_reads_a_categorical_word_column_as_its_strings(words):
+    rows = np.arange(len(words))
+    as_codes = words.assign(word=pd.Categorical(words["word"]))
+    assert word_context(as_codes, rows, size=2).tolist() == word_context(words, rows, size=2).tolist()
+    with_gap = words.assign(word=pd.Categorical(words["word"].where(words.index != 1)))  # a missing word is skipped
+    assert word_context(with_gap, rows[:1], size=2).tolist() == [word_context(words.drop(index=1), rows[:1], size=1)[0]]

@@ -443,6 +443,9 @@ class FakeCache:
     def precomputed(self, file_name, compute):
         return compute()  # no precomputed views: the sections compute them, as on an older cache
 
+    def compact_table(self, file_name, mapped_text=(), skip=()):
+        return None  # as precomputed: no view files
+
     def label_quality(self):
         from explainer.cache.artefacts import Missing
 

@@ -418,3 +418,48 @@ def test_the_rebuild_command_changes_an_option_without_editing_the_command(cache
     manifest["command"] = "explainer build --model m --dataset d.conll --out c --projection pca"
     (cache_copy / "manifest.json").write_text(json.dumps(manifest))
     assert open_cache(cache_copy).rebuild_command(projection="none").endswith("--projection none")
+
+
+def test_a_compact_view_table_holds_codes_and_maps_its_long_texts(tiny_cache):
+    # The Misclassified grids' tables: each string column a categorical with sorted categories (sorting by code
+    # sorts by the strings), integers as int32, the contexts Arrow strings over the memory map (no copy).
+    cache = open_cache(tiny_cache)
+    compact = cache.compact_table(schema.MISCLASSIFIED_WORDS, mapped_text=("context",))
+    plain = cache.mapped_table(schema.MISCLASSIFIED_WORDS)
+    assert list(compact.columns) == list(plain.columns)
+    for name in ("word", "gold", "pred"):
+        categories = compact[name].cat.categories.tolist()
+        assert categories == sorted(categories)
+    assert compact["example_id"].dtype == np.int32 and compact["word_index"].dtype == np.int32
+    assert isinstance(compact["context"].dtype, pd.ArrowDtype)
+    if Path("/proc/self/maps").is_file():  # the contexts' bytes lie in the file's mapping, not in the heap
+        address = compact["context"].array._pa_array.chunk(0).buffers()[2].address
+        mapped = [
+            line.split()[0]
+            for line in Path("/proc/self/maps").read_text().splitlines()
+            if line.endswith(schema.MISCLASSIFIED_WORDS)
+        ]
+        assert any(int(low, 16) <= address < int(high, 16) for low, high in (span.split("-") for span in mapped))
+    assert not any(str(dtype) in ("object", "str") for dtype in compact.dtypes)
+    for name in plain.columns:
+        assert compact[name].astype(object).tolist() == plain[name].astype(object).tolist(), name
+    assert cache.compact_table(schema.MISCLASSIFIED_WORDS, mapped_text=("context",)) is compact  # memoised
+    assert cache.compact_table("no_such_view.arrow") is None
+
+
+def test_a_compact_table_keeps_integers_with_gaps_nullable():
+    import pyarrow as pa
+
+    from explainer.cache.reader import compact_frame
+
+    table = pa.table(
+        {
+            "start": pa.array([1, None, 3], type=pa.int32()),
+            "big": pa.array([0, 2**40, 1], type=pa.int64()),
+            "text": pa.array(["b", None, "a"]),
+        }
+    )
+    frame = compact_frame(table)
+    assert str(frame["start"].dtype) == "Int32" and frame["start"].isna().tolist() == [False, True, False]
+    assert frame["big"].dtype == np.int64  # does not fit int32: left as it is
+    assert frame["text"].cat.categories.tolist() == ["a", "b"] and frame["text"].isna().tolist() == [False, True, False]

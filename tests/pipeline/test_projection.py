@@ -495,7 +495,9 @@ def test_word_points_keep_their_labels_as_categoricals_and_the_grid_gets_text(ca
     words = cache.words
     for name in emb.CATEGORICAL_COLUMNS:
         assert isinstance(points[name].dtype, pd.CategoricalDtype), name
-    assert points["row"].dtype == np.int32
+    assert points["row"].dtype == np.int32 and points["example_id"].dtype == np.int32
+    assert isinstance(points["word"].dtype, pd.CategoricalDtype)  # ~23k distinct words at 1M: a code each
+    assert points["word"].astype("str").tolist() == words["word"].astype("str").tolist()
     assert points["gold"].astype("str").tolist() == words["gold"].astype("str").tolist()
     assert points["pred_type"].astype("str").tolist() == [entity_type(label) for label in words["pred"]]
     rows = section.selected_word_rows(cache, {"emb_sel": "box:-1e9,1e9,-1e9,1e9"})

@@ -17,7 +17,7 @@ import pandas as pd
 from dash import dcc, html
 from dash.dependencies import Wildcard
 
-from explainer.analysis.gridquery import check_row_request, filter_frame, sort_frame
+from explainer.analysis.gridquery import ROW_REPEAT, check_row_request, shown_rows
 
 GRID_TYPE = "grid"
 CSV_TYPE = "grid-csv"  # the Export CSV button of a grid
@@ -104,7 +104,7 @@ def server_grid(
     Export CSV button (every row the grid's filter and sort select, not only the page on screen).
 
     The initial order is set on a column (``column(..., sort="desc")``). Every row needs a
-    unique ``row_id``; ``page_rows`` adds one from ``example_id``/``word_index`` when absent. The grid
+    unique ``row_id``; ``page_rows`` adds one from ``example_id``/``word_index`` (and ``row_repeat``) when absent. The grid
     fills the window's height (``height`` is its least).
     """
     options = {
@@ -140,5 +140,5 @@ def csv_rows(frame: pd.DataFrame, request: dict | None) -> pd.DataFrame:
     """The rows an export writes: the grid's filter and sort applied (as on screen), at most MAX_CSV_ROWS."""
     request = request or {}
     check_row_request(request, n_columns=len(frame.columns))
-    shown = sort_frame(filter_frame(frame, request.get("filterModel")), request.get("sortModel"))
-    return shown.drop(columns=["row_id"], errors="ignore").head(MAX_CSV_ROWS)
+    shown = shown_rows(frame, request, 0, MAX_CSV_ROWS)
+    return shown.drop(columns=["row_id", ROW_REPEAT], errors="ignore")

@@ -260,7 +260,7 @@ def selected_word_rows(cache, state):
     chosen = emb.selected_points(filtered(cache, replace(view, mode=emb.WORD)), view.sel)
     top = chosen.sort_values("loss", ascending=False, kind="stable", na_position="last").head(MAX_TABLE_ROWS)
     frame = top[["example_id", "word_index", "word", "gold", "pred", "loss", "category"]].reset_index(drop=True)
-    frame = frame.astype({name: "str" for name in ("gold", "pred", "category")})  # the grid filters text
+    frame = frame.astype({name: "str" for name in ("word", "gold", "pred", "category")})  # the grid filters text
     frame["context"] = word_context(section_words(cache), top["row"].to_numpy(), size=HOVER_CONTEXT)
     return frame
 

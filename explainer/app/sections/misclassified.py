@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from dash import Input, Output, State, dcc, html, no_update
 
-from explainer.analysis.gridquery import check_row_request, filter_frame
+from explainer.analysis.gridquery import ROW_REPEAT, check_row_request, filter_frame
 from explainer.analysis.label_quality import read_label_quality
 from explainer.analysis.labels import entity_type
 from explainer.analysis.misclassified import (
@@ -30,8 +30,10 @@ from explainer.analysis.misclassified import (
     group_by_surface,
     misclassified_spans,
     misclassified_words,
+    span_error_mask,
     span_scores,
     surface_forms,
+    word_error_mask,
 )
 from explainer.analysis.slices import decode_conditions, errors_in_slice
 from explainer.app.components import own_slices
@@ -41,6 +43,7 @@ from explainer.app.sections.base import PERFORMANCE, Section, StrEnum, View, vie
 from explainer.app.state import build_query, parse_query, update_query
 from explainer.cache import schema
 from explainer.cache.artefacts import Missing
+from explainer.cache.reader import compact_pandas
 from explainer.cache.schema import CORRECT, ERROR_CATEGORIES
 from explainer.errors import ExplainerError
 
@@ -88,7 +91,9 @@ def word_errors(cache):
     scores), built once per cache."""
 
     def compute():
-        frame = cache.precomputed(schema.MISCLASSIFIED_WORDS, lambda: misclassified_words(cache.words))
+        frame = cache.compact_table(schema.MISCLASSIFIED_WORDS, mapped_text=("context",))
+        if frame is None:  # a cache built before the file
+            frame = compact_pandas(misclassified_words(cache.words), text=("context",))
         scores = read_label_quality(cache)
         if scores is None:
             return frame
@@ -104,17 +109,31 @@ def span_errors(cache):
     per cache."""
 
     def compute():
-        spans = cache.precomputed(
-            schema.MISCLASSIFIED_SPANS, lambda: misclassified_spans(cache.span_errors, cache.words)
-        )
+        spans = cache.compact_table(schema.MISCLASSIFIED_SPANS, skip=("row_id",))
+        if spans is None:  # a cache built before the file
+            spans = compact_pandas(misclassified_spans(cache.span_errors, cache.words).drop(columns="row_id"))
+        # The row ids ("example:word", ":n" for the n-th other error starting there) are written per page from
+        # this count (one byte a row) rather than kept as strings (11 MB at 1M subwords, read by every filter).
+        repeat = spans.groupby(["example_id", "word_index"], sort=False).cumcount().to_numpy()
+        spans = spans.assign(**{ROW_REPEAT: repeat.astype(np.int8 if repeat.max(initial=0) < 128 else np.int32)})
         scores = span_scores(spans, cache.table("words", ["example_id", "word_index", "loss", "prob_pred"]))
-        texts = cache.table("examples", ["example_id", "text"]).set_index("example_id")["text"]
-        sentence = texts.reindex(spans["example_id"].to_numpy()).to_numpy()
+        sentence = sentences_of(cache.table("examples", ["example_id", "text"]), spans["example_id"].to_numpy())
         return pd.concat([spans.reset_index(drop=True), scores.reset_index(drop=True)], axis=1).assign(
             sentence=sentence
         )
 
     return per_cache(cache, "misclassified-spans-scored", compute)
+
+
+def sentences_of(examples: pd.DataFrame, example_ids: np.ndarray) -> pd.Categorical:
+    """The text of each example of ``example_ids`` (``examples``: ``example_id, text``), as a categorical over
+    the distinct texts, sorted: a code per span error rather than a copy of its sentence (at 1M subwords
+    the copies took ~100 MB per worker)."""
+    codes, texts = pd.factorize(examples["text"], sort=True)
+    of_example = pd.Series(codes, index=examples["example_id"].to_numpy())
+    return pd.Categorical.from_codes(
+        of_example.reindex(example_ids).fillna(-1).to_numpy(dtype=np.int64), categories=texts
+    )
 
 
 def filtered(cache, view: MisclassifiedView):
@@ -124,6 +143,25 @@ def filtered(cache, view: MisclassifiedView):
         return group_by_surface(spans) if view.level == "surface" else spans
     words = filter_word_errors(word_errors(cache), gold=view.gold, pred=view.pred, text=view.text)
     return in_own_slice(cache, words, view.own)
+
+
+def count_filtered(cache, view: MisclassifiedView) -> int:
+    """``len(filtered(cache, view))`` at the word and span levels, counted on a mask: with a broad filter
+    (gold ``O``) the rows it keeps were a copy of most of the table, their contexts read from the file."""
+    if view.level == "surface" or (view.level == "span" and view.slice_conditions):
+        return len(filtered(cache, view))
+    if view.level == "span":
+        rows = span_errors(cache)
+        mask = span_error_mask(
+            rows, category=view.category, entity=view.type, gold=view.gold, pred=view.pred, text=view.text
+        )
+    else:
+        rows = word_errors(cache)
+        mask = word_error_mask(rows, gold=view.gold, pred=view.pred, text=view.text)
+    examples = own_slices.slice_examples(cache, view.own)
+    if examples is not None:
+        mask &= np.isin(rows["example_id"].to_numpy(dtype=np.int64), examples)
+    return int(mask.sum())
 
 
 def filtered_spans(cache, view: MisclassifiedView):
@@ -262,7 +300,7 @@ def summary(cache, view: MisclassifiedView) -> str:
     if view.level == "surface":
         groups = filtered(cache, view)
         return f"{int(groups['count'].sum()):,} of {total:,} span errors match these filters, in {len(groups):,} surface forms"
-    shown = len(filtered(cache, view))
+    shown = count_filtered(cache, view)
     noun = "span errors" if view.level == "span" else "misclassified words"
     among = f" in the examples of your slice {view.own!r}" if view.own else ""
     if view.level == "span" and view.slice_conditions:
