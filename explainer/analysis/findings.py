@@ -35,6 +35,9 @@ best finding's.
 
 from __future__ import annotations
 
+import functools
+import threading
+import warnings
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -195,6 +198,9 @@ def index_surface_forms(
     return index
 
 
+EXACT_SEARCH_LIMIT = 50_000  # words per group searched exactly; larger groups use an approximate graph
+
+
 def neighbour_tags(
     vectors: npt.NDArray[np.floating],
     gold_ids: npt.NDArray[np.integer],
@@ -203,11 +209,17 @@ def neighbour_tags(
     n_labels: int,
     k: int = 10,
     groups: npt.NDArray[np.integer] | None = None,
-    max_reference: int = 50_000,
+    exact_limit: int = EXACT_SEARCH_LIMIT,
     dimensions: int | None = 64,
     seed: int = 0,
 ) -> npt.NDArray[np.float32]:
     """Per word, the share of its ``k`` nearest neighbours (cosine, other examples only) with each gold label.
+
+    Every word of a group is both a query and a candidate neighbour. A group of at most ``exact_limit``
+    words is searched exactly (brute force); a larger one by pynndescent's nearest-neighbour graph
+    (NN-descent, seeded): a brute-force search costs words x words, which at 1M words took over 20
+    minutes even against a 50,000-word sample, and a sample that small makes the neighbours worse
+    (README, *Label-error findings*).
 
     Parameters
     ----------
@@ -221,19 +233,17 @@ def neighbour_tags(
     groups : ndarray, optional
         ``[n_words]`` neighbours are searched within a word's group only (the folds of an out-of-fold
         cache: K models' hidden states share no space).
-    max_reference : int
-        At most this many words (a seeded sample) per group are candidate neighbours.
+    exact_limit : int
+        Groups of more words than this are searched approximately.
     dimensions : int, optional
-        Vectors wider than this are first reduced by PCA (fitted on the reference words): the search
-        costs queries x references x dimensions.
+        Vectors wider than this are first reduced by PCA (fitted on a seeded sample of the group).
+    seed : int
 
     Returns
     -------
     ndarray
         float32 ``[n_words, n_labels]``, rows of shares summing to 1 (zeros for unscored words).
     """
-    from sklearn.neighbors import NearestNeighbors
-
     n_words = len(gold_ids)
     shares = np.zeros((n_words, n_labels), dtype=np.float32)
     valid = (gold_ids >= 0) & (gold_ids < n_labels)
@@ -241,26 +251,93 @@ def neighbour_tags(
     rng = np.random.default_rng(seed)
     for group in np.unique(groups[valid]):
         members = np.flatnonzero(valid & (groups == group))
-        reference = members
-        if len(reference) > max_reference:
-            reference = np.sort(rng.choice(reference, size=max_reference, replace=False))
-        n_query = min(k + 8, len(reference))  # a few more: neighbours from the word's own example are dropped
+        n_query = min(k + 8, len(members))  # a few more: neighbours from the word's own example are dropped
         if n_query < 2:
             continue
-        reduce = _reducer(vectors, reference, dimensions=dimensions, seed=seed)
-        data = reduce(reference)
-        search = NearestNeighbors(n_neighbors=n_query, algorithm="brute", metric="euclidean").fit(data)
-        for chunk in np.array_split(members, max(1, len(members) // 4096)):
-            query = reduce(chunk)
-            found = reference[search.kneighbors(query, return_distance=False)]
+        fitted_on = members
+        if len(fitted_on) > PCA_SAMPLE:
+            fitted_on = np.sort(rng.choice(members, size=PCA_SAMPLE, replace=False))
+        data = _reducer(vectors, fitted_on, dimensions=dimensions, seed=seed)(members)
+        if len(members) > exact_limit:
+            nearest = _approximate_neighbours(data, n_query, seed=seed)
+        else:
+            nearest = _exact_neighbours(data, n_query)
+        for rows in np.array_split(np.arange(len(members)), max(1, len(members) // 65_536)):
+            chunk, found = members[rows], members[nearest[rows]]
             other = example_ids[found] != example_ids[chunk][:, None]
             # the first k neighbours from other examples
             keep = other & (np.cumsum(other, axis=1) <= k)
             counts = np.zeros((len(chunk), n_labels), dtype=np.float32)
-            rows = np.repeat(np.arange(len(chunk)), keep.sum(axis=1))
-            np.add.at(counts, (rows, gold_ids[found[keep]]), 1.0)
+            counted = np.repeat(np.arange(len(chunk)), keep.sum(axis=1))
+            np.add.at(counts, (counted, gold_ids[found[keep]]), 1.0)
             shares[chunk] = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1.0)
     return shares
+
+
+PCA_SAMPLE = 50_000  # the PCA before the search is fitted on at most this many words of a group
+
+
+def _exact_neighbours(data: npt.NDArray[np.float32], n_neighbours: int) -> npt.NDArray[np.int64]:
+    """Row -> its ``n_neighbours`` nearest rows of ``data`` (itself included), nearest first, by brute force."""
+    from sklearn.neighbors import NearestNeighbors
+
+    search = NearestNeighbors(n_neighbors=n_neighbours, algorithm="brute", metric="euclidean").fit(data)
+    found: npt.NDArray[np.int64] = search.kneighbors(data, return_distance=False)
+    return found
+
+
+def _approximate_neighbours(data: npt.NDArray[np.float32], n_neighbours: int, *, seed: int) -> npt.NDArray[np.int64]:
+    """As :func:`_exact_neighbours`, from pynndescent's NN-descent graph (seeded: the same graph every run)."""
+    graph = nn_descent_class()(data, metric="euclidean", n_neighbors=n_neighbours, random_state=seed).neighbor_graph
+    assert graph is not None
+    return np.asarray(graph[0], dtype=np.int64)
+
+
+_NN_DESCENT_IMPORT = threading.Lock()
+
+
+@functools.cache
+def nn_descent_class() -> Any:
+    """pynndescent's ``NNDescent``, imported with numba's on-disk cache on for its kernels.
+
+    pynndescent compiles its numba kernels in every process (about a minute on 2 busy cores) and marks
+    only some ``cache=True``; caching the others too (as ``explainer.pipeline.projection.umap_class``
+    does for umap's) leaves ~30 s for the two that numba cannot cache (they take the distance function
+    as an argument). The build compiles them in a background thread during the forward pass (step
+    ``findings``' ``start_warm_up``). numba's cache places apply: ``$NUMBA_CACHE_DIR``, else
+    ``__pycache__`` beside pynndescent's source when writable, else ``~/.cache/numba``.
+    """
+    with _NN_DESCENT_IMPORT:
+        import pynndescent
+        import pynndescent.distances
+        import pynndescent.graph_utils
+        import pynndescent.pynndescent_
+        import pynndescent.rp_trees
+        import pynndescent.utils
+        from numba.core.caching import NullCache
+        from numba.core.dispatcher import Dispatcher
+        from numba.core.errors import NumbaWarning
+
+        # numba says so of the two kernels it cannot cache, at their first compile in every process
+        warnings.filterwarnings("ignore", message="Cannot cache compiled function", category=NumbaWarning)
+        for module in (
+            pynndescent.pynndescent_,
+            pynndescent.rp_trees,
+            pynndescent.utils,
+            pynndescent.distances,
+            pynndescent.graph_utils,
+        ):
+            for kernel in vars(module).values():
+                if isinstance(kernel, Dispatcher) and isinstance(getattr(kernel, "_cache", None), NullCache):
+                    kernel.enable_caching()  # what numba.njit(cache=True) does at decoration
+        return pynndescent.NNDescent
+
+
+def warm_up_approximate_search(dimensions: int = 64) -> None:
+    """Compile (or load from numba's cache) the approximate search's kernels: a tiny graph through the
+    same code path, and so the same argument types, as :func:`neighbour_tags`' above ``exact_limit``."""
+    points = _unit_rows(np.random.default_rng(0).normal(size=(200, dimensions)).astype(np.float32))
+    _approximate_neighbours(points, 18, seed=0)
 
 
 def _unit_rows(data: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:

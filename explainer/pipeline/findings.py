@@ -3,12 +3,13 @@
 Reads what the build wrote (words, the label-quality scores of step ``label_quality``, the hidden state of
 each word's first subword and, in an out-of-fold cache, the folds), runs
 :func:`explainer.analysis.findings.find_label_errors` and stores the table as ``schema.FINDINGS``
-(memory-mapped by the app). Run by default: the neighbour search, the bulk of the cost, is PCA-reduced
-and capped (:data:`MAX_REFERENCE` words per fold); see the README for measured times.
+(memory-mapped by the app). Run by default: the neighbour search, the bulk of the cost, is PCA-reduced,
+exact up to 50,000 words per fold and approximate (pynndescent) above; see the README for measured times.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -25,7 +26,6 @@ from explainer.pipeline.steps import StepContext, written_cache
 
 CHOICES = ("on", "none")
 NEIGHBOURS = 10
-MAX_REFERENCE = 50_000
 WORD_COLUMNS = ["example_id", "word_index", "word", "gold", "pred", "gold_id", "prob_gold", "subword_row"]
 TABLE_SCHEMA = pa.schema(
     [
@@ -53,6 +53,28 @@ def check_options(options: Any) -> None:
         raise ExplainerError(f"--findings {options.findings!r}: choose one of {', '.join(CHOICES)}")
 
 
+# The build's warm-up thread (one per process): started before the forward pass, joined by the step.
+_warm_up: threading.Thread | None = None
+
+
+def start_warm_up(options: Any, prepared: Any) -> None:
+    """Compile the approximate neighbour search's kernels in a background thread while the forward pass
+    runs, when the build will use it (findings on, more than ``EXACT_SEARCH_LIMIT`` words)."""
+    global _warm_up
+    n_words = sum(len(example.words) for example in prepared.aligned.examples)
+    if options.findings != "on" or n_words <= fa.EXACT_SEARCH_LIMIT or _warm_up is not None:
+        return
+    _warm_up = threading.Thread(target=_warm_up_quietly, name="findings-warm-up", daemon=True)
+    _warm_up.start()
+
+
+def _warm_up_quietly() -> None:
+    try:
+        fa.warm_up_approximate_search()
+    except Exception:  # noqa: BLE001 - the search itself compiles, and reports any real error, later
+        pass
+
+
 def compute_findings(
     cache: Cache, *, neighbours: int = NEIGHBOURS, seed: int = 0, weights: dict[str, float] | None = None
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -77,7 +99,6 @@ def compute_findings(
             n_labels=len(cache.labels),
             k=neighbours,
             groups=groups,
-            max_reference=MAX_REFERENCE,
             seed=seed,
         )
     dynamics = cache.training_dynamics()
@@ -100,6 +121,8 @@ def build_step(context: StepContext) -> dict[str, Any] | None:
     if context.options.findings == "none":
         return None
     started = time.perf_counter()
+    if _warm_up is not None:
+        _warm_up.join()  # started before the forward pass: the search's kernels are compiled by now
     found, info = compute_findings(written_cache(context), seed=context.options.seed)
     context.writer.write_mapped_table(
         schema.FINDINGS, pa.Table.from_pandas(found, schema=TABLE_SCHEMA, preserve_index=False)

@@ -167,3 +167,50 @@ def test_surface_forms_count_the_other_occurrences_by_label_even_as_they_grow():
     assert surface.others(("Paris",), 5, 0) == {"LOC": 2, "partial": 1}  # not one of them: all count
     surface.places[("Paris",)]["LOC"].append((3, 4))  # a later occurrence is seen, not a stale lookup
     assert surface.others(("Paris",), 0, 0) == {"LOC": 2, "partial": 1}
+
+
+def clustered_words(n_per_cluster: int, *, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Words in 6 noisy clusters of 16-d vectors, each cluster mostly one tag, 4 words per example."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(6, 16))
+    cluster = np.repeat(np.arange(6), n_per_cluster)
+    vectors = centres[cluster] + 0.6 * rng.normal(size=(len(cluster), 16))
+    gold = np.where(rng.random(len(cluster)) < 0.8, cluster % 3, rng.integers(0, 3, len(cluster)))
+    examples = rng.permutation(len(cluster)) // 4
+    return vectors, gold, examples
+
+
+@pytest.mark.slow  # pynndescent compiles its kernels once per process (~30 s with numba's cache)
+def test_the_approximate_search_finds_the_exact_neighbour_shares_within_groups():
+    vectors, gold, examples = clustered_words(100, seed=0)
+    groups = (np.arange(len(gold)) >= 400).astype(int)  # 400 words searched approximately, 200 exactly
+    exact = f.neighbour_tags(vectors, gold, examples, n_labels=3, groups=groups)
+    approximate = f.neighbour_tags(vectors, gold, examples, n_labels=3, groups=groups, exact_limit=300)
+    first = groups == 0
+    # same shares for nearly every word of the large group (NN-descent's recall is not 1) ...
+    assert np.mean(np.all(np.isclose(approximate[first], exact[first]), axis=1)) >= 0.9
+    assert np.abs(approximate[first] - exact[first]).sum(axis=1).mean() / 2 <= 0.02
+    np.testing.assert_array_equal(approximate[~first], exact[~first])  # ... and the small one is exact
+    # seeded: the same graph every run
+    again = f.neighbour_tags(vectors, gold, examples, n_labels=3, groups=groups, exact_limit=300)
+    np.testing.assert_array_equal(again, approximate)
+    # within groups: the small group's words, copied into the large one with other tags, change nothing there
+    copied = np.concatenate([vectors, vectors[400:]])
+    moved = f.neighbour_tags(
+        copied,
+        np.concatenate([gold, (gold[400:] + 1) % 3]),
+        np.concatenate([examples, examples[400:] + 1000]),
+        n_labels=3,
+        groups=np.concatenate([groups, np.zeros(200, int)]),
+        exact_limit=300,
+    )
+    np.testing.assert_array_equal(moved[400:600], exact[400:])
+
+
+def test_every_word_of_a_group_is_a_candidate_neighbour():
+    # no reference sample: the one other word with tag 2 is found by every word near it
+    vectors, gold, examples = clustered_words(30, seed=1)
+    gold[:] = 0
+    vectors[0], vectors[1], gold[1], examples[0], examples[1] = 50.0, 50.0, 2, 0, 1_000
+    shares = f.neighbour_tags(vectors, gold, examples, n_labels=3, k=1, dimensions=None)
+    assert shares[0, 2] == 1.0 and shares[1, 0] == 1.0

@@ -86,3 +86,24 @@ def test_the_inspector_shows_an_examples_findings_and_links_to_its_review(tiny_c
     _, plain = render_inspector(view, types=[])
     assert "Suspected label errors" not in " ".join(strings(plain))
     assert spans_text(["0,2,PER", "3,4,LOC"]) == "PER 0–1, LOC 3–3" and spans_text([]) == "no entity"
+
+
+def test_the_search_warms_up_only_for_a_findings_build_above_the_exact_limit(monkeypatch):
+    from types import SimpleNamespace
+
+    started = []
+    monkeypatch.setattr(step, "_warm_up", None)
+    monkeypatch.setattr(
+        step.threading, "Thread", lambda **kwargs: started.append(kwargs) or SimpleNamespace(start=list)
+    )
+    limit = step.fa.EXACT_SEARCH_LIMIT
+
+    def prepared(n_words):
+        return SimpleNamespace(aligned=SimpleNamespace(examples=[SimpleNamespace(words=["w"] * n_words)]))
+
+    step.start_warm_up(SimpleNamespace(findings="none"), prepared(limit + 1))
+    step.start_warm_up(SimpleNamespace(findings="on"), prepared(limit))
+    assert started == []
+    step.start_warm_up(SimpleNamespace(findings="on"), prepared(limit + 1))
+    step.start_warm_up(SimpleNamespace(findings="on"), prepared(limit + 1))  # once a process
+    assert len(started) == 1 and started[0]["daemon"] is True
