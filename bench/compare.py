@@ -100,7 +100,7 @@ comparison = pairs.comparison(a, b)
 counts = comparison.counts.set_index("type")
 clicked = section.count_id("fixed", "PER")
 search = "?cache=a&vs=b&tab=compare"
-section.selection_changed(context, clicked, [{"prop_id": json.dumps(clicked) + ".n_clicks", "value": 1}], "changed", 1, search)
+section.selection_changed(context, [{"prop_id": json.dumps(clicked, separators=(",", ":")) + ".n_clicks", "value": 1}], search)
 t3 = time.perf_counter()
 from explainer.app.factory import paired_inspector
 example = int(comparison.transitions.iloc[0]["example_id"])
