@@ -347,14 +347,14 @@ class Cache:
             import pyarrow as pa
 
             try:
-                every = pa.ipc.open_file(pa.memory_map(str(path))).schema.names
+                # Every column over the map (no copy; IPC's included_fields would copy): the names, and the text.
+                whole = pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+                every = whole.schema.names
                 names = [name for name in every if name not in skip]
                 kept = [index for index, name in enumerate(every) if name in names and name not in mapped_text]
                 read = pa.ipc.IpcReadOptions(included_fields=kept)
                 with pa.OSFile(str(path)) as source:
                     table = pa.ipc.open_file(source, options=read).read_all()
-                # Every column over the map (no copy; IPC's included_fields would copy), then the text ones.
-                whole = pa.ipc.open_file(pa.memory_map(str(path))).read_all()
                 mapped = whole.select([name for name in mapped_text if name in names])
             except (OSError, pa.ArrowInvalid) as error:
                 raise ExplainerError(f"cannot read {path} ({error}); rebuild it with: {self.command}") from None
